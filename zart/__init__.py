@@ -1,0 +1,53 @@
+"""zart: durable workflows for Celery shops, checkpointed in PostgreSQL."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from zart.engine.context import ChildHandle, Context, current_context
+from zart.errors import EventTimeout, StepFailed, StepTimeout
+from zart.registry import Registry, Task, default_registry, task
+from zart.retry import RetryPolicy
+
+__version__ = "0.1.0"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def step(
+    name: str | None = None, *, retry: RetryPolicy | None = None, timeout: float | timedelta | None = None
+) -> Callable[[F], F]:
+    """Make calls of the decorated function inside a handler run as the checkpointed step `name`."""
+
+    def decorate(fn: F) -> F:
+        step_name = name or fn.__name__
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            ctx = current_context.get()
+            if ctx is None:
+                return fn(*args, **kwargs)
+            return ctx.step(step_name, fn, *args, retry=retry, timeout=timeout, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+__all__ = [
+    "ChildHandle",
+    "Context",
+    "EventTimeout",
+    "Registry",
+    "RetryPolicy",
+    "StepFailed",
+    "StepTimeout",
+    "Task",
+    "default_registry",
+    "step",
+    "task",
+    "__version__",
+]

@@ -1,0 +1,59 @@
+"""The Click group, its global options and the exit-code contract."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from zart import __version__
+from zart.cli.state import CliState, global_options
+from zart.errors import ExecutionNotFound, ZartError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_TIMEOUT = 2
+EXIT_NOT_FOUND = 3
+
+
+@click.group(context_settings={"help_option_names": ["--help", "-h"]})
+@click.version_option(__version__, "--version", prog_name="zart")
+@global_options
+@click.pass_context
+def cli(ctx: click.Context, **_: Any) -> None:
+    """zart: durable workflows on Celery, checkpointed in PostgreSQL."""
+    ctx.ensure_object(CliState)
+
+
+def _register_commands() -> None:
+    from zart.cli import operate
+
+    for command in operate.COMMANDS:
+        cli.add_command(command)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: usage errors exit 1 (never 2, which means a `wait` timeout), not found exits 3."""
+    try:
+        cli.main(args=argv, prog_name="zart", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(EXIT_ERROR)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_ERROR)
+    except ExecutionNotFound as exc:
+        click.echo(f"Error: {exc.message}", err=True)
+        sys.exit(EXIT_NOT_FOUND)
+    except ZartError as exc:
+        click.echo(f"Error: {exc.message}", err=True)
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_OK)
+
+

@@ -1,0 +1,49 @@
+"""Operator entry points: migrate, worker, dev."""
+
+from __future__ import annotations
+
+import click
+
+from zart.cli.state import CliState, global_options, with_state
+
+
+@click.command()
+@global_options
+@with_state
+def migrate(state: CliState) -> None:
+    """Create or update the zart schema (safe to run on every deploy)."""
+    from zart.migrate import upgrade
+
+    applied = upgrade(state.settings.database_url)
+    if state.quiet:
+        return
+    if applied:
+        click.echo(f"Applied {applied} migration{'s' if applied != 1 else ''} successfully.")
+    else:
+        click.echo("Schema is up to date.")
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=None, help="Worker processes.")
+@click.option("-I", "--import", "imports", multiple=True, help="Module that defines workflows (repeatable).")
+@click.option("--pool", default=None, help="Celery pool (prefork by default).")
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+@global_options
+@with_state
+def worker(state: CliState, concurrency: int | None, imports: tuple[str, ...], pool: str | None, loglevel: str) -> None:
+    """Run a Celery worker that executes workflows (imports ZART_IMPORTS and -I modules)."""
+    from dataclasses import replace
+
+    from zart.dispatch import create_celery_app
+
+    settings = replace(state.settings, imports=tuple(dict.fromkeys((*state.settings.imports, *imports))))
+    app = create_celery_app(settings)
+    argv = ["worker", "--loglevel", loglevel, "-Q", settings.queue]
+    if concurrency:
+        argv += ["--concurrency", str(concurrency)]
+    if pool:
+        argv += ["--pool", pool]
+    app.worker_main(argv)
+
+
+COMMANDS = [migrate, worker]

@@ -1,0 +1,89 @@
+"""Settings, read once from the environment and a `.env` file in the working directory.
+
+Everything that varies between deployments lives here and is passed down explicitly; no other
+module reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+DEFAULT_DATABASE_URL = "postgresql+psycopg://localhost/zart"
+DEFAULT_BROKER_URL = "redis://localhost:6379/0"
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept `postgres://`, `postgresql://` and `postgresql+psycopg://`; always drive psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _split_list(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings; durations are seconds."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    broker_url: str = DEFAULT_BROKER_URL
+    imports: tuple[str, ...] = ()
+    lease_seconds: float = 30.0
+    sweep_interval: float = 1.0
+    redispatch_after: float = 10.0
+    short_wait_hint: float = 120.0
+    queue: str = "zart"
+    api_tokens: tuple[str, ...] = ()
+    api_prefix: str = "/api/v1"
+    admin_prefix: str = "/zart/admin/v1"
+    max_body_bytes: int = 1_048_576
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def with_database_url(self, url: str | None) -> Settings:
+        return self if not url else replace(self, database_url=normalise_database_url(url))
+
+    @property
+    def libpq_url(self) -> str:
+        """The URL as psycopg itself (LISTEN connections) wants it."""
+        return self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _merged_environment(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
+    path = env_file if env_file is not None else Path.cwd() / ".env"
+    values: dict[str, str] = {}
+    if path.is_file():
+        values.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    """Build Settings; the process environment wins over `.env`."""
+    env = _merged_environment(environ, env_file)
+
+    def number(name: str, default: float) -> float:
+        raw = env.get(name)
+        return float(raw) if raw else default
+
+    return Settings(
+        database_url=normalise_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+        broker_url=env.get("ZART_BROKER_URL") or DEFAULT_BROKER_URL,
+        imports=_split_list(env.get("ZART_IMPORTS")),
+        lease_seconds=number("ZART_LEASE_SECONDS", 30.0),
+        sweep_interval=number("ZART_SWEEP_INTERVAL", 1.0),
+        redispatch_after=number("ZART_REDISPATCH_AFTER", 10.0),
+        short_wait_hint=number("ZART_SHORT_WAIT_HINT", 120.0),
+        queue=env.get("ZART_QUEUE") or "zart",
+        api_tokens=_split_list(env.get("ZART_API_TOKENS")),
+        api_prefix=env.get("ZART_API_PREFIX") or "/api/v1",
+        admin_prefix=env.get("ZART_ADMIN_PREFIX") or "/zart/admin/v1",
+        max_body_bytes=int(number("ZART_MAX_BODY_BYTES", 1_048_576)),
+    )

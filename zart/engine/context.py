@@ -1,0 +1,510 @@
+"""The workflow context: what a handler calls to run steps, sleep, wait and fan out.
+
+A handler is replayed from the top on every claimed run. Each durable call takes the next position, looks
+its name up among the run's checkpoints and either returns the recorded result or does the work once and
+checkpoints it. When the handler must wait, the context records why, parks the execution and raises
+`Suspend`, which unwinds the handler without user code being able to catch it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import re
+import signal
+import threading
+import time
+import uuid as uuid_module
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from zart.engine.failures import error_json
+from zart.engine.lease import LeaseKeeper, RunningAttempt
+from zart.errors import (
+    DuplicateStepName,
+    EventTimeout,
+    ExecutionTimeout,
+    LeaseLost,
+    NonDeterminismError,
+    StepFailed,
+    StepTimeout,
+    StoreUnavailable,
+    Suspend,
+)
+from zart.registry import Task, function_reference, seconds
+from zart.retry import RetryPolicy
+from zart.store import db, executions, steps
+
+CHILD_FUNCTION_TASK = "zart.child-function"
+
+current_context: contextvars.ContextVar[Context | None] = contextvars.ContextVar("zart_context", default=None)
+
+Publish = Callable[[str, float | None], None]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ChildHandle:
+    """A parallel child started by `ctx.schedule`; pass handles to `ctx.wait_all`."""
+
+    name: str
+    execution_id: str
+
+
+@dataclass
+class Suspension:
+    """Why the handler stopped: read by the runner to send a wake-up hint."""
+
+    wake_at: datetime | None
+
+
+class Context:
+    """Handed to every handler as its first argument."""
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        claimed: dict[str, Any],
+        token: str,
+        lease_seconds: float,
+        keeper: LeaseKeeper,
+        publish: Publish,
+    ) -> None:
+        self.execution_id: str = claimed["id"]
+        self.task_name: str = claimed["task"]
+        self.run_index: int = claimed["run_index"]
+        self.attempt: int = claimed["attempt"]
+        self._url = database_url
+        self._token = token
+        self._lease = lease_seconds
+        self._keeper = keeper
+        self._publish = publish
+        self._deadline = _monotonic_deadline(claimed.get("deadline_at"))
+        self._checkpoints: dict[str, dict[str, Any]] = {s["name"]: s for s in claimed["steps"]}
+        self._names_by_position = {s["position"]: s["name"] for s in claimed["steps"]}
+        self._position = 0
+        self._seen: set[str] = set()
+        self._counters: dict[str, int] = {}
+        self._in_step = False
+        self.suspension: Suspension | None = None
+        self.to_publish: list[str] = []
+
+    # ----------------------------------------------------------------- steps
+
+    def step(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        retry: RetryPolicy | None = None,
+        timeout: float | timedelta | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run `fn(*args, **kwargs)` once and checkpoint its JSON result; on replay return the checkpoint."""
+        if self._in_step:
+            return fn(*args, **kwargs)
+        position, checkpoint = self._enter(name, "step")
+        policy = retry or RetryPolicy.none()
+        attempts = failures = 0
+        if checkpoint is not None:
+            status = checkpoint["status"]
+            if status == "completed":
+                return checkpoint["output"]
+            attempts = checkpoint["attempts"]
+            current_attempt = checkpoint["exec_attempt"] == self.attempt
+            failures = checkpoint["failures"] if current_attempt else 0
+            if status == "failed" and current_attempt:
+                error = checkpoint["error"] or {}
+                raise StepFailed(name, str(error.get("type")), str(error.get("message")))
+            if status == "waiting" and current_attempt and not self._is_due(checkpoint):
+                self._park(checkpoint["wake_at"], {"kind": "retry", "step": name})
+        return self._run_attempts(name, position, fn, args, kwargs, policy, seconds(timeout), attempts, failures)
+
+    def _run_attempts(
+        self,
+        name: str,
+        position: int,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        policy: RetryPolicy,
+        timeout: float | None,
+        attempts: int,
+        failures: int,
+    ) -> Any:
+        while True:
+            attempts += 1
+            started_at = utcnow()
+            self._keeper.entering(RunningAttempt(name, position, "step", attempts, failures, started_at, time.monotonic()))
+            try:
+                result = self._call_step_body(fn, args, kwargs, timeout)
+            except Exception as exc:  # the step body failed; control-flow signals are BaseException
+                self._keeper.leaving()
+                failures += 1
+                retry_at = None
+                if policy.allows_retry(failures):
+                    retry_at = utcnow() + timedelta(seconds=policy.delay_before_retry(failures))
+                self._write(
+                    steps.record_failure,
+                    run_index=self.run_index,
+                    name=name,
+                    position=position,
+                    kind="step",
+                    error=error_json(exc),
+                    attempt=attempts,
+                    failures=failures,
+                    exec_attempt=self.attempt,
+                    started_at=started_at,
+                    retry_at=retry_at,
+                )
+                if retry_at is None:
+                    raise StepFailed(name, type(exc).__name__, str(exc)) from exc
+                if retry_at > utcnow():
+                    self._park(retry_at, {"kind": "retry", "step": name})
+                continue
+            self._keeper.leaving()
+            return self._checkpoint(name, position, "step", result, attempts, failures, started_at)
+
+    def _call_step_body(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
+    ) -> Any:
+        self._in_step = True
+        try:
+            with _time_limit(timeout):
+                result = fn(*args, **kwargs)
+            ensure_json(result)
+            return result
+        finally:
+            self._in_step = False
+
+    def _checkpoint(
+        self, name: str, position: int, kind: str, output: Any, attempts: int, failures: int, started_at: datetime
+    ) -> Any:
+        written = self._write(
+            steps.checkpoint_completed,
+            run_index=self.run_index,
+            name=name,
+            position=position,
+            kind=kind,
+            output=output,
+            attempt=attempts,
+            failures=failures,
+            exec_attempt=self.attempt,
+            started_at=started_at,
+        )
+        if not written[1]:
+            # Someone completed this step first (a takeover race): their checkpoint is the truth.
+            return self._reload(name)["output"]
+        return output
+
+    # ----------------------------------------------------------------- time
+
+    def sleep(self, name: str, duration: float | timedelta) -> None:
+        """Wait durably; the worker slot is released while the timer runs."""
+        delay = seconds(duration) or 0.0
+        self._sleep(name, lambda: utcnow() + timedelta(seconds=delay))
+
+    def sleep_until(self, name: str, when: datetime) -> None:
+        if when.tzinfo is None:
+            raise ValueError("sleep_until needs a timezone-aware datetime")
+        self._sleep(name, lambda: when)
+
+    def _sleep(self, name: str, wake_at: Callable[[], datetime]) -> None:
+        position, checkpoint = self._enter(name, "sleep")
+        if checkpoint is None:
+            due = wake_at()
+            self._write(
+                steps.record_wait_step,
+                run_index=self.run_index,
+                name=name,
+                position=position,
+                kind="sleep",
+                wake_at=due,
+                exec_attempt=self.attempt,
+            )
+            checkpoint = {"status": "waiting", "wake_at": due, "due": False}
+        if checkpoint["status"] == "completed":
+            return
+        if not self._is_due(checkpoint):
+            self._park(checkpoint["wake_at"], {"kind": "sleep", "step": name})
+        self._write(steps.resolve_wait_step, run_index=self.run_index, name=name, status="completed")
+
+    def now(self) -> datetime:
+        """The current time, recorded on first use and replayed after."""
+        return datetime.fromisoformat(self._recorded("now", lambda: utcnow().isoformat()))
+
+    def uuid(self) -> str:
+        """A random UUID, recorded on first use and replayed after."""
+        return str(self._recorded("uuid", lambda: str(uuid_module.uuid4())))
+
+    def idempotency_key(self, suffix: str) -> str:
+        """A stable key for an external call: the same on every replay of this execution's run."""
+        return f"{self.execution_id}:{self.run_index}:{suffix}"
+
+    def _recorded(self, kind: str, make: Callable[[], Any]) -> Any:
+        index = self._counters.get(kind, 0) + 1
+        self._counters[kind] = index
+        name = f"__{kind}_{index}"
+        position, checkpoint = self._enter(name, kind)
+        if checkpoint is not None and checkpoint["status"] == "completed":
+            return checkpoint["output"]
+        return self._checkpoint(name, position, kind, make(), 1, 0, utcnow())
+
+    # ----------------------------------------------------------------- events
+
+    def wait_for_event(self, name: str, timeout: float | timedelta | None = None) -> Any:
+        """Wait durably for the event `name`; returns its payload, or raises EventTimeout."""
+        position, checkpoint = self._enter(name, "event")
+        if checkpoint is None:
+            limit = seconds(timeout)
+            due = None if limit is None else utcnow() + timedelta(seconds=limit)
+            self._write(
+                steps.record_wait_step,
+                run_index=self.run_index,
+                name=name,
+                position=position,
+                kind="event",
+                wake_at=due,
+                exec_attempt=self.attempt,
+            )
+            checkpoint = {"status": "waiting", "wake_at": due, "due": False}
+        if checkpoint["status"] == "completed":
+            return checkpoint["output"]
+        if checkpoint["status"] == "failed":
+            raise EventTimeout(name)
+        if checkpoint["wake_at"] is not None and self._is_due(checkpoint):
+            self._write(
+                steps.resolve_wait_step,
+                run_index=self.run_index,
+                name=name,
+                status="failed",
+                error=error_json(EventTimeout(name)),
+            )
+            raise EventTimeout(name)
+        self._park(checkpoint["wake_at"], {"kind": "event", "event": name, "step": name}, event=name)
+
+    # ----------------------------------------------------------------- children
+
+    def schedule(
+        self, name: str, fn: Callable[..., Any] | Task, *args: Any, retry: RetryPolicy | None = None, **kwargs: Any
+    ) -> ChildHandle:
+        """Start `fn` as a parallel child execution (its own Celery task); returns a handle for wait_all."""
+        position, checkpoint = self._enter(name, "child")
+        if checkpoint is not None:
+            return ChildHandle(name, checkpoint["child_id"])
+        child_id = _child_id(self.execution_id, self.run_index, name)
+        if isinstance(fn, Task):
+            task_name, data, timeout = fn.name, (args[0] if args else kwargs.get("data", {})), fn.timeout
+        else:
+            task_name, timeout = CHILD_FUNCTION_TASK, None
+            data = {
+                "function": function_reference(fn),
+                "args": list(args),
+                "kwargs": kwargs,
+                "retry": (retry or RetryPolicy.none()).to_json(),
+            }
+        ensure_json(data)
+        with self._store_errors(), db.transaction(self._url) as conn:
+            executions.insert_execution(
+                conn,
+                execution_id=child_id,
+                task=task_name,
+                data=data,
+                timeout=timeout,
+                parent_id=self.execution_id,
+                parent_run=self.run_index,
+                parent_step=name,
+            )
+            if not steps.record_wait_step(
+                conn,
+                execution_id=self.execution_id,
+                token=self._token,
+                lease=self._lease,
+                run_index=self.run_index,
+                name=name,
+                position=position,
+                kind="child",
+                wake_at=None,
+                exec_attempt=self.attempt,
+                child_id=child_id,
+            ):
+                raise LeaseLost()
+        self._publish(child_id, None)
+        self._checkpoints[name] = {"name": name, "status": "waiting", "child_id": child_id, "position": position}
+        return ChildHandle(name, child_id)
+
+    def wait_all(self, handles: Sequence[ChildHandle]) -> list[Any]:
+        """Results of the children in handle order; suspends until every one has finished."""
+        names = [handle.name for handle in handles]
+        unknown = [n for n in names if n not in self._checkpoints or self._checkpoints[n].get("kind", "child") != "child"]
+        if unknown:
+            raise ValueError(f"wait_all got handles this run did not schedule: {unknown}")
+        if any(self._checkpoints[n]["status"] not in ("completed", "failed") for n in names):
+            with self._store_errors(), db.autocommit(self._url) as conn:
+                for row in steps.load_steps(conn, self.execution_id, self.run_index, names):
+                    self._checkpoints[row["name"]] = row
+        pending = [n for n in names if self._checkpoints[n]["status"] not in ("completed", "failed")]
+        if pending:
+            self._park_for_children(names)
+        for name in names:
+            checkpoint = self._checkpoints[name]
+            if checkpoint["status"] == "failed":
+                error = checkpoint["error"] or {}
+                raise StepFailed(name, str(error.get("type")), str(error.get("message")))
+        return [self._checkpoints[name]["output"] for name in names]
+
+    def _park_for_children(self, names: list[str]) -> None:
+        with self._store_errors(), db.transaction(self._url) as conn:
+            parked = executions.park(
+                conn,
+                self.execution_id,
+                self._token,
+                wake_at=None,
+                waiting_for={"kind": "children", "steps": names},
+                attempt=self.attempt,
+            )
+            if not parked:
+                raise LeaseLost()
+            # A child may have finished between our read and the park: then nobody else will wake us.
+            if executions.wake_parent_if_children_done(conn, self.execution_id, self.run_index):
+                self.to_publish.append(self.execution_id)
+        self.suspension = Suspension(wake_at=None)
+        raise Suspend()
+
+    # ----------------------------------------------------------------- machinery
+
+    def _enter(self, name: str, kind: str) -> tuple[int, dict[str, Any] | None]:
+        """Claim the next position for `name`, checking uniqueness and agreement with the recorded run."""
+        if not isinstance(name, str) or not name or len(name) > 200:
+            raise ValueError("a step name must be a string of 1 to 200 characters")
+        self._check_boundary()
+        if name in self._seen:
+            raise DuplicateStepName(
+                f"step name '{name}' is used twice in one run; give each step a unique name (e.g. f'charge-{{i}}')"
+            )
+        self._seen.add(name)
+        position = self._position
+        self._position += 1
+        checkpoint = self._checkpoints.get(name)
+        recorded = self._names_by_position.get(position)
+        if (checkpoint is not None and checkpoint["position"] != position) or (
+            recorded is not None and recorded != name
+        ):
+            raise NonDeterminismError(
+                f"replay reached '{name}' ({kind}) at position {position}, but the recorded run has "
+                f"'{recorded}' there; workflow code outside steps must be deterministic"
+            )
+        if checkpoint is not None and checkpoint.get("kind", kind) != kind:
+            raise NonDeterminismError(
+                f"'{name}' was recorded as a {checkpoint['kind']} but is now used as a {kind}"
+            )
+        return position, checkpoint
+
+    def _check_boundary(self) -> None:
+        if self._keeper.lost.is_set():
+            raise LeaseLost()
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            raise ExecutionTimeout(f"execution {self.execution_id} exceeded its timeout")
+
+    def _is_due(self, checkpoint: dict[str, Any]) -> bool:
+        wake_at = checkpoint.get("wake_at")
+        if wake_at is None:
+            return False
+        if isinstance(wake_at, str):
+            wake_at = datetime.fromisoformat(wake_at)
+        return bool(checkpoint.get("due")) or wake_at <= utcnow()
+
+    def _park(self, wake_at: Any, waiting_for: dict[str, Any], event: str | None = None) -> None:
+        if isinstance(wake_at, str):
+            wake_at = datetime.fromisoformat(wake_at)
+        with self._store_errors(), db.autocommit(self._url) as conn:
+            parked = executions.park(
+                conn,
+                self.execution_id,
+                self._token,
+                wake_at=wake_at,
+                waiting_for=waiting_for,
+                event=event,
+                attempt=self.attempt,
+            )
+        if not parked:
+            raise LeaseLost()
+        self.suspension = Suspension(wake_at=wake_at)
+        raise Suspend()
+
+    def _write(self, write: Callable[..., Any], **params: Any) -> Any:
+        """Run a fenced store write; a lost fence means another owner (or a cancel) took over."""
+        with self._store_errors(), db.autocommit(self._url) as conn:
+            result = write(conn, execution_id=self.execution_id, token=self._token, lease=self._lease, **params)
+        fenced = result[0] if isinstance(result, tuple) else result
+        if not fenced:
+            raise LeaseLost()
+        return result
+
+    def _reload(self, name: str) -> dict[str, Any]:
+        with self._store_errors(), db.autocommit(self._url) as conn:
+            (row,) = steps.load_steps(conn, self.execution_id, self.run_index, [name])
+        return row
+
+    @contextmanager
+    def _store_errors(self) -> Iterator[None]:
+        """A lost database interrupts the run (the sweeper recovers it); user code must not catch that."""
+        try:
+            yield
+        except StoreUnavailable as exc:
+            raise LeaseLost(str(exc)) from exc
+
+
+def _child_id(parent_id: str, run_index: int, name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80]
+    if safe != name:
+        safe += "-" + hashlib.sha1(name.encode()).hexdigest()[:8]
+    run = "" if run_index == 0 else f"~r{run_index}"
+    return f"{parent_id}{run}~{safe}"
+
+
+def _monotonic_deadline(deadline_at: datetime | None) -> float | None:
+    if deadline_at is None:
+        return None
+    return time.monotonic() + (deadline_at - utcnow()).total_seconds()
+
+
+def ensure_json(value: Any) -> None:
+    """Fail early on a result that could not be checkpointed."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"a step result must be JSON-serialisable: {exc}") from exc
+
+
+@contextmanager
+def _time_limit(timeout: float | None) -> Iterator[None]:
+    """Interrupt a step body after `timeout` seconds (SIGALRM in the main thread, else checked after)."""
+    if timeout is None:
+        yield
+        return
+    if threading.current_thread() is not threading.main_thread():
+        started = time.monotonic()
+        yield
+        if time.monotonic() - started > timeout:
+            raise StepTimeout(f"step took longer than {timeout}s")
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise StepTimeout(f"step took longer than {timeout}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -1,0 +1,116 @@
+"""One exception tree for the library.
+
+`ZartError` subclasses are what callers (service, CLI, HTTP) handle; each carries the contract's error
+code. Control-flow signals derive from `BaseException` so that a user's `except Exception:` inside a
+workflow cannot swallow them.
+"""
+
+from __future__ import annotations
+
+
+class ZartError(Exception):
+    """Base of every error the service reports to a caller."""
+
+    code = "internal_error"
+    http_status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ExecutionNotFound(ZartError):
+    code = "execution_not_found"
+    http_status = 404
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"No execution found with ID {execution_id}")
+        self.execution_id = execution_id
+
+
+class TaskNotRegistered(ZartError):
+    code = "task_not_registered"
+    http_status = 422
+
+    def __init__(self, task: str) -> None:
+        super().__init__(f"Task '{task}' has no registered handler")
+        self.task = task
+
+
+class InvalidData(ZartError):
+    code = "invalid_data"
+    http_status = 422
+
+
+class ExecutionAlreadyExists(ZartError):
+    code = "execution_already_exists"
+    http_status = 409
+
+
+class NotWaitingForEvent(ZartError):
+    code = "not_waiting_for_event"
+    http_status = 409
+
+
+class ExecutionAlreadyFinished(ZartError):
+    code = "execution_already_finished"
+    http_status = 409
+
+
+class StoreUnavailable(ZartError):
+    code = "database_unavailable"
+    http_status = 503
+
+
+class WorkflowDefinitionError(Exception):
+    """The workflow code broke a rule of replay (duplicate step name, non-determinism); never retried."""
+
+
+class NonDeterminismError(WorkflowDefinitionError):
+    pass
+
+
+class DuplicateStepName(WorkflowDefinitionError):
+    pass
+
+
+class StepFailed(Exception):
+    """A step exhausted its retries; carries the last error's type and message."""
+
+    def __init__(self, step_name: str, error_type: str, error_message: str) -> None:
+        super().__init__(f"step '{step_name}' failed: {error_type}: {error_message}")
+        self.step_name = step_name
+        self.error_type = error_type
+        self.error_message = error_message
+
+
+class EventTimeout(Exception):
+    """`ctx.wait_for_event` reached its timeout before the event was delivered."""
+
+    def __init__(self, event_name: str) -> None:
+        super().__init__(f"timed out waiting for event '{event_name}'")
+        self.event_name = event_name
+
+
+class StepTimeout(Exception):
+    """A step attempt ran longer than its timeout."""
+
+
+class ExecutionTimeout(Exception):
+    """The execution ran past the timeout its task declares."""
+
+
+class ControlSignal(BaseException):
+    """Base of the signals that unwind a handler; user code must not catch them."""
+
+
+class Suspend(ControlSignal):
+    """The handler must wait (timer, event, back-off, children); state is already recorded."""
+
+
+class Cancelled(ControlSignal):
+    """The execution was cancelled; stop at this step boundary."""
+
+
+class LeaseLost(ControlSignal):
+    """Another worker owns the execution now (or it was cancelled): write nothing more."""

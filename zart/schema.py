@@ -1,0 +1,54 @@
+"""A small JSON-Schema subset a task may declare for its input (`@zart.task(..., schema=...)`).
+
+Supported: `type` (object, array, string, integer, number, boolean, null, or a list of them), `required`,
+`properties`, `items`, `enum`, `additionalProperties: false`. Enough to refuse malformed input at the door
+without importing user code in the API process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
+}
+
+
+def validation_errors(schema: dict[str, Any] | None, value: Any, path: str = "data") -> list[str]:
+    """Every way `value` breaks `schema`; empty when it conforms."""
+    if not schema:
+        return []
+    errors: list[str] = []
+    expected = schema.get("type")
+    if expected is not None:
+        names = expected if isinstance(expected, list) else [expected]
+        if not any(_is_type(value, name) for name in names):
+            return [f"{path} must be of type {' or '.join(names)}"]
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{path} must be one of {schema['enum']}")
+    if isinstance(value, dict):
+        for key in schema.get("required", []):
+            if key not in value:
+                errors.append(f"{path}.{key} is required")
+        properties = schema.get("properties", {})
+        for key, item in value.items():
+            if key in properties:
+                errors.extend(validation_errors(properties[key], item, f"{path}.{key}"))
+            elif schema.get("additionalProperties") is False:
+                errors.append(f"{path}.{key} is not allowed")
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            errors.extend(validation_errors(schema["items"], item, f"{path}[{index}]"))
+    return errors
+
+
+def _is_type(value: Any, name: str) -> bool:
+    if name in ("integer", "number") and isinstance(value, bool):
+        return False
+    return isinstance(value, _TYPES.get(name, (object,)))

@@ -1,0 +1,263 @@
+"""What the CLI and the HTTP API call: schedule, status, list, cancel, wait, events, stats, tasks.
+
+Each operation is one short transaction; messages are published only after it commits, and a failed
+publish is reported, never fatal (the workers' sweeper re-publishes from the table).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from zart.config import Settings
+from zart.errors import (
+    ExecutionAlreadyExists,
+    ExecutionAlreadyFinished,
+    ExecutionNotFound,
+    InvalidData,
+    NotWaitingForEvent,
+    TaskNotRegistered,
+)
+from zart.registry import Registry, default_registry
+from zart.schema import validation_errors
+from zart.store import cancel as cancel_store
+from zart.store import catalog, db, events, executions, notifications
+from zart.store.tables import EXECUTION_STATUSES, TERMINAL_STATUSES
+
+PublishFn = Callable[[str], bool]
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:~@-]{0,199}$")
+NAME_MAX = 200
+MAX_LIST_LIMIT = 500
+WAIT_POLL_FALLBACK = 2.0
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    execution: dict[str, Any]
+    created: bool
+    published: bool
+
+
+def new_execution_id() -> str:
+    return f"exec-{uuid.uuid4().hex[:16]}"
+
+
+def check_execution_id(execution_id: str) -> None:
+    if not isinstance(execution_id, str) or not ID_PATTERN.match(execution_id):
+        raise InvalidData(
+            "an execution id must be 1 to 200 characters: letters, digits and . _ : ~ @ - (not first)"
+        )
+
+
+def check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not name or len(name) > NAME_MAX or any(ord(c) < 32 for c in name):
+        raise InvalidData(f"a {kind} must be 1 to {NAME_MAX} printable characters")
+
+
+class ZartService:
+    def __init__(
+        self,
+        settings: Settings,
+        publish: PublishFn | None = None,
+        registry: Registry = default_registry,
+    ) -> None:
+        self.settings = settings
+        self._publish_fn = publish
+        self._registry = registry
+
+    # ------------------------------------------------------------ publishing
+
+    def _publish(self, execution_id: str) -> bool:
+        if self._publish_fn is None:
+            from zart.dispatch import Publisher, create_celery_app
+
+            self._publish_fn = Publisher(create_celery_app(self.settings)).publish
+        return self._publish_fn(execution_id)
+
+    # ------------------------------------------------------------ commands
+
+    def schedule(
+        self,
+        task: str,
+        data: Any,
+        *,
+        execution_id: str | None = None,
+        idempotency_key: str | None = None,
+        triggered_by: str | None = None,
+    ) -> Scheduled:
+        """Create a pending execution (or return the one with the same id / key) and ring the doorbell."""
+        check_name("task name", task)
+        if execution_id is not None:
+            check_execution_id(execution_id)
+        if idempotency_key is not None:
+            check_name("idempotency key", idempotency_key)
+        if not isinstance(data, dict):
+            raise InvalidData("data must be a JSON object")
+        url = self.settings.database_url
+        with db.transaction(url) as conn:
+            schema = self._task_schema(conn, task)
+            problems = validation_errors(schema, data)
+            if problems:
+                raise InvalidData("; ".join(problems))
+            existing = self._existing(conn, execution_id, idempotency_key)
+            if existing is not None:
+                return self._same_task_or_conflict(existing, task)
+            local = self._registry.get(task)
+            created = executions.insert_execution(
+                conn,
+                execution_id=execution_id or new_execution_id(),
+                task=task,
+                data=data,
+                idempotency_key=idempotency_key,
+                timeout=local.timeout if local else None,
+                triggered_by=triggered_by,
+            )
+            if created is None:  # lost a race with an identical request
+                existing = self._existing(conn, execution_id, idempotency_key)
+                if existing is None:
+                    raise ExecutionAlreadyExists("an execution with that id already exists")
+                return self._same_task_or_conflict(existing, task)
+        record = {"execution_id": created["id"], **{k: created[k] for k in ("task", "status", "created_at")}}
+        return Scheduled(record, created=True, published=self._publish(created["id"]))
+
+    def _task_schema(self, conn: Any, task: str) -> dict[str, Any] | None:
+        local = self._registry.get(task)
+        if local is not None:
+            return local.schema
+        known = catalog.get_task(conn, task)
+        if known is None:
+            raise TaskNotRegistered(task)
+        return known["schema"]
+
+    @staticmethod
+    def _existing(conn: Any, execution_id: str | None, key: str | None) -> dict[str, Any] | None:
+        if execution_id is not None:
+            return executions.get_execution(conn, execution_id)
+        if key is not None:
+            return executions.get_by_idempotency_key(conn, key)
+        return None
+
+    @staticmethod
+    def _same_task_or_conflict(existing: dict[str, Any], task: str) -> Scheduled:
+        if existing["task"] != task:
+            raise ExecutionAlreadyExists(
+                f"execution {existing['execution_id']} already exists for task '{existing['task']}'"
+            )
+        record = {k: existing[k] for k in ("execution_id", "task", "status", "created_at")}
+        return Scheduled(record, created=False, published=False)
+
+    def status(self, execution_id: str) -> dict[str, Any]:
+        """The execution with its step counts."""
+        check_execution_id(execution_id)
+        with db.autocommit(self.settings.database_url) as conn:
+            row = executions.get_execution(conn, execution_id)
+            if row is None:
+                raise ExecutionNotFound(execution_id)
+            counts = executions.step_counts(conn, execution_id, row["run_index"])
+        row["steps_completed"] = counts.get("completed", 0)
+        row["steps_running"] = counts.get("running", 0)
+        return row
+
+    def steps(self, execution_id: str, run_index: int | None = None) -> list[dict[str, Any]]:
+        """Every step of a run (current by default) with its attempts."""
+        from zart.store import steps as steps_store
+
+        row = self.status(execution_id)
+        with db.autocommit(self.settings.database_url) as conn:
+            return steps_store.steps_of_run(conn, execution_id, row["run_index"] if run_index is None else run_index)
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        task: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        order: str = "desc",
+    ) -> tuple[list[dict[str, Any]], int]:
+        if status is not None and status not in EXECUTION_STATUSES:
+            raise InvalidData(f"status must be one of {', '.join(EXECUTION_STATUSES)}")
+        if task is not None:
+            check_name("task name", task)
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidData(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+        if offset < 0:
+            raise InvalidData("offset must not be negative")
+        if order not in ("asc", "desc"):
+            raise InvalidData("order must be 'asc' or 'desc'")
+        with db.autocommit(self.settings.database_url) as conn:
+            return executions.list_executions(
+                conn, status=status, task=task, limit=limit, offset=offset, descending=order == "desc"
+            )
+
+    def cancel(self, execution_id: str) -> dict[str, Any]:
+        """Cancel an active execution and its active children; a running one stops at its next step."""
+        check_execution_id(execution_id)
+        url = self.settings.database_url
+        with db.transaction(url) as conn:
+            cancelled = cancel_store.cancel(conn, execution_id)
+            if not cancelled:
+                row = executions.get_execution(conn, execution_id)
+                if row is None:
+                    raise ExecutionNotFound(execution_id)
+                raise ExecutionAlreadyFinished(f"execution {execution_id} already finished as {row['status']}")
+        self._cancel_descendants(execution_id)
+        return {"execution_id": execution_id, "status": "cancelled"}
+
+    def _cancel_descendants(self, execution_id: str) -> None:
+        """Children are cancelled after the parent commits, each in its own transaction (no lock cycles)."""
+        frontier = [execution_id]
+        while frontier:
+            parent = frontier.pop()
+            with db.autocommit(self.settings.database_url) as conn:
+                children = cancel_store.active_children(conn, parent)
+                for child in children:
+                    if cancel_store.cancel(conn, child):
+                        frontier.append(child)
+
+    def send_event(self, execution_id: str, event_name: str, payload: Any) -> bool:
+        """Deliver to an execution parked on `event_name`; returns whether the doorbell was published."""
+        check_execution_id(execution_id)
+        check_name("event name", event_name)
+        with db.transaction(self.settings.database_url) as conn:
+            if not events.deliver(conn, execution_id, event_name, payload):
+                row = executions.get_execution(conn, execution_id)
+                if row is None:
+                    raise ExecutionNotFound(execution_id)
+                raise NotWaitingForEvent(
+                    f"execution {execution_id} is not waiting for event '{event_name}' (status: {row['status']})"
+                )
+        return self._publish(execution_id)
+
+    def wait(self, execution_id: str, timeout: float) -> tuple[bool, dict[str, Any]]:
+        """Block until terminal or `timeout`; returns (finished, latest state). Woken by LISTEN/NOTIFY."""
+        check_execution_id(execution_id)
+        watcher = notifications.for_url(self.settings.libpq_url)
+        event = watcher.watch(execution_id)
+        deadline = time.monotonic() + max(timeout, 0.0)
+        try:
+            while True:
+                row = self.status(execution_id)
+                if row["status"] in TERMINAL_STATUSES:
+                    return True, row
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False, row
+                event.wait(min(remaining, WAIT_POLL_FALLBACK))
+                event.clear()
+        finally:
+            watcher.unwatch(execution_id, event)
+
+    def stats(self) -> dict[str, int]:
+        with db.autocommit(self.settings.database_url) as conn:
+            counts = executions.count_by_status(conn)
+        return {status: counts.get(status, 0) for status in EXECUTION_STATUSES}
+
+    def tasks(self) -> list[dict[str, Any]]:
+        with db.autocommit(self.settings.database_url) as conn:
+            return catalog.list_tasks(conn)

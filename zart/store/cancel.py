@@ -1,0 +1,36 @@
+"""Cancellation: revoke the lease so a running worker stops at its next fenced write."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, text
+
+from zart.store.sql import one, rows
+
+_CANCEL = text(
+    """
+    WITH done AS (
+        UPDATE executions SET status = 'cancelled', completed_at = now(), updated_at = now(),
+               lease_token = NULL, lease_expires_at = NULL, leased_by = NULL, wake_at = NULL,
+               waiting_for = NULL, waiting_for_event = NULL, current_step = NULL
+        WHERE id = :id AND status IN ('pending', 'running', 'waiting')
+        RETURNING id, run_index
+    ), run AS (
+        UPDATE runs SET status = 'cancelled', completed_at = now()
+        FROM done WHERE runs.execution_id = done.id AND runs.run_index = done.run_index
+    )
+    SELECT id, pg_notify('zart_execution_finished', id) FROM done
+    """
+)
+
+_CHILDREN = text(
+    "SELECT id FROM executions WHERE parent_id = :id AND status IN ('pending', 'running', 'waiting')"
+)
+
+
+def cancel(conn: Connection, execution_id: str) -> bool:
+    """Cancel one active execution; False when it is missing or already finished."""
+    return one(conn, _CANCEL, id=execution_id) is not None
+
+
+def active_children(conn: Connection, execution_id: str) -> list[str]:
+    return [r["id"] for r in rows(conn, _CHILDREN, id=execution_id)]

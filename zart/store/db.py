@@ -1,0 +1,86 @@
+"""Engines and connections: one engine per process and URL, reset after fork, driver errors translated."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+
+from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from zart.errors import StoreUnavailable
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def get_engine(database_url: str) -> Engine:
+    """The process-wide engine for `database_url` (created lazily, never shared across a fork)."""
+    engine = _engines.get(database_url)
+    if engine is None:
+        with _lock:
+            engine = _engines.get(database_url)
+            if engine is None:
+                engine = create_engine(
+                    database_url,
+                    pool_size=5,
+                    max_overflow=20,
+                    pool_pre_ping=True,
+                    pool_recycle=1800,
+                    connect_args={"connect_timeout": 5, "application_name": "zart"},
+                )
+                _engines[database_url] = engine
+    return engine
+
+
+def _forget_engines_after_fork() -> None:
+    """A forked child must not use its parent's sockets: drop the pools without closing them."""
+    for engine in _engines.values():
+        engine.dispose(close=False)
+    _engines.clear()
+
+
+os.register_at_fork(after_in_child=_forget_engines_after_fork)
+
+
+def dispose_all() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """Turn a lost or refused database connection into StoreUnavailable."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise StoreUnavailable(f"database unavailable: {_first_line(exc)}") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StoreUnavailable(f"database connection lost: {_first_line(exc)}") from exc
+        raise
+
+
+@contextlib.contextmanager
+def transaction(database_url: str) -> Iterator[Connection]:
+    """A short transaction: commit on success, roll back on error."""
+    with translated_errors(), get_engine(database_url).begin() as conn:
+        yield conn
+
+
+@contextlib.contextmanager
+def autocommit(database_url: str) -> Iterator[Connection]:
+    """A connection in autocommit mode: each single statement is its own transaction (one round trip)."""
+    engine = get_engine(database_url)
+    with translated_errors(), engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -1,0 +1,303 @@
+"""Queries on executions and runs: create, read, list, claim, park, finish, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from zart.store.sql import one, rows, scalar, to_json
+
+_INSERT = text(
+    """
+    WITH new AS (
+        INSERT INTO executions (id, task, status, input, idempotency_key, deadline_at,
+                                parent_id, parent_run, parent_step, dispatched_at, created_at, updated_at)
+        VALUES (:id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
+                CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
+                     ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
+                :parent_id, :parent_run, :parent_step, now(), now(), now())
+        ON CONFLICT DO NOTHING
+        RETURNING id, task, status, created_at, input
+    ), run AS (
+        INSERT INTO runs (execution_id, run_index, trigger, status, input, triggered_by, created_at)
+        SELECT id, 0, 'initial', 'pending', input, :triggered_by, created_at FROM new
+    )
+    SELECT id, task, status, created_at FROM new
+    """
+)
+
+
+def insert_execution(
+    conn: Connection,
+    *,
+    execution_id: str,
+    task: str,
+    data: Any,
+    idempotency_key: str | None = None,
+    timeout: float | None = None,
+    parent_id: str | None = None,
+    parent_run: int | None = None,
+    parent_step: str | None = None,
+    triggered_by: str | None = None,
+) -> dict[str, Any] | None:
+    """Insert a pending execution with its run 0; None when the id or idempotency key is taken."""
+    return one(
+        conn,
+        _INSERT,
+        id=execution_id,
+        task=task,
+        input=to_json(data),
+        idempotency_key=idempotency_key,
+        timeout=timeout,
+        parent_id=parent_id,
+        parent_run=parent_run,
+        parent_step=parent_step,
+        triggered_by=triggered_by,
+    )
+
+
+_SUMMARY_COLUMNS = """
+    e.id AS execution_id, e.task, e.status, e.input, e.output, e.error, e.run_index, e.attempt,
+    e.current_step, e.waiting_for, e.waiting_for_event, e.wake_at, e.parent_id,
+    e.idempotency_key, e.created_at, e.started_at, e.completed_at, e.updated_at
+"""
+
+_GET = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.id = :id")
+_GET_BY_KEY = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.idempotency_key = :key")
+_STEP_COUNTS = text(
+    """
+    SELECT count(*) FILTER (WHERE s.status = 'completed') AS completed,
+           count(*) FILTER (WHERE s.status = 'running') AS running
+    FROM steps s WHERE s.execution_id = :id AND s.run_index = :run
+    """
+)
+
+
+def get_execution(conn: Connection, execution_id: str) -> dict[str, Any] | None:
+    return one(conn, _GET, id=execution_id)
+
+
+def get_by_idempotency_key(conn: Connection, key: str) -> dict[str, Any] | None:
+    return one(conn, _GET_BY_KEY, key=key)
+
+
+def step_counts(conn: Connection, execution_id: str, run_index: int) -> dict[str, int]:
+    row = one(conn, _STEP_COUNTS, id=execution_id, run=run_index)
+    return {"completed": int(row["completed"]), "running": int(row["running"])} if row else {}
+
+
+def list_executions(
+    conn: Connection,
+    *,
+    status: str | None,
+    task: str | None,
+    limit: int,
+    offset: int,
+    descending: bool,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of executions plus the total matching the filters."""
+    where = ["TRUE"]
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if status is not None:
+        where.append("e.status = :status")
+        params["status"] = status
+    if task is not None:
+        where.append("e.task = :task")
+        params["task"] = task
+    condition = " AND ".join(where)
+    direction = "DESC" if descending else "ASC"
+    page = rows(
+        conn,
+        text(
+            f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE {condition} "
+            f"ORDER BY e.created_at {direction}, e.id {direction} LIMIT :limit OFFSET :offset"
+        ),
+        **params,
+    )
+    total = scalar(conn, text(f"SELECT count(*) FROM executions e WHERE {condition}"), **params)
+    return page, int(total)
+
+
+_STATS = text("SELECT status, count(*) AS n FROM executions GROUP BY status")
+
+
+def count_by_status(conn: Connection) -> dict[str, int]:
+    return {row["status"]: int(row["n"]) for row in rows(conn, _STATS)}
+
+
+_OLDEST_PENDING = text(
+    "SELECT EXTRACT(EPOCH FROM now() - min(created_at)) FROM executions WHERE status = 'pending'"
+)
+
+
+def oldest_pending_age(conn: Connection) -> float:
+    value = scalar(conn, _OLDEST_PENDING)
+    return float(value or 0.0)
+
+
+_CLAIM = text(
+    """
+    WITH claimed AS (
+        UPDATE executions SET status = 'running', lease_token = :token, leased_by = :worker,
+               lease_expires_at = now() + make_interval(secs => :lease),
+               started_at = coalesce(started_at, now()), updated_at = now(),
+               waiting_for = NULL, waiting_for_event = NULL, current_step = NULL
+        WHERE id = :id AND (
+               (status = 'pending' AND (wake_at IS NULL OR wake_at <= now()))
+            OR (status = 'waiting' AND wake_at <= now())
+            OR (status = 'running' AND lease_expires_at < now()))
+        RETURNING id, task, input, run_index, attempt, deadline_at, parent_id,
+                  deadline_at IS NOT NULL AND deadline_at <= now() AS past_deadline
+    )
+    SELECT c.*, coalesce((
+        SELECT json_agg(json_build_object(
+            'name', s.name, 'position', s.position, 'kind', s.kind, 'status', s.status,
+            'output', s.output, 'error', s.error, 'attempts', s.attempts, 'exec_attempt', s.exec_attempt,
+            'wake_at', s.wake_at, 'child_id', s.child_id, 'due', s.wake_at <= now()))
+        FROM steps s WHERE s.execution_id = c.id AND s.run_index = c.run_index), '[]'::json) AS steps
+    FROM claimed c
+    """
+)
+
+
+def claim(conn: Connection, execution_id: str, token: str, worker: str, lease: float) -> dict[str, Any] | None:
+    """Take the execution if it is ready (or its owner's lease expired); returns it with its checkpoints."""
+    return one(conn, _CLAIM, id=execution_id, token=token, worker=worker, lease=lease)
+
+
+_FENCE = text(
+    """
+    UPDATE executions SET lease_expires_at = now() + make_interval(secs => :lease)
+    WHERE id = :id AND lease_token = :token AND status = 'running'
+    RETURNING id
+    """
+)
+
+
+def extend_lease(conn: Connection, execution_id: str, token: str, lease: float) -> bool:
+    """Heartbeat: False when the lease is no longer ours (taken over, or the execution was cancelled)."""
+    return one(conn, _FENCE, id=execution_id, token=token, lease=lease) is not None
+
+
+_PARK = text(
+    """
+    UPDATE executions SET status = :status, wake_at = :wake_at, waiting_for = CAST(:waiting_for AS jsonb),
+           waiting_for_event = :event, lease_token = NULL, lease_expires_at = NULL, leased_by = NULL,
+           attempt = :attempt, dispatched_at = now(), updated_at = now()
+    WHERE id = :id AND lease_token = :token
+    RETURNING id
+    """
+)
+
+
+def park(
+    conn: Connection,
+    execution_id: str,
+    token: str,
+    *,
+    wake_at: Any,
+    waiting_for: dict[str, Any] | None,
+    event: str | None = None,
+    attempt: int,
+    status: str = "waiting",
+) -> bool:
+    """Release the lease and wait durably (or go back to pending with a not-before time)."""
+    return (
+        one(
+            conn,
+            _PARK,
+            id=execution_id,
+            token=token,
+            status=status,
+            wake_at=wake_at,
+            waiting_for=to_json(waiting_for),
+            event=event,
+            attempt=attempt,
+        )
+        is not None
+    )
+
+
+_FINISH = text(
+    """
+    WITH done AS (
+        UPDATE executions SET status = :status, output = CAST(:output AS jsonb), error = CAST(:error AS jsonb),
+               completed_at = now(), updated_at = now(), lease_token = NULL, lease_expires_at = NULL,
+               leased_by = NULL, wake_at = NULL, waiting_for = NULL, waiting_for_event = NULL, current_step = NULL
+        WHERE id = :id AND (CAST(:token AS text) IS NULL OR lease_token = :token)
+          AND status IN ('pending', 'running', 'waiting')
+        RETURNING id, run_index, parent_id, parent_run, parent_step
+    ), run AS (
+        UPDATE runs SET status = :status, output = CAST(:output AS jsonb), error = CAST(:error AS jsonb),
+               completed_at = now()
+        FROM done WHERE runs.execution_id = done.id AND runs.run_index = done.run_index
+    )
+    SELECT done.*, pg_notify('zart_execution_finished', done.id) FROM done
+    """
+)
+
+
+def finish(
+    conn: Connection,
+    execution_id: str,
+    *,
+    status: str,
+    token: str | None,
+    output: Any = None,
+    error: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Move an active execution to a terminal status (fenced on `token` when given) and notify waiters."""
+    return one(
+        conn, _FINISH, id=execution_id, status=status, token=token, output=to_json(output), error=to_json(error)
+    )
+
+
+_LOCK_FOR_CHILD = text("SELECT status, run_index, waiting_for FROM executions WHERE id = :id FOR UPDATE")
+
+_WAKE_PARENT = text(
+    """
+    UPDATE executions SET status = 'pending', waiting_for = NULL, wake_at = NULL, dispatched_at = now(),
+           updated_at = now()
+    WHERE id = :id AND status = 'waiting' AND run_index = :run AND waiting_for ->> 'kind' = 'children'
+      AND NOT EXISTS (
+          SELECT 1 FROM steps s
+          WHERE s.execution_id = :id AND s.run_index = :run
+            AND s.name IN (SELECT jsonb_array_elements_text(waiting_for -> 'steps'))
+            AND s.status NOT IN ('completed', 'failed'))
+    RETURNING id
+    """
+)
+
+
+def lock_parent(conn: Connection, parent_id: str) -> dict[str, Any] | None:
+    """Serialise sibling completions (and the parent's own park) on the parent row."""
+    return one(conn, _LOCK_FOR_CHILD, id=parent_id)
+
+
+def wake_parent_if_children_done(conn: Connection, parent_id: str, run_index: int) -> bool:
+    return one(conn, _WAKE_PARENT, id=parent_id, run=run_index) is not None
+
+
+_SET_PENDING = text(
+    """
+    UPDATE executions SET status = 'pending', waiting_for = NULL, wake_at = NULL, dispatched_at = now(),
+           updated_at = now()
+    WHERE id = :id AND status = 'waiting'
+    RETURNING id
+    """
+)
+
+
+def wake(conn: Connection, execution_id: str) -> bool:
+    """A waiting execution becomes ready now."""
+    return one(conn, _SET_PENDING, id=execution_id) is not None
+
+
+_SET_CURRENT_STEP = text(
+    "UPDATE executions SET current_step = :step WHERE id = :id AND lease_token = :token RETURNING id"
+)
+
+
+def set_current_step(conn: Connection, execution_id: str, token: str, step: str | None) -> bool:
+    return one(conn, _SET_CURRENT_STEP, id=execution_id, token=token, step=step) is not None

@@ -1,0 +1,93 @@
+"""Completion notifications: one LISTEN connection per process fans out to any number of waiters.
+
+Waiters hold a `threading.Event`, not a database connection. When the listening connection drops, every
+waiter is woken so it re-reads the truth from the table; polling remains only as a fallback.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+
+import psycopg
+
+from zart.store.sql import FINISHED_CHANNEL
+
+log = logging.getLogger(__name__)
+
+
+class FinishedNotifications:
+    def __init__(self, libpq_url: str) -> None:
+        self._url = libpq_url
+        self._lock = threading.Lock()
+        self._waiters: dict[str, set[threading.Event]] = defaultdict(set)
+        self._listening = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, execution_id: str, ready_timeout: float = 5.0) -> threading.Event:
+        """Register interest before reading the status, so no completion can slip between the two."""
+        event = threading.Event()
+        with self._lock:
+            self._waiters[execution_id].add(event)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="zart-listen", daemon=True)
+                self._thread.start()
+        self._listening.wait(ready_timeout)
+        return event
+
+    def unwatch(self, execution_id: str, event: threading.Event) -> None:
+        with self._lock:
+            waiters = self._waiters.get(execution_id)
+            if waiters is not None:
+                waiters.discard(event)
+                if not waiters:
+                    del self._waiters[execution_id]
+
+    def waiter_count(self) -> int:
+        with self._lock:
+            return sum(len(w) for w in self._waiters.values())
+
+    def _run(self) -> None:
+        while True:
+            try:
+                with psycopg.connect(self._url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {FINISHED_CHANNEL}")
+                    self._listening.set()
+                    self._wake_all()  # anything finished while we were not listening
+                    while True:
+                        for note in conn.notifies(timeout=5.0):
+                            self._wake(note.payload)
+                        with self._lock:
+                            if not self._waiters:
+                                self._listening.clear()
+                                self._thread = None
+                                return
+            except Exception as exc:
+                log.warning("completion listener lost its connection: %s", exc)
+                self._listening.clear()
+                self._wake_all()
+                threading.Event().wait(1.0)
+
+    def _wake(self, execution_id: str) -> None:
+        with self._lock:
+            for event in self._waiters.get(execution_id, ()):
+                event.set()
+
+    def _wake_all(self) -> None:
+        with self._lock:
+            for waiters in self._waiters.values():
+                for event in waiters:
+                    event.set()
+
+
+_instances: dict[str, FinishedNotifications] = {}
+_instances_lock = threading.Lock()
+
+
+def for_url(libpq_url: str) -> FinishedNotifications:
+    with _instances_lock:
+        instance = _instances.get(libpq_url)
+        if instance is None:
+            instance = _instances[libpq_url] = FinishedNotifications(libpq_url)
+        return instance

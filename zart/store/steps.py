@@ -1,0 +1,359 @@
+"""Queries on step checkpoints and their attempts. Every write is fenced on the caller's lease."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from zart.store.sql import one, rows, to_json
+
+# The fence: an update of non-indexed columns only (a HOT update) that also extends the lease.
+_FENCE_CTE = """
+    fence AS (
+        UPDATE executions SET lease_expires_at = now() + make_interval(secs => :lease), current_step = NULL
+        WHERE id = :id AND lease_token = :token AND status = 'running'
+        RETURNING id
+    )
+"""
+
+_COMPLETE = text(
+    f"""
+    WITH {_FENCE_CTE},
+    step AS (
+        INSERT INTO steps (execution_id, run_index, name, position, kind, status, output, attempts, failures,
+                           exec_attempt, started_at, completed_at, updated_at)
+        SELECT id, :run, :name, :position, :kind, 'completed', CAST(:output AS jsonb), :attempt, :failures,
+               :exec_attempt, :started_at, now(), now() FROM fence
+        ON CONFLICT (execution_id, run_index, name) DO UPDATE
+            SET status = 'completed', output = EXCLUDED.output, error = NULL, attempts = EXCLUDED.attempts,
+                completed_at = now(), updated_at = now(), wake_at = NULL
+            WHERE steps.status <> 'completed'
+        RETURNING 1
+    ), attempt AS (
+        INSERT INTO step_attempts (execution_id, run_index, step_name, attempt, started_at, ended_at, outcome)
+        SELECT :id, :run, :name, :attempt, :started_at, now(), 'completed' FROM step
+        WHERE :record_attempt
+        ON CONFLICT (execution_id, run_index, step_name, attempt) DO UPDATE
+            SET ended_at = now(), outcome = 'completed', error = NULL
+    )
+    SELECT (SELECT count(*) FROM fence) AS fenced, (SELECT count(*) FROM step) AS written
+    """
+)
+
+
+def checkpoint_completed(
+    conn: Connection,
+    *,
+    execution_id: str,
+    token: str,
+    lease: float,
+    run_index: int,
+    name: str,
+    position: int,
+    kind: str,
+    output: Any,
+    attempt: int,
+    failures: int,
+    exec_attempt: int,
+    started_at: datetime,
+    record_attempt: bool = True,
+) -> tuple[bool, bool]:
+    """Write a step's result once. Returns (lease still ours, this call wrote the checkpoint)."""
+    row = one(
+        conn,
+        _COMPLETE,
+        id=execution_id,
+        token=token,
+        lease=lease,
+        run=run_index,
+        name=name,
+        position=position,
+        kind=kind,
+        output=to_json(output),
+        attempt=attempt,
+        failures=failures,
+        exec_attempt=exec_attempt,
+        started_at=started_at,
+        record_attempt=record_attempt,
+    )
+    assert row is not None
+    return bool(row["fenced"]), bool(row["written"])
+
+
+_FAIL = text(
+    f"""
+    WITH {_FENCE_CTE},
+    step AS (
+        INSERT INTO steps (execution_id, run_index, name, position, kind, status, error, attempts, failures,
+                           exec_attempt, wake_at, started_at, completed_at, updated_at)
+        SELECT id, :run, :name, :position, :kind, :status, CAST(:error AS jsonb), :attempt, :failures,
+               :exec_attempt, :wake_at, :started_at, CASE WHEN :status = 'failed' THEN now() END, now()
+        FROM fence
+        ON CONFLICT (execution_id, run_index, name) DO UPDATE
+            SET status = EXCLUDED.status, error = EXCLUDED.error, attempts = EXCLUDED.attempts,
+                failures = EXCLUDED.failures, exec_attempt = EXCLUDED.exec_attempt, wake_at = EXCLUDED.wake_at,
+                completed_at = EXCLUDED.completed_at, updated_at = now()
+            WHERE steps.status <> 'completed'
+        RETURNING 1
+    ), attempt AS (
+        INSERT INTO step_attempts (execution_id, run_index, step_name, attempt, started_at, ended_at, outcome,
+                                   error)
+        SELECT :id, :run, :name, :attempt, :started_at, now(), 'failed', CAST(:error AS jsonb) FROM step
+        ON CONFLICT (execution_id, run_index, step_name, attempt) DO UPDATE
+            SET ended_at = now(), outcome = 'failed', error = EXCLUDED.error
+    )
+    SELECT (SELECT count(*) FROM fence) AS fenced
+    """
+)
+
+
+def record_failure(
+    conn: Connection,
+    *,
+    execution_id: str,
+    token: str,
+    lease: float,
+    run_index: int,
+    name: str,
+    position: int,
+    kind: str,
+    error: dict[str, Any],
+    attempt: int,
+    failures: int,
+    exec_attempt: int,
+    started_at: datetime,
+    retry_at: datetime | None,
+) -> bool:
+    """Record a failed attempt: the step waits for `retry_at`, or is failed for good when it is None."""
+    row = one(
+        conn,
+        _FAIL,
+        id=execution_id,
+        token=token,
+        lease=lease,
+        run=run_index,
+        name=name,
+        position=position,
+        kind=kind,
+        status="waiting" if retry_at is not None else "failed",
+        error=to_json(error),
+        attempt=attempt,
+        failures=failures,
+        exec_attempt=exec_attempt,
+        wake_at=retry_at,
+        started_at=started_at,
+    )
+    return bool(row and row["fenced"])
+
+
+_MARK_RUNNING = text(
+    """
+    WITH fence AS (
+        UPDATE executions SET current_step = :name
+        WHERE id = :id AND lease_token = :token AND status = 'running'
+        RETURNING id
+    ), step AS (
+        INSERT INTO steps (execution_id, run_index, name, position, kind, status, attempts, failures,
+                           exec_attempt, started_at, updated_at)
+        SELECT id, :run, :name, :position, :kind, 'running', :attempt, :failures, :exec_attempt, :started_at, now()
+        FROM fence
+        ON CONFLICT (execution_id, run_index, name) DO UPDATE
+            SET status = 'running', attempts = EXCLUDED.attempts, started_at = EXCLUDED.started_at,
+                updated_at = now()
+            WHERE steps.status IN ('waiting', 'running', 'failed')
+        RETURNING 1
+    ), interrupted AS (
+        UPDATE step_attempts SET outcome = 'interrupted', ended_at = :started_at
+        WHERE execution_id = :id AND run_index = :run AND step_name = :name AND outcome = 'running'
+          AND attempt < :attempt AND EXISTS (SELECT 1 FROM fence)
+    )
+    INSERT INTO step_attempts (execution_id, run_index, step_name, attempt, started_at, outcome)
+    SELECT :id, :run, :name, :attempt, :started_at, 'running' FROM step
+    ON CONFLICT (execution_id, run_index, step_name, attempt) DO NOTHING
+    """
+)
+
+
+def mark_running(
+    conn: Connection,
+    *,
+    execution_id: str,
+    token: str,
+    run_index: int,
+    name: str,
+    position: int,
+    kind: str,
+    attempt: int,
+    failures: int,
+    exec_attempt: int,
+    started_at: datetime,
+) -> None:
+    """Make a long-running attempt visible (status, current step, attempt start) while it runs."""
+    conn.execute(
+        _MARK_RUNNING,
+        {
+            "id": execution_id,
+            "token": token,
+            "run": run_index,
+            "name": name,
+            "position": position,
+            "kind": kind,
+            "attempt": attempt,
+            "failures": failures,
+            "exec_attempt": exec_attempt,
+            "started_at": started_at,
+        },
+    )
+
+
+_RECORD_WAIT = text(
+    f"""
+    WITH {_FENCE_CTE}
+    INSERT INTO steps (execution_id, run_index, name, position, kind, status, wake_at, child_id,
+                       exec_attempt, started_at, updated_at)
+    SELECT id, :run, :name, :position, :kind, 'waiting', :wake_at, :child_id, :exec_attempt, now(), now()
+    FROM fence
+    ON CONFLICT (execution_id, run_index, name) DO NOTHING
+    RETURNING 1
+    """
+)
+
+
+def record_wait_step(
+    conn: Connection,
+    *,
+    execution_id: str,
+    token: str,
+    lease: float,
+    run_index: int,
+    name: str,
+    position: int,
+    kind: str,
+    wake_at: datetime | None,
+    exec_attempt: int,
+    child_id: str | None = None,
+) -> bool:
+    """Record a sleep, event wait or child step the first time the handler reaches it."""
+    row = one(
+        conn,
+        _RECORD_WAIT,
+        id=execution_id,
+        token=token,
+        lease=lease,
+        run=run_index,
+        name=name,
+        position=position,
+        kind=kind,
+        wake_at=wake_at,
+        child_id=child_id,
+        exec_attempt=exec_attempt,
+    )
+    return row is not None
+
+
+_RESOLVE_WAIT = text(
+    f"""
+    WITH {_FENCE_CTE}
+    UPDATE steps SET status = :status, output = CAST(:output AS jsonb), error = CAST(:error AS jsonb),
+           completed_at = now(), updated_at = now()
+    FROM fence
+    WHERE steps.execution_id = fence.id AND steps.run_index = :run AND steps.name = :name
+      AND steps.status = 'waiting'
+    RETURNING 1
+    """
+)
+
+
+def resolve_wait_step(
+    conn: Connection,
+    *,
+    execution_id: str,
+    token: str,
+    lease: float,
+    run_index: int,
+    name: str,
+    status: str,
+    output: Any = None,
+    error: dict[str, Any] | None = None,
+) -> bool:
+    """A due sleep completes, or an event wait times out, as the handler replays past it."""
+    row = one(
+        conn,
+        _RESOLVE_WAIT,
+        id=execution_id,
+        token=token,
+        lease=lease,
+        run=run_index,
+        name=name,
+        status=status,
+        output=to_json(output),
+        error=to_json(error),
+    )
+    return row is not None
+
+
+_CHILD_RESULT = text(
+    """
+    UPDATE steps SET status = :status, output = CAST(:output AS jsonb), error = CAST(:error AS jsonb),
+           completed_at = now(), updated_at = now()
+    WHERE execution_id = :parent AND run_index = :run AND name = :name AND status = 'waiting'
+    """
+)
+
+
+def record_child_result(
+    conn: Connection, *, parent_id: str, run_index: int, name: str, status: str, output: Any, error: Any
+) -> None:
+    conn.execute(
+        _CHILD_RESULT,
+        {
+            "parent": parent_id,
+            "run": run_index,
+            "name": name,
+            "status": status,
+            "output": to_json(output),
+            "error": to_json(error),
+        },
+    )
+
+
+_LOAD = text(
+    """
+    SELECT name, position, kind, status, output, error, attempts, failures, exec_attempt, wake_at,
+           wake_at <= now() AS due, child_id
+    FROM steps WHERE execution_id = :id AND run_index = :run AND name = ANY(:names)
+    """
+)
+
+
+def load_steps(conn: Connection, execution_id: str, run_index: int, names: list[str]) -> list[dict[str, Any]]:
+    return rows(conn, _LOAD, id=execution_id, run=run_index, names=names)
+
+
+_LIST_FOR_RUN = text(
+    """
+    SELECT name, position, kind, status, output, error, attempts, failures, wake_at, child_id,
+           started_at, completed_at
+    FROM steps WHERE execution_id = :id AND run_index = :run ORDER BY position
+    """
+)
+
+_ATTEMPTS_FOR_RUN = text(
+    """
+    SELECT step_name, attempt, started_at, ended_at, outcome, error
+    FROM step_attempts WHERE execution_id = :id AND run_index = :run ORDER BY step_name, attempt
+    """
+)
+
+
+def steps_of_run(conn: Connection, execution_id: str, run_index: int) -> list[dict[str, Any]]:
+    """Every step of a run in order, each with its attempts."""
+    steps = rows(conn, _LIST_FOR_RUN, id=execution_id, run=run_index)
+    attempts: dict[str, list[dict[str, Any]]] = {}
+    for attempt in rows(conn, _ATTEMPTS_FOR_RUN, id=execution_id, run=run_index):
+        attempts.setdefault(attempt.pop("step_name"), []).append(attempt)
+    for step in steps:
+        step["attempts_detail"] = attempts.get(step["name"], [])
+    return steps

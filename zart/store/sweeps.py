@@ -1,0 +1,73 @@
+"""The sweeper's queries: due timers, expired leases, lost messages, overdue executions.
+
+Each runs under a transaction-scoped advisory lock so that many workers sweeping at once do the work once.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, text
+
+from zart.store.sql import rows, scalar
+
+SWEEP_LOCK_KEY = 0x7A617274  # "zart"
+
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
+
+_WAKE_DUE = text(
+    """
+    UPDATE executions SET status = 'pending', waiting_for = NULL, waiting_for_event = NULL,
+           dispatched_at = now(), updated_at = now()
+    WHERE id IN (SELECT id FROM executions WHERE status = 'waiting' AND wake_at <= now()
+                 ORDER BY wake_at LIMIT :limit FOR UPDATE SKIP LOCKED)
+    RETURNING id
+    """
+)
+
+_RECOVER_EXPIRED = text(
+    """
+    UPDATE executions SET status = 'pending', lease_token = NULL, lease_expires_at = NULL, leased_by = NULL,
+           dispatched_at = now(), updated_at = now()
+    WHERE id IN (SELECT id FROM executions WHERE status = 'running' AND lease_expires_at < now()
+                 LIMIT :limit FOR UPDATE SKIP LOCKED)
+    RETURNING id
+    """
+)
+
+_REDISPATCH = text(
+    """
+    UPDATE executions SET dispatched_at = now()
+    WHERE id IN (SELECT id FROM executions
+                 WHERE status = 'pending' AND (wake_at IS NULL OR wake_at <= now())
+                   AND dispatched_at < now() - make_interval(secs => :older_than)
+                 ORDER BY dispatched_at LIMIT :limit FOR UPDATE SKIP LOCKED)
+    RETURNING id
+    """
+)
+
+_OVERDUE = text(
+    """
+    SELECT id FROM executions
+    WHERE status IN ('pending', 'waiting') AND deadline_at <= now()
+    LIMIT :limit
+    """
+)
+
+
+def try_lock(conn: Connection) -> bool:
+    return bool(scalar(conn, _TRY_LOCK, key=SWEEP_LOCK_KEY))
+
+
+def wake_due(conn: Connection, limit: int) -> list[str]:
+    return [r["id"] for r in rows(conn, _WAKE_DUE, limit=limit)]
+
+
+def recover_expired_leases(conn: Connection, limit: int) -> list[str]:
+    return [r["id"] for r in rows(conn, _RECOVER_EXPIRED, limit=limit)]
+
+
+def redispatch_stale(conn: Connection, older_than: float, limit: int) -> list[str]:
+    return [r["id"] for r in rows(conn, _REDISPATCH, older_than=older_than, limit=limit)]
+
+
+def overdue(conn: Connection, limit: int) -> list[str]:
+    return [r["id"] for r in rows(conn, _OVERDUE, limit=limit)]

@@ -1,0 +1,172 @@
+"""The schema as SQLAlchemy Core tables: the declaration that the migrations must produce."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+EXECUTION_STATUSES = ("pending", "running", "waiting", "completed", "failed", "cancelled")
+TERMINAL_STATUSES = ("completed", "failed", "cancelled")
+ACTIVE_STATUSES = ("pending", "running", "waiting")
+
+
+def _ts(name: str, nullable: bool = True) -> Column:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("task", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("input", JSONB, nullable=False),
+    Column("output", JSONB),
+    Column("error", JSONB),
+    Column("idempotency_key", Text),
+    Column("run_index", Integer, nullable=False, server_default=text("0")),
+    Column("attempt", Integer, nullable=False, server_default=text("1")),
+    Column("current_step", Text),
+    Column("lease_token", Text),
+    _ts("lease_expires_at"),
+    Column("leased_by", Text),
+    _ts("wake_at"),
+    Column("waiting_for", JSONB),
+    Column("waiting_for_event", Text),
+    Column("parent_id", Text),
+    Column("parent_run", Integer),
+    Column("parent_step", Text),
+    _ts("deadline_at"),
+    _ts("dispatched_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    _ts("started_at"),
+    _ts("completed_at"),
+    CheckConstraint(
+        "status IN ('pending', 'running', 'waiting', 'completed', 'failed', 'cancelled')",
+        name="executions_status_check",
+    ),
+    UniqueConstraint("idempotency_key", name="executions_idempotency_key_key"),
+    Index("executions_created_idx", "created_at"),
+    Index("executions_status_created_idx", "status", "created_at"),
+    Index("executions_task_created_idx", "task", "created_at"),
+    Index("executions_parent_idx", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
+    Index("executions_due_idx", "wake_at", postgresql_where=text("status = 'waiting'")),
+    Index("executions_pending_idx", "dispatched_at", postgresql_where=text("status = 'pending'")),
+    postgresql_with={"fillfactor": "80"},
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("execution_id", Text, nullable=False),
+    Column("run_index", Integer, nullable=False),
+    Column("trigger", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("input", JSONB, nullable=False),
+    Column("output", JSONB),
+    Column("error", JSONB),
+    Column("triggered_by", Text),
+    _ts("created_at", nullable=False),
+    _ts("completed_at"),
+    PrimaryKeyConstraint("execution_id", "run_index", name="runs_pkey"),
+    ForeignKeyConstraint(["execution_id"], ["executions.id"], ondelete="CASCADE", name="runs_execution_fkey"),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("execution_id", Text, nullable=False),
+    Column("run_index", Integer, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("output", JSONB),
+    Column("error", JSONB),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("failures", Integer, nullable=False, server_default=text("0")),
+    Column("exec_attempt", Integer, nullable=False, server_default=text("1")),
+    _ts("wake_at"),
+    Column("child_id", Text),
+    _ts("started_at"),
+    _ts("completed_at"),
+    _ts("updated_at", nullable=False),
+    PrimaryKeyConstraint("execution_id", "run_index", "name", name="steps_pkey"),
+    UniqueConstraint("execution_id", "run_index", "position", name="steps_position_key"),
+    ForeignKeyConstraint(["execution_id"], ["executions.id"], ondelete="CASCADE", name="steps_execution_fkey"),
+)
+
+step_attempts = Table(
+    "step_attempts",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("execution_id", Text, nullable=False),
+    Column("run_index", Integer, nullable=False),
+    Column("step_name", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    _ts("started_at", nullable=False),
+    _ts("ended_at"),
+    Column("outcome", Text, nullable=False),
+    Column("error", JSONB),
+    UniqueConstraint("execution_id", "run_index", "step_name", "attempt", name="step_attempts_key"),
+    ForeignKeyConstraint(
+        ["execution_id"], ["executions.id"], ondelete="CASCADE", name="step_attempts_execution_fkey"
+    ),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("execution_id", Text, nullable=False),
+    Column("run_index", Integer, nullable=False),
+    Column("event_name", Text, nullable=False),
+    Column("payload", JSONB),
+    _ts("delivered_at", nullable=False),
+    ForeignKeyConstraint(["execution_id"], ["executions.id"], ondelete="CASCADE", name="events_execution_fkey"),
+    Index("events_execution_idx", "execution_id"),
+)
+
+pause_rules = Table(
+    "pause_rules",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("execution_id", Text),
+    Column("task", Text),
+    Column("step_pattern", Text),
+    Column("applies_to_all", Boolean, nullable=False, server_default=text("false")),
+    Column("reason", Text),
+    _ts("expires_at"),
+    _ts("created_at", nullable=False),
+    Column("created_by", Text),
+    _ts("resumed_at"),
+    Column("resumed_by", Text),
+)
+
+task_catalog = Table(
+    "task_catalog",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("schema", JSONB),
+    Column("registered_by", Text),
+    _ts("first_seen_at", nullable=False),
+    _ts("last_seen_at", nullable=False),
+)
