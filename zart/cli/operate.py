@@ -23,14 +23,22 @@ def migrate(state: CliState) -> None:
         click.echo("Schema is up to date.")
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
+@click.command()
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=None, help="Worker processes.")
 @click.option("-I", "--import", "imports", multiple=True, help="Module that defines workflows (repeatable).")
 @click.option("--pool", default=None, help="Celery pool (prefork by default).")
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
+@click.option("--hostname", "-n", default=None, help="Celery node name, e.g. worker1@%h.")
 @global_options
 @with_state
-def worker(state: CliState, concurrency: int | None, imports: tuple[str, ...], pool: str | None, loglevel: str) -> None:
+def worker(
+    state: CliState,
+    concurrency: int | None,
+    imports: tuple[str, ...],
+    pool: str | None,
+    loglevel: str,
+    hostname: str | None,
+) -> None:
     """Run a Celery worker that executes workflows (imports ZART_IMPORTS and -I modules)."""
     from dataclasses import replace
 
@@ -43,6 +51,8 @@ def worker(state: CliState, concurrency: int | None, imports: tuple[str, ...], p
         argv += ["--concurrency", str(concurrency)]
     if pool:
         argv += ["--pool", pool]
+    if hostname:
+        argv += ["--hostname", hostname]
     app.worker_main(argv)
 
 

@@ -153,7 +153,8 @@ _CLAIM = text(
     SELECT c.*, coalesce((
         SELECT json_agg(json_build_object(
             'name', s.name, 'position', s.position, 'kind', s.kind, 'status', s.status,
-            'output', s.output, 'error', s.error, 'attempts', s.attempts, 'exec_attempt', s.exec_attempt,
+            'output', s.output, 'error', s.error, 'attempts', s.attempts, 'failures', s.failures,
+            'exec_attempt', s.exec_attempt,
             'wake_at', s.wake_at, 'child_id', s.child_id, 'due', s.wake_at <= now()))
         FROM steps s WHERE s.execution_id = c.id AND s.run_index = c.run_index), '[]'::json) AS steps
     FROM claimed c

@@ -1,0 +1,86 @@
+"""Session-wide real PostgreSQL and Redis, migrated once; workers are started per test."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Environment, Worker
+from zart.localservices import LocalPostgres, LocalRedis, free_port
+from zart.migrate import upgrade
+from zart.service import ZartService
+from zart.store import db
+
+
+@pytest.fixture(scope="session")
+def services_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="zart-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres(services_dir: Path) -> Iterator[LocalPostgres]:
+    server = LocalPostgres(services_dir / "pg", free_port())
+    server.start()
+    yield server
+    db.dispose_all()
+    server.stop(mode="immediate")
+
+
+@pytest.fixture(scope="session")
+def redis_server(services_dir: Path) -> Iterator[LocalRedis]:
+    server = LocalRedis(services_dir / "redis", free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def env(postgres: LocalPostgres, redis_server: LocalRedis) -> Environment:
+    upgrade(postgres.url)
+    environment = Environment(database_url=postgres.url, broker_url=redis_server.url)
+    import tests.workflows  # noqa: F401  (registers the test tasks, as a worker would)
+    from zart.dispatch import record_catalog
+
+    record_catalog(environment.settings())
+    return environment
+
+
+@pytest.fixture()
+def service(env: Environment) -> ZartService:
+    """A service as a client process would use it: it knows task names only from the catalog."""
+    from zart.registry import Registry
+
+    return ZartService(env.settings(), registry=Registry())
+
+
+@pytest.fixture()
+def log_dir(tmp_path: Path) -> Path:
+    tmp_path.chmod(0o777)
+    return tmp_path
+
+
+@pytest.fixture()
+def start_worker(env: Environment, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    workers: list[Worker] = []
+
+    def start(concurrency: int = 2, ready: bool = True, **overrides: str) -> Worker:
+        worker = Worker(env, tmp_path, concurrency, **overrides)
+        workers.append(worker)
+        return worker.wait_ready() if ready else worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture()
+def unique() -> Callable[[str], str]:
+    return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,122 @@
+"""Real services for the tests: a private Postgres and Redis, and worker processes started as users would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zart.config import Settings, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def poll(condition: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, what: str = "condition") -> Any:
+    """Return the first truthy value of `condition()`, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Environment:
+    """What a subprocess (worker, CLI, server) needs to reach the test services."""
+
+    database_url: str
+    broker_url: str
+    imports: str = "tests.workflows"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def variables(self, **overrides: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ZART_", "DATABASE_URL"))}
+        env.update(
+            {
+                "DATABASE_URL": self.database_url,
+                "ZART_BROKER_URL": self.broker_url,
+                "ZART_IMPORTS": self.imports,
+                "ZART_LEASE_SECONDS": "3",
+                "ZART_SWEEP_INTERVAL": "0.3",
+                "ZART_REDISPATCH_AFTER": "2",
+                "PYTHONPATH": str(REPO),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra)
+        env.update(overrides)
+        return env
+
+    def settings(self, **overrides: str) -> Settings:
+        return load_settings(environ=self.variables(**overrides), env_file=Path("/nonexistent"))
+
+
+class Worker:
+    """A `zart worker` process in its own session, so a SIGKILL takes its pool children too."""
+
+    counter = 0
+
+    def __init__(self, env: Environment, log_dir: Path, concurrency: int = 2, **overrides: str) -> None:
+        Worker.counter += 1
+        self.name = f"w{Worker.counter}-{os.getpid()}"
+        self.log_path = log_dir / f"{self.name}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "zart",
+                "worker",
+                "--concurrency",
+                str(concurrency),
+                "--hostname",
+                f"{self.name}@%h",
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=REPO,
+            env=env.variables(**overrides),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 30.0) -> Worker:
+        poll(lambda: b" ready." in self.log_path.read_bytes() or self.process.poll() is not None, timeout, what="worker")
+        if self.process.poll() is not None:
+            raise AssertionError(f"worker exited early:\n{self.log_path.read_text()[-3000:]}")
+        return self
+
+    def kill(self) -> None:
+        """Crash: SIGKILL the whole process group, as a lost machine would."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+
+    def freeze(self) -> None:
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.killpg(self.process.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            except ProcessLookupError:
+                pass
+        self._log.close()

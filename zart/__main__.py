@@ -1,0 +1,5 @@
+"""`python -m zart` runs the CLI."""
+
+from zart.cli import main
+
+main()
