@@ -27,10 +27,11 @@ def cli(ctx: click.Context, **_: Any) -> None:
 
 
 def _register_commands() -> None:
-    from zart.cli import operate
+    from zart.cli import admin, executions, operate, server
 
-    for command in operate.COMMANDS:
-        cli.add_command(command)
+    for module in (executions, operate, server, admin):
+        for command in module.COMMANDS:
+            cli.add_command(command)
 
 
 _register_commands()

@@ -1,0 +1,1 @@
+"""The Flask-Smorest application (HTTP API)."""
