@@ -1,0 +1,35 @@
+# Two commands for a fresh machine: `make dev` (run zart locally) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: dev test bench lint system-deps venv clean
+
+system-deps:
+	@scripts/system-deps.sh
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## dev: local Postgres and Redis (unless configured), migrations, a worker, the API and a sample workflow
+dev: system-deps venv
+	$(BIN)/zart dev
+
+## test: the same set-up, then every test against real Postgres, Redis and worker processes
+test: system-deps venv
+	$(BIN)/python -m pytest
+
+bench: system-deps venv
+	$(BIN)/python -m bench
+
+lint: venv
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .zart
