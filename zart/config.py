@@ -56,7 +56,7 @@ class Settings:
         return self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def _merged_environment(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
+def merged_environment(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
     path = env_file if env_file is not None else Path.cwd() / ".env"
     values: dict[str, str] = {}
     if path.is_file():
@@ -67,7 +67,7 @@ def _merged_environment(environ: Mapping[str, str] | None, env_file: Path | None
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
     """Build Settings; the process environment wins over `.env`."""
-    env = _merged_environment(environ, env_file)
+    env = merged_environment(environ, env_file)
 
     def number(name: str, default: float) -> float:
         raw = env.get(name)

@@ -56,4 +56,41 @@ def worker(
     app.worker_main(argv)
 
 
-COMMANDS = [migrate, worker]
+
+
+
+@click.command()
+@click.option("--port", default=7700, show_default=True, help="Port of the HTTP API.")
+@click.option("--once", is_flag=True, help="Run the sample, print the result and stop everything.")
+@global_options
+@with_state
+def dev(state: CliState, port: int, once: bool) -> None:
+    """Database, broker, worker and HTTP API together for local use, plus a sample workflow."""
+    import json
+    import threading
+    from pathlib import Path
+
+    from zart.devstack import DevStack
+
+    say = (lambda _line: None) if state.quiet else click.echo
+    stack = DevStack(Path.cwd() / ".zart", port, say)
+    try:
+        env = stack.start()
+        sample = stack.run_sample(env)
+        say(f"Sample execution {sample['execution_id']}: {sample['status']} {json.dumps(sample['output'])}")
+        if once:
+            return
+        say("")
+        say(f"HTTP API:   http://127.0.0.1:{port}/api/v1/executions   Swagger UI: http://127.0.0.1:{port}/docs")
+        say(f"Logs:       {stack.root}/worker.log, {stack.root}/server.log")
+        say("Use the CLI from another shell with:")
+        say(f"  export DATABASE_URL='{env['DATABASE_URL']}' ZART_BROKER_URL='{env['ZART_BROKER_URL']}'")
+        say("  zart schedule onboarding --data '{\"email\": \"ada@example.com\"}'")
+        say("  zart list; zart status <execution-id> --verbose; zart event <execution-id> email-verified")
+        say("Press Ctrl-C to stop.")
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        say("Stopping ...")
+    finally:
+        stack.stop()
+COMMANDS = [migrate, worker, dev]

@@ -1,0 +1,114 @@
+"""Pure logic: retry arithmetic, input schemas, settings, naming. No I/O."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from zart.config import load_settings, normalise_database_url
+from zart.engine.context import _child_id
+from zart.engine.failures import error_json
+from zart.errors import StepFailed
+from zart.registry import Registry, seconds, task
+from zart.retry import RetryPolicy
+from zart.schema import validation_errors
+
+
+def test_none_policy_never_retries():
+    assert not RetryPolicy.none().allows_retry(1)
+
+
+def test_fixed_policy_counts_retries_after_the_first_attempt():
+    policy = RetryPolicy.fixed(max_retries=2, delay=0.5)
+    assert [policy.allows_retry(n) for n in (1, 2, 3)] == [True, True, False]
+    assert policy.delay_before_retry(1) == policy.delay_before_retry(2) == 0.5
+
+
+def test_exponential_policy_doubles_and_caps():
+    policy = RetryPolicy.exponential(max_retries=5, base_delay=0.5, max_delay=3, jitter=False)
+    assert [policy.delay_before_retry(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def test_exponential_jitter_stays_within_half_to_full_delay():
+    policy = RetryPolicy.exponential(max_retries=5, base_delay=1.0)
+    for _ in range(200):
+        assert 1.0 <= policy.delay_before_retry(2) <= 2.0
+
+
+def test_negative_policy_values_are_refused():
+    with pytest.raises(ValueError):
+        RetryPolicy.fixed(max_retries=-1, delay=1)
+    with pytest.raises(ValueError):
+        RetryPolicy.exponential(max_retries=1, base_delay=-1)
+
+
+def test_policy_round_trips_through_json():
+    policy = RetryPolicy.exponential(max_retries=3, base_delay=0.5, max_delay=4)
+    assert RetryPolicy(**policy.to_json()) == policy
+
+
+def test_schema_reports_each_problem():
+    schema = {
+        "type": "object",
+        "required": ["email", "total"],
+        "properties": {"email": {"type": "string"}, "total": {"type": "integer"}, "tags": {"items": {"type": "string"}}},
+        "additionalProperties": False,
+    }
+    assert validation_errors(schema, {"email": "a@b.c", "total": 3}) == []
+    problems = validation_errors(schema, {"total": True, "tags": ["x", 1], "extra": 1})
+    assert problems == [
+        "data.email is required",
+        "data.total must be of type integer",
+        "data.tags[1] must be of type string",
+        "data.extra is not allowed",
+    ]
+    assert validation_errors(schema, []) == ["data must be of type object"]
+    assert validation_errors(None, "anything") == []
+
+
+def test_database_url_schemes_are_normalised():
+    expected = "postgresql+psycopg://u:p@h/db"
+    for url in ("postgres://u:p@h/db", "postgresql://u:p@h/db", expected):
+        assert normalise_database_url(url) == expected
+
+
+def test_environment_beats_dotenv(tmp_path: Path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("DATABASE_URL=postgres://from-file/db\nZART_IMPORTS=a, b\nZART_LEASE_SECONDS=7\n")
+    settings = load_settings(environ={"DATABASE_URL": "postgres://from-env/db"}, env_file=env_file)
+    assert settings.database_url == "postgresql+psycopg://from-env/db"
+    assert settings.imports == ("a", "b")
+    assert settings.lease_seconds == 7.0
+    assert settings.with_database_url("postgres://flag/db").database_url == "postgresql+psycopg://flag/db"
+
+
+def test_child_ids_are_url_safe_and_distinct():
+    assert _child_id("exec-1", 0, "provision-eu") == "exec-1~provision-eu"
+    assert _child_id("exec-1", 2, "provision-eu") == "exec-1~r2~provision-eu"
+    odd_a, odd_b = _child_id("exec-1", 0, "a/b"), _child_id("exec-1", 0, "a?b")
+    assert odd_a != odd_b and "/" not in odd_a and "?" not in odd_b
+
+
+def test_errors_are_recorded_as_type_and_message():
+    assert error_json(ValueError("bad")) == {"type": "ValueError", "message": "bad"}
+    failed = error_json(StepFailed("charge", "ValueError", "declined"))
+    assert failed["type"] == "StepFailed" and failed["step"] == "charge" and failed["cause"] == "ValueError"
+
+
+def test_registry_refuses_a_name_taken_by_another_handler():
+    registry = Registry()
+
+    @task("same", registry=registry)
+    def first(ctx, data):
+        return 1
+
+    with pytest.raises(ValueError):
+
+        @task("same", registry=registry)
+        def second(ctx, data):
+            return 2
+
+    assert registry.names() == ["same"]
+    assert seconds(timedelta(minutes=1)) == 60.0
