@@ -91,7 +91,10 @@ class Worker:
         )
 
     def wait_ready(self, timeout: float = 30.0) -> Worker:
-        poll(lambda: b" ready." in self.log_path.read_bytes() or self.process.poll() is not None, timeout, what="worker")
+        def started() -> bool:
+            return b" ready." in self.log_path.read_bytes() or self.process.poll() is not None
+
+        poll(started, timeout, what="worker")
         if self.process.poll() is not None:
             raise AssertionError(f"worker exited early:\n{self.log_path.read_text()[-3000:]}")
         return self

@@ -53,7 +53,11 @@ def test_schema_reports_each_problem():
     schema = {
         "type": "object",
         "required": ["email", "total"],
-        "properties": {"email": {"type": "string"}, "total": {"type": "integer"}, "tags": {"items": {"type": "string"}}},
+        "properties": {
+            "email": {"type": "string"},
+            "total": {"type": "integer"},
+            "tags": {"items": {"type": "string"}},
+        },
         "additionalProperties": False,
     }
     assert validation_errors(schema, {"email": "a@b.c", "total": 3}) == []

@@ -143,7 +143,9 @@ class Context:
         while True:
             attempts += 1
             started_at = utcnow()
-            self._keeper.entering(RunningAttempt(name, position, "step", attempts, failures, started_at, time.monotonic()))
+            self._keeper.entering(
+                RunningAttempt(name, position, "step", attempts, failures, started_at, time.monotonic())
+            )
             try:
                 result = self._call_step_body(fn, args, kwargs, timeout)
             except Exception as exc:  # the step body failed; control-flow signals are BaseException
@@ -338,13 +340,15 @@ class Context:
             ):
                 raise LeaseLost()
         self._publish(child_id, None)
-        self._checkpoints[name] = {"name": name, "status": "waiting", "child_id": child_id, "position": position}
+        self._checkpoints[name] = {
+            "name": name, "kind": "child", "status": "waiting", "child_id": child_id, "position": position
+        }
         return ChildHandle(name, child_id)
 
     def wait_all(self, handles: Sequence[ChildHandle]) -> list[Any]:
         """Results of the children in handle order; suspends until every one has finished."""
         names = [handle.name for handle in handles]
-        unknown = [n for n in names if n not in self._checkpoints or self._checkpoints[n].get("kind", "child") != "child"]
+        unknown = [n for n in names if self._checkpoints.get(n, {}).get("kind", "missing") != "child"]
         if unknown:
             raise ValueError(f"wait_all got handles this run did not schedule: {unknown}")
         if any(self._checkpoints[n]["status"] not in ("completed", "failed") for n in names):
