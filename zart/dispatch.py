@@ -81,12 +81,17 @@ class Publisher:
 
     def publish(self, execution_id: str, countdown: float | None = None) -> bool:
         try:
-            self._app.send_task(
-                RUN_TASK,
-                args=[execution_id],
-                countdown=countdown if countdown and countdown > 0 else None,
-                retry=False,
-            )
+            with self._app.producer_or_acquire() as producer:
+                # One connection attempt, no back-off: kombu would otherwise sleep and retry for seconds
+                # before `send_task` gives up, and a caller (the CLI, a request) would hang with it.
+                producer.connection.ensure_connection(max_retries=0)
+                self._app.send_task(
+                    RUN_TASK,
+                    args=[execution_id],
+                    countdown=countdown if countdown and countdown > 0 else None,
+                    retry=False,
+                    producer=producer,
+                )
             return True
         except Exception as exc:  # the broker is down or unreachable: the row is still the truth
             log.warning("could not publish %s: %s", execution_id, exc)
