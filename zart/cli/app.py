@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from zart import __version__
 from zart.cli.state import CliState, global_options
 from zart.errors import ExecutionNotFound, ZartError
 
@@ -18,7 +17,6 @@ EXIT_NOT_FOUND = 3
 
 
 @click.group(context_settings={"help_option_names": ["--help", "-h"]})
-@click.version_option(__version__, "--version", prog_name="zart")
 @global_options
 @click.pass_context
 def cli(ctx: click.Context, **_: Any) -> None:

@@ -1,7 +1,150 @@
-"""CLI commands: executions."""
+"""Commands on executions: schedule, status, cancel, wait, event, list (and the task catalog).
+
+Each one parses, calls `ZartService` (which writes straight to Postgres), and renders; errors raised by the
+service become exit codes in `zart.cli.app.main` (not found 3, any other error 1).
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from zart import views
+from zart.cli import render
+from zart.cli.catalog import tasks
+from zart.cli.params import JSON_ANY, JSON_OBJECT
+from zart.cli.state import CliState, global_options, with_state
+from zart.service import MAX_LIST_LIMIT, ZartService
+from zart.store.tables import EXECUTION_STATUSES
+
+EXIT_FAILED = 1
+EXIT_TIMEOUT = 2
+BROKER_DOWN = "the broker is unreachable; {what} will be picked up by the workers' sweeper"
+
+
+def service_for(state: CliState) -> ZartService:
+    """Task names are checked against the store's catalog: the CLI never imports workflow code."""
+    return ZartService(state.settings)
+
+
+@click.command()
+@click.argument("task_name", metavar="TASK_NAME")
+@click.option("--data", type=JSON_OBJECT, default="{}", show_default=True, help="Input as a JSON object.")
+@click.option("--id", "execution_id", metavar="EXECUTION_ID", help="Explicit id: scheduling it again is safe.")
+@global_options
+@with_state
+def schedule(state: CliState, task_name: str, data: dict[str, Any], execution_id: str | None) -> None:
+    """Schedule a new execution of TASK_NAME."""
+    scheduled = service_for(state).schedule(task_name, data, execution_id=execution_id)
+    view = views.scheduled_view(scheduled.execution)
+    if scheduled.created and not scheduled.published:
+        render.warn(BROKER_DOWN.format(what=f"execution {view['execution_id']}"))
+    render.emit(
+        state,
+        view,
+        [
+            f"Scheduled execution: {view['execution_id']}",
+            f"Task: {view['task']}",
+            f"Status: {render.paint_status(view['status'])}",
+        ],
+    )
+
+
+@click.command()
+@click.argument("execution_id")
+@click.option("--verbose", "-v", is_flag=True, help="Also show every step and its attempts.")
+@global_options
+@with_state
+def status(state: CliState, execution_id: str, verbose: bool) -> None:
+    """Show the current state of an execution."""
+    service = service_for(state)
+    row = service.status(execution_id)
+    view = views.status_view(row)
+    steps = [views.step_view(step) for step in service.steps(execution_id)] if verbose else []
+    waiting = render.waiting_text(row.get("waiting_for"), row.get("waiting_for_event"), views.iso(row.get("wake_at")))
+    lines = render.status_lines(view, row.get("steps_running", 0), waiting)
+    if verbose:
+        view = {**view, "steps": steps}
+        lines += render.step_lines(steps)
+    render.emit(state, view, lines)
+
+
+@click.command()
+@click.argument("execution_id")
+@global_options
+@with_state
+def cancel(state: CliState, execution_id: str) -> None:
+    """Cancel a pending, running or waiting execution (a running one stops at its next step)."""
+    service_for(state).cancel(execution_id)
+    render.emit(state, views.cancelled_view(execution_id), [f"Cancelled execution: {execution_id}"])
+
+
+@click.command()
+@click.argument("execution_id")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Give up after this long (exit 2); without it, wait as long as it takes.",
+)
+@global_options
+@with_state
+def wait(state: CliState, execution_id: str, timeout: float | None) -> None:
+    """Block until the execution finishes; exit 0 completed, 1 failed or cancelled, 2 timed out."""
+    finished, row = service_for(state).wait(execution_id, float("inf") if timeout is None else timeout)
+    if not finished:
+        render.emit(state, views.still_running_view(row), [render.dump({"status": row["status"]})])
+        click.echo(f"Timeout reached: execution {execution_id} is still {row['status']}.", err=True)
+        sys.exit(EXIT_TIMEOUT)
+    view = views.finished_view(row)
+    outcome: dict[str, Any] = {"status": view["status"]}
+    if view["status"] == "completed":
+        outcome["output"] = view["output"]
+    elif view["error"] is not None:
+        outcome["error"] = view["error"]
+    render.emit(state, view, [render.dump(outcome)])
+    if view["status"] != "completed":
+        sys.exit(EXIT_FAILED)
+
+
+@click.command()
+@click.argument("execution_id")
+@click.argument("event_name")
+@click.option("--data", type=JSON_ANY, default="{}", show_default=True, help="Event payload as JSON.")
+@global_options
+@with_state
+def event(state: CliState, execution_id: str, event_name: str, data: Any) -> None:
+    """Deliver EVENT_NAME to an execution that is waiting for it."""
+    published = service_for(state).send_event(execution_id, event_name, data)
+    if not published:
+        render.warn(BROKER_DOWN.format(what=f"execution {execution_id}"))
+    render.emit(
+        state, views.delivered_view(execution_id, event_name), [f"Event delivered to {execution_id}: {event_name}"]
+    )
+
+
+@click.command("list")
+@click.option("--status", "status_filter", type=click.Choice(EXECUTION_STATUSES), help="Only this status.")
+@click.option("--task", metavar="TASK_NAME", help="Only this task.")
+@click.option("--limit", type=click.IntRange(1, MAX_LIST_LIMIT), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--order", type=click.Choice(["asc", "desc"]), default="desc", show_default=True, help="By creation.")
+@global_options
+@with_state
+def list_executions(
+    state: CliState, status_filter: str | None, task: str | None, limit: int, offset: int, order: str
+) -> None:
+    """List executions, newest first by default."""
+    page, total = service_for(state).list(status=status_filter, task=task, limit=limit, offset=offset, order=order)
+    view = views.list_view(page, total, limit, offset)
+    items = view["executions"]
+    rows = [(e["execution_id"], e["task"], e["status"], e["created_at"], e["started_at"]) for e in items]
+    lines = render.table(("EXECUTION ID", "TASK", "STATUS", "CREATED", "STARTED"), rows, status_column=2)
+    shown = f"{offset + 1}-{offset + len(items)}" if items else "none"
+    render.emit(state, view, [*lines, f"({shown} of {total})"])
+
+
+COMMANDS: list[click.Command] = [schedule, status, cancel, wait, event, list_executions, tasks]

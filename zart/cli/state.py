@@ -38,8 +38,11 @@ def _remember(attribute: str) -> Callable[[click.Context, click.Parameter, Any],
 
 
 def global_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--database-url, --json and --quiet, on the group and on every command."""
+    """--database-url, --json, --quiet and --version, on the group and on every command."""
+    from zart import __version__
+
     options = [
+        click.version_option(__version__, "--version", prog_name="zart"),
         click.option(
             "--database-url",
             metavar="URL",

@@ -1,0 +1,147 @@
+"""How the CLI shows things: compact JSON, aligned tables and status lines, colour only on a terminal.
+
+Commands hand over a JSON view (from `zart.views`) and the human lines; `emit` picks one according to
+`--json` / `--quiet`, so no command decides on its own what those flags mean.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import click
+
+from zart.cli.state import CliState
+
+STATUS_COLOURS = {
+    "pending": "white",
+    "running": "cyan",
+    "waiting": "blue",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "yellow",
+}
+MISSING = "-"
+
+
+def dump(value: Any) -> str:
+    """One line of JSON: what agents and shell pipelines parse."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def emit(state: CliState, view: Any, lines: Iterable[str] = ()) -> None:
+    """`--json` prints the view (even with `--quiet`); otherwise the human lines, unless `--quiet`."""
+    if state.json_output:
+        click.echo(dump(view))
+    elif not state.quiet:
+        for line in lines:
+            click.echo(line)
+
+
+def warn(message: str) -> None:
+    """A notice that is not an error (the command still succeeded): stderr, one line."""
+    click.echo(f"Warning: {message}", err=True)
+
+
+def on_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def paint_status(status: str) -> str:
+    if not on_terminal():
+        return status
+    return click.style(status, fg=STATUS_COLOURS.get(status), bold=status in ("failed", "completed"))
+
+
+def text(value: Any) -> str:
+    """A cell or field value: strings as they are, missing as '-', everything else as compact JSON."""
+    if value is None:
+        return MISSING
+    return value if isinstance(value, str) else dump(value)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], status_column: int | None = None) -> list[str]:
+    """Left-aligned columns two spaces apart; padding is computed before colouring so escapes don't skew it."""
+    cells = [[text(value) for value in row] for row in rows]
+    widths = [max([len(header), *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)]
+
+    def line(row: Sequence[str], header: bool = False) -> str:
+        padded = []
+        for i, value in enumerate(row):
+            cell = value.ljust(widths[i]) if i < len(row) - 1 else value
+            if header and on_terminal():
+                cell = click.style(cell, bold=True)
+            elif i == status_column and not header:
+                cell = paint_status(value) + cell[len(value) :]
+            padded.append(cell)
+        return "  ".join(padded).rstrip()
+
+    return [line(headers, header=True), *(line(row) for row in cells)]
+
+
+def error_text(error: Any) -> str:
+    """`Type: message` for the store's `{"type", "message"}` errors, JSON for anything else."""
+    if isinstance(error, Mapping) and "message" in error:
+        kind = error.get("type")
+        return f"{kind}: {error['message']}" if kind else str(error["message"])
+    return text(error)
+
+
+def waiting_text(waiting_for: Mapping[str, Any] | None, event: str | None, wake_at: str | None) -> str | None:
+    """What a waiting execution waits for, in words: `event approval`, `sleep nap (until …)`, `children …`."""
+    details = dict(waiting_for or {})
+    kind = details.get("kind") or ("event" if event else None)
+    if kind is None:
+        return f"timer (until {wake_at})" if wake_at else None
+    subject = {"event": event or details.get("event"), "children": ", ".join(details.get("steps", []))}
+    reason = " ".join(part for part in (kind, subject.get(kind, details.get("step"))) if part)
+    return f"{reason} (until {wake_at})" if wake_at and kind != "children" else reason
+
+
+def status_lines(view: Mapping[str, Any], steps_running: int, waiting: str | None) -> list[str]:
+    """The `key: value` lines of `zart status`; optional facts appear only when they apply."""
+    lines = [
+        f"execution_id: {view['execution_id']}",
+        f"task: {view['task']}",
+        f"status: {paint_status(view['status'])}",
+        f"started_at: {text(view['started_at'])}",
+    ]
+    if view["completed_at"]:
+        lines.append(f"completed_at: {view['completed_at']}")
+    lines.append(f"steps: {view['steps_completed']} completed, {steps_running} running")
+    if view["current_step"]:
+        lines.append(f"current_step: {view['current_step']}")
+    if waiting:
+        lines.append(f"waiting_for: {waiting}")
+    if view["status"] == "completed" or view["output"] is not None:
+        lines.append(f"output: {dump(view['output'])}")
+    if view["error"] is not None:
+        lines.append(f"error: {error_text(view['error'])}")
+    return lines
+
+
+def step_lines(steps: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Every step of the run, then its attempts as an indented aligned table (for `status --verbose`)."""
+    if not steps:
+        return ["", "no steps recorded yet"]
+    lines: list[str] = []
+    for step in steps:
+        count = step["attempts"]
+        lines += ["", f"step {step['name']} ({step['kind']}): {paint_status(step['status'])}, "
+                      f"{count} attempt{'s' if count != 1 else ''}"]
+        history = step["attempt_history"]
+        if history:
+            rows = [
+                (f"#{a['attempt']}", a["started_at"], a["ended_at"], a["outcome"], _optional_error(a["error"]))
+                for a in history
+            ]
+            lines += ["  " + row for row in table(("ATTEMPT", "STARTED", "ENDED", "OUTCOME", "ERROR"), rows)]
+        elif step["error"] is not None:
+            lines.append(f"  error: {error_text(step['error'])}")
+    return lines
+
+
+def _optional_error(error: Any) -> str:
+    return "" if error is None else error_text(error)
