@@ -15,8 +15,7 @@ from typing import Any
 from celery import Celery, signals
 
 from zart.config import Settings
-from zart.engine.runner import RunnerConfig, finish_without_lease, run_execution
-from zart.errors import StoreUnavailable
+from zart.engine.runner import RunnerConfig, finish_with_parent, run_execution
 from zart.registry import default_registry, import_modules
 from zart.store import catalog, db, sweeps
 
@@ -63,11 +62,7 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
             runner_config.short_wait_hint,
             f"{socket.gethostname()}:{os.getpid()}",
         )
-        try:
-            return run_execution(execution_id, config, publisher.publish)
-        except StoreUnavailable:
-            log.warning("database unavailable while running %s; the sweeper will retry it", execution_id)
-            return "store-unavailable"
+        return run_execution(execution_id, config, publisher.publish)
 
     _connect_worker_signals(app, settings, publisher)
     return app
@@ -131,10 +126,11 @@ class Sweeper:
             ready += sweeps.recover_expired_leases(conn, SWEEP_BATCH)
             ready += sweeps.redispatch_stale(conn, self._settings.redispatch_after, SWEEP_BATCH)
             overdue = sweeps.overdue(conn, SWEEP_BATCH)
+        timed_out = {"type": "ExecutionTimeout", "message": "execution exceeded its timeout"}
         for execution_id in overdue:
-            finish_without_lease(
-                url, execution_id, "failed", {"type": "ExecutionTimeout", "message": "execution exceeded its timeout"}
-            )
+            _, parent = finish_with_parent(url, execution_id, status="failed", token=None, error=timed_out)
+            if parent is not None:
+                ready.append(parent)
         for execution_id in ready:
             self._publisher.publish(execution_id)
         return ready

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Connection
+
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper, RunningAttempt
 from zart.errors import (
@@ -72,6 +74,7 @@ class Context:
         self,
         *,
         database_url: str,
+        conn: Connection,
         claimed: dict[str, Any],
         token: str,
         lease_seconds: float,
@@ -83,6 +86,7 @@ class Context:
         self.run_index: int = claimed["run_index"]
         self.attempt: int = claimed["attempt"]
         self._url = database_url
+        self._conn = conn
         self._token = token
         self._lease = lease_seconds
         self._keeper = keeper
@@ -308,6 +312,7 @@ class Context:
         else:
             task_name, timeout = CHILD_FUNCTION_TASK, None
             data = {
+                "step": name,
                 "function": function_reference(fn),
                 "args": list(args),
                 "kwargs": kwargs,
@@ -352,8 +357,8 @@ class Context:
         if unknown:
             raise ValueError(f"wait_all got handles this run did not schedule: {unknown}")
         if any(self._checkpoints[n]["status"] not in ("completed", "failed") for n in names):
-            with self._store_errors(), db.autocommit(self._url) as conn:
-                for row in steps.load_steps(conn, self.execution_id, self.run_index, names):
+            with self._store_errors():
+                for row in steps.load_steps(self._conn, self.execution_id, self.run_index, names):
                     self._checkpoints[row["name"]] = row
         pending = [n for n in names if self._checkpoints[n]["status"] not in ("completed", "failed")]
         if pending:
@@ -429,9 +434,9 @@ class Context:
     def _park(self, wake_at: Any, waiting_for: dict[str, Any], event: str | None = None) -> None:
         if isinstance(wake_at, str):
             wake_at = datetime.fromisoformat(wake_at)
-        with self._store_errors(), db.autocommit(self._url) as conn:
+        with self._store_errors():
             parked = executions.park(
-                conn,
+                self._conn,
                 self.execution_id,
                 self._token,
                 wake_at=wake_at,
@@ -446,23 +451,24 @@ class Context:
 
     def _write(self, write: Callable[..., Any], **params: Any) -> Any:
         """Run a fenced store write; a lost fence means another owner (or a cancel) took over."""
-        with self._store_errors(), db.autocommit(self._url) as conn:
-            result = write(conn, execution_id=self.execution_id, token=self._token, lease=self._lease, **params)
+        with self._store_errors():
+            result = write(self._conn, execution_id=self.execution_id, token=self._token, lease=self._lease, **params)
         fenced = result[0] if isinstance(result, tuple) else result
         if not fenced:
             raise LeaseLost()
         return result
 
     def _reload(self, name: str) -> dict[str, Any]:
-        with self._store_errors(), db.autocommit(self._url) as conn:
-            (row,) = steps.load_steps(conn, self.execution_id, self.run_index, [name])
+        with self._store_errors():
+            (row,) = steps.load_steps(self._conn, self.execution_id, self.run_index, [name])
         return row
 
     @contextmanager
     def _store_errors(self) -> Iterator[None]:
         """A lost database interrupts the run (the sweeper recovers it); user code must not catch that."""
         try:
-            yield
+            with db.translated_errors():
+                yield
         except StoreUnavailable as exc:
             raise LeaseLost(str(exc)) from exc
 
