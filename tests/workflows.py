@@ -174,3 +174,12 @@ def many_steps(ctx: zart.Context, data: dict) -> dict:
     for i in range(data.get("steps", 50)):
         total += ctx.step(f"s-{i}", int, i)
     return {"total": total}
+
+
+@zart.task(
+    "t.typed",
+    schema={"type": "object", "required": ["amount"], "properties": {"amount": {"type": "integer"}}},
+)
+def typed(ctx: zart.Context, data: dict) -> dict:
+    """Declares an input schema, so the API and the CLI can refuse bad input before it is stored."""
+    return {"amount": ctx.step("echo", int, data["amount"])}

@@ -261,3 +261,33 @@ class ZartService:
     def tasks(self) -> list[dict[str, Any]]:
         with db.autocommit(self.settings.database_url) as conn:
             return catalog.list_tasks(conn)
+
+    def oldest_pending_age(self) -> float:
+        """Seconds the oldest pending execution has waited for a worker (0 when none): a backlog gauge."""
+        with db.autocommit(self.settings.database_url) as conn:
+            return executions.oldest_pending_age(conn)
+
+    def readiness(self, timeout: float = 2.0) -> dict[str, str]:
+        """`ok` or the reason, for each dependency a front end needs: the database and the broker."""
+        return {"database": _probe(self._ping_database), "broker": _probe(lambda: self._ping_broker(timeout))}
+
+    def _ping_database(self) -> None:
+        from zart.store import health
+
+        with db.autocommit(self.settings.database_url) as conn:
+            health.ping(conn)
+
+    def _ping_broker(self, timeout: float) -> None:
+        from kombu import Connection
+
+        with Connection(self.settings.broker_url, connect_timeout=timeout) as conn:
+            conn.ensure_connection(max_retries=0)  # one attempt: a probe must answer quickly
+
+
+def _probe(check: Callable[[], None]) -> str:
+    try:
+        check()
+    except Exception as exc:  # any failure means not ready; the reason is reported, not raised
+        detail = str(exc).strip().splitlines()
+        return f"{type(exc).__name__}: {detail[0] if detail else 'unreachable'}"
+    return "ok"

@@ -1,0 +1,31 @@
+"""/stats and /tasks: counts by status and the catalog of task names the workers registered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_app.api import UNAUTHORIZED, UNAVAILABLE, ZartBlueprint
+from flask_app.extension import current_service
+from flask_app.guards import protected
+from flask_app.schemas import Stats, TaskCatalog
+from zart import views
+
+blp = protected(ZartBlueprint("catalog", __name__, description="Aggregate counts and registered tasks."))
+
+COMMON = {401: UNAUTHORIZED, 503: UNAVAILABLE}
+
+
+@blp.route("/stats")
+@blp.response(200, Stats, description="Executions per status; every status is present, zeros included.")
+@blp.errors(COMMON)
+def stats() -> Any:
+    """Count executions by status"""
+    return current_service().stats()
+
+
+@blp.route("/tasks")
+@blp.response(200, TaskCatalog)
+@blp.errors(COMMON)
+def tasks() -> Any:
+    """List the registered tasks and their input schemas"""
+    return {"tasks": [views.task_view(task) for task in current_service().tasks()]}

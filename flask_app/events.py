@@ -1,0 +1,41 @@
+"""/events: deliver an event to an execution parked on `ctx.wait_for_event(name)`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from flask_app.api import NOT_FOUND, UNAUTHORIZED, UNAVAILABLE, ZartBlueprint
+from flask_app.body import NO_BODY, read_json
+from flask_app.extension import current_service
+from flask_app.guards import protected
+from flask_app.schemas import Delivered
+from zart import views
+
+blp = protected(ZartBlueprint("events", __name__, description="Deliver events to waiting executions."))
+
+ANY_JSON_BODY = {
+    "description": "Any JSON document; it becomes the event payload (an empty body delivers `null`).",
+    "required": False,
+    "content": {"application/json": {"schema": {}}},
+}
+
+
+@blp.route("/events/<execution_id>/<event_name>", methods=["POST"])
+@blp.doc(requestBody=ANY_JSON_BODY)
+@blp.response(200, Delivered)
+@blp.errors(
+    {
+        401: UNAUTHORIZED,
+        404: NOT_FOUND,
+        409: "`not_waiting_for_event`: the execution is not waiting for this event.",
+        422: "`invalid_data`: the body is not JSON, or the ID or event name is malformed.",
+        503: UNAVAILABLE,
+    }
+)
+def deliver(execution_id: str, event_name: str) -> Any:
+    """Deliver an event"""
+    payload = read_json(request)
+    current_service().send_event(execution_id, event_name, None if payload is NO_BODY else payload)
+    return views.delivered_view(execution_id, event_name)

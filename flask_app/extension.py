@@ -1,0 +1,35 @@
+"""What one app knows about zart, kept on `app.extensions["zart"]`: the service and the serving policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from prometheus_client import CollectorRegistry
+
+from flask_app.waiting import WaitSlots
+from zart.service import ZartService
+
+EXTENSION_KEY = "zart"
+
+
+@dataclass
+class ZartExtension:
+    service: ZartService
+    api: Any  # the Flask-Smorest Api whose spec /openapi.json serves
+    tokens: tuple[bytes, ...]
+    max_body_bytes: int
+    wait_slots: WaitSlots
+    metrics_registry: CollectorRegistry
+    api_prefix: str
+    admin_prefix: str
+    public_docs: bool = True
+
+
+def current_zart() -> ZartExtension:
+    return current_app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+
+
+def current_service() -> ZartService:
+    return current_zart().service

@@ -1,0 +1,104 @@
+"""Building the app: `create_app()` for zart's own server, `init_zart()` to mount zart into a team's app."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from flask_app import admin, catalog, docs, events, executions, probes
+from flask_app.api import CONFIG_PREFIX, ZartApi
+from flask_app.auth import SCHEME_NAME, SECURITY_SCHEME, encode_tokens
+from flask_app.errors import register_error_handlers
+from flask_app.extension import EXTENSION_KEY, ZartExtension
+from flask_app.metrics import init_metrics
+from flask_app.waiting import WaitSlots
+from zart import __version__
+from zart.config import Settings, load_settings
+from zart.registry import import_modules
+from zart.service import ZartService
+
+DESCRIPTION = (
+    "Schedule durable workflow executions, deliver events and query their status. "
+    'Every error has the shape `{"error": {"code", "message"}}`.'
+)
+
+
+def normalise_prefix(prefix: str) -> str:
+    """`api/v1/` → `/api/v1`; `/` or empty → mounted at the root."""
+    stripped = prefix.strip().strip("/")
+    return f"/{stripped}" if stripped else ""
+
+
+def init_zart(
+    app: Flask,
+    settings: Settings | None = None,
+    *,
+    api_prefix: str | None = None,
+    admin_prefix: str | None = None,
+    max_waiters: int | None = None,
+    public_docs: bool = True,
+    service: ZartService | None = None,
+) -> ZartExtension:
+    """Mount zart's blueprints on `app`: the API under its prefix, probes, metrics and docs at the root.
+
+    Error handling is attached to zart's own blueprints only, so the host app keeps its handlers.
+    `max_waiters` caps concurrent /wait long-polls (keep it below the WSGI server's thread count).
+    """
+    settings = settings or load_settings()
+    import_modules(settings.imports)  # local tasks also give their timeout to executions scheduled here
+    api_at = normalise_prefix(settings.api_prefix if api_prefix is None else api_prefix)
+    admin_at = normalise_prefix(settings.admin_prefix if admin_prefix is None else admin_prefix)
+    tokens = encode_tokens(settings.api_tokens)
+    service = service or ZartService(settings)
+    wait_slots = WaitSlots(max_waiters)
+
+    app.config.setdefault(f"{CONFIG_PREFIX}API_TITLE", "zart")
+    app.config.setdefault(f"{CONFIG_PREFIX}API_VERSION", __version__)
+    app.config.setdefault(f"{CONFIG_PREFIX}OPENAPI_VERSION", "3.0.3")
+    spec_options = {"info": {"description": DESCRIPTION}}
+    if tokens:
+        spec_options["security"] = [{SCHEME_NAME: []}]
+    api = ZartApi(app, config_prefix=CONFIG_PREFIX, spec_kwargs=spec_options)
+    api.spec.components.security_scheme(SCHEME_NAME, SECURITY_SCHEME)
+
+    extension = ZartExtension(
+        service=service,
+        api=api,
+        tokens=tokens,
+        max_body_bytes=settings.max_body_bytes,
+        wait_slots=wait_slots,
+        metrics_registry=init_metrics(app, service, wait_slots),
+        api_prefix=api_at,
+        admin_prefix=admin_at,
+        public_docs=public_docs,
+    )
+    app.extensions[EXTENSION_KEY] = extension
+    for blueprint in (executions.blp, events.blp, catalog.blp):
+        api.register_blueprint(blueprint, url_prefix=api_at)
+    api.register_blueprint(admin.blp, url_prefix=admin_at)
+    api.register_blueprint(probes.blp)
+    api.register_blueprint(probes.metrics_blp)
+    app.register_blueprint(docs.blp)
+    return extension
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    api_prefix: str | None = None,
+    admin_prefix: str | None = None,
+    max_waiters: int | None = None,
+    public_docs: bool = True,
+) -> Flask:
+    """zart's own app: everything `init_zart` mounts, plus the error shape for unmatched URLs and methods."""
+    app = Flask("zart", static_folder=None)
+    app.json.sort_keys = False  # keep the contract's field order
+    init_zart(
+        app,
+        settings,
+        api_prefix=api_prefix,
+        admin_prefix=admin_prefix,
+        max_waiters=max_waiters,
+        public_docs=public_docs,
+    )
+    register_error_handlers(app)
+    return app

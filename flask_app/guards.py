@@ -1,0 +1,51 @@
+"""Hooks every zart blueprint carries: the error shape, the body limit and (unless public) the bearer check.
+
+They are attached when a blueprint is defined and read the app's policy at request time, so the same
+blueprints serve any number of apps (tests, or a team mounting them next to its own routes).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from flask_app.auth import check_request
+from flask_app.errors import register_error_handlers
+from flask_app.extension import current_zart
+
+
+def _limit_body() -> None:
+    limit = current_zart().max_body_bytes
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+
+
+def _authenticate() -> None:
+    check_request(request, current_zart().tokens)
+
+
+def _authenticate_docs() -> None:
+    if not current_zart().public_docs:
+        _authenticate()
+
+
+def protected(blueprint: Blueprint) -> Blueprint:
+    """Bearer token (when configured), then the body limit."""
+    blueprint.before_request(_authenticate)
+    blueprint.before_request(_limit_body)
+    register_error_handlers(blueprint)
+    return blueprint
+
+
+def public(blueprint: Blueprint) -> Blueprint:
+    """Probes: never authenticated, never read a body."""
+    register_error_handlers(blueprint)
+    return blueprint
+
+
+def documentation(blueprint: Blueprint) -> Blueprint:
+    """The OpenAPI document and Swagger UI: public unless the app says otherwise."""
+    blueprint.before_request(_authenticate_docs)
+    register_error_handlers(blueprint)
+    return blueprint

@@ -1,0 +1,58 @@
+"""Prometheus: HTTP metrics from prometheus-flask-exporter, and zart's own gauges read at scrape time.
+
+Each app gets a private registry, so several apps in one process (tests, a host app) never collide, and
+HTTP metrics are grouped by URL rule so execution IDs cannot explode the label space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import Flask
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_flask_exporter import PrometheusMetrics
+
+from flask_app.waiting import WaitSlots
+from zart.service import ZartService
+from zart.store.tables import EXECUTION_STATUSES
+
+
+class ZartCollector(Collector):
+    """Executions by status, the age of the oldest pending one, and long-polls in flight."""
+
+    def __init__(self, service: ZartService, wait_slots: WaitSlots) -> None:
+        self._service = service
+        self._wait_slots = wait_slots
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "zart_wait_requests_in_flight", "Long-poll /wait requests currently held.", value=self._wait_slots.in_flight
+        )
+        up = GaugeMetricFamily("zart_database_up", "1 when the database answered this scrape.")
+        try:
+            counts = self._service.stats()
+            oldest = self._service.oldest_pending_age()
+        except Exception:  # a scrape must still answer when the database does not
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        executions = GaugeMetricFamily("zart_executions", "Executions by status.", labels=["status"])
+        for status in EXECUTION_STATUSES:
+            executions.add_metric([status], counts.get(status, 0))
+        yield executions
+        yield GaugeMetricFamily(
+            "zart_oldest_pending_age_seconds",
+            "Seconds the oldest pending execution has waited for a worker (0 when none).",
+            value=oldest,
+        )
+
+
+def init_metrics(app: Flask, service: ZartService, wait_slots: WaitSlots) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    PrometheusMetrics(app, path=None, registry=registry, group_by="url_rule")
+    registry.register(ZartCollector(service, wait_slots))
+    return registry

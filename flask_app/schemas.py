@@ -1,0 +1,179 @@
+"""Marshmallow schemas: what the API accepts and returns, and so what /openapi.json documents.
+
+Responses are shaped by `zart.views` (shared with `zart --json`); these schemas describe and dump them.
+Timestamps arrive as ISO 8601 UTC strings with a `Z`.
+"""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from zart.store.tables import EXECUTION_STATUSES
+
+NAME = validate.Length(min=1, max=200)
+MAX_LIST_LIMIT = 500
+MAX_WAIT_SECONDS = 3600
+POSTGRES_BIGINT_MAX = 2**63 - 1
+
+
+def timestamp(description: str) -> fields.String:
+    return fields.String(
+        allow_none=True,
+        metadata={"format": "date-time", "description": description, "example": "2026-04-04T10:23:11Z"},
+    )
+
+
+def status_field() -> fields.String:
+    return fields.String(required=True, validate=validate.OneOf(EXECUTION_STATUSES), metadata={"example": "running"})
+
+
+def execution_id_field() -> fields.String:
+    return fields.String(required=True, metadata={"example": "exec-7f3a9b2c"})
+
+
+def any_json(description: str) -> fields.Raw:
+    return fields.Raw(allow_none=True, metadata={"description": description})
+
+
+# ------------------------------------------------------------------ requests
+
+
+class ScheduleRequest(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    task = fields.String(required=True, validate=NAME, metadata={"description": "A registered task name."})
+    data = fields.Dict(
+        required=True,
+        metadata={"description": "The input; must match the schema the task declares, if any."},
+    )
+    idempotency_key = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=NAME,
+        metadata={"description": "Repeating a request with the same key returns the same execution."},
+    )
+
+
+class ListQuery(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    status = fields.String(validate=validate.OneOf(EXECUTION_STATUSES), metadata={"description": "Only this status."})
+    task = fields.String(validate=NAME, metadata={"description": "Only this task."})
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_LIST_LIMIT))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, POSTGRES_BIGINT_MAX))
+    order = fields.String(
+        load_default="desc",
+        validate=validate.OneOf(("asc", "desc")),
+        metadata={"description": "By creation time."},
+    )
+
+
+class WaitQuery(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    timeout = fields.Integer(
+        load_default=30,
+        validate=validate.Range(0, MAX_WAIT_SECONDS),
+        metadata={"description": "Seconds to wait for the execution to finish."},
+    )
+
+
+# ------------------------------------------------------------------ responses
+
+
+class Scheduled(ma.Schema):
+    execution_id = execution_id_field()
+    task = fields.String(required=True)
+    status = status_field()
+    created_at = timestamp("When the execution was created.")
+
+
+class ExecutionStatus(ma.Schema):
+    execution_id = execution_id_field()
+    task = fields.String(required=True)
+    status = status_field()
+    steps_completed = fields.Integer(required=True)
+    current_step = fields.String(allow_none=True)
+    waiting_for_event = fields.String(allow_none=True)
+    started_at = timestamp("When a worker first claimed it.")
+    completed_at = timestamp("When it reached a final status.")
+    output = any_json("The handler's return value, once completed.")
+    error = fields.Dict(allow_none=True, metadata={"description": "`{type, message}` once failed."})
+
+
+class ExecutionSummary(ma.Schema):
+    execution_id = execution_id_field()
+    task = fields.String(required=True)
+    status = status_field()
+    created_at = timestamp("When the execution was created.")
+    started_at = timestamp("When a worker first claimed it.")
+    completed_at = timestamp("When it reached a final status.")
+
+
+class ExecutionPage(ma.Schema):
+    executions = fields.List(fields.Nested(ExecutionSummary), required=True)
+    total = fields.Integer(required=True, metadata={"description": "Executions matching the filters."})
+    limit = fields.Integer(required=True)
+    offset = fields.Integer(required=True)
+
+
+class Finished(ma.Schema):
+    execution_id = execution_id_field()
+    status = status_field()
+    output = any_json("The handler's return value, once completed.")
+    error = fields.Dict(allow_none=True)
+    completed_at = timestamp("When it reached a final status.")
+
+
+class StillRunning(ma.Schema):
+    execution_id = execution_id_field()
+    status = status_field()
+    message = fields.String(required=True, metadata={"example": "Timeout reached. Execution is still running."})
+
+
+class Cancelled(ma.Schema):
+    execution_id = execution_id_field()
+    status = fields.String(required=True, validate=validate.Equal("cancelled"))
+
+
+class Delivered(ma.Schema):
+    status = fields.String(required=True, validate=validate.Equal("delivered"))
+    execution_id = execution_id_field()
+    event_name = fields.String(required=True)
+
+
+Stats = ma.Schema.from_dict({status: fields.Integer(required=True) for status in EXECUTION_STATUSES}, name="Stats")
+
+
+class TaskEntry(ma.Schema):
+    name = fields.String(required=True)
+    schema = fields.Dict(allow_none=True, metadata={"description": "The input schema the task declares."})
+    registered_by = fields.String(allow_none=True, metadata={"description": "host:pid of the last registrant."})
+    first_seen_at = timestamp("When a worker first registered the name.")
+    last_seen_at = timestamp("When a worker last registered the name.")
+
+
+class TaskCatalog(ma.Schema):
+    tasks = fields.List(fields.Nested(TaskEntry), required=True)
+
+
+class Health(ma.Schema):
+    status = fields.String(required=True, metadata={"example": "ok"})
+
+
+class Readiness(ma.Schema):
+    status = fields.String(required=True, validate=validate.OneOf(("ready",)))
+    checks = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+class ErrorBody(ma.Schema):
+    code = fields.String(required=True, metadata={"example": "execution_not_found"})
+    message = fields.String(required=True, metadata={"example": "No execution found with ID exec-7f3a9b2c"})
+
+
+class Error(ma.Schema):
+    error = fields.Nested(ErrorBody, required=True)
