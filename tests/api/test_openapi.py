@@ -1,0 +1,94 @@
+"""/openapi.json is valid OpenAPI 3 describing every route; /docs is Swagger UI served from local assets."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from openapi_spec_validator import validate
+
+from tests.api.conftest import API
+
+UNDOCUMENTED = {"/openapi.json", "/docs", "/docs/assets/<path:filename>"}
+
+
+def openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule)
+
+
+def test_the_document_is_valid_openapi_3(client):
+    spec = client.get("/openapi.json").get_json()
+    validate(spec)
+    assert spec["openapi"].startswith("3.")
+
+
+def test_every_route_and_method_is_documented(app, client):
+    spec = client.get("/openapi.json").get_json()
+    routes = {
+        (openapi_path(rule.rule), method.lower())
+        for rule in app.url_map.iter_rules()
+        if rule.rule not in UNDOCUMENTED
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    documented = {(path, method) for path, item in spec["paths"].items() for method in item if method != "parameters"}
+    assert routes == documented
+    assert {
+        (f"{API}/executions", "post"),
+        (f"{API}/executions", "get"),
+        (f"{API}/executions/{{execution_id}}", "get"),
+        (f"{API}/executions/{{execution_id}}/wait", "get"),
+        (f"{API}/executions/{{execution_id}}/cancel", "post"),
+        (f"{API}/events/{{execution_id}}/{{event_name}}", "post"),
+        (f"{API}/stats", "get"),
+        (f"{API}/tasks", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+    } == documented
+
+
+def test_error_responses_are_documented_with_the_error_shape(client):
+    spec = client.get("/openapi.json").get_json()
+    error = spec["components"]["schemas"]["Error"]
+    assert error["required"] == ["error"]
+    assert set(spec["components"]["schemas"]["ErrorBody"]["properties"]) == {"code", "message"}
+    operations = spec["paths"]
+    expected = {
+        (f"{API}/executions", "post"): {"401", "409", "422", "503"},
+        (f"{API}/executions/{{execution_id}}", "get"): {"401", "404", "422"},
+        (f"{API}/executions/{{execution_id}}/wait", "get"): {"200", "202", "404", "422"},
+        (f"{API}/executions/{{execution_id}}/cancel", "post"): {"404", "409"},
+        (f"{API}/events/{{execution_id}}/{{event_name}}", "post"): {"404", "409", "422"},
+        ("/readyz", "get"): {"503"},
+    }
+    for (path, method), statuses in expected.items():
+        responses = operations[path][method]["responses"]
+        assert statuses <= set(responses), (path, method, set(responses))
+        for status in statuses - {"200", "202"}:
+            assert responses[status]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+        assert "default" in responses
+    assert "execution_already_exists" in operations[f"{API}/executions"]["post"]["responses"]["409"]["description"]
+
+
+class Assets(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls += [value for name, value in attrs if name in ("src", "href") and value]
+
+
+def test_swagger_ui_references_only_local_assets_that_are_served(client):
+    response = client.get("/docs")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    parser = Assets()
+    parser.feed(page)
+    assert len(parser.urls) >= 3
+    assert "http://" not in page and "https://" not in page and "//cdn" not in page
+    for url in parser.urls:
+        assert url.startswith("/docs/assets/"), url
+        asset = client.get(url)
+        assert asset.status_code == 200 and len(asset.data) > 500, url
+    assert '"/openapi.json"' in page

@@ -1,0 +1,37 @@
+"""Route prefixes from the environment and from create_app(); probes, metrics and docs stay at the root."""
+
+from __future__ import annotations
+
+from flask_app import create_app
+from tests.api.conftest import assert_error
+
+
+def paths(app) -> set[str]:
+    return {rule.rule for rule in app.url_map.iter_rules()}
+
+
+def test_prefixes_from_the_environment(env):
+    app = create_app(settings=env.settings(ZART_API_PREFIX="/zart/api/v2", ZART_ADMIN_PREFIX="/ops/"))
+    client = app.test_client()
+    assert client.get("/zart/api/v2/stats").status_code == 200
+    assert_error(client.get("/api/v1/stats"), 404, "not_found")
+    assert client.get("/healthz").status_code == 200 and client.get("/metrics").status_code == 200
+    assert app.extensions["zart"].admin_prefix == "/ops" and "admin" in app.blueprints
+    spec = client.get("/openapi.json").get_json()
+    assert "/zart/api/v2/executions/{execution_id}/wait" in spec["paths"]
+    assert not any(path.startswith("/api/v1") for path in spec["paths"])
+
+
+def test_prefixes_given_to_create_app_win_over_the_environment(env):
+    app = create_app(settings=env.settings(ZART_API_PREFIX="/from-env"), api_prefix="v3", admin_prefix="/admin")
+    client = app.test_client()
+    assert client.get("/v3/tasks").status_code == 200
+    assert_error(client.get("/from-env/tasks"), 404, "not_found")
+    assert {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"} <= paths(app)
+    assert app.extensions["zart"].admin_prefix == "/admin"
+
+
+def test_the_api_can_be_served_at_the_root(env):
+    client = create_app(settings=env.settings(), api_prefix="/").test_client()
+    assert client.get("/stats").status_code == 200
+    assert client.get("/healthz").status_code == 200

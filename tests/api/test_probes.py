@@ -1,0 +1,65 @@
+"""Liveness, readiness and Prometheus metrics, always at the root."""
+
+from __future__ import annotations
+
+from flask_app import create_app
+from tests.api.conftest import API, assert_error, schedule
+from zart.localservices import free_port
+
+
+def unreachable_app(env, **which: str):
+    return create_app(settings=env.settings(**which))
+
+
+def test_healthz_answers_without_touching_the_database(env):
+    client = unreachable_app(env, DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/none").test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+
+
+def test_readyz_reports_both_dependencies(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(env):
+    client = unreachable_app(env, DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/none").test_client()
+    error = assert_error(client.get("/readyz"), 503, "service_unavailable")
+    assert "database" in error["message"] and "broker" not in error["message"]
+
+
+def test_readyz_is_503_when_the_broker_is_unreachable(env):
+    client = unreachable_app(env, ZART_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0").test_client()
+    error = assert_error(client.get("/readyz"), 503, "service_unavailable")
+    assert "broker" in error["message"] and "database" not in error["message"]
+
+
+def test_api_routes_report_an_unreachable_database_as_503(env):
+    client = unreachable_app(env, DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/none").test_client()
+    response = client.get(f"{API}/stats")
+    assert_error(response, 503, "database_unavailable")
+    assert response.headers["Retry-After"]
+
+
+def test_metrics_expose_http_metrics_and_zart_gauges(client):
+    schedule(client, "t.typed", {"amount": 1})
+    client.get(f"{API}/executions/exec-missing")
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    text = response.get_data(as_text=True)
+    assert 'flask_http_request_total{method="GET",status="404"}' in text
+    assert 'url_rule="/api/v1/executions/<execution_id>"' in text  # grouped by rule, not by ID
+    assert "exec-missing" not in text
+    for status in ("pending", "running", "waiting", "completed", "failed", "cancelled"):
+        assert f'zart_executions{{status="{status}"}}' in text
+    assert "zart_oldest_pending_age_seconds" in text
+    assert "zart_database_up 1.0" in text
+    assert "zart_wait_requests_in_flight 0.0" in text
+
+
+def test_metrics_still_answer_when_the_database_does_not(env):
+    client = unreachable_app(env, DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/none").test_client()
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert "zart_database_up 0.0" in response.get_data(as_text=True)
