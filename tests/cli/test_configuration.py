@@ -1,0 +1,77 @@
+"""Where the CLI finds its database: `--database-url`, then DATABASE_URL, then `.env` in the working directory.
+
+Each case gives the right URL to exactly one source and an unreachable one to the others, so success proves
+which source won.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.cli import Cli, Result
+from zart.localservices import free_port
+
+
+@pytest.fixture()
+def right(env) -> str:
+    """The session database in the `postgres://` spelling that Heroku-style platforms hand out."""
+    return "postgres://" + env.database_url.split("://", 1)[1]
+
+
+@pytest.fixture()
+def wrong() -> str:
+    return f"postgresql://postgres@127.0.0.1:{free_port()}/zart"
+
+
+def write_dotenv(directory: Path, url: str) -> None:
+    (directory / ".env").write_text(f"# local settings\nDATABASE_URL={url}\n")
+
+
+def reached_database(result: Result) -> bool:
+    if result.returncode == 0:
+        return "executions" in result.json()
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("Error: database unavailable"), result.stderr
+    assert result.stderr.count("\n") == 1
+    return False
+
+
+def listing(zart: Cli, *flags: str, **kwargs) -> Result:
+    return zart("list", "--limit", "1", "--json", *flags, **kwargs)
+
+
+def test_a_dotenv_file_in_the_working_directory_is_read(zart, right, wrong):
+    write_dotenv(zart.cwd, right)
+    assert reached_database(listing(zart, drop=("DATABASE_URL",)))
+    write_dotenv(zart.cwd, wrong)
+    assert not reached_database(listing(zart, drop=("DATABASE_URL",)))
+
+
+def test_the_environment_wins_over_dotenv(zart, right, wrong):
+    write_dotenv(zart.cwd, wrong)
+    assert reached_database(listing(zart, DATABASE_URL=right))
+    write_dotenv(zart.cwd, right)
+    assert not reached_database(listing(zart, DATABASE_URL=wrong))
+
+
+@pytest.mark.parametrize("position", ["before", "after"])
+def test_the_flag_wins_over_the_environment_and_dotenv(zart, right, wrong, position):
+    def run(flag_url: str, env_url: str) -> Result:
+        flag = ("--database-url", flag_url)
+        if position == "before":
+            return zart(*flag, "list", "--limit", "1", "--json", DATABASE_URL=env_url)
+        return listing(zart, *flag, DATABASE_URL=env_url)
+
+    write_dotenv(zart.cwd, wrong)
+    assert reached_database(run(right, wrong))
+    write_dotenv(zart.cwd, right)
+    assert not reached_database(run(wrong, right))
+
+
+@pytest.mark.parametrize("scheme", ["postgres://", "postgresql://", "postgresql+psycopg://"])
+def test_every_postgres_url_scheme_works(zart, right, scheme):
+    url = scheme + right.split("://", 1)[1]
+    assert reached_database(listing(zart, "--database-url", url))
+    assert reached_database(listing(zart, DATABASE_URL=url))
