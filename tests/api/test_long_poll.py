@@ -1,0 +1,131 @@
+"""/wait under a real waitress server: many held long-polls, woken by NOTIFY, while other requests flow."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from flask_app import create_app
+from tests.api.conftest import API, LiveServer, serve
+from tests.harness import poll
+
+WAITERS = 100
+
+
+def raw_request(server: LiveServer, method: str, path: str, body: Any = None, timeout: float = 30) -> tuple[int, bytes]:
+    """One request on its own connection, as independent clients would send it."""
+    address = urlsplit(server.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=timeout)
+    try:
+        payload = None if body is None else json.dumps(body)
+        connection.request(method, path, body=payload, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def request(server: LiveServer, method: str, path: str, body: Any = None, timeout: float = 30) -> tuple[int, Any]:
+    status, data = raw_request(server, method, path, body, timeout)
+    return status, json.loads(data or b"null")
+
+
+@pytest.fixture()
+def live(env) -> Iterator[LiveServer]:
+    server = serve(create_app(settings=env.settings(), max_waiters=WAITERS + 8), threads=WAITERS + 24)
+    yield server
+    server.stop()
+
+
+def parked_executions(server: LiveServer, service, count: int, log_dir) -> list[str]:
+    ids = []
+    for n in range(count):
+        status, body = request(
+            server, "POST", f"{API}/executions", {"task": "t.event", "data": {"journal": str(log_dir / f"j{n}")}}
+        )
+        assert status == 201
+        ids.append(body["execution_id"])
+    poll(lambda: all(service.status(i)["status"] == "waiting" for i in ids), 60, what="executions to park")
+    return ids
+
+
+def test_held_waiters_are_woken_by_notify_while_other_requests_are_answered(live, service, api_worker, log_dir):
+    ids = parked_executions(live, service, WAITERS, log_dir)
+    answered: dict[str, tuple[float, int, Any]] = {}
+
+    def wait_for(execution_id: str) -> None:
+        status, body = request(live, "GET", f"{API}/executions/{execution_id}/wait?timeout=120", timeout=150)
+        answered[execution_id] = (time.time(), status, body)
+
+    threads = [threading.Thread(target=wait_for, args=(i,)) for i in ids]
+    for thread in threads:
+        thread.start()
+    slots = live.app.extensions["zart"].wait_slots
+    poll(lambda: slots.in_flight == WAITERS, 30, what="every waiter to be held")
+
+    for path in ("/healthz", f"{API}/executions/{ids[0]}", f"{API}/stats", "/metrics"):
+        started = time.monotonic()
+        status, data = raw_request(live, "GET", path, timeout=5)
+        assert status == 200 and time.monotonic() - started < 2.0, path
+    assert f"zart_wait_requests_in_flight {WAITERS}.0" in data.decode()
+    assert not answered
+
+    for execution_id in ids:
+        service.send_event(execution_id, "approval", {"ok": execution_id})
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert sorted(answered) == sorted(ids)
+    latencies = []
+    for execution_id, (received_at, status, body) in answered.items():
+        assert status == 200 and body["status"] == "completed"
+        assert body["output"] == {"payload": {"ok": execution_id}}
+        completed_at = service.status(execution_id)["completed_at"].timestamp()
+        latencies.append(received_at - completed_at)
+    # the fallback re-read is every 2 s: answers well inside it come from the notification
+    assert statistics.median(latencies) < 0.5, sorted(latencies)
+    assert max(latencies) < 1.5, sorted(latencies)
+    print(f"wake latency over {WAITERS} waiters: p50 {statistics.median(latencies):.3f}s max {max(latencies):.3f}s")
+
+
+def test_waiters_beyond_the_cap_are_refused_not_queued(env, service, api_worker, log_dir):
+    server = serve(create_app(settings=env.settings(), max_waiters=2), threads=8)
+    try:
+        ids = parked_executions(server, service, 3, log_dir)
+        held = [
+            threading.Thread(target=request, args=(server, "GET", f"{API}/executions/{i}/wait?timeout=60"))
+            for i in ids[:2]
+        ]
+        for thread in held:
+            thread.start()
+        poll(lambda: server.app.extensions["zart"].wait_slots.in_flight == 2, 30, what="two held waiters")
+        status, body = request(server, "GET", f"{API}/executions/{ids[2]}/wait?timeout=60", timeout=5)
+        assert status == 503 and body["error"]["code"] == "service_unavailable"
+        assert request(server, "GET", "/healthz", timeout=5)[0] == 200
+        for execution_id in ids:
+            service.send_event(execution_id, "approval", {})
+        for thread in held:
+            thread.join(timeout=60)
+        assert server.app.extensions["zart"].wait_slots.in_flight == 0
+    finally:
+        server.stop()
+
+
+def test_a_finished_execution_answers_at_once_and_a_timeout_with_202(live, service, api_worker, log_dir):
+    (execution_id,) = parked_executions(live, service, 1, log_dir)
+    started = time.monotonic()
+    status, body = request(live, "GET", f"{API}/executions/{execution_id}/wait?timeout=1")
+    assert status == 202 and body["status"] == "waiting" and 0.9 < time.monotonic() - started < 5
+    service.send_event(execution_id, "approval", {})
+    poll(lambda: service.status(execution_id)["status"] == "completed", 30, what="completion")
+    started = time.monotonic()
+    status, body = request(live, "GET", f"{API}/executions/{execution_id}/wait?timeout=60")
+    assert status == 200 and body["status"] == "completed" and time.monotonic() - started < 1
