@@ -25,7 +25,9 @@ dev: system-deps venv
 test: system-deps venv
 	$(BIN)/python -m pytest
 
+## bench: the benchmark suite against its own Postgres (fsync on) and Redis; writes bench/RESULTS.md
 bench: system-deps venv
+	$(BIN)/pip install -q -e ".[test,bench]"
 	$(BIN)/python -m bench
 
 lint: venv

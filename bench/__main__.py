@@ -1,0 +1,7 @@
+"""`python -m bench`: see bench.main."""
+
+import sys
+
+from bench.main import main
+
+main(sys.argv[1:])

@@ -1,0 +1,40 @@
+"""What every workload receives: the running services, the size of the run, and figures shared between
+workloads (a baseline measured by one is reused by the next instead of measured twice)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.processes import WorkerProcess, zart_worker
+from bench.services import ZART_DATABASE, Services
+
+
+@dataclass
+class BenchContext:
+    services: Services
+    quick: bool = False
+    notes: list[str] = field(default_factory=list)
+    shared: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.services.root
+
+    def size(self, full: int, quick: int) -> int:
+        """A count for this run: the full figure, or the smoke-run one with --quick."""
+        return quick if self.quick else full
+
+    def note(self, text: str) -> None:
+        """A sentence for RESULTS.md explaining how a figure was taken."""
+        if text not in self.notes:
+            self.notes.append(text)
+
+    @contextmanager
+    def zart_worker(self, name: str = "zart-worker", database: str = ZART_DATABASE) -> Iterator[WorkerProcess]:
+        """A default `zart worker` subprocess for the duration of the block."""
+        worker = zart_worker(self.services.sqlalchemy_url(database), self.services.broker_url, self.log_dir, name)
+        with worker:
+            yield worker

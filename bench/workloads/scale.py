@@ -1,0 +1,74 @@
+"""Scale: status, list and stats through ZartService with a million executions in the table, and the
+worker's resident memory after ten thousand executions.
+
+The big table lives in its own database so the other workloads are not measured against it.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from bench import bulk, workflows
+from bench.context import BenchContext
+from bench.measure import Summary, sample, submit_all, timed
+from bench.readback import Readback
+from bench.report import Row, p50_p99, verdict
+from bench.workloads.throughput import CLIENTS, STEPS, TIMEOUT
+from zart.service import ZartService
+
+DATABASE = "zart_scale"
+WARMUP = 5
+
+
+def query_latencies(ctx: BenchContext, total: int) -> dict[str, Summary]:
+    ctx.services.zart_database(DATABASE)
+    seconds = bulk.generate(ctx.services.libpq_url(DATABASE), total, lambda line: print(f"  {line}", flush=True))
+    ctx.note(f"Scale: {total:,} executions bulk-generated in {seconds:.0f} s (bench/bulk.py).")
+    service = ZartService(ctx.services.settings(DATABASE))
+    pick = random.Random(7)
+    queries: dict[str, Callable[[], Any]] = {
+        "status (random id)": lambda: service.status(bulk.execution_id(pick.randint(1, total))),
+        "list status=failed, first page": lambda: service.list(status="failed"),
+        f"list task={bulk.TASKS - 1}, first page": lambda: service.list(task=f"bench.task-{bulk.TASKS - 1}"),
+        "stats": service.stats,
+    }
+    samples, bound = ctx.size(100, 10), ctx.size(20.0, 5.0)
+    results = {}
+    for name, query in queries.items():
+        sample(lambda query=query: timed(query), WARMUP, bound)  # type: ignore[misc]
+        results[name] = Summary.of(sample(lambda query=query: timed(query), samples, bound))  # type: ignore[misc]
+    return results
+
+
+def worker_rss(ctx: BenchContext, executions: int) -> tuple[float, float]:
+    """Worker RSS (MiB, all its processes) after a warm-up and after `executions` three-step executions."""
+    service = ZartService(ctx.services.settings())
+
+    def batch(n: int) -> None:
+        ids = [f"rss-{uuid.uuid4().hex[:16]}" for _ in range(n)]
+        submit_all(lambda i: service.schedule(workflows.STEPS, {"n": STEPS}, execution_id=i), ids, CLIENTS)
+        readback.wait_finished(ids, TIMEOUT)
+
+    with ctx.zart_worker("zart-worker-rss") as worker, Readback(ctx.services.libpq_url()) as readback:
+        batch(20)
+        before = worker.rss_bytes() / 2**20
+        batch(executions)
+        return before, worker.rss_bytes() / 2**20
+
+
+def run(ctx: BenchContext) -> list[Row]:
+    total, executions = ctx.size(1_000_000, 20_000), ctx.size(10_000, 200)
+    rows = [
+        Row("scale", f"{name} @ {total:,} rows (n={summary.n})", p50_p99(summary.p50, summary.p99),
+            target="p99 ≤ 20 ms", verdict=verdict(summary.p99 <= 20))
+        for name, summary in query_latencies(ctx, total).items()
+    ]
+    before, after = worker_rss(ctx, executions)
+    rows.append(
+        Row("scale", f"worker RSS after {executions:,} executions", f"{after:.0f} MiB",
+            f"after 20 (warm) {before:.0f} MiB", f"+{after - before:.0f} MiB")
+    )
+    return rows
