@@ -6,8 +6,8 @@ import click
 
 from zart import views
 from zart.cli import render
+from zart.cli.connect import service_for
 from zart.cli.state import CliState, global_options, with_state
-from zart.service import ZartService
 
 
 @click.command()
@@ -15,7 +15,7 @@ from zart.service import ZartService
 @with_state
 def tasks(state: CliState) -> None:
     """List the registered tasks (recorded by workers when they start)."""
-    entries = [views.task_view(task) for task in ZartService(state.settings).tasks()]
+    entries = [views.task_view(task) for task in service_for(state).tasks()]
     rows = [(t["name"], t["registered_by"], t["last_seen_at"]) for t in entries]
     lines = render.table(("TASK", "REGISTERED BY", "LAST SEEN"), rows) if rows else ["no tasks registered yet"]
     render.emit(state, {"tasks": entries}, lines)

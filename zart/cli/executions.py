@@ -14,19 +14,15 @@ import click
 from zart import views
 from zart.cli import render
 from zart.cli.catalog import tasks
+from zart.cli.connect import service_for
 from zart.cli.params import JSON_ANY, JSON_OBJECT
 from zart.cli.state import CliState, global_options, with_state
-from zart.service import MAX_LIST_LIMIT, ZartService
+from zart.service import MAX_LIST_LIMIT
 from zart.store.tables import EXECUTION_STATUSES
 
 EXIT_FAILED = 1
 EXIT_TIMEOUT = 2
 BROKER_DOWN = "the broker is unreachable; {what} will be picked up by the workers' sweeper"
-
-
-def service_for(state: CliState) -> ZartService:
-    """Task names are checked against the store's catalog: the CLI never imports workflow code."""
-    return ZartService(state.settings)
 
 
 @click.command()
