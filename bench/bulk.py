@@ -40,8 +40,8 @@ FROM (
            'bench.task-' || (g %% %(tasks)s) AS task,
            CASE WHEN g %% 100 < 90 THEN 'completed' WHEN g %% 100 < 95 THEN 'failed'
                 WHEN g %% 100 < 97 THEN 'cancelled' ELSE 'waiting' END AS status,
-           now() - make_interval(secs => (%(total)s - g) * %(spacing)s) AS created
-    FROM generate_series(%(first)s, %(last)s) AS g
+           now() - make_interval(secs => (%(total)s::bigint - g) * %(spacing)s::float8) AS created
+    FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS g
 ) AS generated
 """
 

@@ -38,7 +38,8 @@ def run_workloads(ctx: BenchContext, names: Sequence[str]) -> list[Row]:
             produced = WORKLOADS[name](ctx)
         except Exception as exc:  # a broken workload must not cost the whole run's figures
             traceback.print_exc()
-            produced = [Row(name, "error", f"{type(exc).__name__}: {exc}"[:200], verdict="ERROR")]
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            produced = [Row(name, "error", f"{type(exc).__name__}: {first_line}"[:160], verdict="ERROR")]
         rows += produced
         print(text_table(produced), flush=True)
         print(f"   ({time.monotonic() - started:.0f} s)", flush=True)

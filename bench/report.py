@@ -28,14 +28,14 @@ NOT_MEASURED = "not measured"
 class Row:
     workload: str
     measure: str
-    zart: str
+    figure: str
     baseline: str = ""
     ratio: str = ""
     target: str = ""
     verdict: str = ""
 
     def cells(self) -> tuple[str, ...]:
-        return (self.workload, self.measure, self.zart, self.baseline, self.ratio, self.target, self.verdict)
+        return (self.workload, self.measure, self.figure, self.baseline, self.ratio, self.target, self.verdict)
 
 
 def ms(value: float) -> str:
@@ -85,6 +85,7 @@ def machine_description(postgres_url: str, redis_url: str) -> dict[str, str]:
         "cpu model": _cpu_model(),
         "memory": f"{_memory_gib():.1f} GiB",
         "kernel": platform.release(),
+        "load average (1/5/15 min) at the end": " / ".join(f"{load:.2f}" for load in os.getloadavg()),
         "python": platform.python_version(),
         "postgresql": f"{postgres} (fsync={fsync}, local socket over TCP 127.0.0.1)",
         "redis": redis_version,

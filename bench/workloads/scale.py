@@ -29,10 +29,11 @@ def query_latencies(ctx: BenchContext, total: int) -> dict[str, Summary]:
     ctx.note(f"Scale: {total:,} executions bulk-generated in {seconds:.0f} s (bench/bulk.py).")
     service = ZartService(ctx.services.settings(DATABASE))
     pick = random.Random(7)
+    last_task = f"bench.task-{bulk.TASKS - 1}"
     queries: dict[str, Callable[[], Any]] = {
         "status (random id)": lambda: service.status(bulk.execution_id(pick.randint(1, total))),
         "list status=failed, first page": lambda: service.list(status="failed"),
-        f"list task={bulk.TASKS - 1}, first page": lambda: service.list(task=f"bench.task-{bulk.TASKS - 1}"),
+        f"list task={last_task}, first page": lambda: service.list(task=last_task),
         "stats": service.stats,
     }
     samples, bound = ctx.size(100, 10), ctx.size(20.0, 5.0)
