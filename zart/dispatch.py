@@ -73,6 +73,7 @@ class Publisher:
 
     def __init__(self, app: Celery) -> None:
         self._app = app
+        self._queue: str = app.conf.task_default_queue
 
     def publish(self, execution_id: str, countdown: float | None = None) -> bool:
         try:
@@ -91,6 +92,17 @@ class Publisher:
         except Exception as exc:  # the broker is down or unreachable: the row is still the truth
             log.warning("could not publish %s: %s", execution_id, exc)
             return False
+
+
+    def queued(self) -> int | None:
+        """Messages waiting in the broker queue, or None when the broker cannot tell (or is down)."""
+        try:
+            with self._app.connection_for_read() as connection:
+                connection.ensure_connection(max_retries=0)
+                declared = connection.default_channel.queue_declare(queue=self._queue, passive=True)
+                return int(declared.message_count)
+        except Exception:
+            return None
 
 
 class Sweeper:
@@ -122,9 +134,12 @@ class Sweeper:
         with db.transaction(url) as conn:
             if not sweeps.try_lock(conn):
                 return []
+            unclaimed = sweeps.count_ready_pending(conn)
             ready = sweeps.wake_due(conn, SWEEP_BATCH)
             ready += sweeps.recover_expired_leases(conn, SWEEP_BATCH)
-            ready += sweeps.redispatch_stale(conn, self._settings.redispatch_after, SWEEP_BATCH)
+            budget = self._redispatch_budget(unclaimed)
+            if budget:
+                ready += sweeps.redispatch_stale(conn, self._settings.redispatch_after, budget)
             overdue = sweeps.overdue(conn, SWEEP_BATCH)
         timed_out = {"type": "ExecutionTimeout", "message": "execution exceeded its timeout"}
         for execution_id in overdue:
@@ -134,6 +149,18 @@ class Sweeper:
         for execution_id in ready:
             self._publisher.publish(execution_id)
         return ready
+
+
+    def _redispatch_budget(self, unclaimed: int) -> int:
+        """How many stale pending rows to re-publish: no more than have no message in the broker queue.
+
+        When the queue holds at least as many messages as there are unclaimed rows, every row is probably
+        queued behind a busy fleet; re-publishing would only bury the real messages under duplicates.
+        """
+        queued = self._publisher.queued()
+        if queued is None:
+            return SWEEP_BATCH
+        return max(0, min(SWEEP_BATCH, unclaimed - queued))
 
 
 def record_catalog(settings: Settings) -> None:

@@ -33,15 +33,23 @@ _RECOVER_EXPIRED = text(
     """
 )
 
+# The interval between re-publications doubles (from `older_than`, up to five minutes): `updated_at` marks
+# when the row became pending and only the first publication moves both, so `dispatched_at - updated_at` is
+# how long it has already gone unclaimed.
 _REDISPATCH = text(
     """
     UPDATE executions SET dispatched_at = now()
     WHERE id IN (SELECT id FROM executions
                  WHERE status = 'pending' AND (wake_at IS NULL OR wake_at <= now())
-                   AND dispatched_at < now() - make_interval(secs => :older_than)
+                   AND dispatched_at < now() - greatest(make_interval(secs => :older_than),
+                                                        least(dispatched_at - updated_at, interval '5 minutes'))
                  ORDER BY dispatched_at LIMIT :limit FOR UPDATE SKIP LOCKED)
     RETURNING id
     """
+)
+
+_READY_PENDING = text(
+    "SELECT count(*) FROM executions WHERE status = 'pending' AND (wake_at IS NULL OR wake_at <= now())"
 )
 
 _OVERDUE = text(
@@ -67,6 +75,10 @@ def recover_expired_leases(conn: Connection, limit: int) -> list[str]:
 
 def redispatch_stale(conn: Connection, older_than: float, limit: int) -> list[str]:
     return [r["id"] for r in rows(conn, _REDISPATCH, older_than=older_than, limit=limit)]
+
+
+def count_ready_pending(conn: Connection) -> int:
+    return int(scalar(conn, _READY_PENDING))
 
 
 def overdue(conn: Connection, limit: int) -> list[str]:
