@@ -76,7 +76,7 @@ def audit(journal: Path, database_url: str, prefix: str, kills: list[float]) -> 
     by_step: dict[tuple[str, str], list[BodyRun]] = defaultdict(list)
     for run in runs:
         by_step[(run.execution_id, run.step)].append(run)
-    late = [r for r in runs if (r.execution_id, r.step) in checkpoints and r.started > checkpoints[(r.execution_id, r.step)]]
+    late = [r for r in runs if r.started > checkpoints.get((r.execution_id, r.step), float("inf"))]
     recovery = []
     for attempts in by_step.values():
         for rerun in sorted(attempts, key=lambda r: r.started)[1:]:

@@ -1,0 +1,69 @@
+"""Database faults, a frozen worker, and deliberate duplicate delivery."""
+
+from __future__ import annotations
+
+from tests.harness import poll
+from tests.reliability.journal import audit
+from zart.dispatch import Publisher, create_celery_app
+from zart.registry import Registry
+from zart.service import ZartService
+
+
+def test_postgres_restart_mid_run_loses_nothing(env, service, start_worker, log_dir, unique, postgres):
+    url = service.settings.database_url
+    prefix = unique("pgrestart") + "-"
+    journal = log_dir / "bodies.journal"
+    start_worker(concurrency=2)
+    start_worker(concurrency=2)
+    ids = [f"{prefix}{i}" for i in range(40)]
+    for execution_id in ids:
+        service.schedule("r.steps", {"journal": str(journal), "steps": 6, "gap": 0.05}, execution_id=execution_id)
+    poll(lambda: journal.exists() and len(journal.read_text().splitlines()) > 40, what="work to be under way")
+    postgres.restart()
+    for execution_id in ids:
+        done, row = service.wait(execution_id, 60)
+        assert done and row["output"] == {"value": 6}, (execution_id, row["status"])
+    result = audit(journal, url, prefix, kills=[])
+    assert result.runs_after_checkpoint == []
+
+
+def test_frozen_worker_cannot_overwrite_its_successor(env, service, start_worker, log_dir, unique):
+    release = log_dir / "release"
+    frozen = start_worker(concurrency=1)
+    execution_id = unique("frozen")
+    service.schedule("r.owner", {"release": str(release)}, execution_id=execution_id)
+    poll(lambda: service.status(execution_id)["steps_completed"] == 1, what="the first step")
+    poll(lambda: service.status(execution_id)["current_step"] == "hold", what="the held step to show as running")
+    frozen.freeze()
+    try:
+        release.touch()
+        successor = start_worker(concurrency=1)
+        done, row = service.wait(execution_id, 30)
+        assert done and row["status"] == "completed"
+        successor_output = row["output"]
+        assert successor_output["hold"] != successor_output["first"]  # a different process finished it
+    finally:
+        frozen.thaw()
+    poll(lambda: "'lease-lost'" in frozen.log_path.read_text(), what="the thawed worker to find its lease gone")
+    assert service.status(execution_id)["output"] == successor_output
+    assert successor.process.poll() is None
+
+
+def test_every_message_published_three_times_runs_each_body_once(env, start_worker, log_dir, unique):
+    silent = ZartService(env.settings(), publish=lambda _id: True, registry=Registry())
+    prefix = unique("dup") + "-"
+    journal = log_dir / "bodies.journal"
+    start_worker(concurrency=2)
+    start_worker(concurrency=2)
+    ids = [f"{prefix}{i}" for i in range(30)]
+    for execution_id in ids:
+        silent.schedule("r.steps", {"journal": str(journal), "steps": 3, "gap": 0}, execution_id=execution_id)
+    publisher = Publisher(create_celery_app(env.settings()))
+    for _ in range(3):
+        for execution_id in ids:
+            assert publisher.publish(execution_id)
+    for execution_id in ids:
+        done, row = silent.wait(execution_id, 60)
+        assert done and row["output"] == {"value": 3}
+    result = audit(journal, silent.settings.database_url, prefix, kills=[])
+    assert result.body_runs == result.distinct_steps == 90
