@@ -6,7 +6,7 @@ field names and turn timestamps into ISO 8601 UTC with a `Z`, so both front ends
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,48 +22,56 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+SCHEDULED_FIELDS = ("execution_id", "task", "status", "created_at")
+STATUS_FIELDS = (
+    "execution_id",
+    "task",
+    "status",
+    "steps_completed",
+    "current_step",
+    "waiting_for_event",
+    "started_at",
+    "completed_at",
+    "output",
+    "error",
+)
+SUMMARY_FIELDS = ("execution_id", "task", "status", "created_at", "started_at", "completed_at")
+FINISHED_FIELDS = ("execution_id", "status", "output", "error", "completed_at")
+ATTEMPT_FIELDS = ("attempt", "started_at", "ended_at", "outcome", "error")
+STEP_FIELDS = (
+    "name",
+    "position",
+    "kind",
+    "status",
+    "attempts",
+    "started_at",
+    "completed_at",
+    "wake_at",
+    "output",
+    "error",
+)
+TASK_FIELDS = ("name", "schema", "registered_by", "first_seen_at", "last_seen_at")
+
+
+def pick(row: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """The named fields of a row in that order; timestamps (`*_at`) become ISO 8601 strings."""
+    return {name: iso(row.get(name)) if name.endswith("_at") else row.get(name) for name in fields}
+
+
 def scheduled_view(execution: Mapping[str, Any]) -> dict[str, Any]:
     """The body of a successful schedule (201, or the existing execution for a repeated id)."""
-    return {
-        "execution_id": execution["execution_id"],
-        "task": execution["task"],
-        "status": execution["status"],
-        "created_at": iso(execution.get("created_at")),
-    }
+    return pick(execution, SCHEDULED_FIELDS)
 
 
 def status_view(execution: Mapping[str, Any]) -> dict[str, Any]:
     """An execution as `GET /executions/<id>` returns it (a row from `ZartService.status`)."""
-    return {
-        "execution_id": execution["execution_id"],
-        "task": execution["task"],
-        "status": execution["status"],
-        "steps_completed": execution.get("steps_completed", 0),
-        "current_step": execution.get("current_step"),
-        "waiting_for_event": execution.get("waiting_for_event"),
-        "started_at": iso(execution.get("started_at")),
-        "completed_at": iso(execution.get("completed_at")),
-        "output": execution.get("output"),
-        "error": execution.get("error"),
-    }
-
-
-def summary_view(execution: Mapping[str, Any]) -> dict[str, Any]:
-    """One item of a list page."""
-    return {
-        "execution_id": execution["execution_id"],
-        "task": execution["task"],
-        "status": execution["status"],
-        "created_at": iso(execution.get("created_at")),
-        "started_at": iso(execution.get("started_at")),
-        "completed_at": iso(execution.get("completed_at")),
-    }
+    return pick(execution, STATUS_FIELDS)
 
 
 def list_view(executions: Iterable[Mapping[str, Any]], total: int, limit: int, offset: int) -> dict[str, Any]:
-    """A page of executions with the paging it was asked for."""
+    """A page of executions (from `ZartService.list`) with the paging it was asked for."""
     return {
-        "executions": [summary_view(execution) for execution in executions],
+        "executions": [pick(execution, SUMMARY_FIELDS) for execution in executions],
         "total": total,
         "limit": limit,
         "offset": offset,
@@ -72,13 +80,7 @@ def list_view(executions: Iterable[Mapping[str, Any]], total: int, limit: int, o
 
 def finished_view(execution: Mapping[str, Any]) -> dict[str, Any]:
     """The result of a wait that saw the execution finish (completed, failed or cancelled)."""
-    return {
-        "execution_id": execution["execution_id"],
-        "status": execution["status"],
-        "output": execution.get("output"),
-        "error": execution.get("error"),
-        "completed_at": iso(execution.get("completed_at")),
-    }
+    return pick(execution, FINISHED_FIELDS)
 
 
 def still_running_view(execution: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,39 +96,12 @@ def cancelled_view(execution_id: str) -> dict[str, Any]:
     return {"execution_id": execution_id, "status": "cancelled"}
 
 
-def attempt_view(attempt: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "attempt": attempt["attempt"],
-        "started_at": iso(attempt.get("started_at")),
-        "ended_at": iso(attempt.get("ended_at")),
-        "outcome": attempt.get("outcome"),
-        "error": attempt.get("error"),
-    }
-
-
 def step_view(step: Mapping[str, Any]) -> dict[str, Any]:
     """A step of the current run with its attempt history (a row from `ZartService.steps`)."""
-    return {
-        "name": step["name"],
-        "position": step["position"],
-        "kind": step["kind"],
-        "status": step["status"],
-        "attempts": step.get("attempts", 0),
-        "started_at": iso(step.get("started_at")),
-        "completed_at": iso(step.get("completed_at")),
-        "wake_at": iso(step.get("wake_at")),
-        "output": step.get("output"),
-        "error": step.get("error"),
-        "attempt_history": [attempt_view(attempt) for attempt in step.get("attempts_detail", ())],
-    }
+    history = [pick(attempt, ATTEMPT_FIELDS) for attempt in step.get("attempts_detail", ())]
+    return {**pick(step, STEP_FIELDS), "attempt_history": history}
 
 
 def task_view(task: Mapping[str, Any]) -> dict[str, Any]:
     """An entry of the task catalog: a name some worker process registered, and its input schema."""
-    return {
-        "name": task["name"],
-        "schema": task.get("schema"),
-        "registered_by": task.get("registered_by"),
-        "first_seen_at": iso(task.get("first_seen_at")),
-        "last_seen_at": iso(task.get("last_seen_at")),
-    }
+    return pick(task, TASK_FIELDS)

@@ -129,8 +129,11 @@ def step_lines(steps: Sequence[Mapping[str, Any]]) -> list[str]:
     lines: list[str] = []
     for step in steps:
         count = step["attempts"]
-        lines += ["", f"step {step['name']} ({step['kind']}): {paint_status(step['status'])}, "
-                      f"{count} attempt{'s' if count != 1 else ''}"]
+        lines += [
+            "",
+            f"step {step['name']} ({step['kind']}): {paint_status(step['status'])}, "
+            f"{count} attempt{'s' if count != 1 else ''}",
+        ]
         history = step["attempt_history"]
         if history:
             rows = [
