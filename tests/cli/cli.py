@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import subprocess
 import sys
@@ -50,6 +52,26 @@ class Cli:
             timeout=timeout,
         )
         return Result(done.returncode, done.stdout, done.stderr)
+
+    def on_terminal(self, *args: str, timeout: float = 60) -> str:
+        """`zart ARGS` with stdout on a pseudo-terminal, as a person at a shell sees it."""
+        leader, follower = pty.openpty()
+        try:
+            done = subprocess.run(
+                [str(ZART), *args], cwd=self.cwd, env=self.env.variables(), stdout=follower, timeout=timeout
+            )
+        finally:
+            os.close(follower)
+        output = b""
+        try:
+            while chunk := os.read(leader, 4096):
+                output += chunk
+        except OSError:  # EIO: the terminal's other end is closed and drained
+            pass
+        finally:
+            os.close(leader)
+        assert done.returncode == 0, output
+        return output.decode()
 
 
 def scheduled_id(result: Result) -> str:

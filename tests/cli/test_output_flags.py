@@ -137,3 +137,15 @@ def test_version_and_help_work_before_and_after_the_subcommand(zart, position):
     assert shown.stdout.startswith(expected)
     for flag in ("--database-url", "--json", "--quiet", "--version", "--help"):
         assert flag in shown.stdout
+
+
+def test_colour_only_on_a_terminal(zart, journal):
+    execution_id = scheduled_id(zart("schedule", "t.three-steps", "--data", journal()))
+    assert zart("wait", execution_id, "--timeout", "30").returncode == 0
+
+    piped = zart("status", execution_id)
+    assert "status: completed" in piped.lines and "\x1b[" not in piped.stdout
+    shown = zart.on_terminal("status", execution_id)
+    assert "status: \x1b[" in shown and "completed\x1b[0m" in shown
+    table = zart.on_terminal("list", "--limit", "3")
+    assert table.startswith("\x1b[1mEXECUTION ID")
