@@ -6,22 +6,11 @@ import pytest
 
 from tests.cli.cli import ISO_UTC, scheduled_id, status_of
 from tests.harness import poll
-from zart import __version__
+from zart import __version__, views
 
 pytestmark = pytest.mark.usefixtures("worker")
 
-STATUS_FIELDS = [
-    "execution_id",
-    "task",
-    "status",
-    "steps_completed",
-    "current_step",
-    "waiting_for_event",
-    "started_at",
-    "completed_at",
-    "output",
-    "error",
-]
+STATUS_FIELDS = list(views.STATUS_FIELDS)  # pinned to the contract by tests/unit/test_views.py
 
 
 def waiting_execution(zart, journal) -> str:
