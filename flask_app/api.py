@@ -11,7 +11,7 @@ import marshmallow as ma
 from flask import Response, jsonify
 from flask_smorest import Api, Blueprint
 
-from flask_app.body import JsonBodyParser
+from flask_app.body import ArgumentsParser
 from flask_app.schemas import Error
 
 CONFIG_PREFIX = "ZART_"  # keeps our settings apart from a Flask-Smorest Api the host app may have
@@ -28,7 +28,7 @@ class ZartApi(Api):
 
 
 class ZartBlueprint(Blueprint):
-    ARGUMENTS_PARSER = JsonBodyParser()
+    ARGUMENTS_PARSER = ArgumentsParser()
 
     def errors(self, responses: dict[int, str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Document error responses: status → the codes it carries and when."""

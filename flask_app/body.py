@@ -63,8 +63,11 @@ def _unstorable(value: Any) -> str | None:
     return None
 
 
-class JsonBodyParser(FlaskParser):
-    """webargs' Flask parser, reading the body with `read_json` instead of trusting the Content-Type."""
+class ArgumentsParser(FlaskParser):
+    """webargs' Flask parser, reading the body with `read_json` instead of trusting the Content-Type, and
+    leaving unknown query parameters to each schema (ours refuse them) instead of always ignoring them."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
 
     def _raw_load_json(self, req: Request) -> Any:
         return read_json(req)

@@ -10,19 +10,24 @@ from flask_app.api import NOT_FOUND, UNAUTHORIZED, UNAVAILABLE, ZartBlueprint
 from flask_app.body import NO_BODY, read_json
 from flask_app.extension import current_service
 from flask_app.guards import protected
-from flask_app.schemas import Delivered
+from flask_app.schemas import EVENT_NAME_PARAMETER, EXECUTION_ID_PARAMETER, Delivered
 from zart import views
 
 blp = protected(ZartBlueprint("events", __name__, description="Deliver events to waiting executions."))
 
 ANY_JSON_BODY = {
-    "description": "Any JSON document; it becomes the event payload (an empty body delivers `null`).",
+    "description": "Any JSON document; it becomes the event payload (an empty body delivers `null`). "
+    "Strings may not contain U+0000, which PostgreSQL cannot store.",
     "required": False,
     "content": {"application/json": {"schema": {}}},
 }
 
 
-@blp.route("/events/<execution_id>/<event_name>", methods=["POST"])
+@blp.route(
+    "/events/<execution_id>/<event_name>",
+    methods=["POST"],
+    parameters=[EXECUTION_ID_PARAMETER, EVENT_NAME_PARAMETER],
+)
 @blp.doc(requestBody=ANY_JSON_BODY)
 @blp.response(200, Delivered)
 @blp.errors(

@@ -10,6 +10,7 @@ from flask_app.api import INVALID, NOT_FOUND, UNAUTHORIZED, UNAVAILABLE, ZartBlu
 from flask_app.extension import current_service, current_zart
 from flask_app.guards import protected
 from flask_app.schemas import (
+    EXECUTION_ID_PARAMETER,
     Cancelled,
     ExecutionPage,
     ExecutionStatus,
@@ -57,7 +58,7 @@ class Executions(MethodView):
         return views.list_view(page, total, query["limit"], query["offset"])
 
 
-@blp.route("/executions/<execution_id>")
+@blp.route("/executions/<execution_id>", parameters=[EXECUTION_ID_PARAMETER])
 @blp.response(200, ExecutionStatus)
 @blp.errors({**COMMON, 404: NOT_FOUND, 422: INVALID})
 def status(execution_id: str) -> Any:
@@ -65,7 +66,7 @@ def status(execution_id: str) -> Any:
     return views.status_view(current_service().status(execution_id))
 
 
-@blp.route("/executions/<execution_id>/wait")
+@blp.route("/executions/<execution_id>/wait", parameters=[EXECUTION_ID_PARAMETER])
 @blp.arguments(WaitQuery, location="query")
 @blp.response(200, Finished, description="The execution finished (completed, failed or cancelled).")
 @blp.alt_response(202, schema=StillRunning, success=True, description="The timeout came first.")
@@ -86,7 +87,7 @@ def wait(query: dict[str, Any], execution_id: str) -> Any:
     return respond(StillRunning, views.still_running_view(row), 202)
 
 
-@blp.route("/executions/<execution_id>/cancel", methods=["POST"])
+@blp.route("/executions/<execution_id>/cancel", methods=["POST"], parameters=[EXECUTION_ID_PARAMETER])
 @blp.response(200, Cancelled)
 @blp.errors(
     {

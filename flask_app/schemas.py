@@ -9,9 +9,12 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from zart.service import ID_PATTERN, NAME_MAX
 from zart.store.tables import EXECUTION_STATUSES
 
-NAME = validate.Length(min=1, max=200)
+# the service's rules, stated in the document so clients (and generated tests) know them
+PRINTABLE = r"^[^\x00-\x1f]*$"
+NAME = [validate.Length(min=1, max=NAME_MAX), validate.Regexp(PRINTABLE, error="must not contain control characters")]
 MAX_LIST_LIMIT = 500
 MAX_WAIT_SECONDS = 3600
 POSTGRES_BIGINT_MAX = 2**63 - 1
@@ -26,6 +29,15 @@ def timestamp(description: str) -> fields.String:
 
 def status_field() -> fields.String:
     return fields.String(required=True, validate=validate.OneOf(EXECUTION_STATUSES), metadata={"example": "running"})
+
+
+def path_parameter(name: str, pattern: str, description: str, max_length: int = NAME_MAX) -> dict[str, object]:
+    schema = {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": pattern}
+    return {"in": "path", "name": name, "required": True, "description": description, "schema": schema}
+
+
+EXECUTION_ID_PARAMETER = path_parameter("execution_id", ID_PATTERN.pattern, "Letters, digits and `._:~@-` (not first).")
+EVENT_NAME_PARAMETER = path_parameter("event_name", PRINTABLE, "The name passed to `ctx.wait_for_event`.")
 
 
 def execution_id_field() -> fields.String:
@@ -58,7 +70,7 @@ class ScheduleRequest(ma.Schema):
 
 class ListQuery(ma.Schema):
     class Meta:
-        unknown = ma.EXCLUDE
+        unknown = ma.RAISE  # a misspelt filter is an error, not a silently unfiltered list
 
     status = fields.String(validate=validate.OneOf(EXECUTION_STATUSES), metadata={"description": "Only this status."})
     task = fields.String(validate=NAME, metadata={"description": "Only this task."})
@@ -73,7 +85,7 @@ class ListQuery(ma.Schema):
 
 class WaitQuery(ma.Schema):
     class Meta:
-        unknown = ma.EXCLUDE
+        unknown = ma.RAISE
 
     timeout = fields.Integer(
         load_default=30,

@@ -195,3 +195,8 @@ def test_cancel_a_running_execution_stops_it_at_the_next_step(client, api_worker
 
 def test_cancel_an_unknown_execution_is_404(client):
     assert_error(client.post(f"{API}/executions/exec-missing/cancel"), 404, "execution_not_found")
+
+
+@pytest.mark.parametrize("query", ["stauts=pending", "=x"])
+def test_unknown_list_parameters_are_invalid_data(client, query):
+    assert_error(client.get(f"{API}/executions?{query}"), 422, "invalid_data")
