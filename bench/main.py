@@ -7,6 +7,7 @@ A full run (every workload, full size) writes bench/RESULTS.md; a quick or parti
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import traceback
@@ -55,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     started = time.monotonic()
     with running_services() as services:
         ctx = BenchContext(services, quick=args.quick)
+        ctx.note("Load average (1/5/15 min) at the start: " + " / ".join(f"{x:.2f}" for x in os.getloadavg()))
         rows = run_workloads(ctx, names)
         machine = machine_description(services.libpq_url(), services.broker_url)
     print(f"\n== results ({time.monotonic() - started:.0f} s)\n{text_table(rows)}")
