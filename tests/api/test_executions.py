@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tests.api.conftest import API, assert_error, schedule, status_of, wait_until_status
+from zart import views
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -15,7 +16,7 @@ def test_schedule_returns_201_and_the_execution_completes_with_its_output(client
     response = client.post(f"{API}/executions", json={"task": "t.three-steps", "data": journal()})
     assert response.status_code == 201
     body = response.get_json()
-    assert list(body) == ["execution_id", "task", "status", "created_at"]
+    assert tuple(body) == views.SCHEDULED_FIELDS
     assert body["task"] == "t.three-steps" and body["status"] == "pending"
     assert ISO_Z.match(body["created_at"])
 
@@ -24,18 +25,7 @@ def test_schedule_returns_201_and_the_execution_completes_with_its_output(client
     assert done.get_json()["output"] == {"sum": 6}
 
     row = status_of(client, body["execution_id"])
-    assert list(row) == [
-        "execution_id",
-        "task",
-        "status",
-        "steps_completed",
-        "current_step",
-        "waiting_for_event",
-        "started_at",
-        "completed_at",
-        "output",
-        "error",
-    ]
+    assert tuple(row) == views.STATUS_FIELDS
     assert row["status"] == "completed" and row["steps_completed"] == 3 and row["error"] is None
     assert ISO_Z.match(row["started_at"]) and ISO_Z.match(row["completed_at"])
 
@@ -105,14 +95,7 @@ def test_list_orders_pages_and_filters(client):
     newest = client.get(f"{API}/executions?task=t.typed&limit=3").get_json()
     assert [e["execution_id"] for e in newest["executions"]] == ids[::-1]
     assert newest["limit"] == 3 and newest["offset"] == 0 and newest["total"] >= 3
-    assert set(newest["executions"][0]) == {
-        "execution_id",
-        "task",
-        "status",
-        "created_at",
-        "started_at",
-        "completed_at",
-    }
+    assert tuple(newest["executions"][0]) == views.SUMMARY_FIELDS
 
     total = newest["total"]
     oldest_last = client.get(f"{API}/executions?task=t.typed&order=asc&limit=2&offset={total - 2}").get_json()
@@ -158,7 +141,7 @@ def test_wait_returns_the_final_state_of_a_failed_execution(client, api_worker):
     response = client.get(f"{API}/executions/{execution_id}/wait")
     assert response.status_code == 200
     body = response.get_json()
-    assert list(body) == ["execution_id", "status", "output", "error", "completed_at"]
+    assert tuple(body) == views.FINISHED_FIELDS
     assert body["status"] == "failed" and body["output"] is None
     assert body["error"]["type"] == "KeyError" and ISO_Z.match(body["completed_at"])
 

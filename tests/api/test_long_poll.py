@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
-import json
 import statistics
 import threading
 import time
@@ -13,6 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from bench.wait_latency import Client
 from flask_app import create_app
 from tests.api.conftest import API, LiveServer, serve
 from tests.harness import poll
@@ -22,20 +21,11 @@ WAITERS = 100
 
 def raw_request(server: LiveServer, method: str, path: str, body: Any = None, timeout: float = 30) -> tuple[int, bytes]:
     """One request on its own connection, as independent clients would send it."""
-    address = urlsplit(server.url)
-    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=timeout)
-    try:
-        payload = None if body is None else json.dumps(body)
-        connection.request(method, path, body=payload, headers={"Content-Type": "application/json"})
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
+    return Client(urlsplit(server.url).port or 80).call(method, path, body, timeout)
 
 
 def request(server: LiveServer, method: str, path: str, body: Any = None, timeout: float = 30) -> tuple[int, Any]:
-    status, data = raw_request(server, method, path, body, timeout)
-    return status, json.loads(data or b"null")
+    return Client(urlsplit(server.url).port or 80).json(method, path, body, timeout)
 
 
 @pytest.fixture()

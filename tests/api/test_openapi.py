@@ -7,7 +7,9 @@ from html.parser import HTMLParser
 
 from openapi_spec_validator import validate
 
+from flask_app import schemas
 from tests.api.conftest import API
+from zart import views
 
 UNDOCUMENTED = {"/openapi.json", "/docs", "/docs/assets/<path:filename>"}
 
@@ -92,3 +94,16 @@ def test_swagger_ui_references_only_local_assets_that_are_served(client):
         asset = client.get(url)
         assert asset.status_code == 200 and len(asset.data) > 500, url
     assert '"/openapi.json"' in page
+
+
+def test_documented_response_fields_are_the_shared_views_fields():
+    """The document and `zart --json` must never disagree on a field name or its order."""
+    pairs = {
+        schemas.Scheduled: views.SCHEDULED_FIELDS,
+        schemas.ExecutionStatus: views.STATUS_FIELDS,
+        schemas.ExecutionSummary: views.SUMMARY_FIELDS,
+        schemas.Finished: views.FINISHED_FIELDS,
+        schemas.TaskEntry: views.TASK_FIELDS,
+    }
+    for schema, fields in pairs.items():
+        assert tuple(schema().fields) == fields, schema.__name__
