@@ -70,3 +70,29 @@ def wait_then_pid(release: str) -> int:
     while not os.path.exists(release) and time.monotonic() < deadline:
         time.sleep(0.02)
     return os.getpid()
+
+
+def fails_until(journal: str, execution_id: str, step: str, flag: str) -> str:
+    _journal(journal, execution_id, step, "start")
+    if not os.path.exists(flag):
+        raise RuntimeError("dependency unavailable")
+    return "fixed"
+
+
+@zart.task("a.dead-step")
+def dead_step(ctx: zart.Context, data: dict) -> dict:
+    """`b` fails until a flag file exists; its exhausted retries fail the execution."""
+    j, me = data["journal"], ctx.execution_id
+    a = ctx.step("a", body, j, me, "a", 0)
+    b = ctx.step("b", fails_until, j, me, "b", data["flag"], retry=zart.RetryPolicy.fixed(max_retries=1, delay=0.1))
+    c = ctx.step("c", body, j, me, "c", a)
+    return {"a": a, "b": b, "c": c}
+
+
+@zart.task("a.echo")
+def echo(ctx: zart.Context, data: dict) -> dict:
+    j, me = data["journal"], ctx.execution_id
+    x = ctx.step("x", body, j, me, "x", data["value"])
+    y = ctx.step("y", body, j, me, "y", x)
+    z = ctx.step("z", body, j, me, "z", y)
+    return {"x": x, "y": y, "z": z}

@@ -17,7 +17,7 @@ from celery import Celery, signals
 from zart.config import Settings
 from zart.engine.runner import RunnerConfig, finish_with_parent, run_execution
 from zart.registry import default_registry, import_modules
-from zart.store import catalog, db, sweeps
+from zart.store import catalog, db, pause, sweeps
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,7 @@ class Sweeper:
             unclaimed = sweeps.count_ready_pending(conn)
             ready = sweeps.wake_due(conn, SWEEP_BATCH)
             ready += sweeps.recover_expired_leases(conn, SWEEP_BATCH)
+            ready += pause.release_lifted(conn, SWEEP_BATCH) + pause.release_orphaned(conn)
             budget = self._redispatch_budget(unclaimed)
             if budget:
                 ready += sweeps.redispatch_stale(conn, self._settings.redispatch_after, budget)

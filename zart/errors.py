@@ -114,3 +114,35 @@ class Cancelled(ControlSignal):
 
 class LeaseLost(ControlSignal):
     """Another worker owns the execution now (or it was cancelled): write nothing more."""
+
+
+class StepNotFound(ZartError):
+    code = "step_not_found"
+    http_status = 404
+
+
+class StepNotDead(ZartError):
+    """Only a step whose retries are exhausted and whose failure failed the execution can be retried."""
+
+    code = "step_not_dead"
+    http_status = 409
+
+
+class ExecutionActive(ZartError):
+    """Restart and rerun of a pending, running or waiting execution need an explicit `force`."""
+
+    code = "execution_active"
+    http_status = 409
+
+
+class PauseRuleNotFound(ZartError):
+    code = "pause_rule_not_found"
+    http_status = 404
+
+    def __init__(self, rule_id: str) -> None:
+        super().__init__(f"No pause rule found with ID {rule_id}")
+
+
+class PauseRuleNotActive(ZartError):
+    code = "pause_rule_not_active"
+    http_status = 409

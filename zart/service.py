@@ -72,7 +72,8 @@ class ZartService:
 
     # ------------------------------------------------------------ publishing
 
-    def _publish(self, execution_id: str) -> bool:
+    def publish(self, execution_id: str) -> bool:
+        """Ring the doorbell for an execution; False when the broker is unreachable (the sweeper follows up)."""
         if self._publish_fn is None:
             from zart.dispatch import Publisher, create_celery_app
 
@@ -123,7 +124,7 @@ class ZartService:
                     raise ExecutionAlreadyExists("an execution with that id already exists")
                 return self._same_task_or_conflict(existing, task)
         record = {"execution_id": created["id"], **{k: created[k] for k in ("task", "status", "created_at")}}
-        return Scheduled(record, created=True, published=self._publish(created["id"]))
+        return Scheduled(record, created=True, published=self.publish(created["id"]))
 
     def _task_schema(self, conn: Any, task: str) -> dict[str, Any] | None:
         local = self._registry.get(task)
@@ -206,10 +207,10 @@ class ZartService:
                 if row is None:
                     raise ExecutionNotFound(execution_id)
                 raise ExecutionAlreadyFinished(f"execution {execution_id} already finished as {row['status']}")
-        self._cancel_descendants(execution_id)
+        self.cancel_descendants(execution_id)
         return {"execution_id": execution_id, "status": "cancelled"}
 
-    def _cancel_descendants(self, execution_id: str) -> None:
+    def cancel_descendants(self, execution_id: str) -> None:
         """Children are cancelled after the parent commits, each in its own transaction (no lock cycles)."""
         frontier = [execution_id]
         while frontier:
@@ -232,7 +233,7 @@ class ZartService:
                 raise NotWaitingForEvent(
                     f"execution {execution_id} is not waiting for event '{event_name}' (status: {row['status']})"
                 )
-        return self._publish(execution_id)
+        return self.publish(execution_id)
 
     def wait(self, execution_id: str, timeout: float) -> tuple[bool, dict[str, Any]]:
         """Block until terminal or `timeout`; returns (finished, latest state). Woken by LISTEN/NOTIFY."""

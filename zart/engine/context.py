@@ -9,6 +9,7 @@ checkpoints it. When the handler must wait, the context records why, parks the e
 from __future__ import annotations
 
 import contextvars
+import fnmatch
 import hashlib
 import json
 import re
@@ -39,9 +40,10 @@ from zart.errors import (
 )
 from zart.registry import Task, function_reference, seconds
 from zart.retry import RetryPolicy
-from zart.store import db, executions, steps
+from zart.store import db, executions, pause, steps
 
 CHILD_FUNCTION_TASK = "zart.child-function"
+RECORDED_VALUE_KINDS = ("now", "uuid")
 
 current_context: contextvars.ContextVar[Context | None] = contextvars.ContextVar("zart_context", default=None)
 
@@ -98,6 +100,8 @@ class Context:
         self._seen: set[str] = set()
         self._counters: dict[str, int] = {}
         self._in_step = False
+        self._pausing: bool = bool(claimed.get("pausing"))
+        self._pause_rules: list[dict[str, Any]] | None = None
         self.suspension: Suspension | None = None
         self.to_publish: list[str] = []
 
@@ -206,7 +210,8 @@ class Context:
             exec_attempt=self.attempt,
             started_at=started_at,
         )
-        if not written[1]:
+        self._note_pausing(written.pausing)
+        if not written.written:
             # Someone completed this step first (a takeover race): their checkpoint is the truth.
             return self._reload(name)["output"]
         return output
@@ -395,6 +400,8 @@ class Context:
         if not isinstance(name, str) or not name or len(name) > 200:
             raise ValueError("a step name must be a string of 1 to 200 characters")
         self._check_boundary()
+        if kind not in RECORDED_VALUE_KINDS:
+            self._hold_if_paused(name)
         if name in self._seen:
             raise DuplicateStepName(
                 f"step name '{name}' is used twice in one run; give each step a unique name (e.g. f'charge-{{i}}')"
@@ -416,6 +423,24 @@ class Context:
                 f"'{name}' was recorded as a {checkpoint['kind']} but is now used as a {kind}"
             )
         return position, checkpoint
+
+    def _note_pausing(self, pausing: bool) -> None:
+        """A checkpoint reported whether pause rules exist; reload them at the next step when they do."""
+        if pausing:
+            self._pause_rules = None
+        self._pausing = pausing
+
+    def _hold_if_paused(self, name: str) -> None:
+        """No matching step starts while an active rule holds it: park on the rule instead."""
+        if not self._pausing:
+            return
+        if self._pause_rules is None:
+            with self._store_errors():
+                self._pause_rules = pause.active_rules_for(self._conn, self.execution_id)
+        for rule in self._pause_rules:
+            pattern = rule["step_pattern"]
+            if pattern is None or fnmatch.fnmatchcase(name, pattern):
+                self._park(rule["expires_at"], {"kind": "pause", "rule": rule["id"], "step": name})
 
     def _check_boundary(self) -> None:
         if self._keeper.lost.is_set():

@@ -13,9 +13,9 @@ _CANCEL = text(
                lease_token = NULL, lease_expires_at = NULL, leased_by = NULL, wake_at = NULL,
                waiting_for = NULL, waiting_for_event = NULL, current_step = NULL
         WHERE id = :id AND status IN ('pending', 'running', 'waiting')
-        RETURNING id, run_index
+        RETURNING id, run_index, started_at
     ), run AS (
-        UPDATE runs SET status = 'cancelled', completed_at = now()
+        UPDATE runs SET status = 'cancelled', started_at = done.started_at, completed_at = now()
         FROM done WHERE runs.execution_id = done.id AND runs.run_index = done.run_index
     )
     SELECT id, pg_notify('zart_execution_finished', id) FROM done

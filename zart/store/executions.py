@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from zart.store import pause
 from zart.store.sql import one, rows, scalar, to_json
 
 _INSERT = text(
@@ -137,9 +138,9 @@ def oldest_pending_age(conn: Connection) -> float:
 
 
 _CLAIM = text(
-    """
+    f"""
     WITH claimed AS (
-        UPDATE executions SET status = 'running', lease_token = :token, leased_by = :worker,
+        UPDATE executions e SET status = 'running', lease_token = :token, leased_by = :worker,
                lease_expires_at = now() + make_interval(secs => :lease),
                started_at = coalesce(started_at, now()), updated_at = now(),
                waiting_for = NULL, waiting_for_event = NULL, current_step = NULL
@@ -147,8 +148,9 @@ _CLAIM = text(
                (status = 'pending' AND (wake_at IS NULL OR wake_at <= now()))
             OR (status = 'waiting' AND wake_at <= now())
             OR (status = 'running' AND lease_expires_at < now()))
+          AND NOT {pause.HOLDS_EXECUTION}
         RETURNING id, task, input, run_index, attempt, deadline_at, parent_id,
-                  deadline_at IS NOT NULL AND deadline_at <= now() AS past_deadline
+                  deadline_at IS NOT NULL AND deadline_at <= now() AS past_deadline, {pause.ANY_ACTIVE} AS pausing
     )
     SELECT c.*, coalesce((
         SELECT json_agg(json_build_object(
@@ -228,10 +230,10 @@ _FINISH = text(
                leased_by = NULL, wake_at = NULL, waiting_for = NULL, waiting_for_event = NULL, current_step = NULL
         WHERE id = :id AND (CAST(:token AS text) IS NULL OR lease_token = :token)
           AND status IN ('pending', 'running', 'waiting')
-        RETURNING id, run_index, parent_id, parent_run, parent_step
+        RETURNING id, run_index, parent_id, parent_run, parent_step, started_at
     ), run AS (
         UPDATE runs SET status = :status, output = CAST(:output AS jsonb), error = CAST(:error AS jsonb),
-               completed_at = now()
+               started_at = done.started_at, completed_at = now()
         FROM done WHERE runs.execution_id = done.id AND runs.run_index = done.run_index
     )
     SELECT done.*, pg_notify('zart_execution_finished', done.id) FROM done

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, text
 
+from zart.store.pause import ANY_ACTIVE
 from zart.store.sql import one, rows, to_json
+
+
+class Checkpoint(NamedTuple):
+    fenced: bool
+    written: bool
+    pausing: bool
+
 
 # The fence: an update of non-indexed columns only (a HOT update) that also extends the lease.
 _FENCE_CTE = """
@@ -38,7 +46,7 @@ _COMPLETE = text(
         ON CONFLICT (execution_id, run_index, step_name, attempt) DO UPDATE
             SET ended_at = now(), outcome = 'completed', error = NULL
     )
-    SELECT (SELECT count(*) FROM fence) AS fenced, (SELECT count(*) FROM step) AS written
+    SELECT (SELECT count(*) FROM fence) AS fenced, (SELECT count(*) FROM step) AS written, {ANY_ACTIVE} AS pausing
     """
 )
 
@@ -59,8 +67,8 @@ def checkpoint_completed(
     exec_attempt: int,
     started_at: datetime,
     record_attempt: bool = True,
-) -> tuple[bool, bool]:
-    """Write a step's result once. Returns (lease still ours, this call wrote the checkpoint)."""
+) -> Checkpoint:
+    """Write a step's result once, and say whether any pause rule is active (so the run re-checks them)."""
     row = one(
         conn,
         _COMPLETE,
@@ -79,7 +87,7 @@ def checkpoint_completed(
         record_attempt=record_attempt,
     )
     assert row is not None
-    return bool(row["fenced"]), bool(row["written"])
+    return Checkpoint(bool(row["fenced"]), bool(row["written"]), bool(row["pausing"]))
 
 
 _FAIL = text(

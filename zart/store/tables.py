@@ -70,6 +70,11 @@ executions = Table(
     Index("executions_parent_idx", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
     Index("executions_due_idx", "wake_at", postgresql_where=text("status = 'waiting'")),
     Index("executions_pending_idx", "dispatched_at", postgresql_where=text("status = 'pending'")),
+    Index(
+        "executions_paused_idx",
+        text("(waiting_for ->> 'rule')"),
+        postgresql_where=text("status = 'waiting' AND (waiting_for ->> 'kind') = 'pause'"),
+    ),
     postgresql_with={"fillfactor": "80"},
 )
 
@@ -85,6 +90,7 @@ runs = Table(
     Column("error", JSONB),
     Column("triggered_by", Text),
     _ts("created_at", nullable=False),
+    _ts("started_at"),
     _ts("completed_at"),
     PrimaryKeyConstraint("execution_id", "run_index", name="runs_pkey"),
     ForeignKeyConstraint(["execution_id"], ["executions.id"], ondelete="CASCADE", name="runs_execution_fkey"),
@@ -159,6 +165,20 @@ pause_rules = Table(
     Column("created_by", Text),
     _ts("resumed_at"),
     Column("resumed_by", Text),
+    _ts("released_at"),
+)
+
+admin_actions = Table(
+    "admin_actions",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("execution_id", Text),
+    Column("rule_id", Text),
+    Column("action", Text, nullable=False),
+    Column("triggered_by", Text, nullable=False),
+    Column("details", JSONB),
+    _ts("created_at", nullable=False),
+    Index("admin_actions_execution_idx", "execution_id"),
 )
 
 task_catalog = Table(

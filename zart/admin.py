@@ -1,0 +1,289 @@
+"""Operator controls: detail, runs, dead-step retry, restart, selective rerun and pause rules.
+
+Each action is explicit and audited (who, when, what) and refuses anything ambiguous: an active execution
+is only restarted or rerun with `force`, only a dead step is retried, a rule must say what it pauses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from zart.errors import (
+    ExecutionActive,
+    ExecutionNotFound,
+    InvalidData,
+    PauseRuleNotActive,
+    PauseRuleNotFound,
+    StepNotDead,
+    StepNotFound,
+)
+from zart.service import ZartService, check_execution_id, check_name
+from zart.store import admin, db, pause
+from zart.store import steps as steps_store
+from zart.store.tables import ACTIVE_STATUSES
+
+RELEASE_BATCH = 10_000
+
+
+def is_dead(step: dict[str, Any], execution: dict[str, Any]) -> bool:
+    """Retries exhausted, and that failure is what failed the execution."""
+    error = execution.get("error") or {}
+    return (
+        step["status"] == "failed"
+        and step["kind"] == "step"
+        and execution["status"] == "failed"
+        and error.get("type") == "StepFailed"
+        and error.get("step") == step["name"]
+    )
+
+
+class AdminService:
+    def __init__(self, service: ZartService) -> None:
+        self.service = service
+        self._url = service.settings.database_url
+
+    # ------------------------------------------------------------ reading
+
+    def detail(self, execution_id: str, run_index: int | None = None) -> dict[str, Any]:
+        """The execution, its runs, the chosen run's steps with attempts, the audit trail, the holding rule."""
+        execution = self.service.status(execution_id)
+        run = execution["run_index"] if run_index is None else run_index
+        with db.autocommit(self._url) as conn:
+            runs = admin.list_runs(conn, execution_id)
+            if run not in {r["run_index"] for r in runs}:
+                raise InvalidData(f"execution {execution_id} has no run {run}")
+            steps = steps_store.steps_of_run(conn, execution_id, run)
+            actions = admin.actions_for(conn, execution_id)
+            held_by = pause.holding_rule(conn, execution_id) if execution["status"] in ACTIVE_STATUSES else None
+        current = run == execution["run_index"]
+        for step in steps:
+            step["retryable"] = current and is_dead(step, execution)
+        return {
+            "execution": execution,
+            "run_index": run,
+            "runs": runs,
+            "steps": steps,
+            "actions": actions,
+            "held_by": held_by,
+        }
+
+    def runs(self, execution_id: str) -> list[dict[str, Any]]:
+        check_execution_id(execution_id)
+        with db.autocommit(self._url) as conn:
+            runs = admin.list_runs(conn, execution_id)
+        if not runs:
+            raise ExecutionNotFound(execution_id)
+        return runs
+
+    # ------------------------------------------------------------ execution actions
+
+    def retry_step(self, execution_id: str, step_name: str, triggered_by: str) -> dict[str, Any]:
+        """Reset a dead step and resume the execution in the same run; earlier steps stay checkpointed."""
+        check_execution_id(execution_id)
+        check_name("step name", step_name)
+        with db.transaction(self._url) as conn:
+            execution = self._locked(conn, execution_id)
+            step = admin.get_step(conn, execution_id, execution["run_index"], step_name)
+            if step is None:
+                raise StepNotFound(
+                    f"execution {execution_id} has no step '{step_name}' in run {execution['run_index']}"
+                )
+            if not is_dead(step, execution):
+                raise StepNotDead(
+                    f"step '{step_name}' is {step['status']} and execution {execution_id} is {execution['status']}; "
+                    "only a step whose exhausted retries failed the execution can be retried"
+                )
+            admin.reset_dead_step(conn, execution_id, execution["run_index"], step_name, execution["attempt"])
+            admin.record_action(
+                conn,
+                action="retry-step",
+                triggered_by=triggered_by,
+                execution_id=execution_id,
+                details={"step": step_name, "run_index": execution["run_index"]},
+            )
+        self.service.publish(execution_id)
+        return {
+            "execution_id": execution_id,
+            "status": "pending",
+            "step_name": step_name,
+            "run_index": execution["run_index"],
+        }
+
+    def restart(self, execution_id: str, data: Any, force: bool, triggered_by: str) -> dict[str, Any]:
+        """A new run from the top, optionally with new input; the previous run's work is cancelled first."""
+        if data is not None and not isinstance(data, dict):
+            raise InvalidData("data must be a JSON object")
+        run = self._new_run(execution_id, "restart", data, force, triggered_by, keep=[])
+        return {"execution_id": execution_id, "status": "pending", "run_index": run, "trigger": "restart"}
+
+    def rerun(
+        self, execution_id: str, step_names: list[str], preserve: list[str], force: bool, triggered_by: str
+    ) -> dict[str, Any]:
+        """A new run that re-runs the named steps and everything after the first of them (unless preserved)."""
+        if not step_names:
+            raise InvalidData("steps must name at least one step to re-run")
+        for name in [*step_names, *preserve]:
+            check_name("step name", name)
+        check_execution_id(execution_id)
+        with db.autocommit(self._url) as conn:
+            execution = self.service.status(execution_id)
+            steps = steps_store.steps_of_run(conn, execution_id, execution["run_index"])
+        by_name = {s["name"]: s for s in steps}
+        unknown = [n for n in [*step_names, *preserve] if n not in by_name]
+        if unknown:
+            raise StepNotFound(f"execution {execution_id} has no step(s) {', '.join(repr(n) for n in unknown)}")
+        first = min(by_name[n]["position"] for n in step_names)
+        rerun = [
+            s["name"] for s in steps if s["name"] in step_names or (s["position"] > first and s["name"] not in preserve)
+        ]
+        keep = [s["name"] for s in steps if s["name"] not in rerun and s["status"] == "completed"]
+        run = self._new_run(
+            execution_id,
+            "selective_rerun",
+            None,
+            force,
+            triggered_by,
+            keep=keep,
+            details={"steps": step_names, "preserve": preserve},
+        )
+        return {
+            "execution_id": execution_id,
+            "status": "pending",
+            "run_index": run,
+            "trigger": "selective_rerun",
+            "steps_to_run": rerun,
+            "steps_preserved": keep,
+        }
+
+    def _new_run(
+        self,
+        execution_id: str,
+        trigger: str,
+        data: Any,
+        force: bool,
+        triggered_by: str,
+        keep: list[str],
+        details: dict[str, Any] | None = None,
+    ) -> int:
+        check_execution_id(execution_id)
+        with db.transaction(self._url) as conn:
+            execution = self._locked(conn, execution_id)
+            if execution["status"] in ACTIVE_STATUSES and not force:
+                raise ExecutionActive(
+                    f"execution {execution_id} is {execution['status']}; pass force to stop it and start a new run"
+                )
+            run = admin.start_new_run(conn, execution_id, trigger, data, triggered_by)
+            admin.copy_checkpoints(conn, execution_id, execution["run_index"], run, keep)
+            admin.record_action(
+                conn,
+                action=trigger,
+                triggered_by=triggered_by,
+                execution_id=execution_id,
+                details={
+                    "run_index": run,
+                    "previous_status": execution["status"],
+                    "force": force,
+                    "new_input": data is not None,
+                    **(details or {}),
+                },
+            )
+        self.service.cancel_descendants(execution_id)
+        self.service.publish(execution_id)
+        return run
+
+    @staticmethod
+    def _locked(conn: Any, execution_id: str) -> dict[str, Any]:
+        execution = admin.lock_execution(conn, execution_id)
+        if execution is None:
+            raise ExecutionNotFound(execution_id)
+        return execution
+
+    # ------------------------------------------------------------ pause rules
+
+    def create_pause(
+        self,
+        *,
+        execution_id: str | None,
+        task: str | None,
+        step_pattern: str | None,
+        reason: str | None,
+        expires_at: datetime | None,
+        applies_to_all: bool,
+        triggered_by: str,
+    ) -> dict[str, Any]:
+        if execution_id is not None:
+            check_execution_id(execution_id)
+        if task is not None:
+            check_name("task name", task)
+        if step_pattern is not None:
+            check_name("step pattern", step_pattern)
+        if expires_at is not None and expires_at.tzinfo is None:
+            raise InvalidData("expires_at must include a timezone")
+        narrows = execution_id is not None or task is not None
+        pattern_matches_all = step_pattern is not None and set(step_pattern) <= {"*"}
+        if not applies_to_all and not narrows and step_pattern is None:
+            raise InvalidData("a pause rule must name execution_id, task or step_pattern (or set all: true)")
+        if not applies_to_all and not narrows and pattern_matches_all:
+            raise InvalidData(f"step_pattern '{step_pattern}' would pause everything; set all: true to mean it")
+        rule_id = f"pause-{uuid.uuid4().hex[:12]}"
+        with db.transaction(self._url) as conn:
+            rule = pause.create_rule(
+                conn,
+                rule_id=rule_id,
+                execution_id=execution_id,
+                task=task,
+                step_pattern=step_pattern,
+                applies_to_all=applies_to_all,
+                reason=reason,
+                expires_at=expires_at,
+                created_by=triggered_by,
+            )
+            admin.record_action(
+                conn,
+                action="pause",
+                triggered_by=triggered_by,
+                execution_id=execution_id,
+                rule_id=rule_id,
+                details={"task": task, "step_pattern": step_pattern, "reason": reason},
+            )
+        return rule
+
+    def list_pauses(self, include_inactive: bool = False) -> list[dict[str, Any]]:
+        with db.autocommit(self._url) as conn:
+            return pause.list_rules(conn, include_inactive)
+
+    def resume_pause(self, rule_id: str, triggered_by: str) -> dict[str, Any]:
+        """Soft delete: the rule stays for the record; held executions are released at once."""
+        check_name("rule id", rule_id)
+        with db.transaction(self._url) as conn:
+            rule = pause.resume_rule(conn, rule_id, triggered_by)
+            if rule is None:
+                if pause.get_rule(conn, rule_id) is None:
+                    raise PauseRuleNotFound(rule_id)
+                raise PauseRuleNotActive(f"pause rule {rule_id} was already resumed")
+            admin.record_action(conn, action="resume", triggered_by=triggered_by, rule_id=rule_id)
+        self.release_lifted_rules()
+        return rule
+
+    def delete_pause(self, rule_id: str, triggered_by: str) -> dict[str, Any]:
+        check_name("rule id", rule_id)
+        with db.transaction(self._url) as conn:
+            if pause.get_rule(conn, rule_id) is None:
+                raise PauseRuleNotFound(rule_id)
+            pause.resume_rule(conn, rule_id, triggered_by)
+            released = pause.release_lifted(conn, RELEASE_BATCH)
+            pause.delete_rule(conn, rule_id)
+            admin.record_action(conn, action="delete-pause", triggered_by=triggered_by, rule_id=rule_id)
+        for execution_id in released:
+            self.service.publish(execution_id)
+        return {"rule_id": rule_id, "deleted": True}
+
+    def release_lifted_rules(self) -> list[str]:
+        """Make executions held by resumed or expired rules ready again and ring their doorbells."""
+        with db.transaction(self._url) as conn:
+            released = pause.release_lifted(conn, RELEASE_BATCH) + pause.release_orphaned(conn)
+        for execution_id in released:
+            self.service.publish(execution_id)
+        return released
