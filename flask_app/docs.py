@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import flask_swagger_ui
-from flask import Blueprint, Response, current_app, render_template, send_from_directory, url_for
+from flask import Blueprint, current_app, render_template, send_from_directory, url_for
+from flask.typing import ResponseReturnValue
 
 from flask_app.extension import current_zart
 from flask_app.guards import documentation
@@ -21,7 +22,7 @@ blp = documentation(Blueprint("zart_docs", __name__, template_folder="templates"
 
 
 @blp.route("/openapi.json")
-def openapi_json() -> Response:
+def openapi_json() -> ResponseReturnValue:
     return current_app.json.response(current_zart().api.spec.to_dict())
 
 

@@ -77,7 +77,10 @@ def handle_http_exception(error: HTTPException) -> Response:
     status, code = _HTTP_CODES.get(error.code or 500, (error.code or 500, _snake(error.name)))
     data = getattr(error, "data", None) or {}
     messages = data.get("messages") or data.get("errors")
-    message = "; ".join(_validation_message(messages)) if messages else (error.description or error.name)
+    if messages:
+        message = "; ".join(line.rstrip(".") for line in _validation_message(messages)) + "."
+    else:
+        message = error.description or error.name
     kept = {name: value for name, value in error.get_headers() if name in _KEPT_HEADERS}
     kept.update((data.get("headers") or {}) if isinstance(data, Mapping) else {})
     return error_response(status, code, message, kept)

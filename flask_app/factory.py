@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from flask_app import admin, catalog, docs, events, executions, probes
 from flask_app.api import CONFIG_PREFIX, ZartApi
@@ -54,7 +57,7 @@ def init_zart(
     app.config.setdefault(f"{CONFIG_PREFIX}API_TITLE", "zart")
     app.config.setdefault(f"{CONFIG_PREFIX}API_VERSION", __version__)
     app.config.setdefault(f"{CONFIG_PREFIX}OPENAPI_VERSION", "3.0.3")
-    spec_options = {"info": {"description": DESCRIPTION}}
+    spec_options: dict[str, Any] = {"info": {"description": DESCRIPTION}}
     if tokens:
         spec_options["security"] = [{SCHEME_NAME: []}]
     api = ZartApi(app, config_prefix=CONFIG_PREFIX, spec_kwargs=spec_options)
@@ -93,7 +96,8 @@ def create_app(
 ) -> Flask:
     """zart's own app: everything `init_zart` mounts, plus the error shape for unmatched URLs and methods."""
     app = Flask("zart", static_folder=None)
-    app.json.sort_keys = False  # keep the contract's field order
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False  # keep the contract's field order
     init_zart(
         app,
         settings,

@@ -6,12 +6,16 @@ blueprints serve any number of apps (tests, or a team mounting them next to its 
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from flask import Blueprint, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from flask_app.auth import check_request
 from flask_app.errors import register_error_handlers
 from flask_app.extension import current_zart
+
+B = TypeVar("B", bound=Blueprint)
 
 
 def _limit_body() -> None:
@@ -30,7 +34,7 @@ def _authenticate_docs() -> None:
         _authenticate()
 
 
-def protected(blueprint: Blueprint) -> Blueprint:
+def protected(blueprint: B) -> B:
     """Bearer token (when configured), then the body limit."""
     blueprint.before_request(_authenticate)
     blueprint.before_request(_limit_body)
@@ -38,13 +42,13 @@ def protected(blueprint: Blueprint) -> Blueprint:
     return blueprint
 
 
-def public(blueprint: Blueprint) -> Blueprint:
+def public(blueprint: B) -> B:
     """Probes: never authenticated, never read a body."""
     register_error_handlers(blueprint)
     return blueprint
 
 
-def documentation(blueprint: Blueprint) -> Blueprint:
+def documentation(blueprint: B) -> B:
     """The OpenAPI document and Swagger UI: public unless the app says otherwise."""
     blueprint.before_request(_authenticate_docs)
     register_error_handlers(blueprint)

@@ -58,6 +58,7 @@ class ScheduleRequest(ma.Schema):
     task = fields.String(required=True, validate=NAME, metadata={"description": "A registered task name."})
     data = fields.Dict(
         required=True,
+        error_messages={"invalid": "Must be a JSON object."},
         metadata={"description": "The input; must match the schema the task declares, if any."},
     )
     idempotency_key = fields.String(
