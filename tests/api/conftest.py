@@ -29,9 +29,10 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api_worker(env: Environment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    """The API is what these tests exercise, not worker start-up: one worker for all of them."""
+    """The API is what these tests exercise, not worker start-up: one worker for all of them, stopped before
+    other packages run (their tests count on owning every worker)."""
     directory = tmp_path_factory.mktemp("api-worker")
     directory.chmod(0o777)
     worker = Worker(env, directory, concurrency=4)
