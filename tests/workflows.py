@@ -183,3 +183,11 @@ def many_steps(ctx: zart.Context, data: dict) -> dict:
 def typed(ctx: zart.Context, data: dict) -> dict:
     """Declares an input schema, so the API and the CLI can refuse bad input before it is stored."""
     return {"amount": ctx.step("echo", int, data["amount"])}
+
+
+@zart.task("t.long-step")
+def long_step(ctx: zart.Context, data: dict) -> dict:
+    """One step that outlives the lease several times over: only the heartbeat keeps it owned."""
+    j = data["journal"]
+    value = ctx.step("long", lambda: journaled(j, "long", time.sleep(data["seconds"]) or os.getpid()))
+    return {"pid": value}

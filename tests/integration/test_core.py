@@ -278,3 +278,35 @@ def test_unknown_task_and_idempotent_ids(service, start_worker, log_dir):
     assert finished(service, "order-42")["output"] == {"sum": 6}
     assert entries(journal, "a") == 1
     assert json.loads(json.dumps(service.stats()))["completed"] >= 1
+
+
+def test_heartbeat_keeps_a_long_step_owned(service, start_worker, log_dir):
+    start_worker(concurrency=1)
+    start_worker(concurrency=1)
+    execution_id, journal = schedule(service, "t.long-step", log_dir, seconds=7)  # lease is 3 s in tests
+    poll(lambda: service.status(execution_id)["steps_running"] == 1, what="the long step to show as running")
+    row = finished(service, execution_id)
+    assert row["status"] == "completed"
+    assert entries(journal, "long") == 1
+
+
+def test_plain_celery_command_runs_workflows(env, service, log_dir):
+    import subprocess
+    import sys
+
+    from tests.harness import REPO
+
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--concurrency", "1", "-n", "plain@%h"],
+        cwd=REPO,
+        env=env.variables(),
+        stdout=open(log_dir / "celery.log", "wb"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        execution_id, _ = schedule(service, "t.three-steps", log_dir)
+        assert finished(service, execution_id, timeout=60)["output"] == {"sum": 6}
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
