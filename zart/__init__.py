@@ -1,16 +1,22 @@
-"""zart: durable workflows for Celery shops, checkpointed in PostgreSQL."""
+"""zart: durable workflows for Celery shops, checkpointed in PostgreSQL.
+
+The workflow engine (and SQLAlchemy with it) loads on first use of `zart.Context` or a step, so importing
+`zart` to declare tasks, and running the CLI, stay quick.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from zart.engine.context import ChildHandle, Context, current_context
 from zart.errors import EventTimeout, StepFailed, StepTimeout
 from zart.registry import Registry, Task, default_registry, task
 from zart.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from zart.engine.context import ChildHandle, Context
 
 __version__ = "0.1.0"
 
@@ -27,6 +33,8 @@ def step(
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from zart.engine.context import current_context
+
             ctx = current_context.get()
             if ctx is None:
                 return fn(*args, **kwargs)
@@ -35,6 +43,14 @@ def step(
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Context", "ChildHandle"):
+        from zart.engine import context
+
+        return getattr(context, name)
+    raise AttributeError(f"module 'zart' has no attribute {name!r}")
 
 
 __all__ = [

@@ -19,10 +19,10 @@ from zart.errors import (
     StepNotDead,
     StepNotFound,
 )
+from zart.limits import ACTIVE_STATUSES
 from zart.service import ZartService, check_execution_id, check_name
 from zart.store import admin, db, pause
 from zart.store import steps as steps_store
-from zart.store.tables import ACTIVE_STATUSES
 
 RELEASE_BATCH = 10_000
 

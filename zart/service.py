@@ -22,17 +22,15 @@ from zart.errors import (
     NotWaitingForEvent,
     TaskNotRegistered,
 )
+from zart.limits import EXECUTION_STATUSES, MAX_LIST_LIMIT, NAME_MAX, TERMINAL_STATUSES
 from zart.registry import Registry, default_registry
 from zart.schema import validation_errors
 from zart.store import cancel as cancel_store
 from zart.store import catalog, db, events, executions, notifications
-from zart.store.tables import EXECUTION_STATUSES, TERMINAL_STATUSES
 
 PublishFn = Callable[[str], bool]
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:~@-]{0,199}$")
-NAME_MAX = 200
-MAX_LIST_LIMIT = 500
 WAIT_POLL_FALLBACK = 2.0
 
 

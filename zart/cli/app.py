@@ -38,7 +38,7 @@ _register_commands()
 def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors exit 1 (never 2, which means a `wait` timeout), not found exits 3."""
     try:
-        cli.main(args=argv, prog_name="zart", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="zart", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:
@@ -53,6 +53,6 @@ def main(argv: list[str] | None = None) -> None:
     except ZartError as exc:
         click.echo(f"Error: {exc.message}", err=True)
         sys.exit(EXIT_ERROR)
-    sys.exit(EXIT_OK)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 

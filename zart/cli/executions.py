@@ -17,8 +17,7 @@ from zart.cli.catalog import tasks
 from zart.cli.connect import service_for
 from zart.cli.params import JSON_ANY, JSON_OBJECT
 from zart.cli.state import CliState, global_options, with_state
-from zart.service import MAX_LIST_LIMIT
-from zart.store.tables import EXECUTION_STATUSES
+from zart.limits import EXECUTION_STATUSES, MAX_LIST_LIMIT
 
 EXIT_FAILED = 1
 EXIT_TIMEOUT = 2

@@ -20,11 +20,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from zart.limits import ACTIVE_STATUSES, EXECUTION_STATUSES, TERMINAL_STATUSES  # noqa: F401  (re-exported)
+
 metadata = MetaData()
 
-EXECUTION_STATUSES = ("pending", "running", "waiting", "completed", "failed", "cancelled")
-TERMINAL_STATUSES = ("completed", "failed", "cancelled")
-ACTIVE_STATUSES = ("pending", "running", "waiting")
 
 
 def _ts(name: str, nullable: bool = True) -> Column:

@@ -1,0 +1,10 @@
+"""Vocabulary and limits shared by the store, the service, the CLI and the HTTP API (no heavy imports)."""
+
+from __future__ import annotations
+
+EXECUTION_STATUSES = ("pending", "running", "waiting", "completed", "failed", "cancelled")
+TERMINAL_STATUSES = ("completed", "failed", "cancelled")
+ACTIVE_STATUSES = ("pending", "running", "waiting")
+
+MAX_LIST_LIMIT = 500
+NAME_MAX = 200
