@@ -105,3 +105,63 @@ def step_view(step: Mapping[str, Any]) -> dict[str, Any]:
 def task_view(task: Mapping[str, Any]) -> dict[str, Any]:
     """An entry of the task catalog: a name some worker process registered, and its input schema."""
     return pick(task, TASK_FIELDS)
+
+
+RUN_FIELDS = (
+    "run_index",
+    "trigger",
+    "status",
+    "triggered_by",
+    "input",
+    "output",
+    "error",
+    "created_at",
+    "started_at",
+    "completed_at",
+)
+ACTION_FIELDS = ("action", "triggered_by", "details", "created_at")
+PAUSE_FIELDS = (
+    "rule_id",
+    "execution_id",
+    "task",
+    "step_pattern",
+    "all",
+    "reason",
+    "expires_at",
+    "active",
+    "created_at",
+    "created_by",
+    "resumed_at",
+    "resumed_by",
+)
+HELD_BY_FIELDS = ("rule_id", "reason", "step_pattern")
+
+
+def run_view(run: Mapping[str, Any]) -> dict[str, Any]:
+    """One run of an execution: run 0, then one per restart or selective rerun."""
+    return pick(run, RUN_FIELDS)
+
+
+def admin_step_view(step: Mapping[str, Any]) -> dict[str, Any]:
+    """A step as an operator sees it: the public step view plus whether retry-step may revive it."""
+    return {**step_view(step), "retryable": bool(step.get("retryable"))}
+
+
+def pause_view(rule: Mapping[str, Any]) -> dict[str, Any]:
+    return pick(rule, PAUSE_FIELDS)
+
+
+def detail_view(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything about an execution: status, runs, the chosen run's steps, the audit trail, what holds it."""
+    held_by = detail.get("held_by")
+    return {
+        **status_view(detail["execution"]),
+        "run_index": detail["run_index"],
+        "current_run": detail["execution"]["run_index"],
+        "input": detail["execution"].get("input"),
+        "waiting_for": detail["execution"].get("waiting_for"),
+        "held_by": None if held_by is None else pick(held_by, HELD_BY_FIELDS),
+        "runs": [run_view(run) for run in detail["runs"]],
+        "steps": [admin_step_view(step) for step in detail["steps"]],
+        "actions": [pick(action, ACTION_FIELDS) for action in detail["actions"]],
+    }
