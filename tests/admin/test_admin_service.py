@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -155,7 +155,7 @@ def test_pause_on_a_task_holds_new_and_running_executions_until_resumed(
 def test_pause_expiry_releases_held_executions(service, admin, start_worker, log_dir, unique):
     start_worker()
     journal = str(log_dir / "j")
-    expires = datetime.now(timezone.utc) + timedelta(seconds=2)
+    expires = datetime.now(UTC) + timedelta(seconds=2)
     admin.create_pause(
         execution_id=None, task="t.three-steps", step_pattern=None, reason=None, expires_at=expires,
         applies_to_all=False, triggered_by="ops",
