@@ -14,6 +14,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from bench.cpu import proc_stats
+
 REPO = Path(__file__).resolve().parent.parent
 READY_MARK = b" ready."
 
@@ -43,7 +45,7 @@ class WorkerProcess:
 
     def rss_bytes(self) -> int:
         """Resident memory of every process in the worker's group (main process and pool children)."""
-        return sum(_rss(pid) for pid in _group_members(self.process.pid))
+        return sum(_rss(pid) for pid, stat in proc_stats().items() if stat.pgrp == self.process.pid)
 
     def stop(self, timeout: float = 20.0) -> None:
         if self.process.poll() is None:
@@ -84,21 +86,6 @@ def celery_chain_worker(broker_url: str, log_dir: Path, concurrency: int) -> Wor
 def default_concurrency() -> int:
     """What Celery's prefork pool (and so a default `zart worker`) uses: one process per CPU."""
     return os.cpu_count() or 1
-
-
-def _group_members(pgid: int) -> list[int]:
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid:  # fields after the command: state, ppid, pgrp, ...
-            members.append(int(entry.name))
-    return members
 
 
 def _rss(pid: int) -> int:

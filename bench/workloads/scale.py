@@ -7,16 +7,15 @@ The big table lives in its own database so the other workloads are not measured 
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-from bench import bulk, workflows
+from bench import bulk
 from bench.context import BenchContext
-from bench.measure import Summary, sample, submit_all, timed
+from bench.measure import Summary, sample, timed
 from bench.readback import Readback
 from bench.report import Row, p50_p99, verdict
-from bench.workloads.throughput import CLIENTS, STEPS, TIMEOUT
+from bench.workloads.throughput import schedule_and_finish
 from zart.service import ZartService
 
 DATABASE = "zart_scale"
@@ -47,16 +46,10 @@ def query_latencies(ctx: BenchContext, total: int) -> dict[str, Summary]:
 def worker_rss(ctx: BenchContext, executions: int) -> tuple[float, float]:
     """Worker RSS (MiB, all its processes) after a warm-up and after `executions` three-step executions."""
     service = ZartService(ctx.services.settings())
-
-    def batch(n: int) -> None:
-        ids = [f"rss-{uuid.uuid4().hex[:16]}" for _ in range(n)]
-        submit_all(lambda i: service.schedule(workflows.STEPS, {"n": STEPS}, execution_id=i), ids, CLIENTS)
-        readback.wait_finished(ids, TIMEOUT)
-
     with ctx.zart_worker("zart-worker-rss") as worker, Readback(ctx.services.libpq_url()) as readback:
-        batch(20)
+        schedule_and_finish(service, readback, 20, "rss")
         before = worker.rss_bytes() / 2**20
-        batch(executions)
+        schedule_and_finish(service, readback, executions, "rss")
         return before, worker.rss_bytes() / 2**20
 
 
