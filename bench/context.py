@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.processes import WorkerProcess, zart_worker
-from bench.services import ZART_DATABASE, Services
+from bench.services import Services
 
 
 @dataclass
@@ -33,8 +33,9 @@ class BenchContext:
             self.notes.append(text)
 
     @contextmanager
-    def zart_worker(self, name: str = "zart-worker", database: str = ZART_DATABASE) -> Iterator[WorkerProcess]:
-        """A default `zart worker` subprocess for the duration of the block."""
-        worker = zart_worker(self.services.sqlalchemy_url(database), self.services.broker_url, self.log_dir, name)
+    def zart_worker(self, name: str = "zart-worker", concurrency: int | None = None) -> Iterator[WorkerProcess]:
+        """A `zart worker` subprocess (default settings unless `concurrency` is given) for the block."""
+        services = self.services
+        worker = zart_worker(services.sqlalchemy_url(), services.broker_url, self.log_dir, name, concurrency)
         with worker:
             yield worker

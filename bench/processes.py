@@ -66,10 +66,16 @@ class WorkerProcess:
         self.stop()
 
 
-def zart_worker(database_url: str, broker_url: str, log_dir: Path, name: str = "zart-worker") -> WorkerProcess:
-    """`python -m zart worker` at its default settings, importing the benchmark workflows."""
+def zart_worker(
+    database_url: str, broker_url: str, log_dir: Path, name: str = "zart-worker", concurrency: int | None = None
+) -> WorkerProcess:
+    """`python -m zart worker` at its default settings (unless `concurrency` is given), importing the benchmark
+    workflows."""
     env = {"DATABASE_URL": database_url, "ZART_BROKER_URL": broker_url, "ZART_IMPORTS": "bench.workflows"}
-    return WorkerProcess(name, [sys.executable, "-m", "zart", "worker", "--hostname", f"{name}@%h"], env, log_dir)
+    argv = [sys.executable, "-m", "zart", "worker", "--hostname", f"{name}@%h"]
+    if concurrency is not None:
+        argv += ["--concurrency", str(concurrency)]
+    return WorkerProcess(name, argv, env, log_dir)
 
 
 def celery_chain_worker(broker_url: str, log_dir: Path, concurrency: int) -> WorkerProcess:
