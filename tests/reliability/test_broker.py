@@ -1,0 +1,104 @@
+"""Broker faults: Redis flushed and restarted mid-run; Redis down while the CLI and the API keep scheduling.
+
+Each test runs its own Redis, so stopping it disturbs nothing else in the session.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from flask_app import create_app
+from tests.cli.cli import ZART
+from tests.harness import Environment, poll
+from tests.reliability.journal import audit
+from zart.localservices import LocalRedis, free_port
+from zart.registry import Registry
+from zart.service import ZartService
+
+DOWNTIME_SECONDS = 30
+
+
+@pytest.fixture()
+def private_redis(tmp_path: Path) -> Iterator[LocalRedis]:
+    server = LocalRedis(tmp_path / "redis", free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def private_env(env: Environment, private_redis: LocalRedis) -> Environment:
+    return Environment(env.database_url, private_redis.url, env.imports)
+
+
+def test_redis_flushed_and_restarted_mid_run(private_env, private_redis, start_worker, log_dir, unique):
+    service = ZartService(private_env.settings(), registry=Registry())
+    start_worker(concurrency=2, ZART_BROKER_URL=private_redis.url)
+    start_worker(concurrency=2, ZART_BROKER_URL=private_redis.url)
+    prefix = unique("flush") + "-"
+    journal = log_dir / "bodies.journal"
+    ids = [f"{prefix}{i}" for i in range(60)]
+    for execution_id in ids:
+        service.schedule("r.steps", {"journal": str(journal), "steps": 5, "gap": 0.02}, execution_id=execution_id)
+    poll(lambda: journal.exists() and len(journal.read_text().splitlines()) > 60, what="work to be under way")
+    redis.Redis.from_url(private_redis.url).flushall()
+    private_redis.stop()
+    private_redis.start()
+    for execution_id in ids:
+        done, row = service.wait(execution_id, 90)
+        assert done and row["output"] == {"value": 5}, (execution_id, row["status"])
+    assert audit(journal, service.settings.database_url, prefix, kills=[]).runs_after_checkpoint == []
+
+
+def test_redis_down_while_cli_and_api_schedule(private_env, private_redis, start_worker, log_dir, unique):
+    settings = private_env.settings()
+    service = ZartService(settings, registry=Registry())
+    start_worker(concurrency=2, ZART_BROKER_URL=private_redis.url)
+    client = create_app(settings=settings).test_client()
+    assert client.get("/readyz").status_code == 200
+
+    private_redis.stop()
+    went_down = time.monotonic()
+    assert client.get("/readyz").status_code == 503
+    ids = []
+    for i in range(5):
+        execution_id = unique(f"down-cli-{i}")
+        done = subprocess.run(
+            [
+                str(ZART),
+                "schedule",
+                "t.three-steps",
+                "--id",
+                execution_id,
+                "--data",
+                json.dumps({"journal": str(log_dir / f"{execution_id}.j")}),
+            ],
+            env=private_env.variables(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0 and "broker is unreachable" in done.stderr, done.stderr
+        ids.append(execution_id)
+        response = client.post(
+            "/api/v1/executions",
+            json={"task": "t.three-steps", "data": {"journal": str(log_dir / f"api-{i}.j")}},
+        )
+        assert response.status_code == 201, response.get_json()
+        ids.append(response.get_json()["execution_id"])
+    assert all(service.status(execution_id)["status"] == "pending" for execution_id in ids)
+    time.sleep(max(0.0, DOWNTIME_SECONDS - (time.monotonic() - went_down)))  # the outage lasts this long
+    assert client.get("/readyz").status_code == 503
+
+    private_redis.start()
+    poll(lambda: client.get("/readyz").status_code == 200, what="readiness to return")
+    for execution_id in ids:
+        done, row = service.wait(execution_id, 90)
+        assert done and row["output"] == {"sum": 6}, (execution_id, row["status"])
