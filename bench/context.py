@@ -1,5 +1,4 @@
-"""What every workload receives: the running services, the size of the run, and figures shared between
-workloads (a baseline measured by one is reused by the next instead of measured twice)."""
+"""What every workload receives: the running services, the size of the run, and a place for notes."""
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ class BenchContext:
     services: Services
     quick: bool = False
     notes: list[str] = field(default_factory=list)
-    shared: dict[str, float] = field(default_factory=dict)
 
     @property
     def log_dir(self) -> Path:

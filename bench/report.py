@@ -87,7 +87,7 @@ def machine_description(postgres_url: str, redis_url: str) -> dict[str, str]:
         "kernel": platform.release(),
         "load average (1/5/15 min) at the end": " / ".join(f"{load:.2f}" for load in os.getloadavg()),
         "python": platform.python_version(),
-        "postgresql": f"{postgres} (fsync={fsync}, local socket over TCP 127.0.0.1)",
+        "postgresql": f"{postgres} (fsync={fsync}, TCP on 127.0.0.1)",
         "redis": redis_version,
         "celery": metadata.version("celery"),
         "dbos": metadata.version("dbos"),

@@ -14,7 +14,6 @@ from bench.context import BenchContext
 from bench.report import Row, ms, per_second, times
 
 DATABASE = "bench_raw"
-RAW_COMMIT_MS = "raw_commit_ms"
 
 
 def commits_per_second(libpq_url: str, connections: int, seconds: float) -> float:
@@ -44,20 +43,11 @@ def commits_per_second(libpq_url: str, connections: int, seconds: float) -> floa
     return sum(counts) / (time.perf_counter() - began)
 
 
-def raw_commit_ms(ctx: BenchContext) -> float:
-    """Milliseconds per commit on one connection, measured once per run and shared."""
-    if RAW_COMMIT_MS not in ctx.shared:
-        rate = commits_per_second(ctx.services.database(DATABASE), 1, ctx.size(3.0, 1.0))
-        ctx.shared[RAW_COMMIT_MS] = 1000 / rate
-    return ctx.shared[RAW_COMMIT_MS]
-
-
 def run(ctx: BenchContext) -> list[Row]:
     url = ctx.services.database(DATABASE)
     seconds = ctx.size(3.0, 1.0)
     one = commits_per_second(url, 1, seconds)
     eight = commits_per_second(url, 8, seconds)
-    ctx.shared[RAW_COMMIT_MS] = 1000 / one
     ctx.note(f"Physical limit: single-row autocommit INSERTs from Python (psycopg), {seconds:.0f} s per figure.")
     return [
         Row("physical limit", "INSERT+COMMIT, 1 connection", f"{per_second(one)} ({ms(1000 / one)} each)"),
