@@ -1,11 +1,143 @@
-"""The admin API (step detail, retries, reruns, pause rules), served under the admin prefix.
+"""The admin API under the admin prefix: execution detail, runs, dead-step retry, restart, rerun, pause rules.
 
-Registered now so the prefix, auth and error handling are in place; its routes are added here.
+Thin views: parse, call `AdminService`, render. Who acted comes from the body's `triggered_by`, else the
+bearer token's name, else "api"; every action lands in the execution's audit trail.
 """
 
 from __future__ import annotations
 
-from flask_app.api import ZartBlueprint
-from flask_app.guards import protected
+from typing import Any
 
-blp = protected(ZartBlueprint("admin", __name__, description="Operator actions on executions (admin prefix)."))
+from flask.views import MethodView
+
+from flask_app.admin_schemas import (
+    RULE_ID_PARAMETER,
+    Deleted,
+    Detail,
+    DetailQuery,
+    NewRun,
+    PauseListQuery,
+    PauseRequest,
+    PauseRule,
+    PauseRules,
+    RerunRequest,
+    RerunResult,
+    RestartRequest,
+    ResumeRequest,
+    RetryStepRequest,
+    RetryStepResult,
+    Runs,
+)
+from flask_app.api import INVALID, NOT_FOUND, UNAUTHORIZED, UNAVAILABLE, ZartBlueprint
+from flask_app.auth import current_actor
+from flask_app.extension import current_service
+from flask_app.guards import protected
+from flask_app.schemas import EXECUTION_ID_PARAMETER
+from zart import views
+from zart.admin import AdminService
+
+blp = protected(ZartBlueprint("admin", __name__, description="Operator actions on executions and pause rules."))
+
+COMMON = {401: UNAUTHORIZED, 422: INVALID, 503: UNAVAILABLE}
+ACTIVE = "`execution_active`: it is pending, running or waiting; send `force: true` to stop it first."
+RULE_NOT_FOUND = "`pause_rule_not_found`: no pause rule has this ID."
+
+
+def _admin() -> AdminService:
+    return AdminService(current_service())
+
+
+def _actor(body: dict[str, Any]) -> str:
+    return str(body.get("triggered_by") or current_actor())
+
+
+@blp.route("/executions/<execution_id>/detail", parameters=[EXECUTION_ID_PARAMETER])
+@blp.arguments(DetailQuery, location="query")
+@blp.response(200, Detail)
+@blp.errors({**COMMON, 404: NOT_FOUND})
+def detail(query: dict[str, Any], execution_id: str) -> Any:
+    """Full execution detail: runs, steps with attempts, audit trail, the rule holding it"""
+    return views.detail_view(_admin().detail(execution_id, query.get("run")))
+
+
+@blp.route("/executions/<execution_id>/runs", parameters=[EXECUTION_ID_PARAMETER])
+@blp.response(200, Runs)
+@blp.errors({**COMMON, 404: NOT_FOUND})
+def runs(execution_id: str) -> Any:
+    """List the runs of an execution"""
+    return {"execution_id": execution_id, "runs": [views.run_view(run) for run in _admin().runs(execution_id)]}
+
+
+@blp.route("/executions/<execution_id>/retry-step", methods=["POST"], parameters=[EXECUTION_ID_PARAMETER])
+@blp.arguments(RetryStepRequest)
+@blp.response(200, RetryStepResult)
+@blp.errors(
+    {
+        **COMMON,
+        404: NOT_FOUND + " `step_not_found`: the current run has no step of that name.",
+        409: "`step_not_dead`: only a step whose exhausted retries failed the execution can be retried.",
+    }
+)
+def retry_step(body: dict[str, Any], execution_id: str) -> Any:
+    """Retry a dead step in the same run"""
+    return _admin().retry_step(execution_id, body["step_name"], _actor(body))
+
+
+@blp.route("/executions/<execution_id>/restart", methods=["POST"], parameters=[EXECUTION_ID_PARAMETER])
+@blp.arguments(RestartRequest)
+@blp.response(200, NewRun)
+@blp.errors({**COMMON, 404: NOT_FOUND, 409: ACTIVE})
+def restart(body: dict[str, Any], execution_id: str) -> Any:
+    """Restart an execution: a new run in which every step runs again"""
+    return _admin().restart(execution_id, body["data"], body["force"], _actor(body))
+
+
+@blp.route("/executions/<execution_id>/rerun", methods=["POST"], parameters=[EXECUTION_ID_PARAMETER])
+@blp.arguments(RerunRequest)
+@blp.response(200, RerunResult)
+@blp.errors({**COMMON, 404: NOT_FOUND + " `step_not_found`: a named step is not in the current run.", 409: ACTIVE})
+def rerun(body: dict[str, Any], execution_id: str) -> Any:
+    """Selective rerun: a new run re-running the named steps and everything after the first of them"""
+    return _admin().rerun(execution_id, body["steps"], body["preserve"], body["force"], _actor(body))
+
+
+@blp.route("/pause")
+class Pauses(MethodView):
+    @blp.arguments(PauseRequest)
+    @blp.response(201, PauseRule)
+    @blp.errors({**COMMON, 422: INVALID + " Also when the rule names nothing, or pauses everything without `all`."})
+    def post(self, body: dict[str, Any]) -> Any:
+        """Create a pause rule"""
+        rule = _admin().create_pause(
+            execution_id=body["execution_id"],
+            task=body["task"],
+            step_pattern=body["step_pattern"],
+            reason=body["reason"],
+            expires_at=body["expires_at"],
+            applies_to_all=body["all"],
+            triggered_by=_actor(body),
+        )
+        return views.pause_view(rule)
+
+    @blp.arguments(PauseListQuery, location="query")
+    @blp.response(200, PauseRules)
+    @blp.errors(COMMON)
+    def get(self, query: dict[str, Any]) -> Any:
+        """List pause rules (active ones unless `all=true`)"""
+        return {"rules": [views.pause_view(rule) for rule in _admin().list_pauses(query["all"])]}
+
+
+@blp.route("/pause/<rule_id>", parameters=[RULE_ID_PARAMETER])
+class Pause(MethodView):
+    @blp.arguments(ResumeRequest)
+    @blp.response(200, PauseRule)
+    @blp.errors({**COMMON, 404: RULE_NOT_FOUND, 409: "`pause_rule_not_active`: it was already resumed."})
+    def post(self, body: dict[str, Any], rule_id: str) -> Any:
+        """Resume (soft-delete) a pause rule; what it held is released"""
+        return views.pause_view(_admin().resume_pause(rule_id, _actor(body)))
+
+    @blp.response(200, Deleted)
+    @blp.errors({**COMMON, 404: RULE_NOT_FOUND})
+    def delete(self, rule_id: str) -> Any:
+        """Delete a pause rule; what it held is released"""
+        return _admin().delete_pause(rule_id, current_actor())

@@ -1,15 +1,18 @@
 """Bearer tokens: when any are configured, every protected route needs `Authorization: Bearer <token>`.
 
-Several tokens may be valid at once so they can be rotated without downtime. Every configured token is
-compared in constant time, so neither the match nor its position leaks through timing.
+Several tokens may be valid at once so they can be rotated without downtime. An entry may be named
+(`ops-team:s3cret`) so admin actions record who acted; a plain entry acts as "api". Every configured token
+is compared in constant time, so neither the match nor its position leaks through timing.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from flask import Request
+from flask import Request, g
 
 from zart.errors import ZartError
 
@@ -19,6 +22,8 @@ SECURITY_SCHEME = {
     "scheme": "bearer",
     "description": "One of the tokens in ZART_API_TOKENS (comma-separated, to allow rotation).",
 }
+ANONYMOUS = "api"
+_NAMED = re.compile(r"^(?P<name>[A-Za-z0-9_.@-]{1,64}):(?P<secret>.+)$")
 
 
 class Unauthorized(ZartError):
@@ -27,8 +32,22 @@ class Unauthorized(ZartError):
     headers = {"WWW-Authenticate": 'Bearer realm="zart"'}
 
 
-def encode_tokens(tokens: Iterable[str]) -> tuple[bytes, ...]:
-    return tuple(token.encode("utf-8") for token in tokens if token)
+@dataclass(frozen=True)
+class Token:
+    name: str
+    secret: bytes
+
+
+def encode_tokens(entries: Iterable[str]) -> tuple[Token, ...]:
+    """`name:secret` entries are named; any other entry is a secret acting as "api"."""
+    tokens = []
+    for entry in entries:
+        if not entry:
+            continue
+        named = _NAMED.match(entry)
+        name, secret = (named["name"], named["secret"]) if named else (ANONYMOUS, entry)
+        tokens.append(Token(name, secret.encode("utf-8")))
+    return tuple(tokens)
 
 
 def presented_token(request: Request) -> bytes | None:
@@ -39,20 +58,29 @@ def presented_token(request: Request) -> bytes | None:
     return credentials.strip().encode("utf-8")
 
 
-def token_is_valid(presented: bytes, accepted: tuple[bytes, ...]) -> bool:
+def matching_token(presented: bytes, accepted: tuple[Token, ...]) -> Token | None:
     """Compare against every token without stopping early."""
-    matched = False
+    matched = None
     for token in accepted:
-        matched |= hmac.compare_digest(presented, token)
+        if hmac.compare_digest(presented, token.secret):
+            matched = token
     return matched
 
 
-def check_request(request: Request, accepted: tuple[bytes, ...]) -> None:
-    """Raise Unauthorized unless auth is off or the request carries an accepted token."""
+def check_request(request: Request, accepted: tuple[Token, ...]) -> None:
+    """Raise Unauthorized unless auth is off or the request carries an accepted token; remember its name."""
+    g.zart_actor = ANONYMOUS
     if not accepted:
         return
     presented = presented_token(request)
     if presented is None:
         raise Unauthorized("Missing bearer token: send 'Authorization: Bearer <token>'.")
-    if not token_is_valid(presented, accepted):
+    token = matching_token(presented, accepted)
+    if token is None:
         raise Unauthorized("Invalid bearer token.")
+    g.zart_actor = token.name
+
+
+def current_actor() -> str:
+    """Who the current request acts as: the matched token's name, else "api"."""
+    return str(g.get("zart_actor", ANONYMOUS))

@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app
 from prometheus_client import CollectorRegistry
 
+from flask_app.auth import Token
 from flask_app.waiting import WaitSlots
 from zart.service import ZartService
 
@@ -18,7 +19,7 @@ EXTENSION_KEY = "zart"
 class ZartExtension:
     service: ZartService
     api: Any  # the Flask-Smorest Api whose spec /openapi.json serves
-    tokens: tuple[bytes, ...]
+    tokens: tuple[Token, ...]
     max_body_bytes: int
     wait_slots: WaitSlots
     metrics_registry: CollectorRegistry

@@ -77,9 +77,7 @@ def init_zart(
     app.extensions[EXTENSION_KEY] = extension
     for blueprint in (executions.blp, events.blp, catalog.blp):
         api.register_blueprint(blueprint, url_prefix=api_at)
-    # no routes yet, so kept out of the document (an empty section); once it has some, register it with
-    # `api.register_blueprint` like the others (test_every_route_and_method_is_documented insists)
-    app.register_blueprint(admin.blp, url_prefix=admin_at)
+    api.register_blueprint(admin.blp, url_prefix=admin_at)
     api.register_blueprint(probes.blp)
     api.register_blueprint(probes.metrics_blp)
     app.register_blueprint(docs.blp)

@@ -7,7 +7,7 @@ is only restarted or rerun with `force`, only a dead step is retried, a rule mus
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from zart.errors import (
@@ -221,6 +221,8 @@ class AdminService:
             check_name("step pattern", step_pattern)
         if expires_at is not None and expires_at.tzinfo is None:
             raise InvalidData("expires_at must include a timezone")
+        if expires_at is not None and expires_at <= datetime.now(UTC):
+            raise InvalidData("expires_at must be in the future")
         narrows = execution_id is not None or task is not None
         pattern_matches_all = step_pattern is not None and set(step_pattern) <= {"*"}
         if not applies_to_all and not narrows and step_pattern is None:

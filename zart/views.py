@@ -19,7 +19,7 @@ def iso(moment: datetime | None) -> str | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"  # four-digit years
 
 
 SCHEDULED_FIELDS = ("execution_id", "task", "status", "created_at")

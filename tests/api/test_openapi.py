@@ -23,6 +23,8 @@ def test_the_document_is_valid_openapi_3(client):
     validate(spec)
     assert spec["openapi"].startswith("3.")
 
+ADMIN = "/zart/admin/v1"
+
 
 def test_every_route_and_method_is_documented(app, client):
     spec = client.get("/openapi.json").get_json()
@@ -46,6 +48,15 @@ def test_every_route_and_method_is_documented(app, client):
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
+        (f"{ADMIN}/executions/{{execution_id}}/detail", "get"),
+        (f"{ADMIN}/executions/{{execution_id}}/retry-step", "post"),
+        (f"{ADMIN}/executions/{{execution_id}}/restart", "post"),
+        (f"{ADMIN}/executions/{{execution_id}}/rerun", "post"),
+        (f"{ADMIN}/executions/{{execution_id}}/runs", "get"),
+        (f"{ADMIN}/pause", "post"),
+        (f"{ADMIN}/pause", "get"),
+        (f"{ADMIN}/pause/{{rule_id}}", "post"),
+        (f"{ADMIN}/pause/{{rule_id}}", "delete"),
     } == documented
 
 

@@ -10,7 +10,9 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from flask_app import create_app
+from zart.admin import AdminService
 from zart.config import Settings
+from zart.service import ZartService
 
 TOKEN = "property-token"
 
@@ -20,6 +22,8 @@ TOKEN = "property-token"
 SEMANTICALLY_CHECKED = {
     "POST /api/v1/executions": [positive_data_acceptance],
     "POST /api/v1/events/{execution_id}/{event_name}": [positive_data_acceptance],
+    # a rule naming nothing, or one pausing everything without `all`, is refused by meaning, not by shape
+    "POST /zart/admin/v1/pause": [positive_data_acceptance],
 }
 
 
@@ -31,9 +35,16 @@ def operation_labels() -> list[str]:
 
 @pytest.fixture(scope="module")
 def api_schema(env):
-    """Bearer tokens on, so the document declares the scheme and unauthenticated calls are checked too."""
+    """Bearer tokens on, so the document declares the scheme and unauthenticated calls are checked too.
+
+    Generated requests may create pause rules (even `all: true`); they are deleted afterwards so that no
+    later test finds its executions held.
+    """
     app = create_app(settings=env.settings(ZART_API_TOKENS=TOKEN))
-    return schemathesis.openapi.from_wsgi("/openapi.json", app)
+    yield schemathesis.openapi.from_wsgi("/openapi.json", app)
+    admin = AdminService(ZartService(env.settings()))
+    for rule in admin.list_pauses(include_inactive=True):
+        admin.delete_pause(rule["rule_id"], "test-cleanup")
 
 
 @pytest.mark.parametrize("label", operation_labels())

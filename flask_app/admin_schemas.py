@@ -1,0 +1,177 @@
+"""Marshmallow schemas of the admin API: operator requests and what they return."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from flask_app.schemas import NAME, PRINTABLE, ExecutionStatus, any_json, path_parameter, status_field, timestamp
+
+RULE_ID_PARAMETER = path_parameter("rule_id", PRINTABLE, "A pause rule's ID, as returned when it was created.")
+
+TRIGGERED_BY = fields.String(
+    load_default=None,
+    allow_none=True,
+    validate=NAME,
+    metadata={"description": "Who is acting, for the audit trail (default: the token's name, else `api`)."},
+)
+
+
+class Strict(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class DetailQuery(Strict):
+    run = fields.Integer(
+        validate=validate.Range(0, 2**31 - 1), metadata={"description": "Run to show (default: current)."}
+    )
+
+
+class RetryStepRequest(Strict):
+    step_name = fields.String(required=True, validate=NAME)
+    triggered_by = TRIGGERED_BY
+
+
+class RestartRequest(Strict):
+    data = fields.Dict(load_default=None, allow_none=True, metadata={"description": "New input (default: the same)."})
+    force = fields.Boolean(load_default=False, metadata={"description": "Stop an active execution first."})
+    triggered_by = TRIGGERED_BY
+
+
+class RerunRequest(Strict):
+    steps = fields.List(fields.String(validate=NAME), required=True, validate=validate.Length(min=1, max=1000))
+    preserve = fields.List(fields.String(validate=NAME), load_default=list, validate=validate.Length(max=1000))
+    force = fields.Boolean(load_default=False, metadata={"description": "Stop an active execution first."})
+    triggered_by = TRIGGERED_BY
+
+
+class PauseRequest(Strict):
+    execution_id = fields.String(load_default=None, allow_none=True, validate=NAME)
+    task = fields.String(load_default=None, allow_none=True, validate=NAME)
+    step_pattern = fields.String(
+        load_default=None, allow_none=True, validate=NAME, metadata={"description": "A glob over step names."}
+    )
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    expires_at = fields.AwareDateTime(load_default=None, allow_none=True, format="iso")
+    all = fields.Boolean(load_default=False, metadata={"description": "Required for a rule that pauses everything."})
+    triggered_by = TRIGGERED_BY
+
+
+class PauseListQuery(Strict):
+    all = fields.Boolean(load_default=False, metadata={"description": "Include resumed and expired rules."})
+
+
+class ResumeRequest(Strict):
+    triggered_by = TRIGGERED_BY
+
+
+# ------------------------------------------------------------------ responses
+
+
+class Attempt(ma.Schema):
+    attempt = fields.Integer(required=True)
+    started_at = timestamp("When the attempt started.")
+    ended_at = timestamp("When it ended.")
+    outcome = fields.String(required=True, metadata={"example": "failed"})
+    error = fields.Dict(allow_none=True)
+
+
+class AdminStep(ma.Schema):
+    name = fields.String(required=True)
+    position = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    status = fields.String(required=True)
+    attempts = fields.Integer(required=True)
+    started_at = timestamp("When the last attempt started.")
+    completed_at = timestamp("When it completed or failed for good.")
+    wake_at = timestamp("When a sleep, retry back-off or event timeout is due.")
+    output = any_json("The checkpointed result.")
+    error = fields.Dict(allow_none=True)
+    attempt_history = fields.List(fields.Nested(Attempt), required=True)
+    retryable = fields.Boolean(required=True, metadata={"description": "A dead step: retry-step can revive it."})
+
+
+class Run(ma.Schema):
+    run_index = fields.Integer(required=True)
+    trigger = fields.String(required=True, metadata={"example": "restart"})
+    status = status_field()
+    triggered_by = fields.String(allow_none=True)
+    input = any_json("The run's input.")
+    output = any_json("The run's output.")
+    error = fields.Dict(allow_none=True)
+    created_at = timestamp("When the run was opened.")
+    started_at = timestamp("When a worker first claimed it.")
+    completed_at = timestamp("When it finished (or was superseded).")
+
+
+class Runs(ma.Schema):
+    execution_id = fields.String(required=True)
+    runs = fields.List(fields.Nested(Run), required=True)
+
+
+class Action(ma.Schema):
+    action = fields.String(required=True)
+    triggered_by = fields.String(required=True)
+    details = fields.Dict(allow_none=True)
+    created_at = timestamp("When it was done.")
+
+
+class HeldBy(ma.Schema):
+    rule_id = fields.String(required=True)
+    reason = fields.String(allow_none=True)
+    step_pattern = fields.String(allow_none=True)
+
+
+class Detail(ExecutionStatus):
+    run_index = fields.Integer(required=True, metadata={"description": "The run shown."})
+    current_run = fields.Integer(required=True)
+    input = any_json("The current run's input.")
+    waiting_for = fields.Dict(allow_none=True)
+    held_by = fields.Nested(HeldBy, allow_none=True)
+    runs = fields.List(fields.Nested(Run), required=True)
+    steps = fields.List(fields.Nested(AdminStep), required=True)
+    actions = fields.List(fields.Nested(Action), required=True)
+
+
+class Accepted(ma.Schema):
+    execution_id = fields.String(required=True)
+    status = status_field()
+    run_index = fields.Integer(required=True)
+
+
+class RetryStepResult(Accepted):
+    step_name = fields.String(required=True)
+
+
+class NewRun(Accepted):
+    trigger = fields.String(required=True)
+
+
+class RerunResult(NewRun):
+    steps_to_run = fields.List(fields.String(), required=True)
+    steps_preserved = fields.List(fields.String(), required=True)
+
+
+class PauseRule(ma.Schema):
+    rule_id = fields.String(required=True)
+    execution_id = fields.String(allow_none=True)
+    task = fields.String(allow_none=True)
+    step_pattern = fields.String(allow_none=True)
+    all = fields.Boolean(required=True)
+    reason = fields.String(allow_none=True)
+    expires_at = timestamp("When it stops holding by itself.")
+    active = fields.Boolean(required=True)
+    created_at = timestamp("When it was created.")
+    created_by = fields.String(allow_none=True)
+    resumed_at = timestamp("When it was resumed.")
+    resumed_by = fields.String(allow_none=True)
+
+
+class PauseRules(ma.Schema):
+    rules = fields.List(fields.Nested(PauseRule), required=True)
+
+
+class Deleted(ma.Schema):
+    rule_id = fields.String(required=True)
+    deleted = fields.Boolean(required=True)
