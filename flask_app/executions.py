@@ -54,7 +54,7 @@ class Executions(MethodView):
     @blp.errors({**COMMON, 422: INVALID})
     def get(self, query: dict[str, Any]) -> Any:
         """List executions, newest first unless `order=asc`"""
-        page, total = current_service().list(**query)
+        page, total = current_service().list_executions(**query)
         return views.list_view(page, total, query["limit"], query["offset"])
 
 

@@ -16,7 +16,6 @@ from flask_app.metrics import init_metrics
 from flask_app.waiting import WaitSlots
 from zart import __version__
 from zart.config import Settings, load_settings
-from zart.registry import import_modules
 from zart.service import ZartService
 
 DESCRIPTION = (
@@ -47,7 +46,6 @@ def init_zart(
     `max_waiters` caps concurrent /wait long-polls (keep it below the WSGI server's thread count).
     """
     settings = settings or load_settings()
-    import_modules(settings.imports)  # local tasks also give their timeout to executions scheduled here
     api_at = normalise_prefix(settings.api_prefix if api_prefix is None else api_prefix)
     admin_at = normalise_prefix(settings.admin_prefix if admin_prefix is None else admin_prefix)
     tokens = encode_tokens(settings.api_tokens)

@@ -191,3 +191,11 @@ def long_step(ctx: zart.Context, data: dict) -> dict:
     j = data["journal"]
     value = ctx.step("long", lambda: journaled(j, "long", time.sleep(data["seconds"]) or os.getpid()))
     return {"pid": value}
+
+
+@zart.task("t.bounded", timeout=1.0)
+def bounded(ctx: zart.Context, data: dict) -> dict:
+    """Declares a one-second timeout, then takes longer: it must fail with ExecutionTimeout."""
+    ctx.step("slow", time.sleep, 1.5)
+    ctx.step("never", journaled, data["journal"], "never", True)
+    return {}

@@ -20,7 +20,7 @@ from zart.errors import (
     StepNotFound,
 )
 from zart.limits import ACTIVE_STATUSES
-from zart.service import ZartService, check_execution_id, check_name
+from zart.service import ZartService, check_execution_id, check_name, check_storable
 from zart.store import admin, db, pause
 from zart.store import steps as steps_store
 
@@ -115,6 +115,8 @@ class AdminService:
         """A new run from the top, optionally with new input; the previous run's work is cancelled first."""
         if data is not None and not isinstance(data, dict):
             raise InvalidData("data must be a JSON object")
+        if data is not None:
+            check_storable("data", data)
         run = self._new_run(execution_id, "restart", data, force, triggered_by, keep=[])
         return {"execution_id": execution_id, "status": "pending", "run_index": run, "trigger": "restart"}
 

@@ -169,7 +169,10 @@ def record_catalog(settings: Settings) -> None:
     with db.transaction(settings.database_url) as conn:
         catalog.record_tasks(
             conn,
-            [(task.name, task.schema) for task in default_registry.tasks()],
+            [
+                {"name": task.name, "schema": task.schema, "timeout_seconds": task.timeout}
+                for task in default_registry.tasks()
+            ],
             f"{socket.gethostname()}:{os.getpid()}",
         )
 

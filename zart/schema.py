@@ -7,6 +7,7 @@ without importing user code in the API process.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -52,3 +53,20 @@ def _is_type(value: Any, name: str) -> bool:
     if name in ("integer", "number") and isinstance(value, bool):
         return False
     return isinstance(value, _TYPES.get(name, (object,)))
+
+
+def storage_problem(value: Any) -> str | None:
+    """Why PostgreSQL's jsonb could not store `value` (NaN/Infinity, U+0000, a lone surrogate), or None."""
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+    except ValueError:
+        return "NaN and Infinity are not JSON"
+    except TypeError as exc:
+        return f"not JSON: {exc}"
+    if "\\u0000" in text or "\x00" in text:
+        return "strings may not contain U+0000"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "strings may not contain unpaired surrogates"
+    return None

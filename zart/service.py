@@ -24,14 +24,14 @@ from zart.errors import (
 )
 from zart.limits import EXECUTION_STATUSES, MAX_LIST_LIMIT, NAME_MAX, TERMINAL_STATUSES
 from zart.registry import Registry, default_registry
-from zart.schema import validation_errors
+from zart.schema import storage_problem, validation_errors
 from zart.store import cancel as cancel_store
 from zart.store import catalog, db, events, executions, notifications
 
 PublishFn = Callable[[str], bool]
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:~@-]{0,199}$")
-WAIT_POLL_FALLBACK = 2.0
+WAIT_POLL_FALLBACK = 5.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,12 @@ def check_execution_id(execution_id: str) -> None:
         raise InvalidData(
             "an execution id must be 1 to 200 characters: letters, digits and . _ : ~ @ - (not first)"
         )
+
+
+def check_storable(what: str, value: Any) -> None:
+    problem = storage_problem(value)
+    if problem is not None:
+        raise InvalidData(f"{what} cannot be stored: {problem}")
 
 
 def check_name(kind: str, name: str) -> None:
@@ -97,23 +103,23 @@ class ZartService:
             check_name("idempotency key", idempotency_key)
         if not isinstance(data, dict):
             raise InvalidData("data must be a JSON object")
+        check_storable("data", data)
         url = self.settings.database_url
         with db.transaction(url) as conn:
-            schema = self._task_schema(conn, task)
+            schema, timeout = self._task_definition(conn, task)
             problems = validation_errors(schema, data)
             if problems:
                 raise InvalidData("; ".join(problems))
             existing = self._existing(conn, execution_id, idempotency_key)
             if existing is not None:
                 return self._same_task_or_conflict(existing, task)
-            local = self._registry.get(task)
             created = executions.insert_execution(
                 conn,
                 execution_id=execution_id or new_execution_id(),
                 task=task,
                 data=data,
                 idempotency_key=idempotency_key,
-                timeout=local.timeout if local else None,
+                timeout=timeout,
                 triggered_by=triggered_by,
             )
             if created is None:  # lost a race with an identical request
@@ -124,14 +130,15 @@ class ZartService:
         record = {"execution_id": created["id"], **{k: created[k] for k in ("task", "status", "created_at")}}
         return Scheduled(record, created=True, published=self.publish(created["id"]))
 
-    def _task_schema(self, conn: Any, task: str) -> dict[str, Any] | None:
+    def _task_definition(self, conn: Any, task: str) -> tuple[dict[str, Any] | None, float | None]:
+        """The task's input schema and timeout: from this process's registry, else from the catalog."""
         local = self._registry.get(task)
         if local is not None:
-            return local.schema
+            return local.schema, local.timeout
         known = catalog.get_task(conn, task)
         if known is None:
             raise TaskNotRegistered(task)
-        return known["schema"]
+        return known["schema"], known["timeout_seconds"]
 
     @staticmethod
     def _existing(conn: Any, execution_id: str | None, key: str | None) -> dict[str, Any] | None:
@@ -170,7 +177,7 @@ class ZartService:
         with db.autocommit(self.settings.database_url) as conn:
             return steps_store.steps_of_run(conn, execution_id, row["run_index"] if run_index is None else run_index)
 
-    def list(
+    def list_executions(
         self,
         *,
         status: str | None = None,
@@ -223,6 +230,7 @@ class ZartService:
         """Deliver to an execution parked on `event_name`; returns whether the doorbell was published."""
         check_execution_id(execution_id)
         check_name("event name", event_name)
+        check_storable("the event payload", payload)
         with db.transaction(self.settings.database_url) as conn:
             if not events.deliver(conn, execution_id, event_name, payload):
                 row = executions.get_execution(conn, execution_id)

@@ -50,7 +50,7 @@ STEP_FIELDS = (
     "output",
     "error",
 )
-TASK_FIELDS = ("name", "schema", "registered_by", "first_seen_at", "last_seen_at")
+TASK_FIELDS = ("name", "schema", "timeout_seconds", "registered_by", "first_seen_at", "last_seen_at")
 
 
 def pick(row: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:

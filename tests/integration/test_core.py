@@ -310,3 +310,11 @@ def test_plain_celery_command_runs_workflows(env, service, log_dir):
     finally:
         worker.terminate()
         worker.wait(timeout=20)
+
+
+def test_a_task_timeout_applies_even_when_scheduled_by_a_process_without_the_code(service, start_worker, log_dir):
+    start_worker()
+    execution_id, journal = schedule(service, "t.bounded", log_dir)
+    row = finished(service, execution_id)
+    assert row["status"] == "failed" and row["error"]["type"] == "ExecutionTimeout"
+    assert entries(journal, "never") == 0

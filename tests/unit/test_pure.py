@@ -116,3 +116,12 @@ def test_registry_refuses_a_name_taken_by_another_handler():
 
     assert registry.names() == ["same"]
     assert seconds(timedelta(minutes=1)) == 60.0
+
+
+def test_values_postgres_cannot_store_are_named():
+    from zart.schema import storage_problem
+
+    assert storage_problem({"a": [1, "x", None]}) is None
+    assert "NaN" in storage_problem({"a": float("nan")})
+    assert "U+0000" in storage_problem({"a": "nul\x00byte"})
+    assert "surrogate" in storage_problem({"a": "\ud800"})

@@ -133,7 +133,9 @@ def list_executions(
     state: CliState, status_filter: str | None, task: str | None, limit: int, offset: int, order: str
 ) -> None:
     """List executions, newest first by default."""
-    page, total = service_for(state).list(status=status_filter, task=task, limit=limit, offset=offset, order=order)
+    page, total = service_for(state).list_executions(
+        status=status_filter, task=task, limit=limit, offset=offset, order=order
+    )
     view = views.list_view(page, total, limit, offset)
     items = view["executions"]
     rows = [(e["execution_id"], e["task"], e["status"], e["created_at"], e["started_at"]) for e in items]

@@ -47,7 +47,7 @@ RECORDED_VALUE_KINDS = ("now", "uuid")
 
 current_context: contextvars.ContextVar[Context | None] = contextvars.ContextVar("zart_context", default=None)
 
-Publish = Callable[[str, float | None], None]
+Publish = Callable[[str, float | None], object]
 
 
 def utcnow() -> datetime:

@@ -10,21 +10,32 @@ from zart.store.sql import one, rows, to_json
 
 _UPSERT = text(
     """
-    INSERT INTO task_catalog (name, schema, registered_by, first_seen_at, last_seen_at)
-    VALUES (:name, CAST(:schema AS jsonb), :by, now(), now())
+    INSERT INTO task_catalog (name, schema, timeout_seconds, registered_by, first_seen_at, last_seen_at)
+    VALUES (:name, CAST(:schema AS jsonb), :timeout, :by, now(), now())
     ON CONFLICT (name) DO UPDATE
-        SET schema = EXCLUDED.schema, registered_by = EXCLUDED.registered_by, last_seen_at = now()
+        SET schema = EXCLUDED.schema, timeout_seconds = EXCLUDED.timeout_seconds,
+            registered_by = EXCLUDED.registered_by, last_seen_at = now()
     """
 )
 
 
-def record_tasks(conn: Connection, tasks: list[tuple[str, dict[str, Any] | None]], registered_by: str) -> None:
-    for name, schema in tasks:
-        conn.execute(_UPSERT, {"name": name, "schema": to_json(schema), "by": registered_by})
+def record_tasks(conn: Connection, tasks: list[dict[str, Any]], registered_by: str) -> None:
+    """Each task as {name, schema, timeout_seconds}."""
+    for task in tasks:
+        conn.execute(
+            _UPSERT,
+            {
+                "name": task["name"],
+                "schema": to_json(task["schema"]),
+                "timeout": task["timeout_seconds"],
+                "by": registered_by,
+            },
+        )
 
 
-_GET = text("SELECT name, schema, registered_by, first_seen_at, last_seen_at FROM task_catalog WHERE name = :name")
-_ALL = text("SELECT name, schema, registered_by, first_seen_at, last_seen_at FROM task_catalog ORDER BY name")
+_COLUMNS = "name, schema, timeout_seconds, registered_by, first_seen_at, last_seen_at"
+_GET = text(f"SELECT {_COLUMNS} FROM task_catalog WHERE name = :name")
+_ALL = text(f"SELECT {_COLUMNS} FROM task_catalog ORDER BY name")
 
 
 def get_task(conn: Connection, name: str) -> dict[str, Any] | None:
