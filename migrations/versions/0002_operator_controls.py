@@ -1,4 +1,4 @@
-"""Operator controls: run start times, pause-rule release tracking, the admin audit trail.
+"""Operator controls: run start times, pause-rule release tracking, the admin audit trail; task timeouts.
 
 Revision ID: 0002
 Revises: 0001
@@ -22,6 +22,7 @@ TS = sa.DateTime(timezone=True)
 def upgrade() -> None:
     op.add_column("runs", sa.Column("started_at", TS))
     op.add_column("pause_rules", sa.Column("released_at", TS))
+    op.add_column("task_catalog", sa.Column("timeout_seconds", sa.Float()))
     op.create_table(
         "admin_actions",
         sa.Column("id", sa.BigInteger(), primary_key=True, autoincrement=True),
@@ -44,5 +45,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("executions_paused_idx", table_name="executions")
     op.drop_table("admin_actions")
+    op.drop_column("task_catalog", "timeout_seconds")
     op.drop_column("pause_rules", "released_at")
     op.drop_column("runs", "started_at")
