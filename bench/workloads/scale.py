@@ -31,8 +31,8 @@ def query_latencies(ctx: BenchContext, total: int) -> dict[str, Summary]:
     last_task = f"bench.task-{bulk.TASKS - 1}"
     queries: dict[str, Callable[[], Any]] = {
         "status (random id)": lambda: service.status(bulk.execution_id(pick.randint(1, total))),
-        "list status=failed, first page": lambda: service.list(status="failed"),
-        f"list task={last_task}, first page": lambda: service.list(task=last_task),
+        "list status=failed, first page": lambda: service.list_executions(status="failed"),
+        f"list task={last_task}, first page": lambda: service.list_executions(task=last_task),
         "stats": service.stats,
     }
     samples, bound = ctx.size(100, 10), ctx.size(20.0, 5.0)
