@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test bench lint system-deps venv clean
+.PHONY: dev test bench lint system-deps venv clean reliability reliability-long
 
 system-deps:
 	@scripts/system-deps.sh
@@ -35,3 +35,10 @@ lint: venv
 
 clean:
 	rm -rf $(VENV) .zart
+
+## reliability: the fault suite at release size; reliability-long: the 5,000-execution chaos run
+reliability: system-deps venv
+	ZART_CHAOS_EXECUTIONS=500 $(BIN)/python -m pytest tests/reliability -s -p no:cacheprovider
+
+reliability-long: system-deps venv
+	ZART_CHAOS_EXECUTIONS=5000 $(BIN)/python -m pytest tests/reliability/test_chaos.py -s -p no:cacheprovider
