@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.context import BenchContext
 from bench.report import RESULTS_PATH, Row, machine_description, results_markdown, text_table, write_results
 from bench.services import running_services
-from bench.workloads import WORKLOADS
+from bench.workloads import WORKLOADS, load
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -36,7 +36,7 @@ def run_workloads(ctx: BenchContext, names: Sequence[str]) -> list[Row]:
         print(f"== {name}", flush=True)
         started = time.monotonic()
         try:
-            produced = WORKLOADS[name](ctx)
+            produced = load(name)(ctx)
         except Exception as exc:  # a broken workload must not cost the whole run's figures
             traceback.print_exc()
             first_line = (str(exc).strip().splitlines() or [""])[0]

@@ -1,19 +1,23 @@
-"""The workloads, in the order a full run takes them. Each is `run(ctx) -> list[Row]`."""
+"""The workloads, in the order a full run takes them. Each module offers `run(ctx) -> list[Row]`.
+
+Modules are imported only when their workload runs, so the ones that need no baseline library (physical)
+work in an environment without the `bench` extra (dbos).
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from bench.context import BenchContext
 from bench.report import Row
-from bench.workloads import latency, physical, scale, step_overhead, throughput
 
 Workload = Callable[[BenchContext], list[Row]]
 
-WORKLOADS: dict[str, Workload] = {
-    "physical": physical.run,
-    "steps": step_overhead.run,
-    "throughput": throughput.run,
-    "latency": latency.run,
-    "scale": scale.run,
-}
+WORKLOADS = ("physical", "steps", "throughput", "latency", "scale")
+_MODULES = {"steps": "step_overhead"}
+
+
+def load(name: str) -> Workload:
+    module = importlib.import_module(f"{__name__}.{_MODULES.get(name, name)}")
+    return module.run  # type: ignore[no-any-return]
