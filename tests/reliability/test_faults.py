@@ -67,3 +67,27 @@ def test_every_message_published_three_times_runs_each_body_once(env, start_work
         assert done and row["output"] == {"value": 3}
     result = audit(journal, silent.settings.database_url, prefix, kills=[])
     assert result.body_runs == result.distinct_steps == 90
+
+
+def test_a_sweeper_frozen_inside_its_transaction_does_not_stop_sweeping(env, start_worker, log_dir, unique):
+    """A process stopped while holding the sweep lock is cut off by Postgres, and sweeping carries on."""
+    from sqlalchemy import text
+
+    from zart.store import db, sweeps
+
+    silent = ZartService(env.settings(), publish=lambda _id: True, registry=Registry())
+    start_worker(concurrency=1)
+    frozen = db.get_engine(silent.settings.database_url).connect()
+    frozen.begin()
+    assert sweeps.try_lock(frozen)  # now hold it, as a sweeper frozen mid-sweep would
+    execution_id = unique("lost")
+    silent.schedule("t.three-steps", {"journal": str(log_dir / "j")}, execution_id=execution_id)  # no message
+    done, row = silent.wait(execution_id, 40)
+    assert done and row["status"] == "completed"
+    try:
+        frozen.execute(text("SELECT 1"))
+        raise AssertionError("the idle transaction holding the sweep lock was not terminated")
+    except Exception as exc:
+        assert "terminat" in str(exc) or "closed" in str(exc), exc
+    finally:
+        frozen.invalidate()

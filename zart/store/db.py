@@ -12,6 +12,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from zart.errors import StoreUnavailable
 
+IDLE_IN_TRANSACTION_MS = 10_000
+
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
@@ -29,7 +31,13 @@ def get_engine(database_url: str) -> Engine:
                     max_overflow=20,
                     pool_pre_ping=True,
                     pool_recycle=1800,
-                    connect_args={"connect_timeout": 5, "application_name": "zart"},
+                    connect_args={
+                        "connect_timeout": 5,
+                        "application_name": "zart",
+                        # zart's transactions never wait on user code: one idle this long belongs to a
+                        # frozen or partitioned process, and its locks (the sweeper's, say) must not outlive it
+                        "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
+                    },
                 )
                 _engines[database_url] = engine
     return engine
