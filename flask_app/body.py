@@ -8,7 +8,6 @@ or a non-finite number is valid to Python's parser but rejected by jsonb, so it 
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from flask import Request
@@ -16,6 +15,7 @@ from webargs import core
 from webargs.flaskparser import FlaskParser
 
 from zart.errors import InvalidData
+from zart.schema import storage_problem
 
 NO_BODY = core.missing
 
@@ -35,32 +35,10 @@ def read_json(request: Request) -> Any:
         raise InvalidData(f"request body is not valid JSON: {exc}") from exc
     except RecursionError as exc:
         raise InvalidData("request body is nested too deeply") from exc
-    problem = _unstorable(value)
+    problem = storage_problem(value)
     if problem:
         raise InvalidData(f"request body cannot be stored: {problem}")
     return value
-
-
-def _unstorable(value: Any) -> str | None:
-    """The first thing jsonb would refuse, walking iteratively (no recursion limit on deep documents)."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return "strings must not contain the NUL character"
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return "strings must not contain unpaired surrogates"
-        elif isinstance(item, float) and not math.isfinite(item):
-            return "numbers must be finite"
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return None
 
 
 class ArgumentsParser(FlaskParser):

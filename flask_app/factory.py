@@ -92,6 +92,7 @@ def create_app(
 ) -> Flask:
     """zart's own app: everything `init_zart` mounts, plus the error shape for unmatched URLs and methods."""
     app = Flask("zart", static_folder=None)
+    app.url_map.merge_slashes = False  # `//` is a 404 in the error shape, not an HTML redirect page
     if isinstance(app.json, DefaultJSONProvider):
         app.json.sort_keys = False  # keep the contract's field order
     init_zart(
