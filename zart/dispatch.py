@@ -17,7 +17,7 @@ from celery import Celery, signals
 from zart.config import Settings
 from zart.engine.runner import RunnerConfig, finish_with_parent, run_execution
 from zart.registry import default_registry, import_modules
-from zart.store import catalog, db, pause, sweeps
+from zart.store import catalog, counts, db, pause, sweeps
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,7 @@ class Sweeper:
             if budget:
                 ready += sweeps.redispatch_stale(conn, self._settings.redispatch_after, budget)
             overdue = sweeps.overdue(conn, SWEEP_BATCH)
+            counts.fold_deltas(conn)
         timed_out = {"type": "ExecutionTimeout", "message": "execution exceeded its timeout"}
         for execution_id in overdue:
             _, parent = finish_with_parent(url, execution_id, status="failed", token=None, error=timed_out)

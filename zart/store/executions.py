@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from zart.store import pause
+from zart.store import counts, pause
 from zart.store.sql import one, rows, scalar, to_json
 
 _INSERT = text(
@@ -97,7 +97,7 @@ def list_executions(
     offset: int,
     descending: bool,
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of executions plus the total matching the filters."""
+    """One page of executions plus the total matching the filters (from the maintained counts)."""
     where = ["TRUE"]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     if status is not None:
@@ -116,20 +116,14 @@ def list_executions(
         ),
         **params,
     )
-    total = scalar(conn, text(f"SELECT count(*) FROM executions e WHERE {condition}"), **params)
-    return page, int(total)
-
-
-_STATS = text("SELECT status, count(*) AS n FROM executions GROUP BY status")
+    return page, counts.matching(conn, task=task, status=status)
 
 
 def count_by_status(conn: Connection) -> dict[str, int]:
-    return {row["status"]: int(row["n"]) for row in rows(conn, _STATS)}
+    return counts.by_status(conn)
 
 
-_OLDEST_PENDING = text(
-    "SELECT EXTRACT(EPOCH FROM now() - min(created_at)) FROM executions WHERE status = 'pending'"
-)
+_OLDEST_PENDING = text("SELECT EXTRACT(EPOCH FROM now() - min(created_at)) FROM executions WHERE status = 'pending'")
 
 
 def oldest_pending_age(conn: Connection) -> float:
@@ -251,9 +245,7 @@ def finish(
     error: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Move an active execution to a terminal status (fenced on `token` when given) and notify waiters."""
-    return one(
-        conn, _FINISH, id=execution_id, status=status, token=token, output=to_json(output), error=to_json(error)
-    )
+    return one(conn, _FINISH, id=execution_id, status=status, token=token, output=to_json(output), error=to_json(error))
 
 
 _LOCK_FOR_CHILD = text("SELECT status, run_index, waiting_for FROM executions WHERE id = :id FOR UPDATE")

@@ -26,7 +26,6 @@ from zart.limits import ACTIVE_STATUSES, EXECUTION_STATUSES, TERMINAL_STATUSES  
 metadata = MetaData()
 
 
-
 def _ts(name: str, nullable: bool = True) -> Column:
     return Column(name, DateTime(timezone=True), nullable=nullable)
 
@@ -133,9 +132,7 @@ step_attempts = Table(
     Column("outcome", Text, nullable=False),
     Column("error", JSONB),
     UniqueConstraint("execution_id", "run_index", "step_name", "attempt", name="step_attempts_key"),
-    ForeignKeyConstraint(
-        ["execution_id"], ["executions.id"], ondelete="CASCADE", name="step_attempts_execution_fkey"
-    ),
+    ForeignKeyConstraint(["execution_id"], ["executions.id"], ondelete="CASCADE", name="step_attempts_execution_fkey"),
 )
 
 events = Table(
@@ -190,4 +187,22 @@ task_catalog = Table(
     Column("registered_by", Text),
     _ts("first_seen_at", nullable=False),
     _ts("last_seen_at", nullable=False),
+)
+
+execution_counts = Table(
+    "execution_counts",
+    metadata,
+    Column("task", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("n", BigInteger, nullable=False),
+    PrimaryKeyConstraint("task", "status", name="execution_counts_pkey"),
+)
+
+# Appended by triggers on `executions` (see migration 0003); folded into execution_counts by the sweeper.
+execution_count_deltas = Table(
+    "execution_count_deltas",
+    metadata,
+    Column("task", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("delta", Integer, nullable=False),
 )
