@@ -86,7 +86,15 @@ def generate(libpq_url: str, total: int, progress: Callable[[str], None] = lambd
             conn.execute(definition)
         for table in TABLES:
             conn.execute(f"VACUUM ANALYZE {table}")
+    _recount(libpq_url)  # the load bypassed the counting triggers, as a restore would
     return time.monotonic() - started
+
+
+def _recount(libpq_url: str) -> None:
+    from zart.store import counts, db
+
+    with db.transaction(libpq_url.replace("postgresql://", "postgresql+psycopg://", 1)) as conn:
+        counts.rebuild(conn)
 
 
 def _loader(libpq_url: str) -> psycopg.Connection:

@@ -44,3 +44,17 @@ def fold_deltas(conn: Connection) -> None:
     """Move the deltas into the summary (the sweeper does this under its lock)."""
     conn.execute(_FOLD)
     conn.execute(_PRUNE)
+
+
+_REBUILD = (
+    text("LOCK TABLE executions IN SHARE MODE"),
+    text("DELETE FROM execution_count_deltas"),
+    text("DELETE FROM execution_counts"),
+    text("INSERT INTO execution_counts (task, status, n) SELECT task, status, count(*) FROM executions GROUP BY 1, 2"),
+)
+
+
+def rebuild(conn: Connection) -> None:
+    """Recount from the table (after a bulk load that bypassed triggers, or a manual repair)."""
+    for statement in _REBUILD:
+        conn.execute(statement)
