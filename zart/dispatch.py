@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 RUN_TASK = "zart.run_execution"
 SWEEP_BATCH = 500
+WORKER_PING_AFTER_IDLE = 2.0
 
 
 def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
@@ -44,6 +45,8 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         worker_send_task_events=False,
         imports=list(settings.imports),
         worker_hijack_root_logger=False,
+        # steps wait on commits more than on the CPU: two processes per core keep the cores busy
+        worker_concurrency=2 * (os.cpu_count() or 1),
     )
     app.zart_settings = settings  # type: ignore[attr-defined]
     runner_config = RunnerConfig(
@@ -74,6 +77,7 @@ class Publisher:
     def __init__(self, app: Celery) -> None:
         self._app = app
         self._queue: str = app.conf.task_default_queue
+        self._inspection: Any = None
 
     def publish(self, execution_id: str, countdown: float | None = None) -> bool:
         try:
@@ -95,13 +99,20 @@ class Publisher:
 
 
     def queued(self) -> int | None:
-        """Messages waiting in the broker queue, or None when the broker cannot tell (or is down)."""
+        """Messages waiting in the broker queue, or None when the broker cannot tell (or is down).
+
+        Asked every sweep, so the connection is kept between calls and replaced only when it fails.
+        """
         try:
-            with self._app.connection_for_read() as connection:
-                connection.ensure_connection(max_retries=0)
-                declared = connection.default_channel.queue_declare(queue=self._queue, passive=True)
-                return int(declared.message_count)
+            if self._inspection is None:
+                self._inspection = self._app.connection_for_read()
+                self._inspection.ensure_connection(max_retries=0)
+            declared = self._inspection.default_channel.queue_declare(queue=self._queue, passive=True)
+            return int(declared.message_count)
         except Exception:
+            if self._inspection is not None:
+                self._inspection.release()
+                self._inspection = None
             return None
 
 
@@ -142,7 +153,7 @@ class Sweeper:
             if budget:
                 ready += sweeps.redispatch_stale(conn, self._settings.redispatch_after, budget)
             overdue = sweeps.overdue(conn, SWEEP_BATCH)
-            counts.fold_deltas(conn)
+        self._fold_counts(url)
         timed_out = {"type": "ExecutionTimeout", "message": "execution exceeded its timeout"}
         for execution_id in overdue:
             _, parent = finish_with_parent(url, execution_id, status="failed", token=None, error=timed_out)
@@ -152,6 +163,16 @@ class Sweeper:
             self._publisher.publish(execution_id)
         return ready
 
+
+    @staticmethod
+    def _fold_counts(url: str) -> None:
+        """Housekeeping in its own transaction: a failure here must never hold up recovery."""
+        try:
+            with db.transaction(url) as conn:
+                if sweeps.try_lock(conn):
+                    counts.fold_deltas(conn)
+        except Exception:
+            log.warning("could not fold execution counts; trying again next sweep", exc_info=True)
 
     def _redispatch_budget(self, unclaimed: int) -> int:
         """How many stale pending rows to re-publish: no more than have no message in the broker queue.
@@ -195,5 +216,9 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
         if sweeper is not None:
             sweeper.stop()
 
+    def on_init(sender: Any = None, **_: Any) -> None:
+        db.ping_only_after_idle(WORKER_PING_AFTER_IDLE)
+
+    signals.worker_init.connect(on_init, weak=False)
     signals.worker_ready.connect(on_ready, weak=False)
     signals.worker_shutdown.connect(on_shutdown, weak=False)

@@ -110,9 +110,6 @@ class ZartService:
             problems = validation_errors(schema, data)
             if problems:
                 raise InvalidData("; ".join(problems))
-            existing = self._existing(conn, execution_id, idempotency_key)
-            if existing is not None:
-                return self._same_task_or_conflict(existing, task)
             created = executions.insert_execution(
                 conn,
                 execution_id=execution_id or new_execution_id(),
@@ -122,7 +119,7 @@ class ZartService:
                 timeout=timeout,
                 triggered_by=triggered_by,
             )
-            if created is None:  # lost a race with an identical request
+            if created is None:  # the id or key is taken: the same request again, or a conflict
                 existing = self._existing(conn, execution_id, idempotency_key)
                 if existing is None:
                     raise ExecutionAlreadyExists("an execution with that id already exists")
@@ -161,12 +158,9 @@ class ZartService:
         """The execution with its step counts."""
         check_execution_id(execution_id)
         with db.autocommit(self.settings.database_url) as conn:
-            row = executions.get_execution(conn, execution_id)
-            if row is None:
-                raise ExecutionNotFound(execution_id)
-            counts = executions.step_counts(conn, execution_id, row["run_index"])
-        row["steps_completed"] = counts.get("completed", 0)
-        row["steps_running"] = counts.get("running", 0)
+            row = executions.get_status(conn, execution_id)
+        if row is None:
+            raise ExecutionNotFound(execution_id)
         return row
 
     def steps(self, execution_id: str, run_index: int | None = None) -> list[dict[str, Any]]:

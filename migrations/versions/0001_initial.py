@@ -101,9 +101,7 @@ def upgrade() -> None:
         sa.Column("updated_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("execution_id", "run_index", "name", name="steps_pkey"),
         sa.UniqueConstraint("execution_id", "run_index", "position", name="steps_position_key"),
-        sa.ForeignKeyConstraint(
-            ["execution_id"], ["executions.id"], ondelete="CASCADE", name="steps_execution_fkey"
-        ),
+        sa.ForeignKeyConstraint(["execution_id"], ["executions.id"], ondelete="CASCADE", name="steps_execution_fkey"),
     )
 
     op.create_table(
@@ -131,9 +129,7 @@ def upgrade() -> None:
         sa.Column("event_name", sa.Text(), nullable=False),
         sa.Column("payload", JSONB()),
         sa.Column("delivered_at", TS, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["execution_id"], ["executions.id"], ondelete="CASCADE", name="events_execution_fkey"
-        ),
+        sa.ForeignKeyConstraint(["execution_id"], ["executions.id"], ondelete="CASCADE", name="events_execution_fkey"),
     )
     op.create_index("events_execution_idx", "events", ["execution_id"])
 

@@ -151,9 +151,8 @@ class Context:
         while True:
             attempts += 1
             started_at = utcnow()
-            self._keeper.entering(
-                RunningAttempt(name, position, "step", attempts, failures, started_at, time.monotonic())
-            )
+            running = RunningAttempt(name, position, "step", attempts, failures, started_at, time.monotonic())
+            self._keeper.entering(running)
             try:
                 result = self._call_step_body(fn, args, kwargs, timeout)
             except Exception as exc:  # the step body failed; control-flow signals are BaseException
@@ -181,7 +180,9 @@ class Context:
                     self._park(retry_at, {"kind": "retry", "step": name})
                 continue
             self._keeper.leaving()
-            return self._checkpoint(name, position, "step", result, attempts, failures, started_at)
+            # a first attempt that succeeded quietly needs no attempt row: the checkpoint itself says it all
+            history = attempts > 1 or failures > 0 or running.marked
+            return self._checkpoint(name, position, "step", result, attempts, failures, started_at, history)
 
     def _call_step_body(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
@@ -196,7 +197,15 @@ class Context:
             self._in_step = False
 
     def _checkpoint(
-        self, name: str, position: int, kind: str, output: Any, attempts: int, failures: int, started_at: datetime
+        self,
+        name: str,
+        position: int,
+        kind: str,
+        output: Any,
+        attempts: int,
+        failures: int,
+        started_at: datetime,
+        record_attempt: bool = False,
     ) -> Any:
         written = self._write(
             steps.checkpoint_completed,
@@ -209,6 +218,7 @@ class Context:
             failures=failures,
             exec_attempt=self.attempt,
             started_at=started_at,
+            record_attempt=record_attempt,
         )
         self._note_pausing(written.pausing)
         if not written.written:

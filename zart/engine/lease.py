@@ -1,12 +1,14 @@
-"""The lease keeper: a thread per claimed run that extends the lease and surfaces long steps.
+"""Lease keeping: one thread per process watches every run it has claimed.
 
-Fast steps never touch it; a step that runs longer than `visible_after` is written as `running` (with its
-attempt start) so operators see it, and the lease is extended every third of its length.
+Fast steps never involve it. A step that runs longer than `visible_after` is written as `running` (with its
+attempt start) so operators see it, and each lease is extended every third of its length. The thread is
+started on first use and re-created after a fork, so prefork pool children each get their own.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -15,6 +17,8 @@ from datetime import datetime
 from zart.store import db, executions, steps
 
 log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.1
 
 
 @dataclass
@@ -32,6 +36,8 @@ class RunningAttempt:
 
 
 class LeaseKeeper:
+    """The per-run handle: what the watcher needs to know about one claimed run, and what it found out."""
+
     def __init__(
         self,
         database_url: str,
@@ -41,77 +47,103 @@ class LeaseKeeper:
         exec_attempt: int,
         lease_seconds: float,
         visible_after: float = 0.2,
-        tick: float = 0.1,
     ) -> None:
-        self._url = database_url
-        self._execution_id = execution_id
-        self._token = token
-        self._run_index = run_index
-        self._exec_attempt = exec_attempt
-        self._lease = lease_seconds
-        self._visible_after = visible_after
-        self._tick = tick
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._current: RunningAttempt | None = None
+        self.database_url = database_url
+        self.execution_id = execution_id
+        self.token = token
+        self.run_index = run_index
+        self.exec_attempt = exec_attempt
+        self.lease_seconds = lease_seconds
+        self.visible_after = visible_after
+        self.lock = threading.Lock()
+        self.current: RunningAttempt | None = None
+        self.last_extended = time.monotonic()
         self.lost = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"zart-lease-{execution_id}", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        _watcher().add(self)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+        _watcher().remove(self)
 
     def entering(self, attempt: RunningAttempt) -> None:
-        with self._lock:
-            self._current = attempt
+        with self.lock:
+            self.current = attempt
 
     def leaving(self) -> None:
         """Called before the attempt's outcome is written, so a late `running` mark cannot follow it."""
-        with self._lock:
-            self._current = None
+        with self.lock:
+            self.current = None
 
-    def _loop(self) -> None:
-        last_extend = time.monotonic()
-        while not self._stop.wait(self._tick):
-            try:
-                self._mark_long_attempt()
-                if time.monotonic() - last_extend >= self._lease / 3:
-                    last_extend = time.monotonic()
-                    self._extend()
-            except Exception:  # a database hiccup must not kill the keeper; the next tick tries again
-                log.warning("lease keeper for %s could not reach the database", self._execution_id, exc_info=True)
+    def tend(self, now: float) -> None:
+        """One tick: surface a long attempt, extend the lease when a third of it has passed."""
+        self._mark_long_attempt(now)
+        if now - self.last_extended >= self.lease_seconds / 3:
+            self.last_extended = now
+            with db.autocommit(self.database_url) as conn:
+                if not executions.extend_lease(conn, self.execution_id, self.token, self.lease_seconds):
+                    self.lost.set()
 
-    def _extend(self) -> None:
-        with db.autocommit(self._url) as conn:
-            if not executions.extend_lease(conn, self._execution_id, self._token, self._lease):
-                self.lost.set()
-                self._stop.set()
-
-    def _mark_long_attempt(self) -> None:
-        with self._lock:
-            current = self._current
-            if current is None or current.marked:
-                return
-            if time.monotonic() - current.started_monotonic < self._visible_after:
+    def _mark_long_attempt(self, now: float) -> None:
+        with self.lock:
+            current = self.current
+            if current is None or current.marked or now - current.started_monotonic < self.visible_after:
                 return
             current.marked = True
-            with db.autocommit(self._url) as conn:
+            with db.autocommit(self.database_url) as conn:
                 steps.mark_running(
                     conn,
-                    execution_id=self._execution_id,
-                    token=self._token,
-                    run_index=self._run_index,
+                    execution_id=self.execution_id,
+                    token=self.token,
+                    run_index=self.run_index,
                     name=current.name,
                     position=current.position,
                     kind=current.kind,
                     attempt=current.attempt,
                     failures=current.failures,
-                    exec_attempt=self._exec_attempt,
+                    exec_attempt=self.exec_attempt,
                     started_at=current.started_at,
                 )
 
 
+class _Watcher:
+    def __init__(self) -> None:
+        self._runs: dict[str, LeaseKeeper] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, keeper: LeaseKeeper) -> None:
+        keeper.last_extended = time.monotonic()
+        with self._lock:
+            self._runs[keeper.token] = keeper
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="zart-lease-keeper", daemon=True)
+                self._thread.start()
+
+    def remove(self, keeper: LeaseKeeper) -> None:
+        with self._lock:
+            self._runs.pop(keeper.token, None)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(TICK_SECONDS)
+            with self._lock:
+                runs = [keeper for keeper in self._runs.values() if not keeper.lost.is_set()]
+            now = time.monotonic()
+            for keeper in runs:
+                try:
+                    keeper.tend(now)
+                except Exception:  # a database hiccup must not kill the keeper; the next tick tries again
+                    log.warning("could not tend the lease of %s", keeper.execution_id, exc_info=True)
+
+
+_watchers: dict[int, _Watcher] = {}
+
+
+def _watcher() -> _Watcher:
+    """This process's watcher (a forked child gets a fresh one: threads do not survive a fork)."""
+    pid = os.getpid()
+    watcher = _watchers.get(pid)
+    if watcher is None:
+        watcher = _watchers.setdefault(pid, _Watcher())
+    return watcher

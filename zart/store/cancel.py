@@ -22,9 +22,7 @@ _CANCEL = text(
     """
 )
 
-_CHILDREN = text(
-    "SELECT id FROM executions WHERE parent_id = :id AND status IN ('pending', 'running', 'waiting')"
-)
+_CHILDREN = text("SELECT id FROM executions WHERE parent_id = :id AND status IN ('pending', 'running', 'waiting')")
 
 
 def cancel(conn: Connection, execution_id: str) -> bool:

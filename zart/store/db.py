@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
+import time
 from collections.abc import Iterator
+from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 from zart.errors import StoreUnavailable
 
 IDLE_IN_TRANSACTION_MS = 10_000
+_ping_after_idle_seconds = 0.0  # ping on every checkout, unless a worker relaxes it
+
+
+def ping_only_after_idle(seconds: float) -> None:
+    """Workers reuse connections many times a second: ping only those idle longer than `seconds`.
+
+    A stale connection then fails one run at worst, which the sweeper recovers; clients (API, CLI) keep
+    pinging every checkout so that a restarted Postgres costs them nothing.
+    """
+    global _ping_after_idle_seconds
+    _ping_after_idle_seconds = seconds
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -29,7 +43,7 @@ def get_engine(database_url: str) -> Engine:
                     database_url,
                     pool_size=5,
                     max_overflow=20,
-                    pool_pre_ping=True,
+                    pool_pre_ping=False,  # see _ping_if_idle: a round trip per checkout is too dear
                     pool_recycle=1800,
                     connect_args={
                         "connect_timeout": 5,
@@ -39,8 +53,27 @@ def get_engine(database_url: str) -> Engine:
                         "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
                     },
                 )
+                event.listen(engine, "checkin", _note_checkin)
+                event.listen(engine, "checkout", functools.partial(_ping_if_idle, engine.dialect))
                 _engines[database_url] = engine
     return engine
+
+
+def _note_checkin(dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in"] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Ping before use (the server may have restarted); in workers, only connections that sat idle.
+
+    A stale connection raises DisconnectionError, which makes the pool replace it transparently.
+    """
+    if time.monotonic() - record.info.get("checked_in", 0.0) < _ping_after_idle_seconds:
+        return
+    try:
+        dialect.do_ping(dbapi_connection)
+    except Exception as exc:
+        raise DisconnectionError(str(exc)) from exc
 
 
 def _forget_engines_after_fork() -> None:

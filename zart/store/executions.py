@@ -66,13 +66,21 @@ _SUMMARY_COLUMNS = """
 
 _GET = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.id = :id")
 _GET_BY_KEY = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.idempotency_key = :key")
-_STEP_COUNTS = text(
-    """
-    SELECT count(*) FILTER (WHERE s.status = 'completed') AS completed,
-           count(*) FILTER (WHERE s.status = 'running') AS running
-    FROM steps s WHERE s.execution_id = :id AND s.run_index = :run
+_STATUS = text(
+    f"""
+    SELECT {_SUMMARY_COLUMNS},
+           (SELECT count(*) FROM steps s WHERE s.execution_id = e.id AND s.run_index = e.run_index
+              AND s.status = 'completed') AS steps_completed,
+           (SELECT count(*) FROM steps s WHERE s.execution_id = e.id AND s.run_index = e.run_index
+              AND s.status = 'running') AS steps_running
+    FROM executions e WHERE e.id = :id
     """
 )
+
+
+def get_status(conn: Connection, execution_id: str) -> dict[str, Any] | None:
+    """The execution with its current run's step counts, in one round trip."""
+    return one(conn, _STATUS, id=execution_id)
 
 
 def get_execution(conn: Connection, execution_id: str) -> dict[str, Any] | None:
@@ -81,11 +89,6 @@ def get_execution(conn: Connection, execution_id: str) -> dict[str, Any] | None:
 
 def get_by_idempotency_key(conn: Connection, key: str) -> dict[str, Any] | None:
     return one(conn, _GET_BY_KEY, key=key)
-
-
-def step_counts(conn: Connection, execution_id: str, run_index: int) -> dict[str, int]:
-    row = one(conn, _STEP_COUNTS, id=execution_id, run=run_index)
-    return {"completed": int(row["completed"]), "running": int(row["running"])} if row else {}
 
 
 def list_executions(
@@ -143,6 +146,9 @@ _CLAIM = text(
             OR (status = 'waiting' AND wake_at <= now())
             OR (status = 'running' AND lease_expires_at < now()))
           AND NOT {pause.HOLDS_EXECUTION}
+          -- the claim may be lost in a crash (the row is then dispatched again); the first checkpoint's
+          -- synchronous commit flushes it anyway, so the claim need not wait for its own fsync
+          AND set_config('synchronous_commit', 'off', true) = 'off'
         RETURNING id, task, input, run_index, attempt, deadline_at, parent_id,
                   deadline_at IS NOT NULL AND deadline_at <= now() AS past_deadline, {pause.ANY_ACTIVE} AS pausing
     )

@@ -17,6 +17,15 @@ class Checkpoint(NamedTuple):
     pausing: bool
 
 
+# Earlier attempts still marked running were cut short (their worker died): say so once a later one ends.
+_INTERRUPTED_CTE = """
+    interrupted AS (
+        UPDATE step_attempts SET outcome = 'interrupted', ended_at = :started_at
+        WHERE execution_id = :id AND run_index = :run AND step_name = :name AND outcome = 'running'
+          AND attempt < :attempt AND :attempt > 1 AND EXISTS (SELECT 1 FROM fence)
+    )
+"""
+
 # The fence: an update of non-indexed columns only (a HOT update) that also extends the lease.
 _FENCE_CTE = """
     fence AS (
@@ -28,7 +37,7 @@ _FENCE_CTE = """
 
 _COMPLETE = text(
     f"""
-    WITH {_FENCE_CTE},
+    WITH {_FENCE_CTE}, {_INTERRUPTED_CTE},
     step AS (
         INSERT INTO steps (execution_id, run_index, name, position, kind, status, output, attempts, failures,
                            exec_attempt, started_at, completed_at, updated_at)
@@ -66,7 +75,7 @@ def checkpoint_completed(
     failures: int,
     exec_attempt: int,
     started_at: datetime,
-    record_attempt: bool = True,
+    record_attempt: bool,
 ) -> Checkpoint:
     """Write a step's result once, and say whether any pause rule is active (so the run re-checks them)."""
     row = one(
@@ -92,7 +101,7 @@ def checkpoint_completed(
 
 _FAIL = text(
     f"""
-    WITH {_FENCE_CTE},
+    WITH {_FENCE_CTE}, {_INTERRUPTED_CTE},
     step AS (
         INSERT INTO steps (execution_id, run_index, name, position, kind, status, error, attempts, failures,
                            exec_attempt, wake_at, started_at, completed_at, updated_at)
@@ -363,5 +372,21 @@ def steps_of_run(conn: Connection, execution_id: str, run_index: int) -> list[di
     for attempt in rows(conn, _ATTEMPTS_FOR_RUN, id=execution_id, run=run_index):
         attempts.setdefault(attempt.pop("step_name"), []).append(attempt)
     for step in steps:
-        step["attempts_detail"] = attempts.get(step["name"], [])
+        history = attempts.get(step["name"], [])
+        if (
+            step["status"] == "completed"
+            and step["kind"] == "step"
+            and not any(a["outcome"] == "completed" for a in history)
+        ):
+            # a first-try success keeps no attempt row: its checkpoint carries the same facts
+            history.append(
+                {
+                    "attempt": step["attempts"],
+                    "started_at": step["started_at"],
+                    "ended_at": step["completed_at"],
+                    "outcome": "completed",
+                    "error": None,
+                }
+            )
+        step["attempts_detail"] = history
     return steps
