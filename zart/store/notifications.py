@@ -64,9 +64,13 @@ class FinishedNotifications:
                                 self._thread = None
                                 return
             except Exception as exc:
-                log.warning("completion listener lost its connection: %s", exc)
                 self._listening.clear()
                 self._wake_all()
+                with self._lock:
+                    if not self._waiters:  # nobody to serve: stop rather than reconnect forever
+                        self._thread = None
+                        return
+                log.warning("completion listener lost its connection: %s", exc)
                 threading.Event().wait(1.0)
 
     def _wake(self, execution_id: str) -> None:
