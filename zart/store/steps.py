@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, text
 
 from zart.store.pause import ANY_ACTIVE
-from zart.store.sql import one, rows, to_json
+from zart.store.sql import hot_one, one, rows, to_json
 
 
 class Checkpoint(NamedTuple):
@@ -78,7 +78,7 @@ def checkpoint_completed(
     record_attempt: bool,
 ) -> Checkpoint:
     """Write a step's result once, and say whether any pause rule is active (so the run re-checks them)."""
-    row = one(
+    row = hot_one(
         conn,
         _COMPLETE,
         id=execution_id,

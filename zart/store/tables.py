@@ -95,6 +95,7 @@ runs = Table(
     ForeignKeyConstraint(["execution_id"], ["executions.id"], ondelete="CASCADE", name="runs_execution_fkey"),
 )
 
+# Steps and attempts carry no foreign key: every write is fenced on the execution's lease (migration 0004).
 steps = Table(
     "steps",
     metadata,
@@ -116,7 +117,6 @@ steps = Table(
     _ts("updated_at", nullable=False),
     PrimaryKeyConstraint("execution_id", "run_index", "name", name="steps_pkey"),
     UniqueConstraint("execution_id", "run_index", "position", name="steps_position_key"),
-    ForeignKeyConstraint(["execution_id"], ["executions.id"], ondelete="CASCADE", name="steps_execution_fkey"),
 )
 
 step_attempts = Table(
@@ -132,7 +132,6 @@ step_attempts = Table(
     Column("outcome", Text, nullable=False),
     Column("error", JSONB),
     UniqueConstraint("execution_id", "run_index", "step_name", "attempt", name="step_attempts_key"),
-    ForeignKeyConstraint(["execution_id"], ["executions.id"], ondelete="CASCADE", name="step_attempts_execution_fkey"),
 )
 
 events = Table(
