@@ -236,23 +236,25 @@ class ZartService:
         return self.publish(execution_id)
 
     def wait(self, execution_id: str, timeout: float) -> tuple[bool, dict[str, Any]]:
-        """Block until terminal or `timeout`; returns (finished, latest state). Woken by LISTEN/NOTIFY."""
+        """Block until terminal or `timeout`; returns (finished, latest state). Woken by LISTEN/NOTIFY, whose
+        payload carries the final state, so most waits end without another read."""
         check_execution_id(execution_id)
         watcher = notifications.for_url(self.settings.libpq_url)
-        event = watcher.watch(execution_id)
+        waiter = watcher.watch(execution_id)
         deadline = time.monotonic() + max(timeout, 0.0)
         try:
-            while True:
-                row = self.status(execution_id)
-                if row["status"] in TERMINAL_STATUSES:
-                    return True, row
+            row = self.status(execution_id)
+            while row["status"] not in TERMINAL_STATUSES:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False, row
-                event.wait(min(remaining, WAIT_POLL_FALLBACK))
-                event.clear()
+                waiter.event.wait(min(remaining, WAIT_POLL_FALLBACK))
+                waiter.event.clear()
+                final = waiter.final
+                row = final if final is not None else self.status(execution_id)
+            return True, row
         finally:
-            watcher.unwatch(execution_id, event)
+            watcher.unwatch(execution_id, waiter)
 
     def stats(self) -> dict[str, int]:
         with db.autocommit(self.settings.database_url) as conn:

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from zart.store.sql import one, rows
+from zart.store.sql import FINAL_STATE_SQL, NOTIFY_FINISHED_SQL, one, rows
 
 _CANCEL = text(
-    """
+    f"""
     WITH done AS (
         UPDATE executions SET status = 'cancelled', completed_at = now(), updated_at = now(),
                lease_token = NULL, lease_expires_at = NULL, leased_by = NULL, wake_at = NULL,
                waiting_for = NULL, waiting_for_event = NULL, current_step = NULL
         WHERE id = :id AND status IN ('pending', 'running', 'waiting')
-        RETURNING id, run_index, started_at
+        RETURNING id, task, status, output, error, run_index, attempt, created_at, started_at, completed_at
     ), run AS (
         UPDATE runs SET status = 'cancelled', started_at = done.started_at, completed_at = now()
         FROM done WHERE runs.execution_id = done.id AND runs.run_index = done.run_index
     )
-    SELECT id, pg_notify('zart_execution_finished', id) FROM done
+    SELECT done.id, {NOTIFY_FINISHED_SQL} FROM done, {FINAL_STATE_SQL}
     """
 )
 

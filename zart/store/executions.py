@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from zart.store import counts, pause
-from zart.store.sql import one, rows, scalar, to_json
+from zart.store.sql import FINAL_STATE_SQL, NOTIFY_FINISHED_SQL, one, rows, scalar, to_json
 
 _INSERT = text(
     """
@@ -223,20 +223,22 @@ def park(
 
 
 _FINISH = text(
-    """
+    f"""
     WITH done AS (
         UPDATE executions SET status = :status, output = CAST(:output AS jsonb), error = CAST(:error AS jsonb),
                completed_at = now(), updated_at = now(), lease_token = NULL, lease_expires_at = NULL,
                leased_by = NULL, wake_at = NULL, waiting_for = NULL, waiting_for_event = NULL, current_step = NULL
         WHERE id = :id AND (CAST(:token AS text) IS NULL OR lease_token = :token)
           AND status IN ('pending', 'running', 'waiting')
-        RETURNING id, run_index, parent_id, parent_run, parent_step, started_at
+        RETURNING id, task, status, output, error, run_index, attempt, created_at, started_at, completed_at,
+                  parent_id, parent_run, parent_step
     ), run AS (
         UPDATE runs SET status = :status, output = CAST(:output AS jsonb), error = CAST(:error AS jsonb),
                started_at = done.started_at, completed_at = now()
         FROM done WHERE runs.execution_id = done.id AND runs.run_index = done.run_index
     )
-    SELECT done.*, pg_notify('zart_execution_finished', done.id) FROM done
+    SELECT done.id, done.run_index, done.parent_id, done.parent_run, done.parent_step, {NOTIFY_FINISHED_SQL}
+    FROM done, {FINAL_STATE_SQL}
     """
 )
 

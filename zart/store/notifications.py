@@ -6,9 +6,12 @@ waiter is woken so it re-reads the truth from the table; polling remains only as
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import defaultdict
+from datetime import datetime
+from typing import Any
 
 import psycopg
 
@@ -17,30 +20,54 @@ from zart.store.sql import FINISHED_CHANNEL
 log = logging.getLogger(__name__)
 
 
+class Waiter:
+    """One caller waiting for one execution: woken by its notification, which may carry the final state."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.final: dict[str, Any] | None = None
+
+
+def _parse(payload: str) -> tuple[str, dict[str, Any] | None]:
+    """(execution id, final state or None): the payload is the final state as JSON, or just the id."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return payload, None
+    if not isinstance(body, dict) or "execution_id" not in body:
+        return payload, None
+    if "status" not in body:
+        return str(body["execution_id"]), None
+    for key in ("created_at", "started_at", "completed_at"):
+        if body.get(key):
+            body[key] = datetime.fromisoformat(body[key])
+    return str(body["execution_id"]), body
+
+
 class FinishedNotifications:
     def __init__(self, libpq_url: str) -> None:
         self._url = libpq_url
         self._lock = threading.Lock()
-        self._waiters: dict[str, set[threading.Event]] = defaultdict(set)
+        self._waiters: dict[str, set[Waiter]] = defaultdict(set)
         self._listening = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def watch(self, execution_id: str, ready_timeout: float = 5.0) -> threading.Event:
+    def watch(self, execution_id: str, ready_timeout: float = 5.0) -> Waiter:
         """Register interest before reading the status, so no completion can slip between the two."""
-        event = threading.Event()
+        waiter = Waiter()
         with self._lock:
-            self._waiters[execution_id].add(event)
+            self._waiters[execution_id].add(waiter)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="zart-listen", daemon=True)
                 self._thread.start()
         self._listening.wait(ready_timeout)
-        return event
+        return waiter
 
-    def unwatch(self, execution_id: str, event: threading.Event) -> None:
+    def unwatch(self, execution_id: str, waiter: Waiter) -> None:
         with self._lock:
             waiters = self._waiters.get(execution_id)
             if waiters is not None:
-                waiters.discard(event)
+                waiters.discard(waiter)
                 if not waiters:
                     del self._waiters[execution_id]
 
@@ -73,16 +100,18 @@ class FinishedNotifications:
                 log.warning("completion listener lost its connection: %s", exc)
                 threading.Event().wait(1.0)
 
-    def _wake(self, execution_id: str) -> None:
+    def _wake(self, payload: str) -> None:
+        execution_id, final = _parse(payload)
         with self._lock:
-            for event in self._waiters.get(execution_id, ()):
-                event.set()
+            for waiter in self._waiters.get(execution_id, ()):
+                waiter.final = final
+                waiter.event.set()
 
     def _wake_all(self) -> None:
         with self._lock:
             for waiters in self._waiters.values():
-                for event in waiters:
-                    event.set()
+                for waiter in waiters:
+                    waiter.event.set()
 
 
 _instances: dict[str, FinishedNotifications] = {}

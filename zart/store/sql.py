@@ -34,6 +34,21 @@ def scalar(conn: Connection, statement: TextClause, **params: Any) -> Any:
 
 FINISHED_CHANNEL = "zart_execution_finished"
 
+# The NOTIFY sent when an execution finishes carries its final state (when it fits in a notification), so a
+# waiter can answer without reading the row back; a larger one carries just the id.
+NOTIFY_FINISHED_SQL = f"""
+    pg_notify('{FINISHED_CHANNEL}', CASE
+        WHEN octet_length(final.body) < 7900 THEN final.body
+        ELSE json_build_object('execution_id', done.id)::text END)
+"""
+FINAL_STATE_SQL = """
+    LATERAL (SELECT json_build_object('execution_id', done.id, 'task', done.task, 'status', done.status,
+                                      'output', done.output, 'error', done.error, 'run_index', done.run_index,
+                                      'attempt', done.attempt, 'created_at', done.created_at,
+                                      'started_at', done.started_at, 'completed_at', done.completed_at
+                                      )::text AS body) final
+"""
+
 
 @functools.cache
 def _driver_sql(statement: str) -> str:
