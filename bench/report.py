@@ -89,10 +89,17 @@ def machine_description(postgres_url: str, redis_url: str) -> dict[str, str]:
         "python": platform.python_version(),
         "postgresql": f"{postgres} (fsync={fsync}, TCP on 127.0.0.1)",
         "redis": redis_version,
-        "celery": metadata.version("celery"),
-        "dbos": metadata.version("dbos"),
+        "celery": _version("celery"),
+        "dbos": _version("dbos"),
         "zart commit": _git_commit(),
     }
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def results_markdown(rows: Sequence[Row], machine: dict[str, str], command: str, notes: Sequence[str]) -> str:

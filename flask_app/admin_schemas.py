@@ -34,7 +34,11 @@ class RetryStepRequest(Strict):
 
 
 class RestartRequest(Strict):
-    data = fields.Dict(load_default=None, allow_none=True, metadata={"description": "New input (default: the same)."})
+    data = fields.Dict(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "New input (default: the same). Strings may not contain U+0000."},
+    )
     force = fields.Boolean(load_default=False, metadata={"description": "Stop an active execution first."})
     triggered_by = TRIGGERED_BY
 

@@ -24,6 +24,8 @@ SEMANTICALLY_CHECKED = {
     "POST /api/v1/events/{execution_id}/{event_name}": [positive_data_acceptance],
     # a rule naming nothing, or one pausing everything without `all`, is refused by meaning, not by shape
     "POST /zart/admin/v1/pause": [positive_data_acceptance],
+    # new input is held to the same storability rule (no U+0000) as a schedule's
+    "POST /zart/admin/v1/executions/{execution_id}/restart": [positive_data_acceptance],
 }
 
 
