@@ -241,22 +241,25 @@ class Context:
     def _sleep(self, name: str, wake_at: Callable[[], datetime]) -> None:
         position, checkpoint = self._enter(name, "sleep")
         if checkpoint is None:
-            due = wake_at()
-            self._write(
-                steps.record_wait_step,
-                run_index=self.run_index,
-                name=name,
-                position=position,
-                kind="sleep",
-                wake_at=due,
-                exec_attempt=self.attempt,
-            )
-            checkpoint = {"status": "waiting", "wake_at": due, "due": False}
+            checkpoint = self._record_wait(name, position, "sleep", wake_at())
         if checkpoint["status"] == "completed":
             return
         if not self._is_due(checkpoint):
             self._park(checkpoint["wake_at"], {"kind": "sleep", "step": name})
         self._write(steps.resolve_wait_step, run_index=self.run_index, name=name, status="completed")
+
+    def _record_wait(self, name: str, position: int, kind: str, due: datetime | None) -> dict[str, Any]:
+        """The first time a sleep or event wait is reached: record it (and when it is due) as waiting."""
+        self._write(
+            steps.record_wait_step,
+            run_index=self.run_index,
+            name=name,
+            position=position,
+            kind=kind,
+            wake_at=due,
+            exec_attempt=self.attempt,
+        )
+        return {"status": "waiting", "wake_at": due, "due": False}
 
     def now(self) -> datetime:
         """The current time, recorded on first use and replayed after."""
@@ -287,16 +290,7 @@ class Context:
         if checkpoint is None:
             limit = seconds(timeout)
             due = None if limit is None else utcnow() + timedelta(seconds=limit)
-            self._write(
-                steps.record_wait_step,
-                run_index=self.run_index,
-                name=name,
-                position=position,
-                kind="event",
-                wake_at=due,
-                exec_attempt=self.attempt,
-            )
-            checkpoint = {"status": "waiting", "wake_at": due, "due": False}
+            checkpoint = self._record_wait(name, position, "event", due)
         if checkpoint["status"] == "completed":
             return checkpoint["output"]
         if checkpoint["status"] == "failed":
