@@ -11,6 +11,7 @@ import os
 import random
 import time
 
+import pytest
 from sqlalchemy import text
 
 from tests.reliability.journal import audit
@@ -41,6 +42,7 @@ def _waiting_for_go(database_url: str, prefix: str) -> list[str]:
         return [row[0] for row in rows]
 
 
+@pytest.mark.timeout(BUDGET_SECONDS + 180)
 def test_chaos_kills_lose_nothing_and_repeat_no_completed_step(env, service, start_worker, log_dir, unique):
     url = service.settings.database_url
     prefix = unique("chaos") + "-"
