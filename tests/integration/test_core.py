@@ -314,3 +314,21 @@ def test_a_task_timeout_applies_even_when_scheduled_by_a_process_without_the_cod
     row = finished(service, execution_id)
     assert row["status"] == "failed" and row["error"]["type"] == "ExecutionTimeout"
     assert entries(journal, "never") == 0
+
+
+def test_zart_worker_starts_a_new_worker_when_its_celery_process_dies(service, start_worker, log_dir):
+    import os
+    import signal
+    import subprocess
+
+    worker = start_worker(concurrency=1)
+    celery_main = int(
+        subprocess.run(
+            ["pgrep", "-P", str(worker.process.pid)], capture_output=True, text=True, check=True
+        ).stdout.split()[0]
+    )
+    os.kill(celery_main, signal.SIGKILL)  # as an "unrecoverable" broker error would end it
+    poll(lambda: worker.log_path.read_text().count(" ready.") == 2, timeout=60, what="the replacement worker")
+    assert worker.process.poll() is None
+    execution_id, _ = schedule(service, "t.three-steps", log_dir)
+    assert finished(service, execution_id)["output"] == {"sum": 6}

@@ -29,6 +29,9 @@ def migrate(state: CliState) -> None:
 @click.option("--pool", default=None, help="Celery pool (prefork by default).")
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @click.option("--hostname", "-n", default=None, help="Celery node name, e.g. worker1@%h.")
+@click.option(
+    "--no-restart", "in_process", is_flag=True, help="Run the worker in this process, without restarting it."
+)
 @global_options
 @with_state
 def worker(
@@ -38,9 +41,21 @@ def worker(
     pool: str | None,
     loglevel: str,
     hostname: str | None,
+    in_process: bool,
 ) -> None:
-    """Run a Celery worker that executes workflows (imports ZART_IMPORTS and -I modules)."""
+    """Run a Celery worker that executes workflows (imports ZART_IMPORTS and -I modules).
+
+    The worker runs in a child process that is started again if it dies on its own (SIGTERM/SIGINT stop it).
+    """
     from dataclasses import replace
+
+    if not in_process:
+        import sys
+
+        from zart.supervise import supervise
+
+        say = (lambda _line: None) if state.quiet else (lambda line: click.echo(f"zart worker: {line}", err=True))
+        sys.exit(supervise([sys.executable, "-m", "zart", *sys.argv[1:], "--no-restart"], say))
 
     from zart.dispatch import create_celery_app
 

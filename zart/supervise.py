@@ -1,0 +1,41 @@
+"""Keep a worker process alive: restart it when it dies on its own, stop it when asked to.
+
+Celery's worker can exit on an "unrecoverable" broker error (a Redis restart at the wrong moment), which
+would leave a host without a worker until something restarts it. zart's state lives in Postgres, so a
+fresh worker simply carries on; this loop provides that restart without requiring systemd or Kubernetes.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from types import FrameType
+
+RESTART_DELAY_SECONDS = 1.0
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP)
+
+
+def supervise(argv: list[str], say: Callable[[str], None]) -> int:
+    """Run `argv` until it exits cleanly or a forwarded signal asked it to stop; returns its exit code."""
+    stopping = False
+    child: subprocess.Popen[bytes] | None = None
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    for signum in FORWARDED:
+        signal.signal(signum, forward)
+    while True:
+        child = subprocess.Popen(argv)
+        code = child.wait()
+        if stopping or code == 0:
+            return code
+        say(f"worker exited with code {code}; starting a new one in {RESTART_DELAY_SECONDS:g}s")
+        time.sleep(RESTART_DELAY_SECONDS)
+        if stopping:
+            return code
