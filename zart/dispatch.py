@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+from dataclasses import replace
 from typing import Any
 
 from celery import Celery, signals
@@ -53,18 +54,14 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         database_url=settings.database_url,
         lease_seconds=settings.lease_seconds,
         short_wait_hint=settings.short_wait_hint,
-        worker_name=f"{socket.gethostname()}:{os.getpid()}",
+        worker_name=socket.gethostname(),
     )
     publisher = Publisher(app)
 
     @app.task(name=RUN_TASK, ignore_result=True)
     def run(execution_id: str) -> str:
-        config = RunnerConfig(
-            runner_config.database_url,
-            runner_config.lease_seconds,
-            runner_config.short_wait_hint,
-            f"{socket.gethostname()}:{os.getpid()}",
-        )
+        # named per call: a prefork pool child has its own pid
+        config = replace(runner_config, worker_name=f"{socket.gethostname()}:{os.getpid()}")
         return run_execution(execution_id, config, publisher.publish)
 
     _connect_worker_signals(app, settings, publisher)

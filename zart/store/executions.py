@@ -280,27 +280,3 @@ def lock_parent(conn: Connection, parent_id: str) -> dict[str, Any] | None:
 
 def wake_parent_if_children_done(conn: Connection, parent_id: str, run_index: int) -> bool:
     return one(conn, _WAKE_PARENT, id=parent_id, run=run_index) is not None
-
-
-_SET_PENDING = text(
-    """
-    UPDATE executions SET status = 'pending', waiting_for = NULL, wake_at = NULL, dispatched_at = now(),
-           updated_at = now()
-    WHERE id = :id AND status = 'waiting'
-    RETURNING id
-    """
-)
-
-
-def wake(conn: Connection, execution_id: str) -> bool:
-    """A waiting execution becomes ready now."""
-    return one(conn, _SET_PENDING, id=execution_id) is not None
-
-
-_SET_CURRENT_STEP = text(
-    "UPDATE executions SET current_step = :step WHERE id = :id AND lease_token = :token RETURNING id"
-)
-
-
-def set_current_step(conn: Connection, execution_id: str, token: str, step: str | None) -> bool:
-    return one(conn, _SET_CURRENT_STEP, id=execution_id, token=token, step=step) is not None

@@ -166,7 +166,7 @@ def record_failure(
 
 
 _MARK_RUNNING = text(
-    """
+    f"""
     WITH fence AS (
         UPDATE executions SET current_step = :name
         WHERE id = :id AND lease_token = :token AND status = 'running'
@@ -181,11 +181,7 @@ _MARK_RUNNING = text(
                 updated_at = now()
             WHERE steps.status IN ('waiting', 'running', 'failed')
         RETURNING 1
-    ), interrupted AS (
-        UPDATE step_attempts SET outcome = 'interrupted', ended_at = :started_at
-        WHERE execution_id = :id AND run_index = :run AND step_name = :name AND outcome = 'running'
-          AND attempt < :attempt AND EXISTS (SELECT 1 FROM fence)
-    )
+    ), {_INTERRUPTED_CTE}
     INSERT INTO step_attempts (execution_id, run_index, step_name, attempt, started_at, outcome)
     SELECT :id, :run, :name, :attempt, :started_at, 'running' FROM step
     ON CONFLICT (execution_id, run_index, step_name, attempt) DO NOTHING
