@@ -47,9 +47,7 @@ def new_execution_id() -> str:
 
 def check_execution_id(execution_id: str) -> None:
     if not isinstance(execution_id, str) or not ID_PATTERN.match(execution_id):
-        raise InvalidData(
-            "an execution id must be 1 to 200 characters: letters, digits and . _ : ~ @ - (not first)"
-        )
+        raise InvalidData("an execution id must be 1 to 200 characters: letters, digits and . _ : ~ @ - (not first)")
 
 
 def check_storable(what: str, value: Any) -> None:
@@ -79,7 +77,8 @@ class ZartService:
     def publish(self, execution_id: str) -> bool:
         """Ring the doorbell for an execution; False when the broker is unreachable (the sweeper follows up)."""
         if self._publish_fn is None:
-            from zart.dispatch import Publisher, create_celery_app
+            from zart.dispatch import create_celery_app
+            from zart.dispatch.broker import Publisher
 
             self._publish_fn = Publisher(create_celery_app(self.settings)).publish
         return self._publish_fn(execution_id)

@@ -15,7 +15,8 @@ import pytest
 from tests.cli.cli import scheduled_id, status_of
 from tests.harness import poll
 from zart.config import Settings
-from zart.dispatch import Publisher, create_celery_app
+from zart.dispatch import create_celery_app
+from zart.dispatch.broker import Publisher
 from zart.localservices import LocalRedis, free_port
 
 UNREACHABLE = "Warning: the broker is unreachable"

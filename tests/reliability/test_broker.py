@@ -40,8 +40,7 @@ def private_env(env: Environment, private_redis: LocalRedis) -> Environment:
 
 def test_redis_flushed_and_restarted_mid_run(private_env, private_redis, start_worker, log_dir, unique):
     service = ZartService(private_env.settings(), registry=Registry())
-    start_worker(concurrency=2, ZART_BROKER_URL=private_redis.url)
-    start_worker(concurrency=2, ZART_BROKER_URL=private_redis.url)
+    workers = [start_worker(concurrency=2, ZART_BROKER_URL=private_redis.url) for _ in range(2)]
     prefix = unique("flush") + "-"
     journal = log_dir / "bodies.journal"
     ids = [f"{prefix}{i}" for i in range(60)]
@@ -55,6 +54,7 @@ def test_redis_flushed_and_restarted_mid_run(private_env, private_redis, start_w
         done, row = service.wait(execution_id, 90)
         assert done and row["output"] == {"value": 5}, (execution_id, row["status"])
     assert audit(journal, service.settings.database_url, prefix, kills=[]).runs_after_checkpoint == []
+    assert [worker.process.poll() for worker in workers] == [None, None]  # both still serving
 
 
 def test_redis_down_while_cli_and_api_schedule(private_env, private_redis, start_worker, log_dir, unique):
@@ -101,4 +101,47 @@ def test_redis_down_while_cli_and_api_schedule(private_env, private_redis, start
     poll(lambda: client.get("/readyz").status_code == 200, what="readiness to return")
     for execution_id in ids:
         done, row = service.wait(execution_id, 90)
+        assert done and row["output"] == {"sum": 6}, (execution_id, row["status"])
+
+
+def test_worker_stopped_by_an_unrecoverable_error_is_started_again(env, service, start_worker, log_dir, unique):
+    """Celery shuts down on an unrecoverable error; `zart worker` must see a failure there, not a stop."""
+    from tests.reliability.crash_once import CRASH_FLAG
+
+    flag = log_dir / "crash-once"
+    flag.touch()
+    worker = start_worker(
+        concurrency=1,
+        ready=False,
+        ZART_IMPORTS=f"{env.imports},tests.reliability.crash_once",
+        **{CRASH_FLAG: str(flag)},
+    )
+    poll(lambda: "starting a new one" in worker.log_path.read_text(), what="the supervisor to restart the worker")
+    log = worker.log_path.read_text()
+    assert "Unrecoverable error" in log and "worker exited with code 1" in log
+    worker.wait_ready()
+    execution_id = unique("after-crash")
+    service.schedule("t.three-steps", {"journal": str(log_dir / "after-crash.j")}, execution_id=execution_id)
+    done, row = service.wait(execution_id, 30)
+    assert done and row["output"] == {"sum": 6}
+    assert worker.process.poll() is None
+
+
+def test_a_flushed_broker_gets_its_lost_doorbells_back_without_waiting_out_the_back_off(
+    private_env, private_redis, start_worker, log_dir, unique
+):
+    """Rows whose only message vanished in a flush are re-published at the next sweep, not after a back-off."""
+    silent = ZartService(private_env.settings(), publish=lambda _id: True, registry=Registry())
+    start_worker(concurrency=2, ZART_BROKER_URL=private_redis.url, ZART_REDISPATCH_AFTER="600")
+    broker = redis.Redis.from_url(private_redis.url)
+    poll(lambda: broker.exists("zart:zart:broker-since"), what="the sweeper to mark the broker")
+    ids = [unique("forgotten") for _ in range(10)]
+    for execution_id in ids:
+        silent.schedule("t.three-steps", {"journal": str(log_dir / f"{execution_id}.j")}, execution_id=execution_id)
+    marked = broker.get("zart:zart:broker-since")
+    assert all(silent.status(execution_id)["status"] == "pending" for execution_id in ids)
+    broker.flushall()
+    poll(lambda: broker.get("zart:zart:broker-since") not in (None, marked), what="the sweeper to notice the flush")
+    for execution_id in ids:
+        done, row = silent.wait(execution_id, 30)
         assert done and row["output"] == {"sum": 6}, (execution_id, row["status"])

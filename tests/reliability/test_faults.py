@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tests.harness import poll
 from tests.reliability.journal import audit
-from zart.dispatch import Publisher, create_celery_app
+from zart.dispatch import create_celery_app
+from zart.dispatch.broker import Publisher
 from zart.registry import Registry
 from zart.service import ZartService
 

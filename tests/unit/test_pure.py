@@ -125,3 +125,13 @@ def test_values_postgres_cannot_store_are_named():
     assert "NaN" in storage_problem({"a": float("nan")})
     assert "U+0000" in storage_problem({"a": "nul\x00byte"})
     assert "surrogate" in storage_problem({"a": "\ud800"})
+
+
+def test_redispatch_budget_counts_only_rows_the_queue_cannot_hold():
+    from zart.dispatch.broker import BrokerState
+    from zart.dispatch.sweeper import SWEEP_BATCH, redispatch_budget
+
+    assert redispatch_budget(10, None) == 0  # unreachable: publishing would fail and lengthen the back-off
+    assert redispatch_budget(10, BrokerState(queued=4, forgotten_before=None)) == 6
+    assert redispatch_budget(3, BrokerState(queued=9, forgotten_before=None)) == 0
+    assert redispatch_budget(10 * SWEEP_BATCH, BrokerState(queued=0, forgotten_before=None)) == SWEEP_BATCH

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from zart.cli.state import CliState, global_options, with_state
@@ -29,9 +31,7 @@ def migrate(state: CliState) -> None:
 @click.option("--pool", default=None, help="Celery pool (prefork by default).")
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @click.option("--hostname", "-n", default=None, help="Celery node name, e.g. worker1@%h.")
-@click.option(
-    "--no-restart", "in_process", is_flag=True, help="Run the worker in this process, without restarting it."
-)
+@click.option("--no-restart", "in_process", is_flag=True, help="Run the worker in this process, without restarting it.")
 @global_options
 @with_state
 def worker(
@@ -50,14 +50,12 @@ def worker(
     from dataclasses import replace
 
     if not in_process:
-        import sys
-
         from zart.supervise import supervise
 
         say = (lambda _line: None) if state.quiet else (lambda line: click.echo(f"zart worker: {line}", err=True))
         sys.exit(supervise([sys.executable, "-m", "zart", *sys.argv[1:], "--no-restart"], say))
 
-    from zart.dispatch import create_celery_app
+    from zart.dispatch import create_celery_app, run_worker
 
     settings = replace(state.settings, imports=tuple(dict.fromkeys((*state.settings.imports, *imports))))
     app = create_celery_app(settings)
@@ -68,10 +66,7 @@ def worker(
         argv += ["--pool", pool]
     if hostname:
         argv += ["--hostname", hostname]
-    app.worker_main(argv)
-
-
-
+    sys.exit(run_worker(app, argv))
 
 
 @click.command()
@@ -100,7 +95,7 @@ def dev(state: CliState, port: int, once: bool) -> None:
         say(f"Logs:       {stack.root}/worker.log, {stack.root}/server.log")
         say("Use the CLI from another shell with:")
         say(f"  export DATABASE_URL='{env['DATABASE_URL']}' ZART_BROKER_URL='{env['ZART_BROKER_URL']}'")
-        say("  zart schedule onboarding --data '{\"email\": \"ada@example.com\"}'")
+        say('  zart schedule onboarding --data \'{"email": "ada@example.com"}\'')
         say("  zart list; zart status <execution-id> --verbose; zart event <execution-id> email-verified")
         say("Press Ctrl-C to stop.")
         threading.Event().wait()
@@ -108,4 +103,6 @@ def dev(state: CliState, port: int, once: bool) -> None:
         say("Stopping ...")
     finally:
         stack.stop()
+
+
 COMMANDS = [migrate, worker, dev]

@@ -5,6 +5,8 @@ Each runs under a transaction-scoped advisory lock so that many workers sweeping
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Connection, text
 
 from zart.store.sql import rows, scalar
@@ -35,18 +37,21 @@ _RECOVER_EXPIRED = text(
 
 # The interval between re-publications doubles (from `older_than`, up to five minutes): `updated_at` marks
 # when the row became pending and only the first publication moves both, so `dispatched_at - updated_at` is
-# how long it has already gone unclaimed.
+# how long it has already gone unclaimed. A row last published before the broker lost its data skips the wait.
 _REDISPATCH = text(
     """
     UPDATE executions SET dispatched_at = now()
     WHERE id IN (SELECT id FROM executions
                  WHERE status = 'pending' AND (wake_at IS NULL OR wake_at <= now())
-                   AND dispatched_at < now() - greatest(make_interval(secs => :older_than),
-                                                        least(dispatched_at - updated_at, interval '5 minutes'))
+                   AND (dispatched_at < now() - greatest(make_interval(secs => :older_than),
+                                                         least(dispatched_at - updated_at, interval '5 minutes'))
+                        OR dispatched_at < CAST(:forgotten_before AS timestamptz))
                  ORDER BY dispatched_at LIMIT :limit FOR UPDATE SKIP LOCKED)
     RETURNING id
     """
 )
+
+_NOW = text("SELECT now()")
 
 _READY_PENDING = text(
     "SELECT count(*) FROM executions WHERE status = 'pending' AND (wake_at IS NULL OR wake_at <= now())"
@@ -73,8 +78,16 @@ def recover_expired_leases(conn: Connection, limit: int) -> list[str]:
     return [r["id"] for r in rows(conn, _RECOVER_EXPIRED, limit=limit)]
 
 
-def redispatch_stale(conn: Connection, older_than: float, limit: int) -> list[str]:
-    return [r["id"] for r in rows(conn, _REDISPATCH, older_than=older_than, limit=limit)]
+def redispatch_stale(
+    conn: Connection, older_than: float, limit: int, forgotten_before: datetime | None = None
+) -> list[str]:
+    statement_rows = rows(conn, _REDISPATCH, older_than=older_than, limit=limit, forgotten_before=forgotten_before)
+    return [r["id"] for r in statement_rows]
+
+
+def database_now(conn: Connection) -> datetime:
+    """The transaction's clock, the one every `dispatched_at` is written with."""
+    return scalar(conn, _NOW)
 
 
 def count_ready_pending(conn: Connection) -> int:

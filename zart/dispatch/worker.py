@@ -1,0 +1,118 @@
+"""The Celery app, its one worker task, and the worker's lifecycle (the sweeper thread, the exit code).
+
+A Celery message carries only an execution id; the worker claims the row in Postgres before doing anything.
+Publishing happens after commit and may fail: the sweeper re-publishes whatever the messages missed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import replace
+from typing import Any
+
+from celery import Celery, signals
+
+from zart.config import Settings
+from zart.dispatch.broker import RUN_TASK, BrokerProbe, Publisher
+from zart.dispatch.sweeper import Sweeper
+from zart.engine.runner import RunnerConfig, run_execution
+from zart.registry import default_registry, import_modules
+from zart.store import catalog, db
+
+WORKER_PING_AFTER_IDLE = 2.0
+
+
+def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
+    """A Celery app configured for durability; the worker task closes over `settings`."""
+    app = Celery(main, broker=settings.broker_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=settings.queue,
+        task_routes={RUN_TASK: {"queue": settings.queue}},
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=2,
+        broker_transport_options={"visibility_timeout": 3600, "socket_connect_timeout": 2},
+        broker_pool_limit=10,
+        worker_send_task_events=False,
+        imports=list(settings.imports),
+        worker_hijack_root_logger=False,
+        # steps wait on commits more than on the CPU: two processes per core keep the cores busy
+        worker_concurrency=2 * (os.cpu_count() or 1),
+    )
+    app.zart_settings = settings  # type: ignore[attr-defined]
+    runner_config = RunnerConfig(
+        database_url=settings.database_url,
+        lease_seconds=settings.lease_seconds,
+        short_wait_hint=settings.short_wait_hint,
+        worker_name=socket.gethostname(),
+    )
+    publisher = Publisher(app)
+
+    @app.task(name=RUN_TASK, ignore_result=True)
+    def run(execution_id: str) -> str:
+        # named per call: a prefork pool child has its own pid
+        config = replace(runner_config, worker_name=f"{socket.gethostname()}:{os.getpid()}")
+        return run_execution(execution_id, config, publisher.publish)
+
+    _connect_worker_signals(app, settings, publisher)
+    return app
+
+
+def run_worker(app: Celery, argv: list[str]) -> int:
+    """Run a Celery worker in this process and return the exit code its shutdown chose.
+
+    `worker_main` drops that code, so a worker that stopped on an unrecoverable broker error would otherwise
+    exit 0, and a supervisor would take the failure for a requested stop and leave the host without a worker.
+    """
+    app.worker_main(argv)
+    controller = getattr(app, "zart_worker", None)
+    if controller is None:
+        return 1  # the worker never started
+    return int(controller.exitcode or 0)
+
+
+def record_catalog(settings: Settings) -> None:
+    """Tell the store which task names this process can run, so others can refuse unknown ones."""
+    with db.transaction(settings.database_url) as conn:
+        catalog.record_tasks(
+            conn,
+            [
+                {"name": task.name, "schema": task.schema, "timeout_seconds": task.timeout}
+                for task in default_registry.tasks()
+            ],
+            f"{socket.gethostname()}:{os.getpid()}",
+        )
+
+
+def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publisher) -> None:
+    state: dict[str, Any] = {}
+
+    def on_ready(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not app:
+            return
+        import_modules(settings.imports)
+        record_catalog(settings)
+        sweeper = Sweeper(settings, publisher, BrokerProbe(app))
+        sweeper.start()
+        state["sweeper"] = sweeper
+
+    def on_shutdown(sender: Any = None, **_: Any) -> None:
+        sweeper = state.pop("sweeper", None)
+        if sweeper is not None:
+            sweeper.stop()
+
+    def on_init(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not app:
+            return
+        app.zart_worker = sender  # type: ignore[attr-defined]
+        db.ping_only_after_idle(WORKER_PING_AFTER_IDLE)
+
+    signals.worker_init.connect(on_init, weak=False)
+    signals.worker_ready.connect(on_ready, weak=False)
+    signals.worker_shutdown.connect(on_shutdown, weak=False)
