@@ -47,6 +47,10 @@ class Sweeper:
     def sweep_once(self) -> list[str]:
         """Wake due timers, recover expired leases, re-publish lost messages, fail overdue executions."""
         url = self._settings.database_url
+        # asked before the transaction opens, so a slow broker never holds row locks or the sweep lock
+        with db.autocommit(url) as conn:
+            now = sweeps.database_now(conn)
+        broker = self._probe.inspect(now)
         with db.transaction(url) as conn:
             if not sweeps.try_lock(conn):
                 return []
@@ -54,7 +58,6 @@ class Sweeper:
             ready = sweeps.wake_due(conn, SWEEP_BATCH)
             ready += sweeps.recover_expired_leases(conn, SWEEP_BATCH)
             ready += pause.release_lifted(conn, SWEEP_BATCH) + pause.release_orphaned(conn)
-            broker = self._probe.inspect(sweeps.database_now(conn))
             budget = redispatch_budget(unclaimed, broker)
             if broker is not None and budget:
                 ready += sweeps.redispatch_stale(conn, self._settings.redispatch_after, budget, broker.forgotten_before)
