@@ -6,6 +6,7 @@ publish is reported, never fatal (the workers' sweeper re-publishes from the tab
 
 from __future__ import annotations
 
+import random
 import re
 import time
 import uuid
@@ -31,7 +32,11 @@ from zart.store import catalog, db, events, executions, notifications
 PublishFn = Callable[[str], bool]
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:~@-]{0,199}$")
-WAIT_POLL_FALLBACK = 5.0
+# A waiter re-reads its execution this often while the completion listener is down, and far less often while it
+# listens (a safety net only: a notification is delivered once committed, and a lost listener wakes everyone).
+# Each interval is jittered so waiters that started together never re-read together.
+WAIT_POLL_UNLISTENED = 1.0
+WAIT_POLL_LISTENING = 30.0
 
 
 @dataclass(frozen=True)
@@ -247,7 +252,8 @@ class ZartService:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False, row
-                waiter.event.wait(min(remaining, WAIT_POLL_FALLBACK))
+                interval = WAIT_POLL_LISTENING if watcher.listening else WAIT_POLL_UNLISTENED
+                waiter.event.wait(min(remaining, interval * random.uniform(0.75, 1.25)))
                 waiter.event.clear()
                 final = waiter.final
                 row = final if final is not None else self.status(execution_id)

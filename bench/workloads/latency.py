@@ -94,5 +94,5 @@ def run(ctx: BenchContext) -> list[Row]:
             target="p50 ≤ 20 ms", verdict=verdict(event.p50 <= 20)),
         Row("latency", f"sleep(1) wake-up lateness (n={late.n})", p50_p99(late.p50, late.p99),
             target="p99 ≤ 100 ms", verdict=verdict(late.p99 <= 100)),
-        wait_http.row(ctx),
+        *wait_http.rows(ctx),
     ]

@@ -23,7 +23,11 @@ from zart.service import ZartService
 MODULE = "bench.wait_latency"
 MEASURE = "completion → /wait answered"
 TARGET = "p99 ≤ 50 ms"
-FIGURES = re.compile(rf"^{MEASURE}\s+n=(\d+)\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms", re.MULTILINE)
+BURST = f"{MEASURE}, back to back"
+
+
+def _figures(measure: str) -> re.Pattern[str]:
+    return re.compile(rf"^{measure}\s+n=(\d+)\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms", re.MULTILINE)
 
 
 def _script() -> ModuleType | None:
@@ -39,11 +43,12 @@ def _not_measured(reason: str) -> Row:
     return Row("latency", MEASURE, NOT_MEASURED, target=TARGET, verdict=f"{NOT_MEASURED} ({reason})")
 
 
-def row(ctx: BenchContext) -> Row:
+def rows(ctx: BenchContext) -> list[Row]:
+    """The paced figure (held to the target) and the back-to-back one (reported beside it)."""
     script = _script()
     if script is None or not hasattr(script, "measure") or not hasattr(script, "Client"):
-        return _not_measured("bench/wait_latency.py is missing or has no measure()")
-    waiters = ctx.size(100, 10)
+        return [_not_measured("bench/wait_latency.py is missing or has no measure()")]
+    waiters = ctx.size(200, 10)
     settings = ctx.services.settings()
     port = free_port()
     env = {"DATABASE_URL": settings.database_url, "ZART_BROKER_URL": settings.broker_url}
@@ -56,10 +61,19 @@ def row(ctx: BenchContext) -> Row:
                 script.measure(script.Client(port), ZartService(settings), waiters)
         finally:
             server.stop()
-    found = FIGURES.search(printed.getvalue())
-    if found is None:
-        return _not_measured("bench/wait_latency.py printed no completion → /wait line")
-    n, p50, p99 = int(found[1]), float(found[2]), float(found[3])
-    ctx.note(f"Completion → /wait: bench/wait_latency.py with {waiters} long-polls held at once on one `zart server`.")
-    summary = p50_p99(p50, p99)
-    return Row("latency", f"{MEASURE} (n={n}, held at once)", summary, target=TARGET, verdict=verdict(p99 <= 50))
+    paced = _figures(MEASURE).search(printed.getvalue())
+    burst = _figures(BURST).search(printed.getvalue())
+    if paced is None or burst is None:
+        return [_not_measured("bench/wait_latency.py printed no completion → /wait lines")]
+    ctx.note(
+        f"Completion → /wait: bench/wait_latency.py with {waiters} long-polls held at once on one `zart server`; "
+        f"the first half of the events are sent {script.EVENT_SPACING * 1000:.0f} ms apart (the target row), "
+        "the second half back to back (which on 2 cores saturates the machine)."
+    )
+    n, p50, p99 = int(paced[1]), float(paced[2]), float(paced[3])
+    burst_n, burst_p50, burst_p99 = int(burst[1]), float(burst[2]), float(burst[3])
+    return [
+        Row("latency", f"{MEASURE} (n={n}, {waiters} held at once)", p50_p99(p50, p99), target=TARGET,
+            verdict=verdict(p99 <= 50)),
+        Row("latency", f"{BURST} (n={burst_n})", p50_p99(burst_p50, burst_p99)),
+    ]

@@ -38,9 +38,11 @@ def server(state: CliState, host: str, port: int, threads: int, connection_limit
     import waitress
 
     from flask_app import create_app
+    from zart.heap import freeze_startup_heap
 
     max_waiters = threads - reserved_threads(threads)
     app = create_app(state.settings, max_waiters=max_waiters)
+    freeze_startup_heap()
     if not state.quiet:
         click.echo(f"zart API on http://{host}:{port} ({threads} threads, up to {max_waiters} long-polls)")
     waitress.serve(

@@ -17,6 +17,7 @@ from zart.config import Settings
 from zart.dispatch.broker import RUN_TASK, BrokerProbe, Publisher
 from zart.dispatch.sweeper import Sweeper
 from zart.engine.runner import RunnerConfig, run_execution
+from zart.heap import freeze_startup_heap
 from zart.registry import default_registry, import_modules
 from zart.store import catalog, db
 
@@ -101,6 +102,7 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
         sweeper = Sweeper(settings, publisher, BrokerProbe(app))
         sweeper.start()
         state["sweeper"] = sweeper
+        freeze_startup_heap()
 
     def on_shutdown(sender: Any = None, **_: Any) -> None:
         sweeper = state.pop("sweeper", None)
@@ -112,7 +114,12 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
             return
         app.zart_worker = sender  # type: ignore[attr-defined]
         db.ping_only_after_idle(WORKER_PING_AFTER_IDLE)
+        freeze_startup_heap()
+
+    def on_pool_child_ready(**_: Any) -> None:
+        freeze_startup_heap()
 
     signals.worker_init.connect(on_init, weak=False)
     signals.worker_ready.connect(on_ready, weak=False)
     signals.worker_shutdown.connect(on_shutdown, weak=False)
+    signals.worker_process_init.connect(on_pool_child_ready, weak=False)

@@ -71,6 +71,10 @@ class FinishedNotifications:
                 if not waiters:
                     del self._waiters[execution_id]
 
+    @property
+    def listening(self) -> bool:
+        return self._listening.is_set()
+
     def waiter_count(self) -> int:
         with self._lock:
             return sum(len(w) for w in self._waiters.values())
