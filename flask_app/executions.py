@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
 from flask.views import MethodView
 
 from flask_app.api import INVALID, NOT_FOUND, UNAUTHORIZED, UNAVAILABLE, ZartBlueprint, respond
@@ -81,7 +82,9 @@ def status(execution_id: str) -> Any:
 def wait(query: dict[str, Any], execution_id: str) -> Any:
     """Wait for an execution to finish (long-poll)"""
     with current_zart().wait_slots.slot():
-        finished, row = current_service().wait(execution_id, query["timeout"])
+        # waitress offers this when it reads ahead on the connection: a client that hung up frees its thread
+        gone = request.environ.get("waitress.client_disconnected")
+        finished, row = current_service().wait(execution_id, query["timeout"], gone=gone)
     if finished:
         return views.finished_view(row)
     return respond(StillRunning, views.still_running_view(row), 202)

@@ -37,6 +37,12 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:~@-]{0,199}$")
 # Each interval is jittered so waiters that started together never re-read together.
 WAIT_POLL_UNLISTENED = 1.0
 WAIT_POLL_LISTENING = 30.0
+GONE_CHECK_INTERVAL = 1.0
+
+
+def _next_reread(listening: bool) -> float:
+    interval = WAIT_POLL_LISTENING if listening else WAIT_POLL_UNLISTENED
+    return time.monotonic() + interval * random.uniform(0.75, 1.25)
 
 
 @dataclass(frozen=True)
@@ -239,24 +245,34 @@ class ZartService:
                 )
         return self.publish(execution_id)
 
-    def wait(self, execution_id: str, timeout: float) -> tuple[bool, dict[str, Any]]:
+    def wait(
+        self, execution_id: str, timeout: float, gone: Callable[[], bool] | None = None
+    ) -> tuple[bool, dict[str, Any]]:
         """Block until terminal or `timeout`; returns (finished, latest state). Woken by LISTEN/NOTIFY, whose
-        payload carries the final state, so most waits end without another read."""
+        payload carries the final state, so most waits end without another read.
+
+        `gone` tells whether the caller has hung up (an HTTP client that disconnected): it is asked every
+        GONE_CHECK_INTERVAL, and a waiter whose caller left stops early instead of holding a thread."""
         check_execution_id(execution_id)
         watcher = notifications.for_url(self.settings.libpq_url)
         waiter = watcher.watch(execution_id)
         deadline = time.monotonic() + max(timeout, 0.0)
         try:
             row = self.status(execution_id)
+            reread_at = _next_reread(watcher.listening)
             while row["status"] not in TERMINAL_STATUSES:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if time.monotonic() >= deadline or (gone is not None and gone()):
                     return False, row
-                interval = WAIT_POLL_LISTENING if watcher.listening else WAIT_POLL_UNLISTENED
-                waiter.event.wait(min(remaining, interval * random.uniform(0.75, 1.25)))
+                due = min(deadline, reread_at)
+                pause = due - time.monotonic()
+                if gone is not None:
+                    pause = min(pause, GONE_CHECK_INTERVAL)
+                if not waiter.event.wait(max(pause, 0.0)) and time.monotonic() < due:
+                    continue  # only the caller check was due
                 waiter.event.clear()
                 final = waiter.final
                 row = final if final is not None else self.status(execution_id)
+                reread_at = _next_reread(watcher.listening)
             return True, row
         finally:
             watcher.unwatch(execution_id, waiter)

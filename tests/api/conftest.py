@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 
 from flask_app import create_app
 from tests.harness import Environment, Worker, poll
+from zart.cli.server import waitress_options
 
 API = "/api/v1"
 
@@ -94,9 +95,8 @@ class LiveServer:
 
 
 def serve(app: Flask, threads: int = 64) -> LiveServer:
-    server = waitress.create_server(
-        app, host="127.0.0.1", port=0, threads=threads, connection_limit=threads + 64, asyncore_use_poll=True
-    )
+    options = waitress_options(threads, threads + 64)
+    server = waitress.create_server(app, host="127.0.0.1", port=0, **options)
     thread = threading.Thread(target=server.run, name="waitress", daemon=True)
     thread.start()
     return LiveServer(f"http://127.0.0.1:{server.effective_port}", app, server, thread)

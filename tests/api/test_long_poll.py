@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import statistics
 import threading
 import time
@@ -119,3 +120,16 @@ def test_a_finished_execution_answers_at_once_and_a_timeout_with_202(live, servi
     started = time.monotonic()
     status, body = request(live, "GET", f"{API}/executions/{execution_id}/wait?timeout=60")
     assert status == 200 and body["status"] == "completed" and time.monotonic() - started < 1
+
+
+def test_a_waiter_whose_client_hangs_up_lets_go_of_its_thread(live, service, api_worker, log_dir):
+    [execution_id] = parked_executions(live, service, 1, log_dir)
+    slots = live.app.extensions["zart"].wait_slots
+    port = urlsplit(live.url).port or 80
+    connection = socket.create_connection(("127.0.0.1", port), timeout=5)
+    request_line = f"GET {API}/executions/{execution_id}/wait?timeout=120 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    connection.sendall(request_line.encode())
+    poll(lambda: slots.in_flight == 1, 30, what="the long-poll to be held")
+    connection.close()
+    poll(lambda: slots.in_flight == 0, 10, what="the abandoned long-poll to let go")
+    assert service.status(execution_id)["status"] == "waiting"  # the execution itself is untouched

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from zart.cli.state import CliState, global_options, with_state
@@ -45,17 +47,21 @@ def server(state: CliState, host: str, port: int, threads: int, connection_limit
     freeze_startup_heap()
     if not state.quiet:
         click.echo(f"zart API on http://{host}:{port} ({threads} threads, up to {max_waiters} long-polls)")
-    waitress.serve(
-        app,
-        host=host,
-        port=port,
-        threads=threads,
-        connection_limit=connection_limit or threads + 256,
-        asyncore_use_poll=True,  # select() stops at 1024 descriptors
-        channel_timeout=120,
-        ident="zart",
-        clear_untrusted_proxy_headers=True,
-    )
+    waitress.serve(app, host=host, port=port, **waitress_options(threads, connection_limit))
+
+
+def waitress_options(threads: int, connection_limit: int | None = None) -> dict[str, Any]:
+    """How zart serves under waitress (shared with the tests' in-process server)."""
+    return {
+        "threads": threads,
+        "connection_limit": connection_limit or threads + 256,
+        "asyncore_use_poll": True,  # select() stops at 1024 descriptors
+        "channel_timeout": 120,
+        # reading one request ahead is what lets waitress notice a client that hung up on a held /wait
+        "channel_request_lookahead": 1,
+        "ident": "zart",
+        "clear_untrusted_proxy_headers": True,
+    }
 
 
 COMMANDS = [server]
