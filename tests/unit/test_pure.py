@@ -135,3 +135,20 @@ def test_redispatch_budget_counts_only_rows_the_queue_cannot_hold():
     assert redispatch_budget(10, BrokerState(queued=4, forgotten_before=None)) == 6
     assert redispatch_budget(3, BrokerState(queued=9, forgotten_before=None)) == 0
     assert redispatch_budget(10 * SWEEP_BATCH, BrokerState(queued=0, forgotten_before=None)) == SWEEP_BATCH
+
+
+def test_every_non_python_file_of_the_packages_is_declared_package_data():
+    """A regular (non-editable) install carries only what package-data names: /docs needs its template."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    for package, patterns in declared.items():
+        files = [p for p in (root / package).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+        for path in files:
+            relative = path.relative_to(root / package).as_posix()
+            if path.suffix == ".py" and "/" not in relative:
+                continue  # modules of the package itself
+            assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), (package, relative)
+    assert {"flask_app", "migrations"} <= set(declared)
