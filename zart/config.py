@@ -13,16 +13,28 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from zart.errors import ConfigurationError
+
 DEFAULT_DATABASE_URL = "postgresql+psycopg://localhost/zart"
 DEFAULT_BROKER_URL = "redis://localhost:6379/0"
 
 
+POSTGRES_SCHEME = "postgresql+psycopg://"
+
+
 def normalise_database_url(url: str) -> str:
-    """Accept `postgres://`, `postgresql://` and `postgresql+psycopg://`; always drive psycopg 3."""
-    for prefix in ("postgres://", "postgresql://"):
+    """Accept `postgres://`, `postgresql://`, `postgresql+psycopg://` (and `+psycopg2`); always drive psycopg 3.
+
+    Anything else is refused here, in one sentence, rather than deep inside SQLAlchemy with a traceback.
+    """
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://", POSTGRES_SCHEME):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
+            return POSTGRES_SCHEME + url[len(prefix) :]
+    scheme = url.split("://", 1)[0] if "://" in url else None
+    found = f"a {scheme}:// URL" if scheme else "no URL"
+    raise ConfigurationError(
+        f"the database URL must be PostgreSQL's, e.g. postgresql://user:password@host:5432/dbname (got {found})"
+    )
 
 
 def _split_list(value: str | None) -> tuple[str, ...]:

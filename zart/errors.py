@@ -62,6 +62,10 @@ class StoreUnavailable(ZartError):
     http_status = 503
 
 
+class ConfigurationError(ZartError):
+    """A setting that cannot work (a database URL that is not PostgreSQL's, say), reported before any use."""
+
+
 class WorkflowDefinitionError(Exception):
     """The workflow code broke a rule of replay (duplicate step name, non-determinism); never retried."""
 

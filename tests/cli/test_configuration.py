@@ -75,3 +75,34 @@ def test_every_postgres_url_scheme_works(zart, right, scheme):
     url = scheme + right.split("://", 1)[1]
     assert reached_database(listing(zart, "--database-url", url))
     assert reached_database(listing(zart, DATABASE_URL=url))
+
+
+def one_line_error(result: Result) -> str:
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert result.stdout == "" and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, result.stderr
+    return result.stderr
+
+
+@pytest.mark.parametrize("url", ["not a url", "mysql://user:secret@db/app", "sqlite:///zart.db"])
+def test_a_database_url_that_is_not_postgres_is_refused_in_one_line(zart, url):
+    for args in (("status", "exec-1"), ("migrate",), ("list",)):
+        message = one_line_error(zart("--database-url", url, *args))
+        assert "PostgreSQL" in message and "secret" not in message
+
+
+def test_an_unreachable_database_during_migrate_is_one_line(zart, wrong):
+    assert one_line_error(zart("--database-url", wrong, "migrate")).startswith("Error: database unavailable")
+
+
+def test_a_database_without_the_schema_says_to_migrate(zart, env, unique):
+    import psycopg
+
+    name = unique("empty").replace("-", "_")
+    with psycopg.connect(env.settings().libpq_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    empty = env.database_url.rsplit("/", 1)[0] + "/" + name
+    for args in (("status", "exec-1"), ("list",), ("schedule", "t.three-steps")):
+        assert "zart migrate" in one_line_error(zart("--database-url", empty, *args)), args
+    assert zart("--database-url", empty, "migrate").returncode == 0
+    assert zart("--database-url", empty, "status", "exec-1").returncode == 3

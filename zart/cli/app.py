@@ -53,6 +53,21 @@ def main(argv: list[str] | None = None) -> None:
     except ZartError as exc:
         click.echo(f"Error: {exc.message}", err=True)
         sys.exit(EXIT_ERROR)
+    except Exception as exc:  # whatever else: one line an operator (or an agent) can act on, never a traceback
+        click.echo(f"Error: {unexpected_failure(exc)}", err=True)
+        sys.exit(EXIT_ERROR)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
+
+
+def unexpected_failure(exc: Exception) -> str:
+    """One line for an error zart did not translate; the database's own message when it has one."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        detail = str(exc.orig).strip().splitlines()
+        hint = " (has `zart migrate` been run on this database?)" if "does not exist" in str(exc.orig) else ""
+        return f"database error: {detail[0] if detail else type(exc.orig).__name__}{hint}"
+    detail = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {detail[0]}" if detail else type(exc).__name__

@@ -15,8 +15,10 @@ from zart.cli.state import CliState, global_options, with_state
 def migrate(state: CliState) -> None:
     """Create or update the zart schema (safe to run on every deploy)."""
     from zart.migrate import upgrade
+    from zart.store.db import translated_errors
 
-    applied = upgrade(state.settings.database_url)
+    with translated_errors():
+        applied = upgrade(state.settings.database_url)
     if state.quiet:
         return
     if applied:
