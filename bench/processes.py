@@ -89,11 +89,6 @@ def celery_chain_worker(broker_url: str, log_dir: Path, concurrency: int) -> Wor
     return WorkerProcess("celery-chain", argv, {"BENCH_BROKER_URL": broker_url}, log_dir)
 
 
-def default_concurrency() -> int:
-    """What Celery's prefork pool (and so a default `zart worker`) uses: one process per CPU."""
-    return os.cpu_count() or 1
-
-
 def _rss(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

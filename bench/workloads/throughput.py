@@ -20,9 +20,10 @@ from bench import celery_chain, dbos_app, workflows
 from bench.context import BenchContext
 from bench.cpu import CpuMeter
 from bench.measure import submit_all, wait_until
-from bench.processes import celery_chain_worker, default_concurrency
+from bench.processes import celery_chain_worker
 from bench.readback import Readback
 from bench.report import Row, ms, per_second, times, verdict
+from zart.dispatch.worker import default_concurrency
 from zart.service import ZartService
 
 STEPS = 3
@@ -122,9 +123,9 @@ def run(ctx: BenchContext) -> list[Row]:
                 f"{times(rate.cpu_ms / zart.cpu_ms)} lower")
         )
     ctx.note(
-        f"Throughput: {CLIENTS} client threads submit; zart and the Celery chain run in worker subprocesses with "
-        f"Celery's default prefork concurrency ({default_concurrency()}); DBOS runs in-process "
-        f"(Queue polling every {dbos_app.QUEUE_POLLING_SECONDS} s). CPU per execution sums user+system time of "
-        "this process, its descendants (workers, Redis) and the Postgres server over the measured batch."
+        f"Throughput: {CLIENTS} client threads submit; zart and the Celery chain run in worker subprocesses with the "
+        f"same prefork concurrency, a default zart worker's ({default_concurrency()}: two per core); DBOS runs "
+        f"in-process (Queue polling every {dbos_app.QUEUE_POLLING_SECONDS} s). CPU per execution sums user+system "
+        "time of this process, its descendants (workers, Redis) and the Postgres server over the measured batch."
     )
     return rows

@@ -67,13 +67,17 @@ def rows(ctx: BenchContext) -> list[Row]:
         return [_not_measured("bench/wait_latency.py printed no completion → /wait lines")]
     ctx.note(
         f"Completion → /wait: bench/wait_latency.py with {waiters} long-polls held at once on one `zart server`; "
-        f"the first half of the events are sent {script.EVENT_SPACING * 1000:.0f} ms apart (the target row), "
-        "the second half back to back (which on 2 cores saturates the machine)."
+        f"the first half of the events are sent {script.EVENT_SPACING * 1000:.0f} ms apart, "
+        "the second half back to back. Back to back, 100 events/s ask ~1.4 cores of the worker alone (~13 ms of CPU "
+        "per execution, see throughput), so on 2 cores that p99 also measures CPU queueing: in earlier slow runs "
+        "(p99 up to 146 ms) the POST /events requests themselves stalled 100-400 ms in connection checkout and "
+        "commit, not in the notification path."
     )
     n, p50, p99 = int(paced[1]), float(paced[2]), float(paced[3])
     burst_n, burst_p50, burst_p99 = int(burst[1]), float(burst[2]), float(burst[3])
     return [
         Row("latency", f"{MEASURE} (n={n}, {waiters} held at once)", p50_p99(p50, p99), target=TARGET,
             verdict=verdict(p99 <= 50)),
-        Row("latency", f"{BURST} (n={burst_n})", p50_p99(burst_p50, burst_p99)),
+        Row("latency", f"{BURST} (n={burst_n})", p50_p99(burst_p50, burst_p99), target=TARGET,
+            verdict=verdict(burst_p99 <= 50)),
     ]

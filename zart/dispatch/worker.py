@@ -24,6 +24,12 @@ from zart.store import catalog, db
 WORKER_PING_AFTER_IDLE = 2.0
 
 
+def default_concurrency() -> int:
+    """Pool processes of a worker started without --concurrency: steps wait on commits more than on the CPU,
+    so two processes per core keep the cores busy."""
+    return 2 * (os.cpu_count() or 1)
+
+
 def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
     """A Celery app configured for durability; the worker task closes over `settings`."""
     app = Celery(main, broker=settings.broker_url, set_as_current=False)
@@ -43,8 +49,7 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         worker_send_task_events=False,
         imports=list(settings.imports),
         worker_hijack_root_logger=False,
-        # steps wait on commits more than on the CPU: two processes per core keep the cores busy
-        worker_concurrency=2 * (os.cpu_count() or 1),
+        worker_concurrency=default_concurrency(),
     )
     app.zart_settings = settings  # type: ignore[attr-defined]
     runner_config = RunnerConfig(
