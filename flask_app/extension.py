@@ -25,7 +25,7 @@ class ZartExtension:
     metrics_registry: CollectorRegistry
     api_prefix: str
     admin_prefix: str
-    public_docs: bool = True
+    public_docs: bool = False
 
 
 def current_zart() -> ZartExtension:

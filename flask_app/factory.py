@@ -37,13 +37,14 @@ def init_zart(
     api_prefix: str | None = None,
     admin_prefix: str | None = None,
     max_waiters: int | None = None,
-    public_docs: bool = True,
+    public_docs: bool | None = None,
     service: ZartService | None = None,
 ) -> ZartExtension:
     """Mount zart's blueprints on `app`: the API under its prefix, probes, metrics and docs at the root.
 
     Error handling is attached to zart's own blueprints only, so the host app keeps its handlers.
     `max_waiters` caps concurrent /wait long-polls (keep it below the WSGI server's thread count).
+    `public_docs` (default: ZART_PUBLIC_DOCS) serves /openapi.json and /docs without a token when tokens are set.
     """
     settings = settings or load_settings()
     api_at = normalise_prefix(settings.api_prefix if api_prefix is None else api_prefix)
@@ -70,7 +71,7 @@ def init_zart(
         metrics_registry=init_metrics(app, service, wait_slots),
         api_prefix=api_at,
         admin_prefix=admin_at,
-        public_docs=public_docs,
+        public_docs=settings.public_docs if public_docs is None else public_docs,
     )
     app.extensions[EXTENSION_KEY] = extension
     for blueprint in (executions.blp, events.blp, catalog.blp):
@@ -88,7 +89,7 @@ def create_app(
     api_prefix: str | None = None,
     admin_prefix: str | None = None,
     max_waiters: int | None = None,
-    public_docs: bool = True,
+    public_docs: bool | None = None,
 ) -> Flask:
     """zart's own app: everything `init_zart` mounts, plus the error shape for unmatched URLs and methods."""
     app = Flask("zart", static_folder=None)

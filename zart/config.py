@@ -54,6 +54,8 @@ class Settings:
     short_wait_hint: float = 120.0
     queue: str = "zart"
     api_tokens: tuple[str, ...] = ()
+    # with tokens set, /openapi.json and /docs need one too, unless this says they may be read without
+    public_docs: bool = False
     api_prefix: str = "/api/v1"
     admin_prefix: str = "/zart/admin/v1"
     max_body_bytes: int = 1_048_576
@@ -95,6 +97,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         short_wait_hint=number("ZART_SHORT_WAIT_HINT", 120.0),
         queue=env.get("ZART_QUEUE") or "zart",
         api_tokens=_split_list(env.get("ZART_API_TOKENS")),
+        public_docs=(env.get("ZART_PUBLIC_DOCS") or "").strip().lower() in ("1", "true", "yes", "on"),
         api_prefix=env.get("ZART_API_PREFIX") or "/api/v1",
         admin_prefix=env.get("ZART_ADMIN_PREFIX") or "/zart/admin/v1",
         max_body_bytes=int(number("ZART_MAX_BODY_BYTES", 1_048_576)),
