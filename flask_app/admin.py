@@ -28,7 +28,7 @@ from flask_app.admin_schemas import (
     RetryStepResult,
     Runs,
 )
-from flask_app.api import INVALID, NOT_FOUND, UNAUTHORIZED, UNAVAILABLE, ZartBlueprint
+from flask_app.api import GUARDED, INVALID, NOT_FOUND, ZartBlueprint
 from flask_app.auth import current_actor
 from flask_app.extension import current_service
 from flask_app.guards import protected
@@ -38,7 +38,7 @@ from zart.admin import AdminService
 
 blp = protected(ZartBlueprint("admin", __name__, description="Operator actions on executions and pause rules."))
 
-COMMON = {401: UNAUTHORIZED, 422: INVALID, 503: UNAVAILABLE}
+COMMON = {**GUARDED, 422: INVALID}
 ACTIVE = "`execution_active`: it is pending, running or waiting; send `force: true` to stop it first."
 RULE_NOT_FOUND = "`pause_rule_not_found`: no pause rule has this ID."
 

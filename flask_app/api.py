@@ -45,6 +45,9 @@ UNAUTHORIZED = "`unauthorized`: bearer tokens are configured and none valid was 
 INVALID = "`invalid_data`: the request failed validation."
 UNAVAILABLE = "`database_unavailable` or `service_unavailable`: try again shortly."
 NOT_FOUND = "`execution_not_found`: no execution has this ID."
+TOO_LARGE = "`payload_too_large`: the body exceeds the limit (ZART_MAX_BODY_BYTES, 1 MiB by default)."
+# What any route behind the bearer check and the body limit may answer.
+GUARDED = {401: UNAUTHORIZED, 413: TOO_LARGE, 503: UNAVAILABLE}
 
 
 def respond(schema: type[ma.Schema], body: Any, status: int) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_app.api import UNAUTHORIZED, UNAVAILABLE, ZartBlueprint
+from flask_app.api import GUARDED, ZartBlueprint
 from flask_app.extension import current_service
 from flask_app.guards import protected
 from flask_app.schemas import Stats, TaskCatalog
@@ -12,7 +12,7 @@ from zart import views
 
 blp = protected(ZartBlueprint("catalog", __name__, description="Aggregate counts and registered tasks."))
 
-COMMON = {401: UNAUTHORIZED, 503: UNAVAILABLE}
+COMMON = GUARDED
 
 
 @blp.route("/stats")

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import request
 
-from flask_app.api import NOT_FOUND, UNAUTHORIZED, UNAVAILABLE, ZartBlueprint
+from flask_app.api import GUARDED, NOT_FOUND, ZartBlueprint
 from flask_app.body import NO_BODY, read_json
 from flask_app.extension import current_service
 from flask_app.guards import protected
@@ -32,11 +32,10 @@ ANY_JSON_BODY = {
 @blp.response(200, Delivered)
 @blp.errors(
     {
-        401: UNAUTHORIZED,
+        **GUARDED,
         404: NOT_FOUND,
         409: "`not_waiting_for_event`: the execution is not waiting for this event.",
         422: "`invalid_data`: the body is not JSON, or the ID or event name is malformed.",
-        503: UNAVAILABLE,
     }
 )
 def deliver(execution_id: str, event_name: str) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 from flask import request
 from flask.views import MethodView
 
-from flask_app.api import INVALID, NOT_FOUND, UNAUTHORIZED, UNAVAILABLE, ZartBlueprint, respond
+from flask_app.api import GUARDED, INVALID, NOT_FOUND, UNAVAILABLE, ZartBlueprint, respond
 from flask_app.extension import current_service, current_zart
 from flask_app.guards import protected
 from flask_app.schemas import (
@@ -26,7 +26,7 @@ from zart import views
 
 blp = protected(ZartBlueprint("executions", __name__, description="Schedule, inspect, wait for and cancel executions."))
 
-COMMON = {401: UNAUTHORIZED, 503: UNAVAILABLE}
+COMMON = GUARDED
 
 
 @blp.route("/executions")

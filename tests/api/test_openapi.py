@@ -118,3 +118,16 @@ def test_documented_response_fields_are_the_shared_views_fields():
     }
     for schema, fields in pairs.items():
         assert tuple(schema().fields) == fields, schema.__name__
+
+
+def test_every_guarded_operation_documents_the_body_limit_and_the_probes_do_not(client):
+    paths = client.get("/openapi.json").get_json()["paths"]
+    methods = {"get", "post", "put", "patch", "delete"}
+    guarded = [
+        (p, m, op) for p, ops in paths.items() if p.startswith((API, ADMIN)) for m, op in ops.items() if m in methods
+    ]
+    assert len(guarded) >= 15
+    for path, method, operation in guarded:
+        response = operation["responses"].get("413")
+        assert response and "payload_too_large" in response["description"], (path, method)
+    assert "413" not in paths["/healthz"]["get"]["responses"]
