@@ -25,9 +25,10 @@ Echo = Callable[[str], None]
 
 
 class DevStack:
-    def __init__(self, root: Path, api_port: int, echo: Echo) -> None:
+    def __init__(self, root: Path, api_port: int, echo: Echo, database_url: str | None = None) -> None:
         self.root = root
         self.api_port = api_port
+        self.database_url = database_url  # --database-url: wins over DATABASE_URL and .env
         self.echo = echo
         self.postgres: LocalPostgres | None = None
         self.redis: LocalRedis | None = None
@@ -36,7 +37,7 @@ class DevStack:
     def start(self) -> dict[str, str]:
         """Bring every part up; returns the environment the subprocesses (and the user's shell) need."""
         configured = merged_environment(None, None)
-        database_url = configured.get("DATABASE_URL")
+        database_url = self.database_url or configured.get("DATABASE_URL")
         if not database_url:
             self.postgres = LocalPostgres(self.root / "postgres", free_port())
             self.postgres.stop()  # a previous run that was killed may have left it running

@@ -138,3 +138,27 @@ def test_colour_only_on_a_terminal(zart, journal):
     assert "status: \x1b[" in shown and "completed\x1b[0m" in shown
     table = zart.on_terminal("list", "--limit", "3")
     assert table.startswith("\x1b[1mEXECUTION ID")
+
+
+def test_a_quiet_worker_prints_no_banner_on_stdout(env, tmp_path, unique):
+    """The worker's work is visible in its logs (stderr); --quiet keeps Celery's banner off stdout."""
+    import signal
+    import subprocess
+
+    from tests.cli.cli import ZART
+
+    stdout, stderr = tmp_path / "stdout", tmp_path / "stderr"
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        worker = subprocess.Popen(
+            [str(ZART), "--quiet", "worker", "--concurrency", "1", "--hostname", f"{unique('quiet')}@%h"],
+            env=env.variables(),
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+        try:
+            poll(lambda: b" ready." in stderr.read_bytes(), 30, what="the quiet worker to be ready")
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=30)
+    assert stdout.read_bytes() == b""

@@ -62,6 +62,14 @@ def worker(
     settings = replace(state.settings, imports=tuple(dict.fromkeys((*state.settings.imports, *imports))))
     app = create_celery_app(settings)
     argv = ["worker", "--loglevel", loglevel, "-Q", settings.queue]
+    if state.quiet:
+        # Celery prints its banner and shutdown lines to the process's own stdout; with --quiet they (and its
+        # logs, as always) go to stderr, so stdout stays empty
+        import os
+
+        sys.stdout.flush()
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+        argv.insert(0, "--quiet")
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
     if pool:
@@ -85,7 +93,7 @@ def dev(state: CliState, port: int, once: bool) -> None:
     from zart.devstack import DevStack
 
     say = (lambda _line: None) if state.quiet else click.echo
-    stack = DevStack(Path.cwd() / ".zart", port, say)
+    stack = DevStack(Path.cwd() / ".zart", port, say, database_url=state.database_url)
     try:
         env = stack.start()
         sample = stack.run_sample(env)
