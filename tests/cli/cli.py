@@ -74,6 +74,12 @@ class Cli:
         return output.decode()
 
 
+def run_script(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 180) -> Result:
+    """A whole command line (a script, a long-running `zart` command) with its output captured."""
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
 def scheduled_id(result: Result) -> str:
     """The id from `Scheduled execution: <id>`, the first of the three scheduling lines."""
     assert result.returncode == 0, result.stderr

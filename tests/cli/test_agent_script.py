@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
-from tests.cli.cli import ZART
+from tests.cli.cli import ZART, run_script
 
 SCRIPT = Path(__file__).with_name("agent_loop.sh")
 
@@ -20,14 +19,7 @@ def test_an_agent_script_schedules_waits_inspects_approves_and_collects_the_resu
     variables = env.variables()
     variables["PATH"] = f"{ZART.parent}{os.pathsep}{variables['PATH']}"
 
-    done = subprocess.run(
-        ["bash", str(SCRIPT), execution_id, journal()],
-        cwd=tmp_path,
-        env=variables,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    done = run_script(["bash", str(SCRIPT), execution_id, journal()], tmp_path, variables)
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines() == [

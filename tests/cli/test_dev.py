@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 
-from tests.cli.cli import ZART
+from tests.cli.cli import ZART, run_script
 from tests.harness import REPO
 from zart.localservices import free_port
 
@@ -19,14 +18,8 @@ def test_dev_once_runs_the_sample_on_the_database_the_flag_names(env, service, t
         "ZART_QUEUE": unique("dev-queue"),  # keeps the stack's worker off the other tests' queue
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
-    done = subprocess.run(
-        [str(ZART), "--database-url", env.database_url, "dev", "--once", "--port", str(free_port())],
-        cwd=tmp_path,
-        env=variables,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    argv = [str(ZART), "--database-url", env.database_url, "dev", "--once", "--port", str(free_port())]
+    done = run_script(argv, tmp_path, variables)
     assert done.returncode == 0, done.stdout + done.stderr
     found = re.search(r"^Sample execution (\S+): completed ", done.stdout, re.MULTILINE)
     assert found, done.stdout
