@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_app import create_app
 from tests.harness import poll
 from tests.reliability.journal import audit
 from zart.dispatch import create_celery_app
@@ -19,13 +20,26 @@ def test_postgres_restart_mid_run_loses_nothing(env, service, start_worker, log_
     ids = [f"{prefix}{i}" for i in range(40)]
     for execution_id in ids:
         service.schedule("r.steps", {"journal": str(journal), "steps": 6, "gap": 0.05}, execution_id=execution_id)
+    client = create_app(settings=env.settings()).test_client()
+    assert client.get(f"/api/v1/executions/{ids[0]}").status_code == 200  # the pool holds a connection now
     poll(lambda: journal.exists() and len(journal.read_text().splitlines()) > 40, what="work to be under way")
     postgres.restart()
+    answers = []
+    poll(
+        lambda: answers.append(client.get(f"/api/v1/executions/{ids[0]}").status_code) or answers[-1] == 200,
+        10,
+        what="the API to answer again",
+    )
+    assert set(answers) <= {200, 503}, answers  # at worst "unavailable, try again", never a 500
     for execution_id in ids:
         done, row = service.wait(execution_id, 60)
         assert done and row["output"] == {"value": 6}, (execution_id, row["status"])
     result = audit(journal, url, prefix, kills=[])
     assert result.runs_after_checkpoint == []
+    after = client.post("/api/v1/executions", json={"task": "r.steps", "data": {"journal": str(journal), "steps": 1}})
+    assert after.status_code == 201, after.get_json()
+    assert service.wait(after.get_json()["execution_id"], 30)[0]
+    print(f"\nAPI answers right after the restart: {answers}")
 
 
 def test_frozen_worker_cannot_overwrite_its_successor(env, service, start_worker, log_dir, unique):
