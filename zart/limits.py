@@ -8,3 +8,4 @@ ACTIVE_STATUSES = ("pending", "running", "waiting")
 
 MAX_LIST_LIMIT = 500
 NAME_MAX = 200
+MAX_ID_LENGTH = 200  # execution ids, given or derived (a child's)

@@ -23,7 +23,7 @@ from zart.errors import (
     NotWaitingForEvent,
     TaskNotRegistered,
 )
-from zart.limits import EXECUTION_STATUSES, MAX_LIST_LIMIT, NAME_MAX, TERMINAL_STATUSES
+from zart.limits import EXECUTION_STATUSES, MAX_ID_LENGTH, MAX_LIST_LIMIT, NAME_MAX, TERMINAL_STATUSES
 from zart.registry import Registry, default_registry
 from zart.schema import storage_problem, validation_errors
 from zart.store import cancel as cancel_store
@@ -31,7 +31,7 @@ from zart.store import catalog, db, events, executions, notifications
 
 PublishFn = Callable[[str], bool]
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:~@-]{0,199}$")
+ID_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._:~@-]{{0,{MAX_ID_LENGTH - 1}}}$")
 # A waiter re-reads its execution this often while the completion listener is down, and far less often while it
 # listens (a safety net only: a notification is delivered once committed, and a lost listener wakes everyone).
 # Each interval is jittered so waiters that started together never re-read together.
@@ -58,7 +58,9 @@ def new_execution_id() -> str:
 
 def check_execution_id(execution_id: str) -> None:
     if not isinstance(execution_id, str) or not ID_PATTERN.match(execution_id):
-        raise InvalidData("an execution id must be 1 to 200 characters: letters, digits and . _ : ~ @ - (not first)")
+        raise InvalidData(
+            f"an execution id must be 1 to {MAX_ID_LENGTH} characters: letters, digits and . _ : ~ @ - (not first)"
+        )
 
 
 def check_storable(what: str, value: Any) -> None:

@@ -95,6 +95,17 @@ def test_child_ids_are_url_safe_and_distinct():
     assert odd_a != odd_b and "/" not in odd_a and "?" not in odd_b
 
 
+def test_a_child_of_a_long_id_still_has_an_id_that_can_be_looked_up():
+    from zart.service import ID_PATTERN
+
+    parent = "p" * 200
+    child, sibling = _child_id(parent, 3, "provision-" + "x" * 80), _child_id(parent, 3, "provision-" + "y" * 80)
+    grandchild = _child_id(child, 0, "n" * 80)
+    for derived in (child, sibling, grandchild):
+        assert len(derived) == 200 and ID_PATTERN.match(derived), derived
+    assert child != sibling and child == _child_id(parent, 3, "provision-" + "x" * 80)  # distinct, deterministic
+
+
 def test_errors_are_recorded_as_type_and_message():
     assert error_json(ValueError("bad")) == {"type": "ValueError", "message": "bad"}
     failed = error_json(StepFailed("charge", "ValueError", "declined"))

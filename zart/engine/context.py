@@ -38,6 +38,7 @@ from zart.errors import (
     StoreUnavailable,
     Suspend,
 )
+from zart.limits import MAX_ID_LENGTH
 from zart.registry import Task, function_reference, seconds
 from zart.retry import RetryPolicy
 from zart.store import db, executions, pause, steps
@@ -355,7 +356,11 @@ class Context:
                 raise LeaseLost()
         self._publish(child_id, None)
         self._checkpoints[name] = {
-            "name": name, "kind": "child", "status": "waiting", "child_id": child_id, "position": position
+            "name": name,
+            "kind": "child",
+            "status": "waiting",
+            "child_id": child_id,
+            "position": position,
         }
         return ChildHandle(name, child_id)
 
@@ -423,9 +428,7 @@ class Context:
                 f"'{recorded}' there; workflow code outside steps must be deterministic"
             )
         if checkpoint is not None and checkpoint.get("kind", kind) != kind:
-            raise NonDeterminismError(
-                f"'{name}' was recorded as a {checkpoint['kind']} but is now used as a {kind}"
-            )
+            raise NonDeterminismError(f"'{name}' was recorded as a {checkpoint['kind']} but is now used as a {kind}")
         return position, checkpoint
 
     def _note_pausing(self, pausing: bool) -> None:
@@ -507,7 +510,12 @@ def _child_id(parent_id: str, run_index: int, name: str) -> str:
     if safe != name:
         safe += "-" + hashlib.sha1(name.encode()).hexdigest()[:8]
     run = "" if run_index == 0 else f"~r{run_index}"
-    return f"{parent_id}{run}~{safe}"
+    child_id = f"{parent_id}{run}~{safe}"
+    if len(child_id) <= MAX_ID_LENGTH:
+        return child_id
+    # too long to be looked up (deep nesting, long parent ids): keep a readable prefix, made unique by a digest
+    digest = hashlib.sha1(child_id.encode()).hexdigest()[:16]
+    return f"{child_id[: MAX_ID_LENGTH - len(digest) - 1]}~{digest}"
 
 
 def _monotonic_deadline(deadline_at: datetime | None) -> float | None:
