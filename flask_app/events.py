@@ -35,7 +35,7 @@ ANY_JSON_BODY = {
         **GUARDED,
         404: NOT_FOUND,
         409: "`not_waiting_for_event`: the execution is not waiting for this event.",
-        422: "`invalid_data`: the body is not JSON, or the ID or event name is malformed.",
+        422: "`invalid_data`: the body is not JSON, or the event name is malformed.",
     }
 )
 def deliver(execution_id: str, event_name: str) -> Any:

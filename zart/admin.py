@@ -20,7 +20,7 @@ from zart.errors import (
     StepNotFound,
 )
 from zart.limits import ACTIVE_STATUSES
-from zart.service import ZartService, check_execution_id, check_name, check_storable
+from zart.service import ZartService, check_execution_id, check_lookup_id, check_name, check_storable
 from zart.store import admin, db, pause
 from zart.store import steps as steps_store
 
@@ -70,7 +70,7 @@ class AdminService:
         }
 
     def runs(self, execution_id: str) -> list[dict[str, Any]]:
-        check_execution_id(execution_id)
+        check_lookup_id(execution_id)
         with db.autocommit(self._url) as conn:
             runs = admin.list_runs(conn, execution_id)
         if not runs:
@@ -81,7 +81,7 @@ class AdminService:
 
     def retry_step(self, execution_id: str, step_name: str, triggered_by: str) -> dict[str, Any]:
         """Reset a dead step and resume the execution in the same run; earlier steps stay checkpointed."""
-        check_execution_id(execution_id)
+        check_lookup_id(execution_id)
         check_name("step name", step_name)
         with db.transaction(self._url) as conn:
             execution = self._locked(conn, execution_id)
@@ -128,7 +128,7 @@ class AdminService:
             raise InvalidData("steps must name at least one step to re-run")
         for name in [*step_names, *preserve]:
             check_name("step name", name)
-        check_execution_id(execution_id)
+        check_lookup_id(execution_id)
         with db.autocommit(self._url) as conn:
             execution = self.service.status(execution_id)
             steps = steps_store.steps_of_run(conn, execution_id, execution["run_index"])
@@ -169,7 +169,7 @@ class AdminService:
         keep: list[str],
         details: dict[str, Any] | None = None,
     ) -> int:
-        check_execution_id(execution_id)
+        check_lookup_id(execution_id)
         with db.transaction(self._url) as conn:
             execution = self._locked(conn, execution_id)
             if execution["status"] in ACTIVE_STATUSES and not force:

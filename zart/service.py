@@ -63,6 +63,18 @@ def check_execution_id(execution_id: str) -> None:
         )
 
 
+def check_lookup_id(execution_id: str) -> None:
+    """An id that breaks the id rules cannot name an execution, so looking one up finds nothing (exit 3, 404)."""
+    if not isinstance(execution_id, str) or not ID_PATTERN.match(execution_id):
+        raise ExecutionNotFound(shown_id(execution_id))
+
+
+def shown_id(execution_id: Any) -> str:
+    """An id safe to echo in a message: printable, and cut short."""
+    text = "".join(c if c.isprintable() else "?" for c in str(execution_id))
+    return text if len(text) <= MAX_ID_LENGTH else text[:MAX_ID_LENGTH] + "…"
+
+
 def check_storable(what: str, value: Any) -> None:
     problem = storage_problem(value)
     if problem is not None:
@@ -168,7 +180,7 @@ class ZartService:
 
     def status(self, execution_id: str) -> dict[str, Any]:
         """The execution with its step counts."""
-        check_execution_id(execution_id)
+        check_lookup_id(execution_id)
         with db.autocommit(self.settings.database_url) as conn:
             row = executions.get_status(conn, execution_id)
         if row is None:
@@ -209,7 +221,7 @@ class ZartService:
 
     def cancel(self, execution_id: str) -> dict[str, Any]:
         """Cancel an active execution and its active children; a running one stops at its next step."""
-        check_execution_id(execution_id)
+        check_lookup_id(execution_id)
         url = self.settings.database_url
         with db.transaction(url) as conn:
             cancelled = cancel_store.cancel(conn, execution_id)
@@ -234,7 +246,7 @@ class ZartService:
 
     def send_event(self, execution_id: str, event_name: str, payload: Any) -> bool:
         """Deliver to an execution parked on `event_name`; returns whether the doorbell was published."""
-        check_execution_id(execution_id)
+        check_lookup_id(execution_id)
         check_name("event name", event_name)
         check_storable("the event payload", payload)
         with db.transaction(self.settings.database_url) as conn:
@@ -255,7 +267,7 @@ class ZartService:
 
         `gone` tells whether the caller has hung up (an HTTP client that disconnected): it is asked every
         GONE_CHECK_INTERVAL, and a waiter whose caller left stops early instead of holding a thread."""
-        check_execution_id(execution_id)
+        check_lookup_id(execution_id)
         watcher = notifications.for_url(self.settings.libpq_url)
         waiter = watcher.watch(execution_id)
         deadline = time.monotonic() + max(timeout, 0.0)

@@ -87,7 +87,10 @@ def test_a_json_body_without_the_json_content_type_is_accepted(client):
 def test_status_of_unknown_and_malformed_ids(client):
     error = assert_error(client.get(f"{API}/executions/exec-missing"), 404, "execution_not_found")
     assert "exec-missing" in error["message"]
-    assert_error(client.get(f"{API}/executions/-bad%20id"), 422, "invalid_data")
+    # an id no execution could have is simply not found, like any other
+    assert_error(client.get(f"{API}/executions/-bad%20id"), 404, "execution_not_found")
+    error = assert_error(client.get(f"{API}/executions/{'x' * 5000}"), 404, "execution_not_found")
+    assert len(error["message"]) < 300
 
 
 def test_list_orders_pages_and_filters(client):
