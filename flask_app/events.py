@@ -12,13 +12,14 @@ from flask_app.extension import current_service
 from flask_app.guards import protected
 from flask_app.schemas import EVENT_NAME_PARAMETER, EXECUTION_ID_PARAMETER, Delivered
 from zart import views
+from zart.errors import InvalidData
 
 blp = protected(ZartBlueprint("events", __name__, description="Deliver events to waiting executions."))
 
 ANY_JSON_BODY = {
-    "description": "Any JSON document; it becomes the event payload (an empty body delivers `null`). "
+    "description": "Any JSON document; it becomes the event payload (send `null` for an event without data). "
     "Strings may not contain U+0000, which PostgreSQL cannot store.",
-    "required": False,
+    "required": True,
     "content": {"application/json": {"schema": {}}},
 }
 
@@ -35,11 +36,13 @@ ANY_JSON_BODY = {
         **GUARDED,
         404: NOT_FOUND,
         409: "`not_waiting_for_event`: the execution is not waiting for this event.",
-        422: "`invalid_data`: the body is not JSON, or the event name is malformed.",
+        422: "`invalid_data`: the body is missing or not JSON, or the event name is malformed.",
     }
 )
 def deliver(execution_id: str, event_name: str) -> Any:
     """Deliver an event"""
     payload = read_json(request)
-    current_service().send_event(execution_id, event_name, None if payload is NO_BODY else payload)
+    if payload is NO_BODY:  # the body is the payload and must be JSON: an event without data sends `null`
+        raise InvalidData("the request body must be the event payload as JSON (send null for an event without data)")
+    current_service().send_event(execution_id, event_name, payload)
     return views.delivered_view(execution_id, event_name)

@@ -22,10 +22,10 @@ def test_any_json_body_is_delivered_as_the_payload(client, api_worker, journal):
     assert done["status"] == "completed" and done["output"] == {"payload": payload}
 
 
-def test_a_scalar_body_and_an_empty_body_are_payloads_too(client, api_worker, journal):
+def test_a_scalar_body_and_null_are_payloads_too(client, api_worker, journal):
     first, second = parked(client, journal), parked(client, journal)
     assert client.post(f"{API}/events/{first}/approval", data=b"42").status_code == 200
-    assert client.post(f"{API}/events/{second}/approval").status_code == 200
+    assert client.post(f"{API}/events/{second}/approval", data=b"null").status_code == 200
     outputs = [client.get(f"{API}/executions/{i}/wait?timeout=30").get_json()["output"] for i in (first, second)]
     assert outputs == [{"payload": 42}, {"payload": None}]
 
@@ -45,7 +45,7 @@ def test_an_event_for_an_unknown_execution_is_404(client):
 
 def test_a_body_that_is_not_json_is_invalid_data_and_delivers_nothing(client, api_worker, journal):
     execution_id = parked(client, journal)
-    for raw in (b"approved=yes", b"{'single': 'quotes'}", b"\xc3\x28"):
+    for raw in (b"approved=yes", b"{'single': 'quotes'}", b"\xc3\x28", b"", b"  \n"):
         response = client.post(f"{API}/events/{execution_id}/approval", data=raw, content_type="application/json")
         assert_error(response, 422, "invalid_data")
     assert client.get(f"{API}/executions/{execution_id}").get_json()["status"] == "waiting"
