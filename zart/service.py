@@ -27,7 +27,7 @@ from zart.limits import EXECUTION_STATUSES, MAX_ID_LENGTH, MAX_LIST_LIMIT, NAME_
 from zart.registry import Registry, default_registry
 from zart.schema import storage_problem, validation_errors
 from zart.store import cancel as cancel_store
-from zart.store import catalog, db, events, executions, notifications
+from zart.store import catalog, db, events, executions, notifications, pause
 
 PublishFn = Callable[[str], bool]
 
@@ -186,6 +186,11 @@ class ZartService:
         if row is None:
             raise ExecutionNotFound(execution_id)
         return row
+
+    def holding_rule(self, execution_id: str) -> dict[str, Any] | None:
+        """The pause rule holding this execution right now, if any (for an operator reading its status)."""
+        with db.autocommit(self.settings.database_url) as conn:
+            return pause.holding_rule(conn, execution_id)
 
     def steps(self, execution_id: str, run_index: int | None = None) -> list[dict[str, Any]]:
         """Every step of a run (current by default) with its attempts."""

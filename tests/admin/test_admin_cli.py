@@ -79,6 +79,7 @@ def test_pause_rules_through_the_cli(zart, service, start_worker, log_dir, uniqu
     poll(lambda: service.status(execution_id)["status"] == "waiting", what="the execution to park before b")
     detail = zart("admin", "detail", execution_id, "--json").json()
     assert detail["held_by"]["rule_id"] == rule_id
+    assert any(line.startswith(f"Held by: pause rule {rule_id}") for line in zart("status", execution_id).lines)
     listed = zart("admin", "pause", "list", "--json").json()["rules"]
     assert [r["rule_id"] for r in listed] == [rule_id]
     assert zart("admin", "pause", "resume", rule_id).lines == [f"Resumed pause rule: {rule_id}"]

@@ -17,7 +17,7 @@ from zart.cli.catalog import tasks
 from zart.cli.connect import service_for
 from zart.cli.params import JSON_ANY, JSON_OBJECT
 from zart.cli.state import CliState, global_options, with_state
-from zart.limits import EXECUTION_STATUSES, MAX_LIST_LIMIT
+from zart.limits import ACTIVE_STATUSES, EXECUTION_STATUSES, MAX_LIST_LIMIT
 
 EXIT_FAILED = 1
 EXIT_TIMEOUT = 2
@@ -60,6 +60,9 @@ def status(state: CliState, execution_id: str, verbose: bool) -> None:
     steps = [views.step_view(step) for step in service.steps(execution_id)] if verbose else []
     waiting = render.waiting_text(row.get("waiting_for"), row.get("waiting_for_event"), views.iso(row.get("wake_at")))
     lines = render.status_lines(view, row.get("steps_running", 0), waiting)
+    held = service.holding_rule(execution_id) if row["status"] in ACTIVE_STATUSES else None
+    if held is not None:  # text only: --json keeps exactly the API's status fields
+        lines.append(f"Held by: pause rule {held['rule_id']} ({render.text(held['reason'])})")
     if verbose:
         view = {**view, "steps": steps}
         lines += render.step_lines(steps)
