@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 
 import click
 
@@ -94,6 +96,7 @@ def dev(state: CliState, port: int, once: bool) -> None:
 
     say = (lambda _line: None) if state.quiet else click.echo
     stack = DevStack(Path.cwd() / ".zart", port, say, database_url=state.database_url)
+    signal.signal(signal.SIGTERM, _interrupt)  # a process manager's stop tears the stack down like Ctrl-C
     try:
         env = stack.start()
         sample = stack.run_sample(env)
@@ -113,6 +116,10 @@ def dev(state: CliState, port: int, once: bool) -> None:
         say("Stopping ...")
     finally:
         stack.stop()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 COMMANDS = [migrate, worker, dev]
