@@ -12,12 +12,10 @@ from zart import views
 
 blp = protected(ZartBlueprint("catalog", __name__, description="Aggregate counts and registered tasks."))
 
-COMMON = GUARDED
-
 
 @blp.route("/stats")
 @blp.response(200, Stats, description="Executions per status; every status is present, zeros included.")
-@blp.errors(COMMON)
+@blp.errors(GUARDED)
 def stats() -> Any:
     """Count executions by status"""
     return current_service().stats()
@@ -25,7 +23,7 @@ def stats() -> Any:
 
 @blp.route("/tasks")
 @blp.response(200, TaskCatalog)
-@blp.errors(COMMON)
+@blp.errors(GUARDED)
 def tasks() -> Any:
     """List the registered tasks and their input schemas"""
     return {"tasks": [views.task_view(task) for task in current_service().tasks()]}

@@ -26,8 +26,6 @@ from zart import views
 
 blp = protected(ZartBlueprint("executions", __name__, description="Schedule, inspect, wait for and cancel executions."))
 
-COMMON = GUARDED
-
 
 @blp.route("/executions")
 class Executions(MethodView):
@@ -38,7 +36,7 @@ class Executions(MethodView):
     )
     @blp.errors(
         {
-            **COMMON,
+            **GUARDED,
             409: "`execution_already_exists`: the idempotency key belongs to an execution of another task.",
             422: "`task_not_registered`: no worker registered the task; `invalid_data`: the body, or `data` "
             "against the task's schema, is invalid.",
@@ -52,7 +50,7 @@ class Executions(MethodView):
 
     @blp.arguments(ListQuery, location="query")
     @blp.response(200, ExecutionPage)
-    @blp.errors({**COMMON, 422: INVALID})
+    @blp.errors({**GUARDED, 422: INVALID})
     def get(self, query: dict[str, Any]) -> Any:
         """List executions, newest first unless `order=asc`"""
         page, total = current_service().list_executions(**query)
@@ -61,7 +59,7 @@ class Executions(MethodView):
 
 @blp.route("/executions/<execution_id>", parameters=[EXECUTION_ID_PARAMETER])
 @blp.response(200, ExecutionStatus)
-@blp.errors({**COMMON, 404: NOT_FOUND, 422: INVALID})
+@blp.errors({**GUARDED, 404: NOT_FOUND, 422: INVALID})
 def status(execution_id: str) -> Any:
     """Get the status of an execution"""
     return views.status_view(current_service().status(execution_id))
@@ -73,7 +71,7 @@ def status(execution_id: str) -> Any:
 @blp.alt_response(202, schema=StillRunning, success=True, description="The timeout came first.")
 @blp.errors(
     {
-        **COMMON,
+        **GUARDED,
         404: NOT_FOUND,
         422: INVALID,
         503: UNAVAILABLE + " `service_unavailable` also when too many requests are already waiting.",
@@ -94,7 +92,7 @@ def wait(query: dict[str, Any], execution_id: str) -> Any:
 @blp.response(200, Cancelled)
 @blp.errors(
     {
-        **COMMON,
+        **GUARDED,
         404: NOT_FOUND,
         409: "`execution_already_finished`: it already completed, failed or was cancelled.",
         422: INVALID,

@@ -56,8 +56,12 @@ def new_execution_id() -> str:
     return f"exec-{uuid.uuid4().hex[:16]}"
 
 
+def _well_formed(execution_id: Any) -> bool:
+    return isinstance(execution_id, str) and ID_PATTERN.match(execution_id) is not None
+
+
 def check_execution_id(execution_id: str) -> None:
-    if not isinstance(execution_id, str) or not ID_PATTERN.match(execution_id):
+    if not _well_formed(execution_id):
         raise InvalidData(
             f"an execution id must be 1 to {MAX_ID_LENGTH} characters: letters, digits and . _ : ~ @ - (not first)"
         )
@@ -65,7 +69,7 @@ def check_execution_id(execution_id: str) -> None:
 
 def check_lookup_id(execution_id: str) -> None:
     """An id that breaks the id rules cannot name an execution, so looking one up finds nothing (exit 3, 404)."""
-    if not isinstance(execution_id, str) or not ID_PATTERN.match(execution_id):
+    if not _well_formed(execution_id):
         raise ExecutionNotFound(shown_id(execution_id))
 
 
@@ -283,10 +287,10 @@ class ZartService:
                 if time.monotonic() >= deadline or (gone is not None and gone()):
                     return False, row
                 due = min(deadline, reread_at)
-                pause = due - time.monotonic()
+                nap = due - time.monotonic()
                 if gone is not None:
-                    pause = min(pause, GONE_CHECK_INTERVAL)
-                if not waiter.event.wait(max(pause, 0.0)) and time.monotonic() < due:
+                    nap = min(nap, GONE_CHECK_INTERVAL)
+                if not waiter.event.wait(max(nap, 0.0)) and time.monotonic() < due:
                     continue  # only the caller check was due
                 waiter.event.clear()
                 final = waiter.final

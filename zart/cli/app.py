@@ -59,15 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
-
-
 def unexpected_failure(exc: Exception) -> str:
-    """One line for an error zart did not translate; the database's own message when it has one."""
-    from sqlalchemy.exc import DBAPIError
-
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        detail = str(exc.orig).strip().splitlines()
-        hint = " (has `zart migrate` been run on this database?)" if "does not exist" in str(exc.orig) else ""
-        return f"database error: {detail[0] if detail else type(exc.orig).__name__}{hint}"
+    """One line for an error zart did not translate (the store translates the database's own)."""
     detail = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {detail[0]}" if detail else type(exc).__name__

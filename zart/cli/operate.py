@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from types import FrameType
@@ -67,8 +68,6 @@ def worker(
     if state.quiet:
         # Celery prints its banner and shutdown lines to the process's own stdout; with --quiet they (and its
         # logs, as always) go to stderr, so stdout stays empty
-        import os
-
         sys.stdout.flush()
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
         argv.insert(0, "--quiet")

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
@@ -95,7 +96,7 @@ def dispose_all() -> None:
 
 @contextlib.contextmanager
 def translated_errors() -> Iterator[None]:
-    """Turn a lost or refused database connection into StoreUnavailable."""
+    """Turn a lost or refused database connection, or a missing or outdated schema, into StoreUnavailable."""
     try:
         yield
     except OperationalError as exc:
@@ -103,6 +104,10 @@ def translated_errors() -> Iterator[None]:
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise StoreUnavailable(f"database connection lost: {_first_line(exc)}") from exc
+        if isinstance(exc.orig, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)):
+            raise StoreUnavailable(
+                f"the database lacks zart's schema ({_first_line(exc)}); run `zart migrate`"
+            ) from exc
         raise
 
 
