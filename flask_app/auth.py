@@ -1,8 +1,10 @@
 """Bearer tokens: when any are configured, every protected route needs `Authorization: Bearer <token>`.
 
 Several tokens may be valid at once so they can be rotated without downtime. An entry may be named
-(`ops-team:s3cret`) so admin actions record who acted; a plain entry acts as "api". Every configured token
-is compared in constant time, so neither the match nor its position leaks through timing.
+(`ops-team:s3cret`) so admin actions record who acted; a plain entry acts as "api". A named entry may carry a
+scope (`viewer[read]:s3cret`): `read` may look, `write` may also act on executions (cancel, events), `admin`
+may do everything; an entry without a scope keeps full rights. Every configured token is compared in
+constant time, so neither the match nor its position leaks through timing.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ SECURITY_SCHEME = {
     "description": "One of the tokens in ZART_API_TOKENS (comma-separated, to allow rotation).",
 }
 ANONYMOUS = "api"
-_NAMED = re.compile(r"^(?P<name>[A-Za-z0-9_.@-]{1,64}):(?P<secret>.+)$")
+READ, WRITE, ADMIN = "read", "write", "admin"
+SCOPES = (READ, WRITE, ADMIN)  # each includes the ones before it
+_NAMED = re.compile(r"^(?P<name>[A-Za-z0-9_.@-]{1,64})(?:\[(?P<scope>read|write|admin)\])?:(?P<secret>.+)$")
 
 
 class Unauthorized(ZartError):
@@ -36,6 +40,14 @@ class Unauthorized(ZartError):
 class Token:
     name: str
     secret: bytes
+    scope: str = ADMIN
+
+
+def token_allows(token: Token | None, needed: str) -> bool:
+    """May this token do what needs `needed` (read, write or admin)? No token means auth is off: yes."""
+    if token is None:
+        return True
+    return SCOPES.index(token.scope) >= SCOPES.index(needed)
 
 
 def encode_tokens(entries: Iterable[str]) -> tuple[Token, ...]:
@@ -45,8 +57,10 @@ def encode_tokens(entries: Iterable[str]) -> tuple[Token, ...]:
         if not entry:
             continue
         named = _NAMED.match(entry)
-        name, secret = (named["name"], named["secret"]) if named else (ANONYMOUS, entry)
-        tokens.append(Token(name, secret.encode("utf-8")))
+        if named:
+            tokens.append(Token(named["name"], named["secret"].encode("utf-8"), named["scope"] or ADMIN))
+        else:
+            tokens.append(Token(ANONYMOUS, entry.encode("utf-8")))
     return tuple(tokens)
 
 

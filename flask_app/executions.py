@@ -8,6 +8,7 @@ from flask import request
 from flask.views import MethodView
 
 from flask_app.api import GUARDED, INVALID, NOT_FOUND, UNAVAILABLE, ZartBlueprint, respond
+from flask_app.auth import current_actor
 from flask_app.extension import current_service, current_zart
 from flask_app.guards import protected
 from flask_app.schemas import (
@@ -100,5 +101,5 @@ def wait(query: dict[str, Any], execution_id: str) -> Any:
 )
 def cancel(execution_id: str) -> Any:
     """Cancel a pending, running or waiting execution"""
-    current_service().cancel(execution_id)
+    current_service().cancel(execution_id, triggered_by=current_actor())
     return views.cancelled_view(execution_id)

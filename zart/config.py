@@ -58,6 +58,7 @@ class Settings:
     public_docs: bool = False
     api_prefix: str = "/api/v1"
     admin_prefix: str = "/zart/admin/v1"
+    ui_prefix: str = "/ui"
     max_body_bytes: int = 1_048_576
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -100,5 +101,6 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         public_docs=(env.get("ZART_PUBLIC_DOCS") or "").strip().lower() in ("1", "true", "yes", "on"),
         api_prefix=env.get("ZART_API_PREFIX") or "/api/v1",
         admin_prefix=env.get("ZART_ADMIN_PREFIX") or "/zart/admin/v1",
+        ui_prefix=env.get("ZART_UI_PREFIX") or "/ui",
         max_body_bytes=int(number("ZART_MAX_BODY_BYTES", 1_048_576)),
     )

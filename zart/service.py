@@ -26,6 +26,7 @@ from zart.errors import (
 from zart.limits import EXECUTION_STATUSES, MAX_ID_LENGTH, MAX_LIST_LIMIT, NAME_MAX, TERMINAL_STATUSES
 from zart.registry import Registry, default_registry
 from zart.schema import storage_problem, validation_errors
+from zart.store import admin as audit
 from zart.store import cancel as cancel_store
 from zart.store import catalog, db, events, executions, notifications, pause
 
@@ -228,8 +229,10 @@ class ZartService:
                 conn, status=status, task=task, limit=limit, offset=offset, descending=order == "desc"
             )
 
-    def cancel(self, execution_id: str) -> dict[str, Any]:
-        """Cancel an active execution and its active children; a running one stops at its next step."""
+    def cancel(self, execution_id: str, triggered_by: str | None = None) -> dict[str, Any]:
+        """Cancel an active execution and its active children; a running one stops at its next step.
+
+        With `triggered_by`, the cancel lands in the execution's audit trail under that name."""
         check_lookup_id(execution_id)
         url = self.settings.database_url
         with db.transaction(url) as conn:
@@ -239,6 +242,8 @@ class ZartService:
                 if row is None:
                     raise ExecutionNotFound(execution_id)
                 raise ExecutionAlreadyFinished(f"execution {execution_id} already finished as {row['status']}")
+            if triggered_by is not None:
+                audit.record_action(conn, action="cancel", triggered_by=triggered_by, execution_id=execution_id)
         self.cancel_descendants(execution_id)
         return {"execution_id": execution_id, "status": "cancelled"}
 
@@ -253,8 +258,10 @@ class ZartService:
                     if cancel_store.cancel(conn, child):
                         frontier.append(child)
 
-    def send_event(self, execution_id: str, event_name: str, payload: Any) -> bool:
-        """Deliver to an execution parked on `event_name`; returns whether the doorbell was published."""
+    def send_event(self, execution_id: str, event_name: str, payload: Any, triggered_by: str | None = None) -> bool:
+        """Deliver to an execution parked on `event_name`; returns whether the doorbell was published.
+
+        With `triggered_by`, the delivery lands in the execution's audit trail under that name."""
         check_lookup_id(execution_id)
         check_name("event name", event_name)
         check_storable("the event payload", payload)
@@ -265,6 +272,11 @@ class ZartService:
                     raise ExecutionNotFound(execution_id)
                 raise NotWaitingForEvent(
                     f"execution {execution_id} is not waiting for event '{event_name}' (status: {row['status']})"
+                )
+            if triggered_by is not None:
+                audit.record_action(
+                    conn, action="event", triggered_by=triggered_by, execution_id=execution_id,
+                    details={"event": event_name},
                 )
         return self.publish(execution_id)
 

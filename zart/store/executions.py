@@ -58,17 +58,17 @@ def insert_execution(
     )
 
 
-_SUMMARY_COLUMNS = """
+SUMMARY_COLUMNS = """
     e.id AS execution_id, e.task, e.status, e.input, e.output, e.error, e.run_index, e.attempt,
     e.current_step, e.waiting_for, e.waiting_for_event, e.wake_at, e.parent_id,
     e.idempotency_key, e.created_at, e.started_at, e.completed_at, e.updated_at
 """
 
-_GET = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.id = :id")
-_GET_BY_KEY = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.idempotency_key = :key")
+_GET = text(f"SELECT {SUMMARY_COLUMNS} FROM executions e WHERE e.id = :id")
+_GET_BY_KEY = text(f"SELECT {SUMMARY_COLUMNS} FROM executions e WHERE e.idempotency_key = :key")
 _STATUS = text(
     f"""
-    SELECT {_SUMMARY_COLUMNS},
+    SELECT {SUMMARY_COLUMNS},
            (SELECT count(*) FROM steps s WHERE s.execution_id = e.id AND s.run_index = e.run_index
               AND s.status = 'completed') AS steps_completed,
            (SELECT count(*) FROM steps s WHERE s.execution_id = e.id AND s.run_index = e.run_index
@@ -91,6 +91,19 @@ def get_by_idempotency_key(conn: Connection, key: str) -> dict[str, Any] | None:
     return one(conn, _GET_BY_KEY, key=key)
 
 
+def status_and_task(status: str | None, task: str | None) -> tuple[list[str], dict[str, Any]]:
+    """WHERE conditions (over `executions e`) and their parameters for the optional status and task filters."""
+    where = ["TRUE"]
+    params: dict[str, Any] = {}
+    if status is not None:
+        where.append("e.status = :status")
+        params["status"] = status
+    if task is not None:
+        where.append("e.task = :task")
+        params["task"] = task
+    return where, params
+
+
 def list_executions(
     conn: Connection,
     *,
@@ -101,20 +114,14 @@ def list_executions(
     descending: bool,
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of executions plus the total matching the filters (from the maintained counts)."""
-    where = ["TRUE"]
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
-    if status is not None:
-        where.append("e.status = :status")
-        params["status"] = status
-    if task is not None:
-        where.append("e.task = :task")
-        params["task"] = task
+    where, params = status_and_task(status, task)
+    params.update(limit=limit, offset=offset)
     condition = " AND ".join(where)
     direction = "DESC" if descending else "ASC"
     page = rows(
         conn,
         text(
-            f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE {condition} "
+            f"SELECT {SUMMARY_COLUMNS} FROM executions e WHERE {condition} "
             f"ORDER BY e.created_at {direction}, e.id {direction} LIMIT :limit OFFSET :offset"
         ),
         **params,

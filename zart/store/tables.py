@@ -66,6 +66,7 @@ executions = Table(
     Index("executions_created_idx", "created_at"),
     Index("executions_status_created_idx", "status", "created_at"),
     Index("executions_task_created_idx", "task", "created_at"),
+    Index("executions_completed_idx", "completed_at", postgresql_where=text("completed_at IS NOT NULL")),
     Index("executions_parent_idx", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
     Index("executions_due_idx", "wake_at", postgresql_where=text("status = 'waiting'")),
     Index("executions_pending_idx", "dispatched_at", postgresql_where=text("status = 'pending'")),
