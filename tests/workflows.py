@@ -199,3 +199,10 @@ def bounded(ctx: zart.Context, data: dict) -> dict:
     ctx.step("slow", time.sleep, 1.5)
     ctx.step("never", journaled, data["journal"], "never", True)
     return {}
+
+
+@zart.task("t.scheduled")
+def scheduled(ctx: zart.Context, data: dict) -> dict:
+    """A schedule's target: holds its worker slot for `seconds` (none by default)."""
+    ctx.step("work", time.sleep, data.get("seconds", 0))
+    return {"execution_id": ctx.execution_id}

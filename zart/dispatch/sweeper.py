@@ -12,6 +12,7 @@ import threading
 from zart.config import Settings
 from zart.dispatch.broker import BrokerProbe, BrokerState, Publisher
 from zart.engine.runner import finish_with_parent
+from zart.schedules import firing
 from zart.store import counts, db, pause, sweeps
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,16 @@ class Sweeper:
                 ready.append(parent)
         for execution_id in ready:
             self._publisher.publish(execution_id)
+        self._fire_schedules()
         return ready
+
+    def _fire_schedules(self) -> None:
+        """Leader-free, outside the sweep lock: sweepers share due schedules row by row, and a tick's derived
+        execution id makes it fire once whatever the race."""
+        try:
+            firing.fire_due(self._settings.database_url, self._publisher.publish, self._settings.schedule_grace)
+        except Exception:
+            log.warning("firing schedules failed; trying again next sweep", exc_info=True)
 
     @staticmethod
     def _fold_counts(url: str) -> None:
