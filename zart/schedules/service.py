@@ -65,6 +65,11 @@ class ScheduleService:
                 conn, task=task, source=None, include_disabled=include_disabled, limit=limit, offset=offset
             )
 
+    def firing_figures(self) -> dict[str, float]:
+        """For /metrics: how overdue the most overdue unfired tick is, and the largest recent firing lag."""
+        with db.autocommit(self._url) as conn:
+            return store.firing_figures(conn)
+
     # ------------------------------------------------------------ changing
 
     def create(self, spec: ScheduleSpec, *, paused: bool = False, source: str = "api") -> dict[str, Any]:
