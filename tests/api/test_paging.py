@@ -51,9 +51,7 @@ def test_a_cursor_page_does_not_shift_when_rows_are_added(client, env, unique):
     insert_batch(env, task, 2, unique("new"))  # newer: they belong before the first page, not after it
     rest = pages(client, f"task={task}&limit=2&cursor={first['next_cursor']}")
     before = client.get(f"{API}/executions?task={task}&limit=500").get_json()["executions"]
-    assert [e["execution_id"] for page in rest for e in page["executions"]] == [
-        e["execution_id"] for e in before[-2:]
-    ]
+    assert [e["execution_id"] for page in rest for e in page["executions"]] == [e["execution_id"] for e in before[-2:]]
 
 
 def test_an_offset_page_offers_the_cursor_of_the_next(client, env, unique):
