@@ -201,6 +201,13 @@ def bounded(ctx: zart.Context, data: dict) -> dict:
     return {}
 
 
+@zart.task("t.schedules-foreign")
+def schedules_foreign(ctx: zart.Context, data: dict) -> dict:
+    """Names a standard-library function as a child: the parent must fail at once, and nothing runs."""
+    handle = ctx.schedule("foreign", os.path.join, data["journal"], "never")
+    return {"joined": ctx.wait_all([handle])}
+
+
 @zart.task("t.scheduled")
 def scheduled(ctx: zart.Context, data: dict) -> dict:
     """A schedule's target: holds its worker slot for `seconds` (none by default)."""

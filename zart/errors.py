@@ -152,6 +152,20 @@ class PauseRuleNotActive(ZartError):
     http_status = 409
 
 
+class ChildExecution(ZartError):
+    """A child's input is what its parent's code passed; an operator may re-run it, never replace it."""
+
+    code = "child_execution"
+    http_status = 409
+
+
+class RunChanged(ZartError):
+    """The request named the run it expected to replace, and the execution has moved on (a replayed request)."""
+
+    code = "run_changed"
+    http_status = 409
+
+
 class ScheduleNotFound(ZartError):
     code = "schedule_not_found"
     http_status = 404

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from zart import paging
 from zart.config import Settings
 from zart.errors import (
     ExecutionAlreadyExists,
@@ -43,6 +44,13 @@ GONE_CHECK_INTERVAL = 1.0
 def _next_reread(listening: bool) -> float:
     interval = WAIT_POLL_LISTENING if listening else WAIT_POLL_UNLISTENED
     return time.monotonic() + interval * random.uniform(0.75, 1.25)
+
+
+@dataclass(frozen=True)
+class Page:
+    executions: list[dict[str, Any]]
+    total: int
+    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,13 @@ def check_storable(what: str, value: Any) -> None:
     problem = storage_problem(value)
     if problem is not None:
         raise InvalidData(f"{what} cannot be stored: {problem}")
+
+
+def check_input_shape(data: Any) -> None:
+    """An execution's input is a JSON object that may be stored."""
+    if not isinstance(data, dict):
+        raise InvalidData("data must be a JSON object")
+    check_storable("data", data)
 
 
 def check_name(kind: str, name: str) -> None:
@@ -129,15 +144,10 @@ class ZartService:
             check_execution_id(execution_id)
         if idempotency_key is not None:
             check_name("idempotency key", idempotency_key)
-        if not isinstance(data, dict):
-            raise InvalidData("data must be a JSON object")
-        check_storable("data", data)
+        check_input_shape(data)
         url = self.settings.database_url
         with db.transaction(url) as conn:
-            schema, timeout = self._task_definition(conn, task)
-            problems = validation_errors(schema, data)
-            if problems:
-                raise InvalidData("; ".join(problems))
+            timeout = self.validate_input(conn, task, data)
             created = executions.insert_execution(
                 conn,
                 execution_id=execution_id or new_execution_id(),
@@ -154,6 +164,17 @@ class ZartService:
                 return self._same_task_or_conflict(existing, task)
         record = {"execution_id": created["id"], **{k: created[k] for k in ("task", "status", "created_at")}}
         return Scheduled(record, created=True, published=self.publish(created["id"]))
+
+    def validate_input(self, conn: Any, task: str, data: Any) -> float | None:
+        """Everything new input for `task` must pass, wherever it comes from (schedule, restart): a JSON
+        object that jsonb can store, nested at most MAX_JSON_DEPTH deep, conforming to the task's schema.
+        Returns the task's timeout."""
+        check_input_shape(data)
+        schema, timeout = self._task_definition(conn, task)
+        problems = validation_errors(schema, data)
+        if problems:
+            raise InvalidData("; ".join(problems))
+        return timeout
 
     def _task_definition(self, conn: Any, task: str) -> tuple[dict[str, Any] | None, float | None]:
         """The task's input schema and timeout: from this process's registry, else from the catalog."""
@@ -213,6 +234,21 @@ class ZartService:
         offset: int = 0,
         order: str = "desc",
     ) -> tuple[list[dict[str, Any]], int]:
+        """One page and the total matching the filters (see `list_page` for the cursor as well)."""
+        page = self.list_page(status=status, task=task, limit=limit, offset=offset, order=order)
+        return page.executions, page.total
+
+    def list_page(
+        self,
+        *,
+        status: str | None = None,
+        task: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        order: str = "desc",
+        cursor: str | None = None,
+    ) -> Page:
+        """A page by offset (as the contract says) or after a cursor, with the cursor of the next page."""
         if status is not None and status not in EXECUTION_STATUSES:
             raise InvalidData(f"status must be one of {', '.join(EXECUTION_STATUSES)}")
         if task is not None:
@@ -223,10 +259,17 @@ class ZartService:
             raise InvalidData("offset must not be negative")
         if order not in ("asc", "desc"):
             raise InvalidData("order must be 'asc' or 'desc'")
+        after = None
+        if cursor is not None:
+            if offset:
+                raise InvalidData("give either cursor or offset, not both")
+            key = paging.decode(cursor, order)
+            after = (key.created_at, key.execution_id)
         with db.autocommit(self.settings.database_url) as conn:
-            return executions.list_executions(
-                conn, status=status, task=task, limit=limit, offset=offset, descending=order == "desc"
+            rows, more, total = executions.list_executions(
+                conn, status=status, task=task, limit=limit, offset=offset, descending=order == "desc", after=after
             )
+        return Page(rows, total, paging.after_last(rows, order) if more else None)
 
     def cancel(self, execution_id: str) -> dict[str, Any]:
         """Cancel an active execution and its active children; a running one stops at its next step."""

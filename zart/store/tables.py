@@ -52,12 +52,14 @@ executions = Table(
     Column("parent_id", Text),
     Column("parent_run", Integer),
     Column("parent_step", Text),
+    Column("function_ref", Text),
     _ts("deadline_at"),
     _ts("dispatched_at"),
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
     _ts("started_at"),
     _ts("completed_at"),
+    Column("trace_context", JSONB),
     Column("schedule_id", Text),
     _ts("scheduled_for"),
     CheckConstraint(
@@ -65,9 +67,14 @@ executions = Table(
         name="executions_status_check",
     ),
     UniqueConstraint("idempotency_key", name="executions_idempotency_key_key"),
-    Index("executions_created_idx", "created_at"),
-    Index("executions_status_created_idx", "status", "created_at"),
-    Index("executions_task_created_idx", "task", "created_at"),
+    Index("executions_created_id_idx", "created_at", "id"),
+    Index("executions_status_created_id_idx", "status", "created_at", "id"),
+    Index("executions_task_created_id_idx", "task", "created_at", "id"),
+    Index(
+        "executions_finished_root_idx",
+        "completed_at",
+        postgresql_where=text("parent_id IS NULL AND status IN ('completed', 'failed', 'cancelled')"),
+    ),
     Index("executions_parent_idx", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
     Index("executions_due_idx", "wake_at", postgresql_where=text("status = 'waiting'")),
     Index("executions_pending_idx", "dispatched_at", postgresql_where=text("status = 'pending'")),
@@ -213,7 +220,7 @@ execution_count_deltas = Table(
     Column("delta", Integer, nullable=False),
 )
 
-# Fired by the sweepers (see zart.schedules); a fired execution's id is `<schedule id>@<tick>` (migration 0005).
+# Fired by the sweepers (see zart.schedules); a fired execution's id is `<schedule id>@<tick>` (migration 0007).
 schedules = Table(
     "schedules",
     metadata,
