@@ -4,7 +4,6 @@ inside the body (before the commit) and just after it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
