@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from zart import paging
 from zart.config import Settings
 from zart.errors import (
     ExecutionAlreadyExists,
@@ -43,6 +44,13 @@ GONE_CHECK_INTERVAL = 1.0
 def _next_reread(listening: bool) -> float:
     interval = WAIT_POLL_LISTENING if listening else WAIT_POLL_UNLISTENED
     return time.monotonic() + interval * random.uniform(0.75, 1.25)
+
+
+@dataclass(frozen=True)
+class Page:
+    executions: list[dict[str, Any]]
+    total: int
+    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -254,6 +262,21 @@ class ZartService:
         offset: int = 0,
         order: str = "desc",
     ) -> tuple[list[dict[str, Any]], int]:
+        """One page and the total matching the filters (see `list_page` for the cursor as well)."""
+        page = self.list_page(status=status, task=task, limit=limit, offset=offset, order=order)
+        return page.executions, page.total
+
+    def list_page(
+        self,
+        *,
+        status: str | None = None,
+        task: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        order: str = "desc",
+        cursor: str | None = None,
+    ) -> Page:
+        """A page by offset (as the contract says) or after a cursor, with the cursor of the next page."""
         if status is not None and status not in EXECUTION_STATUSES:
             raise InvalidData(f"status must be one of {', '.join(EXECUTION_STATUSES)}")
         if task is not None:
@@ -264,10 +287,17 @@ class ZartService:
             raise InvalidData("offset must not be negative")
         if order not in ("asc", "desc"):
             raise InvalidData("order must be 'asc' or 'desc'")
+        after = None
+        if cursor is not None:
+            if offset:
+                raise InvalidData("give either cursor or offset, not both")
+            key = paging.decode(cursor, order)
+            after = (key.created_at, key.execution_id)
         with db.autocommit(self.settings.database_url) as conn:
-            return executions.list_executions(
-                conn, status=status, task=task, limit=limit, offset=offset, descending=order == "desc"
+            rows, more, total = executions.list_executions(
+                conn, status=status, task=task, limit=limit, offset=offset, descending=order == "desc", after=after
             )
+        return Page(rows, total, paging.after_last(rows, order) if more else None)
 
     def cancel(self, execution_id: str) -> dict[str, Any]:
         """Cancel an active execution and its active children; a running one stops at its next step."""
