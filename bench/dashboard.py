@@ -13,6 +13,7 @@ import psycopg
 
 from bench import bulk
 from bench.measure import Summary, sample, timed
+from zart import paging
 from zart.config import Settings
 
 WIDE_ID = "bench-200-steps"
@@ -59,7 +60,7 @@ def page_latencies(settings: Settings, libpq_url: str, total: int, samples: int,
     middle = bulk.execution_id(total // 2)
     with psycopg.connect(libpq_url) as conn:
         created = conn.execute("SELECT created_at FROM executions WHERE id = %s", (middle,)).fetchone()
-    deep_cursor = f"{created[0].isoformat()}|{middle}" if created else ""
+    deep_cursor = paging.encode(paging.Cursor(created[0], middle, "desc")) if created else ""
 
     def get(path: str, query: dict[str, str] | None = None) -> Callable[[], None]:
         def fetch() -> None:

@@ -13,7 +13,7 @@ from flask_app.ui.blueprint import blp, page
 from flask_app.ui.chart import throughput_svg
 from flask_app.ui.notices import NOTICES
 from zart.admin import AdminService
-from zart.browsing import BrowseService, Cursor, Filters
+from zart.browsing import BrowseService, Filters
 from zart.errors import ExecutionNotFound, InvalidData
 from zart.limits import ACTIVE_STATUSES, EXECUTION_STATUSES, TERMINAL_STATUSES
 
@@ -53,7 +53,7 @@ def _filters(args: Any) -> Filters:
         status=status,
         task=task,
         created_from=forms.utc_time(args, "from", "the start of the time range"),
-        created_to=forms.utc_time(args, "to", "the end of the time range"),
+        created_before=forms.utc_time(args, "to", "the end of the time range"),
         id_prefix=forms.text(args, "q"),
     )
 
@@ -71,9 +71,8 @@ def executions() -> Any:
             pass  # not an exact id: list the ids it starts
         else:
             return redirect(url_for("zart_ui.execution", execution_id=query))
-    older = Cursor.decode(args["older"]) if args.get("older") else None
-    newer = Cursor.decode(args["newer"]) if args.get("newer") else None
-    result = BrowseService(service).page(filters, older_than=older, newer_than=newer, limit=PAGE_SIZE)
+    older, newer = forms.text(args, "older"), forms.text(args, "newer")
+    result = BrowseService(service).page(filters, older=older, newer=newer, limit=PAGE_SIZE)
     kept = {k: v for k, v in args.items() if k in ("status", "task", "from", "to", "q") and v}
     context = {
         "page": result,

@@ -8,19 +8,21 @@ from sqlalchemy import Connection, text
 
 from zart.store.sql import rows
 
-# Served by the partial index on completed_at: only the last hour's finishes are read.
+# Matches the partial index of finished top-level executions by completion time (executions_finished_root_idx):
+# only the last hour's finishes are read.
 _FINISHED_PER_MINUTE = text(
     """
     SELECT floor(extract(epoch FROM now() - completed_at) / 60)::int AS minutes_ago, status, count(*) AS n
     FROM executions
-    WHERE completed_at > now() - make_interval(mins => :minutes) AND completed_at <= now()
+    WHERE parent_id IS NULL AND status IN ('completed', 'failed', 'cancelled')
+      AND completed_at > now() - make_interval(mins => :minutes) AND completed_at <= now()
     GROUP BY 1, 2
     """
 )
 
 
 def finished_per_minute(conn: Connection, minutes: int) -> list[dict[str, Any]]:
-    """Rows of (minutes_ago, status, n) for executions that finished in the last `minutes` minutes."""
+    """Rows of (minutes_ago, status, n) for top-level executions that finished in the last `minutes` minutes."""
     return rows(conn, _FINISHED_PER_MINUTE, minutes=minutes)
 
 

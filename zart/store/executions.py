@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -13,11 +14,13 @@ _INSERT = text(
     """
     WITH new AS (
         INSERT INTO executions (id, task, status, input, idempotency_key, deadline_at,
-                                parent_id, parent_run, parent_step, dispatched_at, created_at, updated_at)
+                                parent_id, parent_run, parent_step, function_ref, schedule_id, scheduled_for,
+                                dispatched_at, created_at, updated_at)
         VALUES (:id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
                 CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
                      ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
-                :parent_id, :parent_run, :parent_step, now(), now(), now())
+                :parent_id, :parent_run, :parent_step, :function_ref, :schedule_id,
+                CAST(:scheduled_for AS timestamptz), now(), now(), now())
         ON CONFLICT DO NOTHING
         RETURNING id, task, status, created_at, input
     ), run AS (
@@ -41,8 +44,13 @@ def insert_execution(
     parent_run: int | None = None,
     parent_step: str | None = None,
     triggered_by: str | None = None,
+    function_ref: str | None = None,
+    schedule_id: str | None = None,
+    scheduled_for: Any = None,
 ) -> dict[str, Any] | None:
-    """Insert a pending execution with its run 0; None when the id or idempotency key is taken."""
+    """Insert a pending execution with its run 0; None when the id or idempotency key is taken.
+
+    `function_ref` (a function child's `module:qualname`) is written here and nowhere else."""
     return one(
         conn,
         _INSERT,
@@ -55,20 +63,23 @@ def insert_execution(
         parent_run=parent_run,
         parent_step=parent_step,
         triggered_by=triggered_by,
+        function_ref=function_ref,
+        schedule_id=schedule_id,
+        scheduled_for=scheduled_for,
     )
 
 
-SUMMARY_COLUMNS = """
+_SUMMARY_COLUMNS = """
     e.id AS execution_id, e.task, e.status, e.input, e.output, e.error, e.run_index, e.attempt,
     e.current_step, e.waiting_for, e.waiting_for_event, e.wake_at, e.parent_id,
-    e.idempotency_key, e.created_at, e.started_at, e.completed_at, e.updated_at
+    e.idempotency_key, e.created_at, e.started_at, e.completed_at, e.updated_at, e.schedule_id, e.scheduled_for
 """
 
-_GET = text(f"SELECT {SUMMARY_COLUMNS} FROM executions e WHERE e.id = :id")
-_GET_BY_KEY = text(f"SELECT {SUMMARY_COLUMNS} FROM executions e WHERE e.idempotency_key = :key")
+_GET = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.id = :id")
+_GET_BY_KEY = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.idempotency_key = :key")
 _STATUS = text(
     f"""
-    SELECT {SUMMARY_COLUMNS},
+    SELECT {_SUMMARY_COLUMNS},
            (SELECT count(*) FROM steps s WHERE s.execution_id = e.id AND s.run_index = e.run_index
               AND s.status = 'completed') AS steps_completed,
            (SELECT count(*) FROM steps s WHERE s.execution_id = e.id AND s.run_index = e.run_index
@@ -91,19 +102,6 @@ def get_by_idempotency_key(conn: Connection, key: str) -> dict[str, Any] | None:
     return one(conn, _GET_BY_KEY, key=key)
 
 
-def status_and_task(status: str | None, task: str | None) -> tuple[list[str], dict[str, Any]]:
-    """WHERE conditions (over `executions e`) and their parameters for the optional status and task filters."""
-    where = ["TRUE"]
-    params: dict[str, Any] = {}
-    if status is not None:
-        where.append("e.status = :status")
-        params["status"] = status
-    if task is not None:
-        where.append("e.task = :task")
-        params["task"] = task
-    return where, params
-
-
 def list_executions(
     conn: Connection,
     *,
@@ -112,21 +110,55 @@ def list_executions(
     limit: int,
     offset: int,
     descending: bool,
-) -> tuple[list[dict[str, Any]], int]:
-    """One page of executions plus the total matching the filters (from the maintained counts)."""
-    where, params = status_and_task(status, task)
-    params.update(limit=limit, offset=offset)
-    condition = " AND ".join(where)
+    after: tuple[datetime, str] | None = None,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
+    id_prefix: str | None = None,
+) -> tuple[list[dict[str, Any]], bool, int | None]:
+    """One page of executions, whether more follow it, and the total matching the filters (from the counts,
+    which know status and task only: None when a time range or id prefix narrows the list).
+
+    `after` is the (created_at, id) key of the previous page's last row: the page starts right after it, read
+    from the (…, created_at, id) indexes, so a deep page costs what the first does.
+    """
+    where = ["TRUE"]
+    params: dict[str, Any] = {"limit": limit + 1, "offset": offset}
+    if status is not None:
+        where.append("e.status = :status")
+        params["status"] = status
+    if task is not None:
+        where.append("e.task = :task")
+        params["task"] = task
+    if created_from is not None:
+        where.append("e.created_at >= :created_from")
+        params["created_from"] = created_from
+    if created_before is not None:
+        where.append("e.created_at < :created_before")
+        params["created_before"] = created_before
+    if id_prefix:
+        where.append("e.id LIKE :id_pattern")
+        params["id_pattern"] = like_prefix(id_prefix)
     direction = "DESC" if descending else "ASC"
+    if after is not None:
+        where.append(f"(e.created_at, e.id) {'<' if descending else '>'} (:after_at, :after_id)")
+        params["after_at"], params["after_id"] = after
+    condition = " AND ".join(where)
     page = rows(
         conn,
         text(
-            f"SELECT {SUMMARY_COLUMNS} FROM executions e WHERE {condition} "
+            f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE {condition} "
             f"ORDER BY e.created_at {direction}, e.id {direction} LIMIT :limit OFFSET :offset"
         ),
         **params,
     )
-    return page, counts.matching(conn, task=task, status=status)
+    narrowed = created_from is not None or created_before is not None or bool(id_prefix)
+    total = None if narrowed else counts.matching(conn, task=task, status=status)
+    return page[:limit], len(page) > limit, total
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching ids that start with `prefix` literally (`%`, `_` and `\\` escaped)."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def count_by_status(conn: Connection) -> dict[str, int]:
@@ -156,7 +188,7 @@ _CLAIM = text(
           -- the claim may be lost in a crash (the row is then dispatched again); the first checkpoint's
           -- synchronous commit flushes it anyway, so the claim need not wait for its own fsync
           AND set_config('synchronous_commit', 'off', true) = 'off'
-        RETURNING id, task, input, run_index, attempt, deadline_at, parent_id,
+        RETURNING id, task, input, function_ref, run_index, attempt, deadline_at, parent_id,
                   deadline_at IS NOT NULL AND deadline_at <= now() AS past_deadline, {pause.ANY_ACTIVE} AS pausing
     )
     SELECT c.*, coalesce((
