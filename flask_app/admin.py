@@ -21,6 +21,8 @@ from flask_app.admin_schemas import (
     PauseRequest,
     PauseRule,
     PauseRules,
+    PruneRequest,
+    PruneResult,
     RerunRequest,
     RerunResult,
     RestartRequest,
@@ -126,6 +128,21 @@ def rerun(body: dict[str, Any], execution_id: str) -> Any:
         expected_run=body["expected_run_index"],
         **_who(body),
     )
+
+
+@blp.route("/prune", methods=["POST"])
+@blp.arguments(PruneRequest)
+@blp.response(200, PruneResult)
+@blp.errors(COMMON)
+def prune(body: dict[str, Any]) -> Any:
+    """Delete finished executions older than `older_than` (with their children, steps and events), now
+
+    The sweeper applies the `ZART_RETENTION` policy continuously; this prunes on demand, in the same small
+    batches. Active executions are never deleted; a parent goes only with all of its children."""
+    from zart.retention.policy import parse_duration
+
+    older_than = parse_duration(body["older_than"])
+    return _admin().prune(older_than, body["statuses"], body["dry_run"], _actor(body))
 
 
 @blp.route("/pause")

@@ -21,7 +21,9 @@ from zart.errors import (
     StepNotDead,
     StepNotFound,
 )
-from zart.limits import ACTIVE_STATUSES
+from zart.limits import ACTIVE_STATUSES, TERMINAL_STATUSES
+from zart.retention import prune
+from zart.retention.policy import MAX_SECONDS
 from zart.service import ZartService, check_execution_id, check_input_shape, check_lookup_id, check_name
 from zart.store import admin, db, pause
 from zart.store import steps as steps_store
@@ -257,6 +259,29 @@ class AdminService:
         if execution is None:
             raise ExecutionNotFound(execution_id)
         return execution
+
+    # ------------------------------------------------------------ retention
+
+    def prune(self, older_than: float, statuses: list[str] | None, dry_run: bool, triggered_by: str) -> dict[str, Any]:
+        """Delete finished executions (trees whole) that finished over `older_than` seconds ago, now, in small
+        batches; a dry run only counts them. Active executions are never pruned."""
+        chosen = list(dict.fromkeys(statuses or TERMINAL_STATUSES))
+        wrong = [status for status in chosen if status not in TERMINAL_STATUSES]
+        if wrong:
+            raise InvalidData(f"only final statuses can be pruned ({', '.join(TERMINAL_STATUSES)}), not {wrong[0]!r}")
+        if not 0 < older_than <= MAX_SECONDS:
+            raise InvalidData("older_than must be more than 0 seconds and at most 100 years")
+        counted = prune.prune(self._url, dict.fromkeys(chosen, older_than), dry_run=dry_run)
+        result = {
+            "dry_run": dry_run,
+            "older_than_seconds": older_than,
+            "pruned": counted,
+            "total": sum(counted.values()),
+        }
+        if not dry_run:
+            with db.transaction(self._url) as conn:
+                admin.record_action(conn, action="prune", triggered_by=triggered_by, details=result)
+        return result
 
     # ------------------------------------------------------------ pause rules
 

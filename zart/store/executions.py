@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -104,18 +105,26 @@ def list_executions(
     limit: int,
     offset: int,
     descending: bool,
-) -> tuple[list[dict[str, Any]], int]:
-    """One page of executions plus the total matching the filters (from the maintained counts)."""
+    after: tuple[datetime, str] | None = None,
+) -> tuple[list[dict[str, Any]], bool, int]:
+    """One page of executions, whether more follow it, and the total matching the filters (from the counts).
+
+    `after` is the (created_at, id) key of the previous page's last row: the page starts right after it, read
+    from the (…, created_at, id) indexes, so a deep page costs what the first does.
+    """
     where = ["TRUE"]
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    params: dict[str, Any] = {"limit": limit + 1, "offset": offset}
     if status is not None:
         where.append("e.status = :status")
         params["status"] = status
     if task is not None:
         where.append("e.task = :task")
         params["task"] = task
-    condition = " AND ".join(where)
     direction = "DESC" if descending else "ASC"
+    if after is not None:
+        where.append(f"(e.created_at, e.id) {'<' if descending else '>'} (:after_at, :after_id)")
+        params["after_at"], params["after_id"] = after
+    condition = " AND ".join(where)
     page = rows(
         conn,
         text(
@@ -124,7 +133,7 @@ def list_executions(
         ),
         **params,
     )
-    return page, counts.matching(conn, task=task, status=status)
+    return page[:limit], len(page) > limit, counts.matching(conn, task=task, status=status)
 
 
 def count_by_status(conn: Connection) -> dict[str, int]:
