@@ -131,6 +131,7 @@ def rerun(body: dict[str, Any], execution_id: str) -> Any:
 
 
 @blp.route("/prune", methods=["POST"])
+@blp.requires("admin")
 @blp.arguments(PruneRequest)
 @blp.response(200, PruneResult)
 @blp.errors(COMMON)
@@ -142,7 +143,7 @@ def prune(body: dict[str, Any]) -> Any:
     from zart.retention.policy import parse_duration
 
     older_than = parse_duration(body["older_than"])
-    return _admin().prune(older_than, body["statuses"], body["dry_run"], _actor(body))
+    return _admin().prune(older_than, body["statuses"], body["dry_run"], **_who(body))
 
 
 @blp.route("/pause")

@@ -262,7 +262,14 @@ class AdminService:
 
     # ------------------------------------------------------------ retention
 
-    def prune(self, older_than: float, statuses: list[str] | None, dry_run: bool, triggered_by: str) -> dict[str, Any]:
+    def prune(
+        self,
+        older_than: float,
+        statuses: list[str] | None,
+        dry_run: bool,
+        triggered_by: str,
+        on_behalf_of: str | None = None,
+    ) -> dict[str, Any]:
         """Delete finished executions (trees whole) that finished over `older_than` seconds ago, now, in small
         batches; a dry run only counts them. Active executions are never pruned."""
         chosen = list(dict.fromkeys(statuses or TERMINAL_STATUSES))
@@ -280,7 +287,9 @@ class AdminService:
         }
         if not dry_run:
             with db.transaction(self._url) as conn:
-                admin.record_action(conn, action="prune", triggered_by=triggered_by, details=result)
+                admin.record_action(
+                    conn, action="prune", triggered_by=triggered_by, details=audited(result, on_behalf_of)
+                )
         return result
 
     # ------------------------------------------------------------ pause rules

@@ -38,6 +38,7 @@ EXPECTED = {
     ("post", "/zart/admin/v1/pause"): "admin",
     ("post", "/zart/admin/v1/pause/{rule_id}"): "admin",
     ("delete", "/zart/admin/v1/pause/{rule_id}"): "admin",
+    ("post", "/zart/admin/v1/prune"): "admin",
 }
 METHODS = ("get", "post", "put", "patch", "delete")
 # path parameters that name nothing, so a permitted request fails harmlessly (404, 422) and changes nothing
