@@ -68,6 +68,7 @@ def _load_session() -> Response | None:
     session = found or codec().fresh()
     g.zart_ui_session = session
     token = codec().token_of(session, tokens) if tokens else None
+    g.zart_token = token  # where the bearer check keeps a request's token: auth.may() answers for pages too
     g.zart_ui_reader = Reader(token)
     if request.method not in ("GET", "HEAD", "OPTIONS") and request.endpoint != "zart_ui.static":
         if not same_csrf(found, request.form.get("csrf")):

@@ -20,7 +20,7 @@ from tests.api.conftest import LiveServer, serve
 from tests.harness import REPO, Environment, Worker, package_worker
 
 ARTIFACTS = REPO / "test-artifacts" / "ui"
-TOKENS = "ops[admin]:admin-secret,viewer[read]:read-secret"
+TOKENS = "ops:admin:admin-secret,viewer:read:read-secret"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 

@@ -14,7 +14,7 @@ import pytest
 from flask_app import create_app
 from zart.service import ZartService
 
-TOKENS = "ops[admin]:admin-secret,viewer[read]:read-secret,writer[write]:write-secret"
+TOKENS = "ops:admin:admin-secret,viewer:read:read-secret,writer:write:write-secret"
 
 
 def csrf_of(html: str) -> str:
@@ -180,7 +180,7 @@ def test_removing_a_token_from_the_configuration_signs_its_sessions_out(env, sec
     sign_in(secured, "admin-secret")
     cookie = secured.get_cookie("zart_ui", path="/ui/")
     assert cookie is not None
-    rotated = create_app(settings=env.settings(ZART_API_TOKENS="viewer[read]:read-secret")).test_client()
+    rotated = create_app(settings=env.settings(ZART_API_TOKENS="viewer:read:read-secret")).test_client()
     rotated.set_cookie("zart_ui", cookie.value, path="/ui/")
     assert rotated.get("/ui/").status_code == 302
 
