@@ -134,6 +134,8 @@ class Detail(ExecutionStatus):
     input = any_json("The current run's input.")
     waiting_for = fields.Dict(allow_none=True)
     held_by = fields.Nested(HeldBy, allow_none=True)
+    schedule_id = fields.String(allow_none=True, metadata={"description": "The schedule that fired it, if any."})
+    scheduled_for = timestamp("The schedule's tick it was fired for.")
     runs = fields.List(fields.Nested(Run), required=True)
     steps = fields.List(fields.Nested(AdminStep), required=True)
     actions = fields.List(fields.Nested(Action), required=True)

@@ -316,14 +316,8 @@ class ZartService:
 
     def cancel_descendants(self, execution_id: str) -> None:
         """Children are cancelled after the parent commits, each in its own transaction (no lock cycles)."""
-        frontier = [execution_id]
-        while frontier:
-            parent = frontier.pop()
-            with db.autocommit(self.settings.database_url) as conn:
-                children = cancel_store.active_children(conn, parent)
-                for child in children:
-                    if cancel_store.cancel(conn, child):
-                        frontier.append(child)
+        with db.autocommit(self.settings.database_url) as conn:
+            cancel_store.cancel_descendants(conn, execution_id)
 
     def send_event(self, execution_id: str, event_name: str, payload: Any, *, connection: Any = None) -> bool:
         """Deliver to an execution parked on `event_name`; returns whether the doorbell was published.
