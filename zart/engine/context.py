@@ -20,12 +20,13 @@ import uuid as uuid_module
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
 from zart.engine import transactions, versioning
+from zart.engine.clock import utcnow
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper, RunningAttempt
 from zart.errors import (
@@ -52,9 +53,6 @@ current_context: contextvars.ContextVar[Context | None] = contextvars.ContextVar
 
 Publish = Callable[[str, float | None], object]
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ the marker old runs recorded once every run takes the new path, and records noth
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+from zart.engine.clock import utcnow
 
 if TYPE_CHECKING:
     from zart.engine.context import Context
@@ -35,7 +36,7 @@ def patched(ctx: Context, patch_id: str) -> bool:
     else:
         position, checkpoint = ctx._enter(name, PATCH_KIND)
         if checkpoint is None:
-            ctx._checkpoint(name, position, PATCH_KIND, True, 1, 0, datetime.now(UTC))
+            ctx._checkpoint(name, position, PATCH_KIND, True, 1, 0, utcnow())
         decision = True
     ctx._patches[name] = decision
     return decision
