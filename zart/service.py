@@ -27,7 +27,7 @@ from zart.limits import EXECUTION_STATUSES, MAX_ID_LENGTH, MAX_LIST_LIMIT, NAME_
 from zart.registry import Registry, default_registry
 from zart.schema import storage_problem, validation_errors
 from zart.store import cancel as cancel_store
-from zart.store import catalog, db, events, executions, notifications, pause
+from zart.store import catalog, completion, db, events, executions, notifications, pause
 
 PublishFn = Callable[[str], bool]
 
@@ -165,6 +165,14 @@ class ZartService:
             raise TaskNotRegistered(task)
         return known["schema"], known["timeout_seconds"]
 
+    def task_timeout(self, conn: Any, task: str) -> float | None:
+        """The task's declared timeout, for a new run's deadline; None when it has none (or is not known)."""
+        local = self._registry.get(task)
+        if local is not None:
+            return local.timeout
+        known = catalog.get_task(conn, task)
+        return None if known is None else known["timeout_seconds"]
+
     @staticmethod
     def _existing(conn: Any, execution_id: str | None, key: str | None) -> dict[str, Any] | None:
         if execution_id is not None:
@@ -233,25 +241,32 @@ class ZartService:
         check_lookup_id(execution_id)
         url = self.settings.database_url
         with db.transaction(url) as conn:
-            cancelled = cancel_store.cancel(conn, execution_id)
-            if not cancelled:
+            done = completion.finish_and_report(conn, execution_id, status="cancelled", token=None)
+            if not done.finished:
                 row = executions.get_execution(conn, execution_id)
                 if row is None:
                     raise ExecutionNotFound(execution_id)
                 raise ExecutionAlreadyFinished(f"execution {execution_id} already finished as {row['status']}")
+        if done.wake_parent is not None:  # a cancelled child counts as a failed one: its parent goes on
+            self.publish(done.wake_parent)
         self.cancel_descendants(execution_id)
         return {"execution_id": execution_id, "status": "cancelled"}
 
-    def cancel_descendants(self, execution_id: str) -> None:
-        """Children are cancelled after the parent commits, each in its own transaction (no lock cycles)."""
-        frontier = [execution_id]
+    def cancel_descendants(self, execution_id: str, before_run: int | None = None) -> None:
+        """Children are cancelled after the parent commits, each in its own transaction (no lock cycles).
+
+        `before_run` limits the first level to children of earlier runs: a new run's own children stay."""
+        frontier: list[tuple[str, int | None]] = [(execution_id, before_run)]
+        url = self.settings.database_url
         while frontier:
-            parent = frontier.pop()
-            with db.autocommit(self.settings.database_url) as conn:
-                children = cancel_store.active_children(conn, parent)
-                for child in children:
-                    if cancel_store.cancel(conn, child):
-                        frontier.append(child)
+            parent, limit = frontier.pop()
+            with db.autocommit(url) as conn:
+                children = cancel_store.active_children(conn, parent, limit)
+            for child in children:
+                with db.transaction(url) as conn:
+                    done = completion.finish_and_report(conn, child, status="cancelled", token=None)
+                if done.finished:
+                    frontier.append((child, None))
 
     def send_event(self, execution_id: str, event_name: str, payload: Any) -> bool:
         """Deliver to an execution parked on `event_name`; returns whether the doorbell was published."""
