@@ -20,6 +20,8 @@ from flask_app.admin_schemas import (
     PauseRequest,
     PauseRule,
     PauseRules,
+    PruneRequest,
+    PruneResult,
     RerunRequest,
     RerunResult,
     RestartRequest,
@@ -40,6 +42,7 @@ blp = protected(ZartBlueprint("admin", __name__, description="Operator actions o
 
 COMMON = {**GUARDED, 422: INVALID}
 ACTIVE = "`execution_active`: it is pending, running or waiting; send `force: true` to stop it first."
+CHILD = "`child_execution`: new `data` for a child execution (its input is what its parent's code passed)."
 RULE_NOT_FOUND = "`pause_rule_not_found`: no pause rule has this ID."
 
 
@@ -86,7 +89,14 @@ def retry_step(body: dict[str, Any], execution_id: str) -> Any:
 @blp.route("/executions/<execution_id>/restart", methods=["POST"], parameters=[EXECUTION_ID_PARAMETER])
 @blp.arguments(RestartRequest)
 @blp.response(200, NewRun)
-@blp.errors({**COMMON, 404: NOT_FOUND, 409: ACTIVE})
+@blp.errors(
+    {
+        **COMMON,
+        404: NOT_FOUND,
+        409: ACTIVE + " " + CHILD,
+        422: INVALID + " New `data` passes the checks of scheduling: the task's schema, `task_not_registered`.",
+    }
+)
 def restart(body: dict[str, Any], execution_id: str) -> Any:
     """Restart an execution: a new run in which every step runs again"""
     return _admin().restart(execution_id, body["data"], body["force"], _actor(body))
@@ -99,6 +109,21 @@ def restart(body: dict[str, Any], execution_id: str) -> Any:
 def rerun(body: dict[str, Any], execution_id: str) -> Any:
     """Selective rerun: a new run re-running the named steps and everything after the first of them"""
     return _admin().rerun(execution_id, body["steps"], body["preserve"], body["force"], _actor(body))
+
+
+@blp.route("/prune", methods=["POST"])
+@blp.arguments(PruneRequest)
+@blp.response(200, PruneResult)
+@blp.errors(COMMON)
+def prune(body: dict[str, Any]) -> Any:
+    """Delete finished executions older than `older_than` (with their children, steps and events), now
+
+    The sweeper applies the `ZART_RETENTION` policy continuously; this prunes on demand, in the same small
+    batches. Active executions are never deleted; a parent goes only with all of its children."""
+    from zart.retention.policy import parse_duration
+
+    older_than = parse_duration(body["older_than"])
+    return _admin().prune(older_than, body["statuses"], body["dry_run"], _actor(body))
 
 
 @blp.route("/pause")

@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from flask_app.schemas import NAME, PRINTABLE, ExecutionStatus, any_json, path_parameter, status_field, timestamp
+from zart.limits import TERMINAL_STATUSES
 
 RULE_ID_PARAMETER = path_parameter("rule_id", PRINTABLE, "A pause rule's ID, as returned when it was created.")
 
@@ -179,3 +180,44 @@ class PauseRules(ma.Schema):
 class Deleted(ma.Schema):
     rule_id = fields.String(required=True)
     deleted = fields.Boolean(required=True)
+
+
+def _duration(value: str) -> bool:
+    from zart.errors import InvalidData
+    from zart.retention.policy import parse_duration
+
+    try:
+        parse_duration(value)
+    except InvalidData as exc:
+        raise ma.ValidationError(exc.message) from None
+    return True
+
+
+class PruneRequest(Strict):
+    older_than = fields.String(
+        required=True,
+        validate=[validate.Length(max=32), _duration],
+        metadata={"description": "Finished longer ago than this: `90s`, `15m`, `12h`, `30d`, `2w`.", "example": "30d"},
+    )
+    statuses = fields.List(
+        fields.String(validate=validate.OneOf(TERMINAL_STATUSES)),
+        load_default=None,
+        validate=validate.Length(min=1, max=3),
+        metadata={"description": "Only these final statuses (default: all three)."},
+    )
+    dry_run = fields.Boolean(
+        load_default=False, metadata={"description": "Count what would be deleted; delete nothing."}
+    )
+    triggered_by = TRIGGERED_BY
+
+
+class PruneResult(ma.Schema):
+    dry_run = fields.Boolean(required=True)
+    older_than_seconds = fields.Float(required=True)
+    pruned = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "Executions deleted (or, dry, that would be) per final status, children included."},
+    )
+    total = fields.Integer(required=True)

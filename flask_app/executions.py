@@ -52,9 +52,9 @@ class Executions(MethodView):
     @blp.response(200, ExecutionPage)
     @blp.errors({**GUARDED, 422: INVALID})
     def get(self, query: dict[str, Any]) -> Any:
-        """List executions, newest first unless `order=asc`"""
-        page, total = current_service().list_executions(**query)
-        return views.list_view(page, total, query["limit"], query["offset"])
+        """List executions, newest first unless `order=asc`; page by `offset` or by `cursor`"""
+        page = current_service().list_page(**query)
+        return views.list_view(page.executions, page.total, query["limit"], query["offset"], page.next_cursor)
 
 
 @blp.route("/executions/<execution_id>", parameters=[EXECUTION_ID_PARAMETER])

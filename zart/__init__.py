@@ -45,11 +45,22 @@ def step(
     return decorate
 
 
+def configure(**options: Any) -> None:
+    """Set the store, the broker and the app's SQLAlchemy engine in code (see `zart.appconfig.configure`)."""
+    from zart.appconfig import configure as _configure
+
+    _configure(**options)
+
+
 def __getattr__(name: str) -> Any:
     if name in ("Context", "ChildHandle"):
         from zart.engine import context
 
         return getattr(context, name)
+    if name in ("schedule", "send_event"):
+        from zart import client
+
+        return getattr(client, name)
     raise AttributeError(f"module 'zart' has no attribute {name!r}")
 
 
@@ -62,7 +73,10 @@ __all__ = [
     "StepFailed",
     "StepTimeout",
     "Task",
+    "configure",
     "default_registry",
+    "schedule",
+    "send_event",
     "step",
     "task",
     "__version__",

@@ -14,6 +14,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from zart.errors import ConfigurationError
+from zart.retention.policy import Policy, parse_policy
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://localhost/zart"
 DEFAULT_BROKER_URL = "redis://localhost:6379/0"
@@ -61,6 +62,8 @@ class Settings:
     api_prefix: str = "/api/v1"
     admin_prefix: str = "/zart/admin/v1"
     max_body_bytes: int = 1_048_576
+    # seconds each final status is kept before the sweeper deletes it (ZART_RETENTION; empty: kept forever)
+    retention: Policy = field(default_factory=lambda: parse_policy(None))
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_database_url(self, url: str | None) -> Settings:
@@ -104,4 +107,5 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         api_prefix=env.get("ZART_API_PREFIX") or "/api/v1",
         admin_prefix=env.get("ZART_ADMIN_PREFIX") or "/zart/admin/v1",
         max_body_bytes=int(number("ZART_MAX_BODY_BYTES", 1_048_576)),
+        retention=parse_policy(env.get("ZART_RETENTION")),
     )

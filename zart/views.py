@@ -68,13 +68,21 @@ def status_view(execution: Mapping[str, Any]) -> dict[str, Any]:
     return pick(execution, STATUS_FIELDS)
 
 
-def list_view(executions: Iterable[Mapping[str, Any]], total: int, limit: int, offset: int) -> dict[str, Any]:
-    """A page of executions (from `ZartService.list`) with the paging it was asked for."""
+def summary_view(execution: Mapping[str, Any]) -> dict[str, Any]:
+    return pick(execution, SUMMARY_FIELDS)
+
+
+def list_view(
+    executions: Iterable[Mapping[str, Any]], total: int, limit: int, offset: int, next_cursor: str | None = None
+) -> dict[str, Any]:
+    """A page of executions (from `ZartService.list_page`) with the paging it was asked for; `next_cursor`
+    (null on the last page) fetches the page after it."""
     return {
-        "executions": [pick(execution, SUMMARY_FIELDS) for execution in executions],
+        "executions": [summary_view(execution) for execution in executions],
         "total": total,
         "limit": limit,
         "offset": offset,
+        "next_cursor": next_cursor,
     }
 
 

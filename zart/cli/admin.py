@@ -14,8 +14,9 @@ import click
 from zart import views
 from zart.cli import render
 from zart.cli.connect import service_for
-from zart.cli.params import JSON_OBJECT
+from zart.cli.params import DURATION, JSON_OBJECT
 from zart.cli.state import CliState, global_options, with_state
+from zart.limits import TERMINAL_STATUSES
 
 
 def _admin(state: CliState) -> Any:
@@ -32,7 +33,7 @@ triggered_by = click.option(
 @click.group()
 @global_options
 def admin() -> None:
-    """Operator controls: inspect, retry, restart, rerun, pause."""
+    """Operator controls: inspect, retry, restart, rerun, pause, prune."""
 
 
 @admin.command()
@@ -251,6 +252,27 @@ def pause_delete(state: CliState, rule_id: str, triggered_by: str) -> None:
     """Delete a rule outright (what it held is released)."""
     result = _admin(state).delete_pause(rule_id, triggered_by)
     render.emit(state, result, [f"Deleted pause rule: {rule_id}"])
+
+
+@admin.command("prune")
+@click.option("--older-than", type=DURATION, required=True, help="Finished longer ago than this (30d, 12h, 2w).")
+@click.option(
+    "--status",
+    "statuses",
+    type=click.Choice(TERMINAL_STATUSES),
+    multiple=True,
+    help="Only this final status (repeatable; default: all three).",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@triggered_by
+@global_options
+@with_state
+def prune(state: CliState, older_than: float, statuses: tuple[str, ...], dry_run: bool, triggered_by: str) -> None:
+    """Delete finished executions (with their children, steps and events) now, in small batches."""
+    result = _admin(state).prune(older_than, list(statuses), dry_run, triggered_by)
+    detail = ", ".join(f"{status} {count}" for status, count in result["pruned"].items())
+    verb = "Would prune" if dry_run else "Pruned"
+    render.emit(state, result, [f"{verb} {result['total']} executions ({detail})"])
 
 
 COMMANDS: list[click.Command] = [admin]

@@ -12,6 +12,7 @@ import threading
 from zart.config import Settings
 from zart.dispatch.broker import BrokerProbe, BrokerState, Publisher
 from zart.engine.runner import finish_with_parent
+from zart.retention import prune
 from zart.store import counts, db, pause, sweeps
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class Sweeper:
                 ready += sweeps.redispatch_stale(conn, self._settings.redispatch_after, budget, broker.forgotten_before)
             overdue = sweeps.overdue(conn, SWEEP_BATCH)
         self._fold_counts(url)
+        self._apply_retention(url)
         timed_out = {"type": "ExecutionTimeout", "message": "execution exceeded its timeout"}
         for execution_id in overdue:
             _, parent = finish_with_parent(
@@ -83,6 +85,15 @@ class Sweeper:
                     counts.fold_deltas(conn)
         except Exception:
             log.warning("could not fold execution counts; trying again next sweep", exc_info=True)
+
+    def _apply_retention(self, url: str) -> None:
+        """Delete a few batches of executions past their retention; never holds up recovery."""
+        if not self._settings.retention:
+            return
+        try:
+            prune.sweep(url, self._settings.retention)
+        except Exception:
+            log.warning("retention pass failed; trying again next sweep", exc_info=True)
 
 
 def redispatch_budget(unclaimed: int, broker: BrokerState | None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -13,11 +14,12 @@ _INSERT = text(
     """
     WITH new AS (
         INSERT INTO executions (id, task, status, input, idempotency_key, deadline_at,
-                                parent_id, parent_run, parent_step, dispatched_at, created_at, updated_at)
+                                parent_id, parent_run, parent_step, function_ref, dispatched_at, created_at,
+                                updated_at)
         VALUES (:id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
                 CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
                      ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
-                :parent_id, :parent_run, :parent_step, now(), now(), now())
+                :parent_id, :parent_run, :parent_step, :function_ref, now(), now(), now())
         ON CONFLICT DO NOTHING
         RETURNING id, task, status, created_at, input
     ), run AS (
@@ -41,8 +43,11 @@ def insert_execution(
     parent_run: int | None = None,
     parent_step: str | None = None,
     triggered_by: str | None = None,
+    function_ref: str | None = None,
 ) -> dict[str, Any] | None:
-    """Insert a pending execution with its run 0; None when the id or idempotency key is taken."""
+    """Insert a pending execution with its run 0; None when the id or idempotency key is taken.
+
+    `function_ref` (a function child's `module:qualname`) is written here and nowhere else."""
     return one(
         conn,
         _INSERT,
@@ -55,6 +60,7 @@ def insert_execution(
         parent_run=parent_run,
         parent_step=parent_step,
         triggered_by=triggered_by,
+        function_ref=function_ref,
     )
 
 
@@ -99,18 +105,26 @@ def list_executions(
     limit: int,
     offset: int,
     descending: bool,
-) -> tuple[list[dict[str, Any]], int]:
-    """One page of executions plus the total matching the filters (from the maintained counts)."""
+    after: tuple[datetime, str] | None = None,
+) -> tuple[list[dict[str, Any]], bool, int]:
+    """One page of executions, whether more follow it, and the total matching the filters (from the counts).
+
+    `after` is the (created_at, id) key of the previous page's last row: the page starts right after it, read
+    from the (…, created_at, id) indexes, so a deep page costs what the first does.
+    """
     where = ["TRUE"]
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    params: dict[str, Any] = {"limit": limit + 1, "offset": offset}
     if status is not None:
         where.append("e.status = :status")
         params["status"] = status
     if task is not None:
         where.append("e.task = :task")
         params["task"] = task
-    condition = " AND ".join(where)
     direction = "DESC" if descending else "ASC"
+    if after is not None:
+        where.append(f"(e.created_at, e.id) {'<' if descending else '>'} (:after_at, :after_id)")
+        params["after_at"], params["after_id"] = after
+    condition = " AND ".join(where)
     page = rows(
         conn,
         text(
@@ -119,7 +133,7 @@ def list_executions(
         ),
         **params,
     )
-    return page, counts.matching(conn, task=task, status=status)
+    return page[:limit], len(page) > limit, counts.matching(conn, task=task, status=status)
 
 
 def count_by_status(conn: Connection) -> dict[str, int]:
@@ -151,7 +165,7 @@ _CLAIM = text(
           -- the claim may be lost in a crash (the row is then dispatched again); the first checkpoint's
           -- synchronous commit flushes it anyway, so the claim need not wait for its own fsync
           AND set_config('synchronous_commit', 'off', true) = 'off'
-        RETURNING id, task, input, run_index, attempt, recoveries, deadline_at, parent_id,
+        RETURNING id, task, input, function_ref, run_index, attempt, recoveries, deadline_at, parent_id,
                   deadline_at IS NOT NULL AND deadline_at <= now() AS past_deadline, {pause.ANY_ACTIVE} AS pausing
     )
     SELECT c.*, coalesce((
