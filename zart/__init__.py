@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zart.errors import EventTimeout, StepFailed, StepTimeout
 from zart.registry import Registry, Task, default_registry, task
 from zart.retry import RetryPolicy
+from zart.schedules.declare import cron, every
 
 if TYPE_CHECKING:
     from zart.engine.context import ChildHandle, Context
@@ -79,5 +80,7 @@ __all__ = [
     "send_event",
     "step",
     "task",
+    "cron",
+    "every",
     "__version__",
 ]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from zart import paging
+from zart import cancellation, paging
 from zart.config import Settings
 from zart.errors import (
     ExecutionAlreadyExists,
@@ -28,7 +28,7 @@ from zart.limits import EXECUTION_STATUSES, MAX_ID_LENGTH, MAX_LIST_LIMIT, NAME_
 from zart.registry import Registry, default_registry
 from zart.schema import storage_problem, validation_errors
 from zart.store import cancel as cancel_store
-from zart.store import catalog, completion, db, events, executions, notifications, pause
+from zart.store import catalog, db, events, executions, notifications, pause
 
 PublishFn = Callable[[str], bool]
 
@@ -312,7 +312,7 @@ class ZartService:
         check_lookup_id(execution_id)
         url = self.settings.database_url
         with db.transaction(url) as conn:
-            done = completion.finish_and_report(conn, execution_id, status="cancelled", token=None)
+            done = cancel_store.cancel(conn, execution_id)
             if not done.finished:
                 row = executions.get_execution(conn, execution_id)
                 if row is None:
@@ -324,20 +324,9 @@ class ZartService:
         return {"execution_id": execution_id, "status": "cancelled"}
 
     def cancel_descendants(self, execution_id: str, before_run: int | None = None) -> None:
-        """Children are cancelled after the parent commits, each in its own transaction (no lock cycles).
-
-        `before_run` limits the first level to children of earlier runs: a new run's own children stay."""
-        frontier: list[tuple[str, int | None]] = [(execution_id, before_run)]
-        url = self.settings.database_url
-        while frontier:
-            parent, limit = frontier.pop()
-            with db.autocommit(url) as conn:
-                children = cancel_store.active_children(conn, parent, limit)
-            for child in children:
-                with db.transaction(url) as conn:
-                    done = completion.finish_and_report(conn, child, status="cancelled", token=None)
-                if done.finished:
-                    frontier.append((child, None))
+        """Children are cancelled after the parent commits (see `zart.cancellation`)."""
+        for parent in cancellation.cancel_descendants(self.settings.database_url, execution_id, before_run):
+            self.publish(parent)
 
     def send_event(self, execution_id: str, event_name: str, payload: Any, *, connection: Any = None) -> bool:
         """Deliver to an execution parked on `event_name`; returns whether the doorbell was published.

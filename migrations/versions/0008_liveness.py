@@ -5,8 +5,8 @@ past the configured limit the execution fails instead of looping. The active-sta
 recovery and the stranded check; the deadline index serves the overdue sweep. Neither covers a column the
 per-step fence writes (`lease_expires_at`), so step checkpoints stay HOT updates.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
