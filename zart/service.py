@@ -25,6 +25,7 @@ from zart.errors import (
     TaskNotRegistered,
 )
 from zart.limits import EXECUTION_STATUSES, MAX_ID_LENGTH, MAX_LIST_LIMIT, NAME_MAX, TERMINAL_STATUSES
+from zart.observability import hooks
 from zart.registry import Registry, default_registry
 from zart.schema import storage_problem, validation_errors
 from zart.store import cancel as cancel_store
@@ -146,16 +147,18 @@ class ZartService:
             check_name("idempotency key", idempotency_key)
         check_input_shape(data)
         url = self.settings.database_url
-        with db.transaction(url) as conn:
+        new_id = execution_id or new_execution_id()
+        with db.transaction(url) as conn, hooks.scheduling(task, new_id) as trace_context:
             timeout = self.validate_input(conn, task, data)
             created = executions.insert_execution(
                 conn,
-                execution_id=execution_id or new_execution_id(),
+                execution_id=new_id,
                 task=task,
                 data=data,
                 idempotency_key=idempotency_key,
                 timeout=timeout,
                 triggered_by=triggered_by,
+                trace_context=trace_context,
             )
             if created is None:  # the id or key is taken: the same request again, or a conflict
                 existing = self._existing(conn, execution_id, idempotency_key)
@@ -301,7 +304,10 @@ class ZartService:
         check_lookup_id(execution_id)
         check_name("event name", event_name)
         check_storable("the event payload", payload)
-        with db.transaction(self.settings.database_url) as conn:
+        with (
+            db.transaction(self.settings.database_url) as conn,
+            hooks.delivering_event(execution_id, event_name, lambda: executions.trace_context(conn, execution_id)),
+        ):
             if not events.deliver(conn, execution_id, event_name, payload):
                 row = executions.get_execution(conn, execution_id)
                 if row is None:
