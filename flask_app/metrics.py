@@ -34,6 +34,7 @@ class ZartCollector(Collector):
         try:
             counts = self._service.stats()
             oldest = self._service.oldest_pending_age()
+            queues = self._service.pending_by_task()
         except Exception:  # a scrape must still answer when the database does not
             up.add_metric([], 0)
             yield up
@@ -49,6 +50,17 @@ class ZartCollector(Collector):
             "Seconds the oldest pending execution has waited for a worker (0 when none).",
             value=oldest,
         )
+        depth = GaugeMetricFamily("zart_queue_depth", "Pending executions by task.", labels=["task"])
+        age = GaugeMetricFamily(
+            "zart_queue_oldest_pending_age_seconds",
+            "Seconds the oldest pending execution of each task has waited.",
+            labels=["task"],
+        )
+        for queue in queues:
+            depth.add_metric([queue["task"]], queue["pending"])
+            age.add_metric([queue["task"]], queue["oldest_age"])
+        yield depth
+        yield age
 
 
 def init_metrics(app: Flask, service: ZartService, wait_slots: WaitSlots) -> CollectorRegistry:

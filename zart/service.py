@@ -29,7 +29,7 @@ from zart.observability import hooks
 from zart.registry import Registry, default_registry
 from zart.schema import storage_problem, validation_errors
 from zart.store import cancel as cancel_store
-from zart.store import catalog, db, events, executions, notifications, pause
+from zart.store import catalog, counts, db, events, executions, notifications, pause
 
 PublishFn = Callable[[str], bool]
 
@@ -362,6 +362,11 @@ class ZartService:
         """Seconds the oldest pending execution has waited for a worker (0 when none): a backlog gauge."""
         with db.autocommit(self.settings.database_url) as conn:
             return executions.oldest_pending_age(conn)
+
+    def pending_by_task(self) -> list[dict[str, Any]]:
+        """Queue depth and oldest pending age per task, for the API's /metrics."""
+        with db.autocommit(self.settings.database_url) as conn:
+            return counts.pending_by_task(conn)
 
     def readiness(self, timeout: float = 2.0) -> dict[str, str]:
         """`ok` or the reason, for each dependency a front end needs: the database and the broker."""
