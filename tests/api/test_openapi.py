@@ -57,6 +57,7 @@ def test_every_route_and_method_is_documented(app, client):
         (f"{ADMIN}/pause", "get"),
         (f"{ADMIN}/pause/{{rule_id}}", "post"),
         (f"{ADMIN}/pause/{{rule_id}}", "delete"),
+        (f"{ADMIN}/prune", "post"),
     } == documented
 
 
