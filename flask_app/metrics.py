@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 from prometheus_flask_exporter import PrometheusMetrics
 
 from flask_app.waiting import WaitSlots
+from zart.schedules.service import ScheduleService
 from zart.service import ZartService
 from zart.store.tables import EXECUTION_STATUSES
 
@@ -35,6 +36,7 @@ class ZartCollector(Collector):
             counts = self._service.stats()
             oldest = self._service.oldest_pending_age()
             queues = self._service.pending_by_task()
+            firing = ScheduleService(self._service).firing_figures()
         except Exception:  # a scrape must still answer when the database does not
             up.add_metric([], 0)
             yield up
@@ -61,6 +63,16 @@ class ZartCollector(Collector):
             age.add_metric([queue["task"]], queue["oldest_age"])
         yield depth
         yield age
+        yield GaugeMetricFamily(
+            "zart_schedule_firing_lag_seconds",
+            "Largest delay between a schedule tick's fire time and its execution's creation, over the last 5 minutes.",
+            value=firing["recent_lag"],
+        )
+        yield GaugeMetricFamily(
+            "zart_schedule_overdue_seconds",
+            "How long the most overdue schedule tick has been waiting to fire (0 when none: the sweepers keep up).",
+            value=firing["overdue"],
+        )
 
 
 def init_metrics(app: Flask, service: ZartService, wait_slots: WaitSlots) -> CollectorRegistry:

@@ -229,3 +229,10 @@ def traced(ctx: zart.Context, data: dict) -> str:
     ctx.wait_all([ctx.schedule("child", journaled, j, "child", 2)])
     ctx.step("held", wait_for_file, j, "held", data["release"], 3)
     return "done"
+
+
+@zart.task("t.scheduled")
+def scheduled(ctx: zart.Context, data: dict) -> dict:
+    """A schedule's target: holds its worker slot for `seconds` (none by default)."""
+    ctx.step("work", time.sleep, data.get("seconds", 0))
+    return {"execution_id": ctx.execution_id}

@@ -53,6 +53,8 @@ class Settings:
     sweep_interval: float = 1.0
     redispatch_after: float = 10.0
     short_wait_hint: float = 120.0
+    # a schedule's tick later than this was missed (no worker swept): its catch-up policy decides
+    schedule_grace: float = 60.0
     queue: str = "zart"
     api_tokens: tuple[str, ...] = ()
     # with tokens set, /openapi.json and /docs need one too, unless this says they may be read without
@@ -100,6 +102,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         sweep_interval=number("ZART_SWEEP_INTERVAL", 1.0),
         redispatch_after=number("ZART_REDISPATCH_AFTER", 10.0),
         short_wait_hint=number("ZART_SHORT_WAIT_HINT", 120.0),
+        schedule_grace=number("ZART_SCHEDULE_GRACE", 60.0),
         queue=env.get("ZART_QUEUE") or "zart",
         api_tokens=_split_list(env.get("ZART_API_TOKENS")),
         public_docs=(env.get("ZART_PUBLIC_DOCS") or "").strip().lower() in ("1", "true", "yes", "on"),

@@ -138,18 +138,46 @@ class ZartService:
         execution_id: str | None = None,
         idempotency_key: str | None = None,
         triggered_by: str | None = None,
+        connection: Any = None,
     ) -> Scheduled:
-        """Create a pending execution (or return the one with the same id / key) and ring the doorbell."""
+        """Create a pending execution (or return the one with the same id / key) and ring the doorbell.
+
+        With `connection` (the app's SQLAlchemy Session or Connection) the row is written in the app's open
+        transaction and the doorbell rings only once that transaction commits; a rollback leaves nothing."""
         check_name("task name", task)
         if execution_id is not None:
             check_execution_id(execution_id)
         if idempotency_key is not None:
             check_name("idempotency key", idempotency_key)
         check_input_shape(data)
-        url = self.settings.database_url
         new_id = execution_id or new_execution_id()
-        with db.transaction(url) as conn, hooks.scheduling(task, new_id) as trace_context:
-            timeout = self.validate_input(conn, task, data)
+        if connection is not None:
+            from zart import apptx
+
+            joined = apptx.join(connection, self.settings.database_url)
+            with db.translated_errors():
+                scheduled = self._insert(joined.conn, task, data, new_id, execution_id, idempotency_key, triggered_by)
+            if scheduled.created:
+                joined.after_commit(lambda: self.publish(new_id))
+            return scheduled
+        with db.transaction(self.settings.database_url) as conn:
+            scheduled = self._insert(conn, task, data, new_id, execution_id, idempotency_key, triggered_by)
+        if not scheduled.created:
+            return scheduled
+        return Scheduled(scheduled.execution, created=True, published=self.publish(new_id))
+
+    def _insert(
+        self,
+        conn: Any,
+        task: str,
+        data: dict[str, Any],
+        new_id: str,
+        execution_id: str | None,
+        idempotency_key: str | None,
+        triggered_by: str | None,
+    ) -> Scheduled:
+        timeout = self.validate_input(conn, task, data)
+        with hooks.scheduling(task, new_id) as trace_context:
             created = executions.insert_execution(
                 conn,
                 execution_id=new_id,
@@ -160,13 +188,13 @@ class ZartService:
                 triggered_by=triggered_by,
                 trace_context=trace_context,
             )
-            if created is None:  # the id or key is taken: the same request again, or a conflict
-                existing = self._existing(conn, execution_id, idempotency_key)
-                if existing is None:
-                    raise ExecutionAlreadyExists("an execution with that id already exists")
-                return self._same_task_or_conflict(existing, task)
+        if created is None:  # the id or key is taken: the same request again, or a conflict
+            existing = self._existing(conn, execution_id, idempotency_key)
+            if existing is None:
+                raise ExecutionAlreadyExists("an execution with that id already exists")
+            return self._same_task_or_conflict(existing, task)
         record = {"execution_id": created["id"], **{k: created[k] for k in ("task", "status", "created_at")}}
-        return Scheduled(record, created=True, published=self.publish(created["id"]))
+        return Scheduled(record, created=True, published=False)
 
     def validate_input(self, conn: Any, task: str, data: Any) -> float | None:
         """Everything new input for `task` must pass, wherever it comes from (schedule, restart): a JSON
@@ -290,32 +318,41 @@ class ZartService:
 
     def cancel_descendants(self, execution_id: str) -> None:
         """Children are cancelled after the parent commits, each in its own transaction (no lock cycles)."""
-        frontier = [execution_id]
-        while frontier:
-            parent = frontier.pop()
-            with db.autocommit(self.settings.database_url) as conn:
-                children = cancel_store.active_children(conn, parent)
-                for child in children:
-                    if cancel_store.cancel(conn, child):
-                        frontier.append(child)
+        with db.autocommit(self.settings.database_url) as conn:
+            cancel_store.cancel_descendants(conn, execution_id)
 
-    def send_event(self, execution_id: str, event_name: str, payload: Any) -> bool:
-        """Deliver to an execution parked on `event_name`; returns whether the doorbell was published."""
+    def send_event(self, execution_id: str, event_name: str, payload: Any, *, connection: Any = None) -> bool:
+        """Deliver to an execution parked on `event_name`; returns whether the doorbell was published.
+
+        With `connection` the delivery joins the app's transaction and the doorbell follows its commit
+        (returns False: nothing is published before then)."""
         check_lookup_id(execution_id)
         check_name("event name", event_name)
         check_storable("the event payload", payload)
-        with (
-            db.transaction(self.settings.database_url) as conn,
-            hooks.delivering_event(execution_id, event_name, lambda: executions.trace_context(conn, execution_id)),
-        ):
-            if not events.deliver(conn, execution_id, event_name, payload):
-                row = executions.get_execution(conn, execution_id)
-                if row is None:
-                    raise ExecutionNotFound(execution_id)
-                raise NotWaitingForEvent(
-                    f"execution {execution_id} is not waiting for event '{event_name}' (status: {row['status']})"
-                )
+        if connection is not None:
+            from zart import apptx
+
+            joined = apptx.join(connection, self.settings.database_url)
+            with db.translated_errors():
+                self._deliver(joined.conn, execution_id, event_name, payload)
+            joined.after_commit(lambda: self.publish(execution_id))
+            return False
+        with db.transaction(self.settings.database_url) as conn:
+            self._deliver(conn, execution_id, event_name, payload)
         return self.publish(execution_id)
+
+    @staticmethod
+    def _deliver(conn: Any, execution_id: str, event_name: str, payload: Any) -> None:
+        stored_context = lambda: executions.trace_context(conn, execution_id)  # noqa: E731  (read only if traced)
+        with hooks.delivering_event(execution_id, event_name, stored_context):
+            delivered = events.deliver(conn, execution_id, event_name, payload)
+        if not delivered:
+            row = executions.get_execution(conn, execution_id)
+            if row is None:
+                raise ExecutionNotFound(execution_id)
+            raise NotWaitingForEvent(
+                f"execution {execution_id} is not waiting for event '{event_name}' (status: {row['status']})"
+            )
 
     def wait(
         self, execution_id: str, timeout: float, gone: Callable[[], bool] | None = None

@@ -15,6 +15,7 @@ from zart.dispatch.broker import BrokerProbe, BrokerState, Publisher
 from zart.engine.runner import finish_with_parent
 from zart.observability import hooks
 from zart.retention import prune
+from zart.schedules import firing
 from zart.store import counts, db, pause, sweeps
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Sweeper:
                 hooks.sweep_pass(time.perf_counter() - started)
             except Exception:
                 log.warning("sweep failed; trying again in %ss", self._settings.sweep_interval, exc_info=True)
+            self.fire_schedules()
 
     def sweep_once(self) -> list[str]:
         """Wake due timers, recover expired leases, re-publish lost messages, fail overdue executions."""
@@ -80,6 +82,14 @@ class Sweeper:
         for execution_id in ready:
             self._publisher.publish(execution_id)
         return ready
+
+    def fire_schedules(self) -> None:
+        """Leader-free, outside the sweep lock: sweepers share due schedules row by row, and a tick's derived
+        execution id makes it fire once whatever the race."""
+        try:
+            firing.fire_due(self._settings.database_url, self._publisher.publish, self._settings.schedule_grace)
+        except Exception:
+            log.warning("firing schedules failed; trying again next sweep", exc_info=True)
 
     @staticmethod
     def _fold_counts(url: str) -> None:

@@ -14,13 +14,13 @@ _INSERT = text(
     """
     WITH new AS (
         INSERT INTO executions (id, task, status, input, idempotency_key, deadline_at,
-                                parent_id, parent_run, parent_step, function_ref, trace_context, dispatched_at,
-                                created_at, updated_at)
+                                parent_id, parent_run, parent_step, function_ref, schedule_id, scheduled_for,
+                                trace_context, dispatched_at, created_at, updated_at)
         VALUES (:id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
                 CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
                      ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
-                :parent_id, :parent_run, :parent_step, :function_ref, CAST(:trace_context AS jsonb), now(), now(),
-                now())
+                :parent_id, :parent_run, :parent_step, :function_ref, :schedule_id,
+                CAST(:scheduled_for AS timestamptz), CAST(:trace_context AS jsonb), now(), now(), now())
         ON CONFLICT DO NOTHING
         RETURNING id, task, status, created_at, input
     ), run AS (
@@ -45,6 +45,8 @@ def insert_execution(
     parent_step: str | None = None,
     triggered_by: str | None = None,
     function_ref: str | None = None,
+    schedule_id: str | None = None,
+    scheduled_for: Any = None,
     trace_context: dict[str, str] | None = None,
 ) -> dict[str, Any] | None:
     """Insert a pending execution with its run 0; None when the id or idempotency key is taken.
@@ -64,6 +66,8 @@ def insert_execution(
         parent_step=parent_step,
         triggered_by=triggered_by,
         function_ref=function_ref,
+        schedule_id=schedule_id,
+        scheduled_for=scheduled_for,
         trace_context=to_json(trace_context),
     )
 
@@ -86,7 +90,7 @@ def adopt_trace_context(conn: Connection, execution_id: str, carrier: dict[str, 
 _SUMMARY_COLUMNS = """
     e.id AS execution_id, e.task, e.status, e.input, e.output, e.error, e.run_index, e.attempt,
     e.current_step, e.waiting_for, e.waiting_for_event, e.wake_at, e.parent_id,
-    e.idempotency_key, e.created_at, e.started_at, e.completed_at, e.updated_at
+    e.idempotency_key, e.created_at, e.started_at, e.completed_at, e.updated_at, e.schedule_id, e.scheduled_for
 """
 
 _GET = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.id = :id")
