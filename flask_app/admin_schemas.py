@@ -14,7 +14,19 @@ TRIGGERED_BY = fields.String(
     load_default=None,
     allow_none=True,
     validate=NAME,
-    metadata={"description": "Who is acting, for the audit trail (default: the token's name, else `api`)."},
+    metadata={
+        "description": "On whose behalf the caller acts, kept in the audit trail as `on_behalf_of` beside "
+        "`triggered_by`, which is always the authenticated token's name (`api` without tokens)."
+    },
+)
+EXPECTED_RUN = fields.Integer(
+    load_default=None,
+    allow_none=True,
+    validate=validate.Range(0, 2**31 - 1),
+    metadata={
+        "description": "The run this request means to replace (`run_index` of the detail); when the execution "
+        "has moved on, the request is refused with `run_changed`, so a retried request starts nothing twice."
+    },
 )
 
 
@@ -41,6 +53,7 @@ class RestartRequest(Strict):
         metadata={"description": "New input (default: the same). Strings may not contain U+0000."},
     )
     force = fields.Boolean(load_default=False, metadata={"description": "Stop an active execution first."})
+    expected_run_index = EXPECTED_RUN
     triggered_by = TRIGGERED_BY
 
 
@@ -48,6 +61,7 @@ class RerunRequest(Strict):
     steps = fields.List(fields.String(validate=NAME), required=True, validate=validate.Length(min=1, max=1000))
     preserve = fields.List(fields.String(validate=NAME), load_default=list, validate=validate.Length(max=1000))
     force = fields.Boolean(load_default=False, metadata={"description": "Stop an active execution first."})
+    expected_run_index = EXPECTED_RUN
     triggered_by = TRIGGERED_BY
 
 
@@ -117,7 +131,8 @@ class Runs(ma.Schema):
 
 class Action(ma.Schema):
     action = fields.String(required=True)
-    triggered_by = fields.String(required=True)
+    triggered_by = fields.String(required=True, metadata={"description": "The token (or CLI user) that acted."})
+    on_behalf_of = fields.String(allow_none=True, metadata={"description": "Whom the caller said it acted for."})
     details = fields.Dict(allow_none=True)
     created_at = timestamp("When it was done.")
 

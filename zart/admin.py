@@ -43,6 +43,12 @@ def is_dead(step: dict[str, Any], execution: dict[str, Any]) -> bool:
     )
 
 
+def audited(details: dict[str, Any], on_behalf_of: str | None) -> dict[str, Any] | None:
+    """An action's details, with whom the caller said it acted for (never who it is: that is the actor)."""
+    merged = {**details, **({"on_behalf_of": on_behalf_of} if on_behalf_of else {})}
+    return merged or None
+
+
 class AdminService:
     def __init__(self, service: ZartService) -> None:
         self.service = service
@@ -83,7 +89,9 @@ class AdminService:
 
     # ------------------------------------------------------------ execution actions
 
-    def retry_step(self, execution_id: str, step_name: str, triggered_by: str) -> dict[str, Any]:
+    def retry_step(
+        self, execution_id: str, step_name: str, triggered_by: str, on_behalf_of: str | None = None
+    ) -> dict[str, Any]:
         """Reset a dead step and resume the execution in the same run; earlier steps stay checkpointed."""
         check_lookup_id(execution_id)
         check_name("step name", step_name)
@@ -99,13 +107,20 @@ class AdminService:
                     f"step '{step_name}' is {step['status']} and execution {execution_id} is {execution['status']}; "
                     "only a step whose exhausted retries failed the execution can be retried"
                 )
-            admin.reset_dead_step(conn, execution_id, execution["run_index"], step_name, execution["attempt"])
+            admin.reset_dead_step(
+                conn,
+                execution_id,
+                execution["run_index"],
+                step_name,
+                execution["attempt"],
+                self.service.task_timeout(conn, execution["task"]),
+            )
             admin.record_action(
                 conn,
                 action="retry-step",
                 triggered_by=triggered_by,
                 execution_id=execution_id,
-                details={"step": step_name, "run_index": execution["run_index"]},
+                details=audited({"step": step_name, "run_index": execution["run_index"]}, on_behalf_of),
             )
         self.service.publish(execution_id)
         return {
@@ -223,23 +238,26 @@ class AdminService:
                 raise ExecutionActive(
                     f"execution {execution_id} is {execution['status']}; pass force to stop it and start a new run"
                 )
-            run = admin.start_new_run(conn, execution_id, trigger, data, triggered_by)
+            timeout = self.service.task_timeout(conn, execution["task"])
+            run = admin.start_new_run(conn, execution_id, trigger, data, triggered_by, timeout)
             admin.copy_checkpoints(conn, execution_id, execution["run_index"], run, keep)
             admin.record_action(
                 conn,
                 action=trigger,
                 triggered_by=triggered_by,
                 execution_id=execution_id,
-                details={
-                    "run_index": run,
-                    "previous_status": execution["status"],
-                    "force": force,
-                    "new_input": data is not None,
-                    **({"on_behalf_of": on_behalf_of} if on_behalf_of else {}),
-                    **(details or {}),
-                },
+                details=audited(
+                    {
+                        "run_index": run,
+                        "previous_status": execution["status"],
+                        "force": force,
+                        "new_input": data is not None,
+                        **(details or {}),
+                    },
+                    on_behalf_of,
+                ),
             )
-        self.service.cancel_descendants(execution_id)
+        self.service.cancel_descendants(execution_id, before_run=run)
         self.service.publish(execution_id)
         return run
 
@@ -252,7 +270,14 @@ class AdminService:
 
     # ------------------------------------------------------------ retention
 
-    def prune(self, older_than: float, statuses: list[str] | None, dry_run: bool, triggered_by: str) -> dict[str, Any]:
+    def prune(
+        self,
+        older_than: float,
+        statuses: list[str] | None,
+        dry_run: bool,
+        triggered_by: str,
+        on_behalf_of: str | None = None,
+    ) -> dict[str, Any]:
         """Delete finished executions (trees whole) that finished over `older_than` seconds ago, now, in small
         batches; a dry run only counts them. Active executions are never pruned."""
         chosen = list(dict.fromkeys(statuses or TERMINAL_STATUSES))
@@ -270,7 +295,9 @@ class AdminService:
         }
         if not dry_run:
             with db.transaction(self._url) as conn:
-                admin.record_action(conn, action="prune", triggered_by=triggered_by, details=result)
+                admin.record_action(
+                    conn, action="prune", triggered_by=triggered_by, details=audited(result, on_behalf_of)
+                )
         return result
 
     # ------------------------------------------------------------ pause rules
@@ -285,6 +312,7 @@ class AdminService:
         expires_at: datetime | None,
         applies_to_all: bool,
         triggered_by: str,
+        on_behalf_of: str | None = None,
     ) -> dict[str, Any]:
         if execution_id is not None:
             check_execution_id(execution_id)
@@ -321,7 +349,7 @@ class AdminService:
                 triggered_by=triggered_by,
                 execution_id=execution_id,
                 rule_id=rule_id,
-                details={"task": task, "step_pattern": step_pattern, "reason": reason},
+                details=audited({"task": task, "step_pattern": step_pattern, "reason": reason}, on_behalf_of),
             )
         return rule
 
@@ -329,7 +357,7 @@ class AdminService:
         with db.autocommit(self._url) as conn:
             return pause.list_rules(conn, include_inactive)
 
-    def resume_pause(self, rule_id: str, triggered_by: str) -> dict[str, Any]:
+    def resume_pause(self, rule_id: str, triggered_by: str, on_behalf_of: str | None = None) -> dict[str, Any]:
         """Soft delete: the rule stays for the record; held executions are released at once."""
         check_name("rule id", rule_id)
         with db.transaction(self._url) as conn:
@@ -338,11 +366,17 @@ class AdminService:
                 if pause.get_rule(conn, rule_id) is None:
                     raise PauseRuleNotFound(rule_id)
                 raise PauseRuleNotActive(f"pause rule {rule_id} was already resumed")
-            admin.record_action(conn, action="resume", triggered_by=triggered_by, rule_id=rule_id)
+            admin.record_action(
+                conn,
+                action="resume",
+                triggered_by=triggered_by,
+                rule_id=rule_id,
+                details=audited({}, on_behalf_of),
+            )
         self.release_lifted_rules()
         return rule
 
-    def delete_pause(self, rule_id: str, triggered_by: str) -> dict[str, Any]:
+    def delete_pause(self, rule_id: str, triggered_by: str, on_behalf_of: str | None = None) -> dict[str, Any]:
         check_name("rule id", rule_id)
         with db.transaction(self._url) as conn:
             if pause.get_rule(conn, rule_id) is None:
@@ -350,7 +384,13 @@ class AdminService:
             pause.resume_rule(conn, rule_id, triggered_by)
             released = pause.release_lifted(conn, RELEASE_BATCH)
             pause.delete_rule(conn, rule_id)
-            admin.record_action(conn, action="delete-pause", triggered_by=triggered_by, rule_id=rule_id)
+            admin.record_action(
+                conn,
+                action="delete-pause",
+                triggered_by=triggered_by,
+                rule_id=rule_id,
+                details=audited({}, on_behalf_of),
+            )
         for execution_id in released:
             self.service.publish(execution_id)
         return {"rule_id": rule_id, "deleted": True}

@@ -158,9 +158,7 @@ def resolve_function(reference: str, workflow_modules: Iterable[str]) -> Callabl
     for part in parts:
         target = getattr(target, part, None)
     if not (
-        isinstance(target, types.FunctionType)
-        and target.__module__ == module_name
-        and target.__qualname__ == qualname
+        isinstance(target, types.FunctionType) and target.__module__ == module_name and target.__qualname__ == qualname
     ):
         raise UnsafeFunctionReference(f"{reference} is not a function defined in {module_name}")
     return target  # type: ignore[no-any-return]

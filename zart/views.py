@@ -127,7 +127,7 @@ RUN_FIELDS = (
     "started_at",
     "completed_at",
 )
-ACTION_FIELDS = ("action", "triggered_by", "details", "created_at")
+ACTION_FIELDS = ("action", "triggered_by", "on_behalf_of", "details", "created_at")
 PAUSE_FIELDS = (
     "rule_id",
     "execution_id",
@@ -155,6 +155,12 @@ def admin_step_view(step: Mapping[str, Any]) -> dict[str, Any]:
     return {**step_view(step), "retryable": bool(step.get("retryable"))}
 
 
+def action_view(action: Mapping[str, Any]) -> dict[str, Any]:
+    """An audit-trail entry: who acted (a token's name), and on whose behalf when the caller said so."""
+    details = action.get("details") or {}
+    return pick({**action, "on_behalf_of": details.get("on_behalf_of")}, ACTION_FIELDS)
+
+
 def pause_view(rule: Mapping[str, Any]) -> dict[str, Any]:
     return pick(rule, PAUSE_FIELDS)
 
@@ -173,7 +179,7 @@ def detail_view(detail: Mapping[str, Any]) -> dict[str, Any]:
         "scheduled_for": iso(detail["execution"].get("scheduled_for")),
         "runs": [run_view(run) for run in detail["runs"]],
         "steps": [admin_step_view(step) for step in detail["steps"]],
-        "actions": [pick(action, ACTION_FIELDS) for action in detail["actions"]],
+        "actions": [action_view(action) for action in detail["actions"]],
     }
 
 

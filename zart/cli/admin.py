@@ -28,6 +28,12 @@ def _admin(state: CliState) -> Any:
 triggered_by = click.option(
     "--triggered-by", default="cli", show_default=True, help="Who is acting, for the audit trail."
 )
+expected_run = click.option(
+    "--expected-run",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Refuse (run_changed) unless the execution is still at this run, so a repeated command starts nothing.",
+)
 
 
 @click.group()
@@ -126,12 +132,20 @@ def retry_step(state: CliState, execution_id: str, step_name: str, triggered_by:
 @click.argument("execution_id")
 @click.option("--data", type=JSON_OBJECT, default=None, help="New input as a JSON object (default: the same).")
 @click.option("--force", is_flag=True, help="Stop a pending, running or waiting execution first.")
+@expected_run
 @triggered_by
 @global_options
 @with_state
-def restart(state: CliState, execution_id: str, data: dict[str, Any] | None, force: bool, triggered_by: str) -> None:
+def restart(
+    state: CliState,
+    execution_id: str,
+    data: dict[str, Any] | None,
+    force: bool,
+    expected_run: int | None,
+    triggered_by: str,
+) -> None:
     """Start a new run from the top: every step runs again."""
-    result = _admin(state).restart(execution_id, data, force, triggered_by)
+    result = _admin(state).restart(execution_id, data, force, triggered_by, expected_run=expected_run)
     render.emit(state, result, [f"Restarted {execution_id} as run {result['run_index']}"])
 
 
@@ -140,6 +154,7 @@ def restart(state: CliState, execution_id: str, data: dict[str, Any] | None, for
 @click.option("--step", "steps", multiple=True, required=True, help="Step to re-run (repeatable).")
 @click.option("--preserve", multiple=True, help="A later step to keep anyway (repeatable).")
 @click.option("--force", is_flag=True, help="Stop a pending, running or waiting execution first.")
+@expected_run
 @triggered_by
 @global_options
 @with_state
@@ -149,10 +164,13 @@ def rerun(
     steps: tuple[str, ...],
     preserve: tuple[str, ...],
     force: bool,
+    expected_run: int | None,
     triggered_by: str,
 ) -> None:
     """Start a new run that re-runs the named steps and every step after the first of them."""
-    result = _admin(state).rerun(execution_id, list(steps), list(preserve), force, triggered_by)
+    result = _admin(state).rerun(
+        execution_id, list(steps), list(preserve), force, triggered_by, expected_run=expected_run
+    )
     render.emit(
         state,
         result,
