@@ -13,6 +13,7 @@ from flask_app.auth import SCHEME_NAME, SECURITY_SCHEME, encode_tokens
 from flask_app.errors import register_error_handlers
 from flask_app.extension import EXTENSION_KEY, ZartExtension
 from flask_app.metrics import init_metrics
+from flask_app.tracing import init_tracing
 from flask_app.ui import mount as dashboard
 from flask_app.ui.session import SessionCodec
 from flask_app.waiting import WaitSlots
@@ -88,6 +89,7 @@ def init_zart(
     api.register_blueprint(probes.metrics_blp)
     app.register_blueprint(docs.blp)
     app.register_blueprint(dashboard.blueprint(), url_prefix=ui_at)
+    init_tracing(app)
     return extension
 
 
