@@ -155,7 +155,7 @@ class ZartService:
             from zart import apptx
 
             joined = apptx.join(connection, self.settings.database_url)
-            with db.translated_errors():
+            with db.translated_errors(), db.zart_names(joined.conn, self.settings.database_url):
                 scheduled = self._insert(joined.conn, task, data, new_id, execution_id, idempotency_key, triggered_by)
             if scheduled.created:
                 joined.after_commit(lambda: self.publish(new_id))
@@ -341,7 +341,7 @@ class ZartService:
             from zart import apptx
 
             joined = apptx.join(connection, self.settings.database_url)
-            with db.translated_errors():
+            with db.translated_errors(), db.zart_names(joined.conn, self.settings.database_url):
                 self._deliver(joined.conn, execution_id, event_name, payload)
             joined.after_commit(lambda: self.publish(execution_id))
             return False
