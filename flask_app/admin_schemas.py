@@ -199,6 +199,9 @@ class Deleted(ma.Schema):
     deleted = fields.Boolean(required=True)
 
 
+DURATION_PATTERN = r"^\d+(\.\d+)?[smhdw]$"
+
+
 def _duration(value: str) -> bool:
     from zart.errors import InvalidData
     from zart.retention.policy import parse_duration
@@ -213,7 +216,7 @@ def _duration(value: str) -> bool:
 class PruneRequest(Strict):
     older_than = fields.String(
         required=True,
-        validate=[validate.Length(max=32), _duration],
+        validate=[validate.Length(max=32), validate.Regexp(DURATION_PATTERN), _duration],
         metadata={"description": "Finished longer ago than this: `90s`, `15m`, `12h`, `30d`, `2w`.", "example": "30d"},
     )
     statuses = fields.List(

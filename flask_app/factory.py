@@ -13,6 +13,7 @@ from flask_app.auth import SCHEME_NAME, SECURITY_SCHEME, encode_tokens
 from flask_app.errors import register_error_handlers
 from flask_app.extension import EXTENSION_KEY, ZartExtension
 from flask_app.metrics import init_metrics
+from flask_app.tracing import init_tracing
 from flask_app.waiting import WaitSlots
 from zart import __version__
 from zart.config import Settings, load_settings
@@ -80,6 +81,7 @@ def init_zart(
     api.register_blueprint(probes.blp)
     api.register_blueprint(probes.metrics_blp)
     app.register_blueprint(docs.blp)
+    init_tracing(app)
     return extension
 
 

@@ -35,6 +35,7 @@ class ZartCollector(Collector):
         try:
             counts = self._service.stats()
             oldest = self._service.oldest_pending_age()
+            queues = self._service.pending_by_task()
             firing = ScheduleService(self._service).firing_figures()
         except Exception:  # a scrape must still answer when the database does not
             up.add_metric([], 0)
@@ -51,6 +52,17 @@ class ZartCollector(Collector):
             "Seconds the oldest pending execution has waited for a worker (0 when none).",
             value=oldest,
         )
+        depth = GaugeMetricFamily("zart_queue_depth", "Pending executions by task.", labels=["task"])
+        age = GaugeMetricFamily(
+            "zart_queue_oldest_pending_age_seconds",
+            "Seconds the oldest pending execution of each task has waited.",
+            labels=["task"],
+        )
+        for queue in queues:
+            depth.add_metric([queue["task"]], queue["pending"])
+            age.add_metric([queue["task"]], queue["oldest_age"])
+        yield depth
+        yield age
         yield GaugeMetricFamily(
             "zart_schedule_firing_lag_seconds",
             "Largest delay between a schedule tick's fire time and its execution's creation, over the last 5 minutes.",

@@ -75,7 +75,9 @@ class Worker:
 
     counter = 0
 
-    def __init__(self, env: Environment, log_dir: Path, concurrency: int = 2, **overrides: str) -> None:
+    def __init__(
+        self, env: Environment, log_dir: Path, concurrency: int = 2, args: tuple[str, ...] = (), **overrides: str
+    ) -> None:
         Worker.counter += 1
         self.name = f"w{Worker.counter}-{os.getpid()}"
         self.log_path = log_dir / f"{self.name}.log"
@@ -92,6 +94,7 @@ class Worker:
                 f"{self.name}@%h",
                 "--loglevel",
                 "INFO",
+                *args,
             ],
             cwd=REPO,
             env=env.variables(**overrides),

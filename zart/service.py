@@ -25,10 +25,11 @@ from zart.errors import (
     TaskNotRegistered,
 )
 from zart.limits import EXECUTION_STATUSES, MAX_ID_LENGTH, MAX_LIST_LIMIT, NAME_MAX, TERMINAL_STATUSES
+from zart.observability import hooks
 from zart.registry import Registry, default_registry
 from zart.schema import storage_problem, validation_errors
 from zart.store import cancel as cancel_store
-from zart.store import catalog, db, events, executions, notifications, pause
+from zart.store import catalog, counts, db, events, executions, notifications, pause
 
 PublishFn = Callable[[str], bool]
 
@@ -177,15 +178,17 @@ class ZartService:
         triggered_by: str | None,
     ) -> Scheduled:
         timeout = self.validate_input(conn, task, data)
-        created = executions.insert_execution(
-            conn,
-            execution_id=new_id,
-            task=task,
-            data=data,
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-            triggered_by=triggered_by,
-        )
+        with hooks.scheduling(task, new_id) as trace_context:
+            created = executions.insert_execution(
+                conn,
+                execution_id=new_id,
+                task=task,
+                data=data,
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+                triggered_by=triggered_by,
+                trace_context=trace_context,
+            )
         if created is None:  # the id or key is taken: the same request again, or a conflict
             existing = self._existing(conn, execution_id, idempotency_key)
             if existing is None:
@@ -351,7 +354,10 @@ class ZartService:
 
     @staticmethod
     def _deliver(conn: Any, execution_id: str, event_name: str, payload: Any) -> None:
-        if not events.deliver(conn, execution_id, event_name, payload):
+        stored_context = lambda: executions.trace_context(conn, execution_id)  # noqa: E731  (read only if traced)
+        with hooks.delivering_event(execution_id, event_name, stored_context):
+            delivered = events.deliver(conn, execution_id, event_name, payload)
+        if not delivered:
             row = executions.get_execution(conn, execution_id)
             if row is None:
                 raise ExecutionNotFound(execution_id)
@@ -416,6 +422,11 @@ class ZartService:
         """Seconds the oldest pending execution has waited for a worker (0 when none): a backlog gauge."""
         with db.autocommit(self.settings.database_url) as conn:
             return executions.oldest_pending_age(conn)
+
+    def pending_by_task(self) -> list[dict[str, Any]]:
+        """Queue depth and oldest pending age per task, for the API's /metrics."""
+        with db.autocommit(self.settings.database_url) as conn:
+            return counts.pending_by_task(conn)
 
     def readiness(self, timeout: float = 2.0) -> dict[str, str]:
         """`ok` or the reason, for each dependency a front end needs: the database and the broker."""

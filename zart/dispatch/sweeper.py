@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from zart.config import Settings
 from zart.dispatch.broker import BrokerProbe, BrokerState, Publisher
 from zart.engine.runner import finish_with_parent
+from zart.observability import hooks
 from zart.retention import prune
 from zart.schedules import firing
 from zart.store import counts, db, pause, sweeps
@@ -41,8 +43,10 @@ class Sweeper:
 
     def _loop(self) -> None:
         while not self._stop.wait(self._settings.sweep_interval):
+            started = time.perf_counter()
             try:
                 self.sweep_once()
+                hooks.sweep_pass(time.perf_counter() - started)
             except Exception:
                 log.warning("sweep failed; trying again in %ss", self._settings.sweep_interval, exc_info=True)
             self.fire_schedules()
@@ -58,13 +62,16 @@ class Sweeper:
             if not sweeps.try_lock(conn):
                 return []
             unclaimed = sweeps.count_ready_pending(conn)
-            ready = sweeps.wake_due(conn, SWEEP_BATCH)
-            ready += sweeps.recover_expired_leases(conn, SWEEP_BATCH)
-            ready += pause.release_lifted(conn, SWEEP_BATCH) + pause.release_orphaned(conn)
+            ready = hooks.repaired("timers", sweeps.wake_due(conn, SWEEP_BATCH))
+            ready += hooks.repaired("leases", sweeps.recover_expired_leases(conn, SWEEP_BATCH))
+            ready += hooks.repaired("pauses", pause.release_lifted(conn, SWEEP_BATCH) + pause.release_orphaned(conn))
             budget = redispatch_budget(unclaimed, broker)
             if broker is not None and budget:
-                ready += sweeps.redispatch_stale(conn, self._settings.redispatch_after, budget, broker.forgotten_before)
-            overdue = sweeps.overdue(conn, SWEEP_BATCH)
+                ready += hooks.repaired(
+                    "messages",
+                    sweeps.redispatch_stale(conn, self._settings.redispatch_after, budget, broker.forgotten_before),
+                )
+            overdue = hooks.repaired("overdue", sweeps.overdue(conn, SWEEP_BATCH))
         self._fold_counts(url)
         self._apply_retention(url)
         timed_out = {"type": "ExecutionTimeout", "message": "execution exceeded its timeout"}
@@ -101,7 +108,7 @@ class Sweeper:
         if not self._settings.retention:
             return
         try:
-            prune.sweep(url, self._settings.retention)
+            hooks.pruned(prune.sweep(url, self._settings.retention))
         except Exception:
             log.warning("retention pass failed; trying again next sweep", exc_info=True)
 

@@ -15,12 +15,12 @@ _INSERT = text(
     WITH new AS (
         INSERT INTO executions (id, task, status, input, idempotency_key, deadline_at,
                                 parent_id, parent_run, parent_step, function_ref, schedule_id, scheduled_for,
-                                dispatched_at, created_at, updated_at)
+                                trace_context, dispatched_at, created_at, updated_at)
         VALUES (:id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
                 CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
                      ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
                 :parent_id, :parent_run, :parent_step, :function_ref, :schedule_id,
-                CAST(:scheduled_for AS timestamptz), now(), now(), now())
+                CAST(:scheduled_for AS timestamptz), CAST(:trace_context AS jsonb), now(), now(), now())
         ON CONFLICT DO NOTHING
         RETURNING id, task, status, created_at, input
     ), run AS (
@@ -47,10 +47,12 @@ def insert_execution(
     function_ref: str | None = None,
     schedule_id: str | None = None,
     scheduled_for: Any = None,
+    trace_context: dict[str, str] | None = None,
 ) -> dict[str, Any] | None:
     """Insert a pending execution with its run 0; None when the id or idempotency key is taken.
 
-    `function_ref` (a function child's `module:qualname`) is written here and nowhere else."""
+    `function_ref` (a function child's `module:qualname`) is written here and nowhere else; `trace_context` is
+    the W3C context every run of the execution continues."""
     return one(
         conn,
         _INSERT,
@@ -66,7 +68,23 @@ def insert_execution(
         function_ref=function_ref,
         schedule_id=schedule_id,
         scheduled_for=scheduled_for,
+        trace_context=to_json(trace_context),
     )
+
+
+_TRACE_CONTEXT = text("SELECT trace_context FROM executions WHERE id = :id")
+_ADOPT_TRACE_CONTEXT = text(
+    "UPDATE executions SET trace_context = CAST(:carrier AS jsonb) WHERE id = :id AND trace_context IS NULL"
+)
+
+
+def trace_context(conn: Connection, execution_id: str) -> dict[str, str] | None:
+    return scalar(conn, _TRACE_CONTEXT, id=execution_id)
+
+
+def adopt_trace_context(conn: Connection, execution_id: str, carrier: dict[str, str]) -> None:
+    """An execution scheduled without tracing joins the trace of its first traced run from then on."""
+    conn.execute(_ADOPT_TRACE_CONTEXT, {"id": execution_id, "carrier": to_json(carrier)})
 
 
 _SUMMARY_COLUMNS = """
@@ -171,6 +189,7 @@ _CLAIM = text(
           -- synchronous commit flushes it anyway, so the claim need not wait for its own fsync
           AND set_config('synchronous_commit', 'off', true) = 'off'
         RETURNING id, task, input, function_ref, run_index, attempt, recoveries, deadline_at, parent_id,
+                  trace_context,
                   deadline_at IS NOT NULL AND deadline_at <= now() AS past_deadline, {pause.ANY_ACTIVE} AS pausing
     )
     SELECT c.*, coalesce((
