@@ -109,6 +109,7 @@ class AdminStep(ma.Schema):
     error = fields.Dict(allow_none=True)
     attempt_history = fields.List(fields.Nested(Attempt), required=True)
     retryable = fields.Boolean(required=True, metadata={"description": "A dead step: retry-step can revive it."})
+    child_id = fields.String(allow_none=True, metadata={"description": "The child execution a fan-out step started."})
 
 
 class Run(ma.Schema):
@@ -137,6 +138,13 @@ class Action(ma.Schema):
     created_at = timestamp("When it was done.")
 
 
+class DeliveredEvent(ma.Schema):
+    run_index = fields.Integer(required=True)
+    event_name = fields.String(required=True)
+    payload = any_json("The event's payload.")
+    delivered_at = timestamp("When it was delivered.")
+
+
 class HeldBy(ma.Schema):
     rule_id = fields.String(required=True)
     reason = fields.String(allow_none=True)
@@ -154,6 +162,7 @@ class Detail(ExecutionStatus):
     runs = fields.List(fields.Nested(Run), required=True)
     steps = fields.List(fields.Nested(AdminStep), required=True)
     actions = fields.List(fields.Nested(Action), required=True)
+    events = fields.List(fields.Nested(DeliveredEvent), required=True)
 
 
 class Accepted(ma.Schema):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,19 @@ class Environment:
 
     def settings(self, **overrides: str) -> Settings:
         return load_settings(environ=self.variables(**overrides), env_file=Path("/nonexistent"))
+
+
+@contextlib.contextmanager
+def package_worker(env: Environment, tmp_path_factory: Any, name: str, concurrency: int = 4) -> Iterator[Worker]:
+    """One worker shared by a package's tests, stopped before other packages run (theirs count on owning every
+    worker)."""
+    directory = tmp_path_factory.mktemp(name)
+    directory.chmod(0o777)
+    worker = Worker(env, directory, concurrency=concurrency)
+    try:
+        yield worker.wait_ready()
+    finally:
+        worker.stop()
 
 
 class Worker:

@@ -100,6 +100,7 @@ class Settings:
     public_docs: bool = False
     api_prefix: str = "/api/v1"
     admin_prefix: str = "/zart/admin/v1"
+    ui_prefix: str = "/ui"
     max_body_bytes: int = 1_048_576
     # the Postgres schema holding zart's tables (ZART_SCHEMA); None keeps them where the database puts them
     schema: str | None = None
@@ -152,6 +153,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         public_docs=(env.get("ZART_PUBLIC_DOCS") or "").strip().lower() in ("1", "true", "yes", "on"),
         api_prefix=env.get("ZART_API_PREFIX") or "/api/v1",
         admin_prefix=env.get("ZART_ADMIN_PREFIX") or "/zart/admin/v1",
+        ui_prefix=env.get("ZART_UI_PREFIX") or "/ui",
         max_body_bytes=int(number("ZART_MAX_BODY_BYTES", 1_048_576)),
         retention=parse_policy(env.get("ZART_RETENTION")),
         log_format=_log_format(env.get("ZART_LOG_FORMAT")),

@@ -129,8 +129,12 @@ def list_executions(
     offset: int,
     descending: bool,
     after: tuple[datetime, str] | None = None,
-) -> tuple[list[dict[str, Any]], bool, int]:
-    """One page of executions, whether more follow it, and the total matching the filters (from the counts).
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
+    id_prefix: str | None = None,
+) -> tuple[list[dict[str, Any]], bool, int | None]:
+    """One page of executions, whether more follow it, and the total matching the filters (from the counts,
+    which know status and task only: None when a time range or id prefix narrows the list).
 
     `after` is the (created_at, id) key of the previous page's last row: the page starts right after it, read
     from the (…, created_at, id) indexes, so a deep page costs what the first does.
@@ -143,6 +147,15 @@ def list_executions(
     if task is not None:
         where.append("e.task = :task")
         params["task"] = task
+    if created_from is not None:
+        where.append("e.created_at >= :created_from")
+        params["created_from"] = created_from
+    if created_before is not None:
+        where.append("e.created_at < :created_before")
+        params["created_before"] = created_before
+    if id_prefix:
+        where.append("e.id LIKE :id_pattern")
+        params["id_pattern"] = like_prefix(id_prefix)
     direction = "DESC" if descending else "ASC"
     if after is not None:
         where.append(f"(e.created_at, e.id) {'<' if descending else '>'} (:after_at, :after_id)")
@@ -156,7 +169,14 @@ def list_executions(
         ),
         **params,
     )
-    return page[:limit], len(page) > limit, counts.matching(conn, task=task, status=status)
+    narrowed = created_from is not None or created_before is not None or bool(id_prefix)
+    total = None if narrowed else counts.matching(conn, task=task, status=status)
+    return page[:limit], len(page) > limit, total
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching ids that start with `prefix` literally (`%`, `_` and `\\` escaped)."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def count_by_status(conn: Connection) -> dict[str, int]:
