@@ -21,7 +21,7 @@ from zart.store.tables import EXECUTION_STATUSES
 
 
 class ZartCollector(Collector):
-    """Executions by status, the age of the oldest pending one, and long-polls in flight."""
+    """Executions by status, the age of the oldest pending one, stranded executions, long-polls in flight."""
 
     def __init__(self, service: ZartService, wait_slots: WaitSlots) -> None:
         self._service = service
@@ -35,6 +35,7 @@ class ZartCollector(Collector):
         try:
             counts = self._service.stats()
             oldest = self._service.oldest_pending_age()
+            stranded = self._service.count_stranded()
             firing = ScheduleService(self._service).firing_figures()
         except Exception:  # a scrape must still answer when the database does not
             up.add_metric([], 0)
@@ -50,6 +51,11 @@ class ZartCollector(Collector):
             "zart_oldest_pending_age_seconds",
             "Seconds the oldest pending execution has waited for a worker (0 when none).",
             value=oldest,
+        )
+        yield GaugeMetricFamily(
+            "zart_stranded_executions",
+            "Executions that nothing will ever move again (no live reason to progress); must stay 0.",
+            value=stranded,
         )
         yield GaugeMetricFamily(
             "zart_schedule_firing_lag_seconds",

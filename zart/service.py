@@ -28,7 +28,7 @@ from zart.limits import EXECUTION_STATUSES, MAX_ID_LENGTH, MAX_LIST_LIMIT, NAME_
 from zart.registry import Registry, default_registry
 from zart.schema import storage_problem, validation_errors
 from zart.store import cancel as cancel_store
-from zart.store import catalog, db, events, executions, notifications, pause
+from zart.store import catalog, db, events, executions, liveness, notifications, pause
 
 PublishFn = Callable[[str], bool]
 
@@ -398,6 +398,11 @@ class ZartService:
     def tasks(self) -> list[dict[str, Any]]:
         with db.autocommit(self.settings.database_url) as conn:
             return catalog.list_tasks(conn)
+
+    def count_stranded(self) -> int:
+        """Executions that nothing will ever move again (a gauge that must stay at 0)."""
+        with db.autocommit(self.settings.database_url) as conn:
+            return liveness.count_stranded(conn)
 
     def oldest_pending_age(self) -> float:
         """Seconds the oldest pending execution has waited for a worker (0 when none): a backlog gauge."""
