@@ -16,6 +16,8 @@ from zart.migrate import upgrade
 from zart.service import ZartService
 from zart.store import db
 
+pytest_plugins = ["zart.testing"]
+
 
 @pytest.fixture(scope="session")
 def services_dir() -> Iterator[Path]:
@@ -53,6 +55,12 @@ def env(postgres: LocalPostgres, redis_server: LocalRedis) -> Environment:
 
     record_catalog(environment.settings())
     return environment
+
+
+@pytest.fixture(scope="session")
+def zart_database_url(env: Environment) -> str:
+    """zart.testing's harness runs against the session's Postgres (instead of starting one of its own)."""
+    return env.database_url
 
 
 @pytest.fixture()

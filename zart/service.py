@@ -39,6 +39,7 @@ ID_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._:~@-]{{0,{MAX_ID_LENGTH - 1}}
 WAIT_POLL_UNLISTENED = 1.0
 WAIT_POLL_LISTENING = 30.0
 GONE_CHECK_INTERVAL = 1.0
+MAX_REPLAY_LIMIT = 100_000
 
 
 def _next_reread(listening: bool) -> float:
@@ -403,6 +404,18 @@ class ZartService:
         """Executions that nothing will ever move again (a gauge that must stay at 0)."""
         with db.autocommit(self.settings.database_url) as conn:
             return liveness.count_stranded(conn)
+
+    def replay(self, *, task: str | None = None, since: Any = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Replay recorded executions against this process's workflow code (no side effects); one result each,
+        `outcome` being consistent, nondeterministic, error or unknown-task."""
+        from zart.engine.replay import replay_histories
+
+        if task is not None:
+            check_name("task name", task)
+        if not 1 <= limit <= MAX_REPLAY_LIMIT:
+            raise InvalidData(f"limit must be between 1 and {MAX_REPLAY_LIMIT}")
+        results = replay_histories(self.settings.database_url, self._registry, task=task, since=since, limit=limit)
+        return [result.to_json() for result in results]
 
     def oldest_pending_age(self) -> float:
         """Seconds the oldest pending execution has waited for a worker (0 when none): a backlog gauge."""

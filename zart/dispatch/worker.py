@@ -6,6 +6,7 @@ Publishing happens after commit and may fail: the sweeper re-publishes whatever 
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import replace
@@ -20,6 +21,8 @@ from zart.engine.runner import RunnerConfig, run_execution
 from zart.heap import freeze_startup_heap
 from zart.registry import default_registry, import_modules
 from zart.store import catalog, db
+
+log = logging.getLogger(__name__)
 
 WORKER_PING_AFTER_IDLE = 2.0
 
@@ -99,10 +102,15 @@ def record_catalog(settings: Settings) -> None:
 
 
 def reconcile_schedules(settings: Settings) -> None:
-    """Bring the schedules declared on this process's tasks into the store (see zart.schedules.reconcile)."""
+    """Bring the schedules declared on this process's tasks into the store (see zart.schedules.reconcile).
+
+    A failure is logged, never fatal: the sweeper must start whatever happens to the declarations."""
     from zart.schedules.reconcile import declared, reconcile
 
-    reconcile(settings.database_url, declared(default_registry.tasks()), settings.imports)
+    try:
+        reconcile(settings.database_url, declared(default_registry.tasks()), settings.imports)
+    except Exception:
+        log.exception("could not reconcile the schedules declared in code; they keep their previous definitions")
 
 
 def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publisher) -> None:
