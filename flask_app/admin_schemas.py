@@ -115,6 +115,7 @@ class AdminStep(ma.Schema):
     error = fields.Dict(allow_none=True)
     attempt_history = fields.List(fields.Nested(Attempt), required=True)
     retryable = fields.Boolean(required=True, metadata={"description": "A dead step: retry-step can revive it."})
+    child_id = fields.String(allow_none=True, metadata={"description": "The child execution a fan-out step started."})
 
 
 class Run(ma.Schema):
@@ -143,6 +144,13 @@ class Action(ma.Schema):
     created_at = timestamp("When it was done.")
 
 
+class DeliveredEvent(ma.Schema):
+    run_index = fields.Integer(required=True)
+    event_name = fields.String(required=True)
+    payload = any_json("The event's payload.")
+    delivered_at = timestamp("When it was delivered.")
+
+
 class HeldBy(ma.Schema):
     rule_id = fields.String(required=True)
     reason = fields.String(allow_none=True)
@@ -160,6 +168,7 @@ class Detail(ExecutionStatus):
     runs = fields.List(fields.Nested(Run), required=True)
     steps = fields.List(fields.Nested(AdminStep), required=True)
     actions = fields.List(fields.Nested(Action), required=True)
+    events = fields.List(fields.Nested(DeliveredEvent), required=True)
 
 
 class Accepted(ma.Schema):
@@ -205,6 +214,9 @@ class Deleted(ma.Schema):
     deleted = fields.Boolean(required=True)
 
 
+DURATION_PATTERN = r"^\d+(\.\d+)?[smhdw]$"
+
+
 def _duration(value: str) -> bool:
     from zart.errors import InvalidData
     from zart.retention.policy import parse_duration
@@ -219,7 +231,7 @@ def _duration(value: str) -> bool:
 class PruneRequest(Strict):
     older_than = fields.String(
         required=True,
-        validate=[validate.Length(max=32), _duration],
+        validate=[validate.Length(max=32), validate.Regexp(DURATION_PATTERN), _duration],
         metadata={"description": "Finished longer ago than this: `90s`, `15m`, `12h`, `30d`, `2w`.", "example": "30d"},
     )
     statuses = fields.List(

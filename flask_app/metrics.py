@@ -36,6 +36,7 @@ class ZartCollector(Collector):
             counts = self._service.stats()
             oldest = self._service.oldest_pending_age()
             stranded = self._service.count_stranded()
+            queues = self._service.pending_by_task()
             firing = ScheduleService(self._service).firing_figures()
         except Exception:  # a scrape must still answer when the database does not
             up.add_metric([], 0)
@@ -52,6 +53,17 @@ class ZartCollector(Collector):
             "Seconds the oldest pending execution has waited for a worker (0 when none).",
             value=oldest,
         )
+        depth = GaugeMetricFamily("zart_queue_depth", "Pending executions by task.", labels=["task"])
+        age = GaugeMetricFamily(
+            "zart_queue_oldest_pending_age_seconds",
+            "Seconds the oldest pending execution of each task has waited.",
+            labels=["task"],
+        )
+        for queue in queues:
+            depth.add_metric([queue["task"]], queue["pending"])
+            age.add_metric([queue["task"]], queue["oldest_age"])
+        yield depth
+        yield age
         yield GaugeMetricFamily(
             "zart_stranded_executions",
             "Executions that nothing will ever move again (no live reason to progress); must stay 0.",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -85,12 +86,27 @@ class Environment:
         return load_settings(environ=self.variables(**overrides), env_file=Path("/nonexistent"))
 
 
+@contextlib.contextmanager
+def package_worker(env: Environment, tmp_path_factory: Any, name: str, concurrency: int = 4) -> Iterator[Worker]:
+    """One worker shared by a package's tests, stopped before other packages run (theirs count on owning every
+    worker)."""
+    directory = tmp_path_factory.mktemp(name)
+    directory.chmod(0o777)
+    worker = Worker(env, directory, concurrency=concurrency)
+    try:
+        yield worker.wait_ready()
+    finally:
+        worker.stop()
+
+
 class Worker:
     """A `zart worker` process in its own session, so a SIGKILL takes its pool children too."""
 
     counter = 0
 
-    def __init__(self, env: Environment, log_dir: Path, concurrency: int = 2, **overrides: str) -> None:
+    def __init__(
+        self, env: Environment, log_dir: Path, concurrency: int = 2, args: tuple[str, ...] = (), **overrides: str
+    ) -> None:
         Worker.counter += 1
         self.name = f"w{Worker.counter}-{os.getpid()}"
         self.log_path = log_dir / f"{self.name}.log"
@@ -107,6 +123,7 @@ class Worker:
                 f"{self.name}@%h",
                 "--loglevel",
                 "INFO",
+                *args,
             ],
             cwd=REPO,
             env=env.variables(**overrides),

@@ -63,9 +63,12 @@ class Settings:
     public_docs: bool = False
     api_prefix: str = "/api/v1"
     admin_prefix: str = "/zart/admin/v1"
+    ui_prefix: str = "/ui"
     max_body_bytes: int = 1_048_576
     # seconds each final status is kept before the sweeper deletes it (ZART_RETENTION; empty: kept forever)
     retention: Policy = field(default_factory=lambda: parse_policy(None))
+    log_format: str = "text"  # or "json": one JSON object per line, with the run's fields
+    metrics_port: int | None = None  # a worker serves Prometheus metrics on this port when set
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_database_url(self, url: str | None) -> Settings:
@@ -109,6 +112,24 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         public_docs=(env.get("ZART_PUBLIC_DOCS") or "").strip().lower() in ("1", "true", "yes", "on"),
         api_prefix=env.get("ZART_API_PREFIX") or "/api/v1",
         admin_prefix=env.get("ZART_ADMIN_PREFIX") or "/zart/admin/v1",
+        ui_prefix=env.get("ZART_UI_PREFIX") or "/ui",
         max_body_bytes=int(number("ZART_MAX_BODY_BYTES", 1_048_576)),
         retention=parse_policy(env.get("ZART_RETENTION")),
+        log_format=_log_format(env.get("ZART_LOG_FORMAT")),
+        metrics_port=_port("ZART_METRICS_PORT", env.get("ZART_METRICS_PORT")),
     )
+
+
+def _log_format(value: str | None) -> str:
+    chosen = (value or "text").strip().lower()
+    if chosen not in ("text", "json"):
+        raise ConfigurationError(f"ZART_LOG_FORMAT must be text or json (got {value!r})")
+    return chosen
+
+
+def _port(name: str, value: str | None) -> int | None:
+    if not value:
+        return None
+    if not value.strip().isdigit() or not 1 <= int(value) <= 65535:
+        raise ConfigurationError(f"{name} must be a port number, 1 to 65535 (got {value!r})")
+    return int(value)

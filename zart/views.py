@@ -155,6 +155,7 @@ PAUSE_FIELDS = (
     "resumed_by",
 )
 HELD_BY_FIELDS = ("rule_id", "reason", "step_pattern")
+EVENT_FIELDS = ("run_index", "event_name", "payload", "delivered_at")
 
 
 def run_view(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -164,7 +165,7 @@ def run_view(run: Mapping[str, Any]) -> dict[str, Any]:
 
 def admin_step_view(step: Mapping[str, Any]) -> dict[str, Any]:
     """A step as an operator sees it: the public step view plus whether retry-step may revive it."""
-    return {**step_view(step), "retryable": bool(step.get("retryable"))}
+    return {**step_view(step), "retryable": bool(step.get("retryable")), "child_id": step.get("child_id")}
 
 
 def action_view(action: Mapping[str, Any]) -> dict[str, Any]:
@@ -197,6 +198,7 @@ def detail_view(detail: Mapping[str, Any]) -> dict[str, Any]:
         "runs": [run_view(run) for run in detail["runs"]],
         "steps": [admin_step_view(step) for step in detail["steps"]],
         "actions": [action_view(action) for action in detail["actions"]],
+        "events": [pick(event, EVENT_FIELDS) for event in detail["events"]],
     }
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from zart.config import Settings
 from zart.dispatch.broker import BrokerState
 from zart.engine.runner import finish_with_parent
+from zart.observability import hooks
 from zart.retention import prune
 from zart.store import counts, db, executions, liveness, pause, sweeps
 
@@ -44,20 +45,23 @@ def redispatch_lost(conn: Connection, round_: Round) -> list[str]:
     budget = redispatch_budget(unclaimed, broker)
     if not budget:
         return []
-    return sweeps.redispatch_stale(conn, round_.settings.redispatch_after, budget, broker.forgotten_before)
+    return hooks.repaired(
+        "messages",
+        sweeps.redispatch_stale(conn, round_.settings.redispatch_after, budget, broker.forgotten_before),
+    )
 
 
 def wake_timers(conn: Connection, round_: Round) -> list[str]:
-    return sweeps.wake_due(conn, SWEEP_BATCH)
+    return hooks.repaired("timers", sweeps.wake_due(conn, SWEEP_BATCH))
 
 
 def recover_leases(conn: Connection, round_: Round) -> list[str]:
     """Runs whose worker died: pending again (the claim counts the recovery against the poison limit)."""
-    return sweeps.recover_expired_leases(conn, SWEEP_BATCH)
+    return hooks.repaired("leases", sweeps.recover_expired_leases(conn, SWEEP_BATCH))
 
 
 def release_pauses(conn: Connection, round_: Round) -> list[str]:
-    return pause.release_lifted(conn, SWEEP_BATCH) + pause.release_orphaned(conn)
+    return hooks.repaired("pauses", pause.release_lifted(conn, SWEEP_BATCH) + pause.release_orphaned(conn))
 
 
 LOCKED_DUTIES = (redispatch_lost, wake_timers, recover_leases, release_pauses)
@@ -82,7 +86,7 @@ def fail_overdue(url: str, round_: Round) -> list[str]:
     """Fail executions past their task's timeout, running ones too (their worker's later writes are fenced
     out); each re-checks the deadline as it fails the row. Returns the parents to wake."""
     with db.autocommit(url) as conn:
-        overdue = sweeps.overdue(conn, SWEEP_BATCH)
+        overdue = hooks.repaired("overdue", sweeps.overdue(conn, SWEEP_BATCH))
     parents = []
     for execution_id in overdue:
         _, parent = finish_with_parent(
@@ -99,7 +103,7 @@ def repair_stranded(url: str, round_: Round) -> list[str]:
         if not sweeps.try_lock(conn):
             return []
         found = liveness.stranded(conn, SWEEP_BATCH)
-        ready = [row["execution_id"] for row in found if _repair(conn, row)]
+        ready = hooks.repaired("stranded", [row["execution_id"] for row in found if _repair(conn, row)])
     for row in found:
         repaired = row["execution_id"] in ready
         log.error(
@@ -134,7 +138,7 @@ def fold_counts(url: str, round_: Round) -> list[str]:
 def apply_retention(url: str, round_: Round) -> list[str]:
     """Delete a few batches of executions past their retention."""
     if round_.settings.retention:
-        prune.sweep(url, round_.settings.retention)
+        hooks.pruned(prune.sweep(url, round_.settings.retention))
     return []
 
 

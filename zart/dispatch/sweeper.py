@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from zart.config import Settings
 from zart.dispatch.broker import BrokerProbe, Publisher
 from zart.dispatch.duties import LOCKED_DUTIES, OWN_TRANSACTION_DUTIES, SWEEP_BATCH, Round, redispatch_budget
+from zart.observability import hooks
 from zart.schedules import firing
 from zart.store import db, sweeps
 
@@ -41,8 +43,10 @@ class Sweeper:
 
     def _loop(self) -> None:
         while not self._stop.wait(self._settings.sweep_interval):
+            started = time.perf_counter()
             try:
                 self.sweep_once()
+                hooks.sweep_pass(time.perf_counter() - started)
             except Exception:
                 log.warning("sweep failed; trying again in %ss", self._settings.sweep_interval, exc_info=True)
             self.fire_schedules()

@@ -29,6 +29,7 @@ def ping_only_after_idle(seconds: float) -> None:
     global _ping_after_idle_seconds
     _ping_after_idle_seconds = seconds
 
+
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
