@@ -158,7 +158,7 @@ class ZartService:
             from zart import apptx
 
             joined = apptx.join(connection, self.settings.database_url)
-            with db.translated_errors():
+            with db.translated_errors(), db.zart_names(joined.conn, self.settings.database_url):
                 scheduled = self._insert(joined.conn, task, data, new_id, execution_id, idempotency_key, triggered_by)
             if scheduled.created:
                 joined.after_commit(lambda: self.publish(new_id))
@@ -382,7 +382,7 @@ class ZartService:
             from zart import apptx
 
             joined = apptx.join(connection, self.settings.database_url)
-            with db.translated_errors():
+            with db.translated_errors(), db.zart_names(joined.conn, self.settings.database_url):
                 self._deliver(joined.conn, execution_id, event_name, payload, triggered_by)
             joined.after_commit(lambda: self.publish(execution_id))
             return False
