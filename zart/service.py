@@ -31,7 +31,7 @@ from zart.registry import Registry, default_registry
 from zart.schema import storage_problem, validation_errors
 from zart.store import admin as audit
 from zart.store import cancel as cancel_store
-from zart.store import catalog, counts, db, events, executions, notifications, pause
+from zart.store import catalog, counts, db, events, executions, liveness, notifications, pause
 
 PublishFn = Callable[[str], bool]
 
@@ -448,6 +448,11 @@ class ZartService:
     def tasks(self) -> list[dict[str, Any]]:
         with db.autocommit(self.settings.database_url) as conn:
             return catalog.list_tasks(conn)
+
+    def count_stranded(self) -> int:
+        """Executions that nothing will ever move again (a gauge that must stay at 0)."""
+        with db.autocommit(self.settings.database_url) as conn:
+            return liveness.count_stranded(conn)
 
     def replay(self, *, task: str | None = None, since: Any = None, limit: int = 100) -> list[dict[str, Any]]:
         """Replay recorded executions against this process's workflow code (no side effects); one result each,
