@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from flask_app.schemas import NAME, PRINTABLE, ExecutionStatus, any_json, path_parameter, status_field, timestamp
-from zart.limits import TERMINAL_STATUSES
+from zart.limits import MAX_LIST_LIMIT, TERMINAL_STATUSES
 
 RULE_ID_PARAMETER = path_parameter("rule_id", PRINTABLE, "A pause rule's ID, as returned when it was created.")
 
@@ -88,6 +88,12 @@ class PauseListQuery(Strict):
 
 class ResumeRequest(Strict):
     triggered_by = TRIGGERED_BY
+
+
+class StrandedQuery(Strict):
+    limit = fields.Integer(
+        load_default=100, validate=validate.Range(1, MAX_LIST_LIMIT), metadata={"description": "At most this many."}
+    )
 
 
 # ------------------------------------------------------------------ responses
@@ -264,3 +270,29 @@ class PruneResult(ma.Schema):
         metadata={"description": "Executions deleted (or, dry, that would be) per final status, children included."},
     )
     total = fields.Integer(required=True)
+
+
+class StrandedExecution(ma.Schema):
+    execution_id = fields.String(required=True)
+    task = fields.String(required=True)
+    status = status_field()
+    cause = fields.String(
+        required=True,
+        metadata={
+            "description": "Why nothing will move it: `lease_expired` (running, its worker gone; the sweeper "
+            "recovers it), `children_finished` (parked on children that all ended without reporting), "
+            "`pause_rule_inactive` (parked on a rule that no longer holds), `no_wake_up` (nothing recorded).",
+            "example": "children_finished",
+        },
+    )
+    waiting_for = fields.Dict(allow_none=True, metadata={"description": "What it is parked on, as recorded."})
+    waiting_for_event = fields.String(allow_none=True)
+    wake_at = timestamp("Its recorded wake-up time, if any.")
+    lease_expires_at = timestamp("When its worker's lease ran out, if running.")
+    parent_id = fields.String(allow_none=True)
+    updated_at = timestamp("When its row last changed.")
+
+
+class StrandedList(ma.Schema):
+    count = fields.Integer(required=True, metadata={"description": "How many are listed (at most `limit`)."})
+    stranded = fields.List(fields.Nested(StrandedExecution), required=True)

@@ -21,7 +21,7 @@ from zart.store.tables import EXECUTION_STATUSES
 
 
 class ZartCollector(Collector):
-    """Executions by status, the age of the oldest pending one, and long-polls in flight."""
+    """Executions by status, the age of the oldest pending one, stranded executions, long-polls in flight."""
 
     def __init__(self, service: ZartService, wait_slots: WaitSlots) -> None:
         self._service = service
@@ -35,6 +35,7 @@ class ZartCollector(Collector):
         try:
             counts = self._service.stats()
             oldest = self._service.oldest_pending_age()
+            stranded = self._service.count_stranded()
             queues = self._service.pending_by_task()
             firing = ScheduleService(self._service).firing_figures()
         except Exception:  # a scrape must still answer when the database does not
@@ -63,6 +64,11 @@ class ZartCollector(Collector):
             age.add_metric([queue["task"]], queue["oldest_age"])
         yield depth
         yield age
+        yield GaugeMetricFamily(
+            "zart_stranded_executions",
+            "Executions that nothing will ever move again (no live reason to progress); must stay 0.",
+            value=stranded,
+        )
         yield GaugeMetricFamily(
             "zart_schedule_firing_lag_seconds",
             "Largest delay between a schedule tick's fire time and its execution's creation, over the last 5 minutes.",

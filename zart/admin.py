@@ -21,11 +21,11 @@ from zart.errors import (
     StepNotDead,
     StepNotFound,
 )
-from zart.limits import ACTIVE_STATUSES, TERMINAL_STATUSES
+from zart.limits import ACTIVE_STATUSES, MAX_LIST_LIMIT, TERMINAL_STATUSES
 from zart.retention import prune
 from zart.retention.policy import MAX_SECONDS
 from zart.service import ZartService, check_execution_id, check_input_shape, check_lookup_id, check_name
-from zart.store import admin, db, events, pause
+from zart.store import admin, db, events, liveness, pause
 from zart.store import steps as steps_store
 
 RELEASE_BATCH = 10_000
@@ -312,6 +312,13 @@ class AdminService:
                     conn, action="prune", triggered_by=triggered_by, details=audited(result, on_behalf_of)
                 )
         return result
+
+    def stranded(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Non-terminal executions with no live reason to progress (the liveness invariant's breaches)."""
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidData(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+        with db.autocommit(self._url) as conn:
+            return liveness.stranded(conn, limit)
 
     # ------------------------------------------------------------ pause rules
 

@@ -31,7 +31,7 @@ from zart.registry import Registry, default_registry
 from zart.schema import storage_problem, validation_errors
 from zart.store import admin as audit
 from zart.store import cancel as cancel_store
-from zart.store import catalog, counts, db, events, executions, notifications, pause
+from zart.store import catalog, counts, db, events, executions, liveness, notifications, pause
 
 PublishFn = Callable[[str], bool]
 
@@ -158,7 +158,7 @@ class ZartService:
             from zart import apptx
 
             joined = apptx.join(connection, self.settings.database_url)
-            with db.translated_errors():
+            with db.translated_errors(), db.zart_names(joined.conn, self.settings.database_url):
                 scheduled = self._insert(joined.conn, task, data, new_id, execution_id, idempotency_key, triggered_by)
             if scheduled.created:
                 joined.after_commit(lambda: self.publish(new_id))
@@ -382,7 +382,7 @@ class ZartService:
             from zart import apptx
 
             joined = apptx.join(connection, self.settings.database_url)
-            with db.translated_errors():
+            with db.translated_errors(), db.zart_names(joined.conn, self.settings.database_url):
                 self._deliver(joined.conn, execution_id, event_name, payload, triggered_by)
             joined.after_commit(lambda: self.publish(execution_id))
             return False
@@ -448,6 +448,11 @@ class ZartService:
     def tasks(self) -> list[dict[str, Any]]:
         with db.autocommit(self.settings.database_url) as conn:
             return catalog.list_tasks(conn)
+
+    def count_stranded(self) -> int:
+        """Executions that nothing will ever move again (a gauge that must stay at 0)."""
+        with db.autocommit(self.settings.database_url) as conn:
+            return liveness.count_stranded(conn)
 
     def replay(self, *, task: str | None = None, since: Any = None, limit: int = 100) -> list[dict[str, Any]]:
         """Replay recorded executions against this process's workflow code (no side effects); one result each,

@@ -50,6 +50,18 @@ STEP_FIELDS = (
     "output",
     "error",
 )
+STRANDED_FIELDS = (
+    "execution_id",
+    "task",
+    "status",
+    "cause",
+    "waiting_for",
+    "waiting_for_event",
+    "wake_at",
+    "lease_expires_at",
+    "parent_id",
+    "updated_at",
+)
 TASK_FIELDS = ("name", "schema", "timeout_seconds", "registered_by", "first_seen_at", "last_seen_at")
 
 
@@ -160,6 +172,11 @@ def action_view(action: Mapping[str, Any]) -> dict[str, Any]:
     """An audit-trail entry: who acted (a token's name), and on whose behalf when the caller said so."""
     details = action.get("details") or {}
     return pick({**action, "on_behalf_of": details.get("on_behalf_of")}, ACTION_FIELDS)
+
+
+def stranded_view(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    listed = [pick(row, STRANDED_FIELDS) for row in rows]
+    return {"count": len(listed), "stranded": listed}
 
 
 def pause_view(rule: Mapping[str, Any]) -> dict[str, Any]:

@@ -68,6 +68,7 @@ def test_every_route_and_method_is_documented(app, client):
         (f"{API}/schedules/{{schedule_id}}/trigger", "post"),
         (f"{API}/schedules/{{schedule_id}}/backfill", "post"),
         (f"{ADMIN}/prune", "post"),
+        (f"{ADMIN}/stranded", "get"),
     } == documented
 
 
