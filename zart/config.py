@@ -53,6 +53,8 @@ class Settings:
     redispatch_after: float = 10.0
     short_wait_hint: float = 120.0
     queue: str = "zart"
+    # how long a Celery task dispatched as a remote step may go without any worker reporting on it
+    dispatch_timeout: float = 300.0
     api_tokens: tuple[str, ...] = ()
     # with tokens set, /openapi.json and /docs need one too, unless this says they may be read without
     public_docs: bool = False
@@ -96,6 +98,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         redispatch_after=number("ZART_REDISPATCH_AFTER", 10.0),
         short_wait_hint=number("ZART_SHORT_WAIT_HINT", 120.0),
         queue=env.get("ZART_QUEUE") or "zart",
+        dispatch_timeout=number("ZART_DISPATCH_TIMEOUT", 300.0),
         api_tokens=_split_list(env.get("ZART_API_TOKENS")),
         public_docs=(env.get("ZART_PUBLIC_DOCS") or "").strip().lower() in ("1", "true", "yes", "on"),
         api_prefix=env.get("ZART_API_PREFIX") or "/api/v1",

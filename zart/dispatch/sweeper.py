@@ -12,7 +12,7 @@ import threading
 from zart.config import Settings
 from zart.dispatch.broker import BrokerProbe, BrokerState, Publisher
 from zart.engine.runner import finish_with_parent
-from zart.store import counts, db, pause, sweeps
+from zart.store import counts, db, pause, remote, sweeps
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class Sweeper:
             ready = sweeps.wake_due(conn, SWEEP_BATCH)
             ready += sweeps.recover_expired_leases(conn, SWEEP_BATCH)
             ready += pause.release_lifted(conn, SWEEP_BATCH) + pause.release_orphaned(conn)
+            ready += remote.wake_silent(conn, SWEEP_BATCH)
             budget = redispatch_budget(unclaimed, broker)
             if broker is not None and budget:
                 ready += sweeps.redispatch_stale(conn, self._settings.redispatch_after, budget, broker.forgotten_before)

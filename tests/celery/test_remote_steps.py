@@ -1,0 +1,83 @@
+"""Celery tasks of a separate "legacy" application as durable steps, run by that application's own workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.harness import poll
+from tests.integration.test_core import finished, query, schedule
+from tests.workflows import entries
+
+
+def remote_rows(service: Any, execution_id: str) -> list[dict[str, Any]]:
+    return query(
+        service,
+        "SELECT step_name, state, attempt, sends, losses, queue, task_name, worker FROM remote_steps "
+        "WHERE execution_id = :id ORDER BY step_name",
+        id=execution_id,
+    )
+
+
+def test_celery_tasks_as_steps_in_sequence_and_in_parallel(service, start_zart, start_legacy, log_dir):
+    start_zart()
+    start_legacy()
+    sequence_id, journal = schedule(service, "c.sequence", log_dir)
+    parallel_id, parallel_journal = schedule(service, "c.parallel", log_dir, n=5)
+    assert finished(service, sequence_id)["output"] == {"a": 3, "b": 30}
+    assert finished(service, parallel_id)["output"] == [0, 1, 4, 9, 16]
+    assert entries(journal, "add") == 1 and entries(journal, "multiply") == 1
+    assert [entries(parallel_journal, f"square-{n}") for n in range(5)] == [1] * 5
+    steps = {s["name"]: s for s in service.steps(sequence_id)}
+    assert (steps["add"]["kind"], steps["add"]["status"], steps["add"]["output"]) == ("remote", "completed", 3)
+    rows = remote_rows(service, sequence_id)
+    assert [(r["step_name"], r["state"], r["queue"], r["task_name"]) for r in rows] == [
+        ("add", "succeeded", "legacy", "legacy.add"),
+        ("multiply", "succeeded", "legacy", "legacy.multiply"),
+    ]
+    assert all(r["worker"] and r["worker"].startswith("legacy") for r in rows)
+
+
+def test_the_zart_worker_runs_other_work_while_a_remote_step_runs(service, start_zart, start_legacy, log_dir):
+    start_zart(concurrency=1)
+    start_legacy()
+    release = log_dir / "release"
+    blocked_id, journal = schedule(service, "c.blocking", log_dir, release=str(release))
+    poll(lambda: entries(journal, "wait") == 1, what="the remote step to start")
+    poll(lambda: service.status(blocked_id)["status"] == "waiting", what="the workflow to park")
+    other_id, _ = schedule(service, "t.three-steps", log_dir)
+    assert finished(service, other_id, timeout=15)["output"] == {"sum": 6}
+    assert service.status(blocked_id)["status"] == "waiting"
+    release.touch()
+    assert finished(service, blocked_id)["output"] == {"value": "released", "after": 4}
+
+
+def test_a_worker_without_the_integration_line_still_completes_the_step(service, start_zart, start_legacy, log_dir):
+    start_zart()
+    start_legacy(app="tests.legacy.app")
+    execution_id, journal = schedule(service, "c.sequence", log_dir)
+    assert finished(service, execution_id)["output"] == {"a": 3, "b": 30}
+    assert entries(journal, "add") == 1
+    # no integration: nobody reported the start, the fallback callback recorded the result
+    assert [(r["state"], r["worker"]) for r in remote_rows(service, execution_id)] == [("succeeded", None)] * 2
+
+
+def test_a_failure_on_a_worker_without_the_integration_fails_the_step_clearly(
+    service, start_zart, start_legacy, log_dir
+):
+    start_zart()
+    start_legacy(app="tests.legacy.app")
+    execution_id, journal = schedule(service, "c.always-fails", log_dir)
+    row = finished(service, execution_id)
+    assert row["status"] == "failed"
+    assert row["error"]["type"] == "StepFailed" and row["error"]["cause"] == "TaskFailed"
+    assert "without zart.celery.integrate" in row["error"]["message"]
+    assert entries(journal, "always_fails") == 3
+
+
+def test_inline_runs_the_task_body_in_the_workflow(service, start_zart, log_dir):
+    start_zart()
+    execution_id, journal = schedule(service, "c.inline", log_dir)
+    assert finished(service, execution_id)["output"] == 42
+    assert entries(journal, "add") == 1
+    assert remote_rows(service, execution_id) == []
+    assert service.steps(execution_id)[0]["kind"] == "step"
