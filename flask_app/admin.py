@@ -40,6 +40,7 @@ blp = protected(ZartBlueprint("admin", __name__, description="Operator actions o
 
 COMMON = {**GUARDED, 422: INVALID}
 ACTIVE = "`execution_active`: it is pending, running or waiting; send `force: true` to stop it first."
+CHILD = "`child_execution`: new `data` for a child execution (its input is what its parent's code passed)."
 RULE_NOT_FOUND = "`pause_rule_not_found`: no pause rule has this ID."
 
 
@@ -86,7 +87,14 @@ def retry_step(body: dict[str, Any], execution_id: str) -> Any:
 @blp.route("/executions/<execution_id>/restart", methods=["POST"], parameters=[EXECUTION_ID_PARAMETER])
 @blp.arguments(RestartRequest)
 @blp.response(200, NewRun)
-@blp.errors({**COMMON, 404: NOT_FOUND, 409: ACTIVE})
+@blp.errors(
+    {
+        **COMMON,
+        404: NOT_FOUND,
+        409: ACTIVE + " " + CHILD,
+        422: INVALID + " New `data` passes the checks of scheduling: the task's schema, `task_not_registered`.",
+    }
+)
 def restart(body: dict[str, Any], execution_id: str) -> Any:
     """Restart an execution: a new run in which every step runs again"""
     return _admin().restart(execution_id, body["data"], body["force"], _actor(body))

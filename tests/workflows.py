@@ -199,3 +199,10 @@ def bounded(ctx: zart.Context, data: dict) -> dict:
     ctx.step("slow", time.sleep, 1.5)
     ctx.step("never", journaled, data["journal"], "never", True)
     return {}
+
+
+@zart.task("t.schedules-foreign")
+def schedules_foreign(ctx: zart.Context, data: dict) -> dict:
+    """Names a standard-library function as a child: the parent must fail at once, and nothing runs."""
+    handle = ctx.schedule("foreign", os.path.join, data["journal"], "never")
+    return {"joined": ctx.wait_all([handle])}

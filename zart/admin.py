@@ -11,16 +11,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from zart.errors import (
+    ChildExecution,
     ExecutionActive,
     ExecutionNotFound,
     InvalidData,
     PauseRuleNotActive,
     PauseRuleNotFound,
+    RunChanged,
     StepNotDead,
     StepNotFound,
 )
 from zart.limits import ACTIVE_STATUSES
-from zart.service import ZartService, check_execution_id, check_lookup_id, check_name, check_storable
+from zart.service import ZartService, check_execution_id, check_input_shape, check_lookup_id, check_name
 from zart.store import admin, db, pause
 from zart.store import steps as steps_store
 
@@ -111,17 +113,44 @@ class AdminService:
             "run_index": execution["run_index"],
         }
 
-    def restart(self, execution_id: str, data: Any, force: bool, triggered_by: str) -> dict[str, Any]:
-        """A new run from the top, optionally with new input; the previous run's work is cancelled first."""
-        if data is not None and not isinstance(data, dict):
-            raise InvalidData("data must be a JSON object")
+    def restart(
+        self,
+        execution_id: str,
+        data: Any,
+        force: bool,
+        triggered_by: str,
+        *,
+        expected_run: int | None = None,
+        on_behalf_of: str | None = None,
+    ) -> dict[str, Any]:
+        """A new run from the top, optionally with new input; the previous run's work is cancelled first.
+
+        New input passes exactly the checks `schedule` applies. A child's input is refused: it holds what its
+        parent's code passed (for a function child, the arguments of the function its parent named)."""
         if data is not None:
-            check_storable("data", data)
-        run = self._new_run(execution_id, "restart", data, force, triggered_by, keep=[])
+            check_input_shape(data)
+        run = self._new_run(
+            execution_id,
+            "restart",
+            data,
+            force,
+            triggered_by,
+            keep=[],
+            expected_run=expected_run,
+            on_behalf_of=on_behalf_of,
+        )
         return {"execution_id": execution_id, "status": "pending", "run_index": run, "trigger": "restart"}
 
     def rerun(
-        self, execution_id: str, step_names: list[str], preserve: list[str], force: bool, triggered_by: str
+        self,
+        execution_id: str,
+        step_names: list[str],
+        preserve: list[str],
+        force: bool,
+        triggered_by: str,
+        *,
+        expected_run: int | None = None,
+        on_behalf_of: str | None = None,
     ) -> dict[str, Any]:
         """A new run that re-runs the named steps and everything after the first of them (unless preserved)."""
         if not step_names:
@@ -149,6 +178,8 @@ class AdminService:
             triggered_by,
             keep=keep,
             details={"steps": step_names, "preserve": preserve},
+            expected_run=expected_run,
+            on_behalf_of=on_behalf_of,
         )
         return {
             "execution_id": execution_id,
@@ -168,10 +199,24 @@ class AdminService:
         triggered_by: str,
         keep: list[str],
         details: dict[str, Any] | None = None,
+        expected_run: int | None = None,
+        on_behalf_of: str | None = None,
     ) -> int:
         check_lookup_id(execution_id)
         with db.transaction(self._url) as conn:
             execution = self._locked(conn, execution_id)
+            if expected_run is not None and execution["run_index"] != expected_run:
+                raise RunChanged(
+                    f"execution {execution_id} is at run {execution['run_index']}, not {expected_run}: "
+                    "it was restarted or rerun since (a repeated request starts nothing)"
+                )
+            if data is not None and execution["parent_id"] is not None:
+                raise ChildExecution(
+                    f"execution {execution_id} is a child of {execution['parent_id']}: its input is what its "
+                    "parent's code passed and cannot be replaced; restart it without data, or restart the parent"
+                )
+            if data is not None:
+                self.service.validate_input(conn, execution["task"], data)
             if execution["status"] in ACTIVE_STATUSES and not force:
                 raise ExecutionActive(
                     f"execution {execution_id} is {execution['status']}; pass force to stop it and start a new run"
@@ -188,6 +233,7 @@ class AdminService:
                     "previous_status": execution["status"],
                     "force": force,
                     "new_input": data is not None,
+                    **({"on_behalf_of": on_behalf_of} if on_behalf_of else {}),
                     **(details or {}),
                 },
             )

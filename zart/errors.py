@@ -150,3 +150,17 @@ class PauseRuleNotFound(ZartError):
 class PauseRuleNotActive(ZartError):
     code = "pause_rule_not_active"
     http_status = 409
+
+
+class ChildExecution(ZartError):
+    """A child's input is what its parent's code passed; an operator may re-run it, never replace it."""
+
+    code = "child_execution"
+    http_status = 409
+
+
+class RunChanged(ZartError):
+    """The request named the run it expected to replace, and the execution has moved on (a replayed request)."""
+
+    code = "run_changed"
+    http_status = 409

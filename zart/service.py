@@ -85,6 +85,13 @@ def check_storable(what: str, value: Any) -> None:
         raise InvalidData(f"{what} cannot be stored: {problem}")
 
 
+def check_input_shape(data: Any) -> None:
+    """An execution's input is a JSON object that may be stored."""
+    if not isinstance(data, dict):
+        raise InvalidData("data must be a JSON object")
+    check_storable("data", data)
+
+
 def check_name(kind: str, name: str) -> None:
     if not isinstance(name, str) or not name or len(name) > NAME_MAX or any(ord(c) < 32 for c in name):
         raise InvalidData(f"a {kind} must be 1 to {NAME_MAX} printable characters")
@@ -129,15 +136,10 @@ class ZartService:
             check_execution_id(execution_id)
         if idempotency_key is not None:
             check_name("idempotency key", idempotency_key)
-        if not isinstance(data, dict):
-            raise InvalidData("data must be a JSON object")
-        check_storable("data", data)
+        check_input_shape(data)
         url = self.settings.database_url
         with db.transaction(url) as conn:
-            schema, timeout = self._task_definition(conn, task)
-            problems = validation_errors(schema, data)
-            if problems:
-                raise InvalidData("; ".join(problems))
+            timeout = self.validate_input(conn, task, data)
             created = executions.insert_execution(
                 conn,
                 execution_id=execution_id or new_execution_id(),
@@ -154,6 +156,17 @@ class ZartService:
                 return self._same_task_or_conflict(existing, task)
         record = {"execution_id": created["id"], **{k: created[k] for k in ("task", "status", "created_at")}}
         return Scheduled(record, created=True, published=self.publish(created["id"]))
+
+    def validate_input(self, conn: Any, task: str, data: Any) -> float | None:
+        """Everything new input for `task` must pass, wherever it comes from (schedule, restart): a JSON
+        object that jsonb can store, nested at most MAX_JSON_DEPTH deep, conforming to the task's schema.
+        Returns the task's timeout."""
+        check_input_shape(data)
+        schema, timeout = self._task_definition(conn, task)
+        problems = validation_errors(schema, data)
+        if problems:
+            raise InvalidData("; ".join(problems))
+        return timeout
 
     def _task_definition(self, conn: Any, task: str) -> tuple[dict[str, Any] | None, float | None]:
         """The task's input schema and timeout: from this process's registry, else from the catalog."""

@@ -85,6 +85,7 @@ class Context:
         lease_seconds: float,
         keeper: LeaseKeeper,
         publish: Publish,
+        workflow_modules: tuple[str, ...] = (),
     ) -> None:
         self.execution_id: str = claimed["id"]
         self.task_name: str = claimed["task"]
@@ -96,6 +97,7 @@ class Context:
         self._lease = lease_seconds
         self._keeper = keeper
         self._publish = publish
+        self._workflow_modules = workflow_modules
         self._deadline = _monotonic_deadline(claimed.get("deadline_at"))
         self._checkpoints: dict[str, dict[str, Any]] = {s["name"]: s for s in claimed["steps"]}
         self._names_by_position = {s["position"]: s["name"] for s in claimed["steps"]}
@@ -339,13 +341,14 @@ class Context:
         if checkpoint is not None:
             return ChildHandle(name, checkpoint["child_id"])
         child_id = _child_id(self.execution_id, self.run_index, name)
+        function_ref = None
         if isinstance(fn, Task):
             task_name, data, timeout = fn.name, (args[0] if args else kwargs.get("data", {})), fn.timeout
         else:
             task_name, timeout = CHILD_FUNCTION_TASK, None
+            function_ref = function_reference(fn, self._workflow_modules)
             data = {
                 "step": name,
-                "function": function_reference(fn),
                 "args": list(args),
                 "kwargs": kwargs,
                 "retry": (retry or RetryPolicy.none()).to_json(),
@@ -361,6 +364,7 @@ class Context:
                 parent_id=self.execution_id,
                 parent_run=self.run_index,
                 parent_step=name,
+                function_ref=function_ref,
             )
             if not steps.record_wait_step(
                 conn,

@@ -13,11 +13,12 @@ _INSERT = text(
     """
     WITH new AS (
         INSERT INTO executions (id, task, status, input, idempotency_key, deadline_at,
-                                parent_id, parent_run, parent_step, dispatched_at, created_at, updated_at)
+                                parent_id, parent_run, parent_step, function_ref, dispatched_at, created_at,
+                                updated_at)
         VALUES (:id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
                 CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
                      ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
-                :parent_id, :parent_run, :parent_step, now(), now(), now())
+                :parent_id, :parent_run, :parent_step, :function_ref, now(), now(), now())
         ON CONFLICT DO NOTHING
         RETURNING id, task, status, created_at, input
     ), run AS (
@@ -41,8 +42,11 @@ def insert_execution(
     parent_run: int | None = None,
     parent_step: str | None = None,
     triggered_by: str | None = None,
+    function_ref: str | None = None,
 ) -> dict[str, Any] | None:
-    """Insert a pending execution with its run 0; None when the id or idempotency key is taken."""
+    """Insert a pending execution with its run 0; None when the id or idempotency key is taken.
+
+    `function_ref` (a function child's `module:qualname`) is written here and nowhere else."""
     return one(
         conn,
         _INSERT,
@@ -55,6 +59,7 @@ def insert_execution(
         parent_run=parent_run,
         parent_step=parent_step,
         triggered_by=triggered_by,
+        function_ref=function_ref,
     )
 
 
@@ -149,7 +154,7 @@ _CLAIM = text(
           -- the claim may be lost in a crash (the row is then dispatched again); the first checkpoint's
           -- synchronous commit flushes it anyway, so the claim need not wait for its own fsync
           AND set_config('synchronous_commit', 'off', true) = 'off'
-        RETURNING id, task, input, run_index, attempt, deadline_at, parent_id,
+        RETURNING id, task, input, function_ref, run_index, attempt, deadline_at, parent_id,
                   deadline_at IS NOT NULL AND deadline_at <= now() AS past_deadline, {pause.ANY_ACTIVE} AS pausing
     )
     SELECT c.*, coalesce((

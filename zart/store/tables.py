@@ -52,6 +52,7 @@ executions = Table(
     Column("parent_id", Text),
     Column("parent_run", Integer),
     Column("parent_step", Text),
+    Column("function_ref", Text),
     _ts("deadline_at"),
     _ts("dispatched_at"),
     _ts("created_at", nullable=False),
