@@ -135,7 +135,7 @@ step_attempts = Table(
     UniqueConstraint("execution_id", "run_index", "step_name", "attempt", name="step_attempts_key"),
 )
 
-# A step run by a team's own Celery worker: the current dispatch (migration 0005).
+# A step run by a team's own Celery worker: the current dispatch (migration 0006).
 remote_steps = Table(
     "remote_steps",
     metadata,
