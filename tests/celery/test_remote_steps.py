@@ -81,3 +81,35 @@ def test_inline_runs_the_task_body_in_the_workflow(service, start_zart, log_dir)
     assert entries(journal, "add") == 1
     assert remote_rows(service, execution_id) == []
     assert service.steps(execution_id)[0]["kind"] == "step"
+
+
+def test_status_verbose_and_admin_detail_show_the_celery_task(service, env, start_zart, start_legacy, log_dir):
+    from flask_app import create_app
+    from tests.cli.cli import Cli
+
+    start_zart()
+    start_legacy()
+    release = log_dir / "release"
+    execution_id, journal = schedule(service, "c.blocking", log_dir, release=str(release))
+    poll(lambda: remote_rows(service, execution_id)[:1] and remote_rows(service, execution_id)[0]["state"] == "started",
+         what="the remote step to be reported started")
+    (row,) = query(service, "SELECT token FROM remote_steps WHERE execution_id = :id", id=execution_id)
+    shown = Cli(env, log_dir)("status", execution_id, "--verbose")
+    assert shown.returncode == 0, shown.stderr
+    line = next(line for line in shown.lines if "celery task" in line)
+    assert "legacy.wait_for_file" in line and "queue legacy" in line and row["token"] in line
+    assert "worker legacy" in line and line.endswith(": started")
+
+    client = create_app(settings=env.settings()).test_client()
+    detail = client.get(f"/zart/admin/v1/executions/{execution_id}/detail").get_json()
+    (step,) = detail["steps"]
+    assert step["kind"] == "remote" and step["status"] == "waiting"
+    remote = step["remote"]
+    assert (remote["task_name"], remote["queue"], remote["task_id"], remote["state"]) == (
+        "legacy.wait_for_file", "legacy", row["token"], "started"
+    )
+    assert remote["worker"].startswith("legacy") and remote["started_at"] and remote["heartbeat_at"]
+    release.touch()
+    assert finished(service, execution_id)["status"] == "completed"
+    detail = client.get(f"/zart/admin/v1/executions/{execution_id}/detail").get_json()
+    assert [s["remote"]["state"] for s in detail["steps"]] == ["succeeded", "succeeded"]
