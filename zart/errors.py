@@ -164,3 +164,23 @@ class RunChanged(ZartError):
 
     code = "run_changed"
     http_status = 409
+
+
+class ScheduleNotFound(ZartError):
+    code = "schedule_not_found"
+    http_status = 404
+
+    def __init__(self, schedule_id: str) -> None:
+        super().__init__(f"No schedule found with ID {schedule_id}")
+
+
+class ScheduleAlreadyExists(ZartError):
+    code = "schedule_already_exists"
+    http_status = 409
+
+
+class ScheduleDeclaredInCode(ZartError):
+    """A schedule declared in code is changed in code: its row is rewritten whenever a worker starts."""
+
+    code = "schedule_declared_in_code"
+    http_status = 409

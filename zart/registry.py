@@ -13,6 +13,8 @@ from typing import Any
 
 from zart.errors import WorkflowDefinitionError
 from zart.retry import RetryPolicy
+from zart.schedules.declare import Declaration, bind_all
+from zart.schedules.spec import ScheduleSpec
 
 Handler = Callable[..., Any]
 
@@ -26,6 +28,7 @@ class Task:
     retry: RetryPolicy
     timeout: float | None
     schema: dict[str, Any] | None = None
+    schedules: tuple[ScheduleSpec, ...] = ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.handler(*args, **kwargs)
@@ -72,15 +75,24 @@ def task(
     retry: RetryPolicy | None = None,
     timeout: float | timedelta | None = None,
     schema: dict[str, Any] | None = None,
+    schedule: Declaration | list[Declaration] | None = None,
     registry: Registry | None = None,
 ) -> Callable[[Handler], Task]:
-    """Register `fn(ctx, data)` as the workflow `name`."""
+    """Register `fn(ctx, data)` as the workflow `name`, optionally fired on `schedule` (`zart.cron`/`zart.every`)."""
     if not name or len(name) > 200:
         raise ValueError("a task name must have 1 to 200 characters")
+    schedules = bind_all(name, schedule)
 
     def decorate(fn: Handler) -> Task:
         return (registry or default_registry).register(
-            Task(name=name, handler=fn, retry=retry or RetryPolicy.none(), timeout=seconds(timeout), schema=schema)
+            Task(
+                name=name,
+                handler=fn,
+                retry=retry or RetryPolicy.none(),
+                timeout=seconds(timeout),
+                schema=schema,
+                schedules=schedules,
+            )
         )
 
     return decorate
@@ -146,9 +158,7 @@ def resolve_function(reference: str, workflow_modules: Iterable[str]) -> Callabl
     for part in parts:
         target = getattr(target, part, None)
     if not (
-        isinstance(target, types.FunctionType)
-        and target.__module__ == module_name
-        and target.__qualname__ == qualname
+        isinstance(target, types.FunctionType) and target.__module__ == module_name and target.__qualname__ == qualname
     ):
         raise UnsafeFunctionReference(f"{reference} is not a function defined in {module_name}")
     return target  # type: ignore[no-any-return]

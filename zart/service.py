@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from zart import paging
 from zart.config import Settings
 from zart.errors import (
     ExecutionAlreadyExists,
@@ -43,6 +44,13 @@ GONE_CHECK_INTERVAL = 1.0
 def _next_reread(listening: bool) -> float:
     interval = WAIT_POLL_LISTENING if listening else WAIT_POLL_UNLISTENED
     return time.monotonic() + interval * random.uniform(0.75, 1.25)
+
+
+@dataclass(frozen=True)
+class Page:
+    executions: list[dict[str, Any]]
+    total: int
+    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -129,33 +137,61 @@ class ZartService:
         execution_id: str | None = None,
         idempotency_key: str | None = None,
         triggered_by: str | None = None,
+        connection: Any = None,
     ) -> Scheduled:
-        """Create a pending execution (or return the one with the same id / key) and ring the doorbell."""
+        """Create a pending execution (or return the one with the same id / key) and ring the doorbell.
+
+        With `connection` (the app's SQLAlchemy Session or Connection) the row is written in the app's open
+        transaction and the doorbell rings only once that transaction commits; a rollback leaves nothing."""
         check_name("task name", task)
         if execution_id is not None:
             check_execution_id(execution_id)
         if idempotency_key is not None:
             check_name("idempotency key", idempotency_key)
         check_input_shape(data)
-        url = self.settings.database_url
-        with db.transaction(url) as conn:
-            timeout = self.validate_input(conn, task, data)
-            created = executions.insert_execution(
-                conn,
-                execution_id=execution_id or new_execution_id(),
-                task=task,
-                data=data,
-                idempotency_key=idempotency_key,
-                timeout=timeout,
-                triggered_by=triggered_by,
-            )
-            if created is None:  # the id or key is taken: the same request again, or a conflict
-                existing = self._existing(conn, execution_id, idempotency_key)
-                if existing is None:
-                    raise ExecutionAlreadyExists("an execution with that id already exists")
-                return self._same_task_or_conflict(existing, task)
+        new_id = execution_id or new_execution_id()
+        if connection is not None:
+            from zart import apptx
+
+            joined = apptx.join(connection, self.settings.database_url)
+            with db.translated_errors():
+                scheduled = self._insert(joined.conn, task, data, new_id, execution_id, idempotency_key, triggered_by)
+            if scheduled.created:
+                joined.after_commit(lambda: self.publish(new_id))
+            return scheduled
+        with db.transaction(self.settings.database_url) as conn:
+            scheduled = self._insert(conn, task, data, new_id, execution_id, idempotency_key, triggered_by)
+        if not scheduled.created:
+            return scheduled
+        return Scheduled(scheduled.execution, created=True, published=self.publish(new_id))
+
+    def _insert(
+        self,
+        conn: Any,
+        task: str,
+        data: dict[str, Any],
+        new_id: str,
+        execution_id: str | None,
+        idempotency_key: str | None,
+        triggered_by: str | None,
+    ) -> Scheduled:
+        timeout = self.validate_input(conn, task, data)
+        created = executions.insert_execution(
+            conn,
+            execution_id=new_id,
+            task=task,
+            data=data,
+            idempotency_key=idempotency_key,
+            timeout=timeout,
+            triggered_by=triggered_by,
+        )
+        if created is None:  # the id or key is taken: the same request again, or a conflict
+            existing = self._existing(conn, execution_id, idempotency_key)
+            if existing is None:
+                raise ExecutionAlreadyExists("an execution with that id already exists")
+            return self._same_task_or_conflict(existing, task)
         record = {"execution_id": created["id"], **{k: created[k] for k in ("task", "status", "created_at")}}
-        return Scheduled(record, created=True, published=self.publish(created["id"]))
+        return Scheduled(record, created=True, published=False)
 
     def validate_input(self, conn: Any, task: str, data: Any) -> float | None:
         """Everything new input for `task` must pass, wherever it comes from (schedule, restart): a JSON
@@ -226,6 +262,21 @@ class ZartService:
         offset: int = 0,
         order: str = "desc",
     ) -> tuple[list[dict[str, Any]], int]:
+        """One page and the total matching the filters (see `list_page` for the cursor as well)."""
+        page = self.list_page(status=status, task=task, limit=limit, offset=offset, order=order)
+        return page.executions, page.total
+
+    def list_page(
+        self,
+        *,
+        status: str | None = None,
+        task: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        order: str = "desc",
+        cursor: str | None = None,
+    ) -> Page:
+        """A page by offset (as the contract says) or after a cursor, with the cursor of the next page."""
         if status is not None and status not in EXECUTION_STATUSES:
             raise InvalidData(f"status must be one of {', '.join(EXECUTION_STATUSES)}")
         if task is not None:
@@ -236,10 +287,17 @@ class ZartService:
             raise InvalidData("offset must not be negative")
         if order not in ("asc", "desc"):
             raise InvalidData("order must be 'asc' or 'desc'")
+        after = None
+        if cursor is not None:
+            if offset:
+                raise InvalidData("give either cursor or offset, not both")
+            key = paging.decode(cursor, order)
+            after = (key.created_at, key.execution_id)
         with db.autocommit(self.settings.database_url) as conn:
-            return executions.list_executions(
-                conn, status=status, task=task, limit=limit, offset=offset, descending=order == "desc"
+            rows, more, total = executions.list_executions(
+                conn, status=status, task=task, limit=limit, offset=offset, descending=order == "desc", after=after
             )
+        return Page(rows, total, paging.after_last(rows, order) if more else None)
 
     def cancel(self, execution_id: str) -> dict[str, Any]:
         """Cancel an active execution and its active children; a running one stops at its next step."""
@@ -257,29 +315,38 @@ class ZartService:
 
     def cancel_descendants(self, execution_id: str) -> None:
         """Children are cancelled after the parent commits, each in its own transaction (no lock cycles)."""
-        frontier = [execution_id]
-        while frontier:
-            parent = frontier.pop()
-            with db.autocommit(self.settings.database_url) as conn:
-                children = cancel_store.active_children(conn, parent)
-                for child in children:
-                    if cancel_store.cancel(conn, child):
-                        frontier.append(child)
+        with db.autocommit(self.settings.database_url) as conn:
+            cancel_store.cancel_descendants(conn, execution_id)
 
-    def send_event(self, execution_id: str, event_name: str, payload: Any) -> bool:
-        """Deliver to an execution parked on `event_name`; returns whether the doorbell was published."""
+    def send_event(self, execution_id: str, event_name: str, payload: Any, *, connection: Any = None) -> bool:
+        """Deliver to an execution parked on `event_name`; returns whether the doorbell was published.
+
+        With `connection` the delivery joins the app's transaction and the doorbell follows its commit
+        (returns False: nothing is published before then)."""
         check_lookup_id(execution_id)
         check_name("event name", event_name)
         check_storable("the event payload", payload)
+        if connection is not None:
+            from zart import apptx
+
+            joined = apptx.join(connection, self.settings.database_url)
+            with db.translated_errors():
+                self._deliver(joined.conn, execution_id, event_name, payload)
+            joined.after_commit(lambda: self.publish(execution_id))
+            return False
         with db.transaction(self.settings.database_url) as conn:
-            if not events.deliver(conn, execution_id, event_name, payload):
-                row = executions.get_execution(conn, execution_id)
-                if row is None:
-                    raise ExecutionNotFound(execution_id)
-                raise NotWaitingForEvent(
-                    f"execution {execution_id} is not waiting for event '{event_name}' (status: {row['status']})"
-                )
+            self._deliver(conn, execution_id, event_name, payload)
         return self.publish(execution_id)
+
+    @staticmethod
+    def _deliver(conn: Any, execution_id: str, event_name: str, payload: Any) -> None:
+        if not events.deliver(conn, execution_id, event_name, payload):
+            row = executions.get_execution(conn, execution_id)
+            if row is None:
+                raise ExecutionNotFound(execution_id)
+            raise NotWaitingForEvent(
+                f"execution {execution_id} is not waiting for event '{event_name}' (status: {row['status']})"
+            )
 
     def wait(
         self, execution_id: str, timeout: float, gone: Callable[[], bool] | None = None

@@ -57,6 +57,16 @@ def test_every_route_and_method_is_documented(app, client):
         (f"{ADMIN}/pause", "get"),
         (f"{ADMIN}/pause/{{rule_id}}", "post"),
         (f"{ADMIN}/pause/{{rule_id}}", "delete"),
+        (f"{API}/schedules", "post"),
+        (f"{API}/schedules", "get"),
+        (f"{API}/schedules/{{schedule_id}}", "get"),
+        (f"{API}/schedules/{{schedule_id}}", "patch"),
+        (f"{API}/schedules/{{schedule_id}}", "delete"),
+        (f"{API}/schedules/{{schedule_id}}/pause", "post"),
+        (f"{API}/schedules/{{schedule_id}}/resume", "post"),
+        (f"{API}/schedules/{{schedule_id}}/trigger", "post"),
+        (f"{API}/schedules/{{schedule_id}}/backfill", "post"),
+        (f"{ADMIN}/prune", "post"),
     } == documented
 
 

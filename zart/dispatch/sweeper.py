@@ -12,6 +12,8 @@ import threading
 from zart.config import Settings
 from zart.dispatch.broker import BrokerProbe, BrokerState, Publisher
 from zart.engine.runner import finish_with_parent
+from zart.retention import prune
+from zart.schedules import firing
 from zart.store import counts, db, pause, remote, sweeps
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ class Sweeper:
                 self.sweep_once()
             except Exception:
                 log.warning("sweep failed; trying again in %ss", self._settings.sweep_interval, exc_info=True)
+            self.fire_schedules()
 
     def sweep_once(self) -> list[str]:
         """Wake due timers, recover expired leases, re-publish lost messages, fail overdue executions."""
@@ -64,6 +67,7 @@ class Sweeper:
                 ready += sweeps.redispatch_stale(conn, self._settings.redispatch_after, budget, broker.forgotten_before)
             overdue = sweeps.overdue(conn, SWEEP_BATCH)
         self._fold_counts(url)
+        self._apply_retention(url)
         timed_out = {"type": "ExecutionTimeout", "message": "execution exceeded its timeout"}
         for execution_id in overdue:
             _, parent = finish_with_parent(url, execution_id, status="failed", token=None, error=timed_out)
@@ -72,6 +76,14 @@ class Sweeper:
         for execution_id in ready:
             self._publisher.publish(execution_id)
         return ready
+
+    def fire_schedules(self) -> None:
+        """Leader-free, outside the sweep lock: sweepers share due schedules row by row, and a tick's derived
+        execution id makes it fire once whatever the race."""
+        try:
+            firing.fire_due(self._settings.database_url, self._publisher.publish, self._settings.schedule_grace)
+        except Exception:
+            log.warning("firing schedules failed; trying again next sweep", exc_info=True)
 
     @staticmethod
     def _fold_counts(url: str) -> None:
@@ -82,6 +94,15 @@ class Sweeper:
                     counts.fold_deltas(conn)
         except Exception:
             log.warning("could not fold execution counts; trying again next sweep", exc_info=True)
+
+    def _apply_retention(self, url: str) -> None:
+        """Delete a few batches of executions past their retention; never holds up recovery."""
+        if not self._settings.retention:
+            return
+        try:
+            prune.sweep(url, self._settings.retention)
+        except Exception:
+            log.warning("retention pass failed; trying again next sweep", exc_info=True)
 
 
 def redispatch_budget(unclaimed: int, broker: BrokerState | None) -> int:

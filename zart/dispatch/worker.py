@@ -101,6 +101,13 @@ def record_catalog(settings: Settings) -> None:
         )
 
 
+def reconcile_schedules(settings: Settings) -> None:
+    """Bring the schedules declared on this process's tasks into the store (see zart.schedules.reconcile)."""
+    from zart.schedules.reconcile import declared, reconcile
+
+    reconcile(settings.database_url, declared(default_registry.tasks()), settings.imports)
+
+
 def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publisher) -> None:
     state: dict[str, Any] = {}
 
@@ -109,6 +116,7 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
             return
         import_modules(settings.imports)
         record_catalog(settings)
+        reconcile_schedules(settings)
         sweeper = Sweeper(settings, publisher, BrokerProbe(app))
         sweeper.start()
         state["sweeper"] = sweeper

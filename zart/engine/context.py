@@ -27,6 +27,7 @@ from sqlalchemy import Connection
 
 from zart.celery.calls import is_celery_target
 from zart.celery.steps import RemoteHandle, RemoteSteps
+from zart.engine import transactions
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper, RunningAttempt
 from zart.errors import (
@@ -39,6 +40,7 @@ from zart.errors import (
     StepTimeout,
     StoreUnavailable,
     Suspend,
+    WorkflowDefinitionError,
 )
 from zart.limits import MAX_ID_LENGTH
 from zart.registry import Task, function_reference, seconds
@@ -134,7 +136,28 @@ class Context:
         if not inline and is_celery_target(fn):
             handle = self._remote.start(name, fn, args, kwargs, retry, seconds(timeout), seconds(dispatch_timeout))
             return self._remote.collect([handle])[0]
-        position, checkpoint = self._enter(name, "step")
+        return self._step(name, "step", fn, args, kwargs, retry, timeout)
+
+    def transaction(
+        self, name: str, fn: Callable[..., Any], *args: Any, retry: RetryPolicy | None = None, **kwargs: Any
+    ) -> Any:
+        """Run `fn(conn, *args, **kwargs)` in one database transaction that also writes this step's checkpoint:
+        its writes and the checkpoint commit together or not at all, so they are applied exactly once."""
+        if self._in_step:
+            raise WorkflowDefinitionError(f"ctx.transaction('{name}') cannot run inside another step")
+        return self._step(name, "transaction", transactions.TransactionBody(self, fn), args, kwargs, retry, None)
+
+    def _step(
+        self,
+        name: str,
+        kind: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        retry: RetryPolicy | None,
+        timeout: float | timedelta | None,
+    ) -> Any:
+        position, checkpoint = self._enter(name, kind)
         policy = retry or RetryPolicy.none()
         attempts = failures = 0
         if checkpoint is not None:
@@ -149,12 +172,15 @@ class Context:
                 raise StepFailed(name, str(error.get("type")), str(error.get("message")))
             if status == "waiting" and current_attempt and not self._is_due(checkpoint):
                 self._park(checkpoint["wake_at"], {"kind": "retry", "step": name})
-        return self._run_attempts(name, position, fn, args, kwargs, policy, seconds(timeout), attempts, failures)
+        return self._run_attempts(
+            name, position, kind, fn, args, kwargs, policy, seconds(timeout), attempts, failures
+        )
 
     def _run_attempts(
         self,
         name: str,
         position: int,
+        kind: str,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
@@ -166,7 +192,7 @@ class Context:
         while True:
             attempts += 1
             started_at = utcnow()
-            running = RunningAttempt(name, position, "step", attempts, failures, started_at, time.monotonic())
+            running = RunningAttempt(name, position, kind, attempts, failures, started_at, time.monotonic())
             self._keeper.entering(running)
             try:
                 result = self._call_step_body(fn, args, kwargs, timeout)
@@ -181,7 +207,7 @@ class Context:
                     run_index=self.run_index,
                     name=name,
                     position=position,
-                    kind="step",
+                    kind=kind,
                     error=error_json(exc),
                     attempt=attempts,
                     failures=failures,
@@ -195,9 +221,11 @@ class Context:
                     self._park(retry_at, {"kind": "retry", "step": name})
                 continue
             self._keeper.leaving()
+            if isinstance(result, transactions.Committed):
+                return result.output  # checkpointed in the body's own transaction
             # a first attempt that succeeded quietly needs no attempt row: the checkpoint itself says it all
             history = attempts > 1 or failures > 0 or running.marked
-            return self._checkpoint(name, position, "step", result, attempts, failures, started_at, history)
+            return self._checkpoint(name, position, kind, result, attempts, failures, started_at, history)
 
     def _call_step_body(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
@@ -206,7 +234,8 @@ class Context:
         try:
             with _time_limit(timeout):
                 result = fn(*args, **kwargs)
-            ensure_json(result)
+            if not isinstance(result, transactions.Committed):
+                ensure_json(result)
             return result
         finally:
             self._in_step = False

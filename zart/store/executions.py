@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -13,12 +14,13 @@ _INSERT = text(
     """
     WITH new AS (
         INSERT INTO executions (id, task, status, input, idempotency_key, deadline_at,
-                                parent_id, parent_run, parent_step, function_ref, dispatched_at, created_at,
-                                updated_at)
+                                parent_id, parent_run, parent_step, function_ref, schedule_id, scheduled_for,
+                                dispatched_at, created_at, updated_at)
         VALUES (:id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
                 CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
                      ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
-                :parent_id, :parent_run, :parent_step, :function_ref, now(), now(), now())
+                :parent_id, :parent_run, :parent_step, :function_ref, :schedule_id,
+                CAST(:scheduled_for AS timestamptz), now(), now(), now())
         ON CONFLICT DO NOTHING
         RETURNING id, task, status, created_at, input
     ), run AS (
@@ -43,6 +45,8 @@ def insert_execution(
     parent_step: str | None = None,
     triggered_by: str | None = None,
     function_ref: str | None = None,
+    schedule_id: str | None = None,
+    scheduled_for: Any = None,
 ) -> dict[str, Any] | None:
     """Insert a pending execution with its run 0; None when the id or idempotency key is taken.
 
@@ -60,13 +64,15 @@ def insert_execution(
         parent_step=parent_step,
         triggered_by=triggered_by,
         function_ref=function_ref,
+        schedule_id=schedule_id,
+        scheduled_for=scheduled_for,
     )
 
 
 _SUMMARY_COLUMNS = """
     e.id AS execution_id, e.task, e.status, e.input, e.output, e.error, e.run_index, e.attempt,
     e.current_step, e.waiting_for, e.waiting_for_event, e.wake_at, e.parent_id,
-    e.idempotency_key, e.created_at, e.started_at, e.completed_at, e.updated_at
+    e.idempotency_key, e.created_at, e.started_at, e.completed_at, e.updated_at, e.schedule_id, e.scheduled_for
 """
 
 _GET = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.id = :id")
@@ -104,18 +110,26 @@ def list_executions(
     limit: int,
     offset: int,
     descending: bool,
-) -> tuple[list[dict[str, Any]], int]:
-    """One page of executions plus the total matching the filters (from the maintained counts)."""
+    after: tuple[datetime, str] | None = None,
+) -> tuple[list[dict[str, Any]], bool, int]:
+    """One page of executions, whether more follow it, and the total matching the filters (from the counts).
+
+    `after` is the (created_at, id) key of the previous page's last row: the page starts right after it, read
+    from the (…, created_at, id) indexes, so a deep page costs what the first does.
+    """
     where = ["TRUE"]
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    params: dict[str, Any] = {"limit": limit + 1, "offset": offset}
     if status is not None:
         where.append("e.status = :status")
         params["status"] = status
     if task is not None:
         where.append("e.task = :task")
         params["task"] = task
-    condition = " AND ".join(where)
     direction = "DESC" if descending else "ASC"
+    if after is not None:
+        where.append(f"(e.created_at, e.id) {'<' if descending else '>'} (:after_at, :after_id)")
+        params["after_at"], params["after_id"] = after
+    condition = " AND ".join(where)
     page = rows(
         conn,
         text(
@@ -124,7 +138,7 @@ def list_executions(
         ),
         **params,
     )
-    return page, counts.matching(conn, task=task, status=status)
+    return page[:limit], len(page) > limit, counts.matching(conn, task=task, status=status)
 
 
 def count_by_status(conn: Connection) -> dict[str, int]:

@@ -59,17 +59,30 @@ executions = Table(
     _ts("updated_at", nullable=False),
     _ts("started_at"),
     _ts("completed_at"),
+    Column("trace_context", JSONB),
+    Column("schedule_id", Text),
+    _ts("scheduled_for"),
     CheckConstraint(
         "status IN ('pending', 'running', 'waiting', 'completed', 'failed', 'cancelled')",
         name="executions_status_check",
     ),
     UniqueConstraint("idempotency_key", name="executions_idempotency_key_key"),
-    Index("executions_created_idx", "created_at"),
-    Index("executions_status_created_idx", "status", "created_at"),
-    Index("executions_task_created_idx", "task", "created_at"),
+    Index("executions_created_id_idx", "created_at", "id"),
+    Index("executions_status_created_id_idx", "status", "created_at", "id"),
+    Index("executions_task_created_id_idx", "task", "created_at", "id"),
+    Index(
+        "executions_finished_root_idx",
+        "completed_at",
+        postgresql_where=text("parent_id IS NULL AND status IN ('completed', 'failed', 'cancelled')"),
+    ),
     Index("executions_parent_idx", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
     Index("executions_due_idx", "wake_at", postgresql_where=text("status = 'waiting'")),
     Index("executions_pending_idx", "dispatched_at", postgresql_where=text("status = 'pending'")),
+    Index(
+        "executions_schedule_active_idx",
+        "schedule_id",
+        postgresql_where=text("schedule_id IS NOT NULL AND status IN ('pending', 'running', 'waiting')"),
+    ),
     Index(
         "executions_paused_idx",
         text("(waiting_for ->> 'rule')"),
@@ -135,7 +148,7 @@ step_attempts = Table(
     UniqueConstraint("execution_id", "run_index", "step_name", "attempt", name="step_attempts_key"),
 )
 
-# A step run by a team's own Celery worker: the current dispatch (migration 0006).
+# A step run by a team's own Celery worker: the current dispatch (migration 0008).
 remote_steps = Table(
     "remote_steps",
     metadata,
@@ -237,4 +250,53 @@ execution_count_deltas = Table(
     Column("task", Text, nullable=False),
     Column("status", Text, nullable=False),
     Column("delta", Integer, nullable=False),
+)
+
+# Fired by the sweepers (see zart.schedules); a fired execution's id is `<schedule id>@<tick>` (migration 0007).
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("task", Text, nullable=False),
+    Column("target_kind", Text, nullable=False, server_default=text("'zart'")),
+    Column("data", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("args", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("kwargs", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("cron", Text),
+    Column("interval_seconds", Integer),
+    Column("timezone", Text, nullable=False, server_default=text("'UTC'")),
+    _ts("start_at"),
+    _ts("end_at"),
+    Column("overlap", Text, nullable=False),
+    Column("catch_up", Text, nullable=False),
+    Column("catch_up_window", Float, nullable=False),
+    Column("jitter", Float, nullable=False, server_default=text("0")),
+    Column("description", Text),
+    Column("paused", Boolean, nullable=False, server_default=text("false")),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("source", Text, nullable=False),
+    Column("declared_in", Text),
+    _ts("next_tick"),
+    _ts("next_fire_at"),
+    _ts("buffered_tick"),
+    _ts("last_tick"),
+    _ts("last_fired_at"),
+    Column("last_execution_id", Text),
+    Column("last_lag_seconds", Float),
+    Column("last_skip", JSONB),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    CheckConstraint("(cron IS NULL) <> (interval_seconds IS NULL)", name="schedules_timing_check"),
+    CheckConstraint(
+        "overlap IN ('skip', 'buffer_one', 'allow_all', 'cancel_previous')", name="schedules_overlap_check"
+    ),
+    CheckConstraint("catch_up IN ('latest', 'all', 'none')", name="schedules_catch_up_check"),
+    Index(
+        "schedules_due_idx",
+        "next_fire_at",
+        postgresql_where=text("enabled AND NOT paused AND next_fire_at IS NOT NULL"),
+    ),
+    Index(
+        "schedules_buffered_idx", "id", postgresql_where=text("enabled AND NOT paused AND buffered_tick IS NOT NULL")
+    ),
 )

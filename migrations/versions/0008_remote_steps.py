@@ -3,8 +3,8 @@
 One row per step of a run, rewritten at each dispatch: `token` is the dispatch's fence (it is also the Celery
 task id), so a result recorded for an earlier dispatch, or for a run that has moved on, matches nothing.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0006"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
