@@ -25,9 +25,9 @@ def cli(ctx: click.Context, **_: Any) -> None:
 
 
 def _register_commands() -> None:
-    from zart.cli import admin, executions, operate, schedules, server
+    from zart.cli import admin, executions, operate, replay, schedules, server
 
-    for module in (executions, operate, server, admin, schedules):
+    for module in (executions, operate, server, admin, schedules, replay):
         for command in module.COMMANDS:
             cli.add_command(command)
 
