@@ -3,8 +3,8 @@
 One row per step of a run, rewritten at each dispatch: `token` is the dispatch's fence (it is also the Celery
 task id), so a result recorded for an earlier dispatch, or for a run that has moved on, matches nothing.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
