@@ -8,7 +8,7 @@ import sys
 import urllib.request
 from typing import Any
 
-from tests.celery.conftest import Process, celery_worker_argv
+from tests.celery.conftest import IMPORTS, Process, celery_worker_argv
 from tests.harness import poll
 from tests.integration.test_core import finished, query, schedule
 from zart.localservices import free_port
@@ -23,7 +23,7 @@ def flower_tasks(port: int) -> dict[str, Any]:
 
 
 def test_flower_lists_zart_runs_and_the_dispatched_legacy_tasks(service, env, log_dir, processes, start_legacy):
-    variables = env.variables(ZART_IMPORTS="tests.workflows,tests.reliability_workflows,tests.celery_workflows")
+    variables = env.variables(ZART_IMPORTS=IMPORTS)
     zart_pool = Process(variables, log_dir, "zart-E", celery_worker_argv("celery_app", "zart", 2, "-E"))
     processes.append(zart_pool.wait_for(b" ready."))
     start_legacy("tests.legacy.integrated", 2, "-E")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.harness import poll
+from tests.harness import assert_nothing_stranded, poll
 from tests.integration.test_core import finished, query, schedule
 from tests.workflows import entries
 
@@ -53,7 +53,7 @@ def test_the_zart_worker_runs_other_work_while_a_remote_step_runs(service, start
 
 def test_a_worker_without_the_integration_line_still_completes_the_step(service, start_zart, start_legacy, log_dir):
     start_zart()
-    start_legacy(app="tests.legacy.app")
+    start_legacy("tests.legacy.app")
     execution_id, journal = schedule(service, "c.sequence", log_dir)
     assert finished(service, execution_id)["output"] == {"a": 3, "b": 30}
     assert entries(journal, "add") == 1
@@ -65,7 +65,7 @@ def test_a_failure_on_a_worker_without_the_integration_fails_the_step_clearly(
     service, start_zart, start_legacy, log_dir
 ):
     start_zart()
-    start_legacy(app="tests.legacy.app")
+    start_legacy("tests.legacy.app")
     execution_id, journal = schedule(service, "c.always-fails", log_dir)
     row = finished(service, execution_id)
     assert row["status"] == "failed"
@@ -94,6 +94,7 @@ def test_status_verbose_and_admin_detail_show_the_celery_task(service, env, star
     poll(lambda: remote_rows(service, execution_id)[:1] and remote_rows(service, execution_id)[0]["state"] == "started",
          what="the remote step to be reported started")
     (row,) = query(service, "SELECT token FROM remote_steps WHERE execution_id = :id", id=execution_id)
+    assert_nothing_stranded(service.settings.database_url)  # a workflow parked on a remote step is alive
     shown = Cli(env, log_dir)("status", execution_id, "--verbose")
     assert shown.returncode == 0, shown.stderr
     line = next(line for line in shown.lines if "celery task" in line)
