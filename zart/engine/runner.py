@@ -17,10 +17,18 @@ from sqlalchemy import Connection
 from zart.engine.context import CHILD_FUNCTION_TASK, Context, Publish, current_context, ensure_json, utcnow
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper
-from zart.errors import ExecutionTimeout, LeaseLost, StoreUnavailable, Suspend, WorkflowDefinitionError
+from zart.errors import (
+    ExecutionTimeout,
+    LeaseLost,
+    StoreUnavailable,
+    Suspend,
+    UndecodableExecution,
+    WorkflowDefinitionError,
+)
 from zart.registry import Registry, Task, default_registry, resolve_function
 from zart.retry import RetryPolicy
 from zart.store import db, executions, steps
+from zart.store.sql import Undecodable
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +73,9 @@ class _ClaimedRun:
         self.execution_id: str = claimed["id"]
 
     def run(self, registry: Registry) -> str:
+        if isinstance(self.claimed["input"], Undecodable) or isinstance(self.claimed["steps"], Undecodable):
+            reason = UndecodableExecution(f"its input or checkpoints could not be decoded: {Undecodable.REASON}")
+            return self._finish("failed", None, error_json(reason))
         task = _resolve_task(self.claimed, registry, self.config.workflow_modules)
         if task is None:
             log.warning(
