@@ -108,6 +108,14 @@ class ExecutionTimeout(Exception):
     """The execution ran past the timeout its task declares."""
 
 
+class UnstorableValue(TypeError):
+    """A step result or an output that PostgreSQL's jsonb cannot hold (not JSON, NaN, U+0000, a lone surrogate)."""
+
+
+class RecoveriesExhausted(Exception):
+    """The run died with its worker too many times in a row without a new checkpoint (a poison execution)."""
+
+
 class ControlSignal(BaseException):
     """Base of the signals that unwind a handler; user code must not catch them."""
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from zart import paging
+from zart import cancellation, paging
 from zart.config import Settings
 from zart.errors import (
     ExecutionAlreadyExists,
@@ -214,6 +214,14 @@ class ZartService:
             raise TaskNotRegistered(task)
         return known["schema"], known["timeout_seconds"]
 
+    def task_timeout(self, conn: Any, task: str) -> float | None:
+        """The task's declared timeout, for a new run's deadline; None when it has none (or is not known)."""
+        local = self._registry.get(task)
+        if local is not None:
+            return local.timeout
+        known = catalog.get_task(conn, task)
+        return None if known is None else known["timeout_seconds"]
+
     @staticmethod
     def _existing(conn: Any, execution_id: str | None, key: str | None) -> dict[str, Any] | None:
         if execution_id is not None:
@@ -304,19 +312,21 @@ class ZartService:
         check_lookup_id(execution_id)
         url = self.settings.database_url
         with db.transaction(url) as conn:
-            cancelled = cancel_store.cancel(conn, execution_id)
-            if not cancelled:
+            done = cancel_store.cancel(conn, execution_id)
+            if not done.finished:
                 row = executions.get_execution(conn, execution_id)
                 if row is None:
                     raise ExecutionNotFound(execution_id)
                 raise ExecutionAlreadyFinished(f"execution {execution_id} already finished as {row['status']}")
+        if done.wake_parent is not None:  # a cancelled child counts as a failed one: its parent goes on
+            self.publish(done.wake_parent)
         self.cancel_descendants(execution_id)
         return {"execution_id": execution_id, "status": "cancelled"}
 
-    def cancel_descendants(self, execution_id: str) -> None:
-        """Children are cancelled after the parent commits, each in its own transaction (no lock cycles)."""
-        with db.autocommit(self.settings.database_url) as conn:
-            cancel_store.cancel_descendants(conn, execution_id)
+    def cancel_descendants(self, execution_id: str, before_run: int | None = None) -> None:
+        """Children are cancelled after the parent commits (see `zart.cancellation`)."""
+        for parent in cancellation.cancel_descendants(self.settings.database_url, execution_id, before_run):
+            self.publish(parent)
 
     def send_event(self, execution_id: str, event_name: str, payload: Any, *, connection: Any = None) -> bool:
         """Deliver to an execution parked on `event_name`; returns whether the doorbell was published.

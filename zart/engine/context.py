@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextvars
 import fnmatch
 import hashlib
-import json
 import re
 import signal
 import threading
@@ -29,6 +28,7 @@ from zart.engine import transactions
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper, RunningAttempt
 from zart.errors import (
+    ControlSignal,
     DuplicateStepName,
     EventTimeout,
     ExecutionTimeout,
@@ -38,11 +38,13 @@ from zart.errors import (
     StepTimeout,
     StoreUnavailable,
     Suspend,
+    UnstorableValue,
     WorkflowDefinitionError,
 )
 from zart.limits import MAX_ID_LENGTH
 from zart.registry import Task, function_reference, seconds
 from zart.retry import RetryPolicy
+from zart.schema import storage_problem
 from zart.store import db, executions, pause, steps
 
 CHILD_FUNCTION_TASK = "zart.child-function"
@@ -184,7 +186,10 @@ class Context:
             self._keeper.entering(running)
             try:
                 result = self._call_step_body(fn, args, kwargs, timeout)
-            except Exception as exc:  # the step body failed; control-flow signals are BaseException
+            except ControlSignal:
+                self._keeper.leaving()
+                raise
+            except BaseException as exc:  # noqa: BLE001  any other escape from user code is this attempt's failure
                 self._keeper.leaving()
                 failures += 1
                 retry_at = None
@@ -223,7 +228,7 @@ class Context:
             with _time_limit(timeout):
                 result = fn(*args, **kwargs)
             if not isinstance(result, transactions.Committed):
-                ensure_json(result)
+                ensure_storable(result, "a step result")
             return result
         finally:
             self._in_step = False
@@ -360,7 +365,7 @@ class Context:
                 "kwargs": kwargs,
                 "retry": (retry or RetryPolicy.none()).to_json(),
             }
-        ensure_json(data)
+        ensure_storable(data, "a child's input")
         with self._store_errors(), db.transaction(self._url) as conn:
             executions.insert_execution(
                 conn,
@@ -557,12 +562,11 @@ def _monotonic_deadline(deadline_at: datetime | None) -> float | None:
     return time.monotonic() + (deadline_at - utcnow()).total_seconds()
 
 
-def ensure_json(value: Any) -> None:
-    """Fail early on a result that could not be checkpointed."""
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"a step result must be JSON-serialisable: {exc}") from exc
+def ensure_storable(value: Any, what: str) -> None:
+    """Fail early, and clearly, on a value the store could not checkpoint (rather than with a driver error)."""
+    problem = storage_problem(value)
+    if problem is not None:
+        raise UnstorableValue(f"{what} cannot be stored: {problem}")
 
 
 @contextmanager

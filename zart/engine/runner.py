@@ -9,25 +9,27 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
-from zart.engine.context import CHILD_FUNCTION_TASK, Context, Publish, current_context, ensure_json, utcnow
+from zart.engine.context import CHILD_FUNCTION_TASK, Context, Publish, current_context, ensure_storable, utcnow
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper
 from zart.errors import (
     ExecutionTimeout,
     LeaseLost,
+    RecoveriesExhausted,
     StoreUnavailable,
     Suspend,
     UndecodableExecution,
+    UnstorableValue,
     WorkflowDefinitionError,
 )
 from zart.registry import Registry, Task, default_registry, resolve_function
 from zart.retry import RetryPolicy
-from zart.store import db, executions, steps
+from zart.store import completion, db, executions
 from zart.store.sql import Undecodable
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class RunnerConfig:
     lease_seconds: float
     short_wait_hint: float
     worker_name: str
+    max_recoveries: int = 5
     # modules a function child may name (ZART_IMPORTS); nothing else is ever resolved or imported
     workflow_modules: tuple[str, ...] = ()
 
@@ -76,6 +79,8 @@ class _ClaimedRun:
         if isinstance(self.claimed["input"], Undecodable) or isinstance(self.claimed["steps"], Undecodable):
             reason = UndecodableExecution(f"its input or checkpoints could not be decoded: {Undecodable.REASON}")
             return self._finish("failed", None, error_json(reason))
+        if self.claimed["recoveries"] > self.config.max_recoveries:
+            return self._finish("failed", None, error_json(exhausted(self.config.max_recoveries)))
         task = _resolve_task(self.claimed, registry, self.config.workflow_modules)
         if task is None:
             log.warning(
@@ -107,7 +112,7 @@ class _ClaimedRun:
         reset = current_context.set(context)
         try:
             output = task.handler(context, self.claimed["input"])
-            ensure_json(output)
+            ensure_storable(output, "the execution's output")
         except Suspend:
             for execution_id in context.to_publish:
                 self.publish(execution_id, None)
@@ -115,16 +120,18 @@ class _ClaimedRun:
             return "suspended"
         except LeaseLost:
             return "lease-lost"
-        except (WorkflowDefinitionError, ExecutionTimeout) as exc:
+        except (WorkflowDefinitionError, ExecutionTimeout, UnstorableValue) as exc:
             return self._finish("failed", None, error_json(exc))
-        except Exception as exc:
+        except BaseException as exc:  # noqa: BLE001  user code may raise anything; the lease must not leak
             return self._retry_or_fail(task.retry, exc)
         finally:
             current_context.reset(reset)
             keeper.stop()
+        if _past(self.claimed["deadline_at"]):  # the last step overran: the timeout wins over its result
+            return self._finish("failed", None, error_json(ExecutionTimeout("execution exceeded its timeout")))
         return self._finish("completed", output, None)
 
-    def _retry_or_fail(self, policy: RetryPolicy, exc: Exception) -> str:
+    def _retry_or_fail(self, policy: RetryPolicy, exc: BaseException) -> str:
         """Execution-level retry: the handler runs again later; completed steps come from checkpoints."""
         attempt = self.claimed["attempt"]
         if not policy.allows_retry(attempt):
@@ -170,6 +177,17 @@ class _ClaimedRun:
             self.publish(self.execution_id, delay)
 
 
+def _past(deadline_at: datetime | None) -> bool:
+    return deadline_at is not None and deadline_at <= utcnow()
+
+
+def exhausted(limit: int) -> RecoveriesExhausted:
+    return RecoveriesExhausted(
+        f"its run was taken back from a dead worker {limit} times without a new checkpoint (a step that kills its "
+        "process, say by running out of memory); fix the cause, then restart it with the admin controls"
+    )
+
+
 def _resolve_task(claimed: dict[str, Any], registry: Registry, workflow_modules: tuple[str, ...]) -> Task | None:
     name = claimed["task"]
     if name == CHILD_FUNCTION_TASK:
@@ -193,28 +211,13 @@ def finish_with_parent(
     token: str | None,
     output: Any = None,
     error: dict[str, Any] | None = None,
+    overdue_only: bool = False,
 ) -> tuple[bool, str | None]:
     """Finish an execution and, when it is a child, record its result in the parent in the same transaction.
 
-    Returns (finished, parent to wake). Locks go child row first, then parent row; nothing takes them in the
-    other order within one transaction, so siblings finishing together serialise without deadlock.
-    """
+    Returns (finished, parent to wake)."""
     with db.transaction(database_url) as conn:
-        done = executions.finish(conn, execution_id, status=status, token=token, output=output, error=error)
-        if done is None:
-            return False, None
-        parent_id = done["parent_id"]
-        if parent_id is None:
-            return True, None
-        executions.lock_parent(conn, parent_id)
-        steps.record_child_result(
-            conn,
-            parent_id=parent_id,
-            run_index=done["parent_run"],
-            name=done["parent_step"],
-            status=status,
-            output=output,
-            error=error,
+        done = completion.finish_and_report(
+            conn, execution_id, status=status, token=token, output=output, error=error, overdue_only=overdue_only
         )
-        woken = executions.wake_parent_if_children_done(conn, parent_id, done["parent_run"])
-    return True, parent_id if woken else None
+    return done.finished, done.wake_parent
