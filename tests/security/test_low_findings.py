@@ -111,3 +111,27 @@ def test_restart_input_is_checked_against_the_task_schema_like_schedule(env):
     assert "amount" in refused.get_json()["error"]["message"]
     accepted = client.post(f"{ADMIN}/executions/{execution_id}/restart", json={"data": {"amount": 2}, "force": True})
     assert accepted.status_code == 200
+
+
+def test_pause_rules_are_capped_and_listed_a_page_at_a_time(env, monkeypatch):
+    import zart.admin
+
+    client = create_app(settings=env.settings()).test_client()
+    active = client.get(f"{ADMIN}/pause?limit=1").get_json()["total"]
+    monkeypatch.setattr(zart.admin, "MAX_ACTIVE_PAUSE_RULES", active + 3)
+    created = []
+    try:
+        for index in range(3):
+            response = client.post(f"{ADMIN}/pause", json={"task": f"t.capped-{index}"})
+            assert response.status_code == 201, response.get_json()
+            created.append(response.get_json()["rule_id"])
+        refused = client.post(f"{ADMIN}/pause", json={"task": "t.capped-over"})
+        assert refused.status_code == 422 and "active pause rules" in refused.get_json()["error"]["message"]
+
+        page = client.get(f"{ADMIN}/pause?limit=2&offset={active}").get_json()
+        assert (page["total"], page["limit"], page["offset"]) == (active + 3, 2, active)
+        assert [rule["rule_id"] for rule in page["rules"]] == created[:2]
+        assert client.get(f"{ADMIN}/pause?limit=501").status_code == 422
+    finally:
+        for rule_id in created:
+            client.delete(f"{ADMIN}/pause/{rule_id}")
