@@ -71,7 +71,15 @@ class WorkflowDefinitionError(Exception):
 
 
 class NonDeterminismError(WorkflowDefinitionError):
-    pass
+    """A replay reached a different step than the recorded run at the same position."""
+
+    def __init__(
+        self, message: str, *, position: int | None = None, recorded: str | None = None, reached: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.position = position
+        self.recorded = recorded
+        self.reached = reached
 
 
 class DuplicateStepName(WorkflowDefinitionError):

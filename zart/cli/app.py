@@ -10,6 +10,7 @@ import click
 from zart.cli import render
 from zart.cli.state import CliState, global_options
 from zart.errors import ExecutionNotFound, ScheduleNotFound, ZartError
+from zart.observability import tracing
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -26,9 +27,9 @@ def cli(ctx: click.Context, **_: Any) -> None:
 
 
 def _register_commands() -> None:
-    from zart.cli import admin, executions, operate, schedules, server
+    from zart.cli import admin, executions, operate, replay, schedules, server
 
-    for module in (executions, operate, server, admin, schedules):
+    for module in (executions, operate, server, admin, schedules, replay):
         for command in module.COMMANDS:
             cli.add_command(command)
 
@@ -39,7 +40,8 @@ _register_commands()
 def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors exit 1 (never 2, which means a `wait` timeout), not found exits 3."""
     try:
-        code = cli.main(args=argv, prog_name="zart", standalone_mode=False)
+        with tracing.continued_from(tracing.environment_carrier()):
+            code = cli.main(args=argv, prog_name="zart", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:

@@ -19,12 +19,13 @@ import uuid as uuid_module
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
-from zart.engine import transactions
+from zart.engine import transactions, versioning
+from zart.engine.clock import utcnow
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper, RunningAttempt
 from zart.errors import (
@@ -42,21 +43,19 @@ from zart.errors import (
     WorkflowDefinitionError,
 )
 from zart.limits import MAX_ID_LENGTH
+from zart.observability import hooks
 from zart.registry import Task, function_reference, seconds
 from zart.retry import RetryPolicy
 from zart.schema import storage_problem
 from zart.store import db, executions, pause, steps
 
 CHILD_FUNCTION_TASK = "zart.child-function"
-RECORDED_VALUE_KINDS = ("now", "uuid")
+RECORDED_VALUE_KINDS = ("now", "uuid", versioning.PATCH_KIND)
 
 current_context: contextvars.ContextVar[Context | None] = contextvars.ContextVar("zart_context", default=None)
 
 Publish = Callable[[str, float | None], object]
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -109,6 +108,7 @@ class Context:
         self._in_step = False
         self._pausing: bool = bool(claimed.get("pausing"))
         self._pause_rules: list[dict[str, Any]] | None = None
+        self._patches: dict[str, bool] = {}
         self.suspension: Suspension | None = None
         self.to_publish: list[str] = []
 
@@ -185,7 +185,8 @@ class Context:
             running = RunningAttempt(name, position, kind, attempts, failures, started_at, time.monotonic())
             self._keeper.entering(running)
             try:
-                result = self._call_step_body(fn, args, kwargs, timeout)
+                with hooks.step_attempt(self.task_name, name, attempts):
+                    result = self._call_step_body(fn, args, kwargs, timeout)
             except ControlSignal:
                 self._keeper.leaving()
                 raise
@@ -319,6 +320,17 @@ class Context:
             return checkpoint["output"]
         return self._checkpoint(name, position, kind, make(), 1, 0, utcnow())
 
+    # ----------------------------------------------------------------- versions
+
+    def patched(self, patch_id: str) -> bool:
+        """True where this execution runs the code added with patch `patch_id`; False in executions whose
+        recorded run had already passed this point without it."""
+        return versioning.patched(self, patch_id)
+
+    def deprecate_patch(self, patch_id: str) -> None:
+        """The patch's old path is gone: tolerate the marker older runs recorded here."""
+        versioning.deprecate_patch(self, patch_id)
+
     # ----------------------------------------------------------------- events
 
     def wait_for_event(self, name: str, timeout: float | timedelta | None = None) -> Any:
@@ -377,6 +389,7 @@ class Context:
                 parent_run=self.run_index,
                 parent_step=name,
                 function_ref=function_ref,
+                trace_context=hooks.child_trace_context(),
             )
             if not steps.record_wait_step(
                 conn,
@@ -437,6 +450,7 @@ class Context:
             # A child may have finished between our read and the park: then nobody else will wake us.
             if executions.wake_parent_if_children_done(conn, self.execution_id, self.run_index):
                 self.to_publish.append(self.execution_id)
+        hooks.waiting({"kind": "children", "step": ",".join(names)}, None)
         self.suspension = Suspension(wake_at=None)
         raise Suspend()
 
@@ -461,12 +475,21 @@ class Context:
         if (checkpoint is not None and checkpoint["position"] != position) or (
             recorded is not None and recorded != name
         ):
+            recorded_here = recorded or f"nothing ('{name}' is recorded at position {checkpoint['position']})"
             raise NonDeterminismError(
                 f"replay reached '{name}' ({kind}) at position {position}, but the recorded run has "
-                f"'{recorded}' there; workflow code outside steps must be deterministic"
+                f"'{recorded_here}' there; workflow code outside steps must be deterministic",
+                position=position,
+                recorded=recorded_here,
+                reached=name,
             )
         if checkpoint is not None and checkpoint.get("kind", kind) != kind:
-            raise NonDeterminismError(f"'{name}' was recorded as a {checkpoint['kind']} but is now used as a {kind}")
+            raise NonDeterminismError(
+                f"'{name}' was recorded as a {checkpoint['kind']} but is now used as a {kind}",
+                position=position,
+                recorded=f"{name} ({checkpoint['kind']})",
+                reached=f"{name} ({kind})",
+            )
         return position, checkpoint
 
     def _note_pausing(self, pausing: bool) -> None:
@@ -516,6 +539,7 @@ class Context:
             )
         if not parked:
             raise LeaseLost()
+        hooks.waiting(waiting_for, wake_at)
         self.suspension = Suspension(wake_at=wake_at)
         raise Suspend()
 

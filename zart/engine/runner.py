@@ -6,8 +6,10 @@ and no pool checkout; multi-statement work (children reporting to a parent) take
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +29,7 @@ from zart.errors import (
     UnstorableValue,
     WorkflowDefinitionError,
 )
+from zart.observability import hooks
 from zart.registry import Registry, Task, default_registry, resolve_function
 from zart.retry import RetryPolicy
 from zart.store import completion, db, executions
@@ -49,16 +52,24 @@ class RunnerConfig:
 
 
 def run_execution(
-    execution_id: str, config: RunnerConfig, publish: Publish, registry: Registry = default_registry
+    execution_id: str,
+    config: RunnerConfig,
+    publish: Publish,
+    registry: Registry = default_registry,
+    make_context: Callable[..., Context] = Context,
 ) -> str:
-    """Run one execution as far as it can go. Returns what happened (for logs and tests)."""
+    """Run one execution as far as it can go. Returns what happened (for logs and tests).
+
+    `make_context` builds the handler's context (zart.testing hands in one that stubs steps by name)."""
     token = uuid.uuid4().hex
     try:
         with db.autocommit(config.database_url) as conn:
             claimed = executions.claim(conn, execution_id, token, config.worker_name, config.lease_seconds)
             if claimed is None:
                 return "skipped"
-            return _ClaimedRun(config, conn, claimed, token, publish).run(registry)
+            claimed_run = _ClaimedRun(config, conn, claimed, token, publish, make_context)
+            adopt = functools.partial(executions.adopt_trace_context, conn, execution_id)
+            return hooks.run(claimed, functools.partial(claimed_run.run, registry), adopt)
     except StoreUnavailable:
         log.warning("database unavailable while running %s; it will be recovered", execution_id, exc_info=True)
         return "store-unavailable"
@@ -66,8 +77,15 @@ def run_execution(
 
 class _ClaimedRun:
     def __init__(
-        self, config: RunnerConfig, conn: Connection, claimed: dict[str, Any], token: str, publish: Publish
+        self,
+        config: RunnerConfig,
+        conn: Connection,
+        claimed: dict[str, Any],
+        token: str,
+        publish: Publish,
+        make_context: Callable[..., Context] = Context,
     ) -> None:
+        self.make_context = make_context
         self.config = config
         self.conn = conn
         self.claimed = claimed
@@ -98,7 +116,7 @@ class _ClaimedRun:
             self.claimed["attempt"],
             self.config.lease_seconds,
         )
-        context = Context(
+        context = self.make_context(
             database_url=self.config.database_url,
             conn=self.conn,
             claimed=self.claimed,
