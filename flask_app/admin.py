@@ -149,6 +149,7 @@ def prune(body: dict[str, Any]) -> Any:
 
 
 @blp.route("/stranded")
+@blp.requires("read")
 @blp.arguments(StrandedQuery, location="query")
 @blp.response(200, StrandedList)
 @blp.errors(COMMON)
