@@ -58,6 +58,7 @@ def test_every_page_renders_with_its_data(open_client, service, unique):
     overview = open_client.get("/ui/")
     assert overview.status_code == 200
     assert "Executions by status" in overview.text and "<svg" in overview.text
+    assert 'id="stranded">Stranded' in overview.text
     listing = open_client.get("/ui/executions?task=t.typed")
     assert execution_id in listing.text
     detail = open_client.get(f"/ui/executions/{execution_id}")
