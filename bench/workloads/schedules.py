@@ -29,27 +29,34 @@ SWEEP_INTERVAL = 1.0  # the default ZART_SWEEP_INTERVAL
 LAG_TARGET = 2.0
 
 
-def create_schedules(url: str, count: int, start: datetime) -> None:
-    """`count` schedules in one transaction: even ones cron, odd ones intervals with spread phases."""
+def create_schedules(url: str, count: int, lead: float) -> datetime:
+    """`count` schedules (even ones cron, odd ones intervals with spread phases) whose first ticks come `lead`
+    seconds from now, inserted in one pipelined statement; returns that first instant."""
+    start = datetime.now(UTC) + timedelta(seconds=lead)
+    rows = []
+    for i in range(count):
+        if i % 2:
+            offset = timedelta(seconds=60 * (i // 2) / (count // 2))
+            spec = ScheduleSpec(id=f"bench-{i}", task=TASK, every=60, start_at=start + offset, overlap="allow_all")
+        else:
+            spec = ScheduleSpec(id=f"bench-{i}", task=TASK, cron=f"{(i // 2) % 60} * * * * *", overlap="allow_all")
+        tick, fire_at = first_tick(spec, start)
+        rows.append(
+            {
+                **spec.as_row(),
+                "source": "api",
+                "declared_in": None,
+                "paused": False,
+                "next_tick": tick,
+                "next_fire_at": fire_at,
+            }
+        )
     with db.transaction(url) as conn:
         catalog.record_tasks(conn, [{"name": TASK, "schema": None, "timeout_seconds": None}], "bench")
-        for i in range(count):
-            if i % 2:
-                offset = timedelta(seconds=60 * (i // 2) / (count // 2))
-                spec = ScheduleSpec(id=f"bench-{i}", task=TASK, every=60, start_at=start + offset, overlap="allow_all")
-            else:
-                spec = ScheduleSpec(id=f"bench-{i}", task=TASK, cron=f"{(i // 2) % 60} * * * * *", overlap="allow_all")
-            tick, fire_at = first_tick(spec, start)
-            schedules.insert(
-                conn,
-                spec.id,
-                spec.as_row(),
-                source="api",
-                declared_in=None,
-                paused=False,
-                next_tick=tick,
-                next_fire_at=fire_at,
-            )
+        schedules.insert_many(conn, rows)
+    if datetime.now(UTC) >= start:
+        raise RuntimeError(f"creating {count:,} schedules took longer than the {lead:.0f} s lead; raise it")
+    return start
 
 
 def sweep_for(url: str, publish: object, seconds: float) -> tuple[list[float], list[float], int]:
@@ -72,9 +79,8 @@ def sweep_for(url: str, publish: object, seconds: float) -> tuple[list[float], l
 def run(ctx: BenchContext) -> list[Row]:
     count, seconds = ctx.size(10_000, 1_000), ctx.size(60.0, 8.0)
     url = ctx.services.zart_database(DATABASE)
-    start = datetime.now(UTC) + timedelta(seconds=2)
     begun = time.monotonic()
-    create_schedules(url, count, start)
+    start = create_schedules(url, count, lead=ctx.size(30.0, 10.0))
     ctx.note(f"Schedules: {count:,} created in {time.monotonic() - begun:.1f} s (bench/workloads/schedules.py).")
     publish = Publisher(create_celery_app(ctx.services.settings(DATABASE))).publish_many
     time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()))
