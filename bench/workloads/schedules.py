@@ -10,7 +10,10 @@ over the minute. Nothing consumes the executions: the figure is the firing, not 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bench.context import BenchContext
 from bench.cpu import CpuMeter
@@ -59,21 +62,36 @@ def create_schedules(url: str, count: int, lead: float) -> datetime:
     return start
 
 
-def sweep_for(url: str, publish: object, seconds: float) -> tuple[list[float], list[float], int]:
-    """Run the schedule duty as a sweeper does for `seconds`; returns firing lags, sweep durations, ticks fired."""
-    lags: list[float] = []
-    durations: list[float] = []
-    fired = 0
+@dataclass
+class Sweeps:
+    committed: list[float] = field(default_factory=list)  # fire time → the sweep's commit (the execution exists)
+    published: list[float] = field(default_factory=list)  # fire time → its doorbell sent
+    durations: list[float] = field(default_factory=list)
+    fired: int = 0
+
+
+def sweep_for(url: str, publish: Callable[[list[str]], Any], seconds: float) -> Sweeps:
+    """Run the schedule duty as a sweeper does for `seconds`, timing each tick to its commit and its doorbell."""
+    result = Sweeps()
+    committed_at: list[datetime] = []
+
+    def timed_publish(ids: list[str]) -> Any:
+        committed_at.append(datetime.now(UTC))  # fire_due publishes right after its commit
+        return publish(ids)
+
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        committed_at.clear()
         started = time.perf_counter()
-        outcome = firing.fire_due(url, publish, grace=60.0)  # type: ignore[arg-type]
-        durations.append(time.perf_counter() - started)
+        outcome = firing.fire_due(url, timed_publish, grace=60.0)
+        result.durations.append(time.perf_counter() - started)
         published = datetime.now(UTC)
-        lags += [(published - f.fire_at).total_seconds() for f in outcome.fired]
-        fired += len(outcome.fired)
+        committed = committed_at[0] if committed_at else published
+        result.committed += [(committed - f.fire_at).total_seconds() for f in outcome.fired]
+        result.published += [(published - f.fire_at).total_seconds() for f in outcome.fired]
+        result.fired += len(outcome.fired)
         time.sleep(SWEEP_INTERVAL)
-    return lags, durations, fired
+    return result
 
 
 def run(ctx: BenchContext) -> list[Row]:
@@ -86,15 +104,16 @@ def run(ctx: BenchContext) -> list[Row]:
     time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()))
     with CpuMeter(ctx.services.postgres.data_dir) as meter:
         measured = time.monotonic()
-        lags, durations, fired = sweep_for(url, publish, seconds)
+        sweeps = sweep_for(url, publish, seconds)
         elapsed = time.monotonic() - measured
-    lag = Summary.of(lags)
-    sweep = Summary.of(durations)
-    busy = sum(durations) / elapsed
+    fired, lag, doorbell = sweeps.fired, Summary.of(sweeps.committed), Summary.of(sweeps.published)
+    sweep = Summary.of(sweeps.durations)
+    busy = sum(sweeps.durations) / elapsed
     ctx.note(
         "Schedules: one sweeper runs the schedule duty every second (the default sweep interval) against Redis; "
-        "firing lag is from a tick's fire time to the end of the sweep that committed and published it, so it "
-        "includes the wait for the next sweep (up to the interval). CPU sums this process, Postgres and Redis."
+        "firing lag is from a tick's fire time to the commit that created its execution (then durable and "
+        "claimable), so it includes the wait for the next sweep (up to the interval); the doorbell figure runs to "
+        "the end of the sweep's publishing. CPU sums this process, Postgres and Redis."
     )
     per_second = fired / elapsed
     return [
@@ -104,6 +123,11 @@ def run(ctx: BenchContext) -> list[Row]:
             f"p50 {lag.p50:.2f} s · p99 {lag.p99:.2f} s",
             target=f"p99 ≤ {LAG_TARGET:.0f} s",
             verdict=verdict(lag.p99 <= LAG_TARGET),
+        ),
+        Row(
+            "schedules",
+            "fire time → doorbell published",
+            f"p50 {doorbell.p50:.2f} s · p99 {doorbell.p99:.2f} s",
         ),
         Row(
             "schedules",
