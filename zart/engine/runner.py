@@ -6,6 +6,7 @@ and no pool checkout; multi-statement work (children reporting to a parent) take
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from zart.errors import (
     UnstorableValue,
     WorkflowDefinitionError,
 )
+from zart.observability import hooks
 from zart.registry import Registry, Task, default_registry, resolve_function
 from zart.retry import RetryPolicy
 from zart.store import completion, db, executions
@@ -63,7 +65,9 @@ def run_execution(
             claimed = executions.claim(conn, execution_id, token, config.worker_name, config.lease_seconds)
             if claimed is None:
                 return "skipped"
-            return _ClaimedRun(config, conn, claimed, token, publish, make_context).run(registry)
+            claimed_run = _ClaimedRun(config, conn, claimed, token, publish, make_context)
+            adopt = functools.partial(executions.adopt_trace_context, conn, execution_id)
+            return hooks.run(claimed, functools.partial(claimed_run.run, registry), adopt)
     except StoreUnavailable:
         log.warning("database unavailable while running %s; it will be recovered", execution_id, exc_info=True)
         return "store-unavailable"
