@@ -23,6 +23,8 @@ from flask_app.admin_schemas import (
     PauseRules,
     PruneRequest,
     PruneResult,
+    RerunPlan,
+    RerunPreviewRequest,
     RerunRequest,
     RerunResult,
     RestartRequest,
@@ -130,6 +132,16 @@ def rerun(body: dict[str, Any], execution_id: str) -> Any:
         expected_run=body["expected_run_index"],
         **_who(body),
     )
+
+
+@blp.route("/executions/<execution_id>/rerun/preview", methods=["POST"], parameters=[EXECUTION_ID_PARAMETER])
+@blp.requires("read")
+@blp.arguments(RerunPreviewRequest)
+@blp.response(200, RerunPlan)
+@blp.errors({**COMMON, 404: NOT_FOUND + " `step_not_found`: a named step is not in the current run."})
+def rerun_preview(body: dict[str, Any], execution_id: str) -> Any:
+    """What a selective rerun would do, changing nothing: the steps that would run again and those kept"""
+    return _admin().rerun_plan(execution_id, body["steps"], body["preserve"])
 
 
 @blp.route("/prune", methods=["POST"])

@@ -65,6 +65,11 @@ class RerunRequest(Strict):
     triggered_by = TRIGGERED_BY
 
 
+class RerunPreviewRequest(Strict):
+    steps = fields.List(fields.String(validate=NAME), required=True, validate=validate.Length(min=1, max=1000))
+    preserve = fields.List(fields.String(validate=NAME), load_default=list, validate=validate.Length(max=1000))
+
+
 class PauseRequest(Strict):
     execution_id = fields.String(load_default=None, allow_none=True, validate=NAME)
     task = fields.String(load_default=None, allow_none=True, validate=NAME)
@@ -188,6 +193,15 @@ class NewRun(Accepted):
 class RerunResult(NewRun):
     steps_to_run = fields.List(fields.String(), required=True)
     steps_preserved = fields.List(fields.String(), required=True)
+
+
+class RerunPlan(Accepted):
+    steps_to_run = fields.List(
+        fields.String(), required=True, metadata={"description": "Steps that would run again, in order."}
+    )
+    steps_preserved = fields.List(
+        fields.String(), required=True, metadata={"description": "Completed steps whose checkpoints would be kept."}
+    )
 
 
 class PauseRule(ma.Schema):

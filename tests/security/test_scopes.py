@@ -34,6 +34,7 @@ EXPECTED = {
     ("post", "/zart/admin/v1/executions/{execution_id}/retry-step"): "admin",
     ("post", "/zart/admin/v1/executions/{execution_id}/restart"): "admin",
     ("post", "/zart/admin/v1/executions/{execution_id}/rerun"): "admin",
+    ("post", "/zart/admin/v1/executions/{execution_id}/rerun/preview"): "read",
     ("get", "/zart/admin/v1/pause"): "read",
     ("post", "/zart/admin/v1/pause"): "admin",
     ("post", "/zart/admin/v1/pause/{rule_id}"): "admin",
