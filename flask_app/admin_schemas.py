@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from flask_app.schemas import NAME, PRINTABLE, ExecutionStatus, any_json, path_parameter, status_field, timestamp
-from zart.limits import MAX_LIST_LIMIT, TERMINAL_STATUSES
+from zart.limits import DEFAULT_PAUSE_PAGE, MAX_LIST_LIMIT, TERMINAL_STATUSES
 
 RULE_ID_PARAMETER = path_parameter("rule_id", PRINTABLE, "A pause rule's ID, as returned when it was created.")
 
@@ -84,6 +84,8 @@ class PauseRequest(Strict):
 
 class PauseListQuery(Strict):
     all = fields.Boolean(load_default=False, metadata={"description": "Include resumed and expired rules."})
+    limit = fields.Integer(load_default=DEFAULT_PAUSE_PAGE, validate=validate.Range(1, MAX_LIST_LIMIT))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 2**31 - 1))
 
 
 class ResumeRequest(Strict):
@@ -221,6 +223,9 @@ class PauseRule(ma.Schema):
 
 class PauseRules(ma.Schema):
     rules = fields.List(fields.Nested(PauseRule), required=True)
+    total = fields.Integer(required=True, metadata={"description": "Rules matching, on every page."})
+    limit = fields.Integer(required=True)
+    offset = fields.Integer(required=True)
 
 
 class Deleted(ma.Schema):

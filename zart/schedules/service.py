@@ -35,7 +35,7 @@ UPDATABLE = tuple(sorted(set(ScheduleSpec.__dataclass_fields__) - {"id", "target
 
 
 def check_lookup(schedule_id: Any) -> None:
-    if not isinstance(schedule_id, str) or SCHEDULE_ID_PATTERN.match(schedule_id) is None:
+    if not isinstance(schedule_id, str) or SCHEDULE_ID_PATTERN.fullmatch(schedule_id) is None:
         raise ScheduleNotFound(shown_id(schedule_id))
 
 

@@ -109,7 +109,7 @@ def zone(name: str) -> Any:
 
 
 def check_schedule_id(schedule_id: Any) -> None:
-    if not isinstance(schedule_id, str) or SCHEDULE_ID_PATTERN.match(schedule_id) is None:
+    if not isinstance(schedule_id, str) or SCHEDULE_ID_PATTERN.fullmatch(schedule_id) is None:
         raise InvalidData(
             f"a schedule id must be 1 to {SCHEDULE_ID_MAX} characters: letters, digits and . _ : ~ - (not first)"
         )
