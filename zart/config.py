@@ -47,7 +47,7 @@ def check_schema(schema: str | None) -> str | None:
     """ZART_SCHEMA: a plain lower-case Postgres identifier, or unset (zart's tables then stay where they are)."""
     if schema is None or schema == "":
         return None
-    if not SCHEMA_PATTERN.match(schema):
+    if not SCHEMA_PATTERN.fullmatch(schema):
         raise ConfigurationError(
             f"ZART_SCHEMA must be a lower-case identifier (letters, digits, underscores; at most 63), got {schema!r}"
         )

@@ -33,6 +33,15 @@ def test_names_are_matched_as_a_whole_string():
         printable("approval\n")
 
 
+def test_a_schema_name_with_a_trailing_newline_is_refused():
+    from zart.config import check_schema
+    from zart.errors import ConfigurationError
+
+    assert check_schema("zart_jobs") == "zart_jobs"
+    with pytest.raises(ConfigurationError):
+        check_schema("zart_jobs\n")
+
+
 def test_an_id_with_a_trailing_newline_names_no_execution_over_http(env):
     client = create_app(settings=env.settings()).test_client()
     response = client.get(f"{API}/executions/exec-1%0A")
