@@ -40,6 +40,7 @@ EXPECTED = {
     ("post", "/zart/admin/v1/pause/{rule_id}"): "admin",
     ("delete", "/zart/admin/v1/pause/{rule_id}"): "admin",
     ("post", "/zart/admin/v1/prune"): "admin",
+    ("get", "/zart/admin/v1/stranded"): "read",
     ("get", "/api/v1/schedules"): "read",
     ("post", "/api/v1/schedules"): "admin",
     ("get", "/api/v1/schedules/{schedule_id}"): "read",
