@@ -18,6 +18,19 @@ log = logging.getLogger(__name__)
 RUN_TASK = "zart.run_execution"
 
 
+def doorbell_app(broker_url: str, queue: str) -> Celery:
+    """The smallest app that can ring zart's doorbells: for processes that are not zart workers (a team's own
+    Celery worker reporting a remote step's result)."""
+    app = Celery("zart-doorbell", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        task_routes={RUN_TASK: {"queue": queue}},
+        broker_connection_timeout=2,
+        broker_transport_options={"socket_connect_timeout": 2},
+    )
+    return app
+
+
 class Publisher:
     """Sends the doorbell for an execution; never raises (a lost message is the sweeper's job)."""
 

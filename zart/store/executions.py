@@ -376,12 +376,17 @@ _WAKE_PARENT = text(
     """
     UPDATE executions SET status = 'pending', waiting_for = NULL, wake_at = NULL, dispatched_at = now(),
            updated_at = now()
-    WHERE id = :id AND status = 'waiting' AND run_index = :run AND waiting_for ->> 'kind' = 'children'
-      AND NOT EXISTS (
-          SELECT 1 FROM steps s
-          WHERE s.execution_id = :id AND s.run_index = :run
-            AND s.name IN (SELECT jsonb_array_elements_text(waiting_for -> 'steps'))
-            AND s.status NOT IN ('completed', 'failed'))
+    WHERE id = :id AND status = 'waiting' AND run_index = :run AND waiting_for ->> 'kind' IN ('children', 'remote')
+      AND (NOT EXISTS (
+              SELECT 1 FROM steps s
+              WHERE s.execution_id = :id AND s.run_index = :run
+                AND s.name IN (SELECT jsonb_array_elements_text(waiting_for -> 'steps'))
+                AND s.status NOT IN ('completed', 'failed'))
+           -- a remote step that failed wakes the workflow at once: its retry policy decides what comes next
+           OR EXISTS (
+              SELECT 1 FROM remote_steps r
+              WHERE r.execution_id = :id AND r.run_index = :run AND r.state = 'failed'
+                AND r.step_name IN (SELECT jsonb_array_elements_text(waiting_for -> 'steps'))))
     RETURNING id
     """
 )
@@ -393,4 +398,5 @@ def lock_parent(conn: Connection, parent_id: str) -> dict[str, Any] | None:
 
 
 def wake_parent_if_children_done(conn: Connection, parent_id: str, run_index: int) -> bool:
+    """Wake an execution parked on children or remote steps once nothing it waits for is still running."""
     return one(conn, _WAKE_PARENT, id=parent_id, run=run_index) is not None
