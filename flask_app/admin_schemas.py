@@ -109,6 +109,22 @@ class Attempt(ma.Schema):
     error = fields.Dict(allow_none=True)
 
 
+class RemoteDispatch(ma.Schema):
+    task_name = fields.String(required=True, metadata={"example": "payments.charge_card"})
+    queue = fields.String(required=True, metadata={"example": "payments"})
+    task_id = fields.String(required=True, metadata={"description": "The Celery task id of the current dispatch."})
+    worker = fields.String(allow_none=True, metadata={"description": "The Celery worker that reported on it."})
+    state = fields.String(
+        required=True,
+        metadata={"description": "sent, started, retry, succeeded, failed, closed (failure taken into account)"},
+    )
+    attempt = fields.Integer(required=True)
+    dispatched_at = timestamp("When the current dispatch was sent.")
+    started_at = timestamp("When a worker reported the task started.")
+    heartbeat_at = timestamp("When the worker last reported it alive.")
+    finished_at = timestamp("When its outcome was recorded.")
+
+
 class AdminStep(ma.Schema):
     name = fields.String(required=True)
     position = fields.Integer(required=True)
@@ -123,6 +139,9 @@ class AdminStep(ma.Schema):
     attempt_history = fields.List(fields.Nested(Attempt), required=True)
     retryable = fields.Boolean(required=True, metadata={"description": "A dead step: retry-step can revive it."})
     child_id = fields.String(allow_none=True, metadata={"description": "The child execution a fan-out step started."})
+    remote = fields.Nested(
+        RemoteDispatch, metadata={"description": "For a step run by a Celery worker of the team's own fleet."}
+    )
 
 
 class Run(ma.Schema):

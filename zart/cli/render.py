@@ -176,6 +176,12 @@ def step_lines(steps: Sequence[Mapping[str, Any]]) -> list[str]:
             f"step {step['name']} ({step['kind']}): {paint_status(step['status'])}, "
             f"{count} attempt{'s' if count != 1 else ''}",
         ]
+        dispatch = step.get("remote")
+        if dispatch:
+            lines.append(
+                f"  celery task {dispatch['task_name']} on queue {dispatch['queue']}, task id {dispatch['task_id']}, "
+                f"worker {dispatch['worker'] or '-'}: {dispatch['state']}"
+            )
         history = step["attempt_history"]
         if history:
             rows = [
