@@ -1,4 +1,4 @@
-"""Prometheus: HTTP metrics from prometheus-flask-exporter, and zart's own gauges read at scrape time.
+"""Prometheus: HTTP request metrics (flask_app.http_metrics), and zart's own gauges read at scrape time.
 
 Each app gets a private registry, so several apps in one process (tests, a host app) never collide, and
 HTTP metrics are grouped by URL rule so execution IDs cannot explode the label space.
@@ -12,8 +12,8 @@ from flask import Flask
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_flask_exporter import PrometheusMetrics
 
+from flask_app.http_metrics import HttpMetrics
 from flask_app.waiting import WaitSlots
 from zart.schedules.service import ScheduleService
 from zart.service import ZartService
@@ -21,7 +21,7 @@ from zart.store.tables import EXECUTION_STATUSES
 
 
 class ZartCollector(Collector):
-    """Executions by status, the age of the oldest pending one, and long-polls in flight."""
+    """Executions by status, the age of the oldest pending one, stranded executions, long-polls in flight."""
 
     def __init__(self, service: ZartService, wait_slots: WaitSlots) -> None:
         self._service = service
@@ -35,6 +35,7 @@ class ZartCollector(Collector):
         try:
             counts = self._service.stats()
             oldest = self._service.oldest_pending_age()
+            stranded = self._service.count_stranded()
             queues = self._service.pending_by_task()
             firing = ScheduleService(self._service).firing_figures()
         except Exception:  # a scrape must still answer when the database does not
@@ -64,6 +65,11 @@ class ZartCollector(Collector):
         yield depth
         yield age
         yield GaugeMetricFamily(
+            "zart_stranded_executions",
+            "Executions that nothing will ever move again (no live reason to progress); must stay 0.",
+            value=stranded,
+        )
+        yield GaugeMetricFamily(
             "zart_schedule_firing_lag_seconds",
             "Largest delay between a schedule tick's fire time and its execution's creation, over the last 5 minutes.",
             value=firing["recent_lag"],
@@ -77,6 +83,6 @@ class ZartCollector(Collector):
 
 def init_metrics(app: Flask, service: ZartService, wait_slots: WaitSlots) -> CollectorRegistry:
     registry = CollectorRegistry()
-    PrometheusMetrics(app, path=None, registry=registry, group_by="url_rule")
+    HttpMetrics(app, registry)
     registry.register(ZartCollector(service, wait_slots))
     return registry

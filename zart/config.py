@@ -7,9 +7,11 @@ module reads the environment.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
 
 from dotenv import dotenv_values
 
@@ -38,6 +40,41 @@ def normalise_database_url(url: str) -> str:
     )
 
 
+SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def check_schema(schema: str | None) -> str | None:
+    """ZART_SCHEMA: a plain lower-case Postgres identifier, or unset (zart's tables then stay where they are)."""
+    if schema is None or schema == "":
+        return None
+    if not SCHEMA_PATTERN.fullmatch(schema):
+        raise ConfigurationError(
+            f"ZART_SCHEMA must be a lower-case identifier (letters, digits, underscores; at most 63), got {schema!r}"
+        )
+    return schema
+
+
+def with_schema(url: str, schema: str | None) -> str:
+    """The URL whose connections find zart's tables in `schema` first (then `public`, for the app's own)."""
+    if schema is None:
+        return url
+    base, _, query = url.partition("?")
+    params = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "options"]
+    options = " ".join(v for k, v in parse_qsl(query) if k == "options")
+    params.append(("options", f"{options} -csearch_path={schema},public".strip()))
+    return f"{base}?{urlencode(params)}"
+
+
+def schema_of(url: str) -> str | None:
+    """The schema `with_schema` put in the URL, or None."""
+    for key, value in parse_qsl(url.partition("?")[2]):
+        if key == "options":
+            found = re.search(r"-c\s*search_path=([a-z0-9_]+)", value)
+            if found:
+                return found[1]
+    return None
+
+
 def _split_list(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
@@ -58,12 +95,17 @@ class Settings:
     # a schedule's tick later than this was missed (no worker swept): its catch-up policy decides
     schedule_grace: float = 60.0
     queue: str = "zart"
+    # how long a Celery task dispatched as a remote step may go without any worker reporting on it
+    dispatch_timeout: float = 300.0
     api_tokens: tuple[str, ...] = ()
     # with tokens set, /openapi.json and /docs need one too, unless this says they may be read without
     public_docs: bool = False
     api_prefix: str = "/api/v1"
     admin_prefix: str = "/zart/admin/v1"
+    ui_prefix: str = "/ui"
     max_body_bytes: int = 1_048_576
+    # the Postgres schema holding zart's tables (ZART_SCHEMA); None keeps them where the database puts them
+    schema: str | None = None
     # seconds each final status is kept before the sweeper deletes it (ZART_RETENTION; empty: kept forever)
     retention: Policy = field(default_factory=lambda: parse_policy(None))
     log_format: str = "text"  # or "json": one JSON object per line, with the run's fields
@@ -71,7 +113,7 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_database_url(self, url: str | None) -> Settings:
-        return self if not url else replace(self, database_url=normalise_database_url(url))
+        return self if not url else replace(self, database_url=with_schema(normalise_database_url(url), self.schema))
 
     @property
     def libpq_url(self) -> str:
@@ -96,8 +138,10 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         raw = env.get(name)
         return float(raw) if raw else default
 
+    schema = check_schema(env.get("ZART_SCHEMA"))
     return Settings(
-        database_url=normalise_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+        database_url=with_schema(normalise_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL), schema),
+        schema=schema,
         broker_url=env.get("ZART_BROKER_URL") or DEFAULT_BROKER_URL,
         imports=_split_list(env.get("ZART_IMPORTS")),
         lease_seconds=number("ZART_LEASE_SECONDS", 30.0),
@@ -107,10 +151,12 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         max_recoveries=int(number("ZART_MAX_RECOVERIES", 5)),
         schedule_grace=number("ZART_SCHEDULE_GRACE", 60.0),
         queue=env.get("ZART_QUEUE") or "zart",
+        dispatch_timeout=number("ZART_DISPATCH_TIMEOUT", 300.0),
         api_tokens=_split_list(env.get("ZART_API_TOKENS")),
         public_docs=(env.get("ZART_PUBLIC_DOCS") or "").strip().lower() in ("1", "true", "yes", "on"),
         api_prefix=env.get("ZART_API_PREFIX") or "/api/v1",
         admin_prefix=env.get("ZART_ADMIN_PREFIX") or "/zart/admin/v1",
+        ui_prefix=env.get("ZART_UI_PREFIX") or "/ui",
         max_body_bytes=int(number("ZART_MAX_BODY_BYTES", 1_048_576)),
         retention=parse_policy(env.get("ZART_RETENTION")),
         log_format=_log_format(env.get("ZART_LOG_FORMAT")),

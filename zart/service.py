@@ -6,12 +6,15 @@ publish is reported, never fatal (the workers' sweeper re-publishes from the tab
 
 from __future__ import annotations
 
+import logging
 import random
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from zart import cancellation, paging
@@ -28,12 +31,15 @@ from zart.limits import EXECUTION_STATUSES, MAX_ID_LENGTH, MAX_LIST_LIMIT, NAME_
 from zart.observability import hooks
 from zart.registry import Registry, default_registry
 from zart.schema import storage_problem, validation_errors
+from zart.store import admin as audit
 from zart.store import cancel as cancel_store
-from zart.store import catalog, counts, db, events, executions, notifications, pause
+from zart.store import catalog, counts, db, events, executions, liveness, notifications, pause
 
 PublishFn = Callable[[str], bool]
+log = logging.getLogger(__name__)
+READINESS_CACHE_SECONDS = 1.0
 
-ID_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._:~@-]{{0,{MAX_ID_LENGTH - 1}}}$")
+ID_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:~@-]{{0,{MAX_ID_LENGTH - 1}}}")  # always fullmatch
 # A waiter re-reads its execution this often while the completion listener is down, and far less often while it
 # listens (a safety net only: a notification is delivered once committed, and a lost listener wakes everyone).
 # Each interval is jittered so waiters that started together never re-read together.
@@ -51,7 +57,7 @@ def _next_reread(listening: bool) -> float:
 @dataclass(frozen=True)
 class Page:
     executions: list[dict[str, Any]]
-    total: int
+    total: int | None  # None when a time range or id prefix narrows the list (the counts cannot say)
     next_cursor: str | None
 
 
@@ -67,7 +73,7 @@ def new_execution_id() -> str:
 
 
 def _well_formed(execution_id: Any) -> bool:
-    return isinstance(execution_id, str) and ID_PATTERN.match(execution_id) is not None
+    return isinstance(execution_id, str) and ID_PATTERN.fullmatch(execution_id) is not None
 
 
 def check_execution_id(execution_id: str) -> None:
@@ -117,6 +123,8 @@ class ZartService:
         self.settings = settings
         self._publish_fn = publish
         self._registry = registry
+        self._readiness_lock = threading.Lock()
+        self._readiness: tuple[float, dict[str, str]] | None = None
 
     # ------------------------------------------------------------ publishing
 
@@ -156,7 +164,7 @@ class ZartService:
             from zart import apptx
 
             joined = apptx.join(connection, self.settings.database_url)
-            with db.translated_errors():
+            with db.translated_errors(), db.zart_names(joined.conn, self.settings.database_url):
                 scheduled = self._insert(joined.conn, task, data, new_id, execution_id, idempotency_key, triggered_by)
             if scheduled.created:
                 joined.after_commit(lambda: self.publish(new_id))
@@ -287,8 +295,15 @@ class ZartService:
         offset: int = 0,
         order: str = "desc",
         cursor: str | None = None,
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
+        id_prefix: str | None = None,
     ) -> Page:
-        """A page by offset (as the contract says) or after a cursor, with the cursor of the next page."""
+        """A page by offset (as the contract says) or after a cursor, with the cursor of the next page.
+
+        Creation-time bounds and an id prefix narrow the list further; the total is then None (the maintained
+        counts know status and task only). An id prefix is matched by scanning the time-ordered index: fast when
+        matches are common, a longer scan when they are rare."""
         if status is not None and status not in EXECUTION_STATUSES:
             raise InvalidData(f"status must be one of {', '.join(EXECUTION_STATUSES)}")
         if task is not None:
@@ -299,6 +314,13 @@ class ZartService:
             raise InvalidData("offset must not be negative")
         if order not in ("asc", "desc"):
             raise InvalidData("order must be 'asc' or 'desc'")
+        if id_prefix is not None:
+            check_name("id prefix", id_prefix)
+        for moment in (created_from, created_before):
+            if moment is not None and moment.tzinfo is None:
+                raise InvalidData("times must include a timezone")
+        if created_from is not None and created_before is not None and created_from >= created_before:
+            raise InvalidData("the start of the time range must come before its end")
         after = None
         if cursor is not None:
             if offset:
@@ -307,12 +329,23 @@ class ZartService:
             after = (key.created_at, key.execution_id)
         with db.autocommit(self.settings.database_url) as conn:
             rows, more, total = executions.list_executions(
-                conn, status=status, task=task, limit=limit, offset=offset, descending=order == "desc", after=after
+                conn,
+                status=status,
+                task=task,
+                limit=limit,
+                offset=offset,
+                descending=order == "desc",
+                after=after,
+                created_from=created_from,
+                created_before=created_before,
+                id_prefix=id_prefix,
             )
         return Page(rows, total, paging.after_last(rows, order) if more else None)
 
-    def cancel(self, execution_id: str) -> dict[str, Any]:
-        """Cancel an active execution and its active children; a running one stops at its next step."""
+    def cancel(self, execution_id: str, triggered_by: str | None = None) -> dict[str, Any]:
+        """Cancel an active execution and its active children; a running one stops at its next step.
+
+        With `triggered_by`, the cancel lands in the execution's audit trail under that name."""
         check_lookup_id(execution_id)
         url = self.settings.database_url
         with db.transaction(url) as conn:
@@ -322,6 +355,8 @@ class ZartService:
                 if row is None:
                     raise ExecutionNotFound(execution_id)
                 raise ExecutionAlreadyFinished(f"execution {execution_id} already finished as {row['status']}")
+            if triggered_by is not None:
+                audit.record_action(conn, action="cancel", triggered_by=triggered_by, execution_id=execution_id)
         if done.wake_parent is not None:  # a cancelled child counts as a failed one: its parent goes on
             self.publish(done.wake_parent)
         self.cancel_descendants(execution_id)
@@ -332,11 +367,20 @@ class ZartService:
         for parent in cancellation.cancel_descendants(self.settings.database_url, execution_id, before_run):
             self.publish(parent)
 
-    def send_event(self, execution_id: str, event_name: str, payload: Any, *, connection: Any = None) -> bool:
+    def send_event(
+        self,
+        execution_id: str,
+        event_name: str,
+        payload: Any,
+        *,
+        connection: Any = None,
+        triggered_by: str | None = None,
+    ) -> bool:
         """Deliver to an execution parked on `event_name`; returns whether the doorbell was published.
 
         With `connection` the delivery joins the app's transaction and the doorbell follows its commit
-        (returns False: nothing is published before then)."""
+        (returns False: nothing is published before then). With `triggered_by`, the delivery lands in the
+        execution's audit trail under that name."""
         check_lookup_id(execution_id)
         check_name("event name", event_name)
         check_storable("the event payload", payload)
@@ -344,16 +388,16 @@ class ZartService:
             from zart import apptx
 
             joined = apptx.join(connection, self.settings.database_url)
-            with db.translated_errors():
-                self._deliver(joined.conn, execution_id, event_name, payload)
+            with db.translated_errors(), db.zart_names(joined.conn, self.settings.database_url):
+                self._deliver(joined.conn, execution_id, event_name, payload, triggered_by)
             joined.after_commit(lambda: self.publish(execution_id))
             return False
         with db.transaction(self.settings.database_url) as conn:
-            self._deliver(conn, execution_id, event_name, payload)
+            self._deliver(conn, execution_id, event_name, payload, triggered_by)
         return self.publish(execution_id)
 
     @staticmethod
-    def _deliver(conn: Any, execution_id: str, event_name: str, payload: Any) -> None:
+    def _deliver(conn: Any, execution_id: str, event_name: str, payload: Any, triggered_by: str | None) -> None:
         stored_context = lambda: executions.trace_context(conn, execution_id)  # noqa: E731  (read only if traced)
         with hooks.delivering_event(execution_id, event_name, stored_context):
             delivered = events.deliver(conn, execution_id, event_name, payload)
@@ -363,6 +407,11 @@ class ZartService:
                 raise ExecutionNotFound(execution_id)
             raise NotWaitingForEvent(
                 f"execution {execution_id} is not waiting for event '{event_name}' (status: {row['status']})"
+            )
+        if triggered_by is not None:
+            details = {"event": event_name}
+            audit.record_action(
+                conn, action="event", triggered_by=triggered_by, execution_id=execution_id, details=details
             )
 
     def wait(
@@ -406,6 +455,11 @@ class ZartService:
         with db.autocommit(self.settings.database_url) as conn:
             return catalog.list_tasks(conn)
 
+    def count_stranded(self) -> int:
+        """Executions that nothing will ever move again (a gauge that must stay at 0)."""
+        with db.autocommit(self.settings.database_url) as conn:
+            return liveness.count_stranded(conn)
+
     def replay(self, *, task: str | None = None, since: Any = None, limit: int = 100) -> list[dict[str, Any]]:
         """Replay recorded executions against this process's workflow code (no side effects); one result each,
         `outcome` being consistent, nondeterministic, error or unknown-task."""
@@ -429,8 +483,21 @@ class ZartService:
             return counts.pending_by_task(conn)
 
     def readiness(self, timeout: float = 2.0) -> dict[str, str]:
-        """`ok` or the reason, for each dependency a front end needs: the database and the broker."""
-        return {"database": _probe(self._ping_database), "broker": _probe(lambda: self._ping_broker(timeout))}
+        """`ok` or `unavailable` for each dependency a front end needs: the database and the broker.
+
+        The answer is public (probes need no token), so it names what failed and nothing else (the reason,
+        which may carry hosts and roles, goes to the log), and it is reused for READINESS_CACHE_SECONDS: a
+        flood of probes costs one database round trip and one broker connection a second."""
+        with self._readiness_lock:
+            cached = self._readiness
+            if cached is not None and time.monotonic() - cached[0] < READINESS_CACHE_SECONDS:
+                return dict(cached[1])
+            checks = {
+                "database": _probe("database", self._ping_database),
+                "broker": _probe("broker", lambda: self._ping_broker(timeout)),
+            }
+            self._readiness = (time.monotonic(), checks)
+            return dict(checks)
 
     def _ping_database(self) -> None:
         from zart.store import health
@@ -445,10 +512,10 @@ class ZartService:
             conn.ensure_connection(max_retries=0)  # one attempt: a probe must answer quickly
 
 
-def _probe(check: Callable[[], None]) -> str:
+def _probe(dependency: str, check: Callable[[], None]) -> str:
     try:
         check()
-    except Exception as exc:  # any failure means not ready; the reason is reported, not raised
-        detail = str(exc).strip().splitlines()
-        return f"{type(exc).__name__}: {detail[0] if detail else 'unreachable'}"
+    except Exception as exc:  # any failure means not ready; the reason is logged, never shown to the caller
+        log.warning("readiness: the %s did not answer: %s: %s", dependency, type(exc).__name__, exc)
+        return "unavailable"
     return "ok"

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import waitress
 from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_app import create_app
-from tests.harness import Environment, Worker, poll
-from zart.cli.server import waitress_options
+from tests.harness import Environment, Worker, package_worker, poll
+from zart.cli.serving import create_server, waitress_options
 
 API = "/api/v1"
 
@@ -34,13 +33,8 @@ def client(app: Flask) -> FlaskClient:
 def api_worker(env: Environment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     """The API is what these tests exercise, not worker start-up: one worker for all of them, stopped before
     other packages run (their tests count on owning every worker)."""
-    directory = tmp_path_factory.mktemp("api-worker")
-    directory.chmod(0o777)
-    worker = Worker(env, directory, concurrency=4)
-    try:
-        yield worker.wait_ready()
-    finally:
-        worker.stop()
+    with package_worker(env, tmp_path_factory, "api-worker") as worker:
+        yield worker
 
 
 @pytest.fixture()
@@ -94,9 +88,9 @@ class LiveServer:
         self._thread.join(timeout=10)
 
 
-def serve(app: Flask, threads: int = 64) -> LiveServer:
-    options = waitress_options(threads, threads + 64)
-    server = waitress.create_server(app, host="127.0.0.1", port=0, **options)
+def serve(app: Flask, threads: int = 64, **bounds: float) -> LiveServer:
+    options = waitress_options(threads, threads + 64, app.extensions["zart"].max_body_bytes)
+    server = create_server(app, host="127.0.0.1", port=0, **options, **bounds)
     thread = threading.Thread(target=server.run, name="waitress", daemon=True)
     thread.start()
     return LiveServer(f"http://127.0.0.1:{server.effective_port}", app, server, thread)
