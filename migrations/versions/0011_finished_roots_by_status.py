@@ -3,8 +3,8 @@
 Each final status has its own retention, so a batch asks for one status: with the status leading the index,
 its first entry is the oldest root of that status, instead of a walk past every older root of the others.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
