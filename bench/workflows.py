@@ -53,3 +53,17 @@ def sleep(ctx: zart.Context, data: dict[str, Any]) -> float:
     """A durable one-second sleep, then a step that records when it woke: wake-up lateness."""
     ctx.sleep("nap", SLEEP_SECONDS)
     return float(ctx.step("woke", clock))
+
+
+REMOTE_STEPS = "bench.remote-steps"
+
+
+@zart.task(REMOTE_STEPS)
+def remote_steps(ctx: zart.Context, data: dict[str, Any]) -> int:
+    """`data["n"]` remote steps in a row, each the fleet's trivial Celery task (bench.remote_app)."""
+    from bench.remote_app import echo
+
+    total = 0
+    for i in range(int(data["n"])):
+        total += ctx.step(f"r{i}", echo, i, data.get("counter_key"))
+    return total

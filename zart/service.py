@@ -6,8 +6,10 @@ publish is reported, never fatal (the workers' sweeper re-publishes from the tab
 
 from __future__ import annotations
 
+import logging
 import random
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -34,8 +36,10 @@ from zart.store import cancel as cancel_store
 from zart.store import catalog, counts, db, events, executions, liveness, notifications, pause
 
 PublishFn = Callable[[str], bool]
+log = logging.getLogger(__name__)
+READINESS_CACHE_SECONDS = 1.0
 
-ID_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._:~@-]{{0,{MAX_ID_LENGTH - 1}}}$")
+ID_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:~@-]{{0,{MAX_ID_LENGTH - 1}}}")  # always fullmatch
 # A waiter re-reads its execution this often while the completion listener is down, and far less often while it
 # listens (a safety net only: a notification is delivered once committed, and a lost listener wakes everyone).
 # Each interval is jittered so waiters that started together never re-read together.
@@ -69,7 +73,7 @@ def new_execution_id() -> str:
 
 
 def _well_formed(execution_id: Any) -> bool:
-    return isinstance(execution_id, str) and ID_PATTERN.match(execution_id) is not None
+    return isinstance(execution_id, str) and ID_PATTERN.fullmatch(execution_id) is not None
 
 
 def check_execution_id(execution_id: str) -> None:
@@ -119,6 +123,8 @@ class ZartService:
         self.settings = settings
         self._publish_fn = publish
         self._registry = registry
+        self._readiness_lock = threading.Lock()
+        self._readiness: tuple[float, dict[str, str]] | None = None
 
     # ------------------------------------------------------------ publishing
 
@@ -477,8 +483,21 @@ class ZartService:
             return counts.pending_by_task(conn)
 
     def readiness(self, timeout: float = 2.0) -> dict[str, str]:
-        """`ok` or the reason, for each dependency a front end needs: the database and the broker."""
-        return {"database": _probe(self._ping_database), "broker": _probe(lambda: self._ping_broker(timeout))}
+        """`ok` or `unavailable` for each dependency a front end needs: the database and the broker.
+
+        The answer is public (probes need no token), so it names what failed and nothing else (the reason,
+        which may carry hosts and roles, goes to the log), and it is reused for READINESS_CACHE_SECONDS: a
+        flood of probes costs one database round trip and one broker connection a second."""
+        with self._readiness_lock:
+            cached = self._readiness
+            if cached is not None and time.monotonic() - cached[0] < READINESS_CACHE_SECONDS:
+                return dict(cached[1])
+            checks = {
+                "database": _probe("database", self._ping_database),
+                "broker": _probe("broker", lambda: self._ping_broker(timeout)),
+            }
+            self._readiness = (time.monotonic(), checks)
+            return dict(checks)
 
     def _ping_database(self) -> None:
         from zart.store import health
@@ -493,10 +512,10 @@ class ZartService:
             conn.ensure_connection(max_retries=0)  # one attempt: a probe must answer quickly
 
 
-def _probe(check: Callable[[], None]) -> str:
+def _probe(dependency: str, check: Callable[[], None]) -> str:
     try:
         check()
-    except Exception as exc:  # any failure means not ready; the reason is reported, not raised
-        detail = str(exc).strip().splitlines()
-        return f"{type(exc).__name__}: {detail[0] if detail else 'unreachable'}"
+    except Exception as exc:  # any failure means not ready; the reason is logged, never shown to the caller
+        log.warning("readiness: the %s did not answer: %s: %s", dependency, type(exc).__name__, exc)
+        return "unavailable"
     return "ok"
