@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 import sys
 import types
@@ -89,6 +90,9 @@ def task(
     schedules = bind_all(name, schedule)
 
     def decorate(fn: Handler) -> Task:
+        problem = plain_function_problem(fn)
+        if problem is not None:
+            raise TypeError(f"task '{name}': {problem}")
         return (registry or default_registry).register(
             Task(
                 name=name,
@@ -120,6 +124,17 @@ REFERENCE_PATTERN = re.compile(rf"(?P<module>{_DOTTED}):(?P<qualname>{_DOTTED})"
 
 class UnsafeFunctionReference(WorkflowDefinitionError):
     """A function child names something the deployed workflow modules do not define: it is never called."""
+
+
+def plain_function_problem(fn: Any) -> str | None:
+    """Why `fn` cannot be a handler or a step function (zart runs plain synchronous functions), or None."""
+    target = getattr(fn, "handler", fn)
+    name = getattr(target, "__qualname__", repr(target))
+    if inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
+        return f"{name} is an async function; async def is not supported (call asyncio.run inside a plain function)"
+    if inspect.isgeneratorfunction(target):
+        return f"{name} is a generator function; generators are not supported (return a list instead)"
+    return None
 
 
 def function_reference(fn: Callable[..., Any], workflow_modules: Iterable[str]) -> str:

@@ -17,6 +17,7 @@ from celery.app.task import Task as CeleryTask
 from celery.canvas import _chain, chord, group
 
 from zart.limits import QUEUE_PATTERN, QUEUE_RULE
+from zart.observability import hooks
 
 TASK_ID_PREFIX = "zart-"
 RESULT_TASK = "zart.remote_result"
@@ -129,6 +130,7 @@ def send(call: RemoteCall, token: str) -> None:
     app = call.signature._app
     on_success = Signature(RESULT_TASK, kwargs={"token": token}, options={"queue": _home.queue}, app=app)
     on_failure = Signature(FAILURE_TASK, options={"queue": _home.queue}, app=app)
-    call.signature.apply_async(
-        task_id=token, queue=call.queue, link=on_success, link_error=on_failure, retry=False
-    )
+    with hooks.remote_step(call.signature.task, token) as trace_headers:  # the fleet's task may continue the trace
+        call.signature.apply_async(
+            task_id=token, queue=call.queue, link=on_success, link_error=on_failure, retry=False, **trace_headers
+        )

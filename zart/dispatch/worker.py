@@ -60,8 +60,6 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
     )
     app.zart_settings = settings  # type: ignore[attr-defined]
     app.zart_router = QueueRouter(settings.database_url)  # type: ignore[attr-defined]
-    if settings.metrics_port is not None:
-        metrics.enable()  # before any pool child is forked, so every child counts into the same directory
     runner_config = RunnerConfig(
         database_url=settings.database_url,
         lease_seconds=settings.lease_seconds,
@@ -147,7 +145,8 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
         if getattr(sender, "app", None) is not app:
             return
         app.zart_worker = sender  # type: ignore[attr-defined]
-        if settings.metrics_port is not None:
+        if settings.metrics_port is not None:  # a worker only: clients of the app never count or serve
+            metrics.enable()  # before the pool forks, so every child counts into the same directory
             metrics.serve(settings.metrics_port)
         db.ping_only_after_idle(WORKER_PING_AFTER_IDLE)
         freeze_startup_heap()

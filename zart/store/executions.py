@@ -136,6 +136,12 @@ _SUMMARY_COLUMNS = """
     e.idempotency_key, e.created_at, e.started_at, e.completed_at, e.updated_at, e.schedule_id, e.scheduled_for
 """
 
+# a list row needs no input, output or error: a page stays small however large those documents are
+_LIST_COLUMNS = """
+    e.id AS execution_id, e.task, e.status, e.run_index, e.current_step, e.parent_id,
+    e.created_at, e.started_at, e.completed_at, e.updated_at
+"""
+
 _GET = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.id = :id")
 _GET_BY_KEY = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.idempotency_key = :key")
 _STATUS = text(
@@ -207,7 +213,7 @@ def list_executions(
     page = rows(
         conn,
         text(
-            f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE {condition} "
+            f"SELECT {_LIST_COLUMNS} FROM executions e WHERE {condition} "
             f"ORDER BY e.created_at {direction}, e.id {direction} LIMIT :limit OFFSET :offset"
         ),
         **params,

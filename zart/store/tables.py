@@ -74,7 +74,8 @@ executions = Table(
     Index("executions_status_created_id_idx", "status", "created_at", "id"),
     Index("executions_task_created_id_idx", "task", "created_at", "id"),
     Index(
-        "executions_finished_root_idx",
+        "executions_finished_root_status_idx",
+        "status",
         "completed_at",
         postgresql_where=text("parent_id IS NULL AND status IN ('completed', 'failed', 'cancelled')"),
     ),
