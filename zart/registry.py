@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from zart.errors import WorkflowDefinitionError
+from zart.limits import QUEUE_PATTERN, QUEUE_RULE
 from zart.retry import RetryPolicy
 from zart.schedules.declare import Declaration, bind_all
 from zart.schedules.spec import ScheduleSpec
@@ -30,6 +31,7 @@ class Task:
     timeout: float | None
     schema: dict[str, Any] | None = None
     schedules: tuple[ScheduleSpec, ...] = ()
+    queue: str | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.handler(*args, **kwargs)
@@ -77,11 +79,14 @@ def task(
     timeout: float | timedelta | None = None,
     schema: dict[str, Any] | None = None,
     schedule: Declaration | list[Declaration] | None = None,
+    queue: str | None = None,
     registry: Registry | None = None,
 ) -> Callable[[Handler], Task]:
     """Register `fn(ctx, data)` as the workflow `name`, optionally fired on `schedule` (`zart.cron`/`zart.every`)."""
     if not name or len(name) > 200:
         raise ValueError("a task name must have 1 to 200 characters")
+    if queue is not None and not QUEUE_PATTERN.match(queue):
+        raise ValueError(f"queue name {queue!r} of task {name!r} is not valid: {QUEUE_RULE}")
     schedules = bind_all(name, schedule)
 
     def decorate(fn: Handler) -> Task:
@@ -96,6 +101,7 @@ def task(
                 timeout=seconds(timeout),
                 schema=schema,
                 schedules=schedules,
+                queue=queue,
             )
         )
 

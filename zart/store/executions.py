@@ -15,12 +15,13 @@ _INSERT = text(
     WITH new AS (
         INSERT INTO executions (id, task, status, input, idempotency_key, deadline_at,
                                 parent_id, parent_run, parent_step, function_ref, schedule_id, scheduled_for,
-                                trace_context, dispatched_at, created_at, updated_at)
+                                trace_context, queue, dispatched_at, created_at, updated_at)
         VALUES (:id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
                 CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
                      ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
                 :parent_id, :parent_run, :parent_step, :function_ref, :schedule_id,
-                CAST(:scheduled_for AS timestamptz), CAST(:trace_context AS jsonb), now(), now(), now())
+                CAST(:scheduled_for AS timestamptz), CAST(:trace_context AS jsonb),
+                (SELECT queue FROM task_catalog WHERE name = :task), now(), now(), now())
         ON CONFLICT DO NOTHING
         RETURNING id, task, status, created_at, input
     ), run AS (
@@ -445,3 +446,11 @@ def lock_parent(conn: Connection, parent_id: str) -> dict[str, Any] | None:
 def wake_parent_if_children_done(conn: Connection, parent_id: str, run_index: int) -> bool:
     """Wake an execution parked on children or remote steps once nothing it waits for is still running."""
     return one(conn, _WAKE_PARENT, id=parent_id, run=run_index) is not None
+
+
+_QUEUE_OF = text("SELECT queue FROM executions WHERE id = :id")
+
+
+def queue_of(conn: Connection, execution_id: str) -> str | None:
+    """The queue the execution's workflow is routed to (None: the default queue)."""
+    return scalar(conn, _QUEUE_OF, id=execution_id)  # type: ignore[no-any-return]
