@@ -8,7 +8,6 @@ a queue name no broker accepts) is refused here, at the call, before anything is
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +16,9 @@ from celery import Celery, Signature
 from celery.app.task import Task as CeleryTask
 from celery.canvas import _chain, chord, group
 
+from zart.limits import QUEUE_PATTERN, QUEUE_RULE
 from zart.observability import hooks
 
-QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:@-]{0,199}$")
 TASK_ID_PREFIX = "zart-"
 RESULT_TASK = "zart.remote_result"
 FAILURE_TASK = "zart.remote_failure"
@@ -110,8 +109,7 @@ def _route(app: Celery, signature: Signature) -> str:
     name = getattr(queue, "name", queue) or app.conf.task_default_queue
     if not isinstance(name, str) or not QUEUE_PATTERN.match(name):
         raise ValueError(
-            f"queue name {name!r} for {signature.task!r} is not valid: 1 to 200 characters, letters, digits "
-            "and . _ : @ -"
+            f"queue name {name!r} for {signature.task!r} is not valid: {QUEUE_RULE}"
         )
     return name
 

@@ -18,6 +18,7 @@ from zart.celery.calls import configure_home
 from zart.celery.recorder import register_fallback_tasks
 from zart.config import Settings
 from zart.dispatch.broker import RUN_TASK, BrokerProbe, Publisher
+from zart.dispatch.routing import QueueRouter
 from zart.dispatch.sweeper import Sweeper
 from zart.engine.runner import RunnerConfig, run_execution
 from zart.heap import freeze_startup_heap
@@ -58,6 +59,7 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         worker_concurrency=default_concurrency(),
     )
     app.zart_settings = settings  # type: ignore[attr-defined]
+    app.zart_router = QueueRouter(settings.database_url)  # type: ignore[attr-defined]
     runner_config = RunnerConfig(
         database_url=settings.database_url,
         lease_seconds=settings.lease_seconds,
@@ -99,7 +101,7 @@ def record_catalog(settings: Settings) -> None:
         catalog.record_tasks(
             conn,
             [
-                {"name": task.name, "schema": task.schema, "timeout_seconds": task.timeout}
+                {"name": task.name, "schema": task.schema, "timeout_seconds": task.timeout, "queue": task.queue}
                 for task in default_registry.tasks()
             ],
             f"{socket.gethostname()}:{os.getpid()}",
