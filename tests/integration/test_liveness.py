@@ -46,9 +46,7 @@ def test_an_output_postgres_cannot_store_fails_the_execution_clearly(service, st
     assert row["error"]["type"] == "UnstorableValue" and "output cannot be stored" in row["error"]["message"]
 
 
-def test_an_execution_whose_runs_keep_killing_the_worker_fails_after_the_recovery_limit(
-    service, start_worker, log_dir
-):
+def test_an_execution_whose_runs_keep_killing_the_worker_fails_after_the_recovery_limit(service, start_worker, log_dir):
     start_worker(concurrency=1, ZART_MAX_RECOVERIES="2")
     flag = log_dir / "never"
     execution_id = service.schedule("l.poison", {"flag": str(flag)}).execution["execution_id"]
@@ -61,9 +59,7 @@ def test_an_execution_whose_runs_keep_killing_the_worker_fails_after_the_recover
 
 def test_progress_resets_the_recovery_count(service, start_worker, log_dir):
     start_worker(concurrency=1, ZART_MAX_RECOVERIES="1")
-    execution_id = service.schedule("l.progressing-poison", {"steps": 3, "dir": str(log_dir)}).execution[
-        "execution_id"
-    ]
+    execution_id = service.schedule("l.progressing-poison", {"steps": 3, "dir": str(log_dir)}).execution["execution_id"]
     done, row = service.wait(execution_id, 60)
     assert done and row["status"] == "completed", row
     assert row["output"] == {"results": [0, 0, 1, 1, 2, 2]}
@@ -139,3 +135,171 @@ def test_a_restart_gets_a_fresh_deadline_from_the_task_timeout(service, start_wo
     done, row = service.wait(execution_id, 30)
     assert done and row["run_index"] == 1, row
     assert row["status"] == "failed" and row["error"]["type"] == "ExecutionTimeout", row
+
+
+def test_now_and_uuid_inside_a_step_body_are_plain_calls_and_replay_cleanly(service, start_worker):
+    start_worker()
+    execution_id = service.schedule("l.recorded-in-step", {}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed", row
+    names = [s["name"] for s in service.steps(execution_id)]
+    assert names == ["stamp", "nap", "again", "__uuid_1"]  # nothing recorded from inside the bodies
+
+
+@pytest.mark.parametrize("call", ["sleep", "event", "schedule"])
+def test_a_durable_call_inside_a_step_body_fails_the_execution_saying_why(service, start_worker, call):
+    start_worker()
+    execution_id = service.schedule("l.durable-call-in-step", {"call": call}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] == "MisplacedCall" and "inside a step body" in row["error"]["message"], row
+    assert {s["name"]: s["attempts"] for s in service.steps(execution_id)}.get("outer", 1) == 1  # not retried
+
+
+@pytest.mark.parametrize("kind", ["async", "generator"])
+def test_an_async_or_generator_step_function_is_refused_with_a_clear_message(service, start_worker, kind):
+    start_worker()
+    execution_id = service.schedule("l.async-step", {"kind": kind}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] == "WorkflowDefinitionError"
+    assert ("async def is not supported" if kind == "async" else "generators are not supported") in row["error"][
+        "message"
+    ]
+
+
+def test_an_async_handler_is_refused_at_registration():
+    import zart
+    from zart.registry import Registry
+
+    with pytest.raises(TypeError, match="async def is not supported"):
+
+        @zart.task("l.async-handler", registry=Registry())
+        async def handler(ctx, data):  # pragma: no cover - never registered
+            return {}
+
+
+def test_a_user_id_in_a_child_ids_shape_is_refused_not_waited_on(service, start_worker, unique):
+    parent_id = unique("collide")
+    service.schedule("l.event-child", {}, execution_id=f"{parent_id}~child")  # a stranger takes the child's id
+    start_worker()
+    service.schedule("l.parent-of-task", {}, execution_id=parent_id)
+    done, row = service.wait(parent_id, 30)
+    assert done and row["status"] == "failed", row
+    assert "already taken" in row["error"]["message"], row["error"]
+
+
+def test_a_step_pattern_rule_holds_only_steps_that_would_start_not_replays_of_completed_ones(service, start_worker):
+    from zart.admin import AdminService
+
+    admin = AdminService(service)
+    start_worker()
+    execution_id = service.schedule("l.replay-past-paused-step", {}).execution["execution_id"]
+    poll(lambda: service.status(execution_id)["waiting_for_event"] == "go", what="the event wait")
+    rule = admin.create_pause(
+        execution_id=execution_id,
+        task=None,
+        step_pattern="first",
+        reason="hold first",
+        expires_at=None,
+        applies_to_all=False,
+        triggered_by="test",
+    )
+    try:
+        service.send_event(execution_id, "go", {})
+        done, row = service.wait(execution_id, 30)
+        assert done and row["output"] == {"first": 1, "second": 2}, row
+    finally:
+        admin.delete_pause(rule["rule_id"], "test")
+
+
+def test_a_worker_cannot_park_on_a_rule_resumed_after_it_read_the_rules(service, log_dir):
+    """The interleaving that stranded executions: read the active rules, the rule is resumed (its release finds
+    nothing parked), then park. The park is conditional on the rule, so it does not happen."""
+    from zart.admin import AdminService
+    from zart.store import db, executions, liveness, pause
+
+    admin = AdminService(service)
+    execution_id = service.schedule("t.three-steps", {"journal": str(log_dir / "j")}).execution["execution_id"]
+    rule = admin.create_pause(
+        execution_id=execution_id,
+        task=None,
+        step_pattern="b",
+        reason="race",
+        expires_at=None,
+        applies_to_all=False,
+        triggered_by="test",
+    )
+    url = service.settings.database_url
+    try:
+        with db.autocommit(url) as conn:  # a worker claims the execution and reads the rules ...
+            assert executions.claim(conn, execution_id, "token", "test-worker", 30.0) is not None
+            assert [r["id"] for r in pause.active_rules_for(conn, execution_id)] == [rule["rule_id"]]
+        admin.resume_pause(rule["rule_id"], "test")  # ... the operator resumes the rule meanwhile ...
+        with db.autocommit(url) as conn:  # ... and then the worker parks on it
+            outcome = executions.park_on_rule(
+                conn, execution_id, "token", rule_id=rule["rule_id"], wake_at=None, step="b", attempt=1
+            )
+            stranded = [r["execution_id"] for r in liveness.stranded(conn, 500)]
+        assert outcome == "lifted"
+        assert service.status(execution_id)["status"] == "running"  # still its worker's, which goes on
+        assert execution_id not in stranded
+    finally:
+        service.cancel(execution_id)
+
+
+def test_an_event_delivered_as_its_timeout_falls_due_is_not_taken_for_a_lost_lease(service, log_dir):
+    """The claim reads the step as due while the delivery commits: the delivered payload wins, at once."""
+    import threading
+
+    from sqlalchemy import text
+
+    from tests.harness import poll
+    from zart.engine.runner import RunnerConfig, run_execution
+    from zart.registry import default_registry
+    from zart.store import db, events
+
+    url = service.settings.database_url
+    config = RunnerConfig(url, 30.0, 0.0, "test-worker")
+    execution_id = service.schedule("t.event", {"journal": str(log_dir / "j"), "timeout": 0.3}).execution[
+        "execution_id"
+    ]
+    assert run_execution(execution_id, config, lambda *_: True, default_registry) == "suspended"
+
+    def due() -> bool:
+        with db.autocommit(url) as conn:
+            return bool(
+                conn.execute(
+                    text("SELECT wake_at <= now() FROM executions WHERE id = :id"), {"id": execution_id}
+                ).scalar()
+            )
+
+    poll(due, what="the event timeout to fall due")
+    outcome: list[str] = []
+    delivery = db.get_engine(url).connect()
+    transaction = delivery.begin()
+    try:
+        assert events.deliver(delivery, execution_id, "approval", {"ok": True})  # holds the row until commit
+        worker = threading.Thread(
+            target=lambda: outcome.append(run_execution(execution_id, config, lambda *_: True, default_registry))
+        )
+        worker.start()
+
+        def claim_blocked() -> bool:
+            with db.autocommit(url) as conn:
+                return bool(
+                    conn.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE wait_event_type = 'Lock' AND query LIKE '%claimed%'"
+                        )
+                    ).scalar()
+                )
+
+        poll(claim_blocked, what="the claim to wait for the delivery")
+        transaction.commit()
+    finally:
+        delivery.close()
+    worker.join(30)
+    assert outcome == ["completed"], outcome
+    assert service.status(execution_id)["output"] == {"payload": {"ok": True}}

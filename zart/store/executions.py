@@ -15,12 +15,13 @@ _INSERT = text(
     WITH new AS (
         INSERT INTO executions (id, task, status, input, idempotency_key, deadline_at,
                                 parent_id, parent_run, parent_step, function_ref, schedule_id, scheduled_for,
-                                trace_context, dispatched_at, created_at, updated_at)
+                                trace_context, queue, dispatched_at, created_at, updated_at)
         VALUES (:id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
                 CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
                      ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
                 :parent_id, :parent_run, :parent_step, :function_ref, :schedule_id,
-                CAST(:scheduled_for AS timestamptz), CAST(:trace_context AS jsonb), now(), now(), now())
+                CAST(:scheduled_for AS timestamptz), CAST(:trace_context AS jsonb),
+                (SELECT queue FROM task_catalog WHERE name = :task), now(), now(), now())
         ON CONFLICT DO NOTHING
         RETURNING id, task, status, created_at, input
     ), run AS (
@@ -135,6 +136,12 @@ _SUMMARY_COLUMNS = """
     e.idempotency_key, e.created_at, e.started_at, e.completed_at, e.updated_at, e.schedule_id, e.scheduled_for
 """
 
+# a list row needs no input, output or error: a page stays small however large those documents are
+_LIST_COLUMNS = """
+    e.id AS execution_id, e.task, e.status, e.run_index, e.current_step, e.parent_id,
+    e.created_at, e.started_at, e.completed_at, e.updated_at
+"""
+
 _GET = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.id = :id")
 _GET_BY_KEY = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.idempotency_key = :key")
 _STATUS = text(
@@ -206,7 +213,7 @@ def list_executions(
     page = rows(
         conn,
         text(
-            f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE {condition} "
+            f"SELECT {_LIST_COLUMNS} FROM executions e WHERE {condition} "
             f"ORDER BY e.created_at {direction}, e.id {direction} LIMIT :limit OFFSET :offset"
         ),
         **params,
@@ -324,6 +331,45 @@ def park(
     )
 
 
+# Parking on a pause rule share-locks the rule's row in the same statement: a resume either lands first (the
+# rule no longer holds, nothing is parked) or waits for this park to commit and then releases it.
+_PARK_ON_RULE = text(
+    f"""
+    WITH rule AS (
+        SELECT r.id FROM pause_rules r WHERE r.id = :rule AND {pause.ACTIVE} FOR SHARE
+    ), parked AS (
+        UPDATE executions SET status = 'waiting', wake_at = :wake_at, waiting_for = CAST(:waiting_for AS jsonb),
+               waiting_for_event = NULL, lease_token = NULL, lease_expires_at = NULL, leased_by = NULL,
+               attempt = :attempt, recoveries = 0, dispatched_at = now(), updated_at = now()
+        WHERE id = :id AND lease_token = :token AND EXISTS (SELECT 1 FROM rule)
+        RETURNING id
+    )
+    SELECT (SELECT count(*) FROM rule) AS holding, (SELECT count(*) FROM parked) AS parked
+    """
+)
+
+
+def park_on_rule(
+    conn: Connection, execution_id: str, token: str, *, rule_id: str, wake_at: Any, step: str, attempt: int
+) -> str:
+    """Park on a pause rule only while it holds: `parked`, `lifted` (the rule stopped holding; go on), or
+    `lost` (the lease is gone)."""
+    row = one(
+        conn,
+        _PARK_ON_RULE,
+        id=execution_id,
+        token=token,
+        rule=rule_id,
+        wake_at=wake_at,
+        waiting_for=to_json({"kind": "pause", "rule": rule_id, "step": step}),
+        attempt=attempt,
+    )
+    assert row is not None
+    if not row["holding"]:
+        return "lifted"
+    return "parked" if row["parked"] else "lost"
+
+
 _FINISH = text(
     f"""
     WITH done AS (
@@ -400,3 +446,11 @@ def lock_parent(conn: Connection, parent_id: str) -> dict[str, Any] | None:
 def wake_parent_if_children_done(conn: Connection, parent_id: str, run_index: int) -> bool:
     """Wake an execution parked on children or remote steps once nothing it waits for is still running."""
     return one(conn, _WAKE_PARENT, id=parent_id, run=run_index) is not None
+
+
+_QUEUE_OF = text("SELECT queue FROM executions WHERE id = :id")
+
+
+def queue_of(conn: Connection, execution_id: str) -> str | None:
+    """The queue the execution's workflow is routed to (None: the default queue)."""
+    return scalar(conn, _QUEUE_OF, id=execution_id)  # type: ignore[no-any-return]
