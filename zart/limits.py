@@ -11,3 +11,6 @@ NAME_MAX = 200
 MAX_ID_LENGTH = 200  # execution ids, given or derived (a child's)
 MAX_ACTIVE_PAUSE_RULES = 1000  # every step of an execution a rule may hold checks the rules that match it
 DEFAULT_PAUSE_PAGE = 100
+# The built-in workflow a schedule with a Celery target fires (zart.schedules.celery_target): only a schedule
+# may start it, since it dispatches whatever Celery task its input names.
+SCHEDULES_ONLY_TASKS = ("zart.schedules.celery-task",)

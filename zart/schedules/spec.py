@@ -20,6 +20,7 @@ OVERLAP_POLICIES = ("skip", "buffer_one", "allow_all", "cancel_previous")
 CATCH_UP_POLICIES = ("latest", "all", "none")
 TARGET_KINDS = ("zart", "celery")
 SOURCES = ("code", "api", "cli", "beat")
+CELERY_SEND_OPTIONS = ("queue",)  # a Celery target's `data`: the options it is sent with
 DEFAULT_OVERLAP = "skip"
 DEFAULT_CATCH_UP = "latest"
 DEFAULT_CATCH_UP_WINDOW = 86_400.0  # "all" fires missed ticks of the last day unless told otherwise
@@ -27,6 +28,7 @@ MAX_JITTER = 86_400.0
 MAX_SECONDS = 10 * 366 * 86_400  # intervals and catch-up windows: ten years is plenty, and keeps the arithmetic finite
 # a fired execution's id is `<schedule id>@<tick>`: the schedule id leaves room for the tick (17 characters)
 SCHEDULE_ID_MAX = MAX_ID_LENGTH - 40
+QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:@-]{0,199}\Z")
 SCHEDULE_ID_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._:~-]{{0,{SCHEDULE_ID_MAX - 1}}}$")
 
 
@@ -176,6 +178,11 @@ def validate(spec: ScheduleSpec) -> ScheduleSpec:
         raise InvalidData("args must be a JSON array and kwargs a JSON object")
     if spec.target_kind == "zart" and (spec.args or spec.kwargs):
         raise InvalidData("args and kwargs are for Celery targets; a zart task takes data")
+    if spec.target_kind == "celery":
+        unknown = sorted(set(spec.data) - set(CELERY_SEND_OPTIONS))
+        queue = spec.data.get("queue")
+        if unknown or (queue is not None and (not isinstance(queue, str) or not QUEUE_PATTERN.match(queue))):
+            raise InvalidData("a Celery target's options are a queue name: letters, digits and . _ : @ - only")
     return spec
 
 
