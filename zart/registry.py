@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 import sys
 import types
@@ -12,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from zart.errors import WorkflowDefinitionError
+from zart.limits import QUEUE_PATTERN, QUEUE_RULE
 from zart.retry import RetryPolicy
 from zart.schedules.declare import Declaration, bind_all
 from zart.schedules.spec import ScheduleSpec
@@ -29,6 +31,7 @@ class Task:
     timeout: float | None
     schema: dict[str, Any] | None = None
     schedules: tuple[ScheduleSpec, ...] = ()
+    queue: str | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.handler(*args, **kwargs)
@@ -76,14 +79,20 @@ def task(
     timeout: float | timedelta | None = None,
     schema: dict[str, Any] | None = None,
     schedule: Declaration | list[Declaration] | None = None,
+    queue: str | None = None,
     registry: Registry | None = None,
 ) -> Callable[[Handler], Task]:
     """Register `fn(ctx, data)` as the workflow `name`, optionally fired on `schedule` (`zart.cron`/`zart.every`)."""
     if not name or len(name) > 200:
         raise ValueError("a task name must have 1 to 200 characters")
+    if queue is not None and not QUEUE_PATTERN.match(queue):
+        raise ValueError(f"queue name {queue!r} of task {name!r} is not valid: {QUEUE_RULE}")
     schedules = bind_all(name, schedule)
 
     def decorate(fn: Handler) -> Task:
+        problem = plain_function_problem(fn)
+        if problem is not None:
+            raise TypeError(f"task '{name}': {problem}")
         return (registry or default_registry).register(
             Task(
                 name=name,
@@ -92,6 +101,7 @@ def task(
                 timeout=seconds(timeout),
                 schema=schema,
                 schedules=schedules,
+                queue=queue,
             )
         )
 
@@ -114,6 +124,17 @@ REFERENCE_PATTERN = re.compile(rf"(?P<module>{_DOTTED}):(?P<qualname>{_DOTTED})"
 
 class UnsafeFunctionReference(WorkflowDefinitionError):
     """A function child names something the deployed workflow modules do not define: it is never called."""
+
+
+def plain_function_problem(fn: Any) -> str | None:
+    """Why `fn` cannot be a handler or a step function (zart runs plain synchronous functions), or None."""
+    target = getattr(fn, "handler", fn)
+    name = getattr(target, "__qualname__", repr(target))
+    if inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
+        return f"{name} is an async function; async def is not supported (call asyncio.run inside a plain function)"
+    if inspect.isgeneratorfunction(target):
+        return f"{name} is a generator function; generators are not supported (return a list instead)"
+    return None
 
 
 def function_reference(fn: Callable[..., Any], workflow_modules: Iterable[str]) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from zart.errors import InvalidData
-from zart.limits import MAX_ID_LENGTH
+from zart.limits import MAX_ID_LENGTH, QUEUE_PATTERN, QUEUE_RULE
 
 OVERLAP_POLICIES = ("skip", "buffer_one", "allow_all", "cancel_previous")
 CATCH_UP_POLICIES = ("latest", "all", "none")
@@ -28,7 +28,6 @@ MAX_JITTER = 86_400.0
 MAX_SECONDS = 10 * 366 * 86_400  # intervals and catch-up windows: ten years is plenty, and keeps the arithmetic finite
 # a fired execution's id is `<schedule id>@<tick>`: the schedule id leaves room for the tick (17 characters)
 SCHEDULE_ID_MAX = MAX_ID_LENGTH - 40
-QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:@-]{0,199}\Z")
 SCHEDULE_ID_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._:~-]{{0,{SCHEDULE_ID_MAX - 1}}}$")
 
 
@@ -181,8 +180,8 @@ def validate(spec: ScheduleSpec) -> ScheduleSpec:
     if spec.target_kind == "celery":
         unknown = sorted(set(spec.data) - set(CELERY_SEND_OPTIONS))
         queue = spec.data.get("queue")
-        if unknown or (queue is not None and (not isinstance(queue, str) or not QUEUE_PATTERN.match(queue))):
-            raise InvalidData("a Celery target's options are a queue name: letters, digits and . _ : @ - only")
+        if unknown or (queue is not None and (not isinstance(queue, str) or not QUEUE_PATTERN.fullmatch(queue))):
+            raise InvalidData(f"a Celery target's only option is its queue, a name of {QUEUE_RULE}")
     return spec
 
 

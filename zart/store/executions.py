@@ -15,12 +15,13 @@ _INSERT = text(
     WITH new AS (
         INSERT INTO executions (id, task, status, input, idempotency_key, deadline_at,
                                 parent_id, parent_run, parent_step, function_ref, schedule_id, scheduled_for,
-                                trace_context, dispatched_at, created_at, updated_at)
+                                trace_context, queue, dispatched_at, created_at, updated_at)
         VALUES (:id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
                 CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
                      ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
                 :parent_id, :parent_run, :parent_step, :function_ref, :schedule_id,
-                CAST(:scheduled_for AS timestamptz), CAST(:trace_context AS jsonb), now(), now(), now())
+                CAST(:scheduled_for AS timestamptz), CAST(:trace_context AS jsonb),
+                (SELECT queue FROM task_catalog WHERE name = :task), now(), now(), now())
         ON CONFLICT DO NOTHING
         RETURNING id, task, status, created_at, input
     ), run AS (
@@ -135,6 +136,12 @@ _SUMMARY_COLUMNS = """
     e.idempotency_key, e.created_at, e.started_at, e.completed_at, e.updated_at, e.schedule_id, e.scheduled_for
 """
 
+# a list row needs no input, output or error: a page stays small however large those documents are
+_LIST_COLUMNS = """
+    e.id AS execution_id, e.task, e.status, e.run_index, e.current_step, e.parent_id,
+    e.created_at, e.started_at, e.completed_at, e.updated_at
+"""
+
 _GET = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.id = :id")
 _GET_BY_KEY = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.idempotency_key = :key")
 _STATUS = text(
@@ -206,7 +213,7 @@ def list_executions(
     page = rows(
         conn,
         text(
-            f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE {condition} "
+            f"SELECT {_LIST_COLUMNS} FROM executions e WHERE {condition} "
             f"ORDER BY e.created_at {direction}, e.id {direction} LIMIT :limit OFFSET :offset"
         ),
         **params,
@@ -400,3 +407,11 @@ def lock_parent(conn: Connection, parent_id: str) -> dict[str, Any] | None:
 def wake_parent_if_children_done(conn: Connection, parent_id: str, run_index: int) -> bool:
     """Wake an execution parked on children or remote steps once nothing it waits for is still running."""
     return one(conn, _WAKE_PARENT, id=parent_id, run=run_index) is not None
+
+
+_QUEUE_OF = text("SELECT queue FROM executions WHERE id = :id")
+
+
+def queue_of(conn: Connection, execution_id: str) -> str | None:
+    """The queue the execution's workflow is routed to (None: the default queue)."""
+    return scalar(conn, _QUEUE_OF, id=execution_id)  # type: ignore[no-any-return]
