@@ -215,3 +215,38 @@ def test_a_step_pattern_rule_holds_only_steps_that_would_start_not_replays_of_co
         assert done and row["output"] == {"first": 1, "second": 2}, row
     finally:
         admin.delete_pause(rule["rule_id"], "test")
+
+
+def test_a_worker_cannot_park_on_a_rule_resumed_after_it_read_the_rules(service, log_dir):
+    """The interleaving that stranded executions: read the active rules, the rule is resumed (its release finds
+    nothing parked), then park. The park is conditional on the rule, so it does not happen."""
+    from zart.admin import AdminService
+    from zart.store import db, executions, liveness, pause
+
+    admin = AdminService(service)
+    execution_id = service.schedule("t.three-steps", {"journal": str(log_dir / "j")}).execution["execution_id"]
+    rule = admin.create_pause(
+        execution_id=execution_id,
+        task=None,
+        step_pattern="b",
+        reason="race",
+        expires_at=None,
+        applies_to_all=False,
+        triggered_by="test",
+    )
+    url = service.settings.database_url
+    try:
+        with db.autocommit(url) as conn:  # a worker claims the execution and reads the rules ...
+            assert executions.claim(conn, execution_id, "token", "test-worker", 30.0) is not None
+            assert [r["id"] for r in pause.active_rules_for(conn, execution_id)] == [rule["rule_id"]]
+        admin.resume_pause(rule["rule_id"], "test")  # ... the operator resumes the rule meanwhile ...
+        with db.autocommit(url) as conn:  # ... and then the worker parks on it
+            outcome = executions.park_on_rule(
+                conn, execution_id, "token", rule_id=rule["rule_id"], wake_at=None, step="b", attempt=1
+            )
+            stranded = [r["execution_id"] for r in liveness.stranded(conn, 500)]
+        assert outcome == "lifted"
+        assert service.status(execution_id)["status"] == "running"  # still its worker's, which goes on
+        assert execution_id not in stranded
+    finally:
+        service.cancel(execution_id)

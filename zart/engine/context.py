@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 
 from zart.celery.calls import is_celery_target
 from zart.celery.steps import RemoteHandle, RemoteSteps
-from zart.engine import guards, transactions, versioning
+from zart.engine import guards, pausing, transactions, versioning
 from zart.engine.clock import utcnow
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper, RunningAttempt
@@ -550,10 +550,10 @@ class Context:
         if self._pause_rules is None:
             with self._store_errors():
                 self._pause_rules = pause.active_rules_for(self._conn, self.execution_id)
-        for rule in self._pause_rules:
+        for rule in list(self._pause_rules):
             pattern = rule["step_pattern"]
             if pattern is None or fnmatch.fnmatchcase(name, pattern):
-                self._park(rule["expires_at"], {"kind": "pause", "rule": rule["id"], "step": name})
+                pausing.hold_on_rule(self, rule, name)
 
     def _check_boundary(self) -> None:
         if self._keeper.lost.is_set():

@@ -331,6 +331,45 @@ def park(
     )
 
 
+# Parking on a pause rule share-locks the rule's row in the same statement: a resume either lands first (the
+# rule no longer holds, nothing is parked) or waits for this park to commit and then releases it.
+_PARK_ON_RULE = text(
+    f"""
+    WITH rule AS (
+        SELECT r.id FROM pause_rules r WHERE r.id = :rule AND {pause.ACTIVE} FOR SHARE
+    ), parked AS (
+        UPDATE executions SET status = 'waiting', wake_at = :wake_at, waiting_for = CAST(:waiting_for AS jsonb),
+               waiting_for_event = NULL, lease_token = NULL, lease_expires_at = NULL, leased_by = NULL,
+               attempt = :attempt, recoveries = 0, dispatched_at = now(), updated_at = now()
+        WHERE id = :id AND lease_token = :token AND EXISTS (SELECT 1 FROM rule)
+        RETURNING id
+    )
+    SELECT (SELECT count(*) FROM rule) AS holding, (SELECT count(*) FROM parked) AS parked
+    """
+)
+
+
+def park_on_rule(
+    conn: Connection, execution_id: str, token: str, *, rule_id: str, wake_at: Any, step: str, attempt: int
+) -> str:
+    """Park on a pause rule only while it holds: `parked`, `lifted` (the rule stopped holding; go on), or
+    `lost` (the lease is gone)."""
+    row = one(
+        conn,
+        _PARK_ON_RULE,
+        id=execution_id,
+        token=token,
+        rule=rule_id,
+        wake_at=wake_at,
+        waiting_for=to_json({"kind": "pause", "rule": rule_id, "step": step}),
+        attempt=attempt,
+    )
+    assert row is not None
+    if not row["holding"]:
+        return "lifted"
+    return "parked" if row["parked"] else "lost"
+
+
 _FINISH = text(
     f"""
     WITH done AS (
