@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from zart.errors import EventTimeout, StepFailed, StepTimeout
-from zart.registry import Registry, Task, default_registry, task
+from zart.registry import Registry, Task, default_registry, limit, task
 from zart.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ __all__ = [
     "StepTimeout",
     "Task",
     "default_registry",
+    "limit",
     "step",
     "task",
     "__version__",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from zart.flow.definitions import LimitSpec, check_priority, parse_rate
 from zart.retry import RetryPolicy
 
 Handler = Callable[..., Any]
@@ -22,6 +23,8 @@ class Task:
     retry: RetryPolicy
     timeout: float | None
     schema: dict[str, Any] | None = None
+    queue: str | None = None  # the limit (zart queue) its executions are admitted under, when declared
+    priority: int = 0
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.handler(*args, **kwargs)
@@ -32,6 +35,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}
+        self._limits: dict[str, LimitSpec] = {}
 
     def register(self, task: Task) -> Task:
         existing = self._tasks.get(task.name)
@@ -39,6 +43,17 @@ class Registry:
             raise ValueError(f"task name '{task.name}' is already registered by {_qualified(existing.handler)}")
         self._tasks[task.name] = task
         return task
+
+    def register_limit(self, spec: LimitSpec) -> LimitSpec:
+        """Declare a limit once; declaring the same name again must say the same thing."""
+        existing = self._limits.get(spec.name)
+        if existing is not None and existing != spec:
+            raise ValueError(f"limit '{spec.name}' is already declared differently: {existing} vs {spec}")
+        self._limits[spec.name] = spec
+        return spec
+
+    def limits(self) -> list[LimitSpec]:
+        return [self._limits[name] for name in sorted(self._limits)]
 
     def get(self, name: str) -> Task | None:
         return self._tasks.get(name)
@@ -69,17 +84,104 @@ def task(
     timeout: float | timedelta | None = None,
     schema: dict[str, Any] | None = None,
     registry: Registry | None = None,
+    queue: str | None = None,
+    concurrency: int | None = None,
+    rate_limit: str | None = None,
+    burst: int | None = None,
+    concurrency_key: str | None = None,
+    key_concurrency: int | None = None,
+    on_key_busy: str = "wait",
+    priority: int = 0,
 ) -> Callable[[Handler], Task]:
-    """Register `fn(ctx, data)` as the workflow `name`."""
+    """Register `fn(ctx, data)` as the workflow `name`.
+
+    Flow control: `concurrency` (at most N running across the fleet), `rate_limit` ("100/m", with `burst`),
+    `concurrency_key` (an input field or dotted path) with `key_concurrency` (default 1) and `on_key_busy`
+    (wait, cancel_newest, cancel_in_progress) apply to the task's queue: `queue`, else the task's own name.
+    Tasks that share a queue share its limits; declare them on one task or with `zart.limit`.
+    `priority`: higher first among executions held by the queue's limits (FIFO within a priority).
+    """
     if not name or len(name) > 200:
         raise ValueError("a task name must have 1 to 200 characters")
+    check_priority(priority)
+    target = registry or default_registry
+    declares = any(v is not None for v in (concurrency, rate_limit, concurrency_key, key_concurrency))
+    if declares:
+        target.register_limit(
+            limit_spec(
+                queue or name,
+                concurrency=concurrency,
+                rate=rate_limit,
+                burst=burst,
+                concurrency_key=concurrency_key,
+                key_concurrency=key_concurrency,
+                on_key_busy=on_key_busy,
+            )
+        )
 
     def decorate(fn: Handler) -> Task:
-        return (registry or default_registry).register(
-            Task(name=name, handler=fn, retry=retry or RetryPolicy.none(), timeout=seconds(timeout), schema=schema)
+        return target.register(
+            Task(
+                name=name,
+                handler=fn,
+                retry=retry or RetryPolicy.none(),
+                timeout=seconds(timeout),
+                schema=schema,
+                queue=queue or (name if declares else None),
+                priority=priority,
+            )
         )
 
     return decorate
+
+
+def limit_spec(
+    name: str,
+    *,
+    concurrency: int | None = None,
+    rate: str | None = None,
+    burst: int | None = None,
+    concurrency_key: str | None = None,
+    key_concurrency: int | None = None,
+    on_key_busy: str = "wait",
+) -> LimitSpec:
+    """A limit from the keyword arguments people write (a key without a per-key count means one per key)."""
+    if not name or len(name) > 200:
+        raise ValueError("a limit name must have 1 to 200 characters")
+    return LimitSpec(
+        name=name,
+        concurrency=concurrency,
+        rate=None if rate is None else parse_rate(rate, burst),
+        key_path=concurrency_key,
+        key_concurrency=key_concurrency if key_concurrency is not None or concurrency_key is None else 1,
+        key_strategy=on_key_busy,
+    )
+
+
+def limit(
+    name: str,
+    *,
+    concurrency: int | None = None,
+    rate: str | None = None,
+    burst: int | None = None,
+    concurrency_key: str | None = None,
+    key_concurrency: int | None = None,
+    on_key_busy: str = "wait",
+    registry: Registry | None = None,
+) -> LimitSpec:
+    """Declare a named limit: a queue shared by tasks (`@zart.task(..., queue=name)`) or a token bucket for
+    steps (`ctx.step(..., rate_limit=name)`). Operators may change it at runtime (`zart limits set`)."""
+    return (registry or default_registry).register_limit(
+        limit_spec(
+            name,
+            concurrency=concurrency,
+            rate=rate,
+            burst=burst,
+            concurrency_key=concurrency_key,
+            key_concurrency=key_concurrency,
+            on_key_busy=on_key_busy,
+        )
+    )
 
 
 def import_modules(modules: Iterable[str]) -> None:

@@ -23,11 +23,13 @@ from zart.errors import (
     NotWaitingForEvent,
     TaskNotRegistered,
 )
+from zart.flow.definitions import check_priority
 from zart.limits import EXECUTION_STATUSES, MAX_ID_LENGTH, MAX_LIST_LIMIT, NAME_MAX, TERMINAL_STATUSES
 from zart.registry import Registry, default_registry
 from zart.schema import storage_problem, validation_errors
 from zart.store import cancel as cancel_store
 from zart.store import catalog, db, events, executions, notifications, pause
+from zart.store import flow as flow_store
 
 PublishFn = Callable[[str], bool]
 
@@ -43,6 +45,27 @@ GONE_CHECK_INTERVAL = 1.0
 def _next_reread(listening: bool) -> float:
     interval = WAIT_POLL_LISTENING if listening else WAIT_POLL_UNLISTENED
     return time.monotonic() + interval * random.uniform(0.75, 1.25)
+
+
+DEDUP_RACE_RETRIES = 3
+MAX_DEBOUNCE = 86_400.0
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    schema: dict[str, Any] | None
+    timeout: float | None
+    queue: str | None
+    priority: int
+
+
+def check_debounce(debounce: float | None, dedup_key: str | None) -> None:
+    if debounce is None:
+        return
+    if dedup_key is None:
+        raise InvalidData("debounce needs a dedup_key: it is the key whose later schedules replace the input")
+    if isinstance(debounce, bool) or not isinstance(debounce, int | float) or not 0 < debounce <= MAX_DEBOUNCE:
+        raise InvalidData(f"debounce must be a number of seconds above 0 and at most {MAX_DEBOUNCE:g}")
 
 
 @dataclass(frozen=True)
@@ -99,17 +122,23 @@ class ZartService:
     ) -> None:
         self.settings = settings
         self._publish_fn = publish
+        self._publish_later: Callable[[str, float], bool] | None = None
         self._registry = registry
 
     # ------------------------------------------------------------ publishing
 
-    def publish(self, execution_id: str) -> bool:
-        """Ring the doorbell for an execution; False when the broker is unreachable (the sweeper follows up)."""
+    def publish(self, execution_id: str, countdown: float | None = None) -> bool:
+        """Ring the doorbell for an execution (`countdown`: not before that many seconds); False when the broker
+        is unreachable (the sweeper follows up)."""
         if self._publish_fn is None:
             from zart.dispatch import create_celery_app
             from zart.dispatch.broker import Publisher
 
-            self._publish_fn = Publisher(create_celery_app(self.settings)).publish
+            publisher = Publisher(create_celery_app(self.settings))
+            self._publish_fn = publisher.publish
+            self._publish_later = publisher.publish
+        if countdown and self._publish_later is not None:
+            return self._publish_later(execution_id, countdown)
         return self._publish_fn(execution_id)
 
     # ------------------------------------------------------------ commands
@@ -122,55 +151,104 @@ class ZartService:
         execution_id: str | None = None,
         idempotency_key: str | None = None,
         triggered_by: str | None = None,
+        priority: int | None = None,
+        dedup_key: str | None = None,
+        debounce: float | None = None,
     ) -> Scheduled:
-        """Create a pending execution (or return the one with the same id / key) and ring the doorbell."""
+        """Create a pending execution (or return the one with the same id / key) and ring the doorbell.
+
+        `dedup_key`: while an execution with this key is active, scheduling again returns it instead of a new
+        one. `debounce` (seconds, needs a dedup key): the start waits that long, and a schedule with the same
+        key before the start replaces the input (the last one wins). `priority`: higher first among
+        executions held by their queue's limits.
+        """
         check_name("task name", task)
         if execution_id is not None:
             check_execution_id(execution_id)
         if idempotency_key is not None:
             check_name("idempotency key", idempotency_key)
+        if dedup_key is not None:
+            check_name("dedup key", dedup_key)
+        if priority is not None:
+            check_priority(priority)
+        check_debounce(debounce, dedup_key)
         if not isinstance(data, dict):
             raise InvalidData("data must be a JSON object")
         check_storable("data", data)
         url = self.settings.database_url
         with db.transaction(url) as conn:
-            schema, timeout = self._task_definition(conn, task)
-            problems = validation_errors(schema, data)
+            definition = self._task_definition(conn, task)
+            problems = validation_errors(definition.schema, data)
             if problems:
                 raise InvalidData("; ".join(problems))
-            created = executions.insert_execution(
-                conn,
-                execution_id=execution_id or new_execution_id(),
-                task=task,
-                data=data,
-                idempotency_key=idempotency_key,
-                timeout=timeout,
-                triggered_by=triggered_by,
-            )
-            if created is None:  # the id or key is taken: the same request again, or a conflict
-                existing = self._existing(conn, execution_id, idempotency_key)
-                if existing is None:
+            for _ in range(DEDUP_RACE_RETRIES):
+                created = executions.insert_execution(
+                    conn,
+                    execution_id=execution_id or new_execution_id(),
+                    task=task,
+                    data=data,
+                    idempotency_key=idempotency_key,
+                    timeout=definition.timeout,
+                    triggered_by=triggered_by,
+                    queue=definition.queue,
+                    priority=definition.priority if priority is None else priority,
+                    dedup_key=dedup_key,
+                    delay=debounce,
+                )
+                if created is not None:
+                    break
+                # the id or a key is taken: the same request again, a duplicate, or a conflict
+                existing = self._existing(conn, execution_id, idempotency_key, dedup_key)
+                if existing is not None:
+                    if debounce is not None and existing["task"] == task:
+                        executions.replace_unstarted_input(conn, existing["execution_id"], data)
+                    return self._same_task_or_conflict(existing, task)
+                if dedup_key is None:
                     raise ExecutionAlreadyExists("an execution with that id already exists")
-                return self._same_task_or_conflict(existing, task)
+                # the active execution holding the dedup key finished meanwhile: try again
+            else:
+                raise ExecutionAlreadyExists(f"dedup key '{dedup_key}' is contended; try again")
+            if created["key_path"] is not None and created["flow_key"] is None:
+                raise InvalidData(
+                    f"data has no '{created['key_path']}', the concurrency key of limit '{created['flow_limit']}'"
+                )
+            superseded = self._supersede(conn, created)
+        for older in superseded:
+            self.cancel_descendants(older)
         record = {"execution_id": created["id"], **{k: created[k] for k in ("task", "status", "created_at")}}
-        return Scheduled(record, created=True, published=self.publish(created["id"]))
+        return Scheduled(record, created=True, published=self.publish(created["id"], debounce))
 
-    def _task_definition(self, conn: Any, task: str) -> tuple[dict[str, Any] | None, float | None]:
-        """The task's input schema and timeout: from this process's registry, else from the catalog."""
+    @staticmethod
+    def _supersede(conn: Any, created: dict[str, Any]) -> list[str]:
+        """Under the cancel_in_progress strategy the newest execution of a key wins: every older active one
+        is cancelled in the same transaction (a running one stops at its next step and frees its slot now)."""
+        if created["key_strategy"] != "cancel_in_progress" or created["flow_key"] is None:
+            return []
+        older = flow_store.older_with_key(conn, created["flow_limit"], created["flow_key"], created["id"])
+        return [execution_id for execution_id in older if cancel_store.cancel(conn, execution_id)]
+
+    def _task_definition(self, conn: Any, task: str) -> TaskDefinition:
+        """The task's input schema, timeout, queue and priority: from this process's registry, else the catalog."""
         local = self._registry.get(task)
         if local is not None:
-            return local.schema, local.timeout
+            return TaskDefinition(local.schema, local.timeout, local.queue, local.priority)
         known = catalog.get_task(conn, task)
         if known is None:
             raise TaskNotRegistered(task)
-        return known["schema"], known["timeout_seconds"]
+        return TaskDefinition(known["schema"], known["timeout_seconds"], known["queue"], known["priority"] or 0)
 
     @staticmethod
-    def _existing(conn: Any, execution_id: str | None, key: str | None) -> dict[str, Any] | None:
+    def _existing(conn: Any, execution_id: str | None, key: str | None, dedup_key: str | None) -> dict[str, Any] | None:
         if execution_id is not None:
-            return executions.get_execution(conn, execution_id)
+            found = executions.get_execution(conn, execution_id)
+            if found is not None:
+                return found
         if key is not None:
-            return executions.get_by_idempotency_key(conn, key)
+            found = executions.get_by_idempotency_key(conn, key)
+            if found is not None:
+                return found
+        if dedup_key is not None:
+            return executions.get_active_by_dedup_key(conn, dedup_key)
         return None
 
     @staticmethod
@@ -195,6 +273,11 @@ class ZartService:
         """The pause rule holding this execution right now, if any (for an operator reading its status)."""
         with db.autocommit(self.settings.database_url) as conn:
             return pause.holding_rule(conn, execution_id)
+
+    def holding_limit(self, execution_id: str) -> dict[str, Any] | None:
+        """The limit holding this pending execution back, and why, if any."""
+        with db.autocommit(self.settings.database_url) as conn:
+            return flow_store.holding_limit(conn, execution_id)
 
     def steps(self, execution_id: str, run_index: int | None = None) -> list[dict[str, Any]]:
         """Every step of a run (current by default) with its attempts."""

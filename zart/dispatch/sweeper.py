@@ -12,6 +12,7 @@ import threading
 from zart.config import Settings
 from zart.dispatch.broker import BrokerProbe, BrokerState, Publisher
 from zart.engine.runner import finish_with_parent
+from zart.flow.handoff import dispatch_held
 from zart.store import counts, db, pause, sweeps
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class Sweeper:
                 ready += sweeps.redispatch_stale(conn, self._settings.redispatch_after, budget, broker.forgotten_before)
             overdue = sweeps.overdue(conn, SWEEP_BATCH)
         self._fold_counts(url)
+        ready += self._held_ready(url)
         timed_out = {"type": "ExecutionTimeout", "message": "execution exceeded its timeout"}
         for execution_id in overdue:
             _, parent = finish_with_parent(url, execution_id, status="failed", token=None, error=timed_out)
@@ -71,6 +73,16 @@ class Sweeper:
         for execution_id in ready:
             self._publisher.publish(execution_id)
         return ready
+
+    def _held_ready(self, url: str) -> list[str]:
+        """The safety net for limits: held executions that may start now but got no doorbell (the run that
+        freed their slot died before ringing, or a limit was raised). One query over the limits, not a scan
+        of held rows; a rate-limited head is rung only once its token is due."""
+        published: list[str] = []
+        with db.transaction(url) as conn:
+            if sweeps.try_lock(conn):
+                dispatch_held(conn, None, lambda execution_id, _: published.append(execution_id), 0.0)
+        return published
 
     @staticmethod
     def _fold_counts(url: str) -> None:

@@ -19,7 +19,7 @@ from zart.dispatch.sweeper import Sweeper
 from zart.engine.runner import RunnerConfig, run_execution
 from zart.heap import freeze_startup_heap
 from zart.registry import default_registry, import_modules
-from zart.store import catalog, db
+from zart.store import catalog, db, flow
 
 WORKER_PING_AFTER_IDLE = 2.0
 
@@ -84,16 +84,25 @@ def run_worker(app: Celery, argv: list[str]) -> int:
 
 
 def record_catalog(settings: Settings) -> None:
-    """Tell the store which task names this process can run, so others can refuse unknown ones."""
+    """Tell the store which task names this process can run (so others can refuse unknown ones) and which
+    limits its code declares."""
+    recorder = f"{socket.gethostname()}:{os.getpid()}"
     with db.transaction(settings.database_url) as conn:
         catalog.record_tasks(
             conn,
             [
-                {"name": task.name, "schema": task.schema, "timeout_seconds": task.timeout}
+                {
+                    "name": task.name,
+                    "schema": task.schema,
+                    "timeout_seconds": task.timeout,
+                    "queue": task.queue,
+                    "priority": task.priority,
+                }
                 for task in default_registry.tasks()
             ],
-            f"{socket.gethostname()}:{os.getpid()}",
+            recorder,
         )
+        flow.declare(conn, [spec.columns() for spec in default_registry.limits()], recorder)
 
 
 def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publisher) -> None:

@@ -7,6 +7,7 @@ and no pool checkout; multi-statement work (children reporting to a parent) take
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,9 +19,10 @@ from zart.engine.context import CHILD_FUNCTION_TASK, Context, Publish, current_c
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper
 from zart.errors import ExecutionTimeout, LeaseLost, StoreUnavailable, Suspend, WorkflowDefinitionError
+from zart.flow.handoff import dispatch_held
 from zart.registry import Registry, Task, default_registry, resolve_function
 from zart.retry import RetryPolicy
-from zart.store import db, executions, steps
+from zart.store import db, executions, flow, steps
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +45,75 @@ def run_execution(
     try:
         with db.autocommit(config.database_url) as conn:
             claimed = executions.claim(conn, execution_id, token, config.worker_name, config.lease_seconds)
-            if claimed is None:
-                return "skipped"
-            return _ClaimedRun(config, conn, claimed, token, publish).run(registry)
+            if claimed is not None:
+                return _ClaimedRun(config, conn, claimed, token, publish).run(registry)
+            return _run_limited(conn, execution_id, token, config, publish, registry)
     except StoreUnavailable:
         log.warning("database unavailable while running %s; it will be recovered", execution_id, exc_info=True)
         return "store-unavailable"
+
+
+def _run_limited(
+    conn: Connection, execution_id: str, token: str, config: RunnerConfig, publish: Publish, registry: Registry
+) -> str:
+    """An execution under a limit: admitted (or held) at claim. Whoever ends a run, or finds a free slot while
+    refused, hands the slot on after its commit: it runs the best held execution itself (no broker round
+    trip) and rings the doorbells of any others that may start too."""
+    outcome, limit = _admit_and_run(conn, execution_id, token, config, publish, registry)
+    deadline = time.monotonic() + HAND_ON_SECONDS
+    while limit is not None:
+        next_id = _hand_on(config, limit, publish, run_one=time.monotonic() < deadline)
+        if next_id is None:
+            break
+        _, limit = _admit_and_run(conn, next_id, uuid.uuid4().hex, config, publish, registry)
+    return outcome
+
+
+# How long one worker task may keep running held executions it handed a slot to before it leaves the rest to
+# doorbells (so a worker asked to stop is never kept busy for long).
+HAND_ON_SECONDS = 5.0
+
+
+def _admit_and_run(
+    conn: Connection, execution_id: str, token: str, config: RunnerConfig, publish: Publish, registry: Registry
+) -> tuple[str, str | None]:
+    """Returns what happened and the limit whose capacity should be handed on (None: nothing to hand on)."""
+    claimed = flow.claim(conn, execution_id, token, config.worker_name, config.lease_seconds)
+    if claimed is None:
+        return "skipped", None
+    limit = claimed["limit_name"]
+    if claimed["verdict"] == "held":
+        return "held", limit
+    if claimed["verdict"] == "cancel":
+        busy = {"type": "ConcurrencyKeyBusy", "message": f"another execution with this key of '{limit}' is running"}
+        finished, wake_parent = finish_with_parent(
+            config.database_url, execution_id, status="cancelled", token=token, error=busy
+        )
+        if wake_parent is not None:
+            publish(wake_parent, None)
+        return ("cancelled" if finished else "lease-lost"), None
+    if claimed["rated"]:  # the bucket may hold more tokens: the next held ones need not wait for this run
+        dispatch_held(conn, [limit], publish, config.short_wait_hint)
+    return _ClaimedRun(config, conn, claimed, token, publish).run(registry), limit
+
+
+def _hand_on(config: RunnerConfig, limit: str, publish: Publish, run_one: bool) -> str | None:
+    """Ring for the held executions that may start now, keeping the first to run here when `run_one`.
+    On a fresh connection, in case the run's own broke; the sweeper does this later if it fails."""
+    kept: list[str] = []
+
+    def ring(execution_id: str, delay: float | None) -> None:
+        if run_one and not kept and not delay:
+            kept.append(execution_id)
+        else:
+            publish(execution_id, delay)
+
+    try:
+        with db.autocommit(config.database_url) as conn:
+            dispatch_held(conn, [limit], ring, config.short_wait_hint)
+    except StoreUnavailable:
+        log.warning("could not hand on the capacity of limit %s; the sweeper will", limit, exc_info=True)
+    return kept[0] if kept else None
 
 
 class _ClaimedRun:

@@ -10,17 +10,18 @@ from zart.store.sql import one, rows, to_json
 
 _UPSERT = text(
     """
-    INSERT INTO task_catalog (name, schema, timeout_seconds, registered_by, first_seen_at, last_seen_at)
-    VALUES (:name, CAST(:schema AS jsonb), :timeout, :by, now(), now())
+    INSERT INTO task_catalog (name, schema, timeout_seconds, queue, priority, registered_by, first_seen_at,
+                              last_seen_at)
+    VALUES (:name, CAST(:schema AS jsonb), :timeout, :queue, :priority, :by, now(), now())
     ON CONFLICT (name) DO UPDATE
-        SET schema = EXCLUDED.schema, timeout_seconds = EXCLUDED.timeout_seconds,
-            registered_by = EXCLUDED.registered_by, last_seen_at = now()
+        SET schema = EXCLUDED.schema, timeout_seconds = EXCLUDED.timeout_seconds, queue = EXCLUDED.queue,
+            priority = EXCLUDED.priority, registered_by = EXCLUDED.registered_by, last_seen_at = now()
     """
 )
 
 
 def record_tasks(conn: Connection, tasks: list[dict[str, Any]], registered_by: str) -> None:
-    """Each task as {name, schema, timeout_seconds}."""
+    """Each task as {name, schema, timeout_seconds, queue?, priority?}."""
     for task in tasks:
         conn.execute(
             _UPSERT,
@@ -28,12 +29,14 @@ def record_tasks(conn: Connection, tasks: list[dict[str, Any]], registered_by: s
                 "name": task["name"],
                 "schema": to_json(task["schema"]),
                 "timeout": task["timeout_seconds"],
+                "queue": task.get("queue"),
+                "priority": task.get("priority"),
                 "by": registered_by,
             },
         )
 
 
-_COLUMNS = "name, schema, timeout_seconds, registered_by, first_seen_at, last_seen_at"
+_COLUMNS = "name, schema, timeout_seconds, queue, priority, registered_by, first_seen_at, last_seen_at"
 _GET = text(f"SELECT {_COLUMNS} FROM task_catalog WHERE name = :name")
 _ALL = text(f"SELECT {_COLUMNS} FROM task_catalog ORDER BY name")
 

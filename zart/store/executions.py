@@ -11,20 +11,29 @@ from zart.store.sql import FINAL_STATE_SQL, NOTIFY_FINISHED_SQL, one, rows, scal
 
 _INSERT = text(
     """
-    WITH new AS (
+    WITH lim AS (
+        SELECT name, key_path, key_strategy FROM flow_limits WHERE name = :queue
+    ), new AS (
         INSERT INTO executions (id, task, status, input, idempotency_key, deadline_at,
-                                parent_id, parent_run, parent_step, dispatched_at, created_at, updated_at)
-        VALUES (:id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
-                CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
-                     ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
-                :parent_id, :parent_run, :parent_step, now(), now(), now())
+                                parent_id, parent_run, parent_step, dispatched_at, created_at, updated_at,
+                                flow_limit, flow_key, priority, dedup_key, wake_at)
+        SELECT :id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
+               CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
+                    ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
+               :parent_id, :parent_run, :parent_step, now(), now(), now(),
+               (SELECT name FROM lim), (SELECT CAST(:input AS jsonb) #>> string_to_array(key_path, '.') FROM lim),
+               :priority, :dedup_key,
+               CASE WHEN CAST(:delay AS double precision) IS NULL THEN NULL
+                    ELSE now() + make_interval(secs => CAST(:delay AS double precision)) END
         ON CONFLICT DO NOTHING
-        RETURNING id, task, status, created_at, input
+        RETURNING id, task, status, created_at, input, flow_limit, flow_key
     ), run AS (
         INSERT INTO runs (execution_id, run_index, trigger, status, input, triggered_by, created_at)
         SELECT id, 0, 'initial', 'pending', input, :triggered_by, created_at FROM new
     )
-    SELECT id, task, status, created_at FROM new
+    SELECT id, task, status, created_at, flow_limit, flow_key,
+           (SELECT key_path FROM lim) AS key_path, (SELECT key_strategy FROM lim) AS key_strategy
+    FROM new
     """
 )
 
@@ -41,11 +50,21 @@ def insert_execution(
     parent_run: int | None = None,
     parent_step: str | None = None,
     triggered_by: str | None = None,
+    queue: str | None = None,
+    priority: int = 0,
+    dedup_key: str | None = None,
+    delay: float | None = None,
 ) -> dict[str, Any] | None:
-    """Insert a pending execution with its run 0; None when the id or idempotency key is taken."""
+    """Insert a pending execution with its run 0; None when the id, idempotency key or active dedup key is
+    taken. It comes under the limit named `queue` (default: the task's name) when that limit exists, with its
+    concurrency key read from the input (`key_path` set and `flow_key` None: the input lacks the key)."""
     return one(
         conn,
         _INSERT,
+        queue=queue or task,
+        priority=priority,
+        dedup_key=dedup_key,
+        delay=delay,
         id=execution_id,
         task=task,
         input=to_json(data),
@@ -66,6 +85,12 @@ _SUMMARY_COLUMNS = """
 
 _GET = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.id = :id")
 _GET_BY_KEY = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.idempotency_key = :key")
+_GET_BY_DEDUP_KEY = text(
+    f"""
+    SELECT {_SUMMARY_COLUMNS} FROM executions e
+    WHERE e.dedup_key = :key AND e.status IN ('pending', 'running', 'waiting')
+    """
+)
 _STATUS = text(
     f"""
     SELECT {_SUMMARY_COLUMNS},
@@ -89,6 +114,29 @@ def get_execution(conn: Connection, execution_id: str) -> dict[str, Any] | None:
 
 def get_by_idempotency_key(conn: Connection, key: str) -> dict[str, Any] | None:
     return one(conn, _GET_BY_KEY, key=key)
+
+
+def get_active_by_dedup_key(conn: Connection, key: str) -> dict[str, Any] | None:
+    return one(conn, _GET_BY_DEDUP_KEY, key=key)
+
+
+# Debounce: a later schedule within the window replaces the input of the execution that has not started yet.
+_REPLACE_INPUT = text(
+    """
+    WITH replaced AS (
+        UPDATE executions e SET input = CAST(:input AS jsonb), updated_at = now()
+        WHERE e.id = :id AND e.status = 'pending' AND e.started_at IS NULL
+        RETURNING e.id, e.input
+    ), run AS (
+        UPDATE runs r SET input = replaced.input FROM replaced WHERE r.execution_id = replaced.id AND r.run_index = 0
+    )
+    SELECT id FROM replaced
+    """
+)
+
+
+def replace_unstarted_input(conn: Connection, execution_id: str, data: Any) -> bool:
+    return one(conn, _REPLACE_INPUT, id=execution_id, input=to_json(data)) is not None
 
 
 def list_executions(
@@ -141,7 +189,7 @@ _CLAIM = text(
                lease_expires_at = now() + make_interval(secs => :lease),
                started_at = coalesce(started_at, now()), updated_at = now(),
                waiting_for = NULL, waiting_for_event = NULL, current_step = NULL
-        WHERE id = :id AND (
+        WHERE id = :id AND flow_limit IS NULL AND (
                (status = 'pending' AND (wake_at IS NULL OR wake_at <= now()))
             OR (status = 'waiting' AND wake_at <= now())
             OR (status = 'running' AND lease_expires_at < now()))
@@ -165,7 +213,9 @@ _CLAIM = text(
 
 
 def claim(conn: Connection, execution_id: str, token: str, worker: str, lease: float) -> dict[str, Any] | None:
-    """Take the execution if it is ready (or its owner's lease expired); returns it with its checkpoints."""
+    """Take the execution if it is ready (or its owner's lease expired); returns it with its checkpoints.
+
+    Only executions under no limit are taken here (the fast path); a limited one is admitted by flow.claim."""
     return one(conn, _CLAIM, id=execution_id, token=token, worker=worker, lease=lease)
 
 
