@@ -24,7 +24,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def step(
-    name: str | None = None, *, retry: RetryPolicy | None = None, timeout: float | timedelta | None = None
+    name: str | None = None,
+    *,
+    retry: RetryPolicy | None = None,
+    timeout: float | timedelta | None = None,
+    rate_limit: str | None = None,
 ) -> Callable[[F], F]:
     """Make calls of the decorated function inside a handler run as the checkpointed step `name`."""
 
@@ -38,7 +42,7 @@ def step(
             ctx = current_context.get()
             if ctx is None:
                 return fn(*args, **kwargs)
-            return ctx.step(step_name, fn, *args, retry=retry, timeout=timeout, **kwargs)
+            return ctx.step(step_name, fn, *args, retry=retry, timeout=timeout, rate_limit=rate_limit, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 

@@ -57,6 +57,12 @@ def test_every_route_and_method_is_documented(app, client):
         (f"{ADMIN}/pause", "get"),
         (f"{ADMIN}/pause/{{rule_id}}", "post"),
         (f"{ADMIN}/pause/{{rule_id}}", "delete"),
+        (f"{ADMIN}/limits", "get"),
+        (f"{ADMIN}/limits/{{name}}", "get"),
+        (f"{ADMIN}/limits/{{name}}", "put"),
+        (f"{ADMIN}/limits/{{name}}", "delete"),
+        (f"{ADMIN}/limits/{{name}}/pause", "post"),
+        (f"{ADMIN}/limits/{{name}}/resume", "post"),
     } == documented
 
 

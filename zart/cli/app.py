@@ -25,9 +25,9 @@ def cli(ctx: click.Context, **_: Any) -> None:
 
 
 def _register_commands() -> None:
-    from zart.cli import admin, executions, operate, server
+    from zart.cli import admin, executions, limits, operate, server
 
-    for module in (executions, operate, server, admin):
+    for module in (executions, operate, server, admin, limits):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -12,6 +12,7 @@ import contextvars
 import fnmatch
 import hashlib
 import json
+import logging
 import re
 import signal
 import threading
@@ -41,7 +42,9 @@ from zart.errors import (
 from zart.limits import MAX_ID_LENGTH
 from zart.registry import Task, function_reference, seconds
 from zart.retry import RetryPolicy
-from zart.store import db, executions, pause, steps
+from zart.store import db, executions, flow, pause, steps
+
+log = logging.getLogger(__name__)
 
 CHILD_FUNCTION_TASK = "zart.child-function"
 RECORDED_VALUE_KINDS = ("now", "uuid")
@@ -115,14 +118,19 @@ class Context:
         *args: Any,
         retry: RetryPolicy | None = None,
         timeout: float | timedelta | None = None,
+        rate_limit: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Run `fn(*args, **kwargs)` once and checkpoint its JSON result; on replay return the checkpoint."""
+        """Run `fn(*args, **kwargs)` once and checkpoint its JSON result; on replay return the checkpoint.
+
+        `rate_limit` names a token bucket (`zart.limit(name, rate=...)`) shared by every workflow: each attempt
+        takes a token first, and waits durably (no worker slot held) until its token is due."""
         if self._in_step:
             return fn(*args, **kwargs)
         position, checkpoint = self._enter(name, "step")
         policy = retry or RetryPolicy.none()
         attempts = failures = 0
+        bucket = RateBucket(rate_limit) if rate_limit is not None else None
         if checkpoint is not None:
             status = checkpoint["status"]
             if status == "completed":
@@ -133,9 +141,15 @@ class Context:
             if status == "failed" and current_attempt:
                 error = checkpoint["error"] or {}
                 raise StepFailed(name, str(error.get("type")), str(error.get("message")))
+            reserved = status == "waiting" and current_attempt and holds_token(checkpoint)
             if status == "waiting" and current_attempt and not self._is_due(checkpoint):
-                self._park(checkpoint["wake_at"], {"kind": "retry", "step": name})
-        return self._run_attempts(name, position, fn, args, kwargs, policy, seconds(timeout), attempts, failures)
+                waiting_for = {"kind": "rate_limit", "limit": rate_limit} if reserved else {"kind": "retry"}
+                self._park(checkpoint["wake_at"], {**waiting_for, "step": name})
+            if bucket is not None and reserved:
+                bucket.reserved = True
+        return self._run_attempts(
+            name, position, fn, args, kwargs, policy, seconds(timeout), attempts, failures, bucket
+        )
 
     def _run_attempts(
         self,
@@ -148,8 +162,11 @@ class Context:
         timeout: float | None,
         attempts: int,
         failures: int,
+        bucket: RateBucket | None = None,
     ) -> Any:
         while True:
+            if bucket is not None:
+                self._take_token(bucket, name, position, attempts, failures)
             attempts += 1
             started_at = utcnow()
             running = RunningAttempt(name, position, "step", attempts, failures, started_at, time.monotonic())
@@ -184,6 +201,26 @@ class Context:
             # a first attempt that succeeded quietly needs no attempt row: the checkpoint itself says it all
             history = attempts > 1 or failures > 0 or running.marked
             return self._checkpoint(name, position, "step", result, attempts, failures, started_at, history)
+
+    def _take_token(self, bucket: RateBucket, name: str, position: int, attempts: int, failures: int) -> None:
+        """Each attempt of a rate-limited step spends one token; a token not due yet is waited for durably."""
+        if bucket.reserved:  # taken before the wait that just ended
+            bucket.reserved = False
+            return
+        _, limited, due = self._write(
+            flow.reserve_step_token,
+            run_index=self.run_index,
+            name=name,
+            position=position,
+            attempts=attempts,
+            failures=failures,
+            exec_attempt=self.attempt,
+            limit_name=bucket.name,
+        )
+        if not limited:
+            log.warning("step %r names rate limit %r, which has no rate; it runs unlimited", name, bucket.name)
+        if due is not None:
+            self._park(due, {"kind": "rate_limit", "limit": bucket.name, "step": name})
 
     def _call_step_body(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
@@ -503,6 +540,19 @@ class Context:
                 yield
         except StoreUnavailable as exc:
             raise LeaseLost(str(exc)) from exc
+
+
+@dataclass
+class RateBucket:
+    """The token bucket a step draws on, and whether its next attempt already holds a token."""
+
+    name: str
+    reserved: bool = False
+
+
+def holds_token(checkpoint: dict[str, Any]) -> bool:
+    """A step row waiting for its reserved token (rather than for a retry)."""
+    return (checkpoint.get("error") or {}).get("type") == flow.RATE_LIMITED
 
 
 def _child_id(parent_id: str, run_index: int, name: str) -> str:

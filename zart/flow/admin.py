@@ -13,6 +13,7 @@ from zart.flow.definitions import LimitSpec, check_count, parse_rate, rate_text
 from zart.flow.handoff import dispatch_held
 from zart.service import ZartService, check_name
 from zart.store import admin, db, flow
+from zart.views import iso
 
 RELEASE_BATCH = 10_000
 CHANGEABLE = ("concurrency", "rate", "burst", "concurrency_key", "key_concurrency", "on_key_busy")
@@ -43,7 +44,7 @@ def limit_view(row: dict[str, Any]) -> dict[str, Any]:
         "held": int(row["held"]),
         "source": row["source"],
         "updated_by": row["updated_by"],
-        "updated_at": row["updated_at"],
+        "updated_at": iso(row["updated_at"]),
     }
 
 
@@ -76,9 +77,7 @@ class FlowAdmin:
             current = flow.get_limit(conn, name) if flow.lock_limit(conn, name) else None
             spec = merged_spec(name, current, changes)
             flow.set_limit(conn, spec.columns(), triggered_by)
-            admin.record_action(
-                conn, action="limit-set", triggered_by=triggered_by, details={"limit": name, **changes}
-            )
+            admin.record_action(conn, action="limit-set", triggered_by=triggered_by, details={"limit": name, **changes})
         self._dispatch(name)
         return self.get(name)
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from zart.store import pause
-from zart.store.sql import one, rows, scalar
+from zart.store.sql import one, rows, scalar, to_json
 
 _CLAIM = text(
     f"""
@@ -234,3 +234,77 @@ _OLDER_WITH_KEY = text(
 def older_with_key(conn: Connection, limit_name: str, key: str, newest: str) -> list[str]:
     """Active executions of the same limit and key created before `newest`."""
     return [row["id"] for row in rows(conn, _OLDER_WITH_KEY, limit_name=limit_name, key=key, newest=newest)]
+
+
+# ------------------------------------------------------------------ step rate limits
+
+RATE_LIMITED = "RateLimited"  # the error type marking a step row that waits holding a reserved token
+
+# A step takes a token before its body runs: always (the bucket may go into debt), so each waiter reserves its
+# own token and wakes exactly when it is due, never to find it taken by another. Fenced on the lease; when the
+# token is not due yet the step row records the wait (and that it holds its token) in the same statement.
+_RESERVE = text(
+    """
+    WITH fence AS (
+        UPDATE executions SET lease_expires_at = now() + make_interval(secs => :lease), current_step = NULL
+        WHERE id = :id AND lease_token = :token AND status = 'running'
+        RETURNING id
+    ), bucket AS (
+        UPDATE flow_limits l
+        SET tokens = least(l.burst::double precision, coalesce(l.tokens, l.burst)
+                           + greatest(EXTRACT(EPOCH FROM clock_timestamp() - coalesce(l.refilled_at, now())), 0)
+                             * l.rate / l.period_seconds) - 1,
+            refilled_at = clock_timestamp()
+        WHERE l.name = :limit_name AND l.rate IS NOT NULL AND EXISTS (SELECT 1 FROM fence)
+        RETURNING CASE WHEN l.tokens >= 0 THEN 0 ELSE -l.tokens * l.period_seconds / l.rate END AS wait
+    ), step AS (
+        INSERT INTO steps (execution_id, run_index, name, position, kind, status, error, attempts, failures,
+                           exec_attempt, wake_at, started_at, updated_at)
+        SELECT :id, :run, :name, :position, 'step', 'waiting', CAST(:marker AS jsonb), :attempts, :failures,
+               :exec_attempt, now() + make_interval(secs => bucket.wait), now(), now()
+        FROM bucket WHERE bucket.wait > 0
+        ON CONFLICT (execution_id, run_index, name) DO UPDATE
+            SET status = 'waiting', error = EXCLUDED.error, wake_at = EXCLUDED.wake_at,
+                exec_attempt = EXCLUDED.exec_attempt, updated_at = now()
+            WHERE steps.status <> 'completed'
+        RETURNING wake_at
+    )
+    SELECT (SELECT count(*) FROM fence) AS fenced, (SELECT count(*) FROM bucket) AS limited,
+           (SELECT wake_at FROM step) AS wake_at
+    """
+)
+
+
+def reserve_step_token(
+    conn: Connection,
+    *,
+    execution_id: str,
+    token: str,
+    lease: float,
+    run_index: int,
+    name: str,
+    position: int,
+    attempts: int,
+    failures: int,
+    exec_attempt: int,
+    limit_name: str,
+) -> tuple[bool, bool, Any]:
+    """Take a token of `limit_name` for the step's next attempt: (fenced, the bucket exists, when the token is
+    due — None when it is due now)."""
+    row = one(
+        conn,
+        _RESERVE,
+        id=execution_id,
+        token=token,
+        lease=lease,
+        run=run_index,
+        name=name,
+        position=position,
+        attempts=attempts,
+        failures=failures,
+        exec_attempt=exec_attempt,
+        limit_name=limit_name,
+        marker=to_json({"type": RATE_LIMITED, "message": f"waiting for a token of '{limit_name}'"}),
+    )
+    assert row is not None
+    return bool(row["fenced"]), bool(row["limited"]), row["wake_at"]

@@ -1,0 +1,56 @@
+"""The limits routes under the admin prefix, and the schedule body's flow-control fields."""
+
+from __future__ import annotations
+
+from flask_app import create_app
+from tests.api.conftest import assert_error
+
+ADMIN = "/zart/admin/v1"
+
+
+def test_limits_routes_set_show_pause_resume_delete(env, unique):
+    client = create_app(settings=env.settings()).test_client()
+    name = unique("api-limit")
+    created = client.put(f"{ADMIN}/limits/{name}", json={"concurrency": 2, "rate": "10/s"})
+    assert created.status_code == 200, created.get_json()
+    assert (created.get_json()["concurrency"], created.get_json()["rate"]) == (2, "10/s")
+    assert client.get(f"{ADMIN}/limits/{name}").get_json()["burst"] == 10
+
+    for bad in ({"rate": "100/fortnight"}, {"concurrency": -1}, {"concurrency": 0}, {"bogus": 1}, {}):
+        assert_error(client.put(f"{ADMIN}/limits/{name}", json=bad), 422, "invalid_data")
+    assert client.get(f"{ADMIN}/limits/{name}").get_json()["concurrency"] == 2  # nothing changed
+
+    paused = client.post(f"{ADMIN}/limits/{name}/pause", json={"triggered_by": "ops"})
+    assert paused.status_code == 200 and paused.get_json()["paused"] is True
+    assert paused.get_json()["updated_by"] == "ops"
+    listed = client.get(f"{ADMIN}/limits").get_json()["limits"]
+    assert any(entry["name"] == name and entry["paused"] for entry in listed)
+    assert client.post(f"{ADMIN}/limits/{name}/resume", json={}).get_json()["paused"] is False
+
+    assert client.delete(f"{ADMIN}/limits/{name}").get_json() == {"name": name, "deleted": True, "released": 0}
+    assert_error(client.get(f"{ADMIN}/limits/{name}"), 404, "limit_not_found")
+    assert_error(client.post(f"{ADMIN}/limits/{name}/pause", json={}), 404, "limit_not_found")
+
+
+def test_limits_routes_need_a_token_when_tokens_are_set(env):
+    client = create_app(settings=env.settings(ZART_API_TOKENS="ops:s3cret")).test_client()
+    assert_error(client.get(f"{ADMIN}/limits"), 401, "unauthorized")
+    allowed = client.get(f"{ADMIN}/limits", headers={"Authorization": "Bearer s3cret"})
+    assert allowed.status_code == 200
+
+
+def test_schedule_body_flow_fields(env, unique):
+    client = create_app(settings=env.settings()).test_client()
+    key = unique("dedup")
+    body = {"task": "flow.plain", "data": {"v": 1}, "dedup_key": key, "debounce": 30, "priority": 3}
+    first = client.post("/api/v1/executions", json=body)
+    again = client.post("/api/v1/executions", json={**body, "data": {"v": 2}})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.get_json()["execution_id"] == again.get_json()["execution_id"]
+    for bad in ({"debounce": 5}, {"dedup_key": key, "debounce": 0}, {"priority": "high"}, {"priority": 10**9}):
+        assert_error(
+            client.post("/api/v1/executions", json={"task": "flow.plain", "data": {}, **bad}), 422, "invalid_data"
+        )
+    missing = client.post("/api/v1/executions", json={"task": "flow.keyed", "data": {"customer": {}}})
+    assert_error(missing, 422, "invalid_data")
+    assert client.post(f"/api/v1/executions/{first.get_json()['execution_id']}/cancel").status_code == 200
