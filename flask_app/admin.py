@@ -1,7 +1,8 @@
 """The admin API under the admin prefix: execution detail, runs, dead-step retry, restart, rerun, pause rules.
 
-Thin views: parse, call `AdminService`, render. Who acted comes from the body's `triggered_by`, else the
-bearer token's name, else "api"; every action lands in the execution's audit trail.
+Thin views: parse, call `AdminService`, render. Who acted is always the bearer token's name (else "api"); a
+body's `triggered_by` is kept beside it as who the action was taken on behalf of. Every action lands in the
+audit trail.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from flask_app.admin_schemas import (
     PauseRequest,
     PauseRule,
     PauseRules,
+    PruneRequest,
+    PruneResult,
     RerunRequest,
     RerunResult,
     RestartRequest,
@@ -39,7 +42,11 @@ from zart.admin import AdminService
 blp = protected(ZartBlueprint("admin", __name__, description="Operator actions on executions and pause rules."))
 
 COMMON = {**GUARDED, 422: INVALID}
-ACTIVE = "`execution_active`: it is pending, running or waiting; send `force: true` to stop it first."
+ACTIVE = (
+    "`execution_active`: it is pending, running or waiting; send `force: true` to stop it first. "
+    "`run_changed`: `expected_run_index` was given and the execution is at another run (a repeated request)."
+)
+CHILD = "`child_execution`: new `data` for a child execution (its input is what its parent's code passed)."
 RULE_NOT_FOUND = "`pause_rule_not_found`: no pause rule has this ID."
 
 
@@ -47,11 +54,13 @@ def _admin() -> AdminService:
     return AdminService(current_service())
 
 
-def _actor(body: dict[str, Any]) -> str:
-    return str(body.get("triggered_by") or current_actor())
+def _who(body: dict[str, Any]) -> dict[str, Any]:
+    """The audit fields of an action: the authenticated token's name, and whom the caller says it acts for."""
+    return {"triggered_by": current_actor(), "on_behalf_of": body.get("triggered_by")}
 
 
 @blp.route("/executions/<execution_id>/detail", parameters=[EXECUTION_ID_PARAMETER])
+@blp.requires("read")
 @blp.arguments(DetailQuery, location="query")
 @blp.response(200, Detail)
 @blp.errors({**COMMON, 404: NOT_FOUND})
@@ -61,6 +70,7 @@ def detail(query: dict[str, Any], execution_id: str) -> Any:
 
 
 @blp.route("/executions/<execution_id>/runs", parameters=[EXECUTION_ID_PARAMETER])
+@blp.requires("read")
 @blp.response(200, Runs)
 @blp.errors({**COMMON, 404: NOT_FOUND})
 def runs(execution_id: str) -> Any:
@@ -69,6 +79,7 @@ def runs(execution_id: str) -> Any:
 
 
 @blp.route("/executions/<execution_id>/retry-step", methods=["POST"], parameters=[EXECUTION_ID_PARAMETER])
+@blp.requires("admin")
 @blp.arguments(RetryStepRequest)
 @blp.response(200, RetryStepResult)
 @blp.errors(
@@ -80,29 +91,64 @@ def runs(execution_id: str) -> Any:
 )
 def retry_step(body: dict[str, Any], execution_id: str) -> Any:
     """Retry a dead step in the same run"""
-    return _admin().retry_step(execution_id, body["step_name"], _actor(body))
+    return _admin().retry_step(execution_id, body["step_name"], **_who(body))
 
 
 @blp.route("/executions/<execution_id>/restart", methods=["POST"], parameters=[EXECUTION_ID_PARAMETER])
+@blp.requires("admin")
 @blp.arguments(RestartRequest)
 @blp.response(200, NewRun)
-@blp.errors({**COMMON, 404: NOT_FOUND, 409: ACTIVE})
+@blp.errors(
+    {
+        **COMMON,
+        404: NOT_FOUND,
+        409: ACTIVE + " " + CHILD,
+        422: INVALID + " New `data` passes the checks of scheduling: the task's schema, `task_not_registered`.",
+    }
+)
 def restart(body: dict[str, Any], execution_id: str) -> Any:
     """Restart an execution: a new run in which every step runs again"""
-    return _admin().restart(execution_id, body["data"], body["force"], _actor(body))
+    return _admin().restart(
+        execution_id, body["data"], body["force"], expected_run=body["expected_run_index"], **_who(body)
+    )
 
 
 @blp.route("/executions/<execution_id>/rerun", methods=["POST"], parameters=[EXECUTION_ID_PARAMETER])
+@blp.requires("admin")
 @blp.arguments(RerunRequest)
 @blp.response(200, RerunResult)
 @blp.errors({**COMMON, 404: NOT_FOUND + " `step_not_found`: a named step is not in the current run.", 409: ACTIVE})
 def rerun(body: dict[str, Any], execution_id: str) -> Any:
     """Selective rerun: a new run re-running the named steps and everything after the first of them"""
-    return _admin().rerun(execution_id, body["steps"], body["preserve"], body["force"], _actor(body))
+    return _admin().rerun(
+        execution_id,
+        body["steps"],
+        body["preserve"],
+        body["force"],
+        expected_run=body["expected_run_index"],
+        **_who(body),
+    )
+
+
+@blp.route("/prune", methods=["POST"])
+@blp.requires("admin")
+@blp.arguments(PruneRequest)
+@blp.response(200, PruneResult)
+@blp.errors(COMMON)
+def prune(body: dict[str, Any]) -> Any:
+    """Delete finished executions older than `older_than` (with their children, steps and events), now
+
+    The sweeper applies the `ZART_RETENTION` policy continuously; this prunes on demand, in the same small
+    batches. Active executions are never deleted; a parent goes only with all of its children."""
+    from zart.retention.policy import parse_duration
+
+    older_than = parse_duration(body["older_than"])
+    return _admin().prune(older_than, body["statuses"], body["dry_run"], **_who(body))
 
 
 @blp.route("/pause")
 class Pauses(MethodView):
+    @blp.requires("admin")
     @blp.arguments(PauseRequest)
     @blp.response(201, PauseRule)
     @blp.errors({**COMMON, 422: INVALID + " Also when the rule names nothing, or pauses everything without `all`."})
@@ -115,10 +161,11 @@ class Pauses(MethodView):
             reason=body["reason"],
             expires_at=body["expires_at"],
             applies_to_all=body["all"],
-            triggered_by=_actor(body),
+            **_who(body),
         )
         return views.pause_view(rule)
 
+    @blp.requires("read")
     @blp.arguments(PauseListQuery, location="query")
     @blp.response(200, PauseRules)
     @blp.errors(COMMON)
@@ -129,15 +176,17 @@ class Pauses(MethodView):
 
 @blp.route("/pause/<rule_id>", parameters=[RULE_ID_PARAMETER])
 class Pause(MethodView):
+    @blp.requires("admin")
     @blp.arguments(ResumeRequest)
     @blp.response(200, PauseRule)
     @blp.errors({**COMMON, 404: RULE_NOT_FOUND, 409: "`pause_rule_not_active`: it was already resumed."})
     def post(self, body: dict[str, Any], rule_id: str) -> Any:
         """Resume (soft-delete) a pause rule; what it held is released"""
-        return views.pause_view(_admin().resume_pause(rule_id, _actor(body)))
+        return views.pause_view(_admin().resume_pause(rule_id, **_who(body)))
 
+    @blp.requires("admin")
     @blp.response(200, Deleted)
     @blp.errors({**COMMON, 404: RULE_NOT_FOUND})
     def delete(self, rule_id: str) -> Any:
         """Delete a pause rule; what it held is released"""
-        return _admin().delete_pause(rule_id, current_actor())
+        return _admin().delete_pause(rule_id, triggered_by=current_actor())

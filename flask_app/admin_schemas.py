@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from flask_app.schemas import NAME, PRINTABLE, ExecutionStatus, any_json, path_parameter, status_field, timestamp
+from zart.limits import TERMINAL_STATUSES
 
 RULE_ID_PARAMETER = path_parameter("rule_id", PRINTABLE, "A pause rule's ID, as returned when it was created.")
 
@@ -13,7 +14,19 @@ TRIGGERED_BY = fields.String(
     load_default=None,
     allow_none=True,
     validate=NAME,
-    metadata={"description": "Who is acting, for the audit trail (default: the token's name, else `api`)."},
+    metadata={
+        "description": "On whose behalf the caller acts, kept in the audit trail as `on_behalf_of` beside "
+        "`triggered_by`, which is always the authenticated token's name (`api` without tokens)."
+    },
+)
+EXPECTED_RUN = fields.Integer(
+    load_default=None,
+    allow_none=True,
+    validate=validate.Range(0, 2**31 - 1),
+    metadata={
+        "description": "The run this request means to replace (`run_index` of the detail); when the execution "
+        "has moved on, the request is refused with `run_changed`, so a retried request starts nothing twice."
+    },
 )
 
 
@@ -40,6 +53,7 @@ class RestartRequest(Strict):
         metadata={"description": "New input (default: the same). Strings may not contain U+0000."},
     )
     force = fields.Boolean(load_default=False, metadata={"description": "Stop an active execution first."})
+    expected_run_index = EXPECTED_RUN
     triggered_by = TRIGGERED_BY
 
 
@@ -47,6 +61,7 @@ class RerunRequest(Strict):
     steps = fields.List(fields.String(validate=NAME), required=True, validate=validate.Length(min=1, max=1000))
     preserve = fields.List(fields.String(validate=NAME), load_default=list, validate=validate.Length(max=1000))
     force = fields.Boolean(load_default=False, metadata={"description": "Stop an active execution first."})
+    expected_run_index = EXPECTED_RUN
     triggered_by = TRIGGERED_BY
 
 
@@ -116,7 +131,8 @@ class Runs(ma.Schema):
 
 class Action(ma.Schema):
     action = fields.String(required=True)
-    triggered_by = fields.String(required=True)
+    triggered_by = fields.String(required=True, metadata={"description": "The token (or CLI user) that acted."})
+    on_behalf_of = fields.String(allow_none=True, metadata={"description": "Whom the caller said it acted for."})
     details = fields.Dict(allow_none=True)
     created_at = timestamp("When it was done.")
 
@@ -133,6 +149,8 @@ class Detail(ExecutionStatus):
     input = any_json("The current run's input.")
     waiting_for = fields.Dict(allow_none=True)
     held_by = fields.Nested(HeldBy, allow_none=True)
+    schedule_id = fields.String(allow_none=True, metadata={"description": "The schedule that fired it, if any."})
+    scheduled_for = timestamp("The schedule's tick it was fired for.")
     runs = fields.List(fields.Nested(Run), required=True)
     steps = fields.List(fields.Nested(AdminStep), required=True)
     actions = fields.List(fields.Nested(Action), required=True)
@@ -179,3 +197,44 @@ class PauseRules(ma.Schema):
 class Deleted(ma.Schema):
     rule_id = fields.String(required=True)
     deleted = fields.Boolean(required=True)
+
+
+def _duration(value: str) -> bool:
+    from zart.errors import InvalidData
+    from zart.retention.policy import parse_duration
+
+    try:
+        parse_duration(value)
+    except InvalidData as exc:
+        raise ma.ValidationError(exc.message) from None
+    return True
+
+
+class PruneRequest(Strict):
+    older_than = fields.String(
+        required=True,
+        validate=[validate.Length(max=32), _duration],
+        metadata={"description": "Finished longer ago than this: `90s`, `15m`, `12h`, `30d`, `2w`.", "example": "30d"},
+    )
+    statuses = fields.List(
+        fields.String(validate=validate.OneOf(TERMINAL_STATUSES)),
+        load_default=None,
+        validate=validate.Length(min=1, max=3),
+        metadata={"description": "Only these final statuses (default: all three)."},
+    )
+    dry_run = fields.Boolean(
+        load_default=False, metadata={"description": "Count what would be deleted; delete nothing."}
+    )
+    triggered_by = TRIGGERED_BY
+
+
+class PruneResult(ma.Schema):
+    dry_run = fields.Boolean(required=True)
+    older_than_seconds = fields.Float(required=True)
+    pruned = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "Executions deleted (or, dry, that would be) per final status, children included."},
+    )
+    total = fields.Integer(required=True)

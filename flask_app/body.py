@@ -15,7 +15,7 @@ from webargs import core
 from webargs.flaskparser import FlaskParser
 
 from zart.errors import InvalidData
-from zart.schema import storage_problem
+from zart.schema import MAX_JSON_DEPTH, storage_problem
 
 NO_BODY = core.missing
 
@@ -35,7 +35,8 @@ def read_json(request: Request) -> Any:
         raise InvalidData(f"request body is not valid JSON: {exc}") from exc
     except RecursionError as exc:
         raise InvalidData("request body is nested too deeply") from exc
-    problem = storage_problem(value)
+    # the body wraps the input it carries (`{"data": …}`) in at most two levels of its own
+    problem = storage_problem(value, MAX_JSON_DEPTH + 2)
     if problem:
         raise InvalidData(f"request body cannot be stored: {problem}")
     return value

@@ -14,6 +14,7 @@ blp = protected(ZartBlueprint("catalog", __name__, description="Aggregate counts
 
 
 @blp.route("/stats")
+@blp.requires("read")
 @blp.response(200, Stats, description="Executions per status; every status is present, zeros included.")
 @blp.errors(GUARDED)
 def stats() -> Any:
@@ -22,6 +23,7 @@ def stats() -> Any:
 
 
 @blp.route("/tasks")
+@blp.requires("read")
 @blp.response(200, TaskCatalog)
 @blp.errors(GUARDED)
 def tasks() -> Any:

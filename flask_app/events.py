@@ -29,6 +29,7 @@ ANY_JSON_BODY = {
     methods=["POST"],
     parameters=[EXECUTION_ID_PARAMETER, EVENT_NAME_PARAMETER],
 )
+@blp.requires("write")
 @blp.doc(requestBody=ANY_JSON_BODY)
 @blp.response(200, Delivered)
 @blp.errors(

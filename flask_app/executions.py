@@ -8,6 +8,7 @@ from flask import request
 from flask.views import MethodView
 
 from flask_app.api import GUARDED, INVALID, NOT_FOUND, UNAVAILABLE, ZartBlueprint, respond
+from flask_app.auth import current_actor
 from flask_app.extension import current_service, current_zart
 from flask_app.guards import protected
 from flask_app.schemas import (
@@ -29,6 +30,7 @@ blp = protected(ZartBlueprint("executions", __name__, description="Schedule, ins
 
 @blp.route("/executions")
 class Executions(MethodView):
+    @blp.requires("write")
     @blp.arguments(ScheduleRequest)
     @blp.response(201, Scheduled, description="The execution was created and handed to the workers.")
     @blp.alt_response(
@@ -51,6 +53,7 @@ class Executions(MethodView):
             body["task"],
             body["data"],
             idempotency_key=body["idempotency_key"],
+            triggered_by=current_actor(),
             priority=body["priority"],
             dedup_key=body["dedup_key"],
             debounce=body["debounce"],
@@ -58,16 +61,18 @@ class Executions(MethodView):
         view = views.scheduled_view(scheduled.execution)
         return (view, 201) if scheduled.created else respond(Scheduled, view, 200)
 
+    @blp.requires("read")
     @blp.arguments(ListQuery, location="query")
     @blp.response(200, ExecutionPage)
     @blp.errors({**GUARDED, 422: INVALID})
     def get(self, query: dict[str, Any]) -> Any:
-        """List executions, newest first unless `order=asc`"""
-        page, total = current_service().list_executions(**query)
-        return views.list_view(page, total, query["limit"], query["offset"])
+        """List executions, newest first unless `order=asc`; page by `offset` or by `cursor`"""
+        page = current_service().list_page(**query)
+        return views.list_view(page.executions, page.total, query["limit"], query["offset"], page.next_cursor)
 
 
 @blp.route("/executions/<execution_id>", parameters=[EXECUTION_ID_PARAMETER])
+@blp.requires("read")
 @blp.response(200, ExecutionStatus)
 @blp.errors({**GUARDED, 404: NOT_FOUND, 422: INVALID})
 def status(execution_id: str) -> Any:
@@ -76,6 +81,7 @@ def status(execution_id: str) -> Any:
 
 
 @blp.route("/executions/<execution_id>/wait", parameters=[EXECUTION_ID_PARAMETER])
+@blp.requires("read")
 @blp.arguments(WaitQuery, location="query")
 @blp.response(200, Finished, description="The execution finished (completed, failed or cancelled).")
 @blp.alt_response(202, schema=StillRunning, success=True, description="The timeout came first.")
@@ -99,6 +105,7 @@ def wait(query: dict[str, Any], execution_id: str) -> Any:
 
 
 @blp.route("/executions/<execution_id>/cancel", methods=["POST"], parameters=[EXECUTION_ID_PARAMETER])
+@blp.requires("write")
 @blp.response(200, Cancelled)
 @blp.errors(
     {

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from flask_app import admin, catalog, docs, events, executions, limits, probes
+from flask_app import admin, catalog, docs, events, executions, limits, probes, schedules
 from flask_app.api import CONFIG_PREFIX, ZartApi
 from flask_app.auth import SCHEME_NAME, SECURITY_SCHEME, encode_tokens
 from flask_app.errors import register_error_handlers
@@ -74,7 +74,7 @@ def init_zart(
         public_docs=settings.public_docs if public_docs is None else public_docs,
     )
     app.extensions[EXTENSION_KEY] = extension
-    for blueprint in (executions.blp, events.blp, catalog.blp):
+    for blueprint in (executions.blp, events.blp, catalog.blp, schedules.blp):
         api.register_blueprint(blueprint, url_prefix=api_at)
     api.register_blueprint(admin.blp, url_prefix=admin_at)
     api.register_blueprint(limits.blp, url_prefix=admin_at)

@@ -11,7 +11,7 @@ from typing import TypeVar
 from flask import Blueprint, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from flask_app.auth import check_request
+from flask_app.auth import check_request, enforce_scope
 from flask_app.errors import register_error_handlers
 from flask_app.extension import current_zart
 
@@ -35,8 +35,9 @@ def _authenticate_docs() -> None:
 
 
 def protected(blueprint: B) -> B:
-    """Bearer token (when configured), then the body limit."""
+    """Bearer token (when configured) and its scope, then the body limit."""
     blueprint.before_request(_authenticate)
+    blueprint.before_request(enforce_scope)
     blueprint.before_request(_limit_body)
     register_error_handlers(blueprint)
     return blueprint

@@ -27,6 +27,8 @@ LIMIT_NAME_PARAMETER = path_parameter("name", PRINTABLE, "A limit's name: a task
 COMMON = {**GUARDED, 422: INVALID + " Also a malformed rate (`100/fortnight`) or a limit below 1."}
 NOT_FOUND = "`limit_not_found`: no limit has this name."
 COUNT = validate.Range(1, MAX_LIMIT)
+
+
 class LimitChange(Strict):
     """Fields left out keep their value; `null` removes that limit."""
 

@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 from prometheus_flask_exporter import PrometheusMetrics
 
 from flask_app.waiting import WaitSlots
+from zart.schedules.service import ScheduleService
 from zart.service import ZartService
 from zart.store.tables import EXECUTION_STATUSES
 
@@ -34,6 +35,7 @@ class ZartCollector(Collector):
         try:
             counts = self._service.stats()
             oldest = self._service.oldest_pending_age()
+            firing = ScheduleService(self._service).firing_figures()
         except Exception:  # a scrape must still answer when the database does not
             up.add_metric([], 0)
             yield up
@@ -48,6 +50,16 @@ class ZartCollector(Collector):
             "zart_oldest_pending_age_seconds",
             "Seconds the oldest pending execution has waited for a worker (0 when none).",
             value=oldest,
+        )
+        yield GaugeMetricFamily(
+            "zart_schedule_firing_lag_seconds",
+            "Largest delay between a schedule tick's fire time and its execution's creation, over the last 5 minutes.",
+            value=firing["recent_lag"],
+        )
+        yield GaugeMetricFamily(
+            "zart_schedule_overdue_seconds",
+            "How long the most overdue schedule tick has been waiting to fire (0 when none: the sweepers keep up).",
+            value=firing["overdue"],
         )
 
 

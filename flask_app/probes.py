@@ -46,6 +46,7 @@ def readyz() -> Any:
 
 
 @metrics_blp.route("/metrics")
+@metrics_blp.requires("read")
 @metrics_blp.doc(
     responses={
         "200": {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from zart.paging import MAX_CURSOR_LENGTH
 from zart.service import ID_PATTERN, NAME_MAX
 from zart.store.tables import EXECUTION_STATUSES
 
@@ -103,6 +104,14 @@ class ListQuery(ma.Schema):
         validate=validate.OneOf(("asc", "desc")),
         metadata={"description": "By creation time."},
     )
+    cursor = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=MAX_CURSOR_LENGTH),
+        metadata={
+            "description": "The `next_cursor` of the previous page (same filters and order; no offset): pages "
+            "after it as fast as the first, however deep."
+        },
+    )
 
 
 class WaitQuery(ma.Schema):
@@ -153,6 +162,11 @@ class ExecutionPage(ma.Schema):
     total = fields.Integer(required=True, metadata={"description": "Executions matching the filters."})
     limit = fields.Integer(required=True)
     offset = fields.Integer(required=True)
+    next_cursor = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Pass as `cursor` for the next page; null on the last page."},
+    )
 
 
 class Finished(ma.Schema):

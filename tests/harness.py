@@ -29,6 +29,16 @@ def poll(condition: Callable[[], Any], timeout: float = 20.0, interval: float = 
         time.sleep(interval)
 
 
+def fresh_database(port: int, name: str) -> str:
+    """An empty database of that name on the test server (dropped first if it exists); returns its URL."""
+    import psycopg
+
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/{name}"
+
+
 @dataclass
 class Environment:
     """What a subprocess (worker, CLI, server) needs to reach the test services."""

@@ -199,3 +199,17 @@ def bounded(ctx: zart.Context, data: dict) -> dict:
     ctx.step("slow", time.sleep, 1.5)
     ctx.step("never", journaled, data["journal"], "never", True)
     return {}
+
+
+@zart.task("t.schedules-foreign")
+def schedules_foreign(ctx: zart.Context, data: dict) -> dict:
+    """Names a standard-library function as a child: the parent must fail at once, and nothing runs."""
+    handle = ctx.schedule("foreign", os.path.join, data["journal"], "never")
+    return {"joined": ctx.wait_all([handle])}
+
+
+@zart.task("t.scheduled")
+def scheduled(ctx: zart.Context, data: dict) -> dict:
+    """A schedule's target: holds its worker slot for `seconds` (none by default)."""
+    ctx.step("work", time.sleep, data.get("seconds", 0))
+    return {"execution_id": ctx.execution_id}

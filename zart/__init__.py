@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zart.errors import EventTimeout, StepFailed, StepTimeout
 from zart.registry import Registry, Task, default_registry, limit, task
 from zart.retry import RetryPolicy
+from zart.schedules.declare import cron, every
 
 if TYPE_CHECKING:
     from zart.engine.context import ChildHandle, Context
@@ -49,11 +50,22 @@ def step(
     return decorate
 
 
+def configure(**options: Any) -> None:
+    """Set the store, the broker and the app's SQLAlchemy engine in code (see `zart.appconfig.configure`)."""
+    from zart.appconfig import configure as _configure
+
+    _configure(**options)
+
+
 def __getattr__(name: str) -> Any:
     if name in ("Context", "ChildHandle"):
         from zart.engine import context
 
         return getattr(context, name)
+    if name in ("schedule", "send_event"):
+        from zart import client
+
+        return getattr(client, name)
     raise AttributeError(f"module 'zart' has no attribute {name!r}")
 
 
@@ -66,9 +78,14 @@ __all__ = [
     "StepFailed",
     "StepTimeout",
     "Task",
+    "configure",
     "default_registry",
     "limit",
+    "schedule",
+    "send_event",
     "step",
     "task",
+    "cron",
+    "every",
     "__version__",
 ]

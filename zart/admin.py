@@ -11,16 +11,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from zart.errors import (
+    ChildExecution,
     ExecutionActive,
     ExecutionNotFound,
     InvalidData,
     PauseRuleNotActive,
     PauseRuleNotFound,
+    RunChanged,
     StepNotDead,
     StepNotFound,
 )
-from zart.limits import ACTIVE_STATUSES
-from zart.service import ZartService, check_execution_id, check_lookup_id, check_name, check_storable
+from zart.limits import ACTIVE_STATUSES, TERMINAL_STATUSES
+from zart.retention import prune
+from zart.retention.policy import MAX_SECONDS
+from zart.service import ZartService, check_execution_id, check_input_shape, check_lookup_id, check_name
 from zart.store import admin, db, pause
 from zart.store import steps as steps_store
 
@@ -37,6 +41,12 @@ def is_dead(step: dict[str, Any], execution: dict[str, Any]) -> bool:
         and error.get("type") == "StepFailed"
         and error.get("step") == step["name"]
     )
+
+
+def audited(details: dict[str, Any], on_behalf_of: str | None) -> dict[str, Any] | None:
+    """An action's details, with whom the caller said it acted for (never who it is: that is the actor)."""
+    merged = {**details, **({"on_behalf_of": on_behalf_of} if on_behalf_of else {})}
+    return merged or None
 
 
 class AdminService:
@@ -79,7 +89,9 @@ class AdminService:
 
     # ------------------------------------------------------------ execution actions
 
-    def retry_step(self, execution_id: str, step_name: str, triggered_by: str) -> dict[str, Any]:
+    def retry_step(
+        self, execution_id: str, step_name: str, triggered_by: str, on_behalf_of: str | None = None
+    ) -> dict[str, Any]:
         """Reset a dead step and resume the execution in the same run; earlier steps stay checkpointed."""
         check_lookup_id(execution_id)
         check_name("step name", step_name)
@@ -101,7 +113,7 @@ class AdminService:
                 action="retry-step",
                 triggered_by=triggered_by,
                 execution_id=execution_id,
-                details={"step": step_name, "run_index": execution["run_index"]},
+                details=audited({"step": step_name, "run_index": execution["run_index"]}, on_behalf_of),
             )
         self.service.publish(execution_id)
         return {
@@ -111,17 +123,44 @@ class AdminService:
             "run_index": execution["run_index"],
         }
 
-    def restart(self, execution_id: str, data: Any, force: bool, triggered_by: str) -> dict[str, Any]:
-        """A new run from the top, optionally with new input; the previous run's work is cancelled first."""
-        if data is not None and not isinstance(data, dict):
-            raise InvalidData("data must be a JSON object")
+    def restart(
+        self,
+        execution_id: str,
+        data: Any,
+        force: bool,
+        triggered_by: str,
+        *,
+        expected_run: int | None = None,
+        on_behalf_of: str | None = None,
+    ) -> dict[str, Any]:
+        """A new run from the top, optionally with new input; the previous run's work is cancelled first.
+
+        New input passes exactly the checks `schedule` applies. A child's input is refused: it holds what its
+        parent's code passed (for a function child, the arguments of the function its parent named)."""
         if data is not None:
-            check_storable("data", data)
-        run = self._new_run(execution_id, "restart", data, force, triggered_by, keep=[])
+            check_input_shape(data)
+        run = self._new_run(
+            execution_id,
+            "restart",
+            data,
+            force,
+            triggered_by,
+            keep=[],
+            expected_run=expected_run,
+            on_behalf_of=on_behalf_of,
+        )
         return {"execution_id": execution_id, "status": "pending", "run_index": run, "trigger": "restart"}
 
     def rerun(
-        self, execution_id: str, step_names: list[str], preserve: list[str], force: bool, triggered_by: str
+        self,
+        execution_id: str,
+        step_names: list[str],
+        preserve: list[str],
+        force: bool,
+        triggered_by: str,
+        *,
+        expected_run: int | None = None,
+        on_behalf_of: str | None = None,
     ) -> dict[str, Any]:
         """A new run that re-runs the named steps and everything after the first of them (unless preserved)."""
         if not step_names:
@@ -149,6 +188,8 @@ class AdminService:
             triggered_by,
             keep=keep,
             details={"steps": step_names, "preserve": preserve},
+            expected_run=expected_run,
+            on_behalf_of=on_behalf_of,
         )
         return {
             "execution_id": execution_id,
@@ -168,10 +209,24 @@ class AdminService:
         triggered_by: str,
         keep: list[str],
         details: dict[str, Any] | None = None,
+        expected_run: int | None = None,
+        on_behalf_of: str | None = None,
     ) -> int:
         check_lookup_id(execution_id)
         with db.transaction(self._url) as conn:
             execution = self._locked(conn, execution_id)
+            if expected_run is not None and execution["run_index"] != expected_run:
+                raise RunChanged(
+                    f"execution {execution_id} is at run {execution['run_index']}, not {expected_run}: "
+                    "it was restarted or rerun since (a repeated request starts nothing)"
+                )
+            if data is not None and execution["parent_id"] is not None:
+                raise ChildExecution(
+                    f"execution {execution_id} is a child of {execution['parent_id']}: its input is what its "
+                    "parent's code passed and cannot be replaced; restart it without data, or restart the parent"
+                )
+            if data is not None:
+                self.service.validate_input(conn, execution["task"], data)
             if execution["status"] in ACTIVE_STATUSES and not force:
                 raise ExecutionActive(
                     f"execution {execution_id} is {execution['status']}; pass force to stop it and start a new run"
@@ -183,13 +238,16 @@ class AdminService:
                 action=trigger,
                 triggered_by=triggered_by,
                 execution_id=execution_id,
-                details={
-                    "run_index": run,
-                    "previous_status": execution["status"],
-                    "force": force,
-                    "new_input": data is not None,
-                    **(details or {}),
-                },
+                details=audited(
+                    {
+                        "run_index": run,
+                        "previous_status": execution["status"],
+                        "force": force,
+                        "new_input": data is not None,
+                        **(details or {}),
+                    },
+                    on_behalf_of,
+                ),
             )
         self.service.cancel_descendants(execution_id)
         self.service.publish(execution_id)
@@ -201,6 +259,38 @@ class AdminService:
         if execution is None:
             raise ExecutionNotFound(execution_id)
         return execution
+
+    # ------------------------------------------------------------ retention
+
+    def prune(
+        self,
+        older_than: float,
+        statuses: list[str] | None,
+        dry_run: bool,
+        triggered_by: str,
+        on_behalf_of: str | None = None,
+    ) -> dict[str, Any]:
+        """Delete finished executions (trees whole) that finished over `older_than` seconds ago, now, in small
+        batches; a dry run only counts them. Active executions are never pruned."""
+        chosen = list(dict.fromkeys(statuses or TERMINAL_STATUSES))
+        wrong = [status for status in chosen if status not in TERMINAL_STATUSES]
+        if wrong:
+            raise InvalidData(f"only final statuses can be pruned ({', '.join(TERMINAL_STATUSES)}), not {wrong[0]!r}")
+        if not 0 < older_than <= MAX_SECONDS:
+            raise InvalidData("older_than must be more than 0 seconds and at most 100 years")
+        counted = prune.prune(self._url, dict.fromkeys(chosen, older_than), dry_run=dry_run)
+        result = {
+            "dry_run": dry_run,
+            "older_than_seconds": older_than,
+            "pruned": counted,
+            "total": sum(counted.values()),
+        }
+        if not dry_run:
+            with db.transaction(self._url) as conn:
+                admin.record_action(
+                    conn, action="prune", triggered_by=triggered_by, details=audited(result, on_behalf_of)
+                )
+        return result
 
     # ------------------------------------------------------------ pause rules
 
@@ -214,6 +304,7 @@ class AdminService:
         expires_at: datetime | None,
         applies_to_all: bool,
         triggered_by: str,
+        on_behalf_of: str | None = None,
     ) -> dict[str, Any]:
         if execution_id is not None:
             check_execution_id(execution_id)
@@ -250,7 +341,7 @@ class AdminService:
                 triggered_by=triggered_by,
                 execution_id=execution_id,
                 rule_id=rule_id,
-                details={"task": task, "step_pattern": step_pattern, "reason": reason},
+                details=audited({"task": task, "step_pattern": step_pattern, "reason": reason}, on_behalf_of),
             )
         return rule
 
@@ -258,7 +349,7 @@ class AdminService:
         with db.autocommit(self._url) as conn:
             return pause.list_rules(conn, include_inactive)
 
-    def resume_pause(self, rule_id: str, triggered_by: str) -> dict[str, Any]:
+    def resume_pause(self, rule_id: str, triggered_by: str, on_behalf_of: str | None = None) -> dict[str, Any]:
         """Soft delete: the rule stays for the record; held executions are released at once."""
         check_name("rule id", rule_id)
         with db.transaction(self._url) as conn:
@@ -267,11 +358,17 @@ class AdminService:
                 if pause.get_rule(conn, rule_id) is None:
                     raise PauseRuleNotFound(rule_id)
                 raise PauseRuleNotActive(f"pause rule {rule_id} was already resumed")
-            admin.record_action(conn, action="resume", triggered_by=triggered_by, rule_id=rule_id)
+            admin.record_action(
+                conn,
+                action="resume",
+                triggered_by=triggered_by,
+                rule_id=rule_id,
+                details=audited({}, on_behalf_of),
+            )
         self.release_lifted_rules()
         return rule
 
-    def delete_pause(self, rule_id: str, triggered_by: str) -> dict[str, Any]:
+    def delete_pause(self, rule_id: str, triggered_by: str, on_behalf_of: str | None = None) -> dict[str, Any]:
         check_name("rule id", rule_id)
         with db.transaction(self._url) as conn:
             if pause.get_rule(conn, rule_id) is None:
@@ -279,7 +376,13 @@ class AdminService:
             pause.resume_rule(conn, rule_id, triggered_by)
             released = pause.release_lifted(conn, RELEASE_BATCH)
             pause.delete_rule(conn, rule_id)
-            admin.record_action(conn, action="delete-pause", triggered_by=triggered_by, rule_id=rule_id)
+            admin.record_action(
+                conn,
+                action="delete-pause",
+                triggered_by=triggered_by,
+                rule_id=rule_id,
+                details=audited({}, on_behalf_of),
+            )
         for execution_id in released:
             self.service.publish(execution_id)
         return {"rule_id": rule_id, "deleted": True}

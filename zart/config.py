@@ -14,6 +14,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from zart.errors import ConfigurationError
+from zart.retention.policy import Policy, parse_policy
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://localhost/zart"
 DEFAULT_BROKER_URL = "redis://localhost:6379/0"
@@ -52,6 +53,8 @@ class Settings:
     sweep_interval: float = 1.0
     redispatch_after: float = 10.0
     short_wait_hint: float = 120.0
+    # a schedule's tick later than this was missed (no worker swept): its catch-up policy decides
+    schedule_grace: float = 60.0
     queue: str = "zart"
     api_tokens: tuple[str, ...] = ()
     # with tokens set, /openapi.json and /docs need one too, unless this says they may be read without
@@ -59,6 +62,8 @@ class Settings:
     api_prefix: str = "/api/v1"
     admin_prefix: str = "/zart/admin/v1"
     max_body_bytes: int = 1_048_576
+    # seconds each final status is kept before the sweeper deletes it (ZART_RETENTION; empty: kept forever)
+    retention: Policy = field(default_factory=lambda: parse_policy(None))
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_database_url(self, url: str | None) -> Settings:
@@ -95,10 +100,12 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         sweep_interval=number("ZART_SWEEP_INTERVAL", 1.0),
         redispatch_after=number("ZART_REDISPATCH_AFTER", 10.0),
         short_wait_hint=number("ZART_SHORT_WAIT_HINT", 120.0),
+        schedule_grace=number("ZART_SCHEDULE_GRACE", 60.0),
         queue=env.get("ZART_QUEUE") or "zart",
         api_tokens=_split_list(env.get("ZART_API_TOKENS")),
         public_docs=(env.get("ZART_PUBLIC_DOCS") or "").strip().lower() in ("1", "true", "yes", "on"),
         api_prefix=env.get("ZART_API_PREFIX") or "/api/v1",
         admin_prefix=env.get("ZART_ADMIN_PREFIX") or "/zart/admin/v1",
         max_body_bytes=int(number("ZART_MAX_BODY_BYTES", 1_048_576)),
+        retention=parse_policy(env.get("ZART_RETENTION")),
     )

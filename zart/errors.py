@@ -150,3 +150,37 @@ class PauseRuleNotFound(ZartError):
 class PauseRuleNotActive(ZartError):
     code = "pause_rule_not_active"
     http_status = 409
+
+
+class ChildExecution(ZartError):
+    """A child's input is what its parent's code passed; an operator may re-run it, never replace it."""
+
+    code = "child_execution"
+    http_status = 409
+
+
+class RunChanged(ZartError):
+    """The request named the run it expected to replace, and the execution has moved on (a replayed request)."""
+
+    code = "run_changed"
+    http_status = 409
+
+
+class ScheduleNotFound(ZartError):
+    code = "schedule_not_found"
+    http_status = 404
+
+    def __init__(self, schedule_id: str) -> None:
+        super().__init__(f"No schedule found with ID {schedule_id}")
+
+
+class ScheduleAlreadyExists(ZartError):
+    code = "schedule_already_exists"
+    http_status = 409
+
+
+class ScheduleDeclaredInCode(ZartError):
+    """A schedule declared in code is changed in code: its row is rewritten whenever a worker starts."""
+
+    code = "schedule_declared_in_code"
+    http_status = 409

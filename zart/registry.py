@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import importlib
+import re
+import sys
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from zart.errors import WorkflowDefinitionError
 from zart.flow.definitions import LimitSpec, check_priority, parse_rate
 from zart.retry import RetryPolicy
+from zart.schedules.declare import Declaration, bind_all
+from zart.schedules.spec import ScheduleSpec
 
 Handler = Callable[..., Any]
 
@@ -25,6 +31,7 @@ class Task:
     schema: dict[str, Any] | None = None
     queue: str | None = None  # the limit (zart queue) its executions are admitted under, when declared
     priority: int = 0
+    schedules: tuple[ScheduleSpec, ...] = ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.handler(*args, **kwargs)
@@ -83,6 +90,7 @@ def task(
     retry: RetryPolicy | None = None,
     timeout: float | timedelta | None = None,
     schema: dict[str, Any] | None = None,
+    schedule: Declaration | list[Declaration] | None = None,
     registry: Registry | None = None,
     queue: str | None = None,
     concurrency: int | None = None,
@@ -93,7 +101,7 @@ def task(
     on_key_busy: str = "wait",
     priority: int = 0,
 ) -> Callable[[Handler], Task]:
-    """Register `fn(ctx, data)` as the workflow `name`.
+    """Register `fn(ctx, data)` as the workflow `name`, optionally fired on `schedule` (`zart.cron`/`zart.every`).
 
     Flow control: `concurrency` (at most N running across the fleet), `rate_limit` ("100/m", with `burst`),
     `concurrency_key` (an input field or dotted path) with `key_concurrency` (default 1) and `on_key_busy`
@@ -104,6 +112,7 @@ def task(
     if not name or len(name) > 200:
         raise ValueError("a task name must have 1 to 200 characters")
     check_priority(priority)
+    schedules = bind_all(name, schedule)
     target = registry or default_registry
     declares = any(v is not None for v in (concurrency, rate_limit, concurrency_key, key_concurrency))
     if declares:
@@ -129,6 +138,7 @@ def task(
                 schema=schema,
                 queue=queue or (name if declares else None),
                 priority=priority,
+                schedules=schedules,
             )
         )
 
@@ -194,18 +204,57 @@ def _qualified(fn: Handler) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
-def function_reference(fn: Callable[..., Any]) -> str:
-    """`module:qualname` of a module-level function, so another process can import it."""
+_DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
+REFERENCE_PATTERN = re.compile(rf"(?P<module>{_DOTTED}):(?P<qualname>{_DOTTED})")
+
+
+class UnsafeFunctionReference(WorkflowDefinitionError):
+    """A function child names something the deployed workflow modules do not define: it is never called."""
+
+
+def function_reference(fn: Callable[..., Any], workflow_modules: Iterable[str]) -> str:
+    """`module:qualname` of a function a child execution may run: a plain function defined at module level
+    in a workflow module (ZART_IMPORTS, or a module inside one of those packages). Checked in the parent,
+    so a workflow that names anything else fails at once with the reason."""
     module = getattr(fn, "__module__", None)
     qualname = getattr(fn, "__qualname__", None)
     if not module or not qualname or "<" in qualname:
-        raise ValueError(f"{fn!r} must be a module-level function to run as a child execution")
-    return f"{module}:{qualname}"
+        raise UnsafeFunctionReference(f"{fn!r} must be a module-level function to run as a child execution")
+    reference = f"{module}:{qualname}"
+    if resolve_function(reference, workflow_modules) is not fn:
+        raise UnsafeFunctionReference(f"{reference} does not name the function that was scheduled")
+    return reference
 
 
-def resolve_function(reference: str) -> Callable[..., Any]:
-    module_name, _, qualname = reference.partition(":")
+def in_workflow_modules(module: str, workflow_modules: Iterable[str]) -> bool:
+    """A module the worker imports for workflows (ZART_IMPORTS) or a module inside one of those packages."""
+    return any(module == allowed or module.startswith(allowed + ".") for allowed in workflow_modules if allowed)
+
+
+def resolve_function(reference: str, workflow_modules: Iterable[str]) -> Callable[..., Any]:
+    """The function a child execution names, found only among the workflow modules.
+
+    Stored references are data; this is the one place data becomes a callable, so it refuses anything that
+    is not a plain function defined (not merely imported) in a workflow module: never builtins, the standard
+    library, a class, a method of a foreign object, or a module outside ZART_IMPORTS (which is never imported).
+    """
+    parsed = REFERENCE_PATTERN.fullmatch(reference) if isinstance(reference, str) else None
+    if parsed is None:
+        raise UnsafeFunctionReference(f"{reference!r} is not a `module:qualname` function reference")
+    module_name, qualname = parsed["module"], parsed["qualname"]
+    parts = qualname.split(".")
+    if any(part.startswith("__") for part in [*module_name.split("."), *parts]):
+        raise UnsafeFunctionReference(f"{reference} names a private attribute")
+    if module_name.split(".")[0] in sys.stdlib_module_names or not in_workflow_modules(module_name, workflow_modules):
+        raise UnsafeFunctionReference(
+            f"{reference} is outside the workflow modules this worker imports (ZART_IMPORTS); "
+            "a child function must be defined in one of them"
+        )
     target: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        target = getattr(target, part)
+    for part in parts:
+        target = getattr(target, part, None)
+    if not (
+        isinstance(target, types.FunctionType) and target.__module__ == module_name and target.__qualname__ == qualname
+    ):
+        raise UnsafeFunctionReference(f"{reference} is not a function defined in {module_name}")
     return target  # type: ignore[no-any-return]

@@ -55,8 +55,35 @@ def _is_type(value: Any, name: str) -> bool:
     return isinstance(value, _TYPES.get(name, (object,)))
 
 
-def storage_problem(value: Any) -> str | None:
-    """Why PostgreSQL's jsonb could not store `value` (NaN/Infinity, U+0000, a lone surrogate), or None."""
+MAX_JSON_DEPTH = 64  # arrays and objects nested deeper than this are refused wherever input enters
+
+
+def nesting_depth(value: Any, stop_above: int = MAX_JSON_DEPTH) -> int:
+    """How deeply arrays and objects nest in `value` (a scalar is 0), counted without recursion; counting
+    stops once it passes `stop_above`, so a hostile document costs no more than a legal one."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if deepest > stop_above:
+            return deepest
+        pending.extend((child, depth) for child in children)
+    return deepest
+
+
+def storage_problem(value: Any, max_depth: int = MAX_JSON_DEPTH) -> str | None:
+    """Why `value` may not be stored: nested deeper than `max_depth`, or something PostgreSQL's jsonb
+    refuses (NaN/Infinity, U+0000, a lone surrogate); None when it may."""
+    if nesting_depth(value, max_depth) > max_depth:
+        return f"arrays and objects may be nested at most {max_depth} deep"
     try:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except ValueError:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from zart import paging
 from zart.config import Settings
 from zart.errors import (
     ExecutionAlreadyExists,
@@ -52,6 +53,13 @@ MAX_DEBOUNCE = 86_400.0
 
 
 @dataclass(frozen=True)
+class FlowOptions:
+    priority: int | None
+    dedup_key: str | None
+    debounce: float | None
+
+
+@dataclass(frozen=True)
 class TaskDefinition:
     schema: dict[str, Any] | None
     timeout: float | None
@@ -66,6 +74,13 @@ def check_debounce(debounce: float | None, dedup_key: str | None) -> None:
         raise InvalidData("debounce needs a dedup_key: it is the key whose later schedules replace the input")
     if isinstance(debounce, bool) or not isinstance(debounce, int | float) or not 0 < debounce <= MAX_DEBOUNCE:
         raise InvalidData(f"debounce must be a number of seconds above 0 and at most {MAX_DEBOUNCE:g}")
+
+
+@dataclass(frozen=True)
+class Page:
+    executions: list[dict[str, Any]]
+    total: int
+    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -106,6 +121,13 @@ def check_storable(what: str, value: Any) -> None:
     problem = storage_problem(value)
     if problem is not None:
         raise InvalidData(f"{what} cannot be stored: {problem}")
+
+
+def check_input_shape(data: Any) -> None:
+    """An execution's input is a JSON object that may be stored."""
+    if not isinstance(data, dict):
+        raise InvalidData("data must be a JSON object")
+    check_storable("data", data)
 
 
 def check_name(kind: str, name: str) -> None:
@@ -154,6 +176,7 @@ class ZartService:
         priority: int | None = None,
         dedup_key: str | None = None,
         debounce: float | None = None,
+        connection: Any = None,
     ) -> Scheduled:
         """Create a pending execution (or return the one with the same id / key) and ring the doorbell.
 
@@ -161,7 +184,9 @@ class ZartService:
         one. `debounce` (seconds, needs a dedup key): the start waits that long, and a schedule with the same
         key before the start replaces the input (the last one wins). `priority`: higher first among
         executions held by their queue's limits.
-        """
+
+        With `connection` (the app's SQLAlchemy Session or Connection) the row is written in the app's open
+        transaction and the doorbell rings only once that transaction commits; a rollback leaves nothing."""
         check_name("task name", task)
         if execution_id is not None:
             check_execution_id(execution_id)
@@ -172,51 +197,90 @@ class ZartService:
         if priority is not None:
             check_priority(priority)
         check_debounce(debounce, dedup_key)
-        if not isinstance(data, dict):
-            raise InvalidData("data must be a JSON object")
-        check_storable("data", data)
-        url = self.settings.database_url
-        with db.transaction(url) as conn:
-            definition = self._task_definition(conn, task)
-            problems = validation_errors(definition.schema, data)
-            if problems:
-                raise InvalidData("; ".join(problems))
-            for _ in range(DEDUP_RACE_RETRIES):
-                created = executions.insert_execution(
-                    conn,
-                    execution_id=execution_id or new_execution_id(),
-                    task=task,
-                    data=data,
-                    idempotency_key=idempotency_key,
-                    timeout=definition.timeout,
-                    triggered_by=triggered_by,
-                    queue=definition.queue,
-                    priority=definition.priority if priority is None else priority,
-                    dedup_key=dedup_key,
-                    delay=debounce,
+        check_input_shape(data)
+        new_id = execution_id or new_execution_id()
+        flow = FlowOptions(priority, dedup_key, debounce)
+        if connection is not None:
+            from zart import apptx
+
+            joined = apptx.join(connection, self.settings.database_url)
+            with db.translated_errors():
+                scheduled, superseded = self._insert(
+                    joined.conn, task, data, new_id, execution_id, idempotency_key, triggered_by, flow
                 )
-                if created is not None:
-                    break
-                # the id or a key is taken: the same request again, a duplicate, or a conflict
-                existing = self._existing(conn, execution_id, idempotency_key, dedup_key)
-                if existing is not None:
-                    if debounce is not None and existing["task"] == task:
-                        executions.replace_unstarted_input(conn, existing["execution_id"], data)
-                    return self._same_task_or_conflict(existing, task)
-                if dedup_key is None:
-                    raise ExecutionAlreadyExists("an execution with that id already exists")
-                # the active execution holding the dedup key finished meanwhile: try again
-            else:
-                raise ExecutionAlreadyExists(f"dedup key '{dedup_key}' is contended; try again")
-            if created["key_path"] is not None and created["flow_key"] is None:
-                raise InvalidData(
-                    f"data has no '{created['key_path']}', the concurrency key of limit '{created['flow_limit']}'"
-                )
-            superseded = self._supersede(conn, created)
+            if scheduled.created:
+                joined.after_commit(lambda: self._after_insert(new_id, superseded, debounce))
+            return scheduled
+        with db.transaction(self.settings.database_url) as conn:
+            scheduled, superseded = self._insert(
+                conn, task, data, new_id, execution_id, idempotency_key, triggered_by, flow
+            )
+        if not scheduled.created:
+            return scheduled
+        return Scheduled(scheduled.execution, created=True, published=self._after_insert(new_id, superseded, debounce))
+
+    def _after_insert(self, execution_id: str, superseded: list[str], debounce: float | None) -> bool:
         for older in superseded:
             self.cancel_descendants(older)
+        return self.publish(execution_id, debounce)
+
+    def _insert(
+        self,
+        conn: Any,
+        task: str,
+        data: dict[str, Any],
+        new_id: str,
+        execution_id: str | None,
+        idempotency_key: str | None,
+        triggered_by: str | None,
+        flow: FlowOptions,
+    ) -> tuple[Scheduled, list[str]]:
+        """The insert (or the existing execution it collides with) and the executions it supersedes."""
+        definition = self.validate_input(conn, task, data)
+        for _ in range(DEDUP_RACE_RETRIES):
+            created = executions.insert_execution(
+                conn,
+                execution_id=new_id,
+                task=task,
+                data=data,
+                idempotency_key=idempotency_key,
+                timeout=definition.timeout,
+                triggered_by=triggered_by,
+                queue=definition.queue,
+                priority=definition.priority if flow.priority is None else flow.priority,
+                dedup_key=flow.dedup_key,
+                delay=flow.debounce,
+            )
+            if created is not None:
+                break
+            # the id or a key is taken: the same request again, a duplicate, or a conflict
+            existing = self._existing(conn, execution_id, idempotency_key, flow.dedup_key)
+            if existing is not None:
+                if flow.debounce is not None and existing["task"] == task:
+                    executions.replace_unstarted_input(conn, existing["execution_id"], data)
+                return self._same_task_or_conflict(existing, task), []
+            if flow.dedup_key is None:
+                raise ExecutionAlreadyExists("an execution with that id already exists")
+            # the active execution holding the dedup key finished meanwhile: try again
+        else:
+            raise ExecutionAlreadyExists(f"dedup key '{flow.dedup_key}' is contended; try again")
+        if created["key_path"] is not None and created["flow_key"] is None:
+            raise InvalidData(
+                f"data has no '{created['key_path']}', the concurrency key of limit '{created['flow_limit']}'"
+            )
         record = {"execution_id": created["id"], **{k: created[k] for k in ("task", "status", "created_at")}}
-        return Scheduled(record, created=True, published=self.publish(created["id"], debounce))
+        return Scheduled(record, created=True, published=False), self._supersede(conn, created)
+
+    def validate_input(self, conn: Any, task: str, data: Any) -> TaskDefinition:
+        """Everything new input for `task` must pass, wherever it comes from (schedule, restart): a JSON
+        object that jsonb can store, nested at most MAX_JSON_DEPTH deep, conforming to the task's schema.
+        Returns the task's definition."""
+        check_input_shape(data)
+        definition = self.definition(conn, task)
+        problems = validation_errors(definition.schema, data)
+        if problems:
+            raise InvalidData("; ".join(problems))
+        return definition
 
     @staticmethod
     def _supersede(conn: Any, created: dict[str, Any]) -> list[str]:
@@ -227,7 +291,12 @@ class ZartService:
         older = flow_store.older_with_key(conn, created["flow_limit"], created["flow_key"], created["id"])
         return [execution_id for execution_id in older if cancel_store.cancel(conn, execution_id)]
 
-    def _task_definition(self, conn: Any, task: str) -> TaskDefinition:
+    def _task_definition(self, conn: Any, task: str) -> tuple[dict[str, Any] | None, float | None]:
+        """The task's input schema and timeout."""
+        definition = self.definition(conn, task)
+        return definition.schema, definition.timeout
+
+    def definition(self, conn: Any, task: str) -> TaskDefinition:
         """The task's input schema, timeout, queue and priority: from this process's registry, else the catalog."""
         local = self._registry.get(task)
         if local is not None:
@@ -296,6 +365,21 @@ class ZartService:
         offset: int = 0,
         order: str = "desc",
     ) -> tuple[list[dict[str, Any]], int]:
+        """One page and the total matching the filters (see `list_page` for the cursor as well)."""
+        page = self.list_page(status=status, task=task, limit=limit, offset=offset, order=order)
+        return page.executions, page.total
+
+    def list_page(
+        self,
+        *,
+        status: str | None = None,
+        task: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        order: str = "desc",
+        cursor: str | None = None,
+    ) -> Page:
+        """A page by offset (as the contract says) or after a cursor, with the cursor of the next page."""
         if status is not None and status not in EXECUTION_STATUSES:
             raise InvalidData(f"status must be one of {', '.join(EXECUTION_STATUSES)}")
         if task is not None:
@@ -306,10 +390,17 @@ class ZartService:
             raise InvalidData("offset must not be negative")
         if order not in ("asc", "desc"):
             raise InvalidData("order must be 'asc' or 'desc'")
+        after = None
+        if cursor is not None:
+            if offset:
+                raise InvalidData("give either cursor or offset, not both")
+            key = paging.decode(cursor, order)
+            after = (key.created_at, key.execution_id)
         with db.autocommit(self.settings.database_url) as conn:
-            return executions.list_executions(
-                conn, status=status, task=task, limit=limit, offset=offset, descending=order == "desc"
+            rows, more, total = executions.list_executions(
+                conn, status=status, task=task, limit=limit, offset=offset, descending=order == "desc", after=after
             )
+        return Page(rows, total, paging.after_last(rows, order) if more else None)
 
     def cancel(self, execution_id: str) -> dict[str, Any]:
         """Cancel an active execution and its active children; a running one stops at its next step."""
@@ -327,29 +418,38 @@ class ZartService:
 
     def cancel_descendants(self, execution_id: str) -> None:
         """Children are cancelled after the parent commits, each in its own transaction (no lock cycles)."""
-        frontier = [execution_id]
-        while frontier:
-            parent = frontier.pop()
-            with db.autocommit(self.settings.database_url) as conn:
-                children = cancel_store.active_children(conn, parent)
-                for child in children:
-                    if cancel_store.cancel(conn, child):
-                        frontier.append(child)
+        with db.autocommit(self.settings.database_url) as conn:
+            cancel_store.cancel_descendants(conn, execution_id)
 
-    def send_event(self, execution_id: str, event_name: str, payload: Any) -> bool:
-        """Deliver to an execution parked on `event_name`; returns whether the doorbell was published."""
+    def send_event(self, execution_id: str, event_name: str, payload: Any, *, connection: Any = None) -> bool:
+        """Deliver to an execution parked on `event_name`; returns whether the doorbell was published.
+
+        With `connection` the delivery joins the app's transaction and the doorbell follows its commit
+        (returns False: nothing is published before then)."""
         check_lookup_id(execution_id)
         check_name("event name", event_name)
         check_storable("the event payload", payload)
+        if connection is not None:
+            from zart import apptx
+
+            joined = apptx.join(connection, self.settings.database_url)
+            with db.translated_errors():
+                self._deliver(joined.conn, execution_id, event_name, payload)
+            joined.after_commit(lambda: self.publish(execution_id))
+            return False
         with db.transaction(self.settings.database_url) as conn:
-            if not events.deliver(conn, execution_id, event_name, payload):
-                row = executions.get_execution(conn, execution_id)
-                if row is None:
-                    raise ExecutionNotFound(execution_id)
-                raise NotWaitingForEvent(
-                    f"execution {execution_id} is not waiting for event '{event_name}' (status: {row['status']})"
-                )
+            self._deliver(conn, execution_id, event_name, payload)
         return self.publish(execution_id)
+
+    @staticmethod
+    def _deliver(conn: Any, execution_id: str, event_name: str, payload: Any) -> None:
+        if not events.deliver(conn, execution_id, event_name, payload):
+            row = executions.get_execution(conn, execution_id)
+            if row is None:
+                raise ExecutionNotFound(execution_id)
+            raise NotWaitingForEvent(
+                f"execution {execution_id} is not waiting for event '{event_name}' (status: {row['status']})"
+            )
 
     def wait(
         self, execution_id: str, timeout: float, gone: Callable[[], bool] | None = None

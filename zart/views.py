@@ -68,13 +68,21 @@ def status_view(execution: Mapping[str, Any]) -> dict[str, Any]:
     return pick(execution, STATUS_FIELDS)
 
 
-def list_view(executions: Iterable[Mapping[str, Any]], total: int, limit: int, offset: int) -> dict[str, Any]:
-    """A page of executions (from `ZartService.list`) with the paging it was asked for."""
+def summary_view(execution: Mapping[str, Any]) -> dict[str, Any]:
+    return pick(execution, SUMMARY_FIELDS)
+
+
+def list_view(
+    executions: Iterable[Mapping[str, Any]], total: int, limit: int, offset: int, next_cursor: str | None = None
+) -> dict[str, Any]:
+    """A page of executions (from `ZartService.list_page`) with the paging it was asked for; `next_cursor`
+    (null on the last page) fetches the page after it."""
     return {
-        "executions": [pick(execution, SUMMARY_FIELDS) for execution in executions],
+        "executions": [summary_view(execution) for execution in executions],
         "total": total,
         "limit": limit,
         "offset": offset,
+        "next_cursor": next_cursor,
     }
 
 
@@ -119,7 +127,7 @@ RUN_FIELDS = (
     "started_at",
     "completed_at",
 )
-ACTION_FIELDS = ("action", "triggered_by", "details", "created_at")
+ACTION_FIELDS = ("action", "triggered_by", "on_behalf_of", "details", "created_at")
 PAUSE_FIELDS = (
     "rule_id",
     "execution_id",
@@ -147,6 +155,12 @@ def admin_step_view(step: Mapping[str, Any]) -> dict[str, Any]:
     return {**step_view(step), "retryable": bool(step.get("retryable"))}
 
 
+def action_view(action: Mapping[str, Any]) -> dict[str, Any]:
+    """An audit-trail entry: who acted (a token's name), and on whose behalf when the caller said so."""
+    details = action.get("details") or {}
+    return pick({**action, "on_behalf_of": details.get("on_behalf_of")}, ACTION_FIELDS)
+
+
 def pause_view(rule: Mapping[str, Any]) -> dict[str, Any]:
     return pick(rule, PAUSE_FIELDS)
 
@@ -161,7 +175,75 @@ def detail_view(detail: Mapping[str, Any]) -> dict[str, Any]:
         "input": detail["execution"].get("input"),
         "waiting_for": detail["execution"].get("waiting_for"),
         "held_by": None if held_by is None else pick(held_by, HELD_BY_FIELDS),
+        "schedule_id": detail["execution"].get("schedule_id"),
+        "scheduled_for": iso(detail["execution"].get("scheduled_for")),
         "runs": [run_view(run) for run in detail["runs"]],
         "steps": [admin_step_view(step) for step in detail["steps"]],
-        "actions": [pick(action, ACTION_FIELDS) for action in detail["actions"]],
+        "actions": [action_view(action) for action in detail["actions"]],
     }
+
+
+SCHEDULE_FIELDS = (
+    "task",
+    "target_kind",
+    "cron",
+    "every",
+    "timezone",
+    "data",
+    "args",
+    "kwargs",
+    "start_at",
+    "end_at",
+    "overlap",
+    "catch_up",
+    "catch_up_window",
+    "jitter",
+    "description",
+    "paused",
+    "enabled",
+    "source",
+    "next_fire_at",
+    "last_fired_at",
+    "last_execution_id",
+    "last_status",
+    "last_lag_seconds",
+    "created_at",
+    "updated_at",
+)
+
+
+def schedule_view(schedule: Mapping[str, Any]) -> dict[str, Any]:
+    """A schedule: its definition, state, last outcome and (when read alone) its next fire times."""
+    row = {**schedule, "every": schedule.get("interval_seconds")}
+    skip = schedule.get("last_skip")
+    view = {
+        "schedule_id": schedule["id"],
+        **pick(row, SCHEDULE_FIELDS),
+        "next_tick": iso(schedule.get("next_tick")),
+        "last_tick": iso(schedule.get("last_tick")),
+        "buffered_tick": iso(schedule.get("buffered_tick")),
+        "last_skip": None if skip is None else {"tick": iso(_parse(skip.get("tick"))), "reason": skip.get("reason")},
+    }
+    if "upcoming" in schedule:
+        view["upcoming"] = [iso(moment) for moment in schedule["upcoming"]]
+    return view
+
+
+def schedule_page_view(schedules: Iterable[Mapping[str, Any]], total: int, limit: int, offset: int) -> dict[str, Any]:
+    return {"schedules": [schedule_view(s) for s in schedules], "total": total, "limit": limit, "offset": offset}
+
+
+def firing_view(schedule_id: str, outcome: Any) -> dict[str, Any]:
+    """What a trigger or a backfill did: executions fired, ticks already fired, skipped, buffered, cancelled."""
+    return {
+        "schedule_id": schedule_id,
+        "fired": [{"execution_id": f.execution_id, "scheduled_for": iso(f.tick)} for f in outcome.fired],
+        "already_fired": list(outcome.already_fired),
+        "skipped": [{"tick": iso(tick), "reason": reason} for tick, reason in outcome.skipped],
+        "buffered": iso(outcome.buffered),
+        "cancelled": list(outcome.cancelled),
+    }
+
+
+def _parse(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None

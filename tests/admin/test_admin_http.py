@@ -84,10 +84,11 @@ def test_dead_step_rerun_restart_and_detail_over_http(client, start_worker, log_
     ]
     detail = client.get(f"{ADMIN}/executions/{execution_id}/detail?run=1").get_json()
     assert detail["run_index"] == 1 and detail["current_run"] == 2
-    assert [(a["action"], a["triggered_by"]) for a in detail["actions"]] == [
-        ("retry-step", "oncall@example.com"),
-        ("selective_rerun", "api"),
-        ("restart", "api"),
+    # who acted is the token (here: none, so "api"); what the body said is kept as on whose behalf
+    assert [(a["action"], a["triggered_by"], a["on_behalf_of"]) for a in detail["actions"]] == [
+        ("retry-step", "api", "oncall@example.com"),
+        ("selective_rerun", "api", None),
+        ("restart", "api", None),
     ]
     assert error_code(client.get(f"{ADMIN}/executions/{execution_id}/detail?run=9"), 422) == "invalid_data"
     assert error_code(client.get(f"{ADMIN}/executions/missing/runs"), 404) == "execution_not_found"
@@ -125,7 +126,7 @@ def test_pause_rules_over_http(client, start_worker, log_dir):
     assert [r["rule_id"] for r in client.get(f"{ADMIN}/pause").get_json()["rules"]] == [rule["rule_id"]]
 
     resumed = client.post(f"{ADMIN}/pause/{rule['rule_id']}", json={"triggered_by": "bob"})
-    assert resumed.status_code == 200 and resumed.get_json()["resumed_by"] == "bob"
+    assert resumed.status_code == 200 and resumed.get_json()["resumed_by"] == "api"
     assert wait_json(client, execution_id)["status"] == "completed"
     assert error_code(client.post(f"{ADMIN}/pause/{rule['rule_id']}", json={}), 409) == "pause_rule_not_active"
     assert client.get(f"{ADMIN}/pause?all=true").get_json()["rules"][-1]["active"] is False

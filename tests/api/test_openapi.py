@@ -63,6 +63,16 @@ def test_every_route_and_method_is_documented(app, client):
         (f"{ADMIN}/limits/{{name}}", "delete"),
         (f"{ADMIN}/limits/{{name}}/pause", "post"),
         (f"{ADMIN}/limits/{{name}}/resume", "post"),
+        (f"{API}/schedules", "post"),
+        (f"{API}/schedules", "get"),
+        (f"{API}/schedules/{{schedule_id}}", "get"),
+        (f"{API}/schedules/{{schedule_id}}", "patch"),
+        (f"{API}/schedules/{{schedule_id}}", "delete"),
+        (f"{API}/schedules/{{schedule_id}}/pause", "post"),
+        (f"{API}/schedules/{{schedule_id}}/resume", "post"),
+        (f"{API}/schedules/{{schedule_id}}/trigger", "post"),
+        (f"{API}/schedules/{{schedule_id}}/backfill", "post"),
+        (f"{ADMIN}/prune", "post"),
     } == documented
 
 

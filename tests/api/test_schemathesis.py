@@ -27,6 +27,11 @@ SEMANTICALLY_CHECKED = {
     "POST /zart/admin/v1/pause": [positive_data_acceptance],
     # new input is held to the same storability rule (no U+0000) as a schedule's
     "POST /zart/admin/v1/executions/{execution_id}/restart": [positive_data_acceptance],
+    # a schedule's cron expression, timezone, interval, bounds and target are checked by meaning
+    "POST /api/v1/schedules": [positive_data_acceptance],
+    "PATCH /api/v1/schedules/{schedule_id}": [positive_data_acceptance],
+    # a backfill window must lie in the past and start before it ends
+    "POST /api/v1/schedules/{schedule_id}/backfill": [positive_data_acceptance],
 }
 
 
@@ -41,14 +46,27 @@ def operation_labels() -> list[str]:
 def api_schema(env):
     """Bearer tokens on, so the document declares the scheme and unauthenticated calls are checked too.
 
-    Generated requests may create pause rules (even `all: true`); they are deleted afterwards so that no
-    later test finds its executions held.
+    Generated requests may create pause rules (even `all: true`) and schedules; they are deleted afterwards
+    so that no later test finds its executions held or fired for.
     """
     app = create_app(settings=env.settings(ZART_API_TOKENS=TOKEN), public_docs=True)  # the document only
     yield schemathesis.openapi.from_wsgi("/openapi.json", app)
     admin = AdminService(ZartService(env.settings()))
     for rule in admin.list_pauses(include_inactive=True):
         admin.delete_pause(rule["rule_id"], "test-cleanup")
+    delete_api_schedules(env)
+
+
+def delete_api_schedules(env) -> None:
+    from zart.schedules.service import ScheduleService
+
+    schedules = ScheduleService(ZartService(env.settings()))
+    page, _ = schedules.list(include_disabled=True, limit=500)
+    while page:
+        for row in page:
+            if row["source"] == "api":
+                schedules.delete(row["id"])
+        page = [row for row in schedules.list(include_disabled=True, limit=500)[0] if row["source"] == "api"]
 
 
 @pytest.mark.parametrize("label", operation_labels())

@@ -203,6 +203,7 @@ def test_list_prints_an_aligned_table_and_pages_like_the_api(zart, journal):
         "total": everything["total"],
         "limit": 2,
         "offset": 1,
+        "next_cursor": page.json()["next_cursor"],
     }
 
 

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import psycopg
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, pool
 
+from tests.harness import fresh_database
 from zart.localservices import LocalPostgres
 from zart.migrate import pending_revisions, upgrade
 from zart.store.tables import metadata
 
 
 def _fresh_database(postgres: LocalPostgres, name: str) -> str:
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{postgres.port}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql+psycopg://postgres@127.0.0.1:{postgres.port}/{name}"
+    return fresh_database(postgres.port, name)
 
 
 def test_upgrade_on_empty_database_matches_declared_tables(postgres):

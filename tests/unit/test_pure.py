@@ -163,3 +163,21 @@ def test_every_non_python_file_of_the_packages_is_declared_package_data():
                 continue  # modules of the package itself
             assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), (package, relative)
     assert {"flask_app", "migrations"} <= set(declared)
+
+
+def test_a_cursor_round_trips_and_refuses_the_other_order():
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from zart import paging
+    from zart.errors import InvalidData
+
+    moment = datetime(2026, 4, 4, 10, 23, 11, 123456, tzinfo=UTC)
+    token = paging.encode(paging.Cursor(moment, "exec-1", "desc"))
+    assert paging.decode(token, "desc") == paging.Cursor(moment, "exec-1", "desc")
+    with pytest.raises(InvalidData):
+        paging.decode(token, "asc")
+    for forged in ("", "x", paging.encode(paging.Cursor(moment.replace(tzinfo=None), "e", "desc")), "bnVsbA"):
+        with pytest.raises(InvalidData):
+            paging.decode(forged, "desc")

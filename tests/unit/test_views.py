@@ -48,7 +48,7 @@ def test_status_view_keeps_the_contract_fields_only():
 
 def test_list_view_pages_summaries():
     row = {"execution_id": "e", "task": "t", "status": "pending", "created_at": MOMENT, "input": {}}
-    assert views.list_view([row], total=7, limit=1, offset=3) == {
+    assert views.list_view([row], total=7, limit=1, offset=3, next_cursor="c") == {
         "executions": [
             {
                 "execution_id": "e",
@@ -62,6 +62,7 @@ def test_list_view_pages_summaries():
         "total": 7,
         "limit": 1,
         "offset": 3,
+        "next_cursor": "c",
     }
 
 

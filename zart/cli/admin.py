@@ -14,8 +14,9 @@ import click
 from zart import views
 from zart.cli import render
 from zart.cli.connect import service_for
-from zart.cli.params import JSON_OBJECT
+from zart.cli.params import DURATION, JSON_OBJECT
 from zart.cli.state import CliState, global_options, with_state
+from zart.limits import TERMINAL_STATUSES
 
 
 def _admin(state: CliState) -> Any:
@@ -27,12 +28,18 @@ def _admin(state: CliState) -> Any:
 triggered_by = click.option(
     "--triggered-by", default="cli", show_default=True, help="Who is acting, for the audit trail."
 )
+expected_run = click.option(
+    "--expected-run",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Refuse (run_changed) unless the execution is still at this run, so a repeated command starts nothing.",
+)
 
 
 @click.group()
 @global_options
 def admin() -> None:
-    """Operator controls: inspect, retry, restart, rerun, pause."""
+    """Operator controls: inspect, retry, restart, rerun, pause, prune."""
 
 
 @admin.command()
@@ -125,12 +132,20 @@ def retry_step(state: CliState, execution_id: str, step_name: str, triggered_by:
 @click.argument("execution_id")
 @click.option("--data", type=JSON_OBJECT, default=None, help="New input as a JSON object (default: the same).")
 @click.option("--force", is_flag=True, help="Stop a pending, running or waiting execution first.")
+@expected_run
 @triggered_by
 @global_options
 @with_state
-def restart(state: CliState, execution_id: str, data: dict[str, Any] | None, force: bool, triggered_by: str) -> None:
+def restart(
+    state: CliState,
+    execution_id: str,
+    data: dict[str, Any] | None,
+    force: bool,
+    expected_run: int | None,
+    triggered_by: str,
+) -> None:
     """Start a new run from the top: every step runs again."""
-    result = _admin(state).restart(execution_id, data, force, triggered_by)
+    result = _admin(state).restart(execution_id, data, force, triggered_by, expected_run=expected_run)
     render.emit(state, result, [f"Restarted {execution_id} as run {result['run_index']}"])
 
 
@@ -139,6 +154,7 @@ def restart(state: CliState, execution_id: str, data: dict[str, Any] | None, for
 @click.option("--step", "steps", multiple=True, required=True, help="Step to re-run (repeatable).")
 @click.option("--preserve", multiple=True, help="A later step to keep anyway (repeatable).")
 @click.option("--force", is_flag=True, help="Stop a pending, running or waiting execution first.")
+@expected_run
 @triggered_by
 @global_options
 @with_state
@@ -148,10 +164,13 @@ def rerun(
     steps: tuple[str, ...],
     preserve: tuple[str, ...],
     force: bool,
+    expected_run: int | None,
     triggered_by: str,
 ) -> None:
     """Start a new run that re-runs the named steps and every step after the first of them."""
-    result = _admin(state).rerun(execution_id, list(steps), list(preserve), force, triggered_by)
+    result = _admin(state).rerun(
+        execution_id, list(steps), list(preserve), force, triggered_by, expected_run=expected_run
+    )
     render.emit(
         state,
         result,
@@ -251,6 +270,27 @@ def pause_delete(state: CliState, rule_id: str, triggered_by: str) -> None:
     """Delete a rule outright (what it held is released)."""
     result = _admin(state).delete_pause(rule_id, triggered_by)
     render.emit(state, result, [f"Deleted pause rule: {rule_id}"])
+
+
+@admin.command("prune")
+@click.option("--older-than", type=DURATION, required=True, help="Finished longer ago than this (30d, 12h, 2w).")
+@click.option(
+    "--status",
+    "statuses",
+    type=click.Choice(TERMINAL_STATUSES),
+    multiple=True,
+    help="Only this final status (repeatable; default: all three).",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@triggered_by
+@global_options
+@with_state
+def prune(state: CliState, older_than: float, statuses: tuple[str, ...], dry_run: bool, triggered_by: str) -> None:
+    """Delete finished executions (with their children, steps and events) now, in small batches."""
+    result = _admin(state).prune(older_than, list(statuses), dry_run, triggered_by)
+    detail = ", ".join(f"{status} {count}" for status, count in result["pruned"].items())
+    verb = "Would prune" if dry_run else "Pruned"
+    render.emit(state, result, [f"{verb} {result['total']} executions ({detail})"])
 
 
 COMMANDS: list[click.Command] = [admin]

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from zart.cli.state import CliState, global_options
-from zart.errors import ExecutionNotFound, ZartError
+from zart.errors import ExecutionNotFound, ScheduleNotFound, ZartError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -25,9 +25,9 @@ def cli(ctx: click.Context, **_: Any) -> None:
 
 
 def _register_commands() -> None:
-    from zart.cli import admin, executions, limits, operate, server
+    from zart.cli import admin, executions, limits, operate, schedules, server
 
-    for module in (executions, operate, server, admin, limits):
+    for module in (executions, operate, server, admin, schedules, limits):
         for command in module.COMMANDS:
             cli.add_command(command)
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_ERROR)
-    except ExecutionNotFound as exc:
+    except (ExecutionNotFound, ScheduleNotFound) as exc:
         click.echo(f"Error: {exc.message}", err=True)
         sys.exit(EXIT_NOT_FOUND)
     except ZartError as exc:

@@ -146,27 +146,79 @@ def event(state: CliState, execution_id: str, event_name: str, data: Any) -> Non
     )
 
 
+LIST_HEADERS = ("EXECUTION ID", "TASK", "STATUS", "CREATED", "STARTED")
+
+
 @click.command("list")
 @click.option("--status", "status_filter", type=click.Choice(EXECUTION_STATUSES), help="Only this status.")
 @click.option("--task", metavar="TASK_NAME", help="Only this task.")
 @click.option("--limit", type=click.IntRange(1, MAX_LIST_LIMIT), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--order", type=click.Choice(["asc", "desc"]), default="desc", show_default=True, help="By creation.")
+@click.option("--cursor", metavar="CURSOR", help="Start after this next_cursor of a previous page (no --offset).")
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Stream every match, --limit rows per query (with --json: one JSON object per line).",
+)
 @global_options
 @with_state
 def list_executions(
-    state: CliState, status_filter: str | None, task: str | None, limit: int, offset: int, order: str
+    state: CliState,
+    status_filter: str | None,
+    task: str | None,
+    limit: int,
+    offset: int,
+    order: str,
+    cursor: str | None,
+    every: bool,
 ) -> None:
     """List executions, newest first by default."""
-    page, total = service_for(state).list_executions(
-        status=status_filter, task=task, limit=limit, offset=offset, order=order
-    )
-    view = views.list_view(page, total, limit, offset)
+    service = service_for(state)
+    query = {"status": status_filter, "task": task, "limit": limit, "order": order}
+    if every:
+        _stream_all(state, service, query, offset, cursor)
+        return
+    page = service.list_page(**query, offset=offset, cursor=cursor)
+    view = views.list_view(page.executions, page.total, limit, offset, page.next_cursor)
+    lines = render.table(LIST_HEADERS, _list_rows(view["executions"]), status_column=2)
     items = view["executions"]
-    rows = [(e["execution_id"], e["task"], e["status"], e["created_at"], e["started_at"]) for e in items]
-    lines = render.table(("EXECUTION ID", "TASK", "STATUS", "CREATED", "STARTED"), rows, status_column=2)
-    shown = f"{offset + 1}-{offset + len(items)}" if items else "none"
-    render.emit(state, view, [*lines, f"({shown} of {total})"])
+    if cursor is not None:
+        lines.append(f"({len(items)} after the cursor, of {page.total})")
+    else:
+        lines.append(f"({f'{offset + 1}-{offset + len(items)}' if items else 'none'} of {page.total})")
+    if page.next_cursor is not None:
+        lines.append(f"next: --cursor {page.next_cursor}")
+    render.emit(state, view, lines)
+
+
+def _list_rows(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(e["execution_id"], e["task"], e["status"], e["created_at"], e["started_at"]) for e in items]
+
+
+def _stream_all(state: CliState, service: Any, query: dict[str, Any], offset: int, cursor: str | None) -> None:
+    """Every match, page after page by cursor, printed as each page arrives (memory stays one page)."""
+    widths: list[int] = []
+    shown = 0
+    while True:
+        page = service.list_page(**query, offset=offset, cursor=cursor)
+        items = [views.summary_view(row) for row in page.executions]
+        if state.json_output:
+            for item in items:
+                click.echo(render.dump(item))
+        elif not state.quiet:
+            rows = _list_rows(items)
+            lines = render.table(LIST_HEADERS, rows, status_column=2, min_widths=widths)
+            for line in lines[1:] if widths else lines:  # the titles once, at the top
+                click.echo(line)
+            widths = widths or render.column_widths(LIST_HEADERS, rows)
+        shown += len(items)
+        if page.next_cursor is None:
+            break
+        cursor, offset = page.next_cursor, 0
+    if not state.json_output and not state.quiet:
+        click.echo(f"({shown} listed)")
 
 
 COMMANDS: list[click.Command] = [schedule, status, cancel, wait, event, list_executions, tasks]

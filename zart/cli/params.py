@@ -32,3 +32,23 @@ class JsonValue(click.ParamType):
 
 JSON_OBJECT = JsonValue(objects_only=True)
 JSON_ANY = JsonValue()
+
+
+class Duration(click.ParamType):
+    """`90s`, `15m`, `12h`, `30d`, `2w`: seconds, refused as a usage error when malformed."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from zart.errors import InvalidData
+        from zart.retention.policy import parse_duration
+
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(str(value))
+        except InvalidData as exc:
+            self.fail(exc.message, param, ctx)
+
+
+DURATION = Duration()

@@ -62,10 +62,24 @@ def text(value: Any) -> str:
     return value if isinstance(value, str) else dump(value)
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], status_column: int | None = None) -> list[str]:
-    """Left-aligned columns two spaces apart; padding is computed before colouring so escapes don't skew it."""
+def column_widths(headers: Sequence[str], rows: Iterable[Sequence[Any]], floors: Sequence[int] = ()) -> list[int]:
+    """The width of each column: its widest cell or title (or the floor given, when wider)."""
     cells = [[text(value) for value in row] for row in rows]
-    widths = [max([len(header), *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)]
+    least = list(floors) or [0] * len(headers)
+    return [max([len(header), least[i], *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)]
+
+
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    status_column: int | None = None,
+    min_widths: Sequence[int] = (),
+) -> list[str]:
+    """Left-aligned columns two spaces apart; padding is computed before colouring so escapes don't skew it.
+
+    `min_widths` keeps later pages of a streamed table in the columns of the first."""
+    cells = [[text(value) for value in row] for row in rows]
+    widths = column_widths(headers, cells, min_widths)
 
     def line(row: Sequence[str], header: bool = False) -> str:
         padded = []

@@ -13,6 +13,8 @@ from zart.config import Settings
 from zart.dispatch.broker import BrokerProbe, BrokerState, Publisher
 from zart.engine.runner import finish_with_parent
 from zart.flow.handoff import dispatch_held
+from zart.retention import prune
+from zart.schedules import firing
 from zart.store import counts, db, pause, sweeps
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class Sweeper:
                 self.sweep_once()
             except Exception:
                 log.warning("sweep failed; trying again in %ss", self._settings.sweep_interval, exc_info=True)
+            self.fire_schedules()
 
     def sweep_once(self) -> list[str]:
         """Wake due timers, recover expired leases, re-publish lost messages, fail overdue executions."""
@@ -65,6 +68,7 @@ class Sweeper:
             overdue = sweeps.overdue(conn, SWEEP_BATCH)
         self._fold_counts(url)
         ready += self._held_ready(url)
+        self._apply_retention(url)
         timed_out = {"type": "ExecutionTimeout", "message": "execution exceeded its timeout"}
         for execution_id in overdue:
             _, parent = finish_with_parent(url, execution_id, status="failed", token=None, error=timed_out)
@@ -84,6 +88,14 @@ class Sweeper:
                 dispatch_held(conn, None, lambda execution_id, _: published.append(execution_id), 0.0)
         return published
 
+    def fire_schedules(self) -> None:
+        """Leader-free, outside the sweep lock: sweepers share due schedules row by row, and a tick's derived
+        execution id makes it fire once whatever the race."""
+        try:
+            firing.fire_due(self._settings.database_url, self._publisher.publish, self._settings.schedule_grace)
+        except Exception:
+            log.warning("firing schedules failed; trying again next sweep", exc_info=True)
+
     @staticmethod
     def _fold_counts(url: str) -> None:
         """Housekeeping in its own transaction: a failure here must never hold up recovery."""
@@ -93,6 +105,15 @@ class Sweeper:
                     counts.fold_deltas(conn)
         except Exception:
             log.warning("could not fold execution counts; trying again next sweep", exc_info=True)
+
+    def _apply_retention(self, url: str) -> None:
+        """Delete a few batches of executions past their retention; never holds up recovery."""
+        if not self._settings.retention:
+            return
+        try:
+            prune.sweep(url, self._settings.retention)
+        except Exception:
+            log.warning("retention pass failed; trying again next sweep", exc_info=True)
 
 
 def redispatch_budget(unclaimed: int, broker: BrokerState | None) -> int:

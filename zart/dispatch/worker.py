@@ -57,6 +57,7 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         lease_seconds=settings.lease_seconds,
         short_wait_hint=settings.short_wait_hint,
         worker_name=socket.gethostname(),
+        workflow_modules=settings.imports,
     )
     publisher = Publisher(app)
 
@@ -105,6 +106,13 @@ def record_catalog(settings: Settings) -> None:
         flow.declare(conn, [spec.columns() for spec in default_registry.limits()], recorder)
 
 
+def reconcile_schedules(settings: Settings) -> None:
+    """Bring the schedules declared on this process's tasks into the store (see zart.schedules.reconcile)."""
+    from zart.schedules.reconcile import declared, reconcile
+
+    reconcile(settings.database_url, declared(default_registry.tasks()), settings.imports)
+
+
 def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publisher) -> None:
     state: dict[str, Any] = {}
 
@@ -113,6 +121,7 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
             return
         import_modules(settings.imports)
         record_catalog(settings)
+        reconcile_schedules(settings)
         sweeper = Sweeper(settings, publisher, BrokerProbe(app))
         sweeper.start()
         state["sweeper"] = sweeper

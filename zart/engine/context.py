@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from zart.engine import transactions
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper, RunningAttempt
 from zart.errors import (
@@ -38,6 +39,7 @@ from zart.errors import (
     StepTimeout,
     StoreUnavailable,
     Suspend,
+    WorkflowDefinitionError,
 )
 from zart.limits import MAX_ID_LENGTH
 from zart.registry import Task, function_reference, seconds
@@ -86,6 +88,7 @@ class Context:
         lease_seconds: float,
         keeper: LeaseKeeper,
         publish: Publish,
+        workflow_modules: tuple[str, ...] = (),
     ) -> None:
         self.execution_id: str = claimed["id"]
         self.task_name: str = claimed["task"]
@@ -97,6 +100,7 @@ class Context:
         self._lease = lease_seconds
         self._keeper = keeper
         self._publish = publish
+        self._workflow_modules = workflow_modules
         self._deadline = _monotonic_deadline(claimed.get("deadline_at"))
         self._checkpoints: dict[str, dict[str, Any]] = {s["name"]: s for s in claimed["steps"]}
         self._names_by_position = {s["position"]: s["name"] for s in claimed["steps"]}
@@ -127,7 +131,29 @@ class Context:
         takes a token first, and waits durably (no worker slot held) until its token is due."""
         if self._in_step:
             return fn(*args, **kwargs)
-        position, checkpoint = self._enter(name, "step")
+        return self._step(name, "step", fn, args, kwargs, retry, timeout, rate_limit)
+
+    def transaction(
+        self, name: str, fn: Callable[..., Any], *args: Any, retry: RetryPolicy | None = None, **kwargs: Any
+    ) -> Any:
+        """Run `fn(conn, *args, **kwargs)` in one database transaction that also writes this step's checkpoint:
+        its writes and the checkpoint commit together or not at all, so they are applied exactly once."""
+        if self._in_step:
+            raise WorkflowDefinitionError(f"ctx.transaction('{name}') cannot run inside another step")
+        return self._step(name, "transaction", transactions.TransactionBody(self, fn), args, kwargs, retry, None)
+
+    def _step(
+        self,
+        name: str,
+        kind: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        retry: RetryPolicy | None,
+        timeout: float | timedelta | None,
+        rate_limit: str | None = None,
+    ) -> Any:
+        position, checkpoint = self._enter(name, kind)
         policy = retry or RetryPolicy.none()
         attempts = failures = 0
         bucket = RateBucket(rate_limit) if rate_limit is not None else None
@@ -148,13 +174,14 @@ class Context:
             if bucket is not None and reserved:
                 bucket.reserved = True
         return self._run_attempts(
-            name, position, fn, args, kwargs, policy, seconds(timeout), attempts, failures, bucket
+            name, position, kind, fn, args, kwargs, policy, seconds(timeout), attempts, failures, bucket
         )
 
     def _run_attempts(
         self,
         name: str,
         position: int,
+        kind: str,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
@@ -169,7 +196,7 @@ class Context:
                 self._take_token(bucket, name, position, attempts, failures)
             attempts += 1
             started_at = utcnow()
-            running = RunningAttempt(name, position, "step", attempts, failures, started_at, time.monotonic())
+            running = RunningAttempt(name, position, kind, attempts, failures, started_at, time.monotonic())
             self._keeper.entering(running)
             try:
                 result = self._call_step_body(fn, args, kwargs, timeout)
@@ -184,7 +211,7 @@ class Context:
                     run_index=self.run_index,
                     name=name,
                     position=position,
-                    kind="step",
+                    kind=kind,
                     error=error_json(exc),
                     attempt=attempts,
                     failures=failures,
@@ -198,9 +225,11 @@ class Context:
                     self._park(retry_at, {"kind": "retry", "step": name})
                 continue
             self._keeper.leaving()
+            if isinstance(result, transactions.Committed):
+                return result.output  # checkpointed in the body's own transaction
             # a first attempt that succeeded quietly needs no attempt row: the checkpoint itself says it all
             history = attempts > 1 or failures > 0 or running.marked
-            return self._checkpoint(name, position, "step", result, attempts, failures, started_at, history)
+            return self._checkpoint(name, position, kind, result, attempts, failures, started_at, history)
 
     def _take_token(self, bucket: RateBucket, name: str, position: int, attempts: int, failures: int) -> None:
         """Each attempt of a rate-limited step spends one token; a token not due yet is waited for durably."""
@@ -229,7 +258,8 @@ class Context:
         try:
             with _time_limit(timeout):
                 result = fn(*args, **kwargs)
-            ensure_json(result)
+            if not isinstance(result, transactions.Committed):
+                ensure_json(result)
             return result
         finally:
             self._in_step = False
@@ -354,13 +384,14 @@ class Context:
         if checkpoint is not None:
             return ChildHandle(name, checkpoint["child_id"])
         child_id = _child_id(self.execution_id, self.run_index, name)
+        function_ref = None
         if isinstance(fn, Task):
             task_name, data, timeout = fn.name, (args[0] if args else kwargs.get("data", {})), fn.timeout
         else:
             task_name, timeout = CHILD_FUNCTION_TASK, None
+            function_ref = function_reference(fn, self._workflow_modules)
             data = {
                 "step": name,
-                "function": function_reference(fn),
                 "args": list(args),
                 "kwargs": kwargs,
                 "retry": (retry or RetryPolicy.none()).to_json(),
@@ -376,6 +407,7 @@ class Context:
                 parent_id=self.execution_id,
                 parent_run=self.run_index,
                 parent_step=name,
+                function_ref=function_ref,
             )
             if not steps.record_wait_step(
                 conn,

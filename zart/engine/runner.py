@@ -35,6 +35,8 @@ class RunnerConfig:
     lease_seconds: float
     short_wait_hint: float
     worker_name: str
+    # modules a function child may name (ZART_IMPORTS); nothing else is ever resolved or imported
+    workflow_modules: tuple[str, ...] = ()
 
 
 def run_execution(
@@ -128,7 +130,7 @@ class _ClaimedRun:
         self.execution_id: str = claimed["id"]
 
     def run(self, registry: Registry) -> str:
-        task = _resolve_task(self.claimed["task"], registry)
+        task = _resolve_task(self.claimed, registry, self.config.workflow_modules)
         if task is None:
             log.warning(
                 "task %r is not registered in this worker; releasing %s", self.claimed["task"], self.execution_id
@@ -153,6 +155,7 @@ class _ClaimedRun:
             lease_seconds=self.config.lease_seconds,
             keeper=keeper,
             publish=self.publish,
+            workflow_modules=self.config.workflow_modules,
         )
         keeper.start()
         reset = current_context.set(context)
@@ -221,16 +224,19 @@ class _ClaimedRun:
             self.publish(self.execution_id, delay)
 
 
-def _resolve_task(name: str, registry: Registry) -> Task | None:
+def _resolve_task(claimed: dict[str, Any], registry: Registry, workflow_modules: tuple[str, ...]) -> Task | None:
+    name = claimed["task"]
     if name == CHILD_FUNCTION_TASK:
-        return Task(name=name, handler=_run_child_function, retry=RetryPolicy.none(), timeout=None)
+        reference = claimed["function_ref"]
+
+        def run_child_function(ctx: Context, data: dict[str, Any]) -> Any:
+            """A function child runs as one step named after the parent's step. What it calls comes from the
+            column its parent wrote, resolved only among the workflow modules; its input holds the arguments."""
+            fn = resolve_function(reference, workflow_modules)
+            return ctx.step(data["step"], fn, *data["args"], retry=RetryPolicy(**data["retry"]), **data["kwargs"])
+
+        return Task(name=name, handler=run_child_function, retry=RetryPolicy.none(), timeout=None)
     return registry.get(name)
-
-
-def _run_child_function(ctx: Context, data: dict[str, Any]) -> Any:
-    """The handler of a function child: the function runs as one step named after the parent's step."""
-    fn = resolve_function(data["function"])
-    return ctx.step(data["step"], fn, *data["args"], retry=RetryPolicy(**data["retry"]), **data["kwargs"])
 
 
 def finish_with_parent(

@@ -10,7 +10,7 @@ from zart.store.sql import one, rows, to_json
 
 _LOCK = text(
     """
-    SELECT id AS execution_id, task, status, run_index, attempt, input, error
+    SELECT id AS execution_id, task, status, run_index, attempt, input, error, parent_id
     FROM executions WHERE id = :id FOR UPDATE
     """
 )

@@ -32,3 +32,14 @@ def cancel(conn: Connection, execution_id: str) -> bool:
 
 def active_children(conn: Connection, execution_id: str) -> list[str]:
     return [r["id"] for r in rows(conn, _CHILDREN, id=execution_id)]
+
+
+def cancel_descendants(conn: Connection, execution_id: str) -> None:
+    """Cancel the active children of a cancelled execution, and theirs. Call it on an autocommit connection after
+    the parent's cancel committed: each child is cancelled in its own statement, so no lock cycles form."""
+    frontier = [execution_id]
+    while frontier:
+        parent = frontier.pop()
+        for child in active_children(conn, parent):
+            if cancel(conn, child):
+                frontier.append(child)

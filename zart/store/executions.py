@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -15,12 +16,14 @@ _INSERT = text(
         SELECT name, key_path, key_strategy FROM flow_limits WHERE name = :queue
     ), new AS (
         INSERT INTO executions (id, task, status, input, idempotency_key, deadline_at,
-                                parent_id, parent_run, parent_step, dispatched_at, created_at, updated_at,
-                                flow_limit, flow_key, priority, dedup_key, wake_at)
+                                parent_id, parent_run, parent_step, function_ref, schedule_id, scheduled_for,
+                                dispatched_at, created_at, updated_at, flow_limit, flow_key, priority, dedup_key,
+                                wake_at)
         SELECT :id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
                CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
                     ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
-               :parent_id, :parent_run, :parent_step, now(), now(), now(),
+               :parent_id, :parent_run, :parent_step, :function_ref, :schedule_id,
+               CAST(:scheduled_for AS timestamptz), now(), now(), now(),
                (SELECT name FROM lim), (SELECT CAST(:input AS jsonb) #>> string_to_array(key_path, '.') FROM lim),
                :priority, :dedup_key,
                CASE WHEN CAST(:delay AS double precision) IS NULL THEN NULL
@@ -50,6 +53,9 @@ def insert_execution(
     parent_run: int | None = None,
     parent_step: str | None = None,
     triggered_by: str | None = None,
+    function_ref: str | None = None,
+    schedule_id: str | None = None,
+    scheduled_for: Any = None,
     queue: str | None = None,
     priority: int = 0,
     dedup_key: str | None = None,
@@ -57,7 +63,9 @@ def insert_execution(
 ) -> dict[str, Any] | None:
     """Insert a pending execution with its run 0; None when the id, idempotency key or active dedup key is
     taken. It comes under the limit named `queue` (default: the task's name) when that limit exists, with its
-    concurrency key read from the input (`key_path` set and `flow_key` None: the input lacks the key)."""
+    concurrency key read from the input (`key_path` set and `flow_key` None: the input lacks the key).
+
+    `function_ref` (a function child's `module:qualname`) is written here and nowhere else."""
     return one(
         conn,
         _INSERT,
@@ -74,13 +82,16 @@ def insert_execution(
         parent_run=parent_run,
         parent_step=parent_step,
         triggered_by=triggered_by,
+        function_ref=function_ref,
+        schedule_id=schedule_id,
+        scheduled_for=scheduled_for,
     )
 
 
 _SUMMARY_COLUMNS = """
     e.id AS execution_id, e.task, e.status, e.input, e.output, e.error, e.run_index, e.attempt,
     e.current_step, e.waiting_for, e.waiting_for_event, e.wake_at, e.parent_id,
-    e.idempotency_key, e.created_at, e.started_at, e.completed_at, e.updated_at
+    e.idempotency_key, e.created_at, e.started_at, e.completed_at, e.updated_at, e.schedule_id, e.scheduled_for
 """
 
 _GET = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.id = :id")
@@ -147,18 +158,26 @@ def list_executions(
     limit: int,
     offset: int,
     descending: bool,
-) -> tuple[list[dict[str, Any]], int]:
-    """One page of executions plus the total matching the filters (from the maintained counts)."""
+    after: tuple[datetime, str] | None = None,
+) -> tuple[list[dict[str, Any]], bool, int]:
+    """One page of executions, whether more follow it, and the total matching the filters (from the counts).
+
+    `after` is the (created_at, id) key of the previous page's last row: the page starts right after it, read
+    from the (…, created_at, id) indexes, so a deep page costs what the first does.
+    """
     where = ["TRUE"]
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    params: dict[str, Any] = {"limit": limit + 1, "offset": offset}
     if status is not None:
         where.append("e.status = :status")
         params["status"] = status
     if task is not None:
         where.append("e.task = :task")
         params["task"] = task
-    condition = " AND ".join(where)
     direction = "DESC" if descending else "ASC"
+    if after is not None:
+        where.append(f"(e.created_at, e.id) {'<' if descending else '>'} (:after_at, :after_id)")
+        params["after_at"], params["after_id"] = after
+    condition = " AND ".join(where)
     page = rows(
         conn,
         text(
@@ -167,7 +186,7 @@ def list_executions(
         ),
         **params,
     )
-    return page, counts.matching(conn, task=task, status=status)
+    return page[:limit], len(page) > limit, counts.matching(conn, task=task, status=status)
 
 
 def count_by_status(conn: Connection) -> dict[str, int]:
@@ -197,7 +216,7 @@ _CLAIM = text(
           -- the claim may be lost in a crash (the row is then dispatched again); the first checkpoint's
           -- synchronous commit flushes it anyway, so the claim need not wait for its own fsync
           AND set_config('synchronous_commit', 'off', true) = 'off'
-        RETURNING id, task, input, run_index, attempt, deadline_at, parent_id,
+        RETURNING id, task, input, function_ref, run_index, attempt, deadline_at, parent_id,
                   deadline_at IS NOT NULL AND deadline_at <= now() AS past_deadline, {pause.ANY_ACTIVE} AS pausing
     )
     SELECT c.*, coalesce((

@@ -76,9 +76,13 @@ def checkpoint_completed(
     exec_attempt: int,
     started_at: datetime,
     record_attempt: bool,
+    prepared: bool = True,
 ) -> Checkpoint:
-    """Write a step's result once, and say whether any pause rule is active (so the run re-checks them)."""
-    row = hot_one(
+    """Write a step's result once, and say whether any pause rule is active (so the run re-checks them).
+
+    `prepared` sends it as a psycopg prepared statement (the per-step path); an application's connection,
+    whose driver may be another, takes the ordinary path."""
+    row = (hot_one if prepared else one)(
         conn,
         _COMPLETE,
         id=execution_id,

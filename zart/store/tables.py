@@ -52,13 +52,17 @@ executions = Table(
     Column("parent_id", Text),
     Column("parent_run", Integer),
     Column("parent_step", Text),
+    Column("function_ref", Text),
     _ts("deadline_at"),
     _ts("dispatched_at"),
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
     _ts("started_at"),
     _ts("completed_at"),
-    # flow control (migration 0005): the limit governing this execution, its concurrency key, whether it holds
+    Column("trace_context", JSONB),
+    Column("schedule_id", Text),
+    _ts("scheduled_for"),
+    # flow control (migration 0008): the limit governing this execution, its concurrency key, whether it holds
     # a slot now, why a pending one is held back, its priority, and its deduplication key while active
     Column("flow_limit", Text),
     Column("flow_key", Text),
@@ -71,12 +75,22 @@ executions = Table(
         name="executions_status_check",
     ),
     UniqueConstraint("idempotency_key", name="executions_idempotency_key_key"),
-    Index("executions_created_idx", "created_at"),
-    Index("executions_status_created_idx", "status", "created_at"),
-    Index("executions_task_created_idx", "task", "created_at"),
+    Index("executions_created_id_idx", "created_at", "id"),
+    Index("executions_status_created_id_idx", "status", "created_at", "id"),
+    Index("executions_task_created_id_idx", "task", "created_at", "id"),
+    Index(
+        "executions_finished_root_idx",
+        "completed_at",
+        postgresql_where=text("parent_id IS NULL AND status IN ('completed', 'failed', 'cancelled')"),
+    ),
     Index("executions_parent_idx", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
     Index("executions_due_idx", "wake_at", postgresql_where=text("status = 'waiting'")),
     Index("executions_pending_idx", "dispatched_at", postgresql_where=text("status = 'pending'")),
+    Index(
+        "executions_schedule_active_idx",
+        "schedule_id",
+        postgresql_where=text("schedule_id IS NOT NULL AND status IN ('pending', 'running', 'waiting')"),
+    ),
     Index(
         "executions_paused_idx",
         text("(waiting_for ->> 'rule')"),
@@ -235,6 +249,55 @@ execution_count_deltas = Table(
     Column("task", Text, nullable=False),
     Column("status", Text, nullable=False),
     Column("delta", Integer, nullable=False),
+)
+
+# Fired by the sweepers (see zart.schedules); a fired execution's id is `<schedule id>@<tick>` (migration 0007).
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("task", Text, nullable=False),
+    Column("target_kind", Text, nullable=False, server_default=text("'zart'")),
+    Column("data", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("args", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("kwargs", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("cron", Text),
+    Column("interval_seconds", Integer),
+    Column("timezone", Text, nullable=False, server_default=text("'UTC'")),
+    _ts("start_at"),
+    _ts("end_at"),
+    Column("overlap", Text, nullable=False),
+    Column("catch_up", Text, nullable=False),
+    Column("catch_up_window", Float, nullable=False),
+    Column("jitter", Float, nullable=False, server_default=text("0")),
+    Column("description", Text),
+    Column("paused", Boolean, nullable=False, server_default=text("false")),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("source", Text, nullable=False),
+    Column("declared_in", Text),
+    _ts("next_tick"),
+    _ts("next_fire_at"),
+    _ts("buffered_tick"),
+    _ts("last_tick"),
+    _ts("last_fired_at"),
+    Column("last_execution_id", Text),
+    Column("last_lag_seconds", Float),
+    Column("last_skip", JSONB),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    CheckConstraint("(cron IS NULL) <> (interval_seconds IS NULL)", name="schedules_timing_check"),
+    CheckConstraint(
+        "overlap IN ('skip', 'buffer_one', 'allow_all', 'cancel_previous')", name="schedules_overlap_check"
+    ),
+    CheckConstraint("catch_up IN ('latest', 'all', 'none')", name="schedules_catch_up_check"),
+    Index(
+        "schedules_due_idx",
+        "next_fire_at",
+        postgresql_where=text("enabled AND NOT paused AND next_fire_at IS NOT NULL"),
+    ),
+    Index(
+        "schedules_buffered_idx", "id", postgresql_where=text("enabled AND NOT paused AND buffered_tick IS NOT NULL")
+    ),
 )
 
 # A limit (a zart queue, or a named token bucket for steps): declared by tasks, changed at runtime.

@@ -5,8 +5,8 @@ row, then its key's counter, decides, and either claims it (taking a slot and a 
 and marked as held. A slot is given back by a trigger the moment its holder stops running, whatever the path
 (finish, park, cancel, lease recovered by the sweeper), so no slot outlives its lease.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB  # noqa: F401
 
-revision = "0005"
-down_revision = "0004"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -42,7 +42,7 @@ CLAIM_FUNCTION = """
 CREATE FUNCTION zart_flow_claim(
     p_id text, p_token text, p_worker text, p_lease double precision, p_paused boolean)
 RETURNS TABLE (verdict text, held_reason text, retry_in double precision, limit_name text, rated boolean,
-               id text, task text, input jsonb, run_index integer, attempt integer,
+               id text, task text, input jsonb, function_ref text, run_index integer, attempt integer,
                deadline_at timestamptz, parent_id text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -109,7 +109,7 @@ BEGIN
                    waiting_for_event = NULL
             WHERE x.id = e.id AND (x.status <> 'pending' OR x.held_by IS DISTINCT FROM v_reason);
             RETURN QUERY SELECT 'held'::text, v_reason, v_retry, l.name, l.rate IS NOT NULL, e.id, e.task,
-                                NULL::jsonb, e.run_index, e.attempt, e.deadline_at, e.parent_id;
+                                NULL::jsonb, NULL::text, e.run_index, e.attempt, e.deadline_at, e.parent_id;
             RETURN;
         END IF;
         IF v_verdict = 'claimed' THEN
@@ -130,8 +130,8 @@ BEGIN
     WHERE x.id = e.id
     RETURNING x.* INTO e;
     RETURN QUERY SELECT v_verdict, NULL::text, NULL::double precision, e.flow_limit,
-                        coalesce(l.rate IS NOT NULL, false), e.id, e.task, e.input, e.run_index, e.attempt,
-                        e.deadline_at, e.parent_id;
+                        coalesce(l.rate IS NOT NULL, false), e.id, e.task, e.input, e.function_ref, e.run_index,
+                        e.attempt, e.deadline_at, e.parent_id;
 END
 $$
 """

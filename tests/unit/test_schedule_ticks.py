@@ -1,0 +1,176 @@
+"""Tick computation, catch-up and overlap decisions, and schedule validation: pure, no I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from zart.errors import InvalidData
+from zart.schedules.plan import decide, due_ticks, fire_time
+from zart.schedules.spec import ScheduleSpec, validate
+from zart.schedules.ticks import jitter_offset, latest_tick, next_tick, tick_label, ticks
+
+BERLIN = ZoneInfo("Europe/Berlin")
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def local(*args: int, fold: int = 0) -> datetime:
+    """A Berlin wall-clock time as the UTC instant ticks are (an ambiguous local time never equals another zone's)."""
+    return datetime(*args, tzinfo=BERLIN, fold=fold).astimezone(UTC)
+
+
+def berlin(expression: str) -> ScheduleSpec:
+    return ScheduleSpec(id="s", task="t", cron=expression, timezone="Europe/Berlin")
+
+
+def walk(spec: ScheduleSpec, after: datetime, count: int) -> list[datetime]:
+    return list(ticks(spec, after, after + timedelta(days=400), count))
+
+
+# ---------------------------------------------------------------- DST, Europe/Berlin (2026: 29 March, 25 October)
+
+
+def test_daily_time_in_the_spring_gap_fires_once_at_the_end_of_the_gap():
+    fired = walk(berlin("30 2 * * *"), local(2026, 3, 27, 12), 4)
+    assert fired == [
+        local(2026, 3, 28, 2, 30),  # CET, UTC+1
+        local(2026, 3, 29, 3, 0),  # 02:30 does not exist: fires at 03:00 CEST, the first minute after the gap
+        local(2026, 3, 30, 2, 30),
+        local(2026, 3, 31, 2, 30),
+    ]
+    assert fired[1] == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+
+
+def test_daily_time_in_the_repeated_autumn_hour_fires_once_at_its_first_occurrence():
+    fired = walk(berlin("30 2 * * *"), local(2026, 10, 24, 12), 3)
+    assert fired == [local(2026, 10, 25, 2, 30, fold=0), local(2026, 10, 26, 2, 30), local(2026, 10, 27, 2, 30)]
+    assert fired[0] == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # CEST, UTC+2: the first 02:30
+    # a sweep that fired it and asks again from inside the repeated hour does not get it a second time
+    assert next_tick(berlin("30 2 * * *"), datetime(2026, 10, 25, 1, 10, tzinfo=UTC)) == local(2026, 10, 26, 2, 30)
+
+
+def test_frequent_cron_follows_elapsed_time_through_both_transitions():
+    spring = walk(berlin("0,30 * * * *"), local(2026, 3, 29, 1, 0), 3)
+    assert spring == [local(2026, 3, 29, 1, 30), local(2026, 3, 29, 3, 0), local(2026, 3, 29, 3, 30)]
+    autumn = walk(berlin("0,30 * * * *"), local(2026, 10, 25, 1, 30), 5)
+    assert [t.astimezone(UTC).strftime("%H:%M") for t in autumn] == ["00:00", "00:30", "01:00", "01:30", "02:00"]
+    assert [t.astimezone(BERLIN).strftime("%H:%M%z") for t in autumn] == [
+        "02:00+0200",
+        "02:30+0200",
+        "02:00+0100",  # the repeated hour fires again, at its own instants
+        "02:30+0100",
+        "03:00+0100",
+    ]
+
+
+def test_six_field_cron_counts_seconds():
+    spec = ScheduleSpec(id="s", task="t", cron="*/20 * * * * *")
+    assert [t.second for t in walk(spec, T0, 4)] == [20, 40, 0, 20]
+
+
+def test_intervals_count_from_start_or_epoch_and_ignore_dst():
+    spec = ScheduleSpec(id="s", task="t", every=3600, timezone="Europe/Berlin")
+    spring = walk(spec, datetime(2026, 3, 29, 0, 30, tzinfo=UTC), 2)
+    assert spring == [datetime(2026, 3, 29, 1, tzinfo=UTC), datetime(2026, 3, 29, 2, tzinfo=UTC)]
+    started = ScheduleSpec(id="s", task="t", every=7, start_at=T0 + timedelta(seconds=3))
+    assert walk(started, T0, 3) == [T0 + timedelta(seconds=s) for s in (3, 10, 17)]
+
+
+def test_bounds_and_latest_tick():
+    spec = ScheduleSpec(id="s", task="t", every=10, start_at=T0, end_at=T0 + timedelta(seconds=30))
+    assert walk(spec, T0 - timedelta(days=1), 10) == [T0 + timedelta(seconds=s) for s in (0, 10, 20, 30)]
+    assert next_tick(spec, T0 + timedelta(seconds=30)) is None
+    assert latest_tick(spec, T0 + timedelta(seconds=25), T0) == T0 + timedelta(seconds=20)
+    assert latest_tick(berlin("30 2 * * *"), local(2026, 3, 30, 12), T0) == local(2026, 3, 30, 2, 30)
+    assert latest_tick(spec, T0 + timedelta(seconds=25), T0 + timedelta(seconds=21)) is None
+
+
+def test_jitter_is_deterministic_and_bounded():
+    offsets = {jitter_offset("s", T0 + timedelta(seconds=i), 5.0) for i in range(50)}
+    assert all(0 <= o < 5 for o in offsets) and len(offsets) > 40
+    assert jitter_offset("s", T0, 5.0) == jitter_offset("s", T0, 5.0)
+    assert jitter_offset("s", T0, 0) == 0
+    assert tick_label(local(2026, 3, 29, 3, 0)) == "20260329T010000Z"
+
+
+# ---------------------------------------------------------------- catch-up
+
+
+@pytest.mark.parametrize(
+    ("policy", "seconds"),
+    [("all", list(range(11))), ("latest", [8, 9, 10]), ("none", [9, 10])],
+)
+def test_catch_up_after_ten_seconds_unswept(policy: str, seconds: list[int]):
+    spec = ScheduleSpec(id="s", task="t", every=1, catch_up=policy)
+    found = due_ticks(spec, T0, T0 + timedelta(seconds=10.2), grace=2)
+    assert [t.second for t in found.due] == seconds
+    assert found.next_tick == T0 + timedelta(seconds=11)
+    assert found.passed_over == (policy != "all")
+
+
+def test_catch_up_all_stays_within_its_window():
+    spec = ScheduleSpec(id="s", task="t", every=1, catch_up="all", catch_up_window=5)
+    found = due_ticks(spec, T0, T0 + timedelta(seconds=100), grace=1)
+    assert [t.second for t in found.due] == [35, 36, 37, 38, 39, 40]  # 01:35 .. 01:40
+    assert found.passed_over
+
+
+def test_nothing_due_before_the_fire_time():
+    spec = ScheduleSpec(id="s", task="t", every=60, jitter=30)
+    assert due_ticks(spec, T0, fire_time(spec, T0) - timedelta(milliseconds=1), grace=60).due == []
+    assert due_ticks(spec, T0, fire_time(spec, T0), grace=60).due == [T0]
+
+
+# ---------------------------------------------------------------- overlap
+
+A, B, C = (T0 + timedelta(seconds=s) for s in (1, 2, 3))
+
+
+def test_overlap_policies_while_a_run_is_active():
+    assert decide("skip", [A, B], active=True, buffered=None).fire == []
+    assert decide("allow_all", [A, B], active=True, buffered=None).fire == [A, B]
+    buffered = decide("buffer_one", [A, B], active=True, buffered=None)
+    assert (buffered.fire, buffered.buffered, buffered.skipped) == ([], A, [(B, "overlap")])
+    cancel = decide("cancel_previous", [A, B], active=True, buffered=None)
+    assert (cancel.fire, cancel.cancel_active, cancel.skipped) == ([B], True, [(A, "superseded")])
+
+
+def test_overlap_policies_when_idle():
+    assert decide("skip", [A, B], active=False, buffered=None).fire == [A]
+    released = decide("buffer_one", [C], active=False, buffered=A)
+    assert (released.fire, released.buffered) == ([A], C)
+    assert decide("cancel_previous", [A], active=False, buffered=None).cancel_active is False
+
+
+# ---------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"cron": "61 * * * *"},
+        {"cron": "* * *"},
+        {"cron": "0 0 31 2 *"},
+        {"cron": None, "every": 0},
+        {"cron": None, "every": -5},
+        {"cron": None, "every": 1.5},
+        {"cron": None, "every": None},
+        {"every": 10},
+        {"timezone": "Mars/Olympus"},
+        {"timezone": "../etc/passwd"},
+        {"start_at": T0, "end_at": T0 - timedelta(seconds=1)},
+        {"start_at": datetime(2026, 1, 1)},
+        {"overlap": "queue"},
+        {"catch_up": "some"},
+        {"jitter": -1},
+        {"id": "-starts-with-dash"},
+        {"id": "has space"},
+    ],
+)
+def test_invalid_definitions_are_refused(changes: dict):
+    good = ScheduleSpec(id="s", task="t", cron="*/5 * * * *")
+    validate(good)
+    with pytest.raises(InvalidData):
+        validate(good.with_changes(**changes))

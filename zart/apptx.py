@@ -1,0 +1,137 @@
+"""Joining an application's own SQLAlchemy transaction, and acting only once it has committed.
+
+An app hands zart its `Session` (Flask-SQLAlchemy's `db.session` included) or `Connection`; zart writes its rows
+on that connection, inside the app's transaction, and rings the doorbell only after the app commits. A rollback
+takes the rows and the doorbell with it. Should the process die between the commit and the publish, the
+workers' sweeper publishes the committed row anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, event
+from sqlalchemy.orm import Session, scoped_session
+
+from zart.store import db, identity
+
+log = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], object]
+
+# A bare Connection's "commit" event fires just before the COMMIT is sent: the callbacks then wait, off the
+# caller's thread, until the database says the transaction committed (or gave up on it).
+COMMIT_WATCH_SECONDS = 10.0
+COMMIT_WATCH_INTERVAL = 0.002
+
+
+@dataclass(frozen=True)
+class Joined:
+    """The app's connection, inside its transaction, and how to run something once that transaction commits."""
+
+    conn: Connection
+    after_commit: Callable[[AfterCommit], None]
+
+
+def join(target: Any, database_url: str) -> Joined:
+    """The app's Session or Connection as a connection in its open transaction (beginning one if needed)."""
+    if isinstance(target, scoped_session):
+        target = target()
+    if isinstance(target, Session):
+        conn = target.connection()
+        identity.check_same_database(conn.engine, database_url)
+        return Joined(conn, lambda callback: _after_session_commit(target, callback))
+    if isinstance(target, Connection):
+        identity.check_same_database(target.engine, database_url)
+        if _autocommits(target):
+            return Joined(target, lambda callback: callback())
+        if not target.in_transaction():
+            target.begin()
+        return Joined(target, lambda callback: _after_connection_commit(target, callback, database_url))
+    raise TypeError(
+        f"connection= takes a SQLAlchemy Session (db.session works) or Connection, not {type(target).__name__}"
+    )
+
+
+# ---------------------------------------------------------------- after a Session commits
+
+_SESSION_PENDING = "zart_after_commit"
+
+
+def _after_session_commit(session: Session, callback: AfterCommit) -> None:
+    session.info.setdefault(_SESSION_PENDING, []).append(callback)
+    if not event.contains(session, "after_commit", _session_committed):
+        event.listen(session, "after_commit", _session_committed)
+        event.listen(session, "after_transaction_end", _session_transaction_ended)
+
+
+def _session_committed(session: Session) -> None:
+    for callback in session.info.pop(_SESSION_PENDING, []):
+        _run(callback)
+
+
+def _session_transaction_ended(session: Session, transaction: Any) -> None:
+    """The outermost transaction ended without a commit (rolled back, or the session closed): forget it all."""
+    if transaction.parent is None:
+        session.info.pop(_SESSION_PENDING, None)
+
+
+# ---------------------------------------------------------------- after a Connection commits
+
+_connection_pending: weakref.WeakKeyDictionary[Connection, list[tuple[int, str, AfterCommit]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _after_connection_commit(conn: Connection, callback: AfterCommit, database_url: str) -> None:
+    xid = identity.current_transaction_id(conn)
+    _connection_pending.setdefault(conn, []).append((xid, database_url, callback))
+    if not event.contains(conn, "commit", _connection_committing):
+        event.listen(conn, "commit", _connection_committing)
+        event.listen(conn, "rollback", _connection_rolled_back)
+
+
+def _connection_committing(conn: Connection) -> None:
+    pending = _connection_pending.pop(conn, [])
+    if pending:
+        threading.Thread(target=_when_committed, args=(pending,), name="zart-after-commit", daemon=True).start()
+
+
+def _connection_rolled_back(conn: Connection) -> None:
+    _connection_pending.pop(conn, None)
+
+
+def _when_committed(pending: list[tuple[int, str, AfterCommit]]) -> None:
+    """Run the callbacks once the database reports their transaction committed; drop them if it aborted."""
+    deadline = time.monotonic() + COMMIT_WATCH_SECONDS
+    xid, database_url, _ = pending[0]
+    try:
+        while time.monotonic() < deadline:
+            with db.autocommit(database_url) as conn:
+                status = identity.transaction_status(conn, xid)
+            if status == "committed":
+                for _, _, callback in pending:
+                    _run(callback)
+                return
+            if status != "in progress":
+                return
+            time.sleep(COMMIT_WATCH_INTERVAL)
+    except Exception:
+        log.warning("could not confirm the application's commit; the sweeper will dispatch", exc_info=True)
+
+
+def _autocommits(conn: Connection) -> bool:
+    return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+
+
+def _run(callback: AfterCommit) -> None:
+    try:
+        callback()
+    except Exception:  # the commit stands; a lost doorbell is the sweeper's to ring
+        log.warning("an after-commit action failed; the sweeper will follow up", exc_info=True)

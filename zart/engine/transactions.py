@@ -1,0 +1,85 @@
+"""Database steps: the body's writes and the step's checkpoint commit in one transaction, or not at all.
+
+`ctx.transaction(name, fn, *args)` runs `fn(conn, *args)` on a connection to zart's own database (the app's
+engine when `zart.configure(app_engine=...)` set one, checked to reach the same database) and writes the
+checkpoint, fenced on the run's lease, before the commit. A crash before the commit rolls everything back and
+the body runs again; after it, the checkpoint is there and the body never runs again. A lost lease or a
+checkpoint some other owner wrote first rolls the body's writes back too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from zart import appconfig
+from zart.errors import LeaseLost
+from zart.store import db, identity, steps
+
+if TYPE_CHECKING:
+    from zart.engine.context import Context
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What a transaction body returns to the step machinery: its output, already checkpointed."""
+
+    output: Any
+
+
+class _WrittenByAnother(Exception):
+    """Roll back: the step's checkpoint was already written (by an owner that ran it first)."""
+
+
+class TransactionBody:
+    """Called like a step body; opens the transaction, runs `fn(conn, ...)`, writes the checkpoint, commits."""
+
+    def __init__(self, ctx: Context, fn: Callable[..., Any]) -> None:
+        self._ctx = ctx
+        self._fn = fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Committed:
+        from zart.engine.context import ensure_json
+
+        ctx = self._ctx
+        attempt = ctx._keeper.current
+        assert attempt is not None, "a transaction body runs inside a step attempt"
+        try:
+            with _engine(ctx._url).connect() as conn, conn.begin():
+                output = self._fn(conn, *args, **kwargs)
+                ensure_json(output)
+                written = steps.checkpoint_completed(
+                    conn,
+                    execution_id=ctx.execution_id,
+                    token=ctx._token,
+                    lease=ctx._lease,
+                    run_index=ctx.run_index,
+                    name=attempt.name,
+                    position=attempt.position,
+                    kind=attempt.kind,
+                    output=output,
+                    attempt=attempt.attempt,
+                    failures=attempt.failures,
+                    exec_attempt=ctx.attempt,
+                    started_at=attempt.started_at,
+                    record_attempt=attempt.attempt > 1 or attempt.failures > 0 or attempt.marked,
+                    prepared=False,
+                )
+                if not written.fenced:
+                    raise LeaseLost()
+                if not written.written:
+                    raise _WrittenByAnother()
+        except _WrittenByAnother:
+            return Committed(ctx._reload(attempt.name)["output"])
+        ctx._note_pausing(written.pausing)
+        return Committed(output)
+
+
+def _engine(database_url: str) -> Any:
+    """The configured application engine (once checked to reach zart's database), else zart's own."""
+    engine = appconfig.app_engine()
+    if engine is None:
+        return db.get_engine(database_url)
+    identity.check_same_database(engine, database_url)
+    return engine

@@ -1,0 +1,229 @@
+"""What the CLI and the HTTP API call for schedules: create, read, list, update, pause, resume, trigger,
+backfill and delete. Each operation validates everything before one short transaction; executions it fires
+are published after commit (the sweeper re-publishes any the broker missed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from zart.errors import (
+    InvalidData,
+    ScheduleAlreadyExists,
+    ScheduleDeclaredInCode,
+    ScheduleNotFound,
+)
+from zart.limits import MAX_LIST_LIMIT
+from zart.schedules import firing
+from zart.schedules.plan import Decision, decide, fire_time
+from zart.schedules.reconcile import first_tick
+from zart.schedules.spec import SCHEDULE_ID_PATTERN, ScheduleSpec, validate
+from zart.schedules.ticks import ONE_MICROSECOND, ticks
+from zart.schema import validation_errors
+from zart.service import ZartService, check_storable, shown_id
+from zart.store import db, sweeps
+from zart.store import schedules as store
+
+UPCOMING = 5
+MAX_BACKFILL_TICKS = 10_000
+# what `update` may change: the definition, except what the schedule is (its id and kind of target)
+UPDATABLE = tuple(sorted(set(ScheduleSpec.__dataclass_fields__) - {"id", "target_kind"}))
+
+
+def check_lookup(schedule_id: Any) -> None:
+    if not isinstance(schedule_id, str) or SCHEDULE_ID_PATTERN.match(schedule_id) is None:
+        raise ScheduleNotFound(shown_id(schedule_id))
+
+
+class ScheduleService:
+    def __init__(self, service: ZartService) -> None:
+        self.service = service
+        self._url = service.settings.database_url
+
+    # ------------------------------------------------------------ reading
+
+    def get(self, schedule_id: str) -> dict[str, Any]:
+        """The schedule with its last outcome and its next fire times."""
+        check_lookup(schedule_id)
+        with db.autocommit(self._url) as conn:
+            row = store.get(conn, schedule_id)
+        if row is None:
+            raise ScheduleNotFound(schedule_id)
+        return with_upcoming(row)
+
+    def list(
+        self, *, task: str | None = None, include_disabled: bool = False, limit: int = 50, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidData(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+        if offset < 0:
+            raise InvalidData("offset must not be negative")
+        with db.autocommit(self._url) as conn:
+            return store.list_schedules(
+                conn, task=task, source=None, include_disabled=include_disabled, limit=limit, offset=offset
+            )
+
+    def firing_figures(self) -> dict[str, float]:
+        """For /metrics: how overdue the most overdue unfired tick is, and the largest recent firing lag."""
+        with db.autocommit(self._url) as conn:
+            return store.firing_figures(conn)
+
+    # ------------------------------------------------------------ changing
+
+    def create(self, spec: ScheduleSpec, *, paused: bool = False, source: str = "api") -> dict[str, Any]:
+        validate(spec)
+        check_storable("data", spec.data)
+        with db.transaction(self._url) as conn:
+            self._check_target(conn, spec)
+            now = sweeps.database_now(conn)
+            tick, fire_at = first_tick(spec, now)
+            row = store.insert(
+                conn,
+                spec.id,
+                spec.as_row(),
+                source=source,
+                declared_in=None,
+                paused=paused,
+                next_tick=tick,
+                next_fire_at=fire_at,
+            )
+            if row is None:
+                raise ScheduleAlreadyExists(f"a schedule with ID {spec.id} already exists")
+        return self.get(spec.id)
+
+    def update(self, schedule_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change some fields; a change of timing computes the next tick afresh."""
+        unknown = sorted(set(changes) - set(UPDATABLE))
+        if unknown:
+            raise InvalidData(f"cannot update {', '.join(unknown)}")
+        check_lookup(schedule_id)
+        with db.transaction(self._url) as conn:
+            row = self._locked(conn, schedule_id)
+            self._refuse_code(row, "update")
+            stored = ScheduleSpec.from_row(row)
+            if "cron" in changes and changes["cron"] is not None:
+                changes = {"every": None, **changes}
+            if "every" in changes and changes["every"] is not None:
+                changes = {"cron": None, **changes}
+            spec = validate(replace(stored, **changes))
+            check_storable("data", spec.data)
+            self._check_target(conn, spec)
+            if spec.timing() != stored.timing():
+                tick, fire_at = first_tick(spec, sweeps.database_now(conn))
+            else:
+                tick = row["next_tick"]
+                fire_at = None if tick is None else fire_time(spec, tick)
+            store.redefine(conn, schedule_id, spec.as_row(), next_tick=tick, next_fire_at=fire_at)
+        return self.get(schedule_id)
+
+    def pause(self, schedule_id: str) -> dict[str, Any]:
+        """Stop firing (a buffered tick waits too); nothing fired before is touched."""
+        return self._set_paused(schedule_id, True)
+
+    def resume(self, schedule_id: str) -> dict[str, Any]:
+        """Fire again from the next tick after now: ticks that fell in the pause are not caught up (backfill
+        them if they are wanted)."""
+        return self._set_paused(schedule_id, False)
+
+    def _set_paused(self, schedule_id: str, paused: bool) -> dict[str, Any]:
+        check_lookup(schedule_id)
+        with db.transaction(self._url) as conn:
+            row = self._locked(conn, schedule_id)
+            tick, fire_at = row["next_tick"], row["next_fire_at"]
+            if row["paused"] and not paused:
+                tick, fire_at = first_tick(ScheduleSpec.from_row(row), sweeps.database_now(conn))
+            store.set_paused(conn, schedule_id, paused, tick, fire_at)
+        return self.get(schedule_id)
+
+    def delete(self, schedule_id: str) -> dict[str, Any]:
+        """Remove a schedule; its executions stay (they keep their schedule id and tick)."""
+        check_lookup(schedule_id)
+        with db.transaction(self._url) as conn:
+            row = self._locked(conn, schedule_id)
+            if row["enabled"]:
+                self._refuse_code(row, "delete")
+            store.delete(conn, schedule_id)
+        return {"schedule_id": schedule_id, "deleted": True}
+
+    # ------------------------------------------------------------ firing
+
+    def trigger(self, schedule_id: str) -> firing.Outcome:
+        """Fire once now, outside the timing, under the schedule's overlap policy (`buffer_one` and `skip` both
+        decline while a run is active)."""
+        check_lookup(schedule_id)
+        with db.transaction(self._url) as conn:
+            row = self._locked(conn, schedule_id)
+            spec = ScheduleSpec.from_row(row)
+            now = sweeps.database_now(conn)
+            policy = "skip" if spec.overlap == "buffer_one" else spec.overlap
+            decision = decide(policy, [now], bool(row["active"]), None)
+            outcome = firing.apply(
+                conn, spec, decision, now, firing.TaskLookup(conn), ids=[firing.manual_execution_id(spec.id)]
+            )
+            firing.record(conn, spec, outcome, now, next_tick=row["next_tick"], buffered=row["buffered_tick"])
+        firing.finish(self._url, outcome, self.service.publish)
+        return outcome
+
+    def backfill(self, schedule_id: str, start: datetime, end: datetime, overlap: str | None = None) -> firing.Outcome:
+        """Fire the ticks in [start, end] (at most 10,000, none in the future) under the overlap policy (the
+        schedule's unless given); ticks that already fired are not fired again."""
+        check_lookup(schedule_id)
+        for name, value in (("from", start), ("to", end)):
+            if value.tzinfo is None:
+                raise InvalidData(f"--{name} must carry a timezone (e.g. 2026-04-04T10:00:00Z)")
+        if end < start:
+            raise InvalidData("the backfill window ends before it starts")
+        with db.transaction(self._url) as conn:
+            row = self._locked(conn, schedule_id)
+            spec = ScheduleSpec.from_row(row)
+            now = sweeps.database_now(conn)
+            if end > now:
+                raise InvalidData("a backfill window must lie in the past")
+            policy = overlap or spec.overlap
+            if policy not in ("skip", "buffer_one", "allow_all", "cancel_previous"):
+                raise InvalidData("overlap must be one of skip, buffer_one, allow_all, cancel_previous")
+            window = list(ticks(spec, start - ONE_MICROSECOND, end, MAX_BACKFILL_TICKS + 1))
+            if len(window) > MAX_BACKFILL_TICKS:
+                raise InvalidData(f"the window holds more than {MAX_BACKFILL_TICKS:,} ticks; backfill it in parts")
+            decision: Decision = decide(policy, window, bool(row["active"]), row["buffered_tick"])
+            outcome = firing.apply(conn, spec, decision, now, firing.TaskLookup(conn))
+            firing.record(conn, spec, outcome, now, next_tick=row["next_tick"], buffered=decision.buffered)
+        firing.finish(self._url, outcome, self.service.publish)
+        return outcome
+
+    # ------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _locked(conn: Any, schedule_id: str) -> dict[str, Any]:
+        row = store.lock(conn, schedule_id)
+        if row is None:
+            raise ScheduleNotFound(schedule_id)
+        return row
+
+    @staticmethod
+    def _refuse_code(row: dict[str, Any], action: str) -> None:
+        if row["source"] == "code":
+            raise ScheduleDeclaredInCode(
+                f"schedule {row['id']} is declared in code ({row['declared_in']}); {action} it there "
+                "(workers rewrite it from the code when they start)"
+            )
+
+    def _check_target(self, conn: Any, spec: ScheduleSpec) -> None:
+        """A zart target must be a registered task and `data` must satisfy its schema."""
+        schema, _ = self.service._task_definition(conn, spec.task)  # raises TaskNotRegistered
+        problems = validation_errors(schema, spec.data)
+        if problems:
+            raise InvalidData("data: " + "; ".join(problems))
+
+
+def with_upcoming(row: dict[str, Any], count: int = UPCOMING) -> dict[str, Any]:
+    """The row plus the fire times of its next ticks (none while paused or disabled)."""
+    spec = ScheduleSpec.from_row(row)
+    upcoming: list[datetime] = []
+    tick = row["next_tick"]
+    if row["enabled"] and not row["paused"] and tick is not None:
+        upcoming.append(fire_time(spec, tick))
+        upcoming += [fire_time(spec, t) for t in ticks(spec, tick, datetime.max.replace(tzinfo=tick.tzinfo), count - 1)]
+    return {**row, "upcoming": upcoming}

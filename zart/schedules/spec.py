@@ -1,0 +1,189 @@
+"""What a schedule is: its target, its timing (a cron expression or a fixed interval, in a timezone, between
+optional bounds) and its policies, with the validation every front end shares.
+
+Pure and light: no database, and the cron library is imported only when an expression is checked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from zart.errors import InvalidData
+from zart.limits import MAX_ID_LENGTH
+
+OVERLAP_POLICIES = ("skip", "buffer_one", "allow_all", "cancel_previous")
+CATCH_UP_POLICIES = ("latest", "all", "none")
+TARGET_KINDS = ("zart", "celery")
+SOURCES = ("code", "api", "cli", "beat")
+DEFAULT_OVERLAP = "skip"
+DEFAULT_CATCH_UP = "latest"
+DEFAULT_CATCH_UP_WINDOW = 86_400.0  # "all" fires missed ticks of the last day unless told otherwise
+MAX_JITTER = 86_400.0
+# a fired execution's id is `<schedule id>@<tick>`: the schedule id leaves room for the tick (17 characters)
+SCHEDULE_ID_MAX = MAX_ID_LENGTH - 40
+SCHEDULE_ID_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._:~-]{{0,{SCHEDULE_ID_MAX - 1}}}$")
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A schedule as declared (in code, by the CLI, the API or an imported beat entry)."""
+
+    id: str
+    task: str
+    cron: str | None = None
+    every: int | None = None  # whole seconds
+    timezone: str = "UTC"
+    data: dict[str, Any] = field(default_factory=dict)
+    args: list[Any] = field(default_factory=list)  # Celery targets
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    target_kind: str = "zart"
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    overlap: str = DEFAULT_OVERLAP
+    catch_up: str = DEFAULT_CATCH_UP
+    catch_up_window: float = DEFAULT_CATCH_UP_WINDOW
+    jitter: float = 0.0
+    description: str | None = None
+
+    def timing(self) -> tuple[Any, ...]:
+        """What decides the ticks: when it changes, the next tick is computed afresh."""
+        return (self.cron, self.every, self.timezone, self.start_at, self.end_at)
+
+    def as_row(self) -> dict[str, Any]:
+        """Column values for the store."""
+        return {
+            "id": self.id,
+            "task": self.task,
+            "target_kind": self.target_kind,
+            "data": self.data,
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "cron": self.cron,
+            "interval_seconds": self.every,
+            "timezone": self.timezone,
+            "start_at": self.start_at,
+            "end_at": self.end_at,
+            "overlap": self.overlap,
+            "catch_up": self.catch_up,
+            "catch_up_window": self.catch_up_window,
+            "jitter": self.jitter,
+            "description": self.description,
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ScheduleSpec:
+        return cls(
+            id=row["id"],
+            task=row["task"],
+            cron=row["cron"],
+            every=row["interval_seconds"],
+            timezone=row["timezone"],
+            data=row["data"] or {},
+            args=row["args"] or [],
+            kwargs=row["kwargs"] or {},
+            target_kind=row["target_kind"],
+            start_at=row["start_at"],
+            end_at=row["end_at"],
+            overlap=row["overlap"],
+            catch_up=row["catch_up"],
+            catch_up_window=row["catch_up_window"],
+            jitter=row["jitter"],
+            description=row["description"],
+        )
+
+    def with_changes(self, **changes: Any) -> ScheduleSpec:
+        return replace(self, **changes)
+
+
+def zone(name: str) -> Any:
+    """The tzinfo for an IANA name (UTC as the fixed zone, which needs no DST handling)."""
+    if name == "UTC":
+        return UTC
+    return ZoneInfo(name)
+
+
+def check_schedule_id(schedule_id: Any) -> None:
+    if not isinstance(schedule_id, str) or SCHEDULE_ID_PATTERN.match(schedule_id) is None:
+        raise InvalidData(
+            f"a schedule id must be 1 to {SCHEDULE_ID_MAX} characters: letters, digits and . _ : ~ - (not first)"
+        )
+
+
+def check_cron(expression: Any) -> None:
+    from cronsim import CronSim, CronSimError
+
+    if not isinstance(expression, str) or len(expression.split()) not in (5, 6):
+        raise InvalidData("cron must have 5 fields (minute hour day month weekday), or 6 with seconds first")
+    try:
+        next(CronSim(expression, datetime(2000, 1, 1, tzinfo=UTC)))
+    except CronSimError as exc:
+        raise InvalidData(f"invalid cron expression {expression!r}: {exc}") from exc
+    except StopIteration as exc:
+        raise InvalidData(f"cron expression {expression!r} never matches") from exc
+
+
+def check_timezone(name: Any) -> None:
+    if not isinstance(name, str) or not name or len(name) > 64:
+        raise InvalidData("timezone must be an IANA name such as Europe/Berlin")
+    try:
+        zone(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise InvalidData(f"unknown timezone {name!r}: use an IANA name such as Europe/Berlin") from exc
+
+
+def _aware(name: str, value: Any) -> None:
+    if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+        raise InvalidData(f"{name} must be a date-time with a timezone (e.g. 2026-04-04T10:00:00Z)")
+
+
+def validate(spec: ScheduleSpec) -> ScheduleSpec:
+    """Every rule a schedule must keep, checked before anything is written; returns the spec for chaining."""
+    check_schedule_id(spec.id)
+    if not isinstance(spec.task, str) or not spec.task or len(spec.task) > 200 or any(ord(c) < 32 for c in spec.task):
+        raise InvalidData("a target task name must be 1 to 200 printable characters")
+    if spec.target_kind not in TARGET_KINDS:
+        raise InvalidData(f"target kind must be one of {', '.join(TARGET_KINDS)}")
+    if (spec.cron is None) == (spec.every is None):
+        raise InvalidData("give exactly one of cron and every (an interval in seconds)")
+    if spec.cron is not None:
+        check_cron(spec.cron)
+    if spec.every is not None and (isinstance(spec.every, bool) or not isinstance(spec.every, int) or spec.every < 1):
+        raise InvalidData("every must be a whole number of seconds, at least 1")
+    check_timezone(spec.timezone)
+    _aware("start_at", spec.start_at)
+    _aware("end_at", spec.end_at)
+    if spec.start_at is not None and spec.end_at is not None and spec.end_at <= spec.start_at:
+        raise InvalidData("end_at must be after start_at")
+    if spec.overlap not in OVERLAP_POLICIES:
+        raise InvalidData(f"overlap must be one of {', '.join(OVERLAP_POLICIES)}")
+    if spec.catch_up not in CATCH_UP_POLICIES:
+        raise InvalidData(f"catch_up must be one of {', '.join(CATCH_UP_POLICIES)}")
+    if not _number(spec.catch_up_window) or spec.catch_up_window <= 0:
+        raise InvalidData("catch_up_window must be a positive number of seconds")
+    if not _number(spec.jitter) or not 0 <= spec.jitter <= MAX_JITTER:
+        raise InvalidData(f"jitter must be between 0 and {MAX_JITTER:.0f} seconds")
+    if not isinstance(spec.data, dict):
+        raise InvalidData("data must be a JSON object")
+    if not isinstance(spec.args, list) or not isinstance(spec.kwargs, dict):
+        raise InvalidData("args must be a JSON array and kwargs a JSON object")
+    if spec.target_kind == "zart" and (spec.args or spec.kwargs):
+        raise InvalidData("args and kwargs are for Celery targets; a zart task takes data")
+    return spec
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def seconds_of(value: float | int | timedelta) -> Any:
+    """An interval given as seconds or a timedelta, as whole seconds when it is one (else as given, to be refused)."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

@@ -1,0 +1,76 @@
+"""Retention queries: find finished top-level executions older than a cutoff and delete each with its tree.
+
+A batch picks a few hundred roots (top-level, final, finished before the cutoff) from the partial index on
+completion time, locking them with SKIP LOCKED so it never waits on a row someone else holds. Each root goes
+with all its descendants, its runs, events, steps, attempts and audit entries, in one short transaction; a
+root with a descendant still active is left for a later pass. The counting triggers see every deleted row,
+so the maintained counts stay exact.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, text
+
+from zart.store.sql import scalar
+
+_FINISHED_ROOTS = """
+    SELECT r.id, r.status FROM executions r
+    WHERE r.parent_id IS NULL AND r.status IN ('completed', 'failed', 'cancelled')
+      AND r.status = :status AND r.completed_at < now() - make_interval(secs => :age)
+      AND NOT EXISTS (SELECT 1 FROM executions c
+                      WHERE c.parent_id = r.id AND c.status IN ('pending', 'running', 'waiting'))
+"""
+
+# the roots with every descendant; a tree with any active member is dropped whole
+_TREES = """
+    tree AS (
+        SELECT id, id AS root, status FROM roots
+        UNION ALL
+        SELECT c.id, t.root, c.status FROM executions c JOIN tree t ON c.parent_id = t.id
+    ), doomed AS (
+        SELECT id FROM tree WHERE root NOT IN (
+            SELECT root FROM tree WHERE status IN ('pending', 'running', 'waiting'))
+    )
+"""
+
+_DELETE_BATCH = text(
+    f"""
+    WITH RECURSIVE roots AS (
+        SELECT id, status FROM ({_FINISHED_ROOTS}
+            ORDER BY r.completed_at LIMIT :limit FOR UPDATE OF r SKIP LOCKED) picked
+    ), {_TREES},
+    steps_gone AS (DELETE FROM steps WHERE execution_id IN (SELECT id FROM doomed)),
+    attempts_gone AS (DELETE FROM step_attempts WHERE execution_id IN (SELECT id FROM doomed)),
+    actions_gone AS (DELETE FROM admin_actions WHERE execution_id IN (SELECT id FROM doomed)),
+    gone AS (DELETE FROM executions WHERE id IN (SELECT id FROM doomed) RETURNING id)
+    SELECT count(*) FROM gone
+    """
+)
+
+_COUNT = text(
+    f"""
+    WITH RECURSIVE roots AS (SELECT id, status FROM ({_FINISHED_ROOTS}) picked), {_TREES}
+    SELECT count(*) FROM doomed
+    """
+)
+
+
+def delete_batch(conn: Connection, *, status: str, age: float, limit: int) -> int:
+    """Delete up to `limit` trees whose root finished as `status` over `age` seconds ago; returns executions
+    deleted (roots and descendants)."""
+    return int(scalar(conn, _DELETE_BATCH, status=status, age=age, limit=limit))
+
+
+def count(conn: Connection, *, status: str, age: float) -> int:
+    """How many executions `delete_batch` would delete, all batches together (a dry run)."""
+    return int(scalar(conn, _COUNT, status=status, age=age))
+
+
+RETENTION_LOCK_KEY = 0x7A617274 + 1
+
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
+
+
+def try_lock(conn: Connection) -> bool:
+    """One pruner at a time across the fleet (SKIP LOCKED already keeps several correct, this keeps them quiet)."""
+    return bool(scalar(conn, _TRY_LOCK, key=RETENTION_LOCK_KEY))
