@@ -84,11 +84,13 @@ def _flow() -> FlowAdmin:
     return FlowAdmin(current_service())
 
 
-def _actor(body: dict[str, Any]) -> str:
-    return str(body.pop("triggered_by", None) or current_actor())
+def _who(body: dict[str, Any]) -> dict[str, Any]:
+    """The audit fields: the authenticated token's name, and whom the caller says it acts for."""
+    return {"triggered_by": current_actor(), "on_behalf_of": body.pop("triggered_by", None)}
 
 
 @blp.route("/limits")
+@blp.requires("read")
 @blp.response(200, Limits)
 @blp.errors(GUARDED)
 def list_limits() -> Any:
@@ -98,20 +100,23 @@ def list_limits() -> Any:
 
 @blp.route("/limits/<name>", parameters=[LIMIT_NAME_PARAMETER])
 class LimitResource(MethodView):
+    @blp.requires("read")
     @blp.response(200, Limit)
     @blp.errors({**COMMON, 404: NOT_FOUND})
     def get(self, name: str) -> Any:
         """Show a limit"""
         return _flow().get(name)
 
+    @blp.requires("admin")
     @blp.arguments(LimitChange)
     @blp.response(200, Limit)
     @blp.errors(COMMON)
     def put(self, body: dict[str, Any], name: str) -> Any:
         """Create or change a limit at runtime (fields left out keep their value)"""
-        actor = _actor(body)
-        return _flow().update(name, body, actor)
+        who = _who(body)
+        return _flow().update(name, body, **who)
 
+    @blp.requires("admin")
     @blp.response(200, LimitDeleted)
     @blp.errors({**COMMON, 404: NOT_FOUND})
     def delete(self, name: str) -> Any:
@@ -120,18 +125,20 @@ class LimitResource(MethodView):
 
 
 @blp.route("/limits/<name>/pause", methods=["POST"], parameters=[LIMIT_NAME_PARAMETER])
+@blp.requires("admin")
 @blp.arguments(Actor)
 @blp.response(200, Limit)
 @blp.errors({**COMMON, 404: NOT_FOUND})
 def pause(body: dict[str, Any], name: str) -> Any:
     """Pause a queue on every worker: nothing new starts, running executions finish"""
-    return _flow().pause(name, _actor(body))
+    return _flow().pause(name, **_who(body))
 
 
 @blp.route("/limits/<name>/resume", methods=["POST"], parameters=[LIMIT_NAME_PARAMETER])
+@blp.requires("admin")
 @blp.arguments(Actor)
 @blp.response(200, Limit)
 @blp.errors({**COMMON, 404: NOT_FOUND})
 def resume(body: dict[str, Any], name: str) -> Any:
     """Resume a paused queue: what it held starts at once"""
-    return _flow().resume(name, _actor(body))
+    return _flow().resume(name, **_who(body))

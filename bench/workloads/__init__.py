@@ -14,7 +14,7 @@ from bench.report import Row
 
 Workload = Callable[[BenchContext], list[Row]]
 
-WORKLOADS = ("physical", "steps", "throughput", "latency", "scale")
+WORKLOADS = ("physical", "steps", "throughput", "latency", "flow", "scale")
 _MODULES = {"steps": "step_overhead"}
 
 

@@ -49,7 +49,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     e executions%ROWTYPE;
     l flow_limits%ROWTYPE;
-    v_now timestamptz := clock_timestamp();
+    v_now timestamptz;
     v_reason text;
     v_tokens double precision;
     v_key_running integer;
@@ -66,6 +66,9 @@ BEGIN
     IF NOT e.flow_holds THEN
         SELECT * INTO l FROM flow_limits f WHERE f.name = e.flow_limit FOR UPDATE;
     END IF;
+    -- read the clock only once the limit row is ours: a clock read before waiting for the lock would be older
+    -- than the holder's refill time, and writing it back would turn time back (and credit tokens twice)
+    v_now := greatest(clock_timestamp(), l.refilled_at);
     IF NOT e.flow_holds AND l.name IS NOT NULL THEN
         IF l.paused THEN
             v_reason := 'paused';

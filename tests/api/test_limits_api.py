@@ -22,7 +22,7 @@ def test_limits_routes_set_show_pause_resume_delete(env, unique):
 
     paused = client.post(f"{ADMIN}/limits/{name}/pause", json={"triggered_by": "ops"})
     assert paused.status_code == 200 and paused.get_json()["paused"] is True
-    assert paused.get_json()["updated_by"] == "ops"
+    assert paused.get_json()["updated_by"] == "api"  # the token's name; the body's name is only on_behalf_of
     listed = client.get(f"{ADMIN}/limits").get_json()["limits"]
     assert any(entry["name"] == name and entry["paused"] for entry in listed)
     assert client.post(f"{ADMIN}/limits/{name}/resume", json={}).get_json()["paused"] is False
@@ -32,11 +32,17 @@ def test_limits_routes_set_show_pause_resume_delete(env, unique):
     assert_error(client.post(f"{ADMIN}/limits/{name}/pause", json={}), 404, "limit_not_found")
 
 
-def test_limits_routes_need_a_token_when_tokens_are_set(env):
-    client = create_app(settings=env.settings(ZART_API_TOKENS="ops:s3cret")).test_client()
+def test_limits_routes_need_a_token_and_changes_need_the_admin_scope(env, unique):
+    client = create_app(settings=env.settings(ZART_API_TOKENS="viewer:read:tok1,oncall:admin:tok2")).test_client()
+    name = unique("scoped")
     assert_error(client.get(f"{ADMIN}/limits"), 401, "unauthorized")
-    allowed = client.get(f"{ADMIN}/limits", headers={"Authorization": "Bearer s3cret"})
-    assert allowed.status_code == 200
+    reader, admin = {"Authorization": "Bearer tok1"}, {"Authorization": "Bearer tok2"}
+    assert client.get(f"{ADMIN}/limits", headers=reader).status_code == 200
+    assert_error(client.put(f"{ADMIN}/limits/{name}", json={"concurrency": 1}, headers=reader), 403, "forbidden")
+    changed = client.put(f"{ADMIN}/limits/{name}", json={"concurrency": 1}, headers=admin)
+    assert changed.status_code == 200 and changed.get_json()["updated_by"] == "oncall"
+    assert_error(client.post(f"{ADMIN}/limits/{name}/pause", json={}, headers=reader), 403, "forbidden")
+    assert client.delete(f"{ADMIN}/limits/{name}", headers=admin).status_code == 200
 
 
 def test_schedule_body_flow_fields(env, unique):

@@ -147,11 +147,12 @@ def test_rate_limit_starts_stay_within_rate_plus_burst(service, start_worker, lo
     all_finished(service, ids, timeout=60)
     stamps = [stamp for stamp, _ in starts(journal)]
     assert len(stamps) == 50
-    # a token bucket of 10/s with a burst of 2: any window of T seconds holds at most 2 + 10 T starts
+    # a token bucket of 10/s with a burst of 2 admits at most 2 + 10 T in any T seconds; a body starts a few
+    # milliseconds after its admission, and that jitter may move one start into a window
     for i, first in enumerate(stamps):
         for window in (0.5, 1.0, 2.0):
             inside = sum(1 for stamp in stamps[i:] if stamp - first <= window)
-            assert inside <= 2 + 10 * window + 1e-9, (window, inside)
+            assert inside <= 2 + 10 * window + 1, (window, inside)
     assert stamps[-1] - stamps[0] >= (50 - 2) / 10 - 0.05
     assert stamps[-1] - stamps[0] < 9  # and it kept going at about the rate
 
@@ -237,8 +238,8 @@ def test_a_step_rate_limit_is_shared_by_three_workflows(service, start_worker, l
     assert {r["status"] for r in all_finished(service, ids)} == {"completed"}
     stamps = [stamp for stamp, _ in starts(journal)]
     assert len(stamps) == 9
-    # 4/s with a burst of 1: any window of T seconds holds at most 1 + 4 T calls
+    # 4/s with a burst of 1: at most 1 + 4 T tokens in any T seconds (plus one for the body's start jitter)
     for i, first in enumerate(stamps):
         for window in (0.5, 1.0):
-            assert sum(1 for stamp in stamps[i:] if stamp - first <= window) <= 1 + 4 * window + 1e-9
+            assert sum(1 for stamp in stamps[i:] if stamp - first <= window) <= 1 + 4 * window + 1
     assert stamps[-1] - stamps[0] >= (9 - 1) / 4 - 0.05

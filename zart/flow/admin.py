@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from zart.admin import audited
 from zart.errors import InvalidData, ZartError
 from zart.flow.definitions import LimitSpec, check_count, parse_rate, rate_text
 from zart.flow.handoff import dispatch_held
@@ -65,7 +66,9 @@ class FlowAdmin:
             raise LimitNotFound(name)
         return limit_view(row)
 
-    def update(self, name: str, changes: dict[str, Any], triggered_by: str) -> dict[str, Any]:
+    def update(
+        self, name: str, changes: dict[str, Any], triggered_by: str, on_behalf_of: str | None = None
+    ) -> dict[str, Any]:
         """Create or change a limit; fields not in `changes` keep their value (None removes that limit)."""
         check_name("limit name", name)
         unknown = sorted(set(changes) - set(CHANGEABLE))
@@ -81,22 +84,24 @@ class FlowAdmin:
         self._dispatch(name)
         return self.get(name)
 
-    def pause(self, name: str, triggered_by: str) -> dict[str, Any]:
+    def pause(self, name: str, triggered_by: str, on_behalf_of: str | None = None) -> dict[str, Any]:
         """Stop admitting executions of this queue across the fleet (running ones finish)."""
-        return self._set_paused(name, True, triggered_by)
+        return self._set_paused(name, True, triggered_by, on_behalf_of)
 
-    def resume(self, name: str, triggered_by: str) -> dict[str, Any]:
-        view = self._set_paused(name, False, triggered_by)
+    def resume(self, name: str, triggered_by: str, on_behalf_of: str | None = None) -> dict[str, Any]:
+        view = self._set_paused(name, False, triggered_by, on_behalf_of)
         self._dispatch(name)
         return view
 
-    def _set_paused(self, name: str, paused: bool, triggered_by: str) -> dict[str, Any]:
+    def _set_paused(self, name: str, paused: bool, triggered_by: str, on_behalf_of: str | None) -> dict[str, Any]:
         check_name("limit name", name)
         with db.transaction(self._url) as conn:
             if not flow.set_paused(conn, name, paused, triggered_by):
                 raise LimitNotFound(name)
             action = "limit-pause" if paused else "limit-resume"
-            admin.record_action(conn, action=action, triggered_by=triggered_by, details={"limit": name})
+            admin.record_action(
+                conn, action=action, triggered_by=triggered_by, details=audited({"limit": name}, on_behalf_of)
+            )
         return self.get(name)
 
     def delete(self, name: str, triggered_by: str) -> dict[str, Any]:

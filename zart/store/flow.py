@@ -254,7 +254,7 @@ _RESERVE = text(
         SET tokens = least(l.burst::double precision, coalesce(l.tokens, l.burst)
                            + greatest(EXTRACT(EPOCH FROM clock_timestamp() - coalesce(l.refilled_at, now())), 0)
                              * l.rate / l.period_seconds) - 1,
-            refilled_at = clock_timestamp()
+            refilled_at = greatest(clock_timestamp(), l.refilled_at)
         WHERE l.name = :limit_name AND l.rate IS NOT NULL AND EXISTS (SELECT 1 FROM fence)
         RETURNING CASE WHEN l.tokens >= 0 THEN 0 ELSE -l.tokens * l.period_seconds / l.rate END AS wait
     ), step AS (
