@@ -48,6 +48,7 @@ def _interval(body: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/schedules")
 class Schedules(MethodView):
+    @blp.requires("admin")
     @blp.arguments(ScheduleCreate)
     @blp.response(201, Schedule, description="The schedule was created; its first tick is in `next_fire_at`.")
     @blp.errors({**GUARDED, 409: "`schedule_already_exists`: the ID is taken.", 422: REFUSED})
@@ -58,6 +59,7 @@ class Schedules(MethodView):
         spec = ScheduleSpec(id=schedule_id, **body)
         return views.schedule_view(_schedules().create(spec, paused=paused, source="api")), 201
 
+    @blp.requires("read")
     @blp.arguments(ScheduleListQuery, location="query")
     @blp.response(200, SchedulePage)
     @blp.errors({**GUARDED, 422: INVALID})
@@ -71,12 +73,14 @@ class Schedules(MethodView):
 
 @blp.route("/schedules/<schedule_id>", parameters=[SCHEDULE_ID_PARAMETER])
 class ScheduleItem(MethodView):
+    @blp.requires("read")
     @blp.response(200, Schedule)
     @blp.errors({**GUARDED, 404: NOT_FOUND})
     def get(self, schedule_id: str) -> Any:
         """Get a schedule with its next fire times"""
         return views.schedule_view(_schedules().get(schedule_id))
 
+    @blp.requires("admin")
     @blp.arguments(ScheduleUpdate)
     @blp.response(200, Schedule)
     @blp.errors({**GUARDED, 404: NOT_FOUND, 409: IN_CODE, 422: REFUSED})
@@ -85,6 +89,7 @@ class ScheduleItem(MethodView):
         changes = _interval({k: v for k, v in body.items() if v is not None})
         return views.schedule_view(_schedules().update(schedule_id, changes))
 
+    @blp.requires("admin")
     @blp.response(200, ScheduleDeleted)
     @blp.errors({**GUARDED, 404: NOT_FOUND, 409: IN_CODE})
     def delete(self, schedule_id: str) -> Any:
@@ -93,6 +98,7 @@ class ScheduleItem(MethodView):
 
 
 @blp.route("/schedules/<schedule_id>/pause", methods=["POST"], parameters=[SCHEDULE_ID_PARAMETER])
+@blp.requires("admin")
 @blp.response(200, Schedule)
 @blp.errors({**GUARDED, 404: NOT_FOUND})
 def pause(schedule_id: str) -> Any:
@@ -101,6 +107,7 @@ def pause(schedule_id: str) -> Any:
 
 
 @blp.route("/schedules/<schedule_id>/resume", methods=["POST"], parameters=[SCHEDULE_ID_PARAMETER])
+@blp.requires("admin")
 @blp.response(200, Schedule)
 @blp.errors({**GUARDED, 404: NOT_FOUND})
 def resume(schedule_id: str) -> Any:
@@ -109,6 +116,7 @@ def resume(schedule_id: str) -> Any:
 
 
 @blp.route("/schedules/<schedule_id>/trigger", methods=["POST"], parameters=[SCHEDULE_ID_PARAMETER])
+@blp.requires("admin")
 @blp.response(200, Firing)
 @blp.errors({**GUARDED, 404: NOT_FOUND})
 def trigger(schedule_id: str) -> Any:
@@ -117,6 +125,7 @@ def trigger(schedule_id: str) -> Any:
 
 
 @blp.route("/schedules/<schedule_id>/backfill", methods=["POST"], parameters=[SCHEDULE_ID_PARAMETER])
+@blp.requires("admin")
 @blp.arguments(BackfillRequest)
 @blp.response(200, Firing)
 @blp.errors({**GUARDED, 404: NOT_FOUND, 422: INVALID})

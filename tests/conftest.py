@@ -16,6 +16,8 @@ from zart.migrate import upgrade
 from zart.service import ZartService
 from zart.store import db
 
+pytest_plugins = ["zart.testing"]
+
 
 @pytest.fixture(scope="session")
 def services_dir() -> Iterator[Path]:
@@ -47,12 +49,19 @@ def env(postgres: LocalPostgres, redis_server: LocalRedis) -> Environment:
     upgrade(postgres.url)
     environment = Environment(database_url=postgres.url, broker_url=redis_server.url)
     import tests.flow_workflows  # noqa: F401
+    import tests.liveness_workflows  # noqa: F401
     import tests.reliability_workflows  # noqa: F401
     import tests.workflows  # noqa: F401  (registers the test tasks, as a worker would)
     from zart.dispatch import record_catalog
 
     record_catalog(environment.settings())
     return environment
+
+
+@pytest.fixture(scope="session")
+def zart_database_url(env: Environment) -> str:
+    """zart.testing's harness runs against the session's Postgres (instead of starting one of its own)."""
+    return env.database_url
 
 
 @pytest.fixture()

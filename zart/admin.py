@@ -107,7 +107,14 @@ class AdminService:
                     f"step '{step_name}' is {step['status']} and execution {execution_id} is {execution['status']}; "
                     "only a step whose exhausted retries failed the execution can be retried"
                 )
-            admin.reset_dead_step(conn, execution_id, execution["run_index"], step_name, execution["attempt"])
+            admin.reset_dead_step(
+                conn,
+                execution_id,
+                execution["run_index"],
+                step_name,
+                execution["attempt"],
+                self.service.task_timeout(conn, execution["task"]),
+            )
             admin.record_action(
                 conn,
                 action="retry-step",
@@ -231,7 +238,8 @@ class AdminService:
                 raise ExecutionActive(
                     f"execution {execution_id} is {execution['status']}; pass force to stop it and start a new run"
                 )
-            run = admin.start_new_run(conn, execution_id, trigger, data, triggered_by)
+            timeout = self.service.task_timeout(conn, execution["task"])
+            run = admin.start_new_run(conn, execution_id, trigger, data, triggered_by, timeout)
             admin.copy_checkpoints(conn, execution_id, execution["run_index"], run, keep)
             admin.record_action(
                 conn,
@@ -249,7 +257,7 @@ class AdminService:
                     on_behalf_of,
                 ),
             )
-        self.service.cancel_descendants(execution_id)
+        self.service.cancel_descendants(execution_id, before_run=run)
         self.service.publish(execution_id)
         return run
 

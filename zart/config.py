@@ -53,6 +53,8 @@ class Settings:
     sweep_interval: float = 1.0
     redispatch_after: float = 10.0
     short_wait_hint: float = 120.0
+    # a run taken back from a dead worker this many times in a row without a new checkpoint fails instead
+    max_recoveries: int = 5
     # a schedule's tick later than this was missed (no worker swept): its catch-up policy decides
     schedule_grace: float = 60.0
     queue: str = "zart"
@@ -100,6 +102,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         sweep_interval=number("ZART_SWEEP_INTERVAL", 1.0),
         redispatch_after=number("ZART_REDISPATCH_AFTER", 10.0),
         short_wait_hint=number("ZART_SHORT_WAIT_HINT", 120.0),
+        max_recoveries=int(number("ZART_MAX_RECOVERIES", 5)),
         schedule_grace=number("ZART_SCHEDULE_GRACE", 60.0),
         queue=env.get("ZART_QUEUE") or "zart",
         api_tokens=_split_list(env.get("ZART_API_TOKENS")),

@@ -71,7 +71,15 @@ class WorkflowDefinitionError(Exception):
 
 
 class NonDeterminismError(WorkflowDefinitionError):
-    pass
+    """A replay reached a different step than the recorded run at the same position."""
+
+    def __init__(
+        self, message: str, *, position: int | None = None, recorded: str | None = None, reached: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.position = position
+        self.recorded = recorded
+        self.reached = reached
 
 
 class DuplicateStepName(WorkflowDefinitionError):
@@ -102,6 +110,14 @@ class StepTimeout(Exception):
 
 class ExecutionTimeout(Exception):
     """The execution ran past the timeout its task declares."""
+
+
+class UnstorableValue(TypeError):
+    """A step result or an output that PostgreSQL's jsonb cannot hold (not JSON, NaN, U+0000, a lone surrogate)."""
+
+
+class RecoveriesExhausted(Exception):
+    """The run died with its worker too many times in a row without a new checkpoint (a poison execution)."""
 
 
 class ControlSignal(BaseException):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from zart import paging
+from zart import cancellation, paging
 from zart.config import Settings
 from zart.errors import (
     ExecutionAlreadyExists,
@@ -41,6 +41,7 @@ ID_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._:~@-]{{0,{MAX_ID_LENGTH - 1}}
 WAIT_POLL_UNLISTENED = 1.0
 WAIT_POLL_LISTENING = 30.0
 GONE_CHECK_INTERVAL = 1.0
+MAX_REPLAY_LIMIT = 100_000
 
 
 def _next_reread(listening: bool) -> float:
@@ -306,6 +307,14 @@ class ZartService:
             raise TaskNotRegistered(task)
         return TaskDefinition(known["schema"], known["timeout_seconds"], known["queue"], known["priority"] or 0)
 
+    def task_timeout(self, conn: Any, task: str) -> float | None:
+        """The task's declared timeout, for a new run's deadline; None when it has none (or is not known)."""
+        local = self._registry.get(task)
+        if local is not None:
+            return local.timeout
+        known = catalog.get_task(conn, task)
+        return None if known is None else known["timeout_seconds"]
+
     @staticmethod
     def _existing(conn: Any, execution_id: str | None, key: str | None, dedup_key: str | None) -> dict[str, Any] | None:
         if execution_id is not None:
@@ -407,19 +416,21 @@ class ZartService:
         check_lookup_id(execution_id)
         url = self.settings.database_url
         with db.transaction(url) as conn:
-            cancelled = cancel_store.cancel(conn, execution_id)
-            if not cancelled:
+            done = cancel_store.cancel(conn, execution_id)
+            if not done.finished:
                 row = executions.get_execution(conn, execution_id)
                 if row is None:
                     raise ExecutionNotFound(execution_id)
                 raise ExecutionAlreadyFinished(f"execution {execution_id} already finished as {row['status']}")
+        if done.wake_parent is not None:  # a cancelled child counts as a failed one: its parent goes on
+            self.publish(done.wake_parent)
         self.cancel_descendants(execution_id)
         return {"execution_id": execution_id, "status": "cancelled"}
 
-    def cancel_descendants(self, execution_id: str) -> None:
-        """Children are cancelled after the parent commits, each in its own transaction (no lock cycles)."""
-        with db.autocommit(self.settings.database_url) as conn:
-            cancel_store.cancel_descendants(conn, execution_id)
+    def cancel_descendants(self, execution_id: str, before_run: int | None = None) -> None:
+        """Children are cancelled after the parent commits (see `zart.cancellation`)."""
+        for parent in cancellation.cancel_descendants(self.settings.database_url, execution_id, before_run):
+            self.publish(parent)
 
     def send_event(self, execution_id: str, event_name: str, payload: Any, *, connection: Any = None) -> bool:
         """Deliver to an execution parked on `event_name`; returns whether the doorbell was published.
@@ -491,6 +502,18 @@ class ZartService:
     def tasks(self) -> list[dict[str, Any]]:
         with db.autocommit(self.settings.database_url) as conn:
             return catalog.list_tasks(conn)
+
+    def replay(self, *, task: str | None = None, since: Any = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Replay recorded executions against this process's workflow code (no side effects); one result each,
+        `outcome` being consistent, nondeterministic, error or unknown-task."""
+        from zart.engine.replay import replay_histories
+
+        if task is not None:
+            check_name("task name", task)
+        if not 1 <= limit <= MAX_REPLAY_LIMIT:
+            raise InvalidData(f"limit must be between 1 and {MAX_REPLAY_LIMIT}")
+        results = replay_histories(self.settings.database_url, self._registry, task=task, since=since, limit=limit)
+        return [result.to_json() for result in results]
 
     def oldest_pending_age(self) -> float:
         """Seconds the oldest pending execution has waited for a worker (0 when none): a backlog gauge."""

@@ -39,10 +39,24 @@ EXPECTED = {
     ("post", "/zart/admin/v1/pause/{rule_id}"): "admin",
     ("delete", "/zart/admin/v1/pause/{rule_id}"): "admin",
     ("post", "/zart/admin/v1/prune"): "admin",
+    ("get", "/api/v1/schedules"): "read",
+    ("post", "/api/v1/schedules"): "admin",
+    ("get", "/api/v1/schedules/{schedule_id}"): "read",
+    ("patch", "/api/v1/schedules/{schedule_id}"): "admin",
+    ("delete", "/api/v1/schedules/{schedule_id}"): "admin",
+    ("post", "/api/v1/schedules/{schedule_id}/pause"): "admin",
+    ("post", "/api/v1/schedules/{schedule_id}/resume"): "admin",
+    ("post", "/api/v1/schedules/{schedule_id}/trigger"): "admin",
+    ("post", "/api/v1/schedules/{schedule_id}/backfill"): "admin",
 }
 METHODS = ("get", "post", "put", "patch", "delete")
 # path parameters that name nothing, so a permitted request fails harmlessly (404, 422) and changes nothing
-PLACEHOLDERS = {"execution_id": "exec-no-such", "event_name": "no-such-event", "rule_id": "pause-no-such"}
+PLACEHOLDERS = {
+    "execution_id": "exec-no-such",
+    "event_name": "no-such-event",
+    "rule_id": "pause-no-such",
+    "schedule_id": "no-such-schedule",
+}
 
 
 @pytest.fixture(scope="module")

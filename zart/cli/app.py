@@ -25,9 +25,9 @@ def cli(ctx: click.Context, **_: Any) -> None:
 
 
 def _register_commands() -> None:
-    from zart.cli import admin, executions, limits, operate, schedules, server
+    from zart.cli import admin, executions, limits, operate, replay, schedules, server
 
-    for module in (executions, operate, server, admin, schedules, limits):
+    for module in (executions, operate, server, admin, schedules, replay, limits):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -71,7 +71,9 @@ class Sweeper:
         self._apply_retention(url)
         timed_out = {"type": "ExecutionTimeout", "message": "execution exceeded its timeout"}
         for execution_id in overdue:
-            _, parent = finish_with_parent(url, execution_id, status="failed", token=None, error=timed_out)
+            _, parent = finish_with_parent(
+                url, execution_id, status="failed", token=None, error=timed_out, overdue_only=True
+            )
             if parent is not None:
                 ready.append(parent)
         for execution_id in ready:

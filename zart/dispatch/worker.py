@@ -57,6 +57,7 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         lease_seconds=settings.lease_seconds,
         short_wait_hint=settings.short_wait_hint,
         worker_name=socket.gethostname(),
+        max_recoveries=settings.max_recoveries,
         workflow_modules=settings.imports,
     )
     publisher = Publisher(app)

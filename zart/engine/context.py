@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextvars
 import fnmatch
 import hashlib
-import json
 import logging
 import re
 import signal
@@ -21,15 +20,17 @@ import uuid as uuid_module
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
-from zart.engine import transactions
+from zart.engine import transactions, versioning
+from zart.engine.clock import utcnow
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper, RunningAttempt
 from zart.errors import (
+    ControlSignal,
     DuplicateStepName,
     EventTimeout,
     ExecutionTimeout,
@@ -39,25 +40,24 @@ from zart.errors import (
     StepTimeout,
     StoreUnavailable,
     Suspend,
+    UnstorableValue,
     WorkflowDefinitionError,
 )
 from zart.limits import MAX_ID_LENGTH
 from zart.registry import Task, function_reference, seconds
 from zart.retry import RetryPolicy
+from zart.schema import storage_problem
 from zart.store import db, executions, flow, pause, steps
 
 log = logging.getLogger(__name__)
 
 CHILD_FUNCTION_TASK = "zart.child-function"
-RECORDED_VALUE_KINDS = ("now", "uuid")
+RECORDED_VALUE_KINDS = ("now", "uuid", versioning.PATCH_KIND)
 
 current_context: contextvars.ContextVar[Context | None] = contextvars.ContextVar("zart_context", default=None)
 
 Publish = Callable[[str, float | None], object]
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,7 @@ class Context:
         self._in_step = False
         self._pausing: bool = bool(claimed.get("pausing"))
         self._pause_rules: list[dict[str, Any]] | None = None
+        self._patches: dict[str, bool] = {}
         self.suspension: Suspension | None = None
         self.to_publish: list[str] = []
 
@@ -200,7 +201,10 @@ class Context:
             self._keeper.entering(running)
             try:
                 result = self._call_step_body(fn, args, kwargs, timeout)
-            except Exception as exc:  # the step body failed; control-flow signals are BaseException
+            except ControlSignal:
+                self._keeper.leaving()
+                raise
+            except BaseException as exc:  # noqa: BLE001  any other escape from user code is this attempt's failure
                 self._keeper.leaving()
                 failures += 1
                 retry_at = None
@@ -259,7 +263,7 @@ class Context:
             with _time_limit(timeout):
                 result = fn(*args, **kwargs)
             if not isinstance(result, transactions.Committed):
-                ensure_json(result)
+                ensure_storable(result, "a step result")
             return result
         finally:
             self._in_step = False
@@ -350,6 +354,17 @@ class Context:
             return checkpoint["output"]
         return self._checkpoint(name, position, kind, make(), 1, 0, utcnow())
 
+    # ----------------------------------------------------------------- versions
+
+    def patched(self, patch_id: str) -> bool:
+        """True where this execution runs the code added with patch `patch_id`; False in executions whose
+        recorded run had already passed this point without it."""
+        return versioning.patched(self, patch_id)
+
+    def deprecate_patch(self, patch_id: str) -> None:
+        """The patch's old path is gone: tolerate the marker older runs recorded here."""
+        versioning.deprecate_patch(self, patch_id)
+
     # ----------------------------------------------------------------- events
 
     def wait_for_event(self, name: str, timeout: float | timedelta | None = None) -> Any:
@@ -396,7 +411,7 @@ class Context:
                 "kwargs": kwargs,
                 "retry": (retry or RetryPolicy.none()).to_json(),
             }
-        ensure_json(data)
+        ensure_storable(data, "a child's input")
         with self._store_errors(), db.transaction(self._url) as conn:
             executions.insert_execution(
                 conn,
@@ -492,12 +507,21 @@ class Context:
         if (checkpoint is not None and checkpoint["position"] != position) or (
             recorded is not None and recorded != name
         ):
+            recorded_here = recorded or f"nothing ('{name}' is recorded at position {checkpoint['position']})"
             raise NonDeterminismError(
                 f"replay reached '{name}' ({kind}) at position {position}, but the recorded run has "
-                f"'{recorded}' there; workflow code outside steps must be deterministic"
+                f"'{recorded_here}' there; workflow code outside steps must be deterministic",
+                position=position,
+                recorded=recorded_here,
+                reached=name,
             )
         if checkpoint is not None and checkpoint.get("kind", kind) != kind:
-            raise NonDeterminismError(f"'{name}' was recorded as a {checkpoint['kind']} but is now used as a {kind}")
+            raise NonDeterminismError(
+                f"'{name}' was recorded as a {checkpoint['kind']} but is now used as a {kind}",
+                position=position,
+                recorded=f"{name} ({checkpoint['kind']})",
+                reached=f"{name} ({kind})",
+            )
         return position, checkpoint
 
     def _note_pausing(self, pausing: bool) -> None:
@@ -606,12 +630,11 @@ def _monotonic_deadline(deadline_at: datetime | None) -> float | None:
     return time.monotonic() + (deadline_at - utcnow()).total_seconds()
 
 
-def ensure_json(value: Any) -> None:
-    """Fail early on a result that could not be checkpointed."""
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"a step result must be JSON-serialisable: {exc}") from exc
+def ensure_storable(value: Any, what: str) -> None:
+    """Fail early, and clearly, on a value the store could not checkpoint (rather than with a driver error)."""
+    problem = storage_problem(value)
+    if problem is not None:
+        raise UnstorableValue(f"{what} cannot be stored: {problem}")
 
 
 @contextmanager

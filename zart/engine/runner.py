@@ -9,20 +9,29 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
-from zart.engine.context import CHILD_FUNCTION_TASK, Context, Publish, current_context, ensure_json, utcnow
+from zart.engine.context import CHILD_FUNCTION_TASK, Context, Publish, current_context, ensure_storable, utcnow
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper
-from zart.errors import ExecutionTimeout, LeaseLost, StoreUnavailable, Suspend, WorkflowDefinitionError
+from zart.errors import (
+    ExecutionTimeout,
+    LeaseLost,
+    RecoveriesExhausted,
+    StoreUnavailable,
+    Suspend,
+    UnstorableValue,
+    WorkflowDefinitionError,
+)
 from zart.flow.handoff import dispatch_held
 from zart.registry import Registry, Task, default_registry, resolve_function
 from zart.retry import RetryPolicy
-from zart.store import db, executions, flow, steps
+from zart.store import completion, db, executions, flow
 
 log = logging.getLogger(__name__)
 
@@ -35,39 +44,52 @@ class RunnerConfig:
     lease_seconds: float
     short_wait_hint: float
     worker_name: str
+    max_recoveries: int = 5
     # modules a function child may name (ZART_IMPORTS); nothing else is ever resolved or imported
     workflow_modules: tuple[str, ...] = ()
 
 
 def run_execution(
-    execution_id: str, config: RunnerConfig, publish: Publish, registry: Registry = default_registry
+    execution_id: str,
+    config: RunnerConfig,
+    publish: Publish,
+    registry: Registry = default_registry,
+    make_context: Callable[..., Context] = Context,
 ) -> str:
-    """Run one execution as far as it can go. Returns what happened (for logs and tests)."""
+    """Run one execution as far as it can go. Returns what happened (for logs and tests).
+
+    `make_context` builds the handler's context (zart.testing hands in one that stubs steps by name)."""
     token = uuid.uuid4().hex
     try:
         with db.autocommit(config.database_url) as conn:
             claimed = executions.claim(conn, execution_id, token, config.worker_name, config.lease_seconds)
             if claimed is not None:
-                return _ClaimedRun(config, conn, claimed, token, publish).run(registry)
-            return _run_limited(conn, execution_id, token, config, publish, registry)
+                return _ClaimedRun(config, conn, claimed, token, publish, make_context).run(registry)
+            return _run_limited(conn, execution_id, token, config, publish, registry, make_context)
     except StoreUnavailable:
         log.warning("database unavailable while running %s; it will be recovered", execution_id, exc_info=True)
         return "store-unavailable"
 
 
 def _run_limited(
-    conn: Connection, execution_id: str, token: str, config: RunnerConfig, publish: Publish, registry: Registry
+    conn: Connection,
+    execution_id: str,
+    token: str,
+    config: RunnerConfig,
+    publish: Publish,
+    registry: Registry,
+    make_context: Callable[..., Context],
 ) -> str:
     """An execution under a limit: admitted (or held) at claim. Whoever ends a run, or finds a free slot while
     refused, hands the slot on after its commit: it runs the best held execution itself (no broker round
     trip) and rings the doorbells of any others that may start too."""
-    outcome, limit = _admit_and_run(conn, execution_id, token, config, publish, registry)
+    outcome, limit = _admit_and_run(conn, execution_id, token, config, publish, registry, make_context)
     deadline = time.monotonic() + HAND_ON_SECONDS
     while limit is not None:
         next_id = _hand_on(config, limit, publish, run_one=time.monotonic() < deadline)
         if next_id is None:
             break
-        _, limit = _admit_and_run(conn, next_id, uuid.uuid4().hex, config, publish, registry)
+        _, limit = _admit_and_run(conn, next_id, uuid.uuid4().hex, config, publish, registry, make_context)
     return outcome
 
 
@@ -77,7 +99,13 @@ HAND_ON_SECONDS = 5.0
 
 
 def _admit_and_run(
-    conn: Connection, execution_id: str, token: str, config: RunnerConfig, publish: Publish, registry: Registry
+    conn: Connection,
+    execution_id: str,
+    token: str,
+    config: RunnerConfig,
+    publish: Publish,
+    registry: Registry,
+    make_context: Callable[..., Context],
 ) -> tuple[str, str | None]:
     """Returns what happened and the limit whose capacity should be handed on (None: nothing to hand on)."""
     claimed = flow.claim(conn, execution_id, token, config.worker_name, config.lease_seconds)
@@ -96,7 +124,7 @@ def _admit_and_run(
         return ("cancelled" if finished else "lease-lost"), None
     if claimed["rated"]:  # the bucket may hold more tokens: the next held ones need not wait for this run
         dispatch_held(conn, [limit], publish, config.short_wait_hint)
-    return _ClaimedRun(config, conn, claimed, token, publish).run(registry), limit
+    return _ClaimedRun(config, conn, claimed, token, publish, make_context).run(registry), limit
 
 
 def _hand_on(config: RunnerConfig, limit: str, publish: Publish, run_one: bool) -> str | None:
@@ -120,8 +148,15 @@ def _hand_on(config: RunnerConfig, limit: str, publish: Publish, run_one: bool) 
 
 class _ClaimedRun:
     def __init__(
-        self, config: RunnerConfig, conn: Connection, claimed: dict[str, Any], token: str, publish: Publish
+        self,
+        config: RunnerConfig,
+        conn: Connection,
+        claimed: dict[str, Any],
+        token: str,
+        publish: Publish,
+        make_context: Callable[..., Context] = Context,
     ) -> None:
+        self.make_context = make_context
         self.config = config
         self.conn = conn
         self.claimed = claimed
@@ -130,6 +165,8 @@ class _ClaimedRun:
         self.execution_id: str = claimed["id"]
 
     def run(self, registry: Registry) -> str:
+        if self.claimed["recoveries"] > self.config.max_recoveries:
+            return self._finish("failed", None, error_json(exhausted(self.config.max_recoveries)))
         task = _resolve_task(self.claimed, registry, self.config.workflow_modules)
         if task is None:
             log.warning(
@@ -147,7 +184,7 @@ class _ClaimedRun:
             self.claimed["attempt"],
             self.config.lease_seconds,
         )
-        context = Context(
+        context = self.make_context(
             database_url=self.config.database_url,
             conn=self.conn,
             claimed=self.claimed,
@@ -161,7 +198,7 @@ class _ClaimedRun:
         reset = current_context.set(context)
         try:
             output = task.handler(context, self.claimed["input"])
-            ensure_json(output)
+            ensure_storable(output, "the execution's output")
         except Suspend:
             for execution_id in context.to_publish:
                 self.publish(execution_id, None)
@@ -169,16 +206,18 @@ class _ClaimedRun:
             return "suspended"
         except LeaseLost:
             return "lease-lost"
-        except (WorkflowDefinitionError, ExecutionTimeout) as exc:
+        except (WorkflowDefinitionError, ExecutionTimeout, UnstorableValue) as exc:
             return self._finish("failed", None, error_json(exc))
-        except Exception as exc:
+        except BaseException as exc:  # noqa: BLE001  user code may raise anything; the lease must not leak
             return self._retry_or_fail(task.retry, exc)
         finally:
             current_context.reset(reset)
             keeper.stop()
+        if _past(self.claimed["deadline_at"]):  # the last step overran: the timeout wins over its result
+            return self._finish("failed", None, error_json(ExecutionTimeout("execution exceeded its timeout")))
         return self._finish("completed", output, None)
 
-    def _retry_or_fail(self, policy: RetryPolicy, exc: Exception) -> str:
+    def _retry_or_fail(self, policy: RetryPolicy, exc: BaseException) -> str:
         """Execution-level retry: the handler runs again later; completed steps come from checkpoints."""
         attempt = self.claimed["attempt"]
         if not policy.allows_retry(attempt):
@@ -224,6 +263,17 @@ class _ClaimedRun:
             self.publish(self.execution_id, delay)
 
 
+def _past(deadline_at: datetime | None) -> bool:
+    return deadline_at is not None and deadline_at <= utcnow()
+
+
+def exhausted(limit: int) -> RecoveriesExhausted:
+    return RecoveriesExhausted(
+        f"its run was taken back from a dead worker {limit} times without a new checkpoint (a step that kills its "
+        "process, say by running out of memory); fix the cause, then restart it with the admin controls"
+    )
+
+
 def _resolve_task(claimed: dict[str, Any], registry: Registry, workflow_modules: tuple[str, ...]) -> Task | None:
     name = claimed["task"]
     if name == CHILD_FUNCTION_TASK:
@@ -247,28 +297,13 @@ def finish_with_parent(
     token: str | None,
     output: Any = None,
     error: dict[str, Any] | None = None,
+    overdue_only: bool = False,
 ) -> tuple[bool, str | None]:
     """Finish an execution and, when it is a child, record its result in the parent in the same transaction.
 
-    Returns (finished, parent to wake). Locks go child row first, then parent row; nothing takes them in the
-    other order within one transaction, so siblings finishing together serialise without deadlock.
-    """
+    Returns (finished, parent to wake)."""
     with db.transaction(database_url) as conn:
-        done = executions.finish(conn, execution_id, status=status, token=token, output=output, error=error)
-        if done is None:
-            return False, None
-        parent_id = done["parent_id"]
-        if parent_id is None:
-            return True, None
-        executions.lock_parent(conn, parent_id)
-        steps.record_child_result(
-            conn,
-            parent_id=parent_id,
-            run_index=done["parent_run"],
-            name=done["parent_step"],
-            status=status,
-            output=output,
-            error=error,
+        done = completion.finish_and_report(
+            conn, execution_id, status=status, token=token, output=output, error=error, overdue_only=overdue_only
         )
-        woken = executions.wake_parent_if_children_done(conn, parent_id, done["parent_run"])
-    return True, parent_id if woken else None
+    return done.finished, done.wake_parent

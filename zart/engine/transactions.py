@@ -40,7 +40,7 @@ class TransactionBody:
         self._fn = fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Committed:
-        from zart.engine.context import ensure_json
+        from zart.engine.context import ensure_storable
 
         ctx = self._ctx
         attempt = ctx._keeper.current
@@ -48,7 +48,7 @@ class TransactionBody:
         try:
             with _engine(ctx._url).connect() as conn, conn.begin():
                 output = self._fn(conn, *args, **kwargs)
-                ensure_json(output)
+                ensure_storable(output, "a transaction step's result")
                 written = steps.checkpoint_completed(
                     conn,
                     execution_id=ctx.execution_id,

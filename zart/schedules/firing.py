@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from zart.cancellation import cancel_descendants
 from zart.schedules.plan import Decision, decide, due_ticks, fire_time
 from zart.schedules.spec import ScheduleSpec
 from zart.schedules.ticks import tick_label
@@ -110,7 +111,7 @@ def apply(
     outcome = Outcome(skipped=list(decision.skipped), buffered=decision.buffered)
     if decision.cancel_active:
         for execution_id in store.active_runs(conn, spec.id):
-            if cancel_store.cancel(conn, execution_id):
+            if cancel_store.cancel(conn, execution_id).finished:
                 outcome.cancelled.append(execution_id)
     task = lookup.get(spec.task)
     for index, tick in enumerate(decision.fire):
@@ -170,7 +171,7 @@ def record(
 def finish(database_url: str, outcome: Outcome, publish: Callable[[str], Any]) -> None:
     """After commit: cancel the cancelled runs' children, then ring the doorbells."""
     for execution_id in outcome.cancelled:
-        with db.autocommit(database_url) as conn:
-            cancel_store.cancel_descendants(conn, execution_id)
+        for parent in cancel_descendants(database_url, execution_id):
+            publish(parent)
     for fired in outcome.fired:
         publish(fired.execution_id)

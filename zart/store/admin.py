@@ -44,7 +44,8 @@ _REOPEN = text(
     """
     WITH reopened AS (
         UPDATE executions SET status = 'pending', output = NULL, error = NULL, completed_at = NULL,
-               waiting_for = NULL, waiting_for_event = NULL, wake_at = NULL, dispatched_at = now(), updated_at = now()
+               waiting_for = NULL, waiting_for_event = NULL, wake_at = NULL, recoveries = 0, dispatched_at = now(),
+               updated_at = now(), deadline_at = now() + make_interval(secs => CAST(:timeout AS double precision))
         WHERE id = :id
         RETURNING id, run_index
     )
@@ -54,10 +55,13 @@ _REOPEN = text(
 )
 
 
-def reset_dead_step(conn: Connection, execution_id: str, run_index: int, name: str, attempt: int) -> None:
-    """The step gets a fresh retry budget (its attempts stay in history) and the execution is ready again."""
+def reset_dead_step(
+    conn: Connection, execution_id: str, run_index: int, name: str, attempt: int, timeout: float | None
+) -> None:
+    """The step gets a fresh retry budget (its attempts stay in history) and the execution is ready again,
+    with a fresh deadline `timeout` seconds away (none when None)."""
     conn.execute(_RESET_STEP, {"id": execution_id, "run": run_index, "name": name, "attempt": attempt})
-    conn.execute(_REOPEN, {"id": execution_id})
+    conn.execute(_REOPEN, {"id": execution_id, "timeout": timeout})
 
 
 _NEW_RUN = text(
@@ -73,9 +77,10 @@ _NEW_RUN = text(
     ), fresh AS (
         UPDATE executions e SET run_index = old.run_index + 1, status = 'pending',
                input = coalesce(CAST(:input AS jsonb), old.input), output = NULL, error = NULL, attempt = 1,
-               started_at = NULL, completed_at = NULL, current_step = NULL, lease_token = NULL,
+               started_at = NULL, completed_at = NULL, current_step = NULL, lease_token = NULL, recoveries = 0,
                lease_expires_at = NULL, leased_by = NULL, wake_at = NULL, waiting_for = NULL,
-               waiting_for_event = NULL, deadline_at = NULL, dispatched_at = now(), updated_at = now()
+               waiting_for_event = NULL, dispatched_at = now(), updated_at = now(),
+               deadline_at = now() + make_interval(secs => CAST(:timeout AS double precision))
         FROM old WHERE e.id = old.id
         RETURNING e.id, e.run_index, e.input
     )
@@ -86,9 +91,12 @@ _NEW_RUN = text(
 )
 
 
-def start_new_run(conn: Connection, execution_id: str, trigger: str, data: Any, triggered_by: str) -> int:
-    """Close the current run (cancelled if it was still active) and open the next one, pending."""
-    row = one(conn, _NEW_RUN, id=execution_id, input=to_json(data), trigger=trigger, by=triggered_by)
+def start_new_run(
+    conn: Connection, execution_id: str, trigger: str, data: Any, triggered_by: str, timeout: float | None
+) -> int:
+    """Close the current run (cancelled if it was still active) and open the next one, pending, with a fresh
+    deadline `timeout` seconds away (none when None)."""
+    row = one(conn, _NEW_RUN, id=execution_id, input=to_json(data), trigger=trigger, by=triggered_by, timeout=timeout)
     assert row is not None
     return int(row["run_index"])
 

@@ -206,6 +206,8 @@ _CLAIM = text(
     WITH claimed AS (
         UPDATE executions e SET status = 'running', lease_token = :token, leased_by = :worker,
                lease_expires_at = now() + make_interval(secs => :lease),
+               -- taking over from an owner whose lease ran out is a recovery (the sweeper counts its own)
+               recoveries = recoveries + CASE WHEN status = 'running' THEN 1 ELSE 0 END,
                started_at = coalesce(started_at, now()), updated_at = now(),
                waiting_for = NULL, waiting_for_event = NULL, current_step = NULL
         WHERE id = :id AND flow_limit IS NULL AND (
@@ -216,7 +218,7 @@ _CLAIM = text(
           -- the claim may be lost in a crash (the row is then dispatched again); the first checkpoint's
           -- synchronous commit flushes it anyway, so the claim need not wait for its own fsync
           AND set_config('synchronous_commit', 'off', true) = 'off'
-        RETURNING id, task, input, function_ref, run_index, attempt, deadline_at, parent_id,
+        RETURNING id, task, input, function_ref, run_index, attempt, recoveries, deadline_at, parent_id,
                   deadline_at IS NOT NULL AND deadline_at <= now() AS past_deadline, {pause.ANY_ACTIVE} AS pausing
     )
     SELECT c.*, coalesce((
@@ -256,7 +258,7 @@ _PARK = text(
     """
     UPDATE executions SET status = :status, wake_at = :wake_at, waiting_for = CAST(:waiting_for AS jsonb),
            waiting_for_event = :event, lease_token = NULL, lease_expires_at = NULL, leased_by = NULL,
-           attempt = :attempt, dispatched_at = now(), updated_at = now()
+           attempt = :attempt, recoveries = 0, dispatched_at = now(), updated_at = now()
     WHERE id = :id AND lease_token = :token
     RETURNING id
     """
@@ -299,6 +301,8 @@ _FINISH = text(
                leased_by = NULL, wake_at = NULL, waiting_for = NULL, waiting_for_event = NULL, current_step = NULL
         WHERE id = :id AND (CAST(:token AS text) IS NULL OR lease_token = :token)
           AND status IN ('pending', 'running', 'waiting')
+          -- the overdue sweep re-checks the deadline here: a restart committed meanwhile gave a new one
+          AND (NOT :overdue_only OR deadline_at <= now())
         RETURNING id, task, status, output, error, run_index, attempt, created_at, started_at, completed_at,
                   parent_id, parent_run, parent_step
     ), run AS (
@@ -320,9 +324,19 @@ def finish(
     token: str | None,
     output: Any = None,
     error: dict[str, Any] | None = None,
+    overdue_only: bool = False,
 ) -> dict[str, Any] | None:
     """Move an active execution to a terminal status (fenced on `token` when given) and notify waiters."""
-    return one(conn, _FINISH, id=execution_id, status=status, token=token, output=to_json(output), error=to_json(error))
+    return one(
+        conn,
+        _FINISH,
+        id=execution_id,
+        status=status,
+        token=token,
+        output=to_json(output),
+        error=to_json(error),
+        overdue_only=overdue_only,
+    )
 
 
 _LOCK_FOR_CHILD = text("SELECT status, run_index, waiting_for FROM executions WHERE id = :id FOR UPDATE")

@@ -26,10 +26,12 @@ _INTERRUPTED_CTE = """
     )
 """
 
-# The fence: an update of non-indexed columns only (a HOT update) that also extends the lease.
+# The fence: an update of non-indexed columns only (a HOT update) that also extends the lease; a checkpoint
+# is progress, so the run's count of recoveries from dead workers starts again.
 _FENCE_CTE = """
     fence AS (
-        UPDATE executions SET lease_expires_at = now() + make_interval(secs => :lease), current_step = NULL
+        UPDATE executions SET lease_expires_at = now() + make_interval(secs => :lease), current_step = NULL,
+               recoveries = 0
         WHERE id = :id AND lease_token = :token AND status = 'running'
         RETURNING id
     )

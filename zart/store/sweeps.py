@@ -28,7 +28,7 @@ _WAKE_DUE = text(
 _RECOVER_EXPIRED = text(
     """
     UPDATE executions SET status = 'pending', lease_token = NULL, lease_expires_at = NULL, leased_by = NULL,
-           dispatched_at = now(), updated_at = now()
+           recoveries = recoveries + 1, dispatched_at = now(), updated_at = now()
     WHERE id IN (SELECT id FROM executions WHERE status = 'running' AND lease_expires_at < now()
                  LIMIT :limit FOR UPDATE SKIP LOCKED)
     RETURNING id
@@ -61,8 +61,8 @@ _READY_PENDING = text(
 _OVERDUE = text(
     """
     SELECT id FROM executions
-    WHERE status IN ('pending', 'waiting') AND deadline_at <= now()
-    LIMIT :limit
+    WHERE status IN ('pending', 'running', 'waiting') AND deadline_at IS NOT NULL AND deadline_at <= now()
+    ORDER BY deadline_at LIMIT :limit
     """
 )
 

@@ -42,6 +42,8 @@ executions = Table(
     Column("idempotency_key", Text),
     Column("run_index", Integer, nullable=False, server_default=text("0")),
     Column("attempt", Integer, nullable=False, server_default=text("1")),
+    # times the current run was taken back from a dead owner since its last checkpoint (poison detection)
+    Column("recoveries", Integer, nullable=False, server_default=text("0")),
     Column("current_step", Text),
     Column("lease_token", Text),
     _ts("lease_expires_at"),
@@ -62,7 +64,7 @@ executions = Table(
     Column("trace_context", JSONB),
     Column("schedule_id", Text),
     _ts("scheduled_for"),
-    # flow control (migration 0008): the limit governing this execution, its concurrency key, whether it holds
+    # flow control (migration 0009): the limit governing this execution, its concurrency key, whether it holds
     # a slot now, why a pending one is held back, its priority, and its deduplication key while active
     Column("flow_limit", Text),
     Column("flow_key", Text),
@@ -86,6 +88,16 @@ executions = Table(
     Index("executions_parent_idx", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
     Index("executions_due_idx", "wake_at", postgresql_where=text("status = 'waiting'")),
     Index("executions_pending_idx", "dispatched_at", postgresql_where=text("status = 'pending'")),
+    Index(
+        "executions_active_idx",
+        "status",
+        postgresql_where=text("status IN ('pending', 'running', 'waiting')"),
+    ),
+    Index(
+        "executions_deadline_idx",
+        "deadline_at",
+        postgresql_where=text("status IN ('pending', 'running', 'waiting') AND deadline_at IS NOT NULL"),
+    ),
     Index(
         "executions_schedule_active_idx",
         "schedule_id",

@@ -5,8 +5,8 @@ row, then its key's counter, decides, and either claims it (taking a slot and a 
 and marked as held. A slot is given back by a trigger the moment its holder stops running, whatever the path
 (finish, park, cancel, lease recovered by the sweeper), so no slot outlives its lease.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01
 """
 
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB  # noqa: F401
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
@@ -43,7 +43,7 @@ CREATE FUNCTION zart_flow_claim(
     p_id text, p_token text, p_worker text, p_lease double precision, p_paused boolean)
 RETURNS TABLE (verdict text, held_reason text, retry_in double precision, limit_name text, rated boolean,
                id text, task text, input jsonb, function_ref text, run_index integer, attempt integer,
-               deadline_at timestamptz, parent_id text)
+               recoveries integer, deadline_at timestamptz, parent_id text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -112,7 +112,8 @@ BEGIN
                    waiting_for_event = NULL
             WHERE x.id = e.id AND (x.status <> 'pending' OR x.held_by IS DISTINCT FROM v_reason);
             RETURN QUERY SELECT 'held'::text, v_reason, v_retry, l.name, l.rate IS NOT NULL, e.id, e.task,
-                                NULL::jsonb, NULL::text, e.run_index, e.attempt, e.deadline_at, e.parent_id;
+                                NULL::jsonb, NULL::text, e.run_index, e.attempt, e.recoveries, e.deadline_at,
+                                e.parent_id;
             RETURN;
         END IF;
         IF v_verdict = 'claimed' THEN
@@ -127,6 +128,8 @@ BEGIN
     END IF;
     UPDATE executions x SET status = 'running', lease_token = p_token, leased_by = p_worker,
            lease_expires_at = now() + make_interval(secs => p_lease),
+           -- taking over from an owner whose lease ran out is a recovery (the sweeper counts its own)
+           recoveries = x.recoveries + CASE WHEN x.status = 'running' THEN 1 ELSE 0 END,
            started_at = coalesce(x.started_at, now()), updated_at = now(),
            waiting_for = NULL, waiting_for_event = NULL, current_step = NULL, held_by = NULL,
            flow_holds = x.flow_holds OR (v_verdict = 'claimed' AND l.name IS NOT NULL)
@@ -134,7 +137,7 @@ BEGIN
     RETURNING x.* INTO e;
     RETURN QUERY SELECT v_verdict, NULL::text, NULL::double precision, e.flow_limit,
                         coalesce(l.rate IS NOT NULL, false), e.id, e.task, e.input, e.function_ref, e.run_index,
-                        e.attempt, e.deadline_at, e.parent_id;
+                        e.attempt, e.recoveries, e.deadline_at, e.parent_id;
 END
 $$
 """

@@ -1,0 +1,141 @@
+"""Paths that once stranded an execution or looped it forever, each driven through real worker processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness import poll
+
+
+@pytest.mark.parametrize("kind", ["custom", "exit", "cancelled"])
+def test_a_base_exception_in_a_step_fails_the_attempt_and_the_retry_policy_applies(service, start_worker, kind):
+    start_worker()
+    execution_id = service.schedule("l.base-step", {"kind": kind}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] == "StepFailed" and row["error"]["step"] == "boom"
+    steps = {s["name"]: s for s in service.steps(execution_id)}
+    assert steps["boom"]["attempts"] == 2  # the retry policy applied: one retry after the first failure
+
+
+@pytest.mark.parametrize("kind", ["custom", "exit", "cancelled"])
+def test_a_base_exception_from_the_handler_fails_the_execution(service, start_worker, kind):
+    start_worker()
+    execution_id = service.schedule("l.base-handler", {"kind": kind}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] in ("Interrupt", "SystemExit", "CancelledError")
+
+
+@pytest.mark.parametrize("kind", ["nan", "inf", "nul", "surrogate"])
+def test_a_step_result_postgres_cannot_store_is_a_clean_step_failure(service, start_worker, kind):
+    start_worker()
+    execution_id = service.schedule("l.unstorable-step", {"kind": kind}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed", row
+    assert row["output"]["caught"] == "UnstorableValue", row["output"]
+    assert "cannot be stored" in row["output"]["message"]
+
+
+@pytest.mark.parametrize("kind", ["nan", "nul"])
+def test_an_output_postgres_cannot_store_fails_the_execution_clearly(service, start_worker, kind):
+    start_worker()
+    execution_id = service.schedule("l.unstorable-output", {"kind": kind}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] == "UnstorableValue" and "output cannot be stored" in row["error"]["message"]
+
+
+def test_an_execution_whose_runs_keep_killing_the_worker_fails_after_the_recovery_limit(
+    service, start_worker, log_dir
+):
+    start_worker(concurrency=1, ZART_MAX_RECOVERIES="2")
+    flag = log_dir / "never"
+    execution_id = service.schedule("l.poison", {"flag": str(flag)}).execution["execution_id"]
+    done, row = service.wait(execution_id, 60)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] == "RecoveriesExhausted", row["error"]
+    assert "2 times" in row["error"]["message"]
+    assert (log_dir / "never.count").read_text() == "xxx"  # the first run and two recoveries, then no more
+
+
+def test_progress_resets_the_recovery_count(service, start_worker, log_dir):
+    start_worker(concurrency=1, ZART_MAX_RECOVERIES="1")
+    execution_id = service.schedule("l.progressing-poison", {"steps": 3, "dir": str(log_dir)}).execution[
+        "execution_id"
+    ]
+    done, row = service.wait(execution_id, 60)
+    assert done and row["status"] == "completed", row
+    assert row["output"] == {"results": [0, 0, 1, 1, 2, 2]}
+    assert len(list(log_dir.glob("died-*"))) == 3  # three deaths in all, one per run, each after progress
+
+
+def test_cancelling_a_child_through_the_cli_fails_the_parents_wait_instead_of_stranding_it(
+    env, service, start_worker, tmp_path
+):
+    from tests.cli.cli import Cli
+
+    start_worker()
+    parent_id = service.schedule("l.parent-of-task", {}).execution["execution_id"]
+    child_id = f"{parent_id}~child"
+    poll(lambda: _status(service, child_id) == "waiting", what="the child to wait for its event")
+    cancelled = Cli(env, tmp_path)("cancel", child_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    done, row = service.wait(parent_id, 30)
+    assert done and row["status"] == "completed", row
+    assert row["output"] == {"failed_step": "child", "type": "Cancelled"}
+
+
+def _status(service, execution_id: str) -> str | None:
+    from zart.errors import ExecutionNotFound
+
+    try:
+        return service.status(execution_id)["status"]
+    except ExecutionNotFound:
+        return None
+
+
+def test_a_new_run_cancels_only_the_children_of_earlier_runs(service, start_worker):
+    from zart.admin import AdminService
+
+    start_worker()
+    parent_id = service.schedule("l.parent-of-task", {}).execution["execution_id"]
+    poll(lambda: _status(service, f"{parent_id}~child") == "waiting", what="run 0's child")
+    AdminService(service).restart(parent_id, None, force=True, triggered_by="test")
+    assert _status(service, f"{parent_id}~child") == "cancelled"
+    poll(lambda: _status(service, f"{parent_id}~r1~child") == "waiting", what="run 1's child")
+    service.cancel_descendants(parent_id, before_run=1)  # a late sweep of run 0's children, say
+    assert _status(service, f"{parent_id}~r1~child") == "waiting"
+    service.send_event(f"{parent_id}~r1~child", "go", {"n": 1})
+    done, row = service.wait(parent_id, 30)
+    assert done and row["output"] == {"results": [{"payload": {"n": 1}}]}, row
+
+
+def test_the_task_timeout_bounds_a_hung_step_and_fences_its_worker(service, start_worker, log_dir):
+    import time
+
+    worker = start_worker(concurrency=1)
+    journal = log_dir / "hang.journal"
+    execution_id = service.schedule("l.hang", {"seconds": 6, "journal": str(journal)}).execution["execution_id"]
+    started = time.monotonic()
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed" and row["error"]["type"] == "ExecutionTimeout", row
+    assert time.monotonic() - started < 5  # the 1.5 s timeout plus about a sweep, not the step's 6 s
+    poll(lambda: journal.exists(), 15, what="the hung step to come back")
+    poll(lambda: "'lease-lost'" in worker.log_path.read_text(), what="its late checkpoint to be fenced out")
+    after = service.status(execution_id)
+    assert after["status"] == "failed" and after["error"]["type"] == "ExecutionTimeout"
+    assert {s["name"]: s["status"] for s in service.steps(execution_id)}.get("hang") != "completed"
+
+
+def test_a_restart_gets_a_fresh_deadline_from_the_task_timeout(service, start_worker, log_dir):
+    from zart.admin import AdminService
+
+    start_worker(concurrency=2)
+    journal = log_dir / "hang.journal"
+    execution_id = service.schedule("l.hang", {"seconds": 4, "journal": str(journal)}).execution["execution_id"]
+    assert service.wait(execution_id, 30)[1]["error"]["type"] == "ExecutionTimeout"
+    AdminService(service).restart(execution_id, None, force=False, triggered_by="test")
+    done, row = service.wait(execution_id, 30)
+    assert done and row["run_index"] == 1, row
+    assert row["status"] == "failed" and row["error"]["type"] == "ExecutionTimeout", row

@@ -1,0 +1,70 @@
+"""A workflow changed between deploys: `zart replay` flags the executions the change would break, and
+`ctx.patched` lets the old executions and the new ones both complete on the new code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.harness import REPO, Environment, poll
+
+DEPLOY_IMPORTS = "tests.workflows,tests.reliability_workflows,tests.apps.deploys"
+
+
+def replay(env: Environment, version: str, *args: str) -> tuple[int, dict]:
+    done = subprocess.run(
+        [sys.executable, "-m", "zart", "replay", "--task", "deploy.checkout", "--json", *args],
+        cwd=REPO,
+        env=env.variables(ZART_IMPORTS=DEPLOY_IMPORTS, CHECKOUT_VERSION=version),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout, done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def flagged(report: dict) -> dict[str, tuple]:
+    return {r["execution_id"]: (r["position"], r["recorded"], r["reached"]) for r in report["nondeterministic"]}
+
+
+def test_replay_flags_the_breaking_change_and_patched_keeps_old_and_new_runs_completing(
+    env, service, start_worker, unique
+):
+    old_worker = start_worker(ZART_IMPORTS=DEPLOY_IMPORTS, CHECKOUT_VERSION="v1")
+    waiting, finished = unique("old-waiting"), unique("old-finished")
+    for execution_id in (waiting, finished):
+        service.schedule("deploy.checkout", {"amount": 100}, execution_id=execution_id)
+        poll(lambda: service.status(execution_id)["status"] == "waiting", what=f"{execution_id} to wait")  # noqa: B023
+    service.send_event(finished, "approve", None)
+    done, row = service.wait(finished, 30)
+    assert done and row["output"] == {"charged": 100}
+    old_worker.stop()
+
+    # the unguarded change breaks both recorded runs, at the position where the tax step was inserted
+    code, report = replay(env, "v2-unpatched")
+    assert code == 1
+    assert flagged(report) == {waiting: (1, "approve", "tax"), finished: (1, "approve", "tax")}
+    # guarded by a patch, the same change replays them all
+    code, report = replay(env, "v2-patched")
+    assert (code, report["nondeterministic"], report["errors"]) == (0, [], [])
+    assert report["consistent"] == 2
+
+    start_worker(ZART_IMPORTS=DEPLOY_IMPORTS, CHECKOUT_VERSION="v2-patched")
+    new = unique("new")
+    service.schedule("deploy.checkout", {"amount": 100}, execution_id=new)
+    poll(lambda: service.status(new)["status"] == "waiting", what="the new run to wait")
+    for execution_id in (waiting, new):
+        service.send_event(execution_id, "approve", None)
+    assert service.wait(waiting, 30)[1]["output"] == {"charged": 100}  # the old run kept the old path
+    assert service.wait(new, 30)[1]["output"] == {"charged": 110}  # the new run took the patched one
+    code, report = replay(env, "v2-patched")
+    assert (code, report["consistent"]) == (0, 3)
+
+    # the patch deprecated: runs that took it replay, the ones that predate it are flagged
+    code, report = replay(env, "v3")
+    assert code == 1
+    assert set(flagged(report)) == {waiting, finished}
+    code, report = replay(env, "v1")
+    assert code == 1 and flagged(report) == {new: (1, "__patch:add-tax", "approve")}

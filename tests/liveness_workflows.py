@@ -1,0 +1,121 @@
+"""Workflows that once stranded or looped an execution: each must now end, or wait visibly for something."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import zart
+from zart import RetryPolicy, StepFailed
+
+
+class Interrupt(BaseException):
+    """What a library might raise that is not an Exception."""
+
+
+def raise_base(kind: str) -> None:
+    if kind == "custom":
+        raise Interrupt("custom base exception")
+    if kind == "exit":
+        raise SystemExit(3)
+    raise asyncio.CancelledError()
+
+
+def unstorable(kind: str) -> object:
+    return {"nan": float("nan"), "inf": float("inf"), "nul": "a\x00b", "surrogate": "\ud800"}[kind]
+
+
+@zart.task("l.base-step")
+def base_step(ctx: zart.Context, data: dict) -> dict:
+    """A step whose body raises a BaseException; with one retry allowed."""
+    ctx.step("boom", raise_base, data["kind"], retry=RetryPolicy.fixed(max_retries=1, delay=0.05))
+    return {"reached": True}
+
+
+@zart.task("l.base-handler")
+def base_handler(ctx: zart.Context, data: dict) -> dict:
+    ctx.step("first", int, 1)
+    raise_base(data["kind"])
+    return {}
+
+
+@zart.task("l.unstorable-step")
+def unstorable_step(ctx: zart.Context, data: dict) -> dict:
+    """The user swallows Exception around the step: only a clean StepFailed may reach them."""
+    try:
+        value = ctx.step("bad", unstorable, data["kind"])
+    except StepFailed as failure:
+        return {"caught": failure.error_type, "message": failure.error_message}
+    except Exception as exc:  # noqa: BLE001  (what a careless handler does)
+        return {"swallowed": type(exc).__name__}
+    return {"value": value}
+
+
+@zart.task("l.unstorable-output")
+def unstorable_output(ctx: zart.Context, data: dict) -> object:
+    ctx.step("first", int, 1)
+    return {"out": unstorable(data["kind"])}
+
+
+def die_unless(flag: str) -> str:
+    """Kill the worker process outright, as an OOM kill or a segfault would, until `flag` exists."""
+    with open(flag + ".count", "a") as handle:
+        handle.write("x")
+    if not os.path.exists(flag):
+        os._exit(9)
+    return "survived"
+
+
+@zart.task("l.poison")
+def poison(ctx: zart.Context, data: dict) -> dict:
+    ctx.step("before", int, 1)
+    return {"result": ctx.step("deadly", die_unless, data["flag"])}
+
+
+@zart.task("l.progressing-poison")
+def progressing_poison(ctx: zart.Context, data: dict) -> dict:
+    """Dies once per step, but every run checkpoints the step before: progress resets the count."""
+    results = []
+    for i in range(data["steps"]):
+        results.append(ctx.step(f"ok-{i}", int, i))
+        results.append(ctx.step(f"die-{i}", die_once, data["dir"], i))
+    return {"results": results}
+
+
+def die_once(directory: str, i: int) -> int:
+    marker = Path(directory) / f"died-{i}"
+    if not marker.exists():
+        marker.touch()
+        os._exit(9)
+    return i
+
+
+@zart.task("l.event-child")
+def event_child(ctx: zart.Context, data: dict) -> dict:
+    return {"payload": ctx.wait_for_event("go")}
+
+
+@zart.task("l.parent-of-task")
+def parent_of_task(ctx: zart.Context, data: dict) -> dict:
+    handle = ctx.schedule("child", event_child, {})
+    try:
+        return {"results": ctx.wait_all([handle])}
+    except StepFailed as failure:
+        return {"failed_step": failure.step_name, "type": failure.error_type}
+
+
+@zart.task("l.hang", timeout=1.5)
+def hang(ctx: zart.Context, data: dict) -> dict:
+    """A step that hangs far past the task's timeout, then notes that it came back."""
+    ctx.step("first", int, 1)
+    ctx.step("hang", sleep_then_note, data["seconds"], data["journal"])
+    return {"finished": True}
+
+
+def sleep_then_note(seconds: float, journal: str) -> bool:
+    time.sleep(seconds)
+    with open(journal, "a") as handle:
+        handle.write("returned\n")
+    return True
