@@ -4,10 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test bench lint system-deps venv clean reliability reliability-long
+.PHONY: dev test bench lint system-deps system-deps-test venv clean reliability reliability-long
 
 system-deps:
 	@scripts/system-deps.sh
+
+system-deps-test:
+	@scripts/system-deps.sh --browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +25,7 @@ dev: system-deps venv
 	$(BIN)/zart dev
 
 ## test: the same set-up, then every test against real Postgres, Redis and worker processes
-test: system-deps venv
+test: system-deps-test venv
 	$(BIN)/python -m pytest
 
 ## bench: the benchmark suite against its own Postgres (fsync on) and Redis; writes bench/RESULTS.md

@@ -40,7 +40,7 @@ FROM (
            'bench.task-' || (g %% %(tasks)s) AS task,
            CASE WHEN g %% 100 < 90 THEN 'completed' WHEN g %% 100 < 95 THEN 'failed'
                 WHEN g %% 100 < 97 THEN 'cancelled' ELSE 'waiting' END AS status,
-           now() - make_interval(secs => (%(total)s::bigint - g) * %(spacing)s::float8) AS created
+           now() - make_interval(secs => (%(total)s::bigint - g) * %(spacing)s::float8 + %(age)s::float8) AS created
     FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS g
 ) AS generated
 """
@@ -69,8 +69,11 @@ def execution_id(index: int) -> str:
     return f"bulk-{index:07d}"
 
 
-def generate(libpq_url: str, total: int, progress: Callable[[str], None] = lambda _: None) -> float:
-    """Insert `total` executions with their runs and steps; returns the seconds it took."""
+def generate(
+    libpq_url: str, total: int, progress: Callable[[str], None] = lambda _: None, age: float = 0.0
+) -> float:
+    """Insert `total` executions with their runs and steps, the newest created `age` seconds ago; returns the
+    seconds it took."""
     started = time.monotonic()
     with _loader(libpq_url) as conn:
         indexes = conn.execute(_SECONDARY_INDEXES, {"tables": list(TABLES)}).fetchall()
@@ -78,7 +81,7 @@ def generate(libpq_url: str, total: int, progress: Callable[[str], None] = lambd
             conn.execute(f'DROP INDEX "{name}"')
         batches = [(first, min(first + BATCH - 1, total)) for first in range(1, total + 1, BATCH)]
         with ThreadPoolExecutor(max_workers=LOADERS) as pool:
-            for done, last in enumerate(pool.map(lambda b: _load_batch(libpq_url, total, *b), batches), 1):
+            for done, last in enumerate(pool.map(lambda b: _load_batch(libpq_url, total, age, *b), batches), 1):
                 if done % 4 == 0 or last == total:
                     progress(f"{done * BATCH:,}/{total:,} executions generated")
         progress("rebuilding indexes")
@@ -105,11 +108,12 @@ def _loader(libpq_url: str) -> psycopg.Connection:
     return conn
 
 
-def _load_batch(libpq_url: str, total: int, first: int, last: int) -> int:
+def _load_batch(libpq_url: str, total: int, age: float, first: int, last: int) -> int:
     ids = {"first_id": execution_id(first), "last_id": execution_id(last)}
+    spacing = SPAN_SECONDS / total
     with _loader(libpq_url) as conn, conn.transaction():
         conn.execute(
-            _EXECUTIONS, {"tasks": TASKS, "total": total, "spacing": SPAN_SECONDS / total, "first": first, "last": last}
+            _EXECUTIONS, {"tasks": TASKS, "total": total, "spacing": spacing, "age": age, "first": first, "last": last}
         )
         conn.execute(_RUNS, ids)
         conn.execute(_STEPS, ids)

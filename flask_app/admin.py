@@ -30,6 +30,8 @@ from flask_app.admin_schemas import (
     RetryStepRequest,
     RetryStepResult,
     Runs,
+    StrandedList,
+    StrandedQuery,
 )
 from flask_app.api import GUARDED, INVALID, NOT_FOUND, ZartBlueprint
 from flask_app.auth import current_actor
@@ -144,6 +146,19 @@ def prune(body: dict[str, Any]) -> Any:
 
     older_than = parse_duration(body["older_than"])
     return _admin().prune(older_than, body["statuses"], body["dry_run"], **_who(body))
+
+
+@blp.route("/stranded")
+@blp.arguments(StrandedQuery, location="query")
+@blp.response(200, StrandedList)
+@blp.errors(COMMON)
+def stranded(query: dict[str, Any]) -> Any:
+    """Executions that nothing will ever move again: the liveness invariant's breaches (empty when healthy)
+
+    Every pending, running or waiting execution should have a live reason to progress: a message or
+    re-publication, a live lease, a timer, an awaited event, an unfinished child, an active pause rule. The
+    sweeper logs each one found and repairs the known causes; what stays listed needs an operator."""
+    return views.stranded_view(_admin().stranded(query["limit"]))
 
 
 @blp.route("/pause")

@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from flask_app.schemas import NAME, PRINTABLE, ExecutionStatus, any_json, path_parameter, status_field, timestamp
-from zart.limits import TERMINAL_STATUSES
+from zart.limits import MAX_LIST_LIMIT, TERMINAL_STATUSES
 
 RULE_ID_PARAMETER = path_parameter("rule_id", PRINTABLE, "A pause rule's ID, as returned when it was created.")
 
@@ -85,6 +85,12 @@ class ResumeRequest(Strict):
     triggered_by = TRIGGERED_BY
 
 
+class StrandedQuery(Strict):
+    limit = fields.Integer(
+        load_default=100, validate=validate.Range(1, MAX_LIST_LIMIT), metadata={"description": "At most this many."}
+    )
+
+
 # ------------------------------------------------------------------ responses
 
 
@@ -109,6 +115,7 @@ class AdminStep(ma.Schema):
     error = fields.Dict(allow_none=True)
     attempt_history = fields.List(fields.Nested(Attempt), required=True)
     retryable = fields.Boolean(required=True, metadata={"description": "A dead step: retry-step can revive it."})
+    child_id = fields.String(allow_none=True, metadata={"description": "The child execution a fan-out step started."})
 
 
 class Run(ma.Schema):
@@ -137,6 +144,13 @@ class Action(ma.Schema):
     created_at = timestamp("When it was done.")
 
 
+class DeliveredEvent(ma.Schema):
+    run_index = fields.Integer(required=True)
+    event_name = fields.String(required=True)
+    payload = any_json("The event's payload.")
+    delivered_at = timestamp("When it was delivered.")
+
+
 class HeldBy(ma.Schema):
     rule_id = fields.String(required=True)
     reason = fields.String(allow_none=True)
@@ -154,6 +168,7 @@ class Detail(ExecutionStatus):
     runs = fields.List(fields.Nested(Run), required=True)
     steps = fields.List(fields.Nested(AdminStep), required=True)
     actions = fields.List(fields.Nested(Action), required=True)
+    events = fields.List(fields.Nested(DeliveredEvent), required=True)
 
 
 class Accepted(ma.Schema):
@@ -199,6 +214,9 @@ class Deleted(ma.Schema):
     deleted = fields.Boolean(required=True)
 
 
+DURATION_PATTERN = r"^\d+(\.\d+)?[smhdw]$"
+
+
 def _duration(value: str) -> bool:
     from zart.errors import InvalidData
     from zart.retention.policy import parse_duration
@@ -213,7 +231,7 @@ def _duration(value: str) -> bool:
 class PruneRequest(Strict):
     older_than = fields.String(
         required=True,
-        validate=[validate.Length(max=32), _duration],
+        validate=[validate.Length(max=32), validate.Regexp(DURATION_PATTERN), _duration],
         metadata={"description": "Finished longer ago than this: `90s`, `15m`, `12h`, `30d`, `2w`.", "example": "30d"},
     )
     statuses = fields.List(
@@ -238,3 +256,29 @@ class PruneResult(ma.Schema):
         metadata={"description": "Executions deleted (or, dry, that would be) per final status, children included."},
     )
     total = fields.Integer(required=True)
+
+
+class StrandedExecution(ma.Schema):
+    execution_id = fields.String(required=True)
+    task = fields.String(required=True)
+    status = status_field()
+    cause = fields.String(
+        required=True,
+        metadata={
+            "description": "Why nothing will move it: `lease_expired` (running, its worker gone; the sweeper "
+            "recovers it), `children_finished` (parked on children that all ended without reporting), "
+            "`pause_rule_inactive` (parked on a rule that no longer holds), `no_wake_up` (nothing recorded).",
+            "example": "children_finished",
+        },
+    )
+    waiting_for = fields.Dict(allow_none=True, metadata={"description": "What it is parked on, as recorded."})
+    waiting_for_event = fields.String(allow_none=True)
+    wake_at = timestamp("Its recorded wake-up time, if any.")
+    lease_expires_at = timestamp("When its worker's lease ran out, if running.")
+    parent_id = fields.String(allow_none=True)
+    updated_at = timestamp("When its row last changed.")
+
+
+class StrandedList(ma.Schema):
+    count = fields.Integer(required=True, metadata={"description": "How many are listed (at most `limit`)."})
+    stranded = fields.List(fields.Nested(StrandedExecution), required=True)

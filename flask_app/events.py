@@ -7,6 +7,7 @@ from typing import Any
 from flask import request
 
 from flask_app.api import GUARDED, NOT_FOUND, ZartBlueprint
+from flask_app.auth import current_actor
 from flask_app.body import NO_BODY, read_json
 from flask_app.extension import current_service
 from flask_app.guards import protected
@@ -45,5 +46,5 @@ def deliver(execution_id: str, event_name: str) -> Any:
     payload = read_json(request)
     if payload is NO_BODY:  # the body is the payload and must be JSON: an event without data sends `null`
         raise InvalidData("the request body must be the event payload as JSON (send null for an event without data)")
-    current_service().send_event(execution_id, event_name, payload)
+    current_service().send_event(execution_id, event_name, payload, triggered_by=current_actor())
     return views.delivered_view(execution_id, event_name)

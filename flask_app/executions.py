@@ -117,5 +117,5 @@ def wait(query: dict[str, Any], execution_id: str) -> Any:
 )
 def cancel(execution_id: str) -> Any:
     """Cancel a pending, running or waiting execution"""
-    current_service().cancel(execution_id)
+    current_service().cancel(execution_id, triggered_by=current_actor())
     return views.cancelled_view(execution_id)

@@ -9,6 +9,7 @@ from flask import current_app
 from prometheus_client import CollectorRegistry
 
 from flask_app.auth import Token
+from flask_app.ui.session import SessionCodec
 from flask_app.waiting import WaitSlots
 from zart.service import ZartService
 
@@ -25,6 +26,8 @@ class ZartExtension:
     metrics_registry: CollectorRegistry
     api_prefix: str
     admin_prefix: str
+    ui_prefix: str
+    ui_sessions: SessionCodec  # signs the dashboard's session cookies
     public_docs: bool = False
 
 

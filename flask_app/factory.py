@@ -13,6 +13,9 @@ from flask_app.auth import SCHEME_NAME, SECURITY_SCHEME, encode_tokens
 from flask_app.errors import register_error_handlers
 from flask_app.extension import EXTENSION_KEY, ZartExtension
 from flask_app.metrics import init_metrics
+from flask_app.tracing import init_tracing
+from flask_app.ui import mount as dashboard
+from flask_app.ui.session import SessionCodec
 from flask_app.waiting import WaitSlots
 from zart import __version__
 from zart.config import Settings, load_settings
@@ -36,11 +39,13 @@ def init_zart(
     *,
     api_prefix: str | None = None,
     admin_prefix: str | None = None,
+    ui_prefix: str | None = None,
     max_waiters: int | None = None,
     public_docs: bool | None = None,
     service: ZartService | None = None,
 ) -> ZartExtension:
-    """Mount zart's blueprints on `app`: the API under its prefix, probes, metrics and docs at the root.
+    """Mount zart's blueprints on `app`: the API and the dashboard under their prefixes, probes, metrics and
+    docs at the root.
 
     Error handling is attached to zart's own blueprints only, so the host app keeps its handlers.
     `max_waiters` caps concurrent /wait long-polls (keep it below the WSGI server's thread count).
@@ -49,6 +54,7 @@ def init_zart(
     settings = settings or load_settings()
     api_at = normalise_prefix(settings.api_prefix if api_prefix is None else api_prefix)
     admin_at = normalise_prefix(settings.admin_prefix if admin_prefix is None else admin_prefix)
+    ui_at = normalise_prefix(settings.ui_prefix if ui_prefix is None else ui_prefix)
     tokens = encode_tokens(settings.api_tokens)
     service = service or ZartService(settings)
     wait_slots = WaitSlots(max_waiters)
@@ -71,6 +77,8 @@ def init_zart(
         metrics_registry=init_metrics(app, service, wait_slots),
         api_prefix=api_at,
         admin_prefix=admin_at,
+        ui_prefix=ui_at,
+        ui_sessions=SessionCodec(tokens),
         public_docs=settings.public_docs if public_docs is None else public_docs,
     )
     app.extensions[EXTENSION_KEY] = extension
@@ -81,6 +89,8 @@ def init_zart(
     api.register_blueprint(probes.blp)
     api.register_blueprint(probes.metrics_blp)
     app.register_blueprint(docs.blp)
+    app.register_blueprint(dashboard.blueprint(), url_prefix=ui_at)
+    init_tracing(app)
     return extension
 
 
@@ -89,6 +99,7 @@ def create_app(
     *,
     api_prefix: str | None = None,
     admin_prefix: str | None = None,
+    ui_prefix: str | None = None,
     max_waiters: int | None = None,
     public_docs: bool | None = None,
 ) -> Flask:
@@ -102,6 +113,7 @@ def create_app(
         settings,
         api_prefix=api_prefix,
         admin_prefix=admin_prefix,
+        ui_prefix=ui_prefix,
         max_waiters=max_waiters,
         public_docs=public_docs,
     )

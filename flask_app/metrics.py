@@ -21,7 +21,7 @@ from zart.store.tables import EXECUTION_STATUSES
 
 
 class ZartCollector(Collector):
-    """Executions by status, the age of the oldest pending one, and long-polls in flight."""
+    """Executions by status, the age of the oldest pending one, stranded executions, long-polls in flight."""
 
     def __init__(self, service: ZartService, wait_slots: WaitSlots) -> None:
         self._service = service
@@ -35,6 +35,8 @@ class ZartCollector(Collector):
         try:
             counts = self._service.stats()
             oldest = self._service.oldest_pending_age()
+            stranded = self._service.count_stranded()
+            queues = self._service.pending_by_task()
             firing = ScheduleService(self._service).firing_figures()
         except Exception:  # a scrape must still answer when the database does not
             up.add_metric([], 0)
@@ -50,6 +52,22 @@ class ZartCollector(Collector):
             "zart_oldest_pending_age_seconds",
             "Seconds the oldest pending execution has waited for a worker (0 when none).",
             value=oldest,
+        )
+        depth = GaugeMetricFamily("zart_queue_depth", "Pending executions by task.", labels=["task"])
+        age = GaugeMetricFamily(
+            "zart_queue_oldest_pending_age_seconds",
+            "Seconds the oldest pending execution of each task has waited.",
+            labels=["task"],
+        )
+        for queue in queues:
+            depth.add_metric([queue["task"]], queue["pending"])
+            age.add_metric([queue["task"]], queue["oldest_age"])
+        yield depth
+        yield age
+        yield GaugeMetricFamily(
+            "zart_stranded_executions",
+            "Executions that nothing will ever move again (no live reason to progress); must stay 0.",
+            value=stranded,
         )
         yield GaugeMetricFamily(
             "zart_schedule_firing_lag_seconds",

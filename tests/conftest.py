@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Environment, Worker
+from tests.harness import Environment, Worker, assert_nothing_stranded
 from zart.localservices import LocalPostgres, LocalRedis, free_port
 from zart.migrate import upgrade
 from zart.service import ZartService
@@ -95,3 +95,14 @@ def start_worker(env: Environment, tmp_path: Path) -> Iterator[Callable[..., Wor
 @pytest.fixture()
 def unique() -> Callable[[str], str]:
     return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture()
+def nothing_stranded(env: Environment) -> Iterator[None]:
+    """Asserts, after the test (and its workers) finished, that none of its executions was left stranded."""
+    from zart.store import db, sweeps
+
+    with db.autocommit(env.database_url) as conn:
+        started = sweeps.database_now(conn)
+    yield
+    assert_nothing_stranded(env.database_url, created_since=started)

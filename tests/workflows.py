@@ -6,6 +6,7 @@ processes and crashes, how many times each body really ran.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -206,6 +207,28 @@ def schedules_foreign(ctx: zart.Context, data: dict) -> dict:
     """Names a standard-library function as a child: the parent must fail at once, and nothing runs."""
     handle = ctx.schedule("foreign", os.path.join, data["journal"], "never")
     return {"joined": ctx.wait_all([handle])}
+
+
+def logged(journal: str, entry: str) -> str:
+    """A step body that logs through the standard library, as user code does."""
+    logging.getLogger("tests.user-code").warning("charging card for %s", entry)
+    note(journal, entry)
+    return entry
+
+
+@zart.task("t.logs")
+def logs_from_a_step(ctx: zart.Context, data: dict) -> str:
+    return str(ctx.step("charge", logged, data["journal"], "charge"))
+
+
+@zart.task("t.traced")
+def traced(ctx: zart.Context, data: dict) -> str:
+    """A step, a child, then a step that blocks until released (a worker can be killed inside it)."""
+    j = data["journal"]
+    ctx.step("first", journaled, j, "first", 1)
+    ctx.wait_all([ctx.schedule("child", journaled, j, "child", 2)])
+    ctx.step("held", wait_for_file, j, "held", data["release"], 3)
+    return "done"
 
 
 @zart.task("t.scheduled")

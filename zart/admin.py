@@ -21,11 +21,11 @@ from zart.errors import (
     StepNotDead,
     StepNotFound,
 )
-from zart.limits import ACTIVE_STATUSES, TERMINAL_STATUSES
+from zart.limits import ACTIVE_STATUSES, MAX_LIST_LIMIT, TERMINAL_STATUSES
 from zart.retention import prune
 from zart.retention.policy import MAX_SECONDS
 from zart.service import ZartService, check_execution_id, check_input_shape, check_lookup_id, check_name
-from zart.store import admin, db, pause
+from zart.store import admin, db, events, liveness, pause
 from zart.store import steps as steps_store
 
 RELEASE_BATCH = 10_000
@@ -66,6 +66,7 @@ class AdminService:
                 raise InvalidData(f"execution {execution_id} has no run {run}")
             steps = steps_store.steps_of_run(conn, execution_id, run)
             actions = admin.actions_for(conn, execution_id)
+            delivered = events.delivered_to(conn, execution_id)
             held_by = pause.holding_rule(conn, execution_id) if execution["status"] in ACTIVE_STATUSES else None
         current = run == execution["run_index"]
         for step in steps:
@@ -76,6 +77,7 @@ class AdminService:
             "runs": runs,
             "steps": steps,
             "actions": actions,
+            "events": delivered,
             "held_by": held_by,
         }
 
@@ -158,6 +160,33 @@ class AdminService:
         )
         return {"execution_id": execution_id, "status": "pending", "run_index": run, "trigger": "restart"}
 
+    def rerun_plan(self, execution_id: str, step_names: list[str], preserve: list[str]) -> dict[str, Any]:
+        """What a rerun would do, changing nothing: which steps run again and which checkpoints are kept."""
+        if not step_names:
+            raise InvalidData("steps must name at least one step to re-run")
+        for name in [*step_names, *preserve]:
+            check_name("step name", name)
+        check_lookup_id(execution_id)
+        execution = self.service.status(execution_id)
+        with db.autocommit(self._url) as conn:
+            steps = steps_store.steps_of_run(conn, execution_id, execution["run_index"])
+        by_name = {s["name"]: s for s in steps}
+        unknown = [n for n in [*step_names, *preserve] if n not in by_name]
+        if unknown:
+            raise StepNotFound(f"execution {execution_id} has no step(s) {', '.join(repr(n) for n in unknown)}")
+        first = min(by_name[n]["position"] for n in step_names)
+        rerun = [
+            s["name"] for s in steps if s["name"] in step_names or (s["position"] > first and s["name"] not in preserve)
+        ]
+        keep = [s["name"] for s in steps if s["name"] not in rerun and s["status"] == "completed"]
+        return {
+            "execution_id": execution_id,
+            "status": execution["status"],
+            "run_index": execution["run_index"],
+            "steps_to_run": rerun,
+            "steps_preserved": keep,
+        }
+
     def rerun(
         self,
         execution_id: str,
@@ -170,30 +199,14 @@ class AdminService:
         on_behalf_of: str | None = None,
     ) -> dict[str, Any]:
         """A new run that re-runs the named steps and everything after the first of them (unless preserved)."""
-        if not step_names:
-            raise InvalidData("steps must name at least one step to re-run")
-        for name in [*step_names, *preserve]:
-            check_name("step name", name)
-        check_lookup_id(execution_id)
-        with db.autocommit(self._url) as conn:
-            execution = self.service.status(execution_id)
-            steps = steps_store.steps_of_run(conn, execution_id, execution["run_index"])
-        by_name = {s["name"]: s for s in steps}
-        unknown = [n for n in [*step_names, *preserve] if n not in by_name]
-        if unknown:
-            raise StepNotFound(f"execution {execution_id} has no step(s) {', '.join(repr(n) for n in unknown)}")
-        first = min(by_name[n]["position"] for n in step_names)
-        rerun = [
-            s["name"] for s in steps if s["name"] in step_names or (s["position"] > first and s["name"] not in preserve)
-        ]
-        keep = [s["name"] for s in steps if s["name"] not in rerun and s["status"] == "completed"]
+        plan = self.rerun_plan(execution_id, step_names, preserve)
         run = self._new_run(
             execution_id,
             "selective_rerun",
             None,
             force,
             triggered_by,
-            keep=keep,
+            keep=plan["steps_preserved"],
             details={"steps": step_names, "preserve": preserve},
             expected_run=expected_run,
             on_behalf_of=on_behalf_of,
@@ -203,8 +216,8 @@ class AdminService:
             "status": "pending",
             "run_index": run,
             "trigger": "selective_rerun",
-            "steps_to_run": rerun,
-            "steps_preserved": keep,
+            "steps_to_run": plan["steps_to_run"],
+            "steps_preserved": plan["steps_preserved"],
         }
 
     def _new_run(
@@ -299,6 +312,13 @@ class AdminService:
                     conn, action="prune", triggered_by=triggered_by, details=audited(result, on_behalf_of)
                 )
         return result
+
+    def stranded(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Non-terminal executions with no live reason to progress (the liveness invariant's breaches)."""
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidData(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+        with db.autocommit(self._url) as conn:
+            return liveness.stranded(conn, limit)
 
     # ------------------------------------------------------------ pause rules
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from zart.config import Settings, load_settings, normalise_database_url
+from zart.config import Settings, load_settings, normalise_database_url, with_schema
 
 _lock = threading.Lock()
 _overrides: dict[str, Any] = {}
@@ -43,7 +43,11 @@ def settings() -> Settings:
     global _settings
     with _lock:
         if _settings is None:
-            _settings = replace(load_settings(), **_overrides)
+            base = load_settings()
+            overrides = dict(_overrides)
+            if "database_url" in overrides:  # ZART_SCHEMA holds for a URL given in code too
+                overrides["database_url"] = with_schema(overrides["database_url"], base.schema)
+            _settings = replace(base, **overrides)
         return _settings
 
 

@@ -7,9 +7,11 @@ module reads the environment.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
 
 from dotenv import dotenv_values
 
@@ -38,6 +40,41 @@ def normalise_database_url(url: str) -> str:
     )
 
 
+SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def check_schema(schema: str | None) -> str | None:
+    """ZART_SCHEMA: a plain lower-case Postgres identifier, or unset (zart's tables then stay where they are)."""
+    if schema is None or schema == "":
+        return None
+    if not SCHEMA_PATTERN.match(schema):
+        raise ConfigurationError(
+            f"ZART_SCHEMA must be a lower-case identifier (letters, digits, underscores; at most 63), got {schema!r}"
+        )
+    return schema
+
+
+def with_schema(url: str, schema: str | None) -> str:
+    """The URL whose connections find zart's tables in `schema` first (then `public`, for the app's own)."""
+    if schema is None:
+        return url
+    base, _, query = url.partition("?")
+    params = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "options"]
+    options = " ".join(v for k, v in parse_qsl(query) if k == "options")
+    params.append(("options", f"{options} -csearch_path={schema},public".strip()))
+    return f"{base}?{urlencode(params)}"
+
+
+def schema_of(url: str) -> str | None:
+    """The schema `with_schema` put in the URL, or None."""
+    for key, value in parse_qsl(url.partition("?")[2]):
+        if key == "options":
+            found = re.search(r"-c\s*search_path=([a-z0-9_]+)", value)
+            if found:
+                return found[1]
+    return None
+
+
 def _split_list(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
@@ -63,13 +100,18 @@ class Settings:
     public_docs: bool = False
     api_prefix: str = "/api/v1"
     admin_prefix: str = "/zart/admin/v1"
+    ui_prefix: str = "/ui"
     max_body_bytes: int = 1_048_576
+    # the Postgres schema holding zart's tables (ZART_SCHEMA); None keeps them where the database puts them
+    schema: str | None = None
     # seconds each final status is kept before the sweeper deletes it (ZART_RETENTION; empty: kept forever)
     retention: Policy = field(default_factory=lambda: parse_policy(None))
+    log_format: str = "text"  # or "json": one JSON object per line, with the run's fields
+    metrics_port: int | None = None  # a worker serves Prometheus metrics on this port when set
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_database_url(self, url: str | None) -> Settings:
-        return self if not url else replace(self, database_url=normalise_database_url(url))
+        return self if not url else replace(self, database_url=with_schema(normalise_database_url(url), self.schema))
 
     @property
     def libpq_url(self) -> str:
@@ -94,8 +136,10 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         raw = env.get(name)
         return float(raw) if raw else default
 
+    schema = check_schema(env.get("ZART_SCHEMA"))
     return Settings(
-        database_url=normalise_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+        database_url=with_schema(normalise_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL), schema),
+        schema=schema,
         broker_url=env.get("ZART_BROKER_URL") or DEFAULT_BROKER_URL,
         imports=_split_list(env.get("ZART_IMPORTS")),
         lease_seconds=number("ZART_LEASE_SECONDS", 30.0),
@@ -109,6 +153,24 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         public_docs=(env.get("ZART_PUBLIC_DOCS") or "").strip().lower() in ("1", "true", "yes", "on"),
         api_prefix=env.get("ZART_API_PREFIX") or "/api/v1",
         admin_prefix=env.get("ZART_ADMIN_PREFIX") or "/zart/admin/v1",
+        ui_prefix=env.get("ZART_UI_PREFIX") or "/ui",
         max_body_bytes=int(number("ZART_MAX_BODY_BYTES", 1_048_576)),
         retention=parse_policy(env.get("ZART_RETENTION")),
+        log_format=_log_format(env.get("ZART_LOG_FORMAT")),
+        metrics_port=_port("ZART_METRICS_PORT", env.get("ZART_METRICS_PORT")),
     )
+
+
+def _log_format(value: str | None) -> str:
+    chosen = (value or "text").strip().lower()
+    if chosen not in ("text", "json"):
+        raise ConfigurationError(f"ZART_LOG_FORMAT must be text or json (got {value!r})")
+    return chosen
+
+
+def _port(name: str, value: str | None) -> int | None:
+    if not value:
+        return None
+    if not value.strip().isdigit() or not 1 <= int(value) <= 65535:
+        raise ConfigurationError(f"{name} must be a port number, 1 to 65535 (got {value!r})")
+    return int(value)

@@ -11,6 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 
 import migrations
+from zart.config import schema_of
 
 
 def alembic_config(database_url: str) -> Config:
@@ -27,7 +28,8 @@ def pending_revisions(database_url: str) -> list[str]:
     engine = create_engine(database_url, poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
-            current = set(MigrationContext.configure(conn).get_current_heads())
+            options = {"version_table_schema": schema_of(database_url)}
+            current = set(MigrationContext.configure(conn, opts=options).get_current_heads())
     finally:
         engine.dispose()
     pending = []

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from zart import cancellation, paging
@@ -26,10 +27,12 @@ from zart.errors import (
 )
 from zart.flow.definitions import check_priority
 from zart.limits import EXECUTION_STATUSES, MAX_ID_LENGTH, MAX_LIST_LIMIT, NAME_MAX, TERMINAL_STATUSES
+from zart.observability import hooks
 from zart.registry import Registry, default_registry
 from zart.schema import storage_problem, validation_errors
+from zart.store import admin as audit
 from zart.store import cancel as cancel_store
-from zart.store import catalog, db, events, executions, notifications, pause
+from zart.store import catalog, counts, db, events, executions, liveness, notifications, pause
 from zart.store import flow as flow_store
 
 PublishFn = Callable[[str], bool]
@@ -80,7 +83,7 @@ def check_debounce(debounce: float | None, dedup_key: str | None) -> None:
 @dataclass(frozen=True)
 class Page:
     executions: list[dict[str, Any]]
-    total: int
+    total: int | None  # None when a time range or id prefix narrows the list (the counts cannot say)
     next_cursor: str | None
 
 
@@ -205,7 +208,7 @@ class ZartService:
             from zart import apptx
 
             joined = apptx.join(connection, self.settings.database_url)
-            with db.translated_errors():
+            with db.translated_errors(), db.zart_names(joined.conn, self.settings.database_url):
                 scheduled, superseded = self._insert(
                     joined.conn, task, data, new_id, execution_id, idempotency_key, triggered_by, flow
                 )
@@ -239,19 +242,21 @@ class ZartService:
         """The insert (or the existing execution it collides with) and the executions it supersedes."""
         definition = self.validate_input(conn, task, data)
         for _ in range(DEDUP_RACE_RETRIES):
-            created = executions.insert_execution(
-                conn,
-                execution_id=new_id,
-                task=task,
-                data=data,
-                idempotency_key=idempotency_key,
-                timeout=definition.timeout,
-                triggered_by=triggered_by,
-                queue=definition.queue,
-                priority=definition.priority if flow.priority is None else flow.priority,
-                dedup_key=flow.dedup_key,
-                delay=flow.debounce,
-            )
+            with hooks.scheduling(task, new_id) as trace_context:
+                created = executions.insert_execution(
+                    conn,
+                    execution_id=new_id,
+                    task=task,
+                    data=data,
+                    idempotency_key=idempotency_key,
+                    timeout=definition.timeout,
+                    triggered_by=triggered_by,
+                    trace_context=trace_context,
+                    queue=definition.queue,
+                    priority=definition.priority if flow.priority is None else flow.priority,
+                    dedup_key=flow.dedup_key,
+                    delay=flow.debounce,
+                )
             if created is not None:
                 break
             # the id or a key is taken: the same request again, a duplicate, or a conflict
@@ -387,8 +392,15 @@ class ZartService:
         offset: int = 0,
         order: str = "desc",
         cursor: str | None = None,
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
+        id_prefix: str | None = None,
     ) -> Page:
-        """A page by offset (as the contract says) or after a cursor, with the cursor of the next page."""
+        """A page by offset (as the contract says) or after a cursor, with the cursor of the next page.
+
+        Creation-time bounds and an id prefix narrow the list further; the total is then None (the maintained
+        counts know status and task only). An id prefix is matched by scanning the time-ordered index: fast when
+        matches are common, a longer scan when they are rare."""
         if status is not None and status not in EXECUTION_STATUSES:
             raise InvalidData(f"status must be one of {', '.join(EXECUTION_STATUSES)}")
         if task is not None:
@@ -399,6 +411,13 @@ class ZartService:
             raise InvalidData("offset must not be negative")
         if order not in ("asc", "desc"):
             raise InvalidData("order must be 'asc' or 'desc'")
+        if id_prefix is not None:
+            check_name("id prefix", id_prefix)
+        for moment in (created_from, created_before):
+            if moment is not None and moment.tzinfo is None:
+                raise InvalidData("times must include a timezone")
+        if created_from is not None and created_before is not None and created_from >= created_before:
+            raise InvalidData("the start of the time range must come before its end")
         after = None
         if cursor is not None:
             if offset:
@@ -407,12 +426,23 @@ class ZartService:
             after = (key.created_at, key.execution_id)
         with db.autocommit(self.settings.database_url) as conn:
             rows, more, total = executions.list_executions(
-                conn, status=status, task=task, limit=limit, offset=offset, descending=order == "desc", after=after
+                conn,
+                status=status,
+                task=task,
+                limit=limit,
+                offset=offset,
+                descending=order == "desc",
+                after=after,
+                created_from=created_from,
+                created_before=created_before,
+                id_prefix=id_prefix,
             )
         return Page(rows, total, paging.after_last(rows, order) if more else None)
 
-    def cancel(self, execution_id: str) -> dict[str, Any]:
-        """Cancel an active execution and its active children; a running one stops at its next step."""
+    def cancel(self, execution_id: str, triggered_by: str | None = None) -> dict[str, Any]:
+        """Cancel an active execution and its active children; a running one stops at its next step.
+
+        With `triggered_by`, the cancel lands in the execution's audit trail under that name."""
         check_lookup_id(execution_id)
         url = self.settings.database_url
         with db.transaction(url) as conn:
@@ -422,6 +452,8 @@ class ZartService:
                 if row is None:
                     raise ExecutionNotFound(execution_id)
                 raise ExecutionAlreadyFinished(f"execution {execution_id} already finished as {row['status']}")
+            if triggered_by is not None:
+                audit.record_action(conn, action="cancel", triggered_by=triggered_by, execution_id=execution_id)
         if done.wake_parent is not None:  # a cancelled child counts as a failed one: its parent goes on
             self.publish(done.wake_parent)
         self.cancel_descendants(execution_id)
@@ -432,11 +464,20 @@ class ZartService:
         for parent in cancellation.cancel_descendants(self.settings.database_url, execution_id, before_run):
             self.publish(parent)
 
-    def send_event(self, execution_id: str, event_name: str, payload: Any, *, connection: Any = None) -> bool:
+    def send_event(
+        self,
+        execution_id: str,
+        event_name: str,
+        payload: Any,
+        *,
+        connection: Any = None,
+        triggered_by: str | None = None,
+    ) -> bool:
         """Deliver to an execution parked on `event_name`; returns whether the doorbell was published.
 
         With `connection` the delivery joins the app's transaction and the doorbell follows its commit
-        (returns False: nothing is published before then)."""
+        (returns False: nothing is published before then). With `triggered_by`, the delivery lands in the
+        execution's audit trail under that name."""
         check_lookup_id(execution_id)
         check_name("event name", event_name)
         check_storable("the event payload", payload)
@@ -444,22 +485,30 @@ class ZartService:
             from zart import apptx
 
             joined = apptx.join(connection, self.settings.database_url)
-            with db.translated_errors():
-                self._deliver(joined.conn, execution_id, event_name, payload)
+            with db.translated_errors(), db.zart_names(joined.conn, self.settings.database_url):
+                self._deliver(joined.conn, execution_id, event_name, payload, triggered_by)
             joined.after_commit(lambda: self.publish(execution_id))
             return False
         with db.transaction(self.settings.database_url) as conn:
-            self._deliver(conn, execution_id, event_name, payload)
+            self._deliver(conn, execution_id, event_name, payload, triggered_by)
         return self.publish(execution_id)
 
     @staticmethod
-    def _deliver(conn: Any, execution_id: str, event_name: str, payload: Any) -> None:
-        if not events.deliver(conn, execution_id, event_name, payload):
+    def _deliver(conn: Any, execution_id: str, event_name: str, payload: Any, triggered_by: str | None) -> None:
+        stored_context = lambda: executions.trace_context(conn, execution_id)  # noqa: E731  (read only if traced)
+        with hooks.delivering_event(execution_id, event_name, stored_context):
+            delivered = events.deliver(conn, execution_id, event_name, payload)
+        if not delivered:
             row = executions.get_execution(conn, execution_id)
             if row is None:
                 raise ExecutionNotFound(execution_id)
             raise NotWaitingForEvent(
                 f"execution {execution_id} is not waiting for event '{event_name}' (status: {row['status']})"
+            )
+        if triggered_by is not None:
+            details = {"event": event_name}
+            audit.record_action(
+                conn, action="event", triggered_by=triggered_by, execution_id=execution_id, details=details
             )
 
     def wait(
@@ -503,6 +552,11 @@ class ZartService:
         with db.autocommit(self.settings.database_url) as conn:
             return catalog.list_tasks(conn)
 
+    def count_stranded(self) -> int:
+        """Executions that nothing will ever move again (a gauge that must stay at 0)."""
+        with db.autocommit(self.settings.database_url) as conn:
+            return liveness.count_stranded(conn)
+
     def replay(self, *, task: str | None = None, since: Any = None, limit: int = 100) -> list[dict[str, Any]]:
         """Replay recorded executions against this process's workflow code (no side effects); one result each,
         `outcome` being consistent, nondeterministic, error or unknown-task."""
@@ -519,6 +573,11 @@ class ZartService:
         """Seconds the oldest pending execution has waited for a worker (0 when none): a backlog gauge."""
         with db.autocommit(self.settings.database_url) as conn:
             return executions.oldest_pending_age(conn)
+
+    def pending_by_task(self) -> list[dict[str, Any]]:
+        """Queue depth and oldest pending age per task, for the API's /metrics."""
+        with db.autocommit(self.settings.database_url) as conn:
+            return counts.pending_by_task(conn)
 
     def readiness(self, timeout: float = 2.0) -> dict[str, str]:
         """`ok` or the reason, for each dependency a front end needs: the database and the broker."""

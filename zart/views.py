@@ -50,6 +50,18 @@ STEP_FIELDS = (
     "output",
     "error",
 )
+STRANDED_FIELDS = (
+    "execution_id",
+    "task",
+    "status",
+    "cause",
+    "waiting_for",
+    "waiting_for_event",
+    "wake_at",
+    "lease_expires_at",
+    "parent_id",
+    "updated_at",
+)
 TASK_FIELDS = ("name", "schema", "timeout_seconds", "registered_by", "first_seen_at", "last_seen_at")
 
 
@@ -143,6 +155,7 @@ PAUSE_FIELDS = (
     "resumed_by",
 )
 HELD_BY_FIELDS = ("rule_id", "reason", "step_pattern")
+EVENT_FIELDS = ("run_index", "event_name", "payload", "delivered_at")
 
 
 def run_view(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,13 +165,18 @@ def run_view(run: Mapping[str, Any]) -> dict[str, Any]:
 
 def admin_step_view(step: Mapping[str, Any]) -> dict[str, Any]:
     """A step as an operator sees it: the public step view plus whether retry-step may revive it."""
-    return {**step_view(step), "retryable": bool(step.get("retryable"))}
+    return {**step_view(step), "retryable": bool(step.get("retryable")), "child_id": step.get("child_id")}
 
 
 def action_view(action: Mapping[str, Any]) -> dict[str, Any]:
     """An audit-trail entry: who acted (a token's name), and on whose behalf when the caller said so."""
     details = action.get("details") or {}
     return pick({**action, "on_behalf_of": details.get("on_behalf_of")}, ACTION_FIELDS)
+
+
+def stranded_view(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    listed = [pick(row, STRANDED_FIELDS) for row in rows]
+    return {"count": len(listed), "stranded": listed}
 
 
 def pause_view(rule: Mapping[str, Any]) -> dict[str, Any]:
@@ -180,6 +198,7 @@ def detail_view(detail: Mapping[str, Any]) -> dict[str, Any]:
         "runs": [run_view(run) for run in detail["runs"]],
         "steps": [admin_step_view(step) for step in detail["steps"]],
         "actions": [action_view(action) for action in detail["actions"]],
+        "events": [pick(event, EVENT_FIELDS) for event in detail["events"]],
     }
 
 

@@ -14,7 +14,7 @@ from bench.report import Row
 
 Workload = Callable[[BenchContext], list[Row]]
 
-WORKLOADS = ("physical", "steps", "throughput", "latency", "flow", "scale")
+WORKLOADS = ("physical", "steps", "throughput", "latency", "flow", "scale", "retention")
 _MODULES = {"steps": "step_overhead"}
 
 

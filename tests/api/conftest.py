@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_app import create_app
-from tests.harness import Environment, Worker, poll
+from tests.harness import Environment, Worker, package_worker, poll
 from zart.cli.server import waitress_options
 
 API = "/api/v1"
@@ -34,13 +34,8 @@ def client(app: Flask) -> FlaskClient:
 def api_worker(env: Environment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     """The API is what these tests exercise, not worker start-up: one worker for all of them, stopped before
     other packages run (their tests count on owning every worker)."""
-    directory = tmp_path_factory.mktemp("api-worker")
-    directory.chmod(0o777)
-    worker = Worker(env, directory, concurrency=4)
-    try:
-        yield worker.wait_ready()
-    finally:
-        worker.stop()
+    with package_worker(env, tmp_path_factory, "api-worker") as worker:
+        yield worker
 
 
 @pytest.fixture()

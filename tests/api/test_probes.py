@@ -63,3 +63,27 @@ def test_metrics_still_answer_when_the_database_does_not(env):
     response = client.get("/metrics")
     assert response.status_code == 200
     assert "zart_database_up 0.0" in response.get_data(as_text=True)
+
+
+def test_metrics_show_queue_depth_and_oldest_pending_age_by_task(client, env, unique):
+    from sqlalchemy import text
+
+    from zart.store import db, executions
+
+    task, other = unique("queue"), unique("queue")
+    with db.transaction(env.database_url) as conn:  # never published: they stay pending for the scrape
+        for n in range(3):
+            executions.insert_execution(conn, execution_id=f"{task}-{n}", task=task, data={})
+        executions.insert_execution(conn, execution_id=f"{other}-0", task=other, data={})
+        conn.execute(
+            text("UPDATE executions SET created_at = now() - interval '90 seconds' WHERE id = :id"), {"id": f"{task}-0"}
+        )
+    samples = {}
+    for line in client.get("/metrics").get_data(as_text=True).splitlines():
+        if line.startswith("zart_queue_"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    assert samples[f'zart_queue_depth{{task="{task}"}}'] == 3
+    assert samples[f'zart_queue_depth{{task="{other}"}}'] == 1
+    assert 90 <= samples[f'zart_queue_oldest_pending_age_seconds{{task="{task}"}}'] < 120
+    assert samples[f'zart_queue_oldest_pending_age_seconds{{task="{other}"}}'] < 30

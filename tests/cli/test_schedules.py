@@ -70,3 +70,46 @@ def test_create_list_trigger_and_delete(zart, worker, unique):
     assert paused.returncode == 0 and "state: paused" in paused.stdout
     assert zart("schedules", "delete", schedule_id).returncode == 0
     assert zart("schedules", "trigger", schedule_id).returncode == 3
+
+
+def test_import_beat_reads_a_celery_app_and_the_schedules_fire(zart, worker, env):
+    dry = zart("schedules", "import-beat", "-A", "tests.beat_app", "--prefix", "dry-", "--dry-run", "--json")
+    assert dry.returncode == 1, dry.stderr  # refusals make the exit code say so
+    entries = {e["name"]: e for e in dry.json()["entries"]}
+    assert {n: e["result"] for n, e in entries.items()} == {
+        "nightly report": "would create",
+        "weekday-mornings": "would create",
+        "every-two-seconds": "would create",
+        "every-five-minutes": "would create",
+        "sunrise": "refused",
+        "half-second": "refused",
+        "cleanup": "refused",
+    }
+    assert "solar" in entries["sunrise"]["reason"] and "whole seconds" in entries["half-second"]["reason"]
+    assert "Celery task" in entries["cleanup"]["reason"]
+    assert entries["nightly report"]["timing"] == "cron 30 2 * * * (Europe/Berlin)"
+    assert entries["weekday-mornings"]["timing"] == "cron */15 9-17 * * mon-fri (Europe/Berlin)"
+    assert zart("schedules", "show", "dry-every-two-seconds").returncode == 3, "a dry run created a schedule"
+
+    imported = zart("schedules", "import-beat", "-A", "tests.beat_app", "--prefix", "beat-")
+    assert imported.returncode == 1 and "3 of 7 entries refused" in imported.stderr
+    assert "beat-nightly-report" in imported.stdout
+    again = zart("schedules", "import-beat", "-A", "tests.beat_app", "--prefix", "beat-", "--json")
+    assert {e["result"] for e in again.json()["entries"] if e["result"] != "refused"} == {"unchanged"}
+
+    shown = zart("schedules", "show", "beat-nightly-report", "--json").json()
+    assert (shown["source"], shown["cron"], shown["timezone"], shown["data"]) == (
+        "beat",
+        "30 2 * * *",
+        "Europe/Berlin",
+        {"seconds": 0},
+    )
+
+    def fired_twice() -> bool:
+        view = zart("schedules", "show", "beat-every-two-seconds", "--json").json()
+        return view["last_status"] == "completed" and view["last_tick"] is not None
+
+    poll(fired_twice, timeout=30, what="the imported interval schedule to fire")
+    for name in ("nightly-report", "weekday-mornings", "every-two-seconds", "every-five-minutes"):
+        assert zart("schedules", "delete", f"beat-{name}").returncode == 0
+    assert zart("schedules", "import-beat", "-A", "no_such_module.celery").returncode == 1

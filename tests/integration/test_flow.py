@@ -243,3 +243,31 @@ def test_a_step_rate_limit_is_shared_by_three_workflows(service, start_worker, l
         for window in (0.5, 1.0):
             assert sum(1 for stamp in stamps[i:] if stamp - first <= window) <= 1 + 4 * window + 1
     assert stamps[-1] - stamps[0] >= (9 - 1) / 4 - 0.05
+
+
+def test_a_held_execution_has_a_live_reason_and_one_whose_limit_vanished_is_repaired(env):
+    from tests.harness import assert_nothing_stranded
+    from zart.dispatch.duties import Round, repair_stranded
+    from zart.registry import Registry
+    from zart.store import flow, liveness
+
+    silent = ZartService(env.settings(), publish=lambda _id: True, registry=Registry())  # no worker involved
+    FlowAdmin(silent).update("flow.plain", {"concurrency": 1}, "test")
+    first, second = (silent.schedule("flow.plain", {}).execution["execution_id"] for _ in range(2))
+    try:
+        with db.autocommit(env.database_url) as conn:
+            assert flow.claim(conn, first, "token-1", "test", 30)["verdict"] == "claimed"
+            assert flow.claim(conn, second, "token-2", "test", 30)["held_reason"] == "concurrency"
+        assert_nothing_stranded(env.database_url)  # held by a limit that exists: a live reason
+        with db.autocommit(env.database_url) as conn:
+            conn.execute(text("DELETE FROM flow_limits WHERE name = 'flow.plain'"))
+            assert [(r["execution_id"], r["cause"]) for r in liveness.stranded(conn, 500)] == [(second, "limit_gone")]
+        assert repair_stranded(env.database_url, Round(env.settings(), None)) == [second]
+        assert_nothing_stranded(env.database_url)
+        with db.autocommit(env.database_url) as conn:
+            assert flow.claim(conn, second, "token-3", "test", 30)["verdict"] == "claimed"  # now unlimited
+    finally:
+        with db.autocommit(env.database_url) as conn:
+            conn.execute(text("DELETE FROM flow_limits WHERE name = 'flow.plain'"))
+        for execution_id in (first, second):
+            silent.cancel(execution_id)

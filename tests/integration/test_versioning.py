@@ -12,15 +12,19 @@ from tests.harness import REPO, Environment, poll
 DEPLOY_IMPORTS = "tests.workflows,tests.reliability_workflows,tests.apps.deploys"
 
 
-def replay(env: Environment, version: str, *args: str) -> tuple[int, dict]:
-    done = subprocess.run(
-        [sys.executable, "-m", "zart", "replay", "--task", "deploy.checkout", "--json", *args],
+def replay_command(env: Environment, version: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zart", "replay", "--task", "deploy.checkout", *args],
         cwd=REPO,
         env=env.variables(ZART_IMPORTS=DEPLOY_IMPORTS, CHECKOUT_VERSION=version),
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def replay(env: Environment, version: str, *args: str) -> tuple[int, dict]:
+    done = replay_command(env, version, "--json", *args)
     assert done.stdout, done.stderr
     return done.returncode, json.loads(done.stdout)
 
@@ -46,6 +50,16 @@ def test_replay_flags_the_breaking_change_and_patched_keeps_old_and_new_runs_com
     code, report = replay(env, "v2-unpatched")
     assert code == 1
     assert flagged(report) == {waiting: (1, "approve", "tax"), finished: (1, "approve", "tax")}
+    text = replay_command(env, "v2-unpatched")
+    assert text.returncode == 1
+    assert (
+        f"NON-DETERMINISTIC {waiting} (deploy.checkout, waiting): at position 1 the recorded run has 'approve', "
+        "the code now reaches 'tax'"
+    ) in text.stdout.splitlines()
+    assert text.stdout.splitlines()[-1].startswith("Replayed 2 executions: 0 consistent, 2 non-deterministic")
+    assert replay_command(env, "v2-patched", "--since", "1h", "--limit", "1").returncode == 0
+    refused = replay_command(env, "v2-patched", "--since", "yesterday")
+    assert refused.returncode == 1 and "neither an ISO date/time nor a duration" in refused.stderr
     # guarded by a patch, the same change replays them all
     code, report = replay(env, "v2-patched")
     assert (code, report["nondeterministic"], report["errors"]) == (0, [], [])

@@ -15,8 +15,8 @@ TICKS = 30
 def test_three_workers_fire_each_tick_of_a_one_second_schedule_once(env, start_worker, schedules, unique):
     workers = [start_worker(concurrency=2) for _ in range(3)]
     schedule_id = unique("every-second")
-    # catch-up `all` with a tiny grace: a tick delayed by a slow sweep must still fire, and only once
-    schedules.create(ScheduleSpec(id=schedule_id, task="t.scheduled", every=1, catch_up="all"))
+    # catch-up `all` and overlap `allow_all`: a tick delayed by a slow sweep must still fire, and only once
+    schedules.create(ScheduleSpec(id=schedule_id, task="t.scheduled", every=1, catch_up="all", overlap="allow_all"))
     poll(lambda: len(fired(env, schedule_id)) >= TICKS + 1, timeout=TICKS + 30, what=f"{TICKS} ticks")
     schedules.pause(schedule_id)
     runs = fired(env, schedule_id)

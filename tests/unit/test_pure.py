@@ -159,8 +159,8 @@ def test_every_non_python_file_of_the_packages_is_declared_package_data():
         files = [p for p in (root / package).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
         for path in files:
             relative = path.relative_to(root / package).as_posix()
-            if path.suffix == ".py" and "/" not in relative:
-                continue  # modules of the package itself
+            if path.suffix == ".py" and (path.parent / "__init__.py").is_file():
+                continue  # modules of the package or of a subpackage (packages.find includes those)
             assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), (package, relative)
     assert {"flask_app", "migrations"} <= set(declared)
 

@@ -16,7 +16,7 @@ from zart.cli import render
 from zart.cli.connect import service_for
 from zart.cli.params import DURATION, JSON_OBJECT
 from zart.cli.state import CliState, global_options, with_state
-from zart.limits import TERMINAL_STATUSES
+from zart.limits import MAX_LIST_LIMIT, TERMINAL_STATUSES
 
 
 def _admin(state: CliState) -> Any:
@@ -270,6 +270,31 @@ def pause_delete(state: CliState, rule_id: str, triggered_by: str) -> None:
     """Delete a rule outright (what it held is released)."""
     result = _admin(state).delete_pause(rule_id, triggered_by)
     render.emit(state, result, [f"Deleted pause rule: {rule_id}"])
+
+
+@admin.command()
+@click.option("--limit", type=click.IntRange(1, MAX_LIST_LIMIT), default=100, show_default=True)
+@global_options
+@with_state
+def stranded(state: CliState, limit: int) -> None:
+    """Executions that nothing will ever move again (the liveness check; empty when healthy)."""
+    view = views.stranded_view(_admin(state).stranded(limit))
+    lines = render.table(
+        ["EXECUTION", "TASK", "STATUS", "CAUSE", "WAITING FOR", "SINCE"],
+        [
+            [
+                row["execution_id"],
+                row["task"],
+                row["status"],
+                row["cause"],
+                render.text(row["waiting_for"] or row["waiting_for_event"]),
+                render.text(row["updated_at"]),
+            ]
+            for row in view["stranded"]
+        ],
+        status_column=2,
+    )
+    render.emit(state, view, lines if view["stranded"] else ["No stranded executions."])
 
 
 @admin.command("prune")

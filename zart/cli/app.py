@@ -9,6 +9,7 @@ import click
 
 from zart.cli.state import CliState, global_options
 from zart.errors import ExecutionNotFound, ScheduleNotFound, ZartError
+from zart.observability import tracing
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -38,7 +39,8 @@ _register_commands()
 def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors exit 1 (never 2, which means a `wait` timeout), not found exits 3."""
     try:
-        code = cli.main(args=argv, prog_name="zart", standalone_mode=False)
+        with tracing.continued_from(tracing.environment_carrier()):
+            code = cli.main(args=argv, prog_name="zart", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:

@@ -97,7 +97,7 @@ def status(state: CliState, execution_id: str, verbose: bool) -> None:
 @with_state
 def cancel(state: CliState, execution_id: str) -> None:
     """Cancel a pending, running or waiting execution (a running one stops at its next step)."""
-    service_for(state).cancel(execution_id)
+    service_for(state).cancel(execution_id, triggered_by="cli")
     render.emit(state, views.cancelled_view(execution_id), [f"Cancelled execution: {execution_id}"])
 
 
@@ -138,7 +138,7 @@ def wait(state: CliState, execution_id: str, timeout: float | None) -> None:
 @with_state
 def event(state: CliState, execution_id: str, event_name: str, data: Any) -> None:
     """Deliver EVENT_NAME to an execution that is waiting for it."""
-    published = service_for(state).send_event(execution_id, event_name, data)
+    published = service_for(state).send_event(execution_id, event_name, data, triggered_by="cli")
     if not published:
         render.warn(BROKER_DOWN.format(what=f"execution {execution_id}"))
     render.emit(

@@ -36,6 +36,12 @@ def migrate(state: CliState) -> None:
 @click.option("--pool", default=None, help="Celery pool (prefork by default).")
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @click.option("--hostname", "-n", default=None, help="Celery node name, e.g. worker1@%h.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve Prometheus metrics of every worker process on this port (default: ZART_METRICS_PORT, else off).",
+)
 @click.option("--no-restart", "in_process", is_flag=True, help="Run the worker in this process, without restarting it.")
 @global_options
 @with_state
@@ -46,6 +52,7 @@ def worker(
     pool: str | None,
     loglevel: str,
     hostname: str | None,
+    metrics_port: int | None,
     in_process: bool,
 ) -> None:
     """Run a Celery worker that executes workflows (imports ZART_IMPORTS and -I modules).
@@ -63,6 +70,8 @@ def worker(
     from zart.dispatch import create_celery_app, run_worker
 
     settings = replace(state.settings, imports=tuple(dict.fromkeys((*state.settings.imports, *imports))))
+    if metrics_port is not None:
+        settings = replace(settings, metrics_port=metrics_port)
     app = create_celery_app(settings)
     argv = ["worker", "--loglevel", loglevel, "-Q", settings.queue]
     if state.quiet:

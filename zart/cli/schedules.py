@@ -227,4 +227,27 @@ def delete(state: CliState, schedule_id: str) -> None:
     render.emit(state, result, [f"Deleted schedule: {schedule_id}"])
 
 
+@schedules.command("import-beat")
+@click.option("-A", "--app", "app_path", required=True, help="The Celery app, as `celery -A` takes it.")
+@click.option("--dry-run", is_flag=True, help="Show what would be created; create nothing.")
+@click.option("--prefix", default="", help="Put this before every schedule id (e.g. beat-).")
+@global_options
+@with_state
+def import_beat(state: CliState, app_path: str, dry_run: bool, prefix: str) -> None:
+    """Create schedules from a Celery app's beat_schedule, so beat can be stopped. Exits 1 when an entry is
+    refused (the others are still imported)."""
+    import sys
+
+    results = _schedules(state).import_beat(app_path, dry_run=dry_run, prefix=prefix)
+    rows = [(r["name"], r["schedule_id"], r["task"], r["timing"], r["result"], r.get("reason", "")) for r in results]
+    lines = render.table(("ENTRY", "SCHEDULE", "TASK", "TIMING", "RESULT", "REASON"), rows) if rows else []
+    render.emit(state, {"app": app_path, "dry_run": dry_run, "entries": results}, lines or ["no beat_schedule entries"])
+    refused = [r for r in results if r["result"] == "refused"]
+    if refused:
+        click.echo(
+            f"Error: {len(refused)} of {len(results)} entries refused; keep beat for them or rewrite them", err=True
+        )
+        sys.exit(1)
+
+
 COMMANDS: list[click.Command] = [schedules]

@@ -42,6 +42,10 @@ def server(state: CliState, host: str, port: int, threads: int, connection_limit
     from flask_app import create_app
     from zart.heap import freeze_startup_heap
 
+    if state.settings.log_format == "json":
+        from zart.observability.logs import install_on_root
+
+        install_on_root("json")
     max_waiters = threads - reserved_threads(threads)
     app = create_app(state.settings, max_waiters=max_waiters)
     freeze_startup_heap()

@@ -6,6 +6,7 @@ Publishing happens after commit and may fail: the sweeper re-publishes whatever 
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import replace
@@ -18,8 +19,11 @@ from zart.dispatch.broker import RUN_TASK, BrokerProbe, Publisher
 from zart.dispatch.sweeper import Sweeper
 from zart.engine.runner import RunnerConfig, run_execution
 from zart.heap import freeze_startup_heap
+from zart.observability import logs, metrics, tracing
 from zart.registry import default_registry, import_modules
 from zart.store import catalog, db, flow
+
+log = logging.getLogger(__name__)
 
 WORKER_PING_AFTER_IDLE = 2.0
 
@@ -52,6 +56,8 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         worker_concurrency=default_concurrency(),
     )
     app.zart_settings = settings  # type: ignore[attr-defined]
+    if settings.metrics_port is not None:
+        metrics.enable()  # before any pool child is forked, so every child counts into the same directory
     runner_config = RunnerConfig(
         database_url=settings.database_url,
         lease_seconds=settings.lease_seconds,
@@ -108,10 +114,15 @@ def record_catalog(settings: Settings) -> None:
 
 
 def reconcile_schedules(settings: Settings) -> None:
-    """Bring the schedules declared on this process's tasks into the store (see zart.schedules.reconcile)."""
+    """Bring the schedules declared on this process's tasks into the store (see zart.schedules.reconcile).
+
+    A failure is logged, never fatal: the sweeper must start whatever happens to the declarations."""
     from zart.schedules.reconcile import declared, reconcile
 
-    reconcile(settings.database_url, declared(default_registry.tasks()), settings.imports)
+    try:
+        reconcile(settings.database_url, declared(default_registry.tasks()), settings.imports)
+    except Exception:
+        log.exception("could not reconcile the schedules declared in code; they keep their previous definitions")
 
 
 def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publisher) -> None:
@@ -132,17 +143,31 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
         sweeper = state.pop("sweeper", None)
         if sweeper is not None:
             sweeper.stop()
+        tracing.flush()
+        metrics.disable()
 
     def on_init(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not app:
             return
         app.zart_worker = sender  # type: ignore[attr-defined]
+        if settings.metrics_port is not None:
+            metrics.serve(settings.metrics_port)
         db.ping_only_after_idle(WORKER_PING_AFTER_IDLE)
         freeze_startup_heap()
 
     def on_pool_child_ready(**_: Any) -> None:
         freeze_startup_heap()
 
+    def on_logging_set_up(logger: logging.Logger | None = None, **_: Any) -> None:
+        if logger is not None:
+            logs.install(logger.handlers, settings.log_format)
+
+    def on_pool_child_exit(**_: Any) -> None:
+        tracing.flush()  # a pool child leaves through os._exit: buffered spans would be lost
+
+    signals.after_setup_logger.connect(on_logging_set_up, weak=False)
+    signals.after_setup_task_logger.connect(on_logging_set_up, weak=False)
+    signals.worker_process_shutdown.connect(on_pool_child_exit, weak=False)
     signals.worker_init.connect(on_init, weak=False)
     signals.worker_ready.connect(on_ready, weak=False)
     signals.worker_shutdown.connect(on_shutdown, weak=False)

@@ -44,6 +44,7 @@ from zart.errors import (
     WorkflowDefinitionError,
 )
 from zart.limits import MAX_ID_LENGTH
+from zart.observability import hooks
 from zart.registry import Task, function_reference, seconds
 from zart.retry import RetryPolicy
 from zart.schema import storage_problem
@@ -200,7 +201,8 @@ class Context:
             running = RunningAttempt(name, position, kind, attempts, failures, started_at, time.monotonic())
             self._keeper.entering(running)
             try:
-                result = self._call_step_body(fn, args, kwargs, timeout)
+                with hooks.step_attempt(self.task_name, name, attempts):
+                    result = self._call_step_body(fn, args, kwargs, timeout)
             except ControlSignal:
                 self._keeper.leaving()
                 raise
@@ -423,6 +425,7 @@ class Context:
                 parent_run=self.run_index,
                 parent_step=name,
                 function_ref=function_ref,
+                trace_context=hooks.child_trace_context(),
             )
             if not steps.record_wait_step(
                 conn,
@@ -483,6 +486,7 @@ class Context:
             # A child may have finished between our read and the park: then nobody else will wake us.
             if executions.wake_parent_if_children_done(conn, self.execution_id, self.run_index):
                 self.to_publish.append(self.execution_id)
+        hooks.waiting({"kind": "children", "step": ",".join(names)}, None)
         self.suspension = Suspension(wake_at=None)
         raise Suspend()
 
@@ -571,6 +575,7 @@ class Context:
             )
         if not parked:
             raise LeaseLost()
+        hooks.waiting(waiting_for, wake_at)
         self.suspension = Suspension(wake_at=wake_at)
         raise Suspend()
 

@@ -6,6 +6,7 @@ and no pool checkout; multi-statement work (children reporting to a parent) take
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -29,6 +30,7 @@ from zart.errors import (
     WorkflowDefinitionError,
 )
 from zart.flow.handoff import dispatch_held
+from zart.observability import hooks
 from zart.registry import Registry, Task, default_registry, resolve_function
 from zart.retry import RetryPolicy
 from zart.store import completion, db, executions, flow
@@ -63,9 +65,11 @@ def run_execution(
     try:
         with db.autocommit(config.database_url) as conn:
             claimed = executions.claim(conn, execution_id, token, config.worker_name, config.lease_seconds)
-            if claimed is not None:
-                return _ClaimedRun(config, conn, claimed, token, publish, make_context).run(registry)
-            return _run_limited(conn, execution_id, token, config, publish, registry, make_context)
+            if claimed is None:
+                return _run_limited(conn, execution_id, token, config, publish, registry, make_context)
+            claimed_run = _ClaimedRun(config, conn, claimed, token, publish, make_context)
+            adopt = functools.partial(executions.adopt_trace_context, conn, execution_id)
+            return hooks.run(claimed, functools.partial(claimed_run.run, registry), adopt)
     except StoreUnavailable:
         log.warning("database unavailable while running %s; it will be recovered", execution_id, exc_info=True)
         return "store-unavailable"
@@ -124,7 +128,9 @@ def _admit_and_run(
         return ("cancelled" if finished else "lease-lost"), None
     if claimed["rated"]:  # the bucket may hold more tokens: the next held ones need not wait for this run
         dispatch_held(conn, [limit], publish, config.short_wait_hint)
-    return _ClaimedRun(config, conn, claimed, token, publish, make_context).run(registry), limit
+    claimed_run = _ClaimedRun(config, conn, claimed, token, publish, make_context)
+    adopt = functools.partial(executions.adopt_trace_context, conn, execution_id)
+    return hooks.run(claimed, functools.partial(claimed_run.run, registry), adopt), limit
 
 
 def _hand_on(config: RunnerConfig, limit: str, publish: Publish, run_one: bool) -> str | None:

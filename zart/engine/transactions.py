@@ -49,23 +49,8 @@ class TransactionBody:
             with _engine(ctx._url).connect() as conn, conn.begin():
                 output = self._fn(conn, *args, **kwargs)
                 ensure_storable(output, "a transaction step's result")
-                written = steps.checkpoint_completed(
-                    conn,
-                    execution_id=ctx.execution_id,
-                    token=ctx._token,
-                    lease=ctx._lease,
-                    run_index=ctx.run_index,
-                    name=attempt.name,
-                    position=attempt.position,
-                    kind=attempt.kind,
-                    output=output,
-                    attempt=attempt.attempt,
-                    failures=attempt.failures,
-                    exec_attempt=ctx.attempt,
-                    started_at=attempt.started_at,
-                    record_attempt=attempt.attempt > 1 or attempt.failures > 0 or attempt.marked,
-                    prepared=False,
-                )
+                with db.zart_names(conn, ctx._url):
+                    written = self._write_checkpoint(conn, attempt, output)
                 if not written.fenced:
                     raise LeaseLost()
                 if not written.written:
@@ -74,6 +59,26 @@ class TransactionBody:
             return Committed(ctx._reload(attempt.name)["output"])
         ctx._note_pausing(written.pausing)
         return Committed(output)
+
+    def _write_checkpoint(self, conn: Any, attempt: Any, output: Any) -> steps.Checkpoint:
+        ctx = self._ctx
+        return steps.checkpoint_completed(
+            conn,
+            execution_id=ctx.execution_id,
+            token=ctx._token,
+            lease=ctx._lease,
+            run_index=ctx.run_index,
+            name=attempt.name,
+            position=attempt.position,
+            kind=attempt.kind,
+            output=output,
+            attempt=attempt.attempt,
+            failures=attempt.failures,
+            exec_attempt=ctx.attempt,
+            started_at=attempt.started_at,
+            record_attempt=attempt.attempt > 1 or attempt.failures > 0 or attempt.marked,
+            prepared=False,
+        )
 
 
 def _engine(database_url: str) -> Any:

@@ -13,6 +13,7 @@ from zart.store import db, retention
 
 BATCH = 200
 SWEEP_BUDGET_SECONDS = 0.25
+PRUNE_REST = 1.0
 
 
 def delete_one_batch(url: str, status: str, age: float, limit: int = BATCH) -> int | None:
@@ -36,10 +37,11 @@ def sweep(url: str, policy: Policy, budget: float = SWEEP_BUDGET_SECONDS) -> int
     return deleted
 
 
-def prune(url: str, ages: Policy, *, dry_run: bool, rest: float = 0.0) -> dict[str, int]:
+def prune(url: str, ages: Policy, *, dry_run: bool, rest: float = PRUNE_REST) -> dict[str, int]:
     """Executions deleted (or, for a dry run, that would be) per final status, trees whole.
 
-    `rest` seconds between batches leave room for the workload when a large backlog is pruned at once.
+    After each batch it rests `rest` times as long as the batch took, leaving room for the workload while a
+    large backlog is pruned at once.
     """
     if dry_run:
         with db.autocommit(url) as conn:
@@ -47,6 +49,7 @@ def prune(url: str, ages: Policy, *, dry_run: bool, rest: float = 0.0) -> dict[s
     deleted = dict.fromkeys(ages, 0)
     for status, age in ages.items():
         while True:
+            started = time.monotonic()
             batch = delete_one_batch(url, status, age)
             if batch is None:  # the sweeper (or another prune) holds the lock: wait our turn
                 time.sleep(0.05)
@@ -54,6 +57,5 @@ def prune(url: str, ages: Policy, *, dry_run: bool, rest: float = 0.0) -> dict[s
             if batch == 0:
                 break
             deleted[status] += batch
-            if rest:
-                time.sleep(rest)
+            time.sleep((time.monotonic() - started) * rest)
     return deleted

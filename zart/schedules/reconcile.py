@@ -58,7 +58,11 @@ def reconcile(database_url: str, declarations: list[tuple[ScheduleSpec, str]], m
     if result.created or result.updated or result.disabled:
         log.info(
             "schedules reconciled",
-            extra={"created": result.created, "updated": result.updated, "disabled": result.disabled},
+            extra={
+                "schedules_created": result.created,
+                "schedules_updated": result.updated,
+                "schedules_disabled": result.disabled,
+            },
         )
     return result
 

@@ -14,6 +14,8 @@ from zart.errors import (
     ScheduleAlreadyExists,
     ScheduleDeclaredInCode,
     ScheduleNotFound,
+    TaskNotRegistered,
+    ZartError,
 )
 from zart.limits import MAX_LIST_LIMIT
 from zart.schedules import firing
@@ -192,6 +194,52 @@ class ScheduleService:
             firing.record(conn, spec, outcome, now, next_tick=row["next_tick"], buffered=decision.buffered)
         firing.finish(self._url, outcome, self.service.publish)
         return outcome
+
+    # ------------------------------------------------------------ replacing celery beat
+
+    def import_beat(self, app_path: str, *, dry_run: bool = False, prefix: str = "") -> list[dict[str, Any]]:
+        """Create a schedule per entry of a Celery app's beat_schedule (or, with `dry_run`, say what would be
+        created). Entries zart cannot express are refused with the reason; importing again changes nothing."""
+        from zart.schedules import beat
+
+        results = []
+        for entry in beat.read_entries(beat.load_app(app_path), prefix):
+            result = {"name": entry.name, "schedule_id": entry.schedule_id, "task": entry.task, "timing": entry.timing}
+            try:
+                spec = self._beat_target(entry)
+                result["result"] = self._import_one(spec, dry_run)
+            except ZartError as exc:
+                result.update(result="refused", reason=exc.message)
+            results.append(result)
+        return results
+
+    def _beat_target(self, entry: Any) -> ScheduleSpec:
+        if entry.spec is None:
+            raise InvalidData(entry.refused)
+        spec: ScheduleSpec = entry.spec
+        with db.autocommit(self._url) as conn:
+            try:
+                self.service._task_definition(conn, spec.task)
+            except TaskNotRegistered:
+                raise InvalidData(
+                    f"'{spec.task}' is a Celery task, not a zart task: Celery task targets are not supported yet"
+                ) from None
+        if spec.args:
+            raise InvalidData("a zart task takes one JSON object (the entry's kwargs), not positional args")
+        return replace(spec, target_kind="zart", data=spec.kwargs, kwargs={})
+
+    def _import_one(self, spec: ScheduleSpec, dry_run: bool) -> str:
+        with db.autocommit(self._url) as conn:
+            existing = store.get(conn, spec.id)
+        if existing is not None:
+            if ScheduleSpec.from_row(existing) == spec:
+                return "unchanged"
+            raise ScheduleAlreadyExists(f"a different schedule already has the id {spec.id}")
+        if dry_run:
+            validate(spec)
+            return "would create"
+        self.create(spec, source="beat")
+        return "created"
 
     # ------------------------------------------------------------ helpers
 

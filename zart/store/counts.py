@@ -32,6 +32,26 @@ _FOLD = text(
 _PRUNE = text("DELETE FROM execution_counts WHERE n = 0")
 
 
+_PENDING_BY_TASK = text(
+    f"""
+    SELECT c.task, c.n,
+           (SELECT EXTRACT(EPOCH FROM now() - min(e.created_at)) FROM executions e
+            WHERE e.status = 'pending' AND e.task = c.task) AS oldest_age
+    FROM (SELECT task, sum(n) AS n FROM ({_COUNTED}) counted WHERE status = 'pending' GROUP BY task) c
+    WHERE c.n > 0
+    ORDER BY c.task
+    """
+)
+
+
+def pending_by_task(conn: Connection) -> list[dict]:
+    """Per task: executions pending (from the counts) and the age in seconds of the oldest (one index probe)."""
+    return [
+        {"task": row["task"], "pending": int(row["n"]), "oldest_age": float(row["oldest_age"] or 0.0)}
+        for row in rows(conn, _PENDING_BY_TASK)
+    ]
+
+
 def by_status(conn: Connection) -> dict[str, int]:
     return {row["status"]: int(row["n"]) for row in rows(conn, _BY_STATUS)}
 

@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
+from zart.config import schema_of
 from zart.errors import StoreUnavailable
 
 IDLE_IN_TRANSACTION_MS = 10_000
@@ -28,6 +30,7 @@ def ping_only_after_idle(seconds: float) -> None:
     """
     global _ping_after_idle_seconds
     _ping_after_idle_seconds = seconds
+
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -50,14 +53,44 @@ def get_engine(database_url: str) -> Engine:
                         "connect_timeout": 5,
                         "application_name": "zart",
                         # zart's transactions never wait on user code: one idle this long belongs to a
-                        # frozen or partitioned process, and its locks (the sweeper's, say) must not outlive it
-                        "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
+                        # frozen or partitioned process, and its locks (the sweeper's, say) must not outlive it;
+                        # the URL's own options (ZART_SCHEMA's search_path) are kept
+                        "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS} "
+                        + _url_options(database_url),
                     },
                 )
                 event.listen(engine, "checkin", _note_checkin)
                 event.listen(engine, "checkout", functools.partial(_ping_if_idle, engine.dialect))
                 _engines[database_url] = engine
     return engine
+
+
+def _url_options(database_url: str) -> str:
+    value = make_url(database_url).query.get("options", "")
+    return " ".join(value) if isinstance(value, tuple) else value
+
+
+@contextlib.contextmanager
+def zart_names(conn: Connection, database_url: str) -> Iterator[None]:
+    """On a connection that is not zart's own (the app's, inside its transaction), find zart's tables in
+    ZART_SCHEMA for the statements inside, and give the app its own search_path back afterwards."""
+    schema = schema_of(database_url)
+    if schema is None:
+        yield
+        return
+    previous = conn.execute(_CURRENT_PATH).scalar_one()
+    conn.execute(_SET_PATH, {"path": f"{schema}, public"})
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):  # an aborted transaction restores it by rolling back
+            conn.execute(_SET_PATH, {"path": previous})
+        raise
+    conn.execute(_SET_PATH, {"path": previous})
+
+
+_CURRENT_PATH = text("SELECT current_setting('search_path')")
+_SET_PATH = text("SELECT set_config('search_path', :path, false)")
 
 
 def _note_checkin(dbapi_connection: Any, record: Any) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from zart.store.sql import one, to_json
+from zart.store.sql import one, rows, to_json
 
 _DELIVER = text(
     """
@@ -34,3 +34,16 @@ _DELIVER = text(
 def deliver(conn: Connection, execution_id: str, event_name: str, payload: Any) -> bool:
     """Resolve the waiting event step with `payload` and make the execution ready; False changes nothing."""
     return one(conn, _DELIVER, id=execution_id, event=event_name, payload=to_json(payload)) is not None
+
+
+_DELIVERED = text(
+    """
+    SELECT run_index, event_name, payload, delivered_at FROM events
+    WHERE execution_id = :id ORDER BY delivered_at, id
+    """
+)
+
+
+def delivered_to(conn: Connection, execution_id: str) -> list[dict[str, Any]]:
+    """Every event delivered to this execution, oldest first (served by the execution_id index)."""
+    return rows(conn, _DELIVERED, id=execution_id)

@@ -17,13 +17,13 @@ _INSERT = text(
     ), new AS (
         INSERT INTO executions (id, task, status, input, idempotency_key, deadline_at,
                                 parent_id, parent_run, parent_step, function_ref, schedule_id, scheduled_for,
-                                dispatched_at, created_at, updated_at, flow_limit, flow_key, priority, dedup_key,
-                                wake_at)
+                                trace_context, dispatched_at, created_at, updated_at, flow_limit, flow_key, priority,
+                                dedup_key, wake_at)
         SELECT :id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
                CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
                     ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
                :parent_id, :parent_run, :parent_step, :function_ref, :schedule_id,
-               CAST(:scheduled_for AS timestamptz), now(), now(), now(),
+               CAST(:scheduled_for AS timestamptz), CAST(:trace_context AS jsonb), now(), now(), now(),
                (SELECT name FROM lim), (SELECT CAST(:input AS jsonb) #>> string_to_array(key_path, '.') FROM lim),
                :priority, :dedup_key,
                CASE WHEN CAST(:delay AS double precision) IS NULL THEN NULL
@@ -56,6 +56,7 @@ def insert_execution(
     function_ref: str | None = None,
     schedule_id: str | None = None,
     scheduled_for: Any = None,
+    trace_context: dict[str, str] | None = None,
     queue: str | None = None,
     priority: int = 0,
     dedup_key: str | None = None,
@@ -65,7 +66,8 @@ def insert_execution(
     taken. It comes under the limit named `queue` (default: the task's name) when that limit exists, with its
     concurrency key read from the input (`key_path` set and `flow_key` None: the input lacks the key).
 
-    `function_ref` (a function child's `module:qualname`) is written here and nowhere else."""
+    `function_ref` (a function child's `module:qualname`) is written here and nowhere else; `trace_context` is
+    the W3C context every run of the execution continues."""
     return one(
         conn,
         _INSERT,
@@ -85,7 +87,23 @@ def insert_execution(
         function_ref=function_ref,
         schedule_id=schedule_id,
         scheduled_for=scheduled_for,
+        trace_context=to_json(trace_context),
     )
+
+
+_TRACE_CONTEXT = text("SELECT trace_context FROM executions WHERE id = :id")
+_ADOPT_TRACE_CONTEXT = text(
+    "UPDATE executions SET trace_context = CAST(:carrier AS jsonb) WHERE id = :id AND trace_context IS NULL"
+)
+
+
+def trace_context(conn: Connection, execution_id: str) -> dict[str, str] | None:
+    return scalar(conn, _TRACE_CONTEXT, id=execution_id)
+
+
+def adopt_trace_context(conn: Connection, execution_id: str, carrier: dict[str, str]) -> None:
+    """An execution scheduled without tracing joins the trace of its first traced run from then on."""
+    conn.execute(_ADOPT_TRACE_CONTEXT, {"id": execution_id, "carrier": to_json(carrier)})
 
 
 _SUMMARY_COLUMNS = """
@@ -159,8 +177,12 @@ def list_executions(
     offset: int,
     descending: bool,
     after: tuple[datetime, str] | None = None,
-) -> tuple[list[dict[str, Any]], bool, int]:
-    """One page of executions, whether more follow it, and the total matching the filters (from the counts).
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
+    id_prefix: str | None = None,
+) -> tuple[list[dict[str, Any]], bool, int | None]:
+    """One page of executions, whether more follow it, and the total matching the filters (from the counts,
+    which know status and task only: None when a time range or id prefix narrows the list).
 
     `after` is the (created_at, id) key of the previous page's last row: the page starts right after it, read
     from the (…, created_at, id) indexes, so a deep page costs what the first does.
@@ -173,6 +195,15 @@ def list_executions(
     if task is not None:
         where.append("e.task = :task")
         params["task"] = task
+    if created_from is not None:
+        where.append("e.created_at >= :created_from")
+        params["created_from"] = created_from
+    if created_before is not None:
+        where.append("e.created_at < :created_before")
+        params["created_before"] = created_before
+    if id_prefix:
+        where.append("e.id LIKE :id_pattern")
+        params["id_pattern"] = like_prefix(id_prefix)
     direction = "DESC" if descending else "ASC"
     if after is not None:
         where.append(f"(e.created_at, e.id) {'<' if descending else '>'} (:after_at, :after_id)")
@@ -186,7 +217,14 @@ def list_executions(
         ),
         **params,
     )
-    return page[:limit], len(page) > limit, counts.matching(conn, task=task, status=status)
+    narrowed = created_from is not None or created_before is not None or bool(id_prefix)
+    total = None if narrowed else counts.matching(conn, task=task, status=status)
+    return page[:limit], len(page) > limit, total
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching ids that start with `prefix` literally (`%`, `_` and `\\` escaped)."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def count_by_status(conn: Connection) -> dict[str, int]:
@@ -219,6 +257,7 @@ _CLAIM = text(
           -- synchronous commit flushes it anyway, so the claim need not wait for its own fsync
           AND set_config('synchronous_commit', 'off', true) = 'off'
         RETURNING id, task, input, function_ref, run_index, attempt, recoveries, deadline_at, parent_id,
+                  trace_context,
                   deadline_at IS NOT NULL AND deadline_at <= now() AS past_deadline, {pause.ANY_ACTIVE} AS pausing
     )
     SELECT c.*, coalesce((

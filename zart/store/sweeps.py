@@ -53,9 +53,12 @@ _REDISPATCH = text(
 
 _NOW = text("SELECT now()")
 
+# counted up to a cap: the sweeper only needs to know whether more rows are unclaimed than the queue holds
 _READY_PENDING = text(
-    "SELECT count(*) FROM executions WHERE status = 'pending' AND (wake_at IS NULL OR wake_at <= now()) "
-    "AND held_by IS NULL"
+    """
+    SELECT count(*) FROM (SELECT 1 FROM executions WHERE status = 'pending' AND (wake_at IS NULL OR wake_at <= now())
+                          AND held_by IS NULL LIMIT :cap) ready
+    """
 )
 
 _OVERDUE = text(
@@ -91,8 +94,9 @@ def database_now(conn: Connection) -> datetime:
     return scalar(conn, _NOW)
 
 
-def count_ready_pending(conn: Connection) -> int:
-    return int(scalar(conn, _READY_PENDING))
+def count_ready_pending(conn: Connection, cap: int) -> int:
+    """Ready pending rows, counted up to `cap` (so a large backlog costs no more than a small one)."""
+    return int(scalar(conn, _READY_PENDING, cap=cap))
 
 
 def overdue(conn: Connection, limit: int) -> list[str]:

@@ -64,7 +64,7 @@ executions = Table(
     Column("trace_context", JSONB),
     Column("schedule_id", Text),
     _ts("scheduled_for"),
-    # flow control (migration 0009): the limit governing this execution, its concurrency key, whether it holds
+    # flow control (migration 0010): the limit governing this execution, its concurrency key, whether it holds
     # a slot now, why a pending one is held back, its priority, and its deduplication key while active
     Column("flow_limit", Text),
     Column("flow_key", Text),
@@ -88,6 +88,7 @@ executions = Table(
     Index("executions_parent_idx", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
     Index("executions_due_idx", "wake_at", postgresql_where=text("status = 'waiting'")),
     Index("executions_pending_idx", "dispatched_at", postgresql_where=text("status = 'pending'")),
+    Index("executions_pending_task_idx", "task", "created_at", postgresql_where=text("status = 'pending'")),
     Index(
         "executions_active_idx",
         "status",

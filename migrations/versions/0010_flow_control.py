@@ -5,8 +5,8 @@ row, then its key's counter, decides, and either claims it (taking a slot and a 
 and marked as held. A slot is given back by a trigger the moment its holder stops running, whatever the path
 (finish, park, cancel, lease recovered by the sweeper), so no slot outlives its lease.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-01
 """
 
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB  # noqa: F401
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
@@ -43,7 +43,7 @@ CREATE FUNCTION zart_flow_claim(
     p_id text, p_token text, p_worker text, p_lease double precision, p_paused boolean)
 RETURNS TABLE (verdict text, held_reason text, retry_in double precision, limit_name text, rated boolean,
                id text, task text, input jsonb, function_ref text, run_index integer, attempt integer,
-               recoveries integer, deadline_at timestamptz, parent_id text)
+               recoveries integer, deadline_at timestamptz, parent_id text, trace_context jsonb)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -113,7 +113,7 @@ BEGIN
             WHERE x.id = e.id AND (x.status <> 'pending' OR x.held_by IS DISTINCT FROM v_reason);
             RETURN QUERY SELECT 'held'::text, v_reason, v_retry, l.name, l.rate IS NOT NULL, e.id, e.task,
                                 NULL::jsonb, NULL::text, e.run_index, e.attempt, e.recoveries, e.deadline_at,
-                                e.parent_id;
+                                e.parent_id, e.trace_context;
             RETURN;
         END IF;
         IF v_verdict = 'claimed' THEN
@@ -137,7 +137,7 @@ BEGIN
     RETURNING x.* INTO e;
     RETURN QUERY SELECT v_verdict, NULL::text, NULL::double precision, e.flow_limit,
                         coalesce(l.rate IS NOT NULL, false), e.id, e.task, e.input, e.function_ref, e.run_index,
-                        e.attempt, e.recoveries, e.deadline_at, e.parent_id;
+                        e.attempt, e.recoveries, e.deadline_at, e.parent_id, e.trace_context;
 END
 $$
 """

@@ -1,0 +1,60 @@
+"""Reading the dashboard's form fields: JSON text, UTC times, names. Bad input raises InvalidData."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from zart.errors import InvalidData
+
+NO_VALUE = object()
+
+
+def text(form: Any, name: str) -> str | None:
+    """A trimmed field, or None when it is absent or blank."""
+    value = (form.get(name) or "").strip()
+    return value or None
+
+
+def json_value(form: Any, name: str, what: str) -> Any:
+    """The field parsed as JSON; NO_VALUE when blank."""
+    raw = (form.get(name) or "").strip()
+    if not raw:
+        return NO_VALUE
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise InvalidData(f"{what} is not valid JSON: {exc}") from exc
+
+
+def json_object(form: Any, name: str, what: str) -> dict[str, Any] | None:
+    value = json_value(form, name, what)
+    if value is NO_VALUE:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidData(f"{what} must be a JSON object")
+    return value
+
+
+def utc_time(form: Any, name: str, what: str) -> datetime | None:
+    """A `datetime-local` value (or ISO 8601 text); without an offset it is read as UTC."""
+    raw = text(form, name)
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidData(f"{what} must be a date and time such as 2026-04-04T10:23") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def local_input(moment: datetime | None) -> str:
+    """A UTC time as a `datetime-local` input's value."""
+    if moment is None:
+        return ""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+def checked(form: Any, name: str) -> bool:
+    return form.get(name) in ("1", "on", "true", "yes")

@@ -1,0 +1,226 @@
+"""Logs, worker metrics and traces from real worker processes (and a real API server for the trace)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.harness import REPO, Worker, poll
+from tests.workflows import entries
+from zart.localservices import free_port
+
+
+def worker_lines(worker: Worker) -> list[str]:
+    return worker.log_path.read_text(errors="replace").splitlines()
+
+
+def test_log_lines_from_inside_a_step_carry_the_execution(service, start_worker, log_dir, unique):
+    worker = start_worker()
+    execution_id = unique("logs")
+    service.schedule("t.logs", {"journal": str(log_dir / "j")}, execution_id=execution_id)
+    assert service.wait(execution_id, 30)[0]
+    line = poll(
+        lambda: next((x for x in worker_lines(worker) if "charging card for charge" in x), None),
+        what="the step's own log line",
+    )
+    assert line.endswith(f"[execution_id={execution_id} task=t.logs run=0 step=charge attempt=1]"), line
+
+
+def test_json_log_format_gives_one_object_per_line(service, start_worker, log_dir, unique):
+    worker = start_worker(ZART_LOG_FORMAT="json")
+    execution_id = unique("json-logs")
+    service.schedule("t.logs", {"journal": str(log_dir / "j")}, execution_id=execution_id)
+    assert service.wait(execution_id, 30)[0]
+
+    def the_line() -> dict | None:
+        for line in worker_lines(worker):
+            if line.startswith("{") and "charging card" in line:
+                return json.loads(line)
+        return None
+
+    entry = poll(the_line, what="the step's JSON log line")
+    assert entry["message"] == "charging card for charge" and entry["level"] == "WARNING"
+    assert entry["logger"] == "tests.user-code"
+    assert (entry["execution_id"], entry["task"], entry["run"], entry["step"]) == (execution_id, "t.logs", 0, "charge")
+    # every line the worker's logging wrote is JSON, not just those inside a run
+    logged = [line for line in worker_lines(worker) if line.startswith("{")]
+    assert len(logged) > 1 and all(json.loads(line)["level"] for line in logged)
+
+
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+def test_worker_metrics_sum_every_prefork_child(service, start_worker, log_dir, unique):
+    port = free_port()
+    start_worker(concurrency=3, args=("--metrics-port", str(port)))
+    journal = log_dir / "bodies.journal"
+    ids = [
+        service.schedule("t.three-steps", {"journal": str(journal)}, execution_id=unique("metrics")).execution[
+            "execution_id"
+        ]
+        for _ in range(12)
+    ]
+    for execution_id in ids:
+        assert service.wait(execution_id, 30)[0]
+    pids = {line.split(" ")[1] for line in journal.read_text().splitlines()}
+    assert len(pids) > 1, "every execution ran in one pool child; the sum across children is not shown"
+
+    step = 'zart_step_duration_seconds_count{step="b",task="t.three-steps"}'
+    finished = 'zart_runs_finished_total{status="completed",task="t.three-steps"}'
+    samples = poll(
+        lambda: (s := scrape(port)).get(step) == 12 and s.get(finished) == 12 and s,
+        what="all twelve runs to be counted (a run is counted just after it commits)",
+    )
+    assert samples['zart_step_duration_seconds_bucket{le="+Inf",step="b",task="t.three-steps"}'] == 12
+    assert samples['zart_step_attempts_total{step="a",task="t.three-steps"}'] == 12
+    assert samples['zart_runs_claimed_total{task="t.three-steps"}'] >= 12
+    assert samples["zart_sweep_duration_seconds_count"] > 0  # the sweeper, in the worker's main process
+
+
+def test_worker_metrics_count_failures_and_lease_losses(service, start_worker, log_dir, unique):
+    port = free_port()
+    start_worker(ZART_METRICS_PORT=str(port))  # the variable does what --metrics-port does
+    journal, release = str(log_dir / "j"), str(log_dir / "release")
+    flaky = service.schedule("t.retry-fixed", {"journal": journal}, execution_id=unique("flaky")).execution
+    failed = service.schedule("t.fails", {}, execution_id=unique("fails")).execution
+    blocked = service.schedule("t.blocking", {"journal": journal, "release": release}, execution_id=unique("cut"))
+    for execution in (flaky, failed):
+        assert service.wait(execution["execution_id"], 30)[0]
+    poll(lambda: entries(journal, "b") == 1, what="the blocking step to start")
+    service.cancel(blocked.execution["execution_id"])  # the running worker loses its lease at its next write
+    Path(release).touch()
+
+    lost = 'zart_lease_losses_total{task="t.blocking"}'
+    samples = poll(lambda: (s := scrape(port)).get(lost) == 1 and s, what="the lease loss")
+    assert samples['zart_step_attempts_total{step="flaky",task="t.retry-fixed"}'] == 3
+    assert samples['zart_step_failures_total{step="flaky",task="t.retry-fixed"}'] == 2
+    assert samples['zart_runs_finished_total{status="failed",task="t.fails"}'] == 1
+    assert samples['zart_runs_suspended_total{task="t.retry-fixed"}'] >= 1  # parked for the retry back-off
+
+
+# ------------------------------------------------------------------ tracing
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN = "00f067aa0ba902b7"
+
+
+def spans_of(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture()
+def traced(env, tmp_path):
+    spans = tmp_path / "spans.jsonl"
+    return spans, {"OTEL_TRACES_EXPORTER": "zart_jsonl", "ZART_TRACES_FILE": str(spans), "OTEL_SERVICE_NAME": "t"}
+
+
+def test_one_trace_follows_an_execution_from_http_through_a_crash_to_the_end(env, traced, tmp_path, service):
+    spans_file, otel = traced
+    port = free_port()
+    server_log = open(tmp_path / "server.log", "wb")  # noqa: SIM115
+    server = subprocess.Popen(
+        [sys.executable, "-m", "zart", "server", "--port", str(port), "--threads", "16"],
+        cwd=REPO,
+        env=env.variables(**otel),
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
+    )
+    first = Worker(env, tmp_path, 2, **otel)
+    second = None
+    try:
+        first.wait_ready()
+        base = f"http://127.0.0.1:{port}"
+        poll(lambda: _status(f"{base}/healthz") == 200, what="the server")
+        journal, release = tmp_path / "j", tmp_path / "release"
+        request = urllib.request.Request(
+            f"{base}/api/v1/executions",
+            data=json.dumps({"task": "t.traced", "data": {"journal": str(journal), "release": str(release)}}).encode(),
+            headers={"Content-Type": "application/json", "traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            execution_id = json.loads(response.read())["execution_id"]
+        poll(lambda: entries(str(journal), "held") == 1, what="the held step to start on the first worker")
+        first.kill()
+        second = Worker(env, tmp_path, 2, **otel).wait_ready()
+        release.touch()
+        done, row = service.wait(execution_id, 60)
+        assert done and row["status"] == "completed", row
+        spans = poll(lambda: [s for s in spans_of(spans_file) if s["trace_id"] == TRACE_ID] or None, what="spans")
+        poll(
+            lambda: len([s for s in spans_of(spans_file) if s["name"] == "zart.run t.traced"]) >= 2,
+            what="the recovered run's span",
+        )
+        spans = [s for s in spans_of(spans_file) if s["trace_id"] == TRACE_ID]
+        survivors = {pid for pid in _pids(second)}
+    finally:
+        for worker in (first, second):
+            if worker is not None:
+                worker.stop()
+        server.terminate()
+        server.wait(timeout=15)
+        server_log.close()
+
+    by_id = {s["span_id"]: s for s in spans}
+    naming = [s for s in spans_of(spans_file) if s["attributes"].get("zart.execution_id") == execution_id]
+    assert {s["trace_id"] for s in naming} == {TRACE_ID}  # every span naming the execution is in the caller's trace
+    (schedule,) = [s for s in spans if s["name"] == "zart.schedule t.traced"]
+    assert schedule["parent_span_id"] == CALLER_SPAN  # the HTTP caller's traceparent was continued
+    assert schedule["attributes"]["zart.execution_id"] == execution_id
+
+    runs = [s for s in spans if s["name"] == "zart.run t.traced"]
+    assert all(run["parent_span_id"] == schedule["span_id"] for run in runs)
+    assert all(run["attributes"]["zart.execution_id"] == execution_id for run in runs)
+    suspended = [r for r in runs if r["attributes"]["zart.outcome"] == "suspended"]
+    (recovered,) = [r for r in runs if r["attributes"]["zart.outcome"] == "completed"]
+    assert recovered["pid"] in survivors  # finished by the second worker, after the first was killed
+    assert all(r["pid"] not in survivors for r in suspended)
+    waits = [e for r in suspended for e in r["events"] if e["name"] == "zart.wait"]
+    assert waits and waits[0]["attributes"]["zart.wait.kind"] == "children"
+
+    steps = {(s["attributes"]["zart.step"], s["parent_span_id"]) for s in spans if s["name"].startswith("zart.step")}
+    assert ("first", suspended[0]["span_id"]) in steps
+    assert ("held", recovered["span_id"]) in steps
+    held = [s for s in spans if s["name"] == "zart.step held" and s["parent_span_id"] == recovered["span_id"]]
+    assert held[0]["attributes"]["zart.step.attempt"] == 1  # the killed attempt was never checkpointed
+
+    child_runs = [s for s in spans if s["name"] == "zart.run zart.child-function"]
+    assert child_runs and by_id[child_runs[0]["parent_span_id"]]["name"] == "zart.run t.traced"
+    assert child_runs[0]["attributes"]["zart.parent_id"] == execution_id
+    assert any(s["name"] == "zart.step child" and s["parent_span_id"] == child_runs[0]["span_id"] for s in spans)
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except OSError:
+        return 0
+
+
+def _pids(worker: Worker) -> list[int]:
+    """The worker's processes: its session (it was started in a session of its own)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getsid(int(entry)) == worker.process.pid:
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found

@@ -1,0 +1,202 @@
+"""The dashboard served by the real app against the session's Postgres: pages, paging, sign-in, scopes, CSRF.
+
+The flows with a worker behind them run in a real browser (test_browser.py); these check what the server
+alone decides, quickly.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from flask_app import create_app
+from zart.service import ZartService
+
+TOKENS = "ops:admin:admin-secret,viewer:read:read-secret,writer:write:write-secret"
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+@pytest.fixture()
+def open_client(env):
+    return create_app(settings=env.settings()).test_client()
+
+
+@pytest.fixture()
+def secured(env):
+    return create_app(settings=env.settings(ZART_API_TOKENS=TOKENS)).test_client()
+
+
+def sign_in(client, token: str) -> None:
+    form = client.get("/ui/sign-in")
+    assert form.status_code == 200
+    response = client.post("/ui/sign-in", data={"token": token, "csrf": csrf_of(form.text), "next": "/ui/"})
+    assert response.status_code == 303, response.text
+
+
+def schedule(service: ZartService, unique) -> str:
+    execution_id = unique("ui")
+    service.schedule("t.typed", {"amount": 1}, execution_id=execution_id)
+    return execution_id
+
+
+def schedule_waiting(service: ZartService, unique, log_dir) -> str:
+    """An execution that stays active whether or not a worker runs (it waits for an event)."""
+    execution_id = unique("ui")
+    service.schedule("t.event", {"journal": str(log_dir / f"{execution_id}.journal")}, execution_id=execution_id)
+    return execution_id
+
+
+def test_every_page_renders_with_its_data(open_client, service, unique):
+    execution_id = schedule(service, unique)
+    overview = open_client.get("/ui/")
+    assert overview.status_code == 200
+    assert "Executions by status" in overview.text and "<svg" in overview.text
+    listing = open_client.get("/ui/executions?task=t.typed")
+    assert execution_id in listing.text
+    detail = open_client.get(f"/ui/executions/{execution_id}")
+    assert detail.status_code == 200 and execution_id in detail.text and "&#34;amount&#34;: 1" in detail.text
+    assert open_client.get("/ui/pauses").status_code == 200
+    assert open_client.get(f"/ui/executions/{execution_id}?part=live").text.lstrip().startswith("<div data-final")
+
+
+def test_security_headers_and_the_session_cookie(open_client):
+    response = open_client.get("/ui/")
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/ui/" in cookie
+
+
+def test_an_exact_id_opens_its_page_and_a_prefix_lists_matches(open_client, service, unique):
+    execution_id = schedule(service, unique)
+    exact = open_client.get(f"/ui/executions?q={execution_id}")
+    assert exact.status_code == 302 and exact.headers["Location"].endswith(f"/ui/executions/{execution_id}")
+    prefix = open_client.get(f"/ui/executions?q={execution_id[:-3]}")
+    assert prefix.status_code == 200 and execution_id in prefix.text
+
+
+def test_keyset_pages_walk_every_row_once_in_both_directions(open_client, service, unique):
+    prefix = unique("page")
+    ids = [f"{prefix}-{i:02d}" for i in range(120)]
+    for execution_id in ids:
+        service.schedule("t.typed", {"amount": 1}, execution_id=execution_id)
+    newest_first = ids[::-1]
+    seen, pages, url = [], [], f"/ui/executions?q={prefix}"
+    while url:
+        html = open_client.get(url).text
+        page_ids = re.findall(rf">({prefix}-\d+)</code>", html)
+        pages.append((url, page_ids))
+        seen += page_ids
+        older = re.search(r'rel="next" href="([^"]+)"', html)
+        url = older.group(1).replace("&amp;", "&") if older else None
+    assert seen == newest_first and [len(p) for _, p in pages] == [50, 50, 20]
+    newer = re.search(r'rel="prev" href="([^"]+)"', open_client.get(pages[-1][0]).text)
+    assert newer is not None
+    back = re.findall(rf">({prefix}-\d+)</code>", open_client.get(newer.group(1).replace("&amp;", "&")).text)
+    assert back == pages[1][1]
+
+
+def test_filters_by_time_range_and_refuses_a_bad_one(open_client, service, unique):
+    execution_id = schedule(service, unique)
+    now = datetime.now(UTC)
+    inside = {"from": (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"), "q": execution_id[:-1]}
+    assert execution_id in open_client.get("/ui/executions", query_string=inside).text
+    outside = {"to": (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"), "q": execution_id[:-1]}
+    assert execution_id not in open_client.get("/ui/executions", query_string=outside).text
+    bad = open_client.get("/ui/executions?from=yesterday")
+    assert bad.status_code == 422 and "date and time" in bad.text
+    assert open_client.get("/ui/executions?older=garbage").status_code == 422
+
+
+def test_unknown_execution_is_a_404_page(open_client):
+    response = open_client.get("/ui/executions/no-such-execution")
+    assert response.status_code == 404 and "No execution found" in response.text
+
+
+def test_with_tokens_every_page_asks_to_sign_in_first(secured):
+    response = secured.get("/ui/executions?status=failed")
+    assert response.status_code == 302 and "/ui/sign-in?next=" in response.headers["Location"]
+    assert secured.get("/ui/static/zart-ui.css").status_code == 200
+
+
+def test_a_wrong_token_is_refused_and_a_right_one_signs_in(secured):
+    form = secured.get("/ui/sign-in")
+    wrong = secured.post("/ui/sign-in", data={"token": "nope", "csrf": csrf_of(form.text)})
+    assert wrong.status_code == 401 and "not valid" in wrong.text
+    sign_in(secured, "admin-secret")
+    page = secured.get("/ui/")
+    assert page.status_code == 200 and "Signed in as <strong>ops</strong>" in page.text
+
+
+def test_sign_in_never_redirects_to_another_host(secured):
+    csrf = csrf_of(secured.get("/ui/sign-in").text)
+    for target in ("https://evil.example/", "//evil.example/ui/", "/ui/\\evil"):
+        response = secured.post("/ui/sign-in", data={"token": "admin-secret", "csrf": csrf, "next": target})
+        assert response.status_code == 303 and response.headers["Location"] == "/ui/", target
+        csrf = csrf_of(secured.get("/ui/").text)  # signing in starts a new session with a new token
+
+
+def test_a_read_only_token_sees_no_action_and_the_server_refuses_it(secured, service, unique, log_dir):
+    execution_id = schedule_waiting(service, unique, log_dir)
+    sign_in(secured, "read-secret")
+    detail = secured.get(f"/ui/executions/{execution_id}")
+    assert detail.status_code == 200 and "Cancel…" not in detail.text and "Restart…" not in detail.text
+    refused = secured.post(f"/ui/executions/{execution_id}/cancel", data={"csrf": csrf_of(detail.text)})
+    assert refused.status_code == 403 and "may look but not do this" in refused.text
+    assert service.status(execution_id)["status"] in ("pending", "running", "waiting")
+
+
+def test_a_write_token_may_cancel_but_not_restart(secured, service, unique, log_dir):
+    execution_id = schedule_waiting(service, unique, log_dir)
+    sign_in(secured, "write-secret")
+    detail = secured.get(f"/ui/executions/{execution_id}")
+    assert "Cancel…" in detail.text and "Restart…" not in detail.text
+    csrf = csrf_of(detail.text)
+    assert secured.post(f"/ui/executions/{execution_id}/restart", data={"csrf": csrf}).status_code == 403
+    done = secured.post(f"/ui/executions/{execution_id}/cancel", data={"csrf": csrf})
+    assert done.status_code == 303
+    assert service.status(execution_id)["status"] == "cancelled"
+    trail = secured.get(f"/ui/executions/{execution_id}").text
+    assert re.search(r"<td>cancel</td><td>writer</td>", trail)
+
+
+def test_a_post_without_the_session_csrf_token_changes_nothing(open_client, service, unique, log_dir):
+    execution_id = schedule_waiting(service, unique, log_dir)
+    open_client.get("/ui/")  # the session cookie exists, so only the token is missing or wrong
+    for data in ({}, {"csrf": "forged"}):
+        response = open_client.post(f"/ui/executions/{execution_id}/cancel", data=data)
+        assert response.status_code == 403 and "did not come from this dashboard" in response.text
+    assert service.status(execution_id)["status"] in ("pending", "running", "waiting")
+
+
+def test_removing_a_token_from_the_configuration_signs_its_sessions_out(env, secured):
+    sign_in(secured, "admin-secret")
+    cookie = secured.get_cookie("zart_ui", path="/ui/")
+    assert cookie is not None
+    rotated = create_app(settings=env.settings(ZART_API_TOKENS="viewer:read:read-secret")).test_client()
+    rotated.set_cookie("zart_ui", cookie.value, path="/ui/")
+    assert rotated.get("/ui/").status_code == 302
+
+
+def test_an_event_with_invalid_json_is_refused_with_the_reason(open_client, service, unique):
+    execution_id = schedule(service, unique)
+    form = open_client.get(f"/ui/executions/{execution_id}/event")
+    response = open_client.post(
+        f"/ui/executions/{execution_id}/event",
+        data={"csrf": csrf_of(form.text), "event_name": "approval", "payload": "{not json"},
+    )
+    assert response.status_code == 422 and "not valid JSON" in response.text
+
+
+def test_the_prefix_is_configurable(env):
+    client = create_app(settings=env.settings(ZART_UI_PREFIX="/dash")).test_client()
+    assert client.get("/dash/").status_code == 200
+    assert client.get("/ui/").status_code == 404
+    assert create_app(settings=env.settings(), ui_prefix="ops/ui").test_client().get("/ops/ui/").status_code == 200

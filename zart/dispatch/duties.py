@@ -1,0 +1,160 @@
+"""The sweeper's duties, one small function each, so each can be run and tested alone.
+
+Duties under the sweep lock take the sweep's connection and return the executions that need a doorbell;
+the others open their own short transactions (and take the lock again where only one sweeper may act).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from zart.config import Settings
+from zart.dispatch.broker import BrokerState
+from zart.engine.runner import finish_with_parent
+from zart.flow.handoff import dispatch_held
+from zart.observability import hooks
+from zart.retention import prune
+from zart.store import counts, db, executions, liveness, pause, sweeps
+
+log = logging.getLogger(__name__)
+
+SWEEP_BATCH = 500
+TIMED_OUT = {"type": "ExecutionTimeout", "message": "execution exceeded its timeout"}
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one sweep knows before its transaction opens: the settings and what the broker holds."""
+
+    settings: Settings
+    broker: BrokerState | None
+
+
+# ---------------------------------------------------------------- under the sweep lock
+
+
+def redispatch_lost(conn: Connection, round_: Round) -> list[str]:
+    """Re-publish pending rows whose message was probably lost (measured before any wake-up of this sweep)."""
+    broker = round_.broker
+    if broker is None:
+        return []
+    unclaimed = sweeps.count_ready_pending(conn, SWEEP_BATCH + broker.queued)
+    budget = redispatch_budget(unclaimed, broker)
+    if not budget:
+        return []
+    return hooks.repaired(
+        "messages",
+        sweeps.redispatch_stale(conn, round_.settings.redispatch_after, budget, broker.forgotten_before),
+    )
+
+
+def wake_timers(conn: Connection, round_: Round) -> list[str]:
+    return hooks.repaired("timers", sweeps.wake_due(conn, SWEEP_BATCH))
+
+
+def recover_leases(conn: Connection, round_: Round) -> list[str]:
+    """Runs whose worker died: pending again (the claim counts the recovery against the poison limit)."""
+    return hooks.repaired("leases", sweeps.recover_expired_leases(conn, SWEEP_BATCH))
+
+
+def release_pauses(conn: Connection, round_: Round) -> list[str]:
+    return hooks.repaired("pauses", pause.release_lifted(conn, SWEEP_BATCH) + pause.release_orphaned(conn))
+
+
+LOCKED_DUTIES = (redispatch_lost, wake_timers, recover_leases, release_pauses)
+
+
+def redispatch_budget(unclaimed: int, broker: BrokerState | None) -> int:
+    """How many stale pending rows to re-publish: none while the broker is unreachable (the publication would
+    fail and only lengthen the row's back-off), and no more than have no message in the queue.
+
+    When the queue holds at least as many messages as there are unclaimed rows, every row is probably
+    queued behind a busy fleet; re-publishing would only bury the real messages under duplicates.
+    """
+    if broker is None:
+        return 0
+    return max(0, min(SWEEP_BATCH, unclaimed - broker.queued))
+
+
+# ---------------------------------------------------------------- in their own transactions
+
+
+def fail_overdue(url: str, round_: Round) -> list[str]:
+    """Fail executions past their task's timeout, running ones too (their worker's later writes are fenced
+    out); each re-checks the deadline as it fails the row. Returns the parents to wake."""
+    with db.autocommit(url) as conn:
+        overdue = hooks.repaired("overdue", sweeps.overdue(conn, SWEEP_BATCH))
+    parents = []
+    for execution_id in overdue:
+        _, parent = finish_with_parent(
+            url, execution_id, status="failed", token=None, error=TIMED_OUT, overdue_only=True
+        )
+        if parent is not None:
+            parents.append(parent)
+    return parents
+
+
+def repair_stranded(url: str, round_: Round) -> list[str]:
+    """The liveness check: log every stranded execution loudly, and repair those whose cause is known."""
+    with db.transaction(url) as conn:
+        if not sweeps.try_lock(conn):
+            return []
+        found = liveness.stranded(conn, SWEEP_BATCH)
+        ready = hooks.repaired("stranded", [row["execution_id"] for row in found if _repair(conn, row)])
+    for row in found:
+        repaired = row["execution_id"] in ready
+        log.error(
+            "stranded execution %s (%s, %s): %s",
+            row["execution_id"],
+            row["status"],
+            row["cause"],
+            "repaired" if repaired else "no known repair; an operator must look at it",
+            extra={"execution_id": row["execution_id"], "cause": row["cause"], "repaired": repaired},
+        )
+    return ready
+
+
+def _repair(conn: Connection, row: dict[str, Any]) -> bool:
+    execution_id, cause = row["execution_id"], row["cause"]
+    if cause == "children_finished":
+        executions.lock_parent(conn, execution_id)  # the parent row first, as a finishing child takes it
+        liveness.report_finished_children(conn, execution_id)
+        return executions.wake_parent_if_children_done(conn, execution_id, row["run_index"])
+    if cause == "pause_rule_inactive":
+        return liveness.release_from_inactive_rule(conn, execution_id)
+    if cause == "limit_gone":
+        return liveness.release_from_missing_limit(conn, execution_id)
+    return False  # an expired lease is the lease duty's next round; anything else needs a person
+
+
+def dispatch_held_executions(url: str, round_: Round) -> list[str]:
+    """The safety net for limits: held executions that may start now but got no doorbell (the run that freed
+    their slot died before ringing, or a limit was raised elsewhere). One query over the limits, not a scan of
+    held rows; a rate-limited head is rung only once its token is due."""
+    ready: list[str] = []
+    with db.transaction(url) as conn:
+        if sweeps.try_lock(conn):
+            dispatch_held(conn, None, lambda execution_id, _: ready.append(execution_id), 0.0)
+    return hooks.repaired("held", ready)
+
+
+def fold_counts(url: str, round_: Round) -> list[str]:
+    with db.transaction(url) as conn:
+        if sweeps.try_lock(conn):
+            counts.fold_deltas(conn)
+    return []
+
+
+def apply_retention(url: str, round_: Round) -> list[str]:
+    """Delete a few batches of executions past their retention."""
+    if round_.settings.retention:
+        hooks.pruned(prune.sweep(url, round_.settings.retention))
+    return []
+
+
+# Housekeeping last: a failure in one is logged and never holds up the others or recovery.
+OWN_TRANSACTION_DUTIES = (fail_overdue, dispatch_held_executions, repair_stranded, fold_counts, apply_retention)

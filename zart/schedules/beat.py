@@ -1,0 +1,102 @@
+"""Reading a Celery app's `beat_schedule`, so a team can stop running `celery beat`.
+
+Each entry becomes a schedule definition or a refusal with its reason: `crontab` becomes a 5-field cron in the
+app's timezone, `timedelta`, a number of seconds and `schedule(run_every=...)` become whole-second intervals;
+`solar`, sub-second or fractional intervals and custom schedule classes have no equivalent and are refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from zart.errors import InvalidData
+from zart.schedules.spec import SCHEDULE_ID_MAX, ScheduleSpec, validate
+
+
+@dataclass(frozen=True)
+class BeatEntry:
+    """One `beat_schedule` entry: what it becomes, or why it cannot."""
+
+    name: str
+    schedule_id: str
+    task: str
+    spec: ScheduleSpec | None
+    refused: str | None = None
+
+    @property
+    def timing(self) -> str:
+        if self.spec is None:
+            return "-"
+        return f"cron {self.spec.cron} ({self.spec.timezone})" if self.spec.cron else f"every {self.spec.every}s"
+
+
+def load_app(app_path: str) -> Any:
+    """The Celery app named as `-A` names it to `celery` (`proj`, `proj.celery`, `proj.celery:app`)."""
+    from celery.app.utils import find_app
+
+    try:
+        return find_app(app_path)
+    except Exception as exc:  # any import failure: one line the user can act on
+        raise InvalidData(f"cannot load the Celery app {app_path!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def schedule_id_for(name: str, prefix: str = "") -> str:
+    """A schedule id from an entry's name: characters ids cannot hold become `-`."""
+    cleaned = re.sub(r"[^A-Za-z0-9._:~-]+", "-", f"{prefix}{name}").strip("-._:~") or "beat-entry"
+    return cleaned[:SCHEDULE_ID_MAX]
+
+
+def read_entries(app: Any, prefix: str = "") -> list[BeatEntry]:
+    beat_schedule = app.conf.beat_schedule or {}
+    if not isinstance(beat_schedule, Mapping):
+        raise InvalidData("the app's beat_schedule is not a mapping of entry names to entries")
+    timezone = str(app.conf.timezone or "UTC")
+    return [_entry(str(name), entry, timezone, prefix) for name, entry in beat_schedule.items()]
+
+
+def _entry(name: str, entry: Any, timezone: str, prefix: str) -> BeatEntry:
+    schedule_id = schedule_id_for(name, prefix)
+    task = entry.get("task") if isinstance(entry, Mapping) else None
+    if not isinstance(task, str) or not task:
+        return BeatEntry(name, schedule_id, str(task), None, "the entry names no task")
+    try:
+        timing = _timing(entry.get("schedule"), timezone)
+        args, kwargs = list(entry.get("args") or ()), dict(entry.get("kwargs") or {})
+        spec = validate(
+            ScheduleSpec(id=schedule_id, task=task, target_kind="celery", args=args, kwargs=kwargs, **timing)
+        )
+    except InvalidData as exc:
+        return BeatEntry(name, schedule_id, task, None, exc.message)
+    return BeatEntry(name, schedule_id, task, spec)
+
+
+def _timing(schedule: Any, timezone: str) -> dict[str, Any]:
+    from celery.schedules import crontab, solar
+    from celery.schedules import schedule as interval
+
+    if isinstance(schedule, solar):
+        raise InvalidData(f"solar schedules ({schedule.event}) follow the sun; no cron or interval expresses them")
+    if isinstance(schedule, crontab):
+        fields = ("_orig_minute", "_orig_hour", "_orig_day_of_month", "_orig_month_of_year", "_orig_day_of_week")
+        return {"cron": " ".join(_cron_field(getattr(schedule, f)) for f in fields), "timezone": timezone}
+    if isinstance(schedule, interval) and type(schedule) is interval:
+        schedule = schedule.run_every
+    if isinstance(schedule, timedelta):
+        schedule = schedule.total_seconds()
+    if isinstance(schedule, int | float) and not isinstance(schedule, bool):
+        if schedule < 1 or float(schedule) != int(schedule):
+            raise InvalidData(f"an interval of {schedule} s: zart intervals are whole seconds, at least 1")
+        return {"every": int(schedule)}
+    raise InvalidData(f"a {type(schedule).__name__} schedule has no cron or interval equivalent")
+
+
+def _cron_field(value: Any) -> str:
+    if isinstance(value, str | int):
+        return str(value)
+    if isinstance(value, Iterable):
+        return ",".join(str(v) for v in sorted(value))
+    raise InvalidData(f"a crontab field {value!r} cannot be written as cron")
