@@ -89,6 +89,18 @@ def celery_chain_worker(broker_url: str, log_dir: Path, concurrency: int) -> Wor
     return WorkerProcess("celery-chain", argv, {"BENCH_BROKER_URL": broker_url}, log_dir)
 
 
+def remote_fleet_worker(services_env: Mapping[str, str], log_dir: Path, concurrency: int) -> WorkerProcess:
+    """A team's own `celery worker` serving the remote-step benchmark's queue, with zart's integration line
+    (it reports to zart's database, so it gets zart's settings too)."""
+    from bench.remote_app import QUEUE
+
+    argv = [
+        sys.executable, "-m", "celery", "-A", "bench.remote_fleet", "worker", "-Q", QUEUE,
+        "--concurrency", str(concurrency), "--loglevel", "INFO", "--hostname", "fleet@%h",
+    ]
+    return WorkerProcess("remote-fleet", argv, services_env, log_dir)
+
+
 def _rss(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

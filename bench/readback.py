@@ -73,3 +73,10 @@ class Readback:
         ).fetchone()
         assert row is not None
         return row[0], row[1], int(row[2])
+
+    def remote_dispatch_times(self, execution_id: str) -> list[datetime]:
+        """When each remote step of an execution was dispatched, in order."""
+        rows = self._conn.execute(
+            "SELECT dispatched_at FROM remote_steps WHERE execution_id = %s ORDER BY dispatched_at", (execution_id,)
+        ).fetchall()
+        return [row[0] for row in rows]

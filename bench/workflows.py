@@ -72,3 +72,17 @@ def handoff(ctx: zart.Context, data: dict[str, Any]) -> float:
     """One at a time across the fleet: a step records when it started, so the gap after the previous one's
     completion is the time a freed slot takes to start the next held execution."""
     return float(ctx.step("first", clock))
+
+
+REMOTE_STEPS = "bench.remote-steps"
+
+
+@zart.task(REMOTE_STEPS)
+def remote_steps(ctx: zart.Context, data: dict[str, Any]) -> int:
+    """`data["n"]` remote steps in a row, each the fleet's trivial Celery task (bench.remote_app)."""
+    from bench.remote_app import echo
+
+    total = 0
+    for i in range(int(data["n"])):
+        total += ctx.step(f"r{i}", echo, i, data.get("counter_key"))
+    return total

@@ -23,6 +23,8 @@ from flask_app.admin_schemas import (
     PauseRules,
     PruneRequest,
     PruneResult,
+    RerunPlan,
+    RerunPreviewRequest,
     RerunRequest,
     RerunResult,
     RestartRequest,
@@ -132,6 +134,16 @@ def rerun(body: dict[str, Any], execution_id: str) -> Any:
     )
 
 
+@blp.route("/executions/<execution_id>/rerun/preview", methods=["POST"], parameters=[EXECUTION_ID_PARAMETER])
+@blp.requires("read")
+@blp.arguments(RerunPreviewRequest)
+@blp.response(200, RerunPlan)
+@blp.errors({**COMMON, 404: NOT_FOUND + " `step_not_found`: a named step is not in the current run."})
+def rerun_preview(body: dict[str, Any], execution_id: str) -> Any:
+    """What a selective rerun would do, changing nothing: the steps that would run again and those kept"""
+    return _admin().rerun_plan(execution_id, body["steps"], body["preserve"])
+
+
 @blp.route("/prune", methods=["POST"])
 @blp.requires("admin")
 @blp.arguments(PruneRequest)
@@ -149,6 +161,7 @@ def prune(body: dict[str, Any]) -> Any:
 
 
 @blp.route("/stranded")
+@blp.requires("read")
 @blp.arguments(StrandedQuery, location="query")
 @blp.response(200, StrandedList)
 @blp.errors(COMMON)
@@ -166,7 +179,13 @@ class Pauses(MethodView):
     @blp.requires("admin")
     @blp.arguments(PauseRequest)
     @blp.response(201, PauseRule)
-    @blp.errors({**COMMON, 422: INVALID + " Also when the rule names nothing, or pauses everything without `all`."})
+    @blp.errors(
+        {
+            **COMMON,
+            422: INVALID
+            + " Also when the rule names nothing, pauses everything without `all`, or 1,000 rules are active already.",
+        }
+    )
     def post(self, body: dict[str, Any]) -> Any:
         """Create a pause rule"""
         rule = _admin().create_pause(
@@ -185,8 +204,15 @@ class Pauses(MethodView):
     @blp.response(200, PauseRules)
     @blp.errors(COMMON)
     def get(self, query: dict[str, Any]) -> Any:
-        """List pause rules (active ones unless `all=true`)"""
-        return {"rules": [views.pause_view(rule) for rule in _admin().list_pauses(query["all"])]}
+        """List pause rules (active ones unless `all=true`), oldest first, a page at a time"""
+        admin = _admin()
+        rules = admin.list_pauses(query["all"], query["limit"], query["offset"])
+        return {
+            "rules": [views.pause_view(rule) for rule in rules],
+            "total": admin.count_pauses(query["all"]),
+            "limit": query["limit"],
+            "offset": query["offset"],
+        }
 
 
 @blp.route("/pause/<rule_id>", parameters=[RULE_ID_PARAMETER])

@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from flask_app.schemas import NAME, PRINTABLE, ExecutionStatus, any_json, path_parameter, status_field, timestamp
-from zart.limits import MAX_LIST_LIMIT, TERMINAL_STATUSES
+from zart.limits import DEFAULT_PAUSE_PAGE, MAX_LIST_LIMIT, TERMINAL_STATUSES
 
 RULE_ID_PARAMETER = path_parameter("rule_id", PRINTABLE, "A pause rule's ID, as returned when it was created.")
 
@@ -65,6 +65,11 @@ class RerunRequest(Strict):
     triggered_by = TRIGGERED_BY
 
 
+class RerunPreviewRequest(Strict):
+    steps = fields.List(fields.String(validate=NAME), required=True, validate=validate.Length(min=1, max=1000))
+    preserve = fields.List(fields.String(validate=NAME), load_default=list, validate=validate.Length(max=1000))
+
+
 class PauseRequest(Strict):
     execution_id = fields.String(load_default=None, allow_none=True, validate=NAME)
     task = fields.String(load_default=None, allow_none=True, validate=NAME)
@@ -79,6 +84,8 @@ class PauseRequest(Strict):
 
 class PauseListQuery(Strict):
     all = fields.Boolean(load_default=False, metadata={"description": "Include resumed and expired rules."})
+    limit = fields.Integer(load_default=DEFAULT_PAUSE_PAGE, validate=validate.Range(1, MAX_LIST_LIMIT))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 2**31 - 1))
 
 
 class ResumeRequest(Strict):
@@ -102,6 +109,22 @@ class Attempt(ma.Schema):
     error = fields.Dict(allow_none=True)
 
 
+class RemoteDispatch(ma.Schema):
+    task_name = fields.String(required=True, metadata={"example": "payments.charge_card"})
+    queue = fields.String(required=True, metadata={"example": "payments"})
+    task_id = fields.String(required=True, metadata={"description": "The Celery task id of the current dispatch."})
+    worker = fields.String(allow_none=True, metadata={"description": "The Celery worker that reported on it."})
+    state = fields.String(
+        required=True,
+        metadata={"description": "sent, started, retry, succeeded, failed, closed (failure taken into account)"},
+    )
+    attempt = fields.Integer(required=True)
+    dispatched_at = timestamp("When the current dispatch was sent.")
+    started_at = timestamp("When a worker reported the task started.")
+    heartbeat_at = timestamp("When the worker last reported it alive.")
+    finished_at = timestamp("When its outcome was recorded.")
+
+
 class AdminStep(ma.Schema):
     name = fields.String(required=True)
     position = fields.Integer(required=True)
@@ -116,6 +139,9 @@ class AdminStep(ma.Schema):
     attempt_history = fields.List(fields.Nested(Attempt), required=True)
     retryable = fields.Boolean(required=True, metadata={"description": "A dead step: retry-step can revive it."})
     child_id = fields.String(allow_none=True, metadata={"description": "The child execution a fan-out step started."})
+    remote = fields.Nested(
+        RemoteDispatch, metadata={"description": "For a step run by a Celery worker of the team's own fleet."}
+    )
 
 
 class Run(ma.Schema):
@@ -190,6 +216,15 @@ class RerunResult(NewRun):
     steps_preserved = fields.List(fields.String(), required=True)
 
 
+class RerunPlan(Accepted):
+    steps_to_run = fields.List(
+        fields.String(), required=True, metadata={"description": "Steps that would run again, in order."}
+    )
+    steps_preserved = fields.List(
+        fields.String(), required=True, metadata={"description": "Completed steps whose checkpoints would be kept."}
+    )
+
+
 class PauseRule(ma.Schema):
     rule_id = fields.String(required=True)
     execution_id = fields.String(allow_none=True)
@@ -207,6 +242,9 @@ class PauseRule(ma.Schema):
 
 class PauseRules(ma.Schema):
     rules = fields.List(fields.Nested(PauseRule), required=True)
+    total = fields.Integer(required=True, metadata={"description": "Rules matching, on every page."})
+    limit = fields.Integer(required=True)
+    offset = fields.Integer(required=True)
 
 
 class Deleted(ma.Schema):

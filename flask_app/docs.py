@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import flask_swagger_ui
-from flask import Blueprint, current_app, render_template, send_from_directory, url_for
+from flask import Blueprint, Response, current_app, render_template, send_from_directory, url_for
 from flask.typing import ResponseReturnValue
 
 from flask_app.extension import current_zart
 from flask_app.guards import documentation
+from flask_app.headers import page_policy, script_nonce
 
 SWAGGER_UI_DIST = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
 
@@ -27,11 +28,15 @@ def openapi_json() -> ResponseReturnValue:
 
 
 @blp.route("/docs")
-def swagger_ui() -> str:
+def swagger_ui() -> Response:
     spec = current_zart().api.spec
-    return render_template(
-        "zart/swagger_ui.html", title=f"{spec.title} {spec.version}", spec_url=url_for(".openapi_json")
+    nonce = script_nonce()
+    page = render_template(
+        "zart/swagger_ui.html", title=f"{spec.title} {spec.version}", spec_url=url_for(".openapi_json"), nonce=nonce
     )
+    response = Response(page, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = page_policy(nonce)
+    return response
 
 
 @blp.route("/docs/assets/<path:filename>")

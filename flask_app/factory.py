@@ -12,6 +12,7 @@ from flask_app.api import CONFIG_PREFIX, ZartApi
 from flask_app.auth import SCHEME_NAME, SECURITY_SCHEME, encode_tokens
 from flask_app.errors import register_error_handlers
 from flask_app.extension import EXTENSION_KEY, ZartExtension
+from flask_app.headers import add_security_headers
 from flask_app.metrics import init_metrics
 from flask_app.tracing import init_tracing
 from flask_app.ui import mount as dashboard
@@ -118,4 +119,5 @@ def create_app(
         public_docs=public_docs,
     )
     register_error_handlers(app)
+    app.after_request(add_security_headers)  # unmatched URLs and methods too
     return app

@@ -14,6 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from flask_app.auth import check_request, enforce_scope
 from flask_app.errors import register_error_handlers
 from flask_app.extension import current_zart
+from flask_app.headers import add_security_headers
 
 B = TypeVar("B", bound=Blueprint)
 
@@ -39,12 +40,14 @@ def protected(blueprint: B) -> B:
     blueprint.before_request(_authenticate)
     blueprint.before_request(enforce_scope)
     blueprint.before_request(_limit_body)
+    blueprint.after_request(add_security_headers)
     register_error_handlers(blueprint)
     return blueprint
 
 
 def public(blueprint: B) -> B:
     """Probes: never authenticated, never read a body."""
+    blueprint.after_request(add_security_headers)
     register_error_handlers(blueprint)
     return blueprint
 
@@ -52,5 +55,6 @@ def public(blueprint: B) -> B:
 def documentation(blueprint: B) -> B:
     """The OpenAPI document and Swagger UI: public unless the app says otherwise."""
     blueprint.before_request(_authenticate_docs)
+    blueprint.after_request(add_security_headers)
     register_error_handlers(blueprint)
     return blueprint

@@ -1,4 +1,4 @@
-"""Prometheus: HTTP metrics from prometheus-flask-exporter, and zart's own gauges read at scrape time.
+"""Prometheus: HTTP request metrics (flask_app.http_metrics), and zart's own gauges read at scrape time.
 
 Each app gets a private registry, so several apps in one process (tests, a host app) never collide, and
 HTTP metrics are grouped by URL rule so execution IDs cannot explode the label space.
@@ -12,8 +12,8 @@ from flask import Flask
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_flask_exporter import PrometheusMetrics
 
+from flask_app.http_metrics import HttpMetrics
 from flask_app.waiting import WaitSlots
 from zart.schedules.service import ScheduleService
 from zart.service import ZartService
@@ -83,6 +83,6 @@ class ZartCollector(Collector):
 
 def init_metrics(app: Flask, service: ZartService, wait_slots: WaitSlots) -> CollectorRegistry:
     registry = CollectorRegistry()
-    PrometheusMetrics(app, path=None, registry=registry, group_by="url_rule")
+    HttpMetrics(app, registry)
     registry.register(ZartCollector(service, wait_slots))
     return registry

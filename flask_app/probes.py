@@ -39,9 +39,9 @@ def healthz() -> Any:
 def readyz() -> Any:
     """Readiness: the database and the broker answer"""
     checks = current_service().readiness()
-    failing = [f"{name}: {state}" for name, state in checks.items() if state != "ok"]
+    failing = [f"{name} unavailable" for name, state in checks.items() if state != "ok"]
     if failing:
-        raise NotReady("Not ready. " + "; ".join(failing))
+        raise NotReady("Not ready: " + ", ".join(failing) + ".")
     return {"status": "ready", "checks": checks}
 
 

@@ -6,6 +6,8 @@ Timestamps arrive as ISO 8601 UTC strings with a `Z`.
 
 from __future__ import annotations
 
+import re
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -15,7 +17,17 @@ from zart.store.tables import EXECUTION_STATUSES
 
 # the service's rules, stated in the document so clients (and generated tests) know them
 PRINTABLE = r"^[^\x00-\x1f]*$"
-NAME = [validate.Length(min=1, max=NAME_MAX), validate.Regexp(PRINTABLE, error="must not contain control characters")]
+_PRINTABLE = re.compile(r"[^\x00-\x1f]*")
+
+
+def printable(value: str) -> bool:
+    """The whole value, to its last character (a `$`-anchored match would let a trailing newline through)."""
+    if _PRINTABLE.fullmatch(value) is None:
+        raise ma.ValidationError("must not contain control characters")
+    return True
+
+
+NAME = [validate.Length(min=1, max=NAME_MAX), printable]
 MAX_LIST_LIMIT = 500
 MAX_WAIT_SECONDS = 3600
 POSTGRES_BIGINT_MAX = 2**63 - 1
@@ -37,7 +49,9 @@ def path_parameter(name: str, pattern: str, description: str, max_length: int = 
     return {"in": "path", "name": name, "required": True, "description": description, "schema": schema}
 
 
-EXECUTION_ID_PARAMETER = path_parameter("execution_id", ID_PATTERN.pattern, "Letters, digits and `._:~@-` (not first).")
+EXECUTION_ID_PARAMETER = path_parameter(
+    "execution_id", f"^{ID_PATTERN.pattern}$", "Letters, digits and `._:~@-` (not first)."
+)
 EVENT_NAME_PARAMETER = path_parameter("event_name", PRINTABLE, "The name passed to `ctx.wait_for_event`.")
 
 

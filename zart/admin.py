@@ -21,7 +21,7 @@ from zart.errors import (
     StepNotDead,
     StepNotFound,
 )
-from zart.limits import ACTIVE_STATUSES, MAX_LIST_LIMIT, TERMINAL_STATUSES
+from zart.limits import ACTIVE_STATUSES, MAX_ACTIVE_PAUSE_RULES, MAX_LIST_LIMIT, TERMINAL_STATUSES
 from zart.retention import prune
 from zart.retention.policy import MAX_SECONDS
 from zart.service import ZartService, check_execution_id, check_input_shape, check_lookup_id, check_name
@@ -352,6 +352,10 @@ class AdminService:
             raise InvalidData(f"step_pattern '{step_pattern}' would pause everything; set all: true to mean it")
         rule_id = f"pause-{uuid.uuid4().hex[:12]}"
         with db.transaction(self._url) as conn:
+            if pause.lock_and_count_active(conn) >= MAX_ACTIVE_PAUSE_RULES:
+                raise InvalidData(
+                    f"there are already {MAX_ACTIVE_PAUSE_RULES} active pause rules; resume or delete some first"
+                )
             rule = pause.create_rule(
                 conn,
                 rule_id=rule_id,
@@ -373,9 +377,20 @@ class AdminService:
             )
         return rule
 
-    def list_pauses(self, include_inactive: bool = False) -> list[dict[str, Any]]:
+    def list_pauses(
+        self, include_inactive: bool = False, limit: int | None = None, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Rules oldest first; `limit`/`offset` page through them (the API always pages)."""
+        if limit is not None and not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidData(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+        if offset < 0:
+            raise InvalidData("offset must not be negative")
         with db.autocommit(self._url) as conn:
-            return pause.list_rules(conn, include_inactive)
+            return pause.list_rules(conn, include_inactive, limit, offset)
+
+    def count_pauses(self, include_inactive: bool = False) -> int:
+        with db.autocommit(self._url) as conn:
+            return pause.count_rules(conn, include_inactive)
 
     def resume_pause(self, rule_id: str, triggered_by: str, on_behalf_of: str | None = None) -> dict[str, Any]:
         """Soft delete: the rule stays for the record; held executions are released at once."""

@@ -25,8 +25,9 @@ def configure(
     broker_url: str | None = None,
     app_engine: Any | Callable[[], Any] | None = None,
 ) -> None:
-    """Set where zart's store and broker are, and the SQLAlchemy Engine (or a callable returning one) whose
-    connections `ctx.transaction` uses; it must reach zart's own database, which is checked on first use."""
+    """Set where zart's store and broker are, and the app's SQLAlchemy Engine (or a factory: a callable
+    returning an Engine, or a new Connection each time) that `ctx.transaction` uses; it must reach zart's own
+    database, which is checked on first use."""
     global _settings, _app_engine
     with _lock:
         if database_url is not None:
@@ -52,7 +53,8 @@ def settings() -> Settings:
 
 
 def app_engine() -> Any:
-    """The configured application Engine, or None (then zart's own engine serves `ctx.transaction`)."""
+    """The configured application Engine (or a Connection its factory made), or None (then zart's own
+    engine serves `ctx.transaction`)."""
     engine = _app_engine
     if engine is not None and not hasattr(engine, "connect"):
         engine = engine()

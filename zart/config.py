@@ -47,7 +47,7 @@ def check_schema(schema: str | None) -> str | None:
     """ZART_SCHEMA: a plain lower-case Postgres identifier, or unset (zart's tables then stay where they are)."""
     if schema is None or schema == "":
         return None
-    if not SCHEMA_PATTERN.match(schema):
+    if not SCHEMA_PATTERN.fullmatch(schema):
         raise ConfigurationError(
             f"ZART_SCHEMA must be a lower-case identifier (letters, digits, underscores; at most 63), got {schema!r}"
         )
@@ -95,6 +95,8 @@ class Settings:
     # a schedule's tick later than this was missed (no worker swept): its catch-up policy decides
     schedule_grace: float = 60.0
     queue: str = "zart"
+    # how long a Celery task dispatched as a remote step may go without any worker reporting on it
+    dispatch_timeout: float = 300.0
     api_tokens: tuple[str, ...] = ()
     # with tokens set, /openapi.json and /docs need one too, unless this says they may be read without
     public_docs: bool = False
@@ -149,6 +151,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         max_recoveries=int(number("ZART_MAX_RECOVERIES", 5)),
         schedule_grace=number("ZART_SCHEDULE_GRACE", 60.0),
         queue=env.get("ZART_QUEUE") or "zart",
+        dispatch_timeout=number("ZART_DISPATCH_TIMEOUT", 300.0),
         api_tokens=_split_list(env.get("ZART_API_TOKENS")),
         public_docs=(env.get("ZART_PUBLIC_DOCS") or "").strip().lower() in ("1", "true", "yes", "on"),
         api_prefix=env.get("ZART_API_PREFIX") or "/api/v1",

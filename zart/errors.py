@@ -108,6 +108,10 @@ class StepTimeout(Exception):
     """A step attempt ran longer than its timeout."""
 
 
+class UndecodableExecution(Exception):
+    """A claimed execution's stored input or checkpoints could not be decoded; it fails rather than loops."""
+
+
 class ExecutionTimeout(Exception):
     """The execution ran past the timeout its task declares."""
 

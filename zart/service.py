@@ -6,8 +6,10 @@ publish is reported, never fatal (the workers' sweeper re-publishes from the tab
 
 from __future__ import annotations
 
+import logging
 import random
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -36,8 +38,10 @@ from zart.store import catalog, counts, db, events, executions, liveness, notifi
 from zart.store import flow as flow_store
 
 PublishFn = Callable[[str], bool]
+log = logging.getLogger(__name__)
+READINESS_CACHE_SECONDS = 1.0
 
-ID_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._:~@-]{{0,{MAX_ID_LENGTH - 1}}}$")
+ID_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:~@-]{{0,{MAX_ID_LENGTH - 1}}}")  # always fullmatch
 # A waiter re-reads its execution this often while the completion listener is down, and far less often while it
 # listens (a safety net only: a notification is delivered once committed, and a lost listener wakes everyone).
 # Each interval is jittered so waiters that started together never re-read together.
@@ -99,7 +103,7 @@ def new_execution_id() -> str:
 
 
 def _well_formed(execution_id: Any) -> bool:
-    return isinstance(execution_id, str) and ID_PATTERN.match(execution_id) is not None
+    return isinstance(execution_id, str) and ID_PATTERN.fullmatch(execution_id) is not None
 
 
 def check_execution_id(execution_id: str) -> None:
@@ -150,6 +154,8 @@ class ZartService:
         self._publish_fn = publish
         self._publish_later: Callable[[str, float], bool] | None = None
         self._registry = registry
+        self._readiness_lock = threading.Lock()
+        self._readiness: tuple[float, dict[str, str]] | None = None
 
     # ------------------------------------------------------------ publishing
 
@@ -224,8 +230,10 @@ class ZartService:
         return Scheduled(scheduled.execution, created=True, published=self._after_insert(new_id, superseded, debounce))
 
     def _after_insert(self, execution_id: str, superseded: list[str], debounce: float | None) -> bool:
+        """After commit: the superseded executions' children are cancelled, woken parents rung, then the new one."""
         for older in superseded:
             self.cancel_descendants(older)
+            self.publish(older)  # a cancelled one claims nothing; a parent its cancelled child woke runs on
         return self.publish(execution_id, debounce)
 
     def _insert(
@@ -294,8 +302,14 @@ class ZartService:
         is cancelled in the same transaction (a running one stops at its next step and frees its slot now)."""
         if created["key_strategy"] != "cancel_in_progress" or created["flow_key"] is None:
             return []
-        older = flow_store.older_with_key(conn, created["flow_limit"], created["flow_key"], created["id"])
-        return [execution_id for execution_id in older if cancel_store.cancel(conn, execution_id)]
+        superseded = []
+        for execution_id in flow_store.older_with_key(conn, created["flow_limit"], created["flow_key"], created["id"]):
+            done = cancel_store.cancel(conn, execution_id)
+            if done.finished:
+                superseded.append(execution_id)
+            if done.wake_parent is not None:
+                superseded.append(done.wake_parent)  # a child's cancel may leave its parent ready
+        return superseded
 
     def _task_definition(self, conn: Any, task: str) -> tuple[dict[str, Any] | None, float | None]:
         """The task's input schema and timeout."""
@@ -580,8 +594,21 @@ class ZartService:
             return counts.pending_by_task(conn)
 
     def readiness(self, timeout: float = 2.0) -> dict[str, str]:
-        """`ok` or the reason, for each dependency a front end needs: the database and the broker."""
-        return {"database": _probe(self._ping_database), "broker": _probe(lambda: self._ping_broker(timeout))}
+        """`ok` or `unavailable` for each dependency a front end needs: the database and the broker.
+
+        The answer is public (probes need no token), so it names what failed and nothing else (the reason,
+        which may carry hosts and roles, goes to the log), and it is reused for READINESS_CACHE_SECONDS: a
+        flood of probes costs one database round trip and one broker connection a second."""
+        with self._readiness_lock:
+            cached = self._readiness
+            if cached is not None and time.monotonic() - cached[0] < READINESS_CACHE_SECONDS:
+                return dict(cached[1])
+            checks = {
+                "database": _probe("database", self._ping_database),
+                "broker": _probe("broker", lambda: self._ping_broker(timeout)),
+            }
+            self._readiness = (time.monotonic(), checks)
+            return dict(checks)
 
     def _ping_database(self) -> None:
         from zart.store import health
@@ -596,10 +623,10 @@ class ZartService:
             conn.ensure_connection(max_retries=0)  # one attempt: a probe must answer quickly
 
 
-def _probe(check: Callable[[], None]) -> str:
+def _probe(dependency: str, check: Callable[[], None]) -> str:
     try:
         check()
-    except Exception as exc:  # any failure means not ready; the reason is reported, not raised
-        detail = str(exc).strip().splitlines()
-        return f"{type(exc).__name__}: {detail[0] if detail else 'unreachable'}"
+    except Exception as exc:  # any failure means not ready; the reason is logged, never shown to the caller
+        log.warning("readiness: the %s did not answer: %s: %s", dependency, type(exc).__name__, exc)
+        return "unavailable"
     return "ok"

@@ -50,6 +50,19 @@ STEP_FIELDS = (
     "output",
     "error",
 )
+# a step run by a team's own Celery worker: which task, where, and how it stands
+REMOTE_FIELDS = (
+    "task_name",
+    "queue",
+    "task_id",
+    "worker",
+    "state",
+    "attempt",
+    "dispatched_at",
+    "started_at",
+    "heartbeat_at",
+    "finished_at",
+)
 STRANDED_FIELDS = (
     "execution_id",
     "task",
@@ -119,7 +132,10 @@ def cancelled_view(execution_id: str) -> dict[str, Any]:
 def step_view(step: Mapping[str, Any]) -> dict[str, Any]:
     """A step of the current run with its attempt history (a row from `ZartService.steps`)."""
     history = [pick(attempt, ATTEMPT_FIELDS) for attempt in step.get("attempts_detail", ())]
-    return {**pick(step, STEP_FIELDS), "attempt_history": history}
+    view = {**pick(step, STEP_FIELDS), "attempt_history": history}
+    if step.get("remote"):
+        view["remote"] = pick(step["remote"], REMOTE_FIELDS)
+    return view
 
 
 def task_view(task: Mapping[str, Any]) -> dict[str, Any]:

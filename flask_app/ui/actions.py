@@ -107,7 +107,9 @@ def restart(execution_id: str) -> Any:
 
     def run() -> Any:
         data = forms.json_object(form, "data", "The new input")
-        _admin().restart(execution_id, data, forms.checked(form, "force"), reader().actor)
+        _admin().restart(
+            execution_id, data, forms.checked(form, "force"), reader().actor, expected_run=forms.run_index(form)
+        )
         return _done(execution_id, "restarted")
 
     return _act("restart.html", context, run)
@@ -139,7 +141,9 @@ def rerun(execution_id: str) -> Any:
         return _act("rerun.html", context, preview)
 
     def run() -> Any:
-        _admin().rerun(execution_id, chosen, preserve, forms.checked(request.form, "force"), reader().actor)
+        force = forms.checked(request.form, "force")
+        expected = forms.run_index(request.form)
+        _admin().rerun(execution_id, chosen, preserve, force, reader().actor, expected_run=expected)
         return _done(execution_id, "rerun")
 
     return _act("rerun.html", context, run)

@@ -56,5 +56,15 @@ def local_input(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
+def run_index(form: Any) -> int | None:
+    """The run a confirmation page was shown for (`run`): the action is refused if another run began since."""
+    raw = text(form, "run")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise InvalidData("run must be a run index")
+    return int(raw)
+
+
 def checked(form: Any, name: str) -> bool:
     return form.get(name) in ("1", "on", "true", "yes")

@@ -18,6 +18,7 @@ from zart.errors import ExecutionNotFound, InvalidData
 from zart.limits import ACTIVE_STATUSES, EXECUTION_STATUSES, TERMINAL_STATUSES
 
 PAGE_SIZE = 50
+STRANDED_SHOWN = 20
 
 nav.add_page("Overview", "zart_ui.overview")
 nav.add_page("Executions", "zart_ui.executions")
@@ -34,12 +35,16 @@ def overview() -> Any:
     service = current_service()
     browse = BrowseService(service)
     counts = service.stats()
+    admin = AdminService(service)
+    stranded = service.count_stranded()
     context = {
         "counts": counts,
         "active": sum(counts[s] for s in ACTIVE_STATUSES),
         "chart": throughput_svg(browse.finished_per_minute()),
         "oldest_pending": service.oldest_pending_age(),
-        "rules": AdminService(service).list_pauses(),
+        "rules": admin.list_pauses(),
+        "stranded": stranded,
+        "stranded_rows": admin.stranded(STRANDED_SHOWN) if stranded else [],
         "workers": browse.workers_seen(),
         "now": datetime.now(UTC),
     }

@@ -61,6 +61,13 @@ def test_dead_step_rerun_restart_and_detail_over_http(client, start_worker, log_
     assert wait_json(client, execution_id)["output"] == {"a": 1, "b": "fixed", "c": 2}
     assert runs_of(journal, execution_id, "a") == 1
 
+    preview_url = f"{ADMIN}/executions/{execution_id}/rerun/preview"
+    preview = client.post(preview_url, json={"steps": ["b"], "preserve": ["c"]})
+    assert preview.status_code == 200, preview.get_json()
+    plan = preview.get_json()
+    assert (plan["steps_to_run"], plan["steps_preserved"], plan["run_index"]) == (["b"], ["a", "c"], 0)
+    assert error_code(client.post(preview_url, json={"steps": ["nope"]}), 404) == "step_not_found"
+    assert client.get(f"{ADMIN}/executions/{execution_id}/runs").get_json()["runs"][-1]["run_index"] == 0
     rerun = client.post(f"{ADMIN}/executions/{execution_id}/rerun", json={"steps": ["b"], "preserve": ["c"]})
     assert rerun.status_code == 200
     assert rerun.get_json()["steps_to_run"] == ["b"] and rerun.get_json()["steps_preserved"] == ["a", "c"]

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import waitress
 from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_app import create_app
 from tests.harness import Environment, Worker, package_worker, poll
-from zart.cli.server import waitress_options
+from zart.cli.serving import create_server, waitress_options
 
 API = "/api/v1"
 
@@ -89,9 +88,9 @@ class LiveServer:
         self._thread.join(timeout=10)
 
 
-def serve(app: Flask, threads: int = 64) -> LiveServer:
-    options = waitress_options(threads, threads + 64)
-    server = waitress.create_server(app, host="127.0.0.1", port=0, **options)
+def serve(app: Flask, threads: int = 64, **bounds: float) -> LiveServer:
+    options = waitress_options(threads, threads + 64, app.extensions["zart"].max_body_bytes)
+    server = create_server(app, host="127.0.0.1", port=0, **options, **bounds)
     thread = threading.Thread(target=server.run, name="waitress", daemon=True)
     thread.start()
     return LiveServer(f"http://127.0.0.1:{server.effective_port}", app, server, thread)

@@ -52,6 +52,7 @@ def test_every_route_and_method_is_documented(app, client):
         (f"{ADMIN}/executions/{{execution_id}}/retry-step", "post"),
         (f"{ADMIN}/executions/{{execution_id}}/restart", "post"),
         (f"{ADMIN}/executions/{{execution_id}}/rerun", "post"),
+        (f"{ADMIN}/executions/{{execution_id}}/rerun/preview", "post"),
         (f"{ADMIN}/executions/{{execution_id}}/runs", "get"),
         (f"{ADMIN}/pause", "post"),
         (f"{ADMIN}/pause", "get"),

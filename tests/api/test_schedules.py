@@ -14,6 +14,7 @@ BAD_DEFINITIONS = [
     ({"every": 0}, "every"),
     ({"every": -10}, "every"),
     ({"every": 2.5}, "every"),
+    ({"every": 1e30}, "every"),
     ({"cron": "*/5 * * * *", "task": "no.such-task"}, "no.such-task"),
     ({"every": 60, "start_at": "2026-05-01T00:00:00Z", "end_at": "2026-04-01T00:00:00Z"}, "end_at"),
     ({"every": 60, "cron": "* * * * *"}, "exactly one"),

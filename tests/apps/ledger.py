@@ -13,6 +13,7 @@ from sqlalchemy import Connection, create_engine, text
 
 import zart
 from tests.workflows import entries, journaled, note
+from zart import RetryPolicy
 
 LEDGER_DDL = (
     "CREATE TABLE IF NOT EXISTS ledger_entries (id bigserial PRIMARY KEY, execution_id text NOT NULL, "
@@ -56,3 +57,27 @@ def debit_workflow(ctx: zart.Context, data: dict) -> dict:
     result = ctx.transaction("debit", debit, ctx.execution_id, data["amount"], j, data.get("hold_in_body"))
     ctx.step("after", after, j, data.get("hold_after"))
     return result
+
+
+def debit_once_failing(conn: Connection, execution_id: str, amount: int, journal: str) -> dict:
+    """Writes its row, then fails on the first attempt (after the write, before the commit)."""
+    note(journal, "debit")
+    conn.execute(
+        text("INSERT INTO ledger_entries (execution_id, amount) VALUES (:id, :amount)"),
+        {"id": execution_id, "amount": -amount},
+    )
+    if entries(journal, "debit") == 1:
+        raise ConnectionError("the bank timed out")
+    return {"debited": amount}
+
+
+@zart.task("ledger.flaky-debit")
+def flaky_debit_workflow(ctx: zart.Context, data: dict) -> dict:
+    return ctx.transaction(
+        "debit",
+        debit_once_failing,
+        ctx.execution_id,
+        data["amount"],
+        data["journal"],
+        retry=RetryPolicy.fixed(max_retries=2, delay=30),
+    )

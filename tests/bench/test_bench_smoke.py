@@ -16,6 +16,7 @@ def test_quick_schedules_workload_fires_and_reports_lag_and_cost() -> None:
     rows = main(["--quick", "schedules"])
     assert [row.measure.split(",")[0].split(" (")[0] for row in rows] == [
         "firing lag",
+        "fire time → doorbell published",
         "sweep duty duration per sweep",
         "CPU per second of sweeping",
     ]

@@ -7,9 +7,11 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from sqlalchemy import create_engine
 
 from tests.harness import Environment, poll
 from tests.workflows import entries
+from zart import appconfig
 
 LEDGER_IMPORTS = "tests.workflows,tests.reliability_workflows,tests.apps.ledger"
 
@@ -124,3 +126,23 @@ def test_an_app_engine_on_another_database_is_refused_clearly(env, postgres, led
     assert done and row["status"] == "failed"
     assert "ledger_elsewhere" in row["error"]["message"] and "zart's store" in row["error"]["message"]
     assert entries(str(log_dir / "d.j"), "debit") == 0  # the body never ran
+
+
+def test_a_failed_attempt_rolls_its_write_back_and_the_retry_writes_once(env, ledger, zart_workflows, log_dir):
+    """In-process (zart.testing): the 30 s back-off passes at once; the app engine is a connection factory."""
+    import tests.apps.ledger  # noqa: F401  (registers the workflow)
+
+    engine = create_engine(app_engine_url(env))
+    appconfig.configure(app_engine=engine.connect)
+    journal = str(log_dir / "flaky.j")
+    try:
+        output = zart_workflows.run("ledger.flaky-debit", {"journal": journal, "amount": 5}, id="debit-flaky")
+    finally:
+        appconfig.reset()
+        engine.dispose()
+    assert output == {"debited": 5}
+    assert entries(journal, "debit") == 2
+    assert ledger_rows(env, "debit-flaky") == [-5]
+    (debit,) = zart_workflows.service.steps("debit-flaky")
+    assert (debit["kind"], debit["attempts"], debit["failures"]) == ("transaction", 2, 1)
+    assert [a["outcome"] for a in debit["attempts_detail"]] == ["failed", "completed"]

@@ -66,7 +66,7 @@ def test_redis_down_while_cli_and_api_schedule(private_env, private_redis, start
 
     private_redis.stop()
     went_down = time.monotonic()
-    assert client.get("/readyz").status_code == 503
+    poll(lambda: client.get("/readyz").status_code == 503, timeout=5, what="readiness to notice")  # cached 1 s
     ids = []
     for i in range(5):
         execution_id = unique(f"down-cli-{i}")

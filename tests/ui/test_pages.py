@@ -58,6 +58,7 @@ def test_every_page_renders_with_its_data(open_client, service, unique):
     overview = open_client.get("/ui/")
     assert overview.status_code == 200
     assert "Executions by status" in overview.text and "<svg" in overview.text
+    assert 'id="stranded">Stranded' in overview.text
     listing = open_client.get("/ui/executions?task=t.typed")
     assert execution_id in listing.text
     detail = open_client.get(f"/ui/executions/{execution_id}")
@@ -200,3 +201,17 @@ def test_the_prefix_is_configurable(env):
     assert client.get("/dash/").status_code == 200
     assert client.get("/ui/").status_code == 404
     assert create_app(settings=env.settings(), ui_prefix="ops/ui").test_client().get("/ops/ui/").status_code == 200
+
+
+def test_a_confirmation_shown_for_an_earlier_run_is_refused(open_client, service, unique, log_dir):
+    from zart.admin import AdminService
+
+    execution_id = schedule_waiting(service, unique, log_dir)
+    form = open_client.get(f"/ui/executions/{execution_id}/restart")
+    assert 'name="run" value="0"' in form.text
+    AdminService(service).restart(execution_id, None, True, "someone-else")  # another operator was quicker
+    stale = open_client.post(
+        f"/ui/executions/{execution_id}/restart", data={"csrf": csrf_of(form.text), "run": "0", "force": "1"}
+    )
+    assert stale.status_code == 409 and 'class="message error"' in stale.text
+    assert service.status(execution_id)["run_index"] == 1  # no third run

@@ -181,3 +181,45 @@ def test_a_cursor_round_trips_and_refuses_the_other_order():
     for forged in ("", "x", paging.encode(paging.Cursor(moment.replace(tzinfo=None), "e", "desc")), "bnVsbA"):
         with pytest.raises(InvalidData):
             paging.decode(forged, "desc")
+
+
+def test_zart_schema_rides_in_the_url_as_the_search_path_and_keeps_other_options():
+    from zart.config import check_schema, schema_of, with_schema
+
+    url = with_schema("postgresql+psycopg://u@h/db?sslmode=require&options=-cstatement_timeout%3D5000", "zart")
+    assert schema_of(url) == "zart"
+    assert "sslmode=require" in url and "statement_timeout" in url
+    assert with_schema("postgresql+psycopg://u@h/db", None) == "postgresql+psycopg://u@h/db"
+    assert schema_of("postgresql+psycopg://u@h/db") is None
+    assert check_schema("") is None and check_schema("zart_2") == "zart_2"
+    for bad in ("Zart", "2zart", "zart-x", 'z"; drop', "z" * 64):
+        with pytest.raises(Exception, match="ZART_SCHEMA"):
+            check_schema(bad)
+    settings = load_settings(environ={"ZART_SCHEMA": "zart"}, env_file=Path("/nonexistent"))
+    assert settings.schema == "zart" and schema_of(settings.database_url) == "zart"
+    assert schema_of(settings.with_database_url("postgres://other/db").database_url) == "zart"
+
+
+def test_replay_since_takes_dates_times_and_durations():
+    from datetime import UTC, datetime
+
+    import click
+
+    from zart.cli.replay import Since
+
+    since = Since()
+    assert since.convert("2026-11-30", None, None) == datetime(2026, 11, 30, tzinfo=UTC)
+    assert since.convert("2026-11-30T10:00:00+02:00", None, None).utcoffset() == timedelta(hours=2)
+    ago = datetime.now(UTC) - since.convert("36h", None, None)
+    assert timedelta(hours=35, minutes=59) < ago < timedelta(hours=36, minutes=1)
+    with pytest.raises(click.BadParameter):
+        since.convert("last tuesday", None, None)
+
+
+def test_a_patch_id_must_be_a_short_string():
+    from zart.engine.versioning import marker_name
+
+    assert marker_name("fix-tax") == "__patch:fix-tax"
+    for bad in ("", None, "x" * 151):
+        with pytest.raises(ValueError):
+            marker_name(bad)  # type: ignore[arg-type]

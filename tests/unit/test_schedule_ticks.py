@@ -156,6 +156,8 @@ def test_overlap_policies_when_idle():
         {"cron": None, "every": 0},
         {"cron": None, "every": -5},
         {"cron": None, "every": 1.5},
+        {"cron": None, "every": 10**30},
+        {"catch_up_window": 1e300},
         {"cron": None, "every": None},
         {"every": 10},
         {"timezone": "Mars/Olympus"},

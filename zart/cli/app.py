@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from zart.cli import render
 from zart.cli.state import CliState, global_options
 from zart.errors import ExecutionNotFound, ScheduleNotFound, ZartError
 from zart.observability import tracing
@@ -50,13 +51,13 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(EXIT_ERROR)
     except (ExecutionNotFound, ScheduleNotFound) as exc:
-        click.echo(f"Error: {exc.message}", err=True)
+        render.say(f"Error: {exc.message}", err=True)
         sys.exit(EXIT_NOT_FOUND)
     except ZartError as exc:
-        click.echo(f"Error: {exc.message}", err=True)
+        render.say(f"Error: {exc.message}", err=True)
         sys.exit(EXIT_ERROR)
     except Exception as exc:  # whatever else: one line an operator (or an agent) can act on, never a traceback
-        click.echo(f"Error: {unexpected_failure(exc)}", err=True)
+        render.say(f"Error: {unexpected_failure(exc)}", err=True)
         sys.exit(EXIT_ERROR)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 

@@ -117,7 +117,7 @@ def wait(state: CliState, execution_id: str, timeout: float | None) -> None:
     finished, row = service_for(state).wait(execution_id, float("inf") if timeout is None else timeout)
     if not finished:
         render.emit(state, views.still_running_view(row), [render.dump({"status": row["status"]})])
-        click.echo(f"Timeout reached: execution {execution_id} is still {row['status']}.", err=True)
+        render.say(f"Timeout reached: execution {execution_id} is still {row['status']}.", err=True)
         sys.exit(EXIT_TIMEOUT)
     view = views.finished_view(row)
     outcome: dict[str, Any] = {"status": view["status"]}
@@ -211,7 +211,7 @@ def _stream_all(state: CliState, service: Any, query: dict[str, Any], offset: in
             rows = _list_rows(items)
             lines = render.table(LIST_HEADERS, rows, status_column=2, min_widths=widths)
             for line in lines[1:] if widths else lines:  # the titles once, at the top
-                click.echo(line)
+                render.say(line)
             widths = widths or render.column_widths(LIST_HEADERS, rows)
         shown += len(items)
         if page.next_cursor is None:

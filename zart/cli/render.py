@@ -31,18 +31,46 @@ def dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+# Our own colours are written with NUL where the escape character goes, and become escapes only as a line is
+# printed, after everything else in it was made printable. Stored data can never hold NUL (PostgreSQL refuses
+# it) and neither can a command-line argument, so no client value can smuggle an escape sequence through.
+_OUR_ESCAPE = "\x00"
+
+
+def printable(line: str) -> str:
+    """A line of text output with every non-printable character (controls, terminal escapes, bidirectional
+    overrides, line breaks inside a value) shown as its Python escape, so client data cannot drive the
+    terminal; our own colours are kept."""
+    if line.isprintable():
+        return line
+    shown = "".join(
+        c if c.isprintable() or c == _OUR_ESCAPE else c.encode("unicode_escape").decode("ascii") for c in line
+    )
+    return shown.replace(_OUR_ESCAPE, "\x1b")
+
+
+def say(line: str, err: bool = False) -> None:
+    """Print one line of human output (never JSON: that is escaped by its encoder)."""
+    click.echo(printable(line), err=err)
+
+
+def style(value: str, **options: Any) -> str:
+    """`click.style`, in the form `printable` turns back into escapes."""
+    return click.style(value, **options).replace("\x1b", _OUR_ESCAPE)
+
+
 def emit(state: CliState, view: Any, lines: Iterable[str] = ()) -> None:
     """`--json` prints the view (even with `--quiet`); otherwise the human lines, unless `--quiet`."""
     if state.json_output:
         click.echo(dump(view))
     elif not state.quiet:
         for line in lines:
-            click.echo(line)
+            say(line)
 
 
 def warn(message: str) -> None:
     """A notice that is not an error (the command still succeeded): stderr, one line."""
-    click.echo(f"Warning: {message}", err=True)
+    say(f"Warning: {message}", err=True)
 
 
 def on_terminal() -> bool:
@@ -52,14 +80,14 @@ def on_terminal() -> bool:
 def paint_status(status: str) -> str:
     if not on_terminal():
         return status
-    return click.style(status, fg=STATUS_COLOURS.get(status), bold=status in ("failed", "completed"))
+    return style(status, fg=STATUS_COLOURS.get(status), bold=status in ("failed", "completed"))
 
 
 def text(value: Any) -> str:
     """A cell or field value: strings as they are, missing as '-', everything else as compact JSON."""
     if value is None:
         return MISSING
-    return value if isinstance(value, str) else dump(value)
+    return printable(value if isinstance(value, str) else dump(value))
 
 
 def column_widths(headers: Sequence[str], rows: Iterable[Sequence[Any]], floors: Sequence[int] = ()) -> list[int]:
@@ -86,7 +114,7 @@ def table(
         for i, value in enumerate(row):
             cell = value.ljust(widths[i]) if i < len(row) - 1 else value
             if header and on_terminal():
-                cell = click.style(cell, bold=True)
+                cell = style(cell, bold=True)
             elif i == status_column and not header:
                 cell = paint_status(value) + cell[len(value) :]
             padded.append(cell)
@@ -152,6 +180,12 @@ def step_lines(steps: Sequence[Mapping[str, Any]]) -> list[str]:
             f"step {step['name']} ({step['kind']}): {paint_status(step['status'])}, "
             f"{count} attempt{'s' if count != 1 else ''}",
         ]
+        dispatch = step.get("remote")
+        if dispatch:
+            lines.append(
+                f"  celery task {dispatch['task_name']} on queue {dispatch['queue']}, task id {dispatch['task_id']}, "
+                f"worker {dispatch['worker'] or '-'}: {dispatch['state']}"
+            )
         history = step["attempt_history"]
         if history:
             rows = [

@@ -27,7 +27,7 @@ class Since(click.ParamType):
         if isinstance(value, datetime):
             return value
         text = str(value).strip()
-        duration = _DURATION.match(text)
+        duration = _DURATION.fullmatch(text)
         if duration:
             return datetime.now(UTC) - timedelta(seconds=float(duration[1]) * _UNIT_SECONDS[duration[2]])
         try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from zart.cli.state import CliState, global_options, with_state
@@ -37,9 +35,8 @@ def reserved_threads(threads: int) -> int:
 @with_state
 def server(state: CliState, host: str, port: int, threads: int, connection_limit: int | None) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, Swagger UI at /docs)."""
-    import waitress
-
     from flask_app import create_app
+    from zart.cli.serving import create_server, waitress_options
     from zart.heap import freeze_startup_heap
 
     if state.settings.log_format == "json":
@@ -51,21 +48,8 @@ def server(state: CliState, host: str, port: int, threads: int, connection_limit
     freeze_startup_heap()
     if not state.quiet:
         click.echo(f"zart API on http://{host}:{port} ({threads} threads, up to {max_waiters} long-polls)")
-    waitress.serve(app, host=host, port=port, **waitress_options(threads, connection_limit))
-
-
-def waitress_options(threads: int, connection_limit: int | None = None) -> dict[str, Any]:
-    """How zart serves under waitress (shared with the tests' in-process server)."""
-    return {
-        "threads": threads,
-        "connection_limit": connection_limit or threads + 256,
-        "asyncore_use_poll": True,  # select() stops at 1024 descriptors
-        "channel_timeout": 120,
-        # reading one request ahead is what lets waitress notice a client that hung up on a held /wait
-        "channel_request_lookahead": 1,
-        "ident": "zart",
-        "clear_untrusted_proxy_headers": True,
-    }
+    options = waitress_options(threads, connection_limit, state.settings.max_body_bytes)
+    create_server(app, host=host, port=port, **options).run()
 
 
 COMMANDS = [server]

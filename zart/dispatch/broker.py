@@ -17,6 +17,19 @@ log = logging.getLogger(__name__)
 RUN_TASK = "zart.run_execution"
 
 
+def doorbell_app(broker_url: str, queue: str) -> Celery:
+    """The smallest app that can ring zart's doorbells: for processes that are not zart workers (a team's own
+    Celery worker reporting a remote step's result)."""
+    app = Celery("zart-doorbell", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        task_routes={RUN_TASK: {"queue": queue}},
+        broker_connection_timeout=2,
+        broker_transport_options={"socket_connect_timeout": 2},
+    )
+    return app
+
+
 class Publisher:
     """Sends the doorbell for an execution; never raises (a lost message is the sweeper's job)."""
 
@@ -24,21 +37,26 @@ class Publisher:
         self._app = app
 
     def publish(self, execution_id: str, countdown: float | None = None) -> bool:
+        return self.publish_many([execution_id], countdown)
+
+    def publish_many(self, execution_ids: list[str], countdown: float | None = None) -> bool:
+        """Ring several doorbells over one producer and one connection check (a sweep firing many ticks)."""
         try:
             with self._app.producer_or_acquire() as producer:
                 # One connection attempt, no back-off: kombu would otherwise sleep and retry for seconds
                 # before `send_task` gives up, and a caller (the CLI, a request) would hang with it.
                 producer.connection.ensure_connection(max_retries=0)
-                self._app.send_task(
-                    RUN_TASK,
-                    args=[execution_id],
-                    countdown=countdown if countdown and countdown > 0 else None,
-                    retry=False,
-                    producer=producer,
-                )
+                for execution_id in execution_ids:
+                    self._app.send_task(
+                        RUN_TASK,
+                        args=[execution_id],
+                        countdown=countdown if countdown and countdown > 0 else None,
+                        retry=False,
+                        producer=producer,
+                    )
             return True
-        except Exception as exc:  # the broker is down or unreachable: the row is still the truth
-            log.warning("could not publish %s: %s", execution_id, exc)
+        except Exception as exc:  # the broker is down or unreachable: the rows are still the truth
+            log.warning("could not publish %s: %s", ", ".join(execution_ids[:3]), exc)
             return False
 
 

@@ -18,7 +18,7 @@ from zart.engine.runner import finish_with_parent
 from zart.flow.handoff import dispatch_held
 from zart.observability import hooks
 from zart.retention import prune
-from zart.store import counts, db, executions, liveness, pause, sweeps
+from zart.store import counts, db, executions, liveness, pause, remote, sweeps
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,12 @@ def release_pauses(conn: Connection, round_: Round) -> list[str]:
     return hooks.repaired("pauses", pause.release_lifted(conn, SWEEP_BATCH) + pause.release_orphaned(conn))
 
 
-LOCKED_DUTIES = (redispatch_lost, wake_timers, recover_leases, release_pauses)
+def wake_silent_remote_steps(conn: Connection, round_: Round) -> list[str]:
+    """Workflows waiting on a Celery task nobody reported on in time: their replay re-dispatches or fails it."""
+    return hooks.repaired("remote", remote.wake_silent(conn, SWEEP_BATCH))
+
+
+LOCKED_DUTIES = (redispatch_lost, wake_timers, recover_leases, release_pauses, wake_silent_remote_steps)
 
 
 def redispatch_budget(unclaimed: int, broker: BrokerState | None) -> int:
@@ -120,7 +125,7 @@ def repair_stranded(url: str, round_: Round) -> list[str]:
 
 def _repair(conn: Connection, row: dict[str, Any]) -> bool:
     execution_id, cause = row["execution_id"], row["cause"]
-    if cause == "children_finished":
+    if cause in ("children_finished", "remote_finished"):
         executions.lock_parent(conn, execution_id)  # the parent row first, as a finishing child takes it
         liveness.report_finished_children(conn, execution_id)
         return executions.wake_parent_if_children_done(conn, execution_id, row["run_index"])

@@ -77,6 +77,6 @@ class Sweeper:
         """Leader-free, outside the sweep lock: sweepers share due schedules row by row, and a tick's derived
         execution id makes it fire once whatever the race."""
         try:
-            firing.fire_due(self._settings.database_url, self._publisher.publish, self._settings.schedule_grace)
+            firing.fire_due(self._settings.database_url, self._publisher.publish_many, self._settings.schedule_grace)
         except Exception:
             log.warning("firing schedules failed; trying again next sweep", exc_info=True)

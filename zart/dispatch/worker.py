@@ -14,6 +14,8 @@ from typing import Any
 
 from celery import Celery, signals
 
+from zart.celery.calls import configure_home
+from zart.celery.recorder import register_fallback_tasks
 from zart.config import Settings
 from zart.dispatch.broker import RUN_TASK, BrokerProbe, Publisher
 from zart.dispatch.sweeper import Sweeper
@@ -74,6 +76,8 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         config = replace(runner_config, worker_name=f"{socket.gethostname()}:{os.getpid()}")
         return run_execution(execution_id, config, publisher.publish)
 
+    register_fallback_tasks(app, settings.database_url, publisher.publish)
+    configure_home(app, settings.queue, settings.dispatch_timeout)
     _connect_worker_signals(app, settings, publisher)
     return app
 

@@ -25,6 +25,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from zart.celery.calls import is_celery_target
+from zart.celery.steps import RemoteHandle, RemoteSteps
 from zart.engine import transactions, versioning
 from zart.engine.clock import utcnow
 from zart.engine.failures import error_json
@@ -114,6 +116,7 @@ class Context:
         self._patches: dict[str, bool] = {}
         self.suspension: Suspension | None = None
         self.to_publish: list[str] = []
+        self._remote_steps: RemoteSteps | None = None
 
     # ----------------------------------------------------------------- steps
 
@@ -125,14 +128,23 @@ class Context:
         retry: RetryPolicy | None = None,
         timeout: float | timedelta | None = None,
         rate_limit: str | None = None,
+        inline: bool = False,
+        dispatch_timeout: float | timedelta | None = None,
         **kwargs: Any,
     ) -> Any:
         """Run `fn(*args, **kwargs)` once and checkpoint its JSON result; on replay return the checkpoint.
 
         `rate_limit` names a token bucket (`zart.limit(name, rate=...)`) shared by every workflow: each attempt
-        takes a token first, and waits durably (no worker slot held) until its token is due."""
+        takes a token first, and waits durably (no worker slot held) until its token is due.
+
+        A Celery task or signature is sent to its queue, to be run by the team's own workers, and the
+        workflow parks until its result is recorded; `inline=True` runs its body here instead.
+        """
         if self._in_step:
             return fn(*args, **kwargs)
+        if not inline and is_celery_target(fn):
+            handle = self._remote.start(name, fn, args, kwargs, retry, seconds(timeout), seconds(dispatch_timeout))
+            return self._remote.collect([handle])[0]
         return self._step(name, "step", fn, args, kwargs, retry, timeout, rate_limit)
 
     def transaction(
@@ -394,9 +406,19 @@ class Context:
     # ----------------------------------------------------------------- children
 
     def schedule(
-        self, name: str, fn: Callable[..., Any] | Task, *args: Any, retry: RetryPolicy | None = None, **kwargs: Any
-    ) -> ChildHandle:
-        """Start `fn` as a parallel child execution (its own Celery task); returns a handle for wait_all."""
+        self,
+        name: str,
+        fn: Callable[..., Any] | Task,
+        *args: Any,
+        retry: RetryPolicy | None = None,
+        timeout: float | timedelta | None = None,
+        dispatch_timeout: float | timedelta | None = None,
+        **kwargs: Any,
+    ) -> ChildHandle | RemoteHandle:
+        """Start `fn` in parallel and return a handle for wait_all: a Celery task is dispatched to its queue as a
+        remote step; a workflow or a function becomes a child execution."""
+        if is_celery_target(fn):
+            return self._remote.start(name, fn, args, kwargs, retry, seconds(timeout), seconds(dispatch_timeout))
         position, checkpoint = self._enter(name, "child")
         if checkpoint is not None:
             return ChildHandle(name, checkpoint["child_id"])
@@ -451,8 +473,10 @@ class Context:
         }
         return ChildHandle(name, child_id)
 
-    def wait_all(self, handles: Sequence[ChildHandle]) -> list[Any]:
-        """Results of the children in handle order; suspends until every one has finished."""
+    def wait_all(self, handles: Sequence[ChildHandle | RemoteHandle]) -> list[Any]:
+        """Results in handle order; suspends until every one has finished."""
+        if any(isinstance(handle, RemoteHandle) for handle in handles):
+            return self._remote.collect(handles)
         names = [handle.name for handle in handles]
         unknown = [n for n in names if self._checkpoints.get(n, {}).get("kind", "missing") != "child"]
         if unknown:
@@ -491,6 +515,16 @@ class Context:
         raise Suspend()
 
     # ----------------------------------------------------------------- machinery
+
+    @property
+    def _remote(self) -> RemoteSteps:
+        if self._remote_steps is None:
+            self._remote_steps = RemoteSteps(self)
+        return self._remote_steps
+
+    def _suspend(self, wake_at: datetime | None) -> None:
+        self.suspension = Suspension(wake_at=wake_at)
+        raise Suspend()
 
     def _enter(self, name: str, kind: str) -> tuple[int, dict[str, Any] | None]:
         """Claim the next position for `name`, checking uniqueness and agreement with the recorded run."""

@@ -26,6 +26,7 @@ from zart.errors import (
     RecoveriesExhausted,
     StoreUnavailable,
     Suspend,
+    UndecodableExecution,
     UnstorableValue,
     WorkflowDefinitionError,
 )
@@ -34,6 +35,7 @@ from zart.observability import hooks
 from zart.registry import Registry, Task, default_registry, resolve_function
 from zart.retry import RetryPolicy
 from zart.store import completion, db, executions, flow
+from zart.store.sql import Undecodable
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +173,9 @@ class _ClaimedRun:
         self.execution_id: str = claimed["id"]
 
     def run(self, registry: Registry) -> str:
+        if isinstance(self.claimed["input"], Undecodable) or isinstance(self.claimed["steps"], Undecodable):
+            reason = UndecodableExecution(f"its input or checkpoints could not be decoded: {Undecodable.REASON}")
+            return self._finish("failed", None, error_json(reason))
         if self.claimed["recoveries"] > self.config.max_recoveries:
             return self._finish("failed", None, error_json(exhausted(self.config.max_recoveries)))
         task = _resolve_task(self.claimed, registry, self.config.workflow_modules)

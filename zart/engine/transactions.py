@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Connection
+
 from zart import appconfig
 from zart.errors import LeaseLost
 from zart.store import db, identity, steps
@@ -46,7 +48,7 @@ class TransactionBody:
         attempt = ctx._keeper.current
         assert attempt is not None, "a transaction body runs inside a step attempt"
         try:
-            with _engine(ctx._url).connect() as conn, conn.begin():
+            with _connection(ctx._url) as conn, conn.begin():
                 output = self._fn(conn, *args, **kwargs)
                 ensure_storable(output, "a transaction step's result")
                 with db.zart_names(conn, ctx._url):
@@ -81,10 +83,14 @@ class TransactionBody:
         )
 
 
-def _engine(database_url: str) -> Any:
-    """The configured application engine (once checked to reach zart's database), else zart's own."""
-    engine = appconfig.app_engine()
-    if engine is None:
-        return db.get_engine(database_url)
-    identity.check_same_database(engine, database_url)
-    return engine
+def _connection(database_url: str) -> Connection:
+    """A new connection from the configured application engine or factory (checked to reach zart's
+    database), else from zart's own engine. The caller closes it."""
+    source = appconfig.app_engine()
+    if source is None:
+        return db.get_engine(database_url).connect()
+    if isinstance(source, Connection):
+        identity.check_same_database(source.engine, database_url)
+        return source
+    identity.check_same_database(source, database_url)
+    return source.connect()

@@ -22,7 +22,7 @@ Policy = dict[str, float]
 
 def parse_duration(text: str) -> float:
     """`30d` → seconds. Raises InvalidData for anything else (zero and negatives too)."""
-    match = _DURATION.match(text or "")
+    match = _DURATION.fullmatch(text or "")
     if match is None:
         raise InvalidData(f"'{text}' is not a duration like 90s, 15m, 12h, 30d or 2w")
     seconds = float(match.group(1)) * _UNITS[match.group(2)]

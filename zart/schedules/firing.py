@@ -70,108 +70,109 @@ class TaskLookup:
         return self._known[task]
 
 
-def fire_due(database_url: str, publish: Callable[[str], Any], grace: float, limit: int = SWEEP_LIMIT) -> Outcome:
-    """The sweeper's duty: fire every due tick of up to `limit` schedules (rows others hold are skipped)."""
-    total = Outcome()
+@dataclass
+class Plan:
+    """One schedule's share of a firing: its decision, and where the schedule goes on from."""
+
+    spec: ScheduleSpec
+    decision: Decision
+    next_tick: datetime | None
+    passed_over: bool = False
+    ids: Sequence[str] | None = None  # explicit execution ids (a manual trigger); derived from the ticks otherwise
+
+
+PublishMany = Callable[[list[str]], Any]
+
+
+def fire_due(database_url: str, publish: PublishMany, grace: float, limit: int = SWEEP_LIMIT) -> Outcome:
+    """The sweeper's duty: fire every due tick of up to `limit` schedules (rows others hold are skipped), with
+    one statement for all the executions and one for all the schedules' progress."""
     with db.transaction(database_url) as conn:
         now = sweeps.database_now(conn)
-        lookup = TaskLookup(conn)
-        for row in store.lock_due(conn, limit):
-            outcome = fire_row(conn, row, now, grace, lookup)
-            total.fired += outcome.fired
-            total.already_fired += outcome.already_fired
-            total.skipped += outcome.skipped
-            total.cancelled += outcome.cancelled
-    finish(database_url, total, publish)
-    return total
+        plans = [plan_row(row, now, grace) for row in store.lock_due(conn, limit)]
+        outcome = apply(conn, plans, now, TaskLookup(conn))
+    finish(database_url, outcome, publish)
+    return outcome
 
 
-def fire_row(conn: Connection, row: dict[str, Any], now: datetime, grace: float, lookup: TaskLookup) -> Outcome:
-    """Fire what is due of one locked schedule row and record where it goes on from."""
+def plan_row(row: dict[str, Any], now: datetime, grace: float) -> Plan:
+    """What to do with one locked, due schedule row (pure: see zart.schedules.plan)."""
     spec = ScheduleSpec.from_row(row)
     candidates = due_ticks(spec, row["next_tick"], now, grace)
     decision = decide(spec.overlap, candidates.due, bool(row["active"]), row["buffered_tick"])
-    outcome = apply(conn, spec, decision, now, lookup)
-    if candidates.passed_over:
-        outcome.skipped.append((now, "missed"))
-    following = candidates.next_tick
-    record(conn, spec, outcome, now, next_tick=following, buffered=outcome.buffered)
-    return outcome
+    return Plan(spec, decision, candidates.next_tick, candidates.passed_over)
 
 
-def apply(
-    conn: Connection,
-    spec: ScheduleSpec,
-    decision: Decision,
-    now: datetime,
-    lookup: TaskLookup,
-    ids: Sequence[str] | None = None,
-) -> Outcome:
-    """Cancel what the decision cancels and insert an execution per fired tick (ids derived unless given)."""
-    outcome = Outcome(skipped=list(decision.skipped), buffered=decision.buffered)
-    if decision.cancel_active:
-        for execution_id in store.active_runs(conn, spec.id):
-            if cancel_store.cancel(conn, execution_id).finished:
-                outcome.cancelled.append(execution_id)
-    task = lookup.get(spec.task)
-    for index, tick in enumerate(decision.fire):
-        if task is None:
-            outcome.skipped.append((tick, "task_not_registered"))
-            continue
-        execution_id = ids[index] if ids is not None else execution_id_for(spec.id, tick)
-        created = executions.insert_execution(
-            conn,
-            execution_id=execution_id,
-            task=spec.task,
-            data=spec.data,
-            timeout=task["timeout_seconds"],
-            triggered_by=f"schedule:{spec.id}",
-            schedule_id=spec.id,
-            scheduled_for=tick,
-            queue=task.get("queue"),
-            priority=task.get("priority") or 0,
-        )
-        if created is None:
-            outcome.already_fired.append(execution_id)
+def apply(conn: Connection, plans: Sequence[Plan], now: datetime, lookup: TaskLookup) -> Outcome:
+    """Carry the plans out: cancel what they cancel, insert an execution per fired tick, record progress."""
+    outcome = Outcome()
+    wanted: list[tuple[dict[str, Any], Plan]] = []
+    skipped: dict[str, list[tuple[datetime, str]]] = {}
+    for plan in plans:
+        spec, decision = plan.spec, plan.decision
+        skipped[spec.id] = list(decision.skipped) + ([(now, "missed")] if plan.passed_over else [])
+        if decision.cancel_active:
+            for execution_id in store.active_runs(conn, spec.id):
+                if cancel_store.cancel(conn, execution_id).finished:
+                    outcome.cancelled.append(execution_id)
+        task = lookup.get(spec.task)
+        for index, tick in enumerate(decision.fire):
+            if task is None:
+                skipped[spec.id].append((tick, "task_not_registered"))
+                continue
+            execution_id = plan.ids[index] if plan.ids is not None else execution_id_for(spec.id, tick)
+            item = {
+                "id": execution_id,
+                "task": spec.task,
+                "data": spec.data,
+                "timeout": task["timeout_seconds"],
+                "schedule_id": spec.id,
+                "tick": tick,
+                "queue": task.get("queue") or spec.task,
+                "priority": task.get("priority") or 0,
+            }
+            wanted.append((item, plan))
+    created = executions.insert_scheduled(conn, [item for item, _ in wanted])
+    last: dict[str, Fired] = {}
+    for item, plan in wanted:
+        if item["id"] in created:
+            fired = Fired(item["id"], plan.spec.id, item["tick"], fire_time(plan.spec, item["tick"]))
+            outcome.fired.append(fired)
+            last[plan.spec.id] = fired
         else:
-            outcome.fired.append(Fired(execution_id, spec.id, tick, fire_time(spec, tick)))
+            outcome.already_fired.append(item["id"])
+    store.record_progress(conn, {plan.spec.id: _progress(plan, last.get(plan.spec.id), skipped, now) for plan in plans})
+    for plan in plans:
+        outcome.skipped += skipped[plan.spec.id]
+        outcome.buffered = plan.decision.buffered
+        for tick, reason in skipped[plan.spec.id]:
+            log.info(
+                "schedule tick not fired",
+                extra={"schedule_id": plan.spec.id, "tick": tick.isoformat(), "reason": reason},
+            )
     return outcome
 
 
-def record(
-    conn: Connection,
-    spec: ScheduleSpec,
-    outcome: Outcome,
-    now: datetime,
-    *,
-    next_tick: datetime | None,
-    buffered: datetime | None,
-) -> None:
-    last = outcome.fired[-1] if outcome.fired else None
-    skip = outcome.skipped[-1] if outcome.skipped else None
-    store.record_progress(
-        conn,
-        spec.id,
-        next_tick=next_tick,
-        next_fire_at=None if next_tick is None else fire_time(spec, next_tick),
-        buffered_tick=buffered,
-        last_tick=None if last is None else last.tick,
-        last_fired_at=None if last is None else now,
-        last_execution_id=None if last is None else last.execution_id,
-        last_lag=None if last is None else max(0.0, (now - last.fire_at).total_seconds()),
-        last_skip=None if skip is None else {"tick": skip[0].isoformat(), "reason": skip[1], "at": now.isoformat()},
-    )
-    for tick, reason in outcome.skipped:
-        log.info(
-            "schedule tick not fired",
-            extra={"schedule_id": spec.id, "tick": tick.isoformat(), "reason": reason},
-        )
+def _progress(
+    plan: Plan, last: Fired | None, skipped: dict[str, list[tuple[datetime, str]]], now: datetime
+) -> dict[str, Any]:
+    skip = skipped[plan.spec.id][-1] if skipped[plan.spec.id] else None
+    return {
+        "next_tick": plan.next_tick,
+        "next_fire_at": None if plan.next_tick is None else fire_time(plan.spec, plan.next_tick),
+        "buffered_tick": plan.decision.buffered,
+        "last_tick": None if last is None else last.tick,
+        "last_fired_at": None if last is None else now,
+        "last_execution_id": None if last is None else last.execution_id,
+        "last_lag": None if last is None else max(0.0, (now - last.fire_at).total_seconds()),
+        "last_skip": None if skip is None else {"tick": skip[0].isoformat(), "reason": skip[1], "at": now.isoformat()},
+    }
 
 
-def finish(database_url: str, outcome: Outcome, publish: Callable[[str], Any]) -> None:
-    """After commit: cancel the cancelled runs' children, then ring the doorbells."""
-    for execution_id in outcome.cancelled:
-        for parent in cancel_descendants(database_url, execution_id):
-            publish(parent)
-    for fired in outcome.fired:
-        publish(fired.execution_id)
+def finish(database_url: str, outcome: Outcome, publish: PublishMany) -> None:
+    """After commit: cancel the cancelled runs' children, then ring the doorbells (a lost one is re-published by
+    the sweeper)."""
+    woken = [parent for execution_id in outcome.cancelled for parent in cancel_descendants(database_url, execution_id)]
+    ready = woken + [fired.execution_id for fired in outcome.fired]
+    if ready:
+        publish(ready)

@@ -19,7 +19,7 @@ from zart.errors import (
 )
 from zart.limits import MAX_LIST_LIMIT
 from zart.schedules import firing
-from zart.schedules.plan import Decision, decide, fire_time
+from zart.schedules.plan import decide, fire_time
 from zart.schedules.reconcile import first_tick
 from zart.schedules.spec import SCHEDULE_ID_PATTERN, ScheduleSpec, validate
 from zart.schedules.ticks import ONE_MICROSECOND, ticks
@@ -35,7 +35,7 @@ UPDATABLE = tuple(sorted(set(ScheduleSpec.__dataclass_fields__) - {"id", "target
 
 
 def check_lookup(schedule_id: Any) -> None:
-    if not isinstance(schedule_id, str) or SCHEDULE_ID_PATTERN.match(schedule_id) is None:
+    if not isinstance(schedule_id, str) or SCHEDULE_ID_PATTERN.fullmatch(schedule_id) is None:
         raise ScheduleNotFound(shown_id(schedule_id))
 
 
@@ -161,11 +161,10 @@ class ScheduleService:
             now = sweeps.database_now(conn)
             policy = "skip" if spec.overlap == "buffer_one" else spec.overlap
             decision = decide(policy, [now], bool(row["active"]), None)
-            outcome = firing.apply(
-                conn, spec, decision, now, firing.TaskLookup(conn), ids=[firing.manual_execution_id(spec.id)]
-            )
-            firing.record(conn, spec, outcome, now, next_tick=row["next_tick"], buffered=row["buffered_tick"])
-        firing.finish(self._url, outcome, self.service.publish)
+            decision.buffered = row["buffered_tick"]  # a manual run leaves a buffered tick where it is
+            plan = firing.Plan(spec, decision, row["next_tick"], ids=[firing.manual_execution_id(spec.id)])
+            outcome = firing.apply(conn, [plan], now, firing.TaskLookup(conn))
+        firing.finish(self._url, outcome, self._publish_all)
         return outcome
 
     def backfill(self, schedule_id: str, start: datetime, end: datetime, overlap: str | None = None) -> firing.Outcome:
@@ -189,10 +188,9 @@ class ScheduleService:
             window = list(ticks(spec, start - ONE_MICROSECOND, end, MAX_BACKFILL_TICKS + 1))
             if len(window) > MAX_BACKFILL_TICKS:
                 raise InvalidData(f"the window holds more than {MAX_BACKFILL_TICKS:,} ticks; backfill it in parts")
-            decision: Decision = decide(policy, window, bool(row["active"]), row["buffered_tick"])
-            outcome = firing.apply(conn, spec, decision, now, firing.TaskLookup(conn))
-            firing.record(conn, spec, outcome, now, next_tick=row["next_tick"], buffered=decision.buffered)
-        firing.finish(self._url, outcome, self.service.publish)
+            decision = decide(policy, window, bool(row["active"]), row["buffered_tick"])
+            outcome = firing.apply(conn, [firing.Plan(spec, decision, row["next_tick"])], now, firing.TaskLookup(conn))
+        firing.finish(self._url, outcome, self._publish_all)
         return outcome
 
     # ------------------------------------------------------------ replacing celery beat
@@ -242,6 +240,10 @@ class ScheduleService:
         return "created"
 
     # ------------------------------------------------------------ helpers
+
+    def _publish_all(self, execution_ids: list[str]) -> None:
+        for execution_id in execution_ids:
+            self.service.publish(execution_id)
 
     @staticmethod
     def _locked(conn: Any, schedule_id: str) -> dict[str, Any]:

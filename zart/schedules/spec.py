@@ -24,6 +24,7 @@ DEFAULT_OVERLAP = "skip"
 DEFAULT_CATCH_UP = "latest"
 DEFAULT_CATCH_UP_WINDOW = 86_400.0  # "all" fires missed ticks of the last day unless told otherwise
 MAX_JITTER = 86_400.0
+MAX_SECONDS = 10 * 366 * 86_400  # intervals and catch-up windows: ten years is plenty, and keeps the arithmetic finite
 # a fired execution's id is `<schedule id>@<tick>`: the schedule id leaves room for the tick (17 characters)
 SCHEDULE_ID_MAX = MAX_ID_LENGTH - 40
 SCHEDULE_ID_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._:~-]{{0,{SCHEDULE_ID_MAX - 1}}}$")
@@ -108,7 +109,7 @@ def zone(name: str) -> Any:
 
 
 def check_schedule_id(schedule_id: Any) -> None:
-    if not isinstance(schedule_id, str) or SCHEDULE_ID_PATTERN.match(schedule_id) is None:
+    if not isinstance(schedule_id, str) or SCHEDULE_ID_PATTERN.fullmatch(schedule_id) is None:
         raise InvalidData(
             f"a schedule id must be 1 to {SCHEDULE_ID_MAX} characters: letters, digits and . _ : ~ - (not first)"
         )
@@ -152,8 +153,10 @@ def validate(spec: ScheduleSpec) -> ScheduleSpec:
         raise InvalidData("give exactly one of cron and every (an interval in seconds)")
     if spec.cron is not None:
         check_cron(spec.cron)
-    if spec.every is not None and (isinstance(spec.every, bool) or not isinstance(spec.every, int) or spec.every < 1):
-        raise InvalidData("every must be a whole number of seconds, at least 1")
+    if spec.every is not None and (
+        isinstance(spec.every, bool) or not isinstance(spec.every, int) or not 1 <= spec.every <= MAX_SECONDS
+    ):
+        raise InvalidData(f"every must be a whole number of seconds, from 1 to {MAX_SECONDS:,}")
     check_timezone(spec.timezone)
     _aware("start_at", spec.start_at)
     _aware("end_at", spec.end_at)
@@ -163,8 +166,8 @@ def validate(spec: ScheduleSpec) -> ScheduleSpec:
         raise InvalidData(f"overlap must be one of {', '.join(OVERLAP_POLICIES)}")
     if spec.catch_up not in CATCH_UP_POLICIES:
         raise InvalidData(f"catch_up must be one of {', '.join(CATCH_UP_POLICIES)}")
-    if not _number(spec.catch_up_window) or spec.catch_up_window <= 0:
-        raise InvalidData("catch_up_window must be a positive number of seconds")
+    if not _number(spec.catch_up_window) or not 0 < spec.catch_up_window <= MAX_SECONDS:
+        raise InvalidData(f"catch_up_window must be a positive number of seconds, at most {MAX_SECONDS:,}")
     if not _number(spec.jitter) or not 0 <= spec.jitter <= MAX_JITTER:
         raise InvalidData(f"jitter must be between 0 and {MAX_JITTER:.0f} seconds")
     if not isinstance(spec.data, dict):

@@ -91,6 +91,54 @@ def insert_execution(
     )
 
 
+# A sweep fires many ticks at once: one statement inserts them all (with their run 0), instead of one round trip
+# per tick. Same rules as _INSERT: a taken id inserts nothing, so a tick fired twice makes one execution.
+_INSERT_SCHEDULED = text(
+    """
+    WITH new AS (
+        INSERT INTO executions (id, task, status, input, deadline_at, schedule_id, scheduled_for,
+                                dispatched_at, created_at, updated_at, flow_limit, flow_key, priority)
+        SELECT x.id, x.task, 'pending', CAST(x.input AS jsonb),
+               CASE WHEN x.timeout IS NULL THEN NULL ELSE now() + make_interval(secs => x.timeout) END,
+               x.schedule_id, x.scheduled_for, now(), now(), now(),
+               l.name, CAST(x.input AS jsonb) #>> string_to_array(l.key_path, '.'), x.priority
+        FROM unnest(CAST(:ids AS text[]), CAST(:tasks AS text[]), CAST(:inputs AS text[]),
+                    CAST(:timeouts AS double precision[]), CAST(:schedule_ids AS text[]),
+                    CAST(:ticks AS timestamptz[]), CAST(:queues AS text[]), CAST(:priorities AS integer[]))
+             AS x(id, task, input, timeout, schedule_id, scheduled_for, queue, priority)
+        LEFT JOIN flow_limits l ON l.name = x.queue
+        ON CONFLICT DO NOTHING
+        RETURNING id, input, created_at, schedule_id
+    ), run AS (
+        INSERT INTO runs (execution_id, run_index, trigger, status, input, triggered_by, created_at)
+        SELECT id, 0, 'initial', 'pending', input, 'schedule:' || schedule_id, created_at FROM new
+    )
+    SELECT id FROM new
+    """
+)
+
+
+def insert_scheduled(conn: Connection, fired: list[dict[str, Any]]) -> set[str]:
+    """Insert pending executions for schedule ticks ({id, task, data, timeout, schedule_id, tick, queue?,
+    priority?} each), each under its queue's limit when one exists;
+    returns the ids that were new (a taken id was fired before and is left as it is)."""
+    if not fired:
+        return set()
+    created = rows(
+        conn,
+        _INSERT_SCHEDULED,
+        ids=[f["id"] for f in fired],
+        tasks=[f["task"] for f in fired],
+        inputs=[to_json(f["data"]) for f in fired],
+        timeouts=[f["timeout"] for f in fired],
+        schedule_ids=[f["schedule_id"] for f in fired],
+        ticks=[f["tick"] for f in fired],
+        queues=[f.get("queue") or f["task"] for f in fired],
+        priorities=[f.get("priority") or 0 for f in fired],
+    )
+    return {row["id"] for row in created}
+
+
 _TRACE_CONTEXT = text("SELECT trace_context FROM executions WHERE id = :id")
 _ADOPT_TRACE_CONTEXT = text(
     "UPDATE executions SET trace_context = CAST(:carrier AS jsonb) WHERE id = :id AND trace_context IS NULL"
@@ -384,12 +432,17 @@ _WAKE_PARENT = text(
     """
     UPDATE executions SET status = 'pending', waiting_for = NULL, wake_at = NULL, dispatched_at = now(),
            updated_at = now()
-    WHERE id = :id AND status = 'waiting' AND run_index = :run AND waiting_for ->> 'kind' = 'children'
-      AND NOT EXISTS (
-          SELECT 1 FROM steps s
-          WHERE s.execution_id = :id AND s.run_index = :run
-            AND s.name IN (SELECT jsonb_array_elements_text(waiting_for -> 'steps'))
-            AND s.status NOT IN ('completed', 'failed'))
+    WHERE id = :id AND status = 'waiting' AND run_index = :run AND waiting_for ->> 'kind' IN ('children', 'remote')
+      AND (NOT EXISTS (
+              SELECT 1 FROM steps s
+              WHERE s.execution_id = :id AND s.run_index = :run
+                AND s.name IN (SELECT jsonb_array_elements_text(waiting_for -> 'steps'))
+                AND s.status NOT IN ('completed', 'failed'))
+           -- a remote step that failed wakes the workflow at once: its retry policy decides what comes next
+           OR EXISTS (
+              SELECT 1 FROM remote_steps r
+              WHERE r.execution_id = :id AND r.run_index = :run AND r.state = 'failed'
+                AND r.step_name IN (SELECT jsonb_array_elements_text(waiting_for -> 'steps'))))
     RETURNING id
     """
 )
@@ -401,4 +454,5 @@ def lock_parent(conn: Connection, parent_id: str) -> dict[str, Any] | None:
 
 
 def wake_parent_if_children_done(conn: Connection, parent_id: str, run_index: int) -> bool:
+    """Wake an execution parked on children or remote steps once nothing it waits for is still running."""
     return one(conn, _WAKE_PARENT, id=parent_id, run=run_index) is not None

@@ -25,11 +25,19 @@ LIVE_REASONS: dict[str, str] = {
     # sleeps, retry back-offs, event timeouts and pause-rule expiries: the sweeper wakes them when due
     "timer": "e.status = 'waiting' AND e.wake_at IS NOT NULL",
     "event": "e.status = 'waiting' AND e.waiting_for_event IS NOT NULL",
-    "children": """e.status = 'waiting' AND e.waiting_for ->> 'kind' = 'children' AND EXISTS (
+    # children (in a wait that may also hold remote steps) still running: each reports to its parent
+    "children": """e.status = 'waiting' AND e.waiting_for ->> 'kind' IN ('children', 'remote') AND EXISTS (
         SELECT 1 FROM steps s JOIN executions c ON c.id = s.child_id
         WHERE s.execution_id = e.id AND s.run_index = e.run_index
           AND s.name IN (SELECT jsonb_array_elements_text(e.waiting_for -> 'steps'))
           AND s.status NOT IN ('completed', 'failed') AND c.status IN ('pending', 'running', 'waiting'))""",
+    # a Celery task dispatched as a remote step and still in flight: its worker (or the fallback callback)
+    # records the outcome, and the sweeper wakes the workflow once nobody has reported on it in time
+    "remote": """e.status = 'waiting' AND e.waiting_for ->> 'kind' = 'remote' AND EXISTS (
+        SELECT 1 FROM remote_steps r
+        WHERE r.execution_id = e.id AND r.run_index = e.run_index
+          AND r.step_name IN (SELECT jsonb_array_elements_text(e.waiting_for -> 'steps'))
+          AND r.state IN ('sent', 'started', 'retry'))""",
     "pause": f"""e.status = 'waiting' AND e.waiting_for ->> 'kind' = 'pause' AND EXISTS (
         SELECT 1 FROM pause_rules r WHERE r.id = e.waiting_for ->> 'rule' AND {RULE_ACTIVE})""",
 }
@@ -38,6 +46,7 @@ LIVE_REASONS: dict[str, str] = {
 CAUSES: dict[str, str] = {
     "lease_expired": "e.status = 'running'",
     "children_finished": "e.waiting_for ->> 'kind' = 'children'",
+    "remote_finished": "e.waiting_for ->> 'kind' = 'remote'",
     "pause_rule_inactive": "e.waiting_for ->> 'kind' = 'pause'",
     "limit_gone": "e.status = 'pending' AND e.held_by IS NOT NULL",
 }

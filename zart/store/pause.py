@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from zart.store.sql import one, rows
+from zart.store.sql import one, rows, scalar
 
 # A rule holds while it is neither resumed nor expired.
 ACTIVE = "r.resumed_at IS NULL AND (r.expires_at IS NULL OR r.expires_at > now())"
@@ -67,11 +67,33 @@ def create_rule(
     return row
 
 
-def list_rules(conn: Connection, include_inactive: bool) -> list[dict[str, Any]]:
+def list_rules(
+    conn: Connection, include_inactive: bool, limit: int | None = None, offset: int = 0
+) -> list[dict[str, Any]]:
     condition = "TRUE" if include_inactive else ACTIVE
-    return rows(
-        conn, text(f"SELECT {_COLUMNS} {ACTIVE} AS active FROM pause_rules r WHERE {condition} ORDER BY r.created_at")
+    statement = text(
+        f"SELECT {_COLUMNS} {ACTIVE} AS active FROM pause_rules r WHERE {condition} "
+        "ORDER BY r.created_at, r.id LIMIT :limit OFFSET :offset"
     )
+    return rows(conn, statement, limit=limit, offset=offset)
+
+
+def count_rules(conn: Connection, include_inactive: bool) -> int:
+    condition = "TRUE" if include_inactive else ACTIVE
+    return int(scalar(conn, text(f"SELECT count(*) FROM pause_rules r WHERE {condition}")))
+
+
+_LOCK_AND_COUNT_ACTIVE = text(
+    f"""
+    SELECT count(*) FROM pause_rules r, (SELECT pg_advisory_xact_lock(hashtext('zart.pause_rules'))) AS locked
+    WHERE {ACTIVE}
+    """
+)
+
+
+def lock_and_count_active(conn: Connection) -> int:
+    """Serialise rule creation for the rest of the transaction, and count the active rules."""
+    return int(scalar(conn, _LOCK_AND_COUNT_ACTIVE))
 
 
 _GET = text(f"SELECT {_COLUMNS} {ACTIVE} AS active FROM pause_rules r WHERE r.id = :id")

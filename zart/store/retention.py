@@ -41,6 +41,7 @@ _DELETE_BATCH = text(
     ), {_TREES},
     steps_gone AS (DELETE FROM steps WHERE execution_id IN (SELECT id FROM doomed)),
     attempts_gone AS (DELETE FROM step_attempts WHERE execution_id IN (SELECT id FROM doomed)),
+    remote_gone AS (DELETE FROM remote_steps WHERE execution_id IN (SELECT id FROM doomed)),
     actions_gone AS (DELETE FROM admin_actions WHERE execution_id IN (SELECT id FROM doomed)),
     gone AS (DELETE FROM executions WHERE id IN (SELECT id FROM doomed) RETURNING id)
     SELECT count(*) FROM gone

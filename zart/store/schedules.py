@@ -84,6 +84,14 @@ def insert(
     )
 
 
+def insert_many(conn: Connection, new: list[dict[str, Any]]) -> None:
+    """Many new schedules in one pipelined statement (bulk creation); each item as `insert` takes it, with `id`,
+    the definition's columns, `source`, `declared_in`, `paused`, `next_tick` and `next_fire_at`. Taken ids are
+    skipped."""
+    if new:
+        conn.execute(_INSERT, [{**item, **_values(item)} for item in new])
+
+
 _REDEFINE = text(
     f"""
     UPDATE schedules s SET task = :task, target_kind = :target_kind, data = CAST(:data AS jsonb),
@@ -208,45 +216,45 @@ def lock_due(conn: Connection, limit: int) -> list[dict[str, Any]]:
     return due + [row for row in rows(conn, _LOCK_BUFFERED, limit=limit) if row["id"] not in seen]
 
 
+# Where each schedule of a sweep goes on from, in one statement for the whole batch.
 _PROGRESS = text(
     """
-    UPDATE schedules SET next_tick = :next_tick, next_fire_at = :next_fire_at, buffered_tick = :buffered_tick,
-           last_tick = coalesce(:last_tick, last_tick), last_fired_at = coalesce(:last_fired_at, last_fired_at),
-           last_execution_id = coalesce(:last_execution_id, last_execution_id),
-           last_lag_seconds = coalesce(:last_lag, last_lag_seconds),
-           last_skip = coalesce(CAST(:last_skip AS jsonb), last_skip), updated_at = now()
-    WHERE id = :id
+    UPDATE schedules s SET next_tick = u.next_tick, next_fire_at = u.next_fire_at, buffered_tick = u.buffered_tick,
+           last_tick = coalesce(u.last_tick, s.last_tick), last_fired_at = coalesce(u.last_fired_at, s.last_fired_at),
+           last_execution_id = coalesce(u.last_execution_id, s.last_execution_id),
+           last_lag_seconds = coalesce(u.last_lag, s.last_lag_seconds),
+           last_skip = coalesce(CAST(u.last_skip AS jsonb), s.last_skip), updated_at = now()
+    FROM unnest(CAST(:ids AS text[]), CAST(:next_ticks AS timestamptz[]), CAST(:next_fire_ats AS timestamptz[]),
+                CAST(:buffered_ticks AS timestamptz[]), CAST(:last_ticks AS timestamptz[]),
+                CAST(:last_fired_ats AS timestamptz[]), CAST(:last_execution_ids AS text[]),
+                CAST(:last_lags AS double precision[]), CAST(:last_skips AS text[]))
+         AS u(id, next_tick, next_fire_at, buffered_tick, last_tick, last_fired_at, last_execution_id, last_lag,
+              last_skip)
+    WHERE s.id = u.id
     """
+)
+PROGRESS_FIELDS = (
+    "next_tick",
+    "next_fire_at",
+    "buffered_tick",
+    "last_tick",
+    "last_fired_at",
+    "last_execution_id",
+    "last_lag",
+    "last_skip",
 )
 
 
-def record_progress(
-    conn: Connection,
-    schedule_id: str,
-    *,
-    next_tick: datetime | None,
-    next_fire_at: datetime | None,
-    buffered_tick: datetime | None,
-    last_tick: datetime | None = None,
-    last_fired_at: datetime | None = None,
-    last_execution_id: str | None = None,
-    last_lag: float | None = None,
-    last_skip: dict[str, Any] | None = None,
-) -> None:
-    conn.execute(
-        _PROGRESS,
-        {
-            "id": schedule_id,
-            "next_tick": next_tick,
-            "next_fire_at": next_fire_at,
-            "buffered_tick": buffered_tick,
-            "last_tick": last_tick,
-            "last_fired_at": last_fired_at,
-            "last_execution_id": last_execution_id,
-            "last_lag": last_lag,
-            "last_skip": to_json(last_skip),
-        },
-    )
+def record_progress(conn: Connection, progress: dict[str, dict[str, Any]]) -> None:
+    """Schedule id → its PROGRESS_FIELDS (None keeps a `last_*` value as it was)."""
+    if not progress:
+        return
+    ids = list(progress)
+    columns = {
+        f"{name}s": [to_json(progress[i][name]) if name == "last_skip" else progress[i][name] for i in ids]
+        for name in PROGRESS_FIELDS
+    }
+    conn.execute(_PROGRESS, {"ids": ids, **columns})
 
 
 _ACTIVE_RUNS = text(

@@ -8,10 +8,33 @@ import re
 from typing import Any
 
 import psycopg
+import psycopg.types.json
 from psycopg.rows import dict_row
 from sqlalchemy import Connection, TextClause
 
 from zart.errors import StoreUnavailable
+
+
+class Undecodable(dict):  # type: ignore[type-arg]
+    """Stored JSON this process cannot decode (nested past Python's recursion limit: written before input depth
+    was capped, or by hand). Reading such a row must not fail the reader, and a worker that claims it fails the
+    execution with this reason instead of crashing after its claim and being handed the row again forever."""
+
+    REASON = "stored JSON is nested too deeply to be decoded"
+
+    def __init__(self) -> None:
+        super().__init__(undecodable=self.REASON)
+
+
+def decode_json(data: str | bytes) -> Any:
+    """What every JSON and jsonb column decodes through (installed below, for every connection)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        return Undecodable()
+
+
+psycopg.types.json.set_json_loads(decode_json)
 
 
 def to_json(value: Any) -> str | None:

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, text
 
+from zart.store import remote
 from zart.store.pause import ANY_ACTIVE
 from zart.store.sql import hot_one, one, rows, to_json
 
@@ -391,4 +392,8 @@ def steps_of_run(conn: Connection, execution_id: str, run_index: int) -> list[di
                 }
             )
         step["attempts_detail"] = history
+    if any(step["kind"] == "remote" for step in steps):
+        dispatches = remote.of_run(conn, execution_id, run_index)
+        for step in steps:
+            step["remote"] = dispatches.get(step["name"])
     return steps

@@ -64,7 +64,7 @@ executions = Table(
     Column("trace_context", JSONB),
     Column("schedule_id", Text),
     _ts("scheduled_for"),
-    # flow control (migration 0010): the limit governing this execution, its concurrency key, whether it holds
+    # flow control (migration 0011): the limit governing this execution, its concurrency key, whether it holds
     # a slot now, why a pending one is held back, its priority, and its deduplication key while active
     Column("flow_limit", Text),
     Column("flow_key", Text),
@@ -188,6 +188,38 @@ step_attempts = Table(
     Column("outcome", Text, nullable=False),
     Column("error", JSONB),
     UniqueConstraint("execution_id", "run_index", "step_name", "attempt", name="step_attempts_key"),
+)
+
+# A step run by a team's own Celery worker: the current dispatch (migration 0011).
+remote_steps = Table(
+    "remote_steps",
+    metadata,
+    Column("execution_id", Text, nullable=False),
+    Column("run_index", Integer, nullable=False),
+    Column("step_name", Text, nullable=False),
+    Column("token", Text, nullable=False),
+    Column("task_name", Text, nullable=False),
+    Column("queue", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("sends", Integer, nullable=False, server_default=text("1")),
+    Column("losses", Integer, nullable=False, server_default=text("0")),
+    Column("state", Text, nullable=False),
+    Column("worker", Text),
+    Column("error", JSONB),
+    Column("dispatch_timeout", Float, nullable=False),
+    _ts("attempt_started_at", nullable=False),
+    _ts("dispatched_at", nullable=False),
+    _ts("started_at"),
+    _ts("heartbeat_at"),
+    _ts("finished_at"),
+    _ts("alive_until", nullable=False),
+    CheckConstraint(
+        "state IN ('sent', 'started', 'retry', 'succeeded', 'failed', 'closed', 'abandoned')",
+        name="remote_steps_state_check",
+    ),
+    PrimaryKeyConstraint("execution_id", "run_index", "step_name", name="remote_steps_pkey"),
+    UniqueConstraint("token", name="remote_steps_token_key"),
+    Index("remote_steps_in_flight_idx", "alive_until", postgresql_where=text("state IN ('sent', 'started', 'retry')")),
 )
 
 events = Table(

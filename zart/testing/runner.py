@@ -26,7 +26,6 @@ from zart.service import ZartService, new_execution_id
 from zart.store import db, timetravel
 
 MAX_RUNS = 10_000
-PING_AFTER_IDLE = 2.0
 
 
 class WorkflowStuck(AssertionError):
@@ -128,7 +127,6 @@ class WorkflowHarness:
         worker = f"test:{socket.gethostname()}"
         self._config = RunnerConfig(database_url, lease_seconds=60.0, short_wait_hint=0.0, worker_name=worker)
         self._stubs: dict[str, Any] = {}
-        db.ping_only_after_idle(PING_AFTER_IDLE)  # the test's own connections are in use many times a second
 
     def start(
         self,

@@ -5,8 +5,8 @@ row, then its key's counter, decides, and either claims it (taking a slot and a 
 and marked as held. A slot is given back by a trigger the moment its holder stops running, whatever the path
 (finish, park, cancel, lease recovered by the sweeper), so no slot outlives its lease.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01
 """
 
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB  # noqa: F401
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

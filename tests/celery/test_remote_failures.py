@@ -1,0 +1,133 @@
+"""Failures of remote steps as a Celery user expects them, and reports that must change nothing."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.celery.test_remote_steps import remote_rows
+from tests.harness import poll
+from tests.integration.test_core import attempts_of, finished, query, schedule
+from tests.workflows import entries
+from zart.celery import results
+
+
+def test_self_retry_is_honoured_and_is_not_a_step_failure(service, start_zart, start_legacy, log_dir):
+    start_zart()
+    start_legacy()
+    execution_id, journal = schedule(service, "c.retry-twice", log_dir)
+    assert finished(service, execution_id)["output"] == "ok after 2 retries"
+    assert entries(journal, "retry_twice") == 3
+    step = service.steps(execution_id)[0]
+    assert (step["status"], step["attempts"], step["failures"]) == ("completed", 1, 0)
+
+
+def test_autoretry_for_is_honoured(service, start_zart, start_legacy, log_dir):
+    start_zart()
+    start_legacy()
+    execution_id, journal = schedule(service, "c.autoretry", log_dir)
+    assert finished(service, execution_id)["output"] == "recovered"
+    assert entries(journal, "autoretry") == 2
+
+
+def test_a_task_that_always_raises_fails_the_step_after_its_retry_policy(service, start_zart, start_legacy, log_dir):
+    start_zart()
+    start_legacy()
+    execution_id, journal = schedule(service, "c.always-fails", log_dir)
+    row = finished(service, execution_id)
+    assert row["status"] == "failed"
+    assert row["error"]["type"] == "StepFailed"
+    assert row["error"]["cause"] == "ValueError" and "card declined" in row["error"]["message"]
+    assert entries(journal, "always_fails") == 3  # the first attempt and the policy's two retries
+    attempts = attempts_of(service, execution_id)
+    assert [(a["attempt"], a["outcome"], a["error"]["type"]) for a in attempts] == [
+        (1, "failed", "ValueError"),
+        (2, "failed", "ValueError"),
+        (3, "failed", "ValueError"),
+    ]
+
+
+def test_a_queue_nobody_serves_fails_clearly_after_the_dispatch_timeout(service, start_zart, start_legacy, log_dir):
+    start_zart()
+    start_legacy()
+    started = time.monotonic()
+    execution_id, journal = schedule(service, "c.unserved", log_dir, dispatch_timeout=1.0)
+    row = finished(service, execution_id)
+    assert row["status"] == "failed"
+    assert row["error"]["cause"] == "DispatchTimeout"
+    assert "nobody-serves-this" in row["error"]["message"] and "legacy.unserved" in row["error"]["message"]
+    assert time.monotonic() - started < 15
+    assert entries(journal, "unserved") == 0
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        ("c.bad-arguments", "JSON-serialisable"),
+        ("c.with-callbacks", "callbacks attached"),
+        ("c.bad-queue", "queue name"),
+    ],
+)
+def test_bad_input_fails_the_execution_at_the_call(service, start_zart, log_dir, task, message):
+    start_zart()
+    execution_id, _ = schedule(service, task, log_dir)
+    row = finished(service, execution_id)
+    assert row["status"] == "failed"
+    assert message in row["error"]["message"]
+    assert remote_rows(service, execution_id) == []
+
+
+def test_late_duplicate_and_foreign_results_change_nothing(service, start_zart, start_legacy, log_dir):
+    start_zart()
+    start_legacy()
+    execution_id, _ = schedule(service, "c.sequence", log_dir)
+    assert finished(service, execution_id)["output"] == {"a": 3, "b": 30}
+    (token,) = [
+        r["token"]
+        for r in query(service, "SELECT token FROM remote_steps WHERE execution_id = :id AND step_name = 'add'",
+                       id=execution_id)
+    ]
+    url = service.settings.database_url
+    before = service.steps(execution_id)
+    assert results.succeeded(url, token, 999) is None  # a duplicate of the recorded result
+    assert results.failed(url, token, {"type": "ValueError", "message": "late"}) is None
+    assert results.succeeded(url, "zart-" + "0" * 32, 5) is None  # nobody's dispatch
+    assert not results.started(url, token, "intruder", 30)
+    assert service.steps(execution_id) == before
+    assert remote_rows(service, execution_id)[0]["state"] == "succeeded"
+
+
+def test_a_legacy_worker_killed_mid_task_is_replaced_and_the_result_recorded_once(
+    service, start_zart, start_legacy, log_dir
+):
+    start_zart()
+    legacy = start_legacy()
+    release = log_dir / "release"
+    execution_id, journal = schedule(service, "c.blocking", log_dir, release=str(release))
+    poll(lambda: entries(journal, "wait") == 1, what="the remote step to start")
+    legacy.kill()
+    release.touch()
+    start_legacy()
+    assert finished(service, execution_id, timeout=40)["output"] == {"value": "released", "after": 4}
+    assert entries(journal, "wait") == 2  # the killed body and its re-dispatch
+    assert entries(journal, "add") == 1
+    (row,) = [r for r in remote_rows(service, execution_id) if r["step_name"] == "wait"]
+    assert (row["state"], row["losses"]) == ("succeeded", 1)
+    counts = query(service, "SELECT name, count(*) AS n FROM steps WHERE execution_id = :id GROUP BY name "
+                   "ORDER BY name", id=execution_id)
+    assert counts == [{"name": "after", "n": 1}, {"name": "wait", "n": 1}]
+
+
+def test_redis_flushed_during_a_remote_step_loses_nothing(service, start_zart, start_legacy, log_dir, redis_server):
+    import redis
+
+    start_zart()
+    start_legacy()
+    release = log_dir / "release"
+    execution_id, journal = schedule(service, "c.blocking", log_dir, release=str(release))
+    poll(lambda: entries(journal, "wait") == 1, what="the remote step to start")
+    redis.Redis.from_url(redis_server.url).flushall()
+    release.touch()
+    assert finished(service, execution_id, timeout=40)["output"] == {"value": "released", "after": 4}
+    assert entries(journal, "wait-end") >= 1

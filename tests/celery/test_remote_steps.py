@@ -1,0 +1,116 @@
+"""Celery tasks of a separate "legacy" application as durable steps, run by that application's own workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.harness import assert_nothing_stranded, poll
+from tests.integration.test_core import finished, query, schedule
+from tests.workflows import entries
+
+
+def remote_rows(service: Any, execution_id: str) -> list[dict[str, Any]]:
+    return query(
+        service,
+        "SELECT step_name, state, attempt, sends, losses, queue, task_name, worker FROM remote_steps "
+        "WHERE execution_id = :id ORDER BY step_name",
+        id=execution_id,
+    )
+
+
+def test_celery_tasks_as_steps_in_sequence_and_in_parallel(service, start_zart, start_legacy, log_dir):
+    start_zart()
+    start_legacy()
+    sequence_id, journal = schedule(service, "c.sequence", log_dir)
+    parallel_id, parallel_journal = schedule(service, "c.parallel", log_dir, n=5)
+    assert finished(service, sequence_id)["output"] == {"a": 3, "b": 30}
+    assert finished(service, parallel_id)["output"] == [0, 1, 4, 9, 16]
+    assert entries(journal, "add") == 1 and entries(journal, "multiply") == 1
+    assert [entries(parallel_journal, f"square-{n}") for n in range(5)] == [1] * 5
+    steps = {s["name"]: s for s in service.steps(sequence_id)}
+    assert (steps["add"]["kind"], steps["add"]["status"], steps["add"]["output"]) == ("remote", "completed", 3)
+    rows = remote_rows(service, sequence_id)
+    assert [(r["step_name"], r["state"], r["queue"], r["task_name"]) for r in rows] == [
+        ("add", "succeeded", "legacy", "legacy.add"),
+        ("multiply", "succeeded", "legacy", "legacy.multiply"),
+    ]
+    assert all(r["worker"] and r["worker"].startswith("legacy") for r in rows)
+
+
+def test_the_zart_worker_runs_other_work_while_a_remote_step_runs(service, start_zart, start_legacy, log_dir):
+    start_zart(concurrency=1)
+    start_legacy()
+    release = log_dir / "release"
+    blocked_id, journal = schedule(service, "c.blocking", log_dir, release=str(release))
+    poll(lambda: entries(journal, "wait") == 1, what="the remote step to start")
+    poll(lambda: service.status(blocked_id)["status"] == "waiting", what="the workflow to park")
+    other_id, _ = schedule(service, "t.three-steps", log_dir)
+    assert finished(service, other_id, timeout=15)["output"] == {"sum": 6}
+    assert service.status(blocked_id)["status"] == "waiting"
+    release.touch()
+    assert finished(service, blocked_id)["output"] == {"value": "released", "after": 4}
+
+
+def test_a_worker_without_the_integration_line_still_completes_the_step(service, start_zart, start_legacy, log_dir):
+    start_zart()
+    start_legacy("tests.legacy.app")
+    execution_id, journal = schedule(service, "c.sequence", log_dir)
+    assert finished(service, execution_id)["output"] == {"a": 3, "b": 30}
+    assert entries(journal, "add") == 1
+    # no integration: nobody reported the start, the fallback callback recorded the result
+    assert [(r["state"], r["worker"]) for r in remote_rows(service, execution_id)] == [("succeeded", None)] * 2
+
+
+def test_a_failure_on_a_worker_without_the_integration_fails_the_step_clearly(
+    service, start_zart, start_legacy, log_dir
+):
+    start_zart()
+    start_legacy("tests.legacy.app")
+    execution_id, journal = schedule(service, "c.always-fails", log_dir)
+    row = finished(service, execution_id)
+    assert row["status"] == "failed"
+    assert row["error"]["type"] == "StepFailed" and row["error"]["cause"] == "TaskFailed"
+    assert "without zart.celery.integrate" in row["error"]["message"]
+    assert entries(journal, "always_fails") == 3
+
+
+def test_inline_runs_the_task_body_in_the_workflow(service, start_zart, log_dir):
+    start_zart()
+    execution_id, journal = schedule(service, "c.inline", log_dir)
+    assert finished(service, execution_id)["output"] == 42
+    assert entries(journal, "add") == 1
+    assert remote_rows(service, execution_id) == []
+    assert service.steps(execution_id)[0]["kind"] == "step"
+
+
+def test_status_verbose_and_admin_detail_show_the_celery_task(service, env, start_zart, start_legacy, log_dir):
+    from flask_app import create_app
+    from tests.cli.cli import Cli
+
+    start_zart()
+    start_legacy()
+    release = log_dir / "release"
+    execution_id, journal = schedule(service, "c.blocking", log_dir, release=str(release))
+    poll(lambda: remote_rows(service, execution_id)[:1] and remote_rows(service, execution_id)[0]["state"] == "started",
+         what="the remote step to be reported started")
+    (row,) = query(service, "SELECT token FROM remote_steps WHERE execution_id = :id", id=execution_id)
+    assert_nothing_stranded(service.settings.database_url)  # a workflow parked on a remote step is alive
+    shown = Cli(env, log_dir)("status", execution_id, "--verbose")
+    assert shown.returncode == 0, shown.stderr
+    line = next(line for line in shown.lines if "celery task" in line)
+    assert "legacy.wait_for_file" in line and "queue legacy" in line and row["token"] in line
+    assert "worker legacy" in line and line.endswith(": started")
+
+    client = create_app(settings=env.settings()).test_client()
+    detail = client.get(f"/zart/admin/v1/executions/{execution_id}/detail").get_json()
+    (step,) = detail["steps"]
+    assert step["kind"] == "remote" and step["status"] == "waiting"
+    remote = step["remote"]
+    assert (remote["task_name"], remote["queue"], remote["task_id"], remote["state"]) == (
+        "legacy.wait_for_file", "legacy", row["token"], "started"
+    )
+    assert remote["worker"].startswith("legacy") and remote["started_at"] and remote["heartbeat_at"]
+    release.touch()
+    assert finished(service, execution_id)["status"] == "completed"
+    detail = client.get(f"/zart/admin/v1/executions/{execution_id}/detail").get_json()
+    assert [s["remote"]["state"] for s in detail["steps"]] == ["succeeded", "succeeded"]

@@ -1,0 +1,73 @@
+"""Workflows whose steps are the legacy fleet's Celery tasks (tests.legacy.app), run by that fleet's workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import zart
+from tests.legacy import app as legacy
+from zart import RetryPolicy
+
+
+@zart.task("c.sequence")
+def sequence(ctx: zart.Context, data: dict) -> dict:
+    j = data["journal"]
+    a = ctx.step("add", legacy.add, j, 1, 2)
+    b = ctx.step("multiply", legacy.multiply.s(j, a, 10))
+    return {"a": a, "b": b}
+
+
+@zart.task("c.parallel")
+def parallel(ctx: zart.Context, data: dict) -> list[Any]:
+    handles = [ctx.schedule(f"square-{n}", legacy.square, data["journal"], n) for n in range(data["n"])]
+    return ctx.wait_all(handles)
+
+
+@zart.task("c.blocking")
+def blocking(ctx: zart.Context, data: dict) -> dict:
+    j = data["journal"]
+    value = ctx.step("wait", legacy.wait_for_file, j, "wait", data["release"], "released")
+    after = ctx.step("after", legacy.add, j, 2, 2)
+    return {"value": value, "after": after}
+
+
+@zart.task("c.retry-twice")
+def retry_twice(ctx: zart.Context, data: dict) -> str:
+    return ctx.step("retry", legacy.retry_twice, data["journal"])
+
+
+@zart.task("c.autoretry")
+def autoretry(ctx: zart.Context, data: dict) -> str:
+    return ctx.step("autoretry", legacy.autoretry, data["journal"])
+
+
+@zart.task("c.always-fails")
+def always_fails(ctx: zart.Context, data: dict) -> str:
+    ctx.step("charge", legacy.always_fails, data["journal"], retry=RetryPolicy.fixed(2, 0.2))
+    return "unreachable"
+
+
+@zart.task("c.unserved")
+def unserved(ctx: zart.Context, data: dict) -> str:
+    return ctx.step("nowhere", legacy.unserved, data["journal"], dispatch_timeout=data["dispatch_timeout"])
+
+
+@zart.task("c.inline")
+def inline(ctx: zart.Context, data: dict) -> int:
+    return ctx.step("local", legacy.add, data["journal"], 20, 22, inline=True)
+
+
+@zart.task("c.bad-arguments")
+def bad_arguments(ctx: zart.Context, data: dict) -> int:
+    return ctx.step("bad", legacy.add, data["journal"], {1, 2}, 3)
+
+
+@zart.task("c.with-callbacks")
+def with_callbacks(ctx: zart.Context, data: dict) -> int:
+    j = data["journal"]
+    return ctx.step("linked", legacy.add.s(j, 1, 1).set(link=legacy.square.s(j)))
+
+
+@zart.task("c.bad-queue")
+def bad_queue(ctx: zart.Context, data: dict) -> int:
+    return ctx.step("bad-queue", legacy.add.s(data["journal"], 1, 1).set(queue="no spaces allowed"))

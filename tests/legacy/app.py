@@ -1,0 +1,78 @@
+"""The legacy fleet's Celery app: no result backend, tasks routed to the queue `legacy` by `task_routes`."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from celery import Celery
+
+from tests.workflows import entries, note
+
+app = Celery("legacy", broker=os.environ.get("LEGACY_BROKER_URL") or os.environ.get("ZART_BROKER_URL"))
+app.conf.update(
+    task_routes={"legacy.unserved": {"queue": "nobody-serves-this"}, "legacy.*": {"queue": "legacy"}},
+    task_serializer="json",
+    accept_content=["json"],
+    task_acks_late=True,
+    worker_prefetch_multiplier=1,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+
+
+@app.task(name="legacy.add")
+def add(journal: str, a: int, b: int) -> int:
+    note(journal, "add")
+    return a + b
+
+
+@app.task(name="legacy.multiply", ignore_result=True)
+def multiply(journal: str, a: int, b: int) -> int:
+    note(journal, "multiply")
+    return a * b
+
+
+@app.task(name="legacy.square")
+def square(journal: str, n: int) -> int:
+    note(journal, f"square-{n}")
+    return n * n
+
+
+@app.task(name="legacy.wait_for_file")
+def wait_for_file(journal: str, entry: str, release: str, value: str) -> str:
+    """Note the start, then block until the test creates `release` (or 60 s pass)."""
+    note(journal, entry)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(release) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    note(journal, entry + "-end")
+    return value
+
+
+@app.task(name="legacy.retry_twice", bind=True, max_retries=5)
+def retry_twice(self, journal: str) -> str:  # noqa: ANN001
+    note(journal, "retry_twice")
+    if entries(journal, "retry_twice") <= 2:
+        raise self.retry(countdown=0.1)
+    return f"ok after {self.request.retries} retries"
+
+
+@app.task(name="legacy.autoretry", autoretry_for=(ConnectionError,), max_retries=2, default_retry_delay=0.1)
+def autoretry(journal: str) -> str:
+    note(journal, "autoretry")
+    if entries(journal, "autoretry") <= 1:
+        raise ConnectionError("gateway unreachable")
+    return "recovered"
+
+
+@app.task(name="legacy.always_fails")
+def always_fails(journal: str) -> None:
+    note(journal, "always_fails")
+    raise ValueError("card declined")
+
+
+@app.task(name="legacy.unserved")
+def unserved(journal: str) -> str:
+    note(journal, "unserved")
+    return "never"

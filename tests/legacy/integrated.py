@@ -1,0 +1,8 @@
+"""The legacy app with the one line a fleet worker adds to report zart's remote steps."""
+
+import zart.celery
+from tests.legacy.app import app
+
+zart.celery.integrate(app)
+
+__all__ = ["app"]

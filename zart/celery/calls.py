@@ -1,0 +1,135 @@
+"""A Celery task call as zart dispatches it: the signature, the task's name and the queue Celery routes it to.
+
+Routing is Celery's own: the signature's options over the task's own options over the app's `task_routes`.
+Everything a dispatch could trip over later (arguments that are not JSON, a canvas, callbacks already attached,
+a queue name no broker accepts) is refused here, at the call, before anything is recorded or sent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery, Signature
+from celery.app.task import Task as CeleryTask
+from celery.canvas import _chain, chord, group
+
+QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:@-]{0,199}$")
+TASK_ID_PREFIX = "zart-"
+RESULT_TASK = "zart.remote_result"
+FAILURE_TASK = "zart.remote_failure"
+
+
+def is_celery_target(target: Any) -> bool:
+    """A Celery task (`@app.task`, `@shared_task`, any `celery.Task`) or a signature of one."""
+    return isinstance(target, (CeleryTask, Signature))
+
+
+def new_token() -> str:
+    """A dispatch token; it is also the Celery task id, which is how every report finds its dispatch."""
+    return TASK_ID_PREFIX + uuid.uuid4().hex
+
+
+def is_dispatch_token(task_id: Any) -> bool:
+    return isinstance(task_id, str) and task_id.startswith(TASK_ID_PREFIX)
+
+
+@dataclass(frozen=True)
+class RemoteCall:
+    signature: Signature
+    task_name: str
+    queue: str
+
+
+@dataclass(frozen=True)
+class Home:
+    """Where results come back to when a fleet worker lacks the integration: zart's own app and queue."""
+
+    app: Celery | None = None
+    queue: str = "zart"
+    dispatch_timeout: float = 300.0
+
+
+_home = Home()
+
+
+def configure_home(app: Celery, queue: str, dispatch_timeout: float) -> None:
+    """Called once by the zart worker: the app a bare signature is sent with, and the callbacks' queue."""
+    global _home
+    _home = Home(app, queue, dispatch_timeout)
+
+
+def home() -> Home:
+    return _home
+
+
+def build_call(target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> RemoteCall:
+    """The signature to send for `target(*args, **kwargs)`, checked and routed."""
+    if isinstance(target, (_chain, group, chord)):
+        raise TypeError(
+            f"a {type(target).__name__} cannot run as one step: dispatch each task as a step of its own"
+        )
+    if isinstance(target, Signature):
+        if target.options.get("link") or target.options.get("link_error"):
+            raise ValueError(
+                f"the signature of {target.task!r} already has callbacks attached (link/link_error); zart "
+                "records the result itself, so chain the next task as the workflow's next step instead"
+            )
+        signature = target.clone(args=args, kwargs=kwargs)
+    else:
+        signature = target.signature(args, kwargs)
+    app = _sending_app(signature, target)
+    signature._app = app
+    _check_json(signature.task, signature.args, signature.kwargs)
+    return RemoteCall(signature, signature.task, _route(app, signature))
+
+
+def _sending_app(signature: Signature, target: Any) -> Celery:
+    app = signature._app or getattr(target, "_app", None) or getattr(target, "app", None)
+    if app is None or not app.conf.broker_url:
+        # a bare signature or a shared task with no configured app: send it over zart's own broker
+        if _home.app is None:
+            raise RuntimeError(f"no Celery app is configured to send {signature.task!r}")
+        return _home.app
+    return app  # type: ignore[no-any-return]
+
+
+def _route(app: Celery, signature: Signature) -> str:
+    options: dict[str, Any] = {}
+    task = app.tasks.get(signature.task)
+    if task is not None:
+        options.update(task._get_exec_options())
+    options.update(signature.options)
+    route = app.amqp.router.route(options, signature.task, signature.args, signature.kwargs)
+    queue = route.get("queue")
+    name = getattr(queue, "name", queue) or app.conf.task_default_queue
+    if not isinstance(name, str) or not QUEUE_PATTERN.match(name):
+        raise ValueError(
+            f"queue name {name!r} for {signature.task!r} is not valid: 1 to 200 characters, letters, digits "
+            "and . _ : @ -"
+        )
+    return name
+
+
+def _check_json(task_name: str, args: Any, kwargs: Any) -> None:
+    try:
+        json.dumps([list(args), dict(kwargs)])
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"the arguments of {task_name!r} must be JSON-serialisable: {exc}") from exc
+
+
+def send(call: RemoteCall, token: str) -> None:
+    """Send the task with `token` as its id, and Celery callbacks that record its outcome with zart.
+
+    The callbacks are the fallback for a fleet worker without the integration; an integrated worker drops
+    them and records the outcome itself. A send that fails is left to the dispatch timeout.
+    """
+    app = call.signature._app
+    on_success = Signature(RESULT_TASK, kwargs={"token": token}, options={"queue": _home.queue}, app=app)
+    on_failure = Signature(FAILURE_TASK, options={"queue": _home.queue}, app=app)
+    call.signature.apply_async(
+        task_id=token, queue=call.queue, link=on_success, link_error=on_failure, retry=False
+    )

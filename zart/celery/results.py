@@ -1,0 +1,50 @@
+"""Recording what a fleet worker reports about a dispatched task: started, alive, retrying, succeeded, failed.
+
+Every write is fenced on the dispatch token (the Celery task id) in the store, so a late, duplicated or
+foreign report changes nothing. The caller rings the doorbell of the execution a result woke.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from zart.store import db
+from zart.store import remote as remote_store
+
+
+def error_of(exc: BaseException) -> dict[str, Any]:
+    return {"type": type(exc).__name__, "message": str(exc)}
+
+
+def succeeded(database_url: str, token: str, result: Any, worker: str | None = None) -> str | None:
+    """Checkpoint the task's return value as the step's result. Returns the execution to wake, if any."""
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError) as exc:
+        problem = TypeError(f"the task's return value is not JSON-serialisable: {exc}")
+        return failed(database_url, token, error_of(problem), worker)
+    with db.transaction(database_url) as conn:
+        return remote_store.record_success(conn, token, result, worker)
+
+
+def failed(database_url: str, token: str, error: dict[str, Any], worker: str | None = None) -> str | None:
+    """The task failed for good (its own retries, if any, are spent). Returns the execution to wake, if any."""
+    with db.transaction(database_url) as conn:
+        return remote_store.record_failure(conn, token, error, worker)
+
+
+def started(database_url: str, token: str, worker: str, silence: float) -> bool:
+    with db.autocommit(database_url) as conn:
+        return remote_store.mark_started(conn, token, worker, silence)
+
+
+def alive(database_url: str, tokens: list[str], silence: float) -> None:
+    with db.autocommit(database_url) as conn:
+        remote_store.heartbeat(conn, tokens, silence)
+
+
+def retrying(database_url: str, token: str, eta: datetime | None) -> None:
+    with db.autocommit(database_url) as conn:
+        remote_store.mark_retrying(conn, token, eta)

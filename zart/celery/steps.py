@@ -1,0 +1,320 @@
+"""Remote steps, as the workflow sees them: dispatch a Celery task as a step, park, and take up its outcome.
+
+Each replay walks the step's record: a completed checkpoint is returned; a dispatch still in flight parks
+the workflow (no worker slot is held); a dispatch nobody reported on in time is sent again or ends as a
+failed attempt; a failed attempt goes through the step's retry policy, which re-dispatches or fails the step.
+The result itself is written by whoever reports it (see `results`), fenced on the dispatch token.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from zart.celery.calls import RemoteCall, build_call, home, new_token, send
+from zart.errors import LeaseLost, StepFailed, StepTimeout
+from zart.retry import RetryPolicy
+from zart.store import db, executions, steps
+from zart.store import remote as remote_store
+
+if TYPE_CHECKING:
+    from zart.engine.context import Context
+
+log = logging.getLogger(__name__)
+
+# A dispatch nobody reported on is sent once more (the message may have been lost) before it counts as failed.
+MAX_SENDS = 2
+# A worker that went silent mid-task (killed, lost) is replaced this many times before the attempt fails.
+MAX_LOSSES = 3
+
+
+class DispatchTimeout(Exception):
+    """No worker took up a dispatched task within its dispatch timeout."""
+
+
+class WorkerLost(Exception):
+    """The workers running a task kept going silent before it finished."""
+
+
+@dataclass(frozen=True)
+class RemoteHandle:
+    """A remote step started by `ctx.schedule` (or by `ctx.step`, which waits on it at once)."""
+
+    name: str
+    position: int
+    call: RemoteCall | None
+    policy: RetryPolicy
+    timeout: float | None
+    dispatch_timeout: float
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    state: str  # "done", "failed", "waiting"
+    output: Any = None
+    error: dict[str, Any] | None = None
+    wake_at: datetime | None = None
+
+
+class RemoteSteps:
+    """The remote steps of one claimed run."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._rows: dict[str, dict[str, Any]] = {}
+
+    def start(
+        self,
+        name: str,
+        target: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        retry: RetryPolicy | None,
+        timeout: float | None,
+        dispatch_timeout: float | None,
+    ) -> RemoteHandle:
+        """Enter the step and make sure it has been dispatched; never waits."""
+        position, checkpoint = self._ctx._enter(name, "remote")
+        done = checkpoint is not None and checkpoint["status"] == "completed"
+        handle = RemoteHandle(
+            name=name,
+            position=position,
+            call=None if done else build_call(target, args, kwargs),
+            policy=retry or RetryPolicy.none(),
+            timeout=timeout,
+            dispatch_timeout=dispatch_timeout if dispatch_timeout is not None else home().dispatch_timeout,
+        )
+        if handle.dispatch_timeout <= 0:
+            raise ValueError("a dispatch timeout must be positive")
+        if checkpoint is None:
+            self._dispatch(handle, attempt=1, failures=0)
+        return handle
+
+    def collect(self, handles: Sequence[Any]) -> list[Any]:
+        """The results in handle order; parks until all are in, raises StepFailed on a step that failed."""
+        names = [handle.name for handle in handles]
+        self._refresh(names)
+        outcomes = [self._advance(h) if isinstance(h, RemoteHandle) else self._child(h.name) for h in handles]
+        for handle, outcome in zip(handles, outcomes, strict=True):
+            if outcome.state == "failed":
+                error = outcome.error or {}
+                raise StepFailed(handle.name, str(error.get("type")), str(error.get("message")))
+        waiting = [o for o in outcomes if o.state == "waiting"]
+        if waiting:
+            timers = [o.wake_at for o in waiting if o.wake_at is not None]
+            self._park(names, min(timers) if timers else None)
+        return [o.output for o in outcomes]
+
+    # ------------------------------------------------------------- one step
+
+    def _refresh(self, names: list[str]) -> None:
+        checkpoints = self._ctx._checkpoints
+        stale = [n for n in names if checkpoints.get(n, {}).get("status") != "completed"]
+        if not stale:
+            return
+        with self._ctx._store_errors():
+            for row in steps.load_steps(self._ctx._conn, self._ctx.execution_id, self._ctx.run_index, stale):
+                checkpoints[row["name"]] = row
+            self._rows.update(remote_store.load(self._ctx._conn, self._ctx.execution_id, self._ctx.run_index, stale))
+
+    def _child(self, name: str) -> _Outcome:
+        checkpoint = self._ctx._checkpoints[name]
+        if checkpoint["status"] == "completed":
+            return _Outcome("done", output=checkpoint["output"])
+        if checkpoint["status"] == "failed":
+            return _Outcome("failed", error=checkpoint["error"])
+        return _Outcome("waiting")
+
+    def _advance(self, handle: RemoteHandle) -> _Outcome:
+        checkpoint = self._ctx._checkpoints[handle.name]
+        status = checkpoint["status"]
+        if status == "completed":
+            return _Outcome("done", output=checkpoint["output"])
+        current = checkpoint["exec_attempt"] == self._ctx.attempt
+        failures = checkpoint["failures"] if current else 0
+        if status == "failed":
+            if current:
+                return _Outcome("failed", error=checkpoint["error"])
+            return self._dispatch(handle, attempt=checkpoint["attempts"] + 1, failures=0)
+        row = self._rows.get(handle.name)
+        if row is None or row["state"] == "abandoned":
+            return self._dispatch(handle, attempt=checkpoint["attempts"] or 1, failures=failures)
+        state = row["state"]
+        if state == "failed":
+            return self._fail(handle, row, row["error"] or {"type": "TaskFailed", "message": ""}, failures)
+        if state == "closed":
+            if _due(checkpoint.get("wake_at")):
+                return self._dispatch(handle, attempt=row["attempt"] + 1, failures=failures)
+            return _Outcome("waiting", wake_at=_as_datetime(checkpoint.get("wake_at")))
+        if state == "succeeded":  # recorded after our read of the checkpoint
+            self._refresh([handle.name])
+            checkpoint = self._ctx._checkpoints[handle.name]
+            if checkpoint["status"] == "completed":
+                return _Outcome("done", output=checkpoint["output"])
+            return self._dispatch(handle, attempt=row["attempt"], failures=failures)
+        return self._in_flight(handle, row, failures)
+
+    def _in_flight(self, handle: RemoteHandle, row: dict[str, Any], failures: int) -> _Outcome:
+        deadline = None
+        if handle.timeout is not None:
+            deadline = row["attempt_started_at"] + timedelta(seconds=handle.timeout)
+            if deadline <= _now():
+                timed_out = StepTimeout(f"celery task {row['task_name']!r} took longer than {handle.timeout}s")
+                return self._fail(handle, row, _error(timed_out), failures)
+        if not row["overdue"]:
+            return _Outcome("waiting", wake_at=deadline)
+        if row["state"] == "sent":
+            if row["sends"] < MAX_SENDS:
+                log.info("no worker reported on %s (%s); sending it again", row["token"], row["task_name"])
+                return self._dispatch(handle, row["attempt"], failures, sends=row["sends"] + 1, losses=row["losses"])
+            silent = DispatchTimeout(
+                f"celery task {row['task_name']!r} was sent to queue {row['queue']!r} {row['sends']} times and no "
+                f"worker started it within {row['dispatch_timeout']:g}s: is a worker serving that queue, with the "
+                "task registered? (a worker without zart.celery.integrate(app) reports only its result)"
+            )
+            return self._fail(handle, row, _error(silent), failures)
+        if row["losses"] < MAX_LOSSES:
+            log.info("worker %s went silent running %s; sending it again", row["worker"], row["token"])
+            return self._dispatch(handle, row["attempt"], failures, sends=1, losses=row["losses"] + 1)
+        lost = WorkerLost(f"the workers running celery task {row['task_name']!r} went silent {row['losses'] + 1} times")
+        return self._fail(handle, row, _error(lost), failures)
+
+    # ------------------------------------------------------------- writes
+
+    def _dispatch(
+        self, handle: RemoteHandle, attempt: int, failures: int, sends: int = 1, losses: int = 0
+    ) -> _Outcome:
+        """Record a new dispatch (a new token) and then send the task; the step waits for its result."""
+        assert handle.call is not None
+        ctx = self._ctx
+        token = new_token()
+        _, written = ctx._write(
+            remote_store.record_dispatch,
+            run_index=ctx.run_index,
+            name=handle.name,
+            position=handle.position,
+            exec_attempt=ctx.attempt,
+            dispatch_token=token,
+            task_name=handle.call.task_name,
+            queue=handle.call.queue,
+            attempt=attempt,
+            failures=failures,
+            sends=sends,
+            losses=losses,
+            dispatch_timeout=handle.dispatch_timeout,
+        )
+        if not written:  # completed by a report that came in meanwhile
+            self._refresh([handle.name])
+            return _Outcome("done", output=ctx._checkpoints[handle.name]["output"])
+        now = _now()
+        ctx._checkpoints[handle.name] = {
+            **ctx._checkpoints.get(handle.name, {}),
+            "name": handle.name,
+            "kind": "remote",
+            "position": handle.position,
+            "status": "waiting",
+            "attempts": attempt,
+            "failures": failures,
+            "exec_attempt": ctx.attempt,
+            "wake_at": None,
+        }
+        self._rows[handle.name] = {
+            "token": token,
+            "task_name": handle.call.task_name,
+            "queue": handle.call.queue,
+            "attempt": attempt,
+            "sends": sends,
+            "losses": losses,
+            "state": "sent",
+            "attempt_started_at": now,
+            "overdue": False,
+        }
+        try:
+            send(handle.call, token)
+        except Exception as exc:  # the broker is unreachable: the dispatch timeout sends it again
+            log.warning("could not send %s (%s): %s", token, handle.call.task_name, exc)
+        deadline = None if handle.timeout is None else now + timedelta(seconds=handle.timeout)
+        return _Outcome("waiting", wake_at=deadline)
+
+    def _fail(self, handle: RemoteHandle, row: dict[str, Any], error: dict[str, Any], failures: int) -> _Outcome:
+        """A failed attempt: the retry policy re-dispatches (now or after its delay) or fails the step."""
+        ctx = self._ctx
+        failures += 1
+        retry_at = None
+        if handle.policy.allows_retry(failures):
+            retry_at = _now() + timedelta(seconds=handle.policy.delay_before_retry(failures))
+        with ctx._store_errors(), db.transaction(ctx._url) as conn:
+            fenced = steps.record_failure(
+                conn,
+                execution_id=ctx.execution_id,
+                token=ctx._token,
+                lease=ctx._lease,
+                run_index=ctx.run_index,
+                name=handle.name,
+                position=handle.position,
+                kind="remote",
+                error=error,
+                attempt=row["attempt"],
+                failures=failures,
+                exec_attempt=ctx.attempt,
+                started_at=row["attempt_started_at"],
+                retry_at=retry_at,
+            )
+            if not fenced:
+                raise LeaseLost()
+            remote_store.close(conn, ctx.execution_id, ctx.run_index, handle.name, row["token"])
+        checkpoint = ctx._checkpoints[handle.name]
+        checkpoint.update(
+            status="failed" if retry_at is None else "waiting",
+            error=error,
+            failures=failures,
+            exec_attempt=ctx.attempt,
+            wake_at=retry_at,
+        )
+        row["state"] = "closed"
+        if retry_at is None:
+            return _Outcome("failed", error=error)
+        if retry_at <= _now():
+            return self._dispatch(handle, attempt=row["attempt"] + 1, failures=failures)
+        return _Outcome("waiting", wake_at=retry_at)
+
+    def _park(self, names: list[str], wake_at: datetime | None) -> None:
+        """Release the worker slot until a result is recorded, a timer is due, or a dispatch goes silent."""
+        ctx = self._ctx
+        with ctx._store_errors(), db.transaction(ctx._url) as conn:
+            parked = executions.park(
+                conn,
+                ctx.execution_id,
+                ctx._token,
+                wake_at=wake_at,
+                waiting_for={"kind": "remote", "steps": names},
+                attempt=ctx.attempt,
+            )
+            if not parked:
+                raise LeaseLost()
+            # a result may have been recorded between our read and the park: then nobody else will wake us
+            if executions.wake_parent_if_children_done(conn, ctx.execution_id, ctx.run_index):
+                ctx.to_publish.append(ctx.execution_id)
+        ctx._suspend(wake_at)
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    return {"type": type(exc).__name__, "message": str(exc)}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value  # type: ignore[no-any-return]
+
+
+def _due(value: Any) -> bool:
+    wake_at = _as_datetime(value)
+    return wake_at is not None and wake_at <= _now()

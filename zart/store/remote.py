@@ -1,0 +1,279 @@
+"""Queries on remote steps: steps run by a team's own Celery workers, each fenced on its dispatch token.
+
+The engine's writes (dispatch, consuming a failure) are fenced on the execution's lease, like every step
+write. The fleet's writes (started, heartbeat, retry, result) are fenced on the dispatch token instead: they
+change a row only while that token is the step's current dispatch, the dispatch is still in flight, and the
+run it belongs to is the execution's current, unfinished run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from zart.store import executions
+from zart.store.sql import one, rows, to_json
+
+IN_FLIGHT = ("sent", "started", "retry")
+_IN_FLIGHT_SQL = "('sent', 'started', 'retry')"
+
+_DISPATCH = text(
+    """
+    WITH fence AS (
+        UPDATE executions SET lease_expires_at = now() + make_interval(secs => :lease), current_step = NULL
+        WHERE id = :id AND lease_token = :lease_token AND status = 'running'
+        RETURNING id
+    ), step AS (
+        INSERT INTO steps (execution_id, run_index, name, position, kind, status, attempts, failures,
+                           exec_attempt, started_at, updated_at)
+        SELECT id, :run, :name, :position, 'remote', 'waiting', :attempt, :failures, :exec_attempt, now(), now()
+        FROM fence
+        ON CONFLICT (execution_id, run_index, name) DO UPDATE
+            SET status = 'waiting', attempts = EXCLUDED.attempts, failures = EXCLUDED.failures,
+                exec_attempt = EXCLUDED.exec_attempt, wake_at = NULL, completed_at = NULL, updated_at = now()
+            WHERE steps.status <> 'completed'
+        RETURNING 1
+    ), remote AS (
+        INSERT INTO remote_steps (execution_id, run_index, step_name, token, task_name, queue, attempt, sends,
+                                  losses, state, dispatch_timeout, attempt_started_at, dispatched_at, alive_until)
+        SELECT :id, :run, :name, :token, :task_name, :queue, :attempt, :sends, :losses, 'sent', :dispatch_timeout,
+               now(), now(), now() + make_interval(secs => :dispatch_timeout)
+        FROM step
+        ON CONFLICT (execution_id, run_index, step_name) DO UPDATE
+            SET token = EXCLUDED.token, task_name = EXCLUDED.task_name, queue = EXCLUDED.queue,
+                attempt = EXCLUDED.attempt, sends = EXCLUDED.sends, losses = EXCLUDED.losses, state = 'sent',
+                worker = NULL, error = NULL, dispatch_timeout = EXCLUDED.dispatch_timeout,
+                attempt_started_at = CASE WHEN remote_steps.attempt = EXCLUDED.attempt
+                                          THEN remote_steps.attempt_started_at ELSE now() END,
+                dispatched_at = now(), started_at = NULL, heartbeat_at = NULL, finished_at = NULL,
+                alive_until = EXCLUDED.alive_until
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM fence) AS fenced, (SELECT count(*) FROM remote) AS written
+    """
+)
+
+
+def record_dispatch(
+    conn: Connection,
+    *,
+    execution_id: str,
+    token: str,
+    lease: float,
+    run_index: int,
+    name: str,
+    position: int,
+    exec_attempt: int,
+    dispatch_token: str,
+    task_name: str,
+    queue: str,
+    attempt: int,
+    failures: int,
+    sends: int,
+    losses: int,
+    dispatch_timeout: float,
+) -> tuple[bool, bool]:
+    """Record, before the message is sent, that the step waits for the dispatch `dispatch_token`.
+
+    Returns (fenced, written): written is False when the step had already completed."""
+    row = one(
+        conn,
+        _DISPATCH,
+        id=execution_id,
+        lease_token=token,
+        lease=lease,
+        run=run_index,
+        name=name,
+        position=position,
+        exec_attempt=exec_attempt,
+        token=dispatch_token,
+        task_name=task_name,
+        queue=queue,
+        attempt=attempt,
+        failures=failures,
+        sends=sends,
+        losses=losses,
+        dispatch_timeout=dispatch_timeout,
+    )
+    assert row is not None
+    return bool(row["fenced"]), bool(row["written"])
+
+
+_LOAD = text(
+    """
+    SELECT step_name, token, task_name, queue, attempt, sends, losses, state, worker, error, dispatch_timeout,
+           attempt_started_at, dispatched_at, started_at, heartbeat_at, finished_at, alive_until,
+           alive_until <= now() AS overdue
+    FROM remote_steps WHERE execution_id = :id AND run_index = :run AND step_name = ANY(:names)
+    """
+)
+
+
+def load(conn: Connection, execution_id: str, run_index: int, names: list[str]) -> dict[str, dict[str, Any]]:
+    """The current dispatch of each named step of the run, by step name."""
+    return {r["step_name"]: r for r in rows(conn, _LOAD, id=execution_id, run=run_index, names=names)}
+
+
+_OF_RUN = text(
+    """
+    SELECT step_name, token AS task_id, task_name, queue, attempt, sends, losses, state, worker, error,
+           dispatched_at, started_at, heartbeat_at, finished_at
+    FROM remote_steps WHERE execution_id = :id AND run_index = :run
+    """
+)
+
+
+def of_run(conn: Connection, execution_id: str, run_index: int) -> dict[str, dict[str, Any]]:
+    """What operators see of each remote step of a run: task, queue, task id, worker, state."""
+    return {r.pop("step_name"): r for r in rows(conn, _OF_RUN, id=execution_id, run=run_index)}
+
+
+# The fleet's writes lock the execution row first (as a child reporting to its parent does), so a result
+# recorded while the workflow is parking is seen either by the park's own check or by the wake below.
+_LOCK_BY_TOKEN = text(
+    """
+    SELECT e.id FROM remote_steps r JOIN executions e ON e.id = r.execution_id
+    WHERE r.token = :token AND e.run_index = r.run_index AND e.status IN ('pending', 'running', 'waiting')
+    FOR UPDATE OF e
+    """
+)
+
+_SUCCEED = text(
+    f"""
+    WITH dispatch AS (
+        UPDATE remote_steps SET state = 'succeeded', finished_at = now(), worker = coalesce(:worker, worker)
+        WHERE token = :token AND state IN {_IN_FLIGHT_SQL}
+        RETURNING execution_id, run_index, step_name, attempt, attempt_started_at
+    ), step AS (
+        UPDATE steps s SET status = 'completed', output = CAST(:output AS jsonb), error = NULL,
+               completed_at = now(), updated_at = now(), wake_at = NULL
+        FROM dispatch d
+        WHERE s.execution_id = d.execution_id AND s.run_index = d.run_index AND s.name = d.step_name
+          AND s.status = 'waiting'
+        RETURNING s.execution_id
+    ), attempt AS (
+        INSERT INTO step_attempts (execution_id, run_index, step_name, attempt, started_at, ended_at, outcome)
+        SELECT d.execution_id, d.run_index, d.step_name, d.attempt, d.attempt_started_at, now(), 'completed'
+        FROM dispatch d WHERE d.attempt > 1 AND EXISTS (SELECT 1 FROM step)
+        ON CONFLICT (execution_id, run_index, step_name, attempt) DO UPDATE
+            SET ended_at = now(), outcome = 'completed', error = NULL
+    )
+    SELECT d.execution_id, d.run_index FROM dispatch d WHERE EXISTS (SELECT 1 FROM step)
+    """
+)
+
+_FAIL = text(
+    f"""
+    UPDATE remote_steps SET state = 'failed', finished_at = now(), error = CAST(:error AS jsonb),
+           worker = coalesce(:worker, worker)
+    WHERE token = :token AND state IN {_IN_FLIGHT_SQL}
+    RETURNING execution_id, run_index
+    """
+)
+
+
+def record_success(conn: Connection, token: str, output: Any, worker: str | None) -> str | None:
+    """Checkpoint the step's result, once, if `token` is its current dispatch. Returns the execution to wake."""
+    return _record(conn, token, _SUCCEED, output=to_json(output), worker=worker)
+
+
+def record_failure(conn: Connection, token: str, error: dict[str, Any], worker: str | None) -> str | None:
+    """Note that dispatch `token` failed for good (the engine applies the step's retry policy on its next
+    replay). Returns the execution to wake."""
+    return _record(conn, token, _FAIL, error=to_json(error), worker=worker)
+
+
+def _record(conn: Connection, token: str, statement: Any, **params: Any) -> str | None:
+    if one(conn, _LOCK_BY_TOKEN, token=token) is None:
+        return None  # a foreign token, or the run has finished or moved on: nothing to change
+    done = one(conn, statement, token=token, **params)
+    if done is None:
+        return None
+    woken = executions.wake_parent_if_children_done(conn, done["execution_id"], done["run_index"])
+    return done["execution_id"] if woken else None
+
+
+_STARTED = text(
+    f"""
+    UPDATE remote_steps SET state = 'started', worker = :worker, started_at = coalesce(started_at, now()),
+           heartbeat_at = now(), alive_until = now() + make_interval(secs => :silence)
+    WHERE token = :token AND state IN {_IN_FLIGHT_SQL}
+    RETURNING 1
+    """
+)
+
+
+def mark_started(conn: Connection, token: str, worker: str, silence: float) -> bool:
+    """A worker began the task; it is presumed lost after `silence` seconds without a heartbeat."""
+    return one(conn, _STARTED, token=token, worker=worker, silence=silence) is not None
+
+
+_HEARTBEAT = text(
+    """
+    UPDATE remote_steps SET heartbeat_at = now(), alive_until = now() + make_interval(secs => :silence)
+    WHERE token = ANY(:tokens) AND state = 'started'
+    """
+)
+
+
+def heartbeat(conn: Connection, tokens: list[str], silence: float) -> None:
+    conn.execute(_HEARTBEAT, {"tokens": tokens, "silence": silence})
+
+
+_RETRYING = text(
+    f"""
+    UPDATE remote_steps SET state = 'retry', heartbeat_at = now(),
+           alive_until = greatest(now(), CAST(:eta AS timestamptz)) + make_interval(secs => dispatch_timeout)
+    WHERE token = :token AND state IN {_IN_FLIGHT_SQL}
+    """
+)
+
+
+def mark_retrying(conn: Connection, token: str, eta: datetime | None) -> None:
+    """The task asked Celery to retry it: it is alive until its next run is due plus the dispatch timeout."""
+    conn.execute(_RETRYING, {"token": token, "eta": eta})
+
+
+_CLOSE = text(
+    """
+    UPDATE remote_steps SET state = 'closed', finished_at = coalesce(finished_at, now())
+    WHERE execution_id = :id AND run_index = :run AND step_name = :name AND token = :token
+    """
+)
+
+
+def close(conn: Connection, execution_id: str, run_index: int, name: str, token: str) -> None:
+    """The engine has taken the dispatch's failure into account (in the same transaction as the step write)."""
+    conn.execute(_CLOSE, {"id": execution_id, "run": run_index, "name": name, "token": token})
+
+
+_WAKE_SILENT = text(
+    f"""
+    UPDATE executions SET status = 'pending', waiting_for = NULL, wake_at = NULL, dispatched_at = now(),
+           updated_at = now()
+    WHERE id IN (
+        SELECT e.id FROM remote_steps r JOIN executions e ON e.id = r.execution_id AND e.run_index = r.run_index
+        WHERE r.state IN {_IN_FLIGHT_SQL} AND r.alive_until <= now()
+          AND e.status = 'waiting' AND e.waiting_for ->> 'kind' = 'remote'
+        LIMIT :limit FOR UPDATE OF e SKIP LOCKED)
+    RETURNING id
+    """
+)
+
+# A dispatch still in flight for a run that finished or was replaced will never be looked at again.
+_ABANDON = text(
+    f"""
+    UPDATE remote_steps r SET state = 'abandoned', finished_at = now()
+    WHERE r.state IN {_IN_FLIGHT_SQL} AND r.alive_until <= now()
+      AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.id = r.execution_id AND e.run_index = r.run_index
+                      AND e.status IN ('pending', 'running', 'waiting'))
+    """
+)
+
+
+def wake_silent(conn: Connection, limit: int) -> list[str]:
+    """Executions waiting on a dispatch nobody has reported on in time: their replay re-dispatches or fails it."""
+    conn.execute(_ABANDON)
+    return [r["id"] for r in rows(conn, _WAKE_SILENT, limit=limit)]
