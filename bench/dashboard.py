@@ -18,6 +18,8 @@ from zart.config import Settings
 
 WIDE_ID = "bench-200-steps"
 STEPS = 200
+TARGET_MS = 150
+UNTARGETED = ("overview",)  # measured, not held to the target: its stranded count reads every active execution
 
 _EXECUTION = """
 INSERT INTO executions (id, task, status, input, output, run_index, attempt, dispatched_at, created_at, updated_at,

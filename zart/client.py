@@ -6,21 +6,22 @@ import threading
 from typing import Any
 
 from zart import appconfig
+from zart.config import Settings
 from zart.registry import Task
 from zart.service import ZartService
 
 _lock = threading.Lock()
-_services: dict[int, ZartService] = {}
+_cached: tuple[Settings, ZartService] | None = None
 
 
 def _service() -> ZartService:
+    """One service (and so one publisher) per configuration; `zart.configure` makes a new one."""
+    global _cached
     settings = appconfig.settings()
     with _lock:
-        service = _services.get(id(settings))
-        if service is None:
-            _services.clear()
-            service = _services[id(settings)] = ZartService(settings)
-        return service
+        if _cached is None or _cached[0] is not settings:
+            _cached = (settings, ZartService(settings))
+        return _cached[1]
 
 
 def schedule(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from flask_app.ui import actions, pages, pauses, signin  # noqa: F401  (each module adds its routes)
+from flask_app.ui import actions, pages, pauses, schedules, signin  # noqa: F401  (each module adds its routes)
 from flask_app.ui.blueprint import blp
 
 

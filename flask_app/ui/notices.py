@@ -11,4 +11,8 @@ NOTICES = {
     "paused": "Pause rule created.",
     "resumed": "Pause rule resumed; what it held is released.",
     "deleted": "Pause rule deleted; what it held is released.",
+    "schedule-paused": "Schedule paused: it fires nothing until resumed.",
+    "schedule-resumed": "Schedule resumed from its next tick (ticks of the pause are not caught up).",
+    "schedule-triggered": "Schedule fired once now.",
+    "schedule-declined": "Nothing fired: a run of the schedule is still active and its overlap policy declines.",
 }

@@ -48,7 +48,7 @@ def test_json_output_uses_the_api_field_names(zart, journal):
     assert waited["status"] == "completed" and waited["output"] == {"payload": "yes"} and waited["error"] is None
 
     listed = zart("list", "--task", "t.event", "--limit", "1", "--json").json()
-    assert list(listed) == ["executions", "total", "limit", "offset"]
+    assert list(listed) == ["executions", "total", "limit", "offset", "next_cursor"]
     assert listed["limit"] == 1 and listed["offset"] == 0 and listed["total"] >= 1
     assert listed["executions"][0]["execution_id"] == execution_id
 

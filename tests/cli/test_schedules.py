@@ -57,6 +57,8 @@ def test_create_list_trigger_and_delete(zart, worker, unique):
     assert fired.returncode == 0, fired.stderr
     execution_id = fired.json()["fired"][0]["execution_id"]
     assert zart("wait", execution_id, "--timeout", "30").returncode == 0
+    detail = zart("admin", "detail", execution_id)
+    assert f"schedule: {schedule_id} (tick " in detail.stdout, detail.stdout
 
     def listed() -> str | None:
         result = zart("schedules", "list", "--task", "t.scheduled", "--limit", "500")

@@ -13,13 +13,13 @@ from zart.testing import WorkflowFailed, WorkflowStuck
 
 def test_a_day_long_sleep_and_an_event_wait_in_well_under_a_second(zart_workflows):
     zart_workflows.run(  # the first run in a process connects and prepares; the one measured does not
-        "onboarding.welcome", {"email": "warm@example.com"}, events={"email-verified": {"token": "w"}},
+        "onboarding.welcome",
+        {"email": "warm@example.com"},
+        events={"email-verified": {"token": "w"}},
         stubs={"create-customer": {"id": 1}},
     )
     started = time.monotonic()
-    run = zart_workflows.start(
-        "onboarding.welcome", {"email": "ada@example.com"}, stubs={"create-customer": {"id": 7}}
-    )
+    run = zart_workflows.start("onboarding.welcome", {"email": "ada@example.com"}, stubs={"create-customer": {"id": 7}})
     run.advance()
     assert (run.status, run.waiting_for_event) == ("waiting", "email-verified")
     output = run.send_event("email-verified", {"token": "tk"}).result()
@@ -71,3 +71,14 @@ def test_an_event_wait_without_a_timeout_and_nothing_supplied_is_reported_stuck(
     run = zart_workflows.start("t.event", {"journal": "/dev/null"}, stubs={"prepare": True})
     with pytest.raises(WorkflowStuck, match="approval"):
         run.result()
+
+
+def test_stubs_belong_to_their_run(zart_workflows):
+    first = zart_workflows.start("onboarding.welcome", {"email": "f@example.com"}, stubs={"create-customer": {"id": 1}})
+    second = zart_workflows.start(
+        "onboarding.welcome", {"email": "g@example.com"}, stubs={"create-customer": {"id": 2}}
+    )
+    first.advance()
+    second.advance()
+    assert first.send_event("email-verified", {"token": "a"}).result()["customer_id"] == 1
+    assert second.send_event("email-verified", {"token": "b"}).result()["customer_id"] == 2

@@ -144,3 +144,32 @@ def test_pause_rules_are_capped_and_listed_a_page_at_a_time(env, monkeypatch):
     finally:
         for rule_id in created:
             client.delete(f"{ADMIN}/pause/{rule_id}")
+
+
+def test_the_rules_version_moves_exactly_when_the_active_rules_change(env):
+    """Running executions re-read their pause rules only when this value moves, instead of at every step."""
+    from datetime import UTC, datetime, timedelta
+
+    from zart.store import db, pause
+
+    client = create_app(settings=env.settings()).test_client()
+
+    def version() -> str | None:
+        with db.autocommit(env.settings().database_url) as conn:
+            return pause.rules_version(conn)
+
+    start = version()
+    assert version() == start
+    first = client.post(f"{ADMIN}/pause", json={"task": "t.version-a"}).get_json()["rule_id"]
+    with_one = version()
+    assert with_one is not None and with_one != start and version() == with_one
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    second = client.post(f"{ADMIN}/pause", json={"task": "t.version-b", "expires_at": soon}).get_json()["rule_id"]
+    with_two = version()
+    assert with_two != with_one
+    poll(lambda: version() == with_one, timeout=5, what="the expiring rule to drop out")
+    client.post(f"{ADMIN}/pause/{first}", json={})
+    assert version() == start
+    client.delete(f"{ADMIN}/pause/{second}")
+    client.delete(f"{ADMIN}/pause/{first}")
+    assert version() == start

@@ -58,6 +58,8 @@ def detail(state: CliState, execution_id: str, run_index: int | None) -> None:
     ]
     if view["held_by"]:
         lines.append(f"held by: {view['held_by']['rule_id']} ({render.text(view['held_by']['reason'])})")
+    if view.get("schedule_id"):
+        lines.append(f"schedule: {view['schedule_id']} (tick {view['scheduled_for']})")
     if view["error"]:
         lines.append(f"error: {render.error_text(view['error'])}")
     lines += ["", *_run_lines(view["runs"]), ""]

@@ -113,6 +113,7 @@ def dev(state: CliState, port: int, once: bool) -> None:
             return
         say("")
         say(f"HTTP API:   http://127.0.0.1:{port}/api/v1/executions   Swagger UI: http://127.0.0.1:{port}/docs")
+        say(f"Dashboard:  http://127.0.0.1:{port}/ui/")
         say(f"Logs:       {stack.root}/worker.log, {stack.root}/server.log")
         say("Use the CLI from another shell with:")
         say(f"  export DATABASE_URL='{env['DATABASE_URL']}' ZART_BROKER_URL='{env['ZART_BROKER_URL']}'")

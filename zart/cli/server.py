@@ -34,7 +34,7 @@ def reserved_threads(threads: int) -> int:
 @global_options
 @with_state
 def server(state: CliState, host: str, port: int, threads: int, connection_limit: int | None) -> None:
-    """Serve the HTTP API (OpenAPI at /openapi.json, Swagger UI at /docs)."""
+    """Serve the HTTP API (OpenAPI at /openapi.json, Swagger UI at /docs) and the dashboard (at /ui)."""
     from flask_app import create_app
     from zart.cli.serving import create_server, waitress_options
     from zart.heap import freeze_startup_heap

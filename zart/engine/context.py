@@ -111,7 +111,7 @@ class Context:
         self._seen: set[str] = set()
         self._counters: dict[str, int] = {}
         self._in_step = False
-        self._pausing: bool = bool(claimed.get("pausing"))
+        self._pause_version: str | None = claimed.get("pausing") or None
         self._pause_rules: list[dict[str, Any]] | None = None
         self._patches: dict[str, bool] = {}
         self.suspension: Suspension | None = None
@@ -562,15 +562,15 @@ class Context:
             )
         return position, checkpoint
 
-    def _note_pausing(self, pausing: bool) -> None:
-        """A checkpoint reported whether pause rules exist; reload them at the next step when they do."""
-        if pausing:
+    def _note_pausing(self, version: str | None) -> None:
+        """A checkpoint reported the active rules' version; re-read this execution's rules only if it moved."""
+        if version != self._pause_version:
             self._pause_rules = None
-        self._pausing = pausing
+        self._pause_version = version
 
     def _hold_if_paused(self, name: str) -> None:
         """No matching step starts while an active rule holds it: park on the rule instead."""
-        if not self._pausing:
+        if self._pause_version is None:
             return
         if self._pause_rules is None:
             with self._store_errors():

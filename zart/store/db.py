@@ -54,8 +54,10 @@ def get_engine(database_url: str) -> Engine:
                         "application_name": "zart",
                         # zart's transactions never wait on user code: one idle this long belongs to a
                         # frozen or partitioned process, and its locks (the sweeper's, say) must not outlive it;
-                        # the URL's own options (ZART_SCHEMA's search_path) are kept
-                        "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS} "
+                        # the URL's own options (ZART_SCHEMA's search_path) are kept. JIT is off: every zart
+                        # query reads few rows, and on a big table the planner's cost estimate for the liveness
+                        # count alone triggered ~0.1-1 s of JIT compilation to run a ~5 ms scan
+                        "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS} -c jit=off "
                         + _url_options(database_url),
                     },
                 )

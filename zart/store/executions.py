@@ -306,7 +306,7 @@ _CLAIM = text(
           AND set_config('synchronous_commit', 'off', true) = 'off'
         RETURNING id, task, input, function_ref, run_index, attempt, recoveries, deadline_at, parent_id,
                   trace_context,
-                  deadline_at IS NOT NULL AND deadline_at <= now() AS past_deadline, {pause.ANY_ACTIVE} AS pausing
+                  deadline_at IS NOT NULL AND deadline_at <= now() AS past_deadline, {pause.RULES_VERSION} AS pausing
     )
     SELECT c.*, coalesce((
         SELECT json_agg(json_build_object(

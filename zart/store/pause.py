@@ -17,12 +17,20 @@ MATCHES_EXECUTION = """
     (r.applies_to_all OR ((r.execution_id IS NULL OR r.execution_id = e.id) AND (r.task IS NULL OR r.task = e.task)))
 """
 
-ANY_ACTIVE = f"EXISTS (SELECT 1 FROM pause_rules r WHERE {ACTIVE})"
+# The active rules as one value that changes whenever one is created, lifted, deleted or expires; NULL when none.
+# Checkpoints report it, so a running execution re-reads its matching rules only when they may have changed.
+RULES_VERSION = (
+    f"(SELECT nullif(count(*), 0)::text || ':' || max(r.created_at)::text FROM pause_rules r WHERE {ACTIVE})"
+)
 
 # Claim-time hold: an active rule without a step pattern that matches the execution.
 HOLDS_EXECUTION = f"""
     EXISTS (SELECT 1 FROM pause_rules r WHERE {ACTIVE} AND r.step_pattern IS NULL AND {MATCHES_EXECUTION})
 """
+
+def rules_version(conn: Connection) -> str | None:
+    return scalar(conn, text(f"SELECT {RULES_VERSION}"))  # type: ignore[no-any-return]
+
 
 _COLUMNS = """
     r.id AS rule_id, r.execution_id, r.task, r.step_pattern, r.applies_to_all AS "all", r.reason, r.expires_at,

@@ -8,14 +8,14 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, text
 
 from zart.store import remote
-from zart.store.pause import ANY_ACTIVE
+from zart.store.pause import RULES_VERSION
 from zart.store.sql import hot_one, one, rows, to_json
 
 
 class Checkpoint(NamedTuple):
     fenced: bool
     written: bool
-    pausing: bool
+    pausing: str | None  # the active pause rules' version (None: no active rule)
 
 
 # Earlier attempts still marked running were cut short (their worker died): say so once a later one ends.
@@ -58,7 +58,7 @@ _COMPLETE = text(
         ON CONFLICT (execution_id, run_index, step_name, attempt) DO UPDATE
             SET ended_at = now(), outcome = 'completed', error = NULL
     )
-    SELECT (SELECT count(*) FROM fence) AS fenced, (SELECT count(*) FROM step) AS written, {ANY_ACTIVE} AS pausing
+    SELECT (SELECT count(*) FROM fence) AS fenced, (SELECT count(*) FROM step) AS written, {RULES_VERSION} AS pausing
     """
 )
 
@@ -103,7 +103,7 @@ def checkpoint_completed(
         record_attempt=record_attempt,
     )
     assert row is not None
-    return Checkpoint(bool(row["fenced"]), bool(row["written"]), bool(row["pausing"]))
+    return Checkpoint(bool(row["fenced"]), bool(row["written"]), row["pausing"])
 
 
 _FAIL = text(

@@ -1,15 +1,15 @@
 """Running workflows to completion inside a test process, against a real Postgres, on a controllable clock.
 
-The driver plays the worker and the sweeper in one thread: it runs every execution that would have been
-published, and when nothing is left to run it moves time forward to the earliest timer of the tree (a sleep,
-a retry back-off, an event's timeout) so that it fires at once; an event the test supplied is delivered
-when the workflow waits for it. Steps may be replaced by name with a value, a function or an exception.
+The driver plays the worker and the sweeper in one thread: it runs every ready execution of the tree (the
+one started and all it started), and when nothing is left to run it moves time forward to the tree's
+earliest timer (a sleep, a retry back-off, an event's timeout) so that it fires at once; an event the test
+supplied is delivered when the workflow waits for it. Steps may be replaced by name with a value, a
+function or an exception, for one execution and everything it starts.
 """
 
 from __future__ import annotations
 
 import socket
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -79,6 +79,7 @@ class WorkflowRun:
     harness: WorkflowHarness
     execution_id: str
     events: dict[str, Any] = field(default_factory=dict)
+    stubs: dict[str, Any] = field(default_factory=dict)  # for this execution and everything it starts
 
     def advance(self) -> WorkflowRun:
         """Run until the execution finishes or waits for something only the test can give (an event)."""
@@ -122,11 +123,9 @@ class WorkflowHarness:
         self.database_url = database_url
         self.registry = registry
         self.clock = Clock()
-        self._queue: deque[str] = deque()
         self.service = ZartService(Settings(database_url=database_url), publish=self._publish, registry=registry)
         worker = f"test:{socket.gethostname()}"
         self._config = RunnerConfig(database_url, lease_seconds=60.0, short_wait_hint=0.0, worker_name=worker)
-        self._stubs: dict[str, Any] = {}
 
     def start(
         self,
@@ -142,10 +141,9 @@ class WorkflowHarness:
         name = task.name if isinstance(task, Task) else task
         if isinstance(task, Task) and self.registry.get(name) is None:
             self.registry.register(task)
-        self._stubs.update(stubs or {})
         execution_id = id or new_execution_id()
         self.service.schedule(name, data or {}, execution_id=execution_id)
-        return WorkflowRun(self, execution_id, dict(events or {}))
+        return WorkflowRun(self, execution_id, dict(events or {}), dict(stubs or {}))
 
     def run(self, task: str | Task, data: dict[str, Any] | None = None, **options: Any) -> Any:
         """Start `task` and run it to the end; returns its output."""
@@ -161,10 +159,9 @@ class WorkflowHarness:
     # ------------------------------------------------------------ the driver
 
     def drive(self, run: WorkflowRun, must_finish: bool = False) -> None:
+        """Run the tree's ready executions until none is left, then give it what it waits for (a supplied
+        event, or the clock moved to its next timer); stop when it finishes or waits for the test."""
         for _ in range(MAX_RUNS):
-            if self._queue:
-                self._run_one(self._queue.popleft())
-                continue
             tree = self.tree(run.execution_id)
             if tree[0]["status"] in TERMINAL_STATUSES:
                 return
@@ -173,7 +170,8 @@ class WorkflowHarness:
                 with db.autocommit(self.database_url) as conn:
                     for execution_id in ready:
                         timetravel.make_due(conn, execution_id)  # a hold set on the test clock's time
-                self._queue.extend(ready)
+                for execution_id in ready:
+                    self._run_one(execution_id, run.stubs)
                 continue
             if self._deliver_supplied_event(run, tree) or self._fire_next_timer(tree, run, must_finish):
                 continue
@@ -184,8 +182,8 @@ class WorkflowHarness:
             return
         raise WorkflowStuck(f"execution {run.execution_id} ran {MAX_RUNS} times without finishing")
 
-    def _run_one(self, execution_id: str) -> None:
-        context = type("Stubbed", (StubbingContext,), {"stubs": dict(self._stubs)})
+    def _run_one(self, execution_id: str, stubs: Mapping[str, Any]) -> None:
+        context = type("Stubbed", (StubbingContext,), {"stubs": stubs})
         # function children may name functions of the modules that define the registered workflows
         modules = tuple(sorted({task.handler.__module__ for task in self.registry.tasks()}))
         config = replace(self._config, workflow_modules=modules)
@@ -215,10 +213,10 @@ class WorkflowHarness:
         self.clock.advance(due["wake_at"] - self.clock.now())
         with db.autocommit(self.database_url) as conn:
             timetravel.make_due(conn, due["id"])
-        self._queue.append(due["id"])
+        self._run_one(due["id"], run.stubs)
         return True
 
-    def _publish(self, execution_id: str, countdown: float | None = None) -> bool:
-        if execution_id not in self._queue:
-            self._queue.append(execution_id)
+    @staticmethod
+    def _publish(execution_id: str, countdown: float | None = None) -> bool:
+        """Doorbells are not needed: the driver reads what is ready from the tree itself."""
         return True
