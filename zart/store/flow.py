@@ -22,7 +22,7 @@ _CLAIM = text(
                                                false))
     )
     SELECT c.*, c.deadline_at IS NOT NULL AND c.deadline_at <= now() AS past_deadline,
-           {pause.ANY_ACTIVE} AS pausing,
+           {pause.RULES_VERSION} AS pausing,
            CASE WHEN c.verdict = 'held' THEN '[]'::json ELSE coalesce((
                SELECT json_agg(json_build_object(
                    'name', s.name, 'position', s.position, 'kind', s.kind, 'status', s.status,
