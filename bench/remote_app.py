@@ -13,7 +13,8 @@ import redis
 from celery import Celery
 
 QUEUE = "bench-remote"
-_broker = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/0")
+# the fleet worker gets BENCH_BROKER_URL; the zart worker that dispatches the task has zart's own broker URL
+_broker = os.environ.get("BENCH_BROKER_URL") or os.environ.get("ZART_BROKER_URL") or "redis://127.0.0.1:6379/0"
 
 app = Celery("bench_remote", broker=_broker, backend=_broker)
 app.conf.update(

@@ -215,6 +215,9 @@ class TaskEntry(ma.Schema):
     name = fields.String(required=True)
     schema = fields.Dict(allow_none=True, metadata={"description": "The input schema the task declares."})
     timeout_seconds = fields.Float(allow_none=True, metadata={"description": "The execution timeout it declares."})
+    queue = fields.String(
+        allow_none=True, metadata={"description": "The Celery queue its executions go to (null: the default queue)."}
+    )
     registered_by = fields.String(allow_none=True, metadata={"description": "host:pid of the last registrant."})
     first_seen_at = timestamp("When a worker first registered the name.")
     last_seen_at = timestamp("When a worker last registered the name.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import zart
@@ -71,3 +72,18 @@ def with_callbacks(ctx: zart.Context, data: dict) -> int:
 @zart.task("c.bad-queue")
 def bad_queue(ctx: zart.Context, data: dict) -> int:
     return ctx.step("bad-queue", legacy.add.s(data["journal"], 1, 1).set(queue="no spaces allowed"))
+
+
+def pool_name() -> str:
+    """Which worker pool ran the step (its TEST_POOL variable)."""
+    return os.environ.get("TEST_POOL", "?")
+
+
+@zart.task("c.etl", queue="etl")
+def etl(ctx: zart.Context, data: dict) -> str:
+    return str(ctx.step("where", pool_name))
+
+
+@zart.task("c.default-pool")
+def default_pool(ctx: zart.Context, data: dict) -> str:
+    return str(ctx.step("where", pool_name))

@@ -76,7 +76,7 @@ def rated(ctx: zart.Context, data: dict) -> dict:
     return journal_body(ctx, {**data, "seconds": 0})
 
 
-@zart.task("flow.queue-a", queue="flow.shared")
+@zart.task("flow.queue-a", limit="flow.shared")
 def queue_a(ctx: zart.Context, data: dict) -> dict:
     return journal_body(ctx, data)
 

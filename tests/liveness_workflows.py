@@ -119,3 +119,49 @@ def sleep_then_note(seconds: float, journal: str) -> bool:
     with open(journal, "a") as handle:
         handle.write("returned\n")
     return True
+
+
+@zart.task("l.recorded-in-step")
+def recorded_in_step(ctx: zart.Context, data: dict) -> dict:
+    """ctx.now() and ctx.uuid() inside a step body are plain calls; a sleep after forces a replay."""
+    stamp = ctx.step("stamp", lambda: {"now": ctx.now().isoformat(), "uuid": ctx.uuid()})
+    ctx.sleep("nap", 0.2)
+    again = ctx.step("again", lambda: ctx.uuid())
+    return {"stamp": stamp, "again": again, "outer": ctx.uuid()}
+
+
+@zart.task("l.durable-call-in-step")
+def durable_call_in_step(ctx: zart.Context, data: dict) -> dict:
+    def body() -> str:
+        try:
+            if data["call"] == "sleep":
+                ctx.sleep("inner", 1)
+            elif data["call"] == "event":
+                ctx.wait_for_event("inner")
+            elif data["call"] == "schedule":
+                ctx.schedule("inner", int, 1)
+        except Exception:  # noqa: BLE001  a careless body cannot hide the mistake
+            return "swallowed"
+        return "returned"
+
+    return {"body": ctx.step("outer", body, retry=RetryPolicy.fixed(max_retries=2, delay=0.05))}
+
+
+async def fetch_async() -> int:
+    return 1
+
+
+def generate() -> object:
+    yield 1
+
+
+@zart.task("l.async-step")
+def async_step(ctx: zart.Context, data: dict) -> dict:
+    return {"value": ctx.step("fetch", fetch_async if data["kind"] == "async" else generate)}
+
+
+@zart.task("l.replay-past-paused-step")
+def replay_past_paused_step(ctx: zart.Context, data: dict) -> dict:
+    first = ctx.step("first", int, 1)
+    ctx.wait_for_event("go")
+    return {"first": first, "second": ctx.step("second", int, 2)}

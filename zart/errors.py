@@ -132,6 +132,11 @@ class Suspend(ControlSignal):
     """The handler must wait (timer, event, back-off, children); state is already recorded."""
 
 
+class MisplacedCall(ControlSignal):
+    """A durable call made inside a step body (where it cannot be recorded): fails the execution, and no
+    `except Exception:` in the step body can hide it."""
+
+
 class Cancelled(ControlSignal):
     """The execution was cancelled; stop at this step boundary."""
 

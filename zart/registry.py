@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 import sys
 import types
@@ -13,6 +14,7 @@ from typing import Any
 
 from zart.errors import WorkflowDefinitionError
 from zart.flow.definitions import LimitSpec, check_priority, parse_rate
+from zart.limits import QUEUE_PATTERN, QUEUE_RULE
 from zart.retry import RetryPolicy
 from zart.schedules.declare import Declaration, bind_all
 from zart.schedules.spec import ScheduleSpec
@@ -29,9 +31,10 @@ class Task:
     retry: RetryPolicy
     timeout: float | None
     schema: dict[str, Any] | None = None
-    queue: str | None = None  # the limit (zart queue) its executions are admitted under, when declared
+    flow_limit: str | None = None  # the limit its executions are admitted under, when declared
     priority: int = 0
     schedules: tuple[ScheduleSpec, ...] = ()
+    queue: str | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.handler(*args, **kwargs)
@@ -91,8 +94,9 @@ def task(
     timeout: float | timedelta | None = None,
     schema: dict[str, Any] | None = None,
     schedule: Declaration | list[Declaration] | None = None,
-    registry: Registry | None = None,
     queue: str | None = None,
+    registry: Registry | None = None,
+    limit: str | None = None,
     concurrency: int | None = None,
     rate_limit: str | None = None,
     burst: int | None = None,
@@ -105,12 +109,15 @@ def task(
 
     Flow control: `concurrency` (at most N running across the fleet), `rate_limit` ("100/m", with `burst`),
     `concurrency_key` (an input field or dotted path) with `key_concurrency` (default 1) and `on_key_busy`
-    (wait, cancel_newest, cancel_in_progress) apply to the task's queue: `queue`, else the task's own name.
-    Tasks that share a queue share its limits; declare them on one task or with `zart.limit`.
-    `priority`: higher first among executions held by the queue's limits (FIFO within a priority).
+    (wait, cancel_newest, cancel_in_progress) apply to the task's limit: `limit`, else the task's own name.
+    Tasks that name the same limit share it; declare it on one task or with `zart.limit`.
+    `priority`: higher first among executions held back by the limit (FIFO within a priority).
+    `queue` is the Celery queue the workflow's doorbells go to (routing), not a limit.
     """
     if not name or len(name) > 200:
         raise ValueError("a task name must have 1 to 200 characters")
+    if queue is not None and not QUEUE_PATTERN.match(queue):
+        raise ValueError(f"queue name {queue!r} of task {name!r} is not valid: {QUEUE_RULE}")
     check_priority(priority)
     schedules = bind_all(name, schedule)
     target = registry or default_registry
@@ -118,7 +125,7 @@ def task(
     if declares:
         target.register_limit(
             limit_spec(
-                queue or name,
+                limit or name,
                 concurrency=concurrency,
                 rate=rate_limit,
                 burst=burst,
@@ -129,6 +136,9 @@ def task(
         )
 
     def decorate(fn: Handler) -> Task:
+        problem = plain_function_problem(fn)
+        if problem is not None:
+            raise TypeError(f"task '{name}': {problem}")
         return target.register(
             Task(
                 name=name,
@@ -136,9 +146,10 @@ def task(
                 retry=retry or RetryPolicy.none(),
                 timeout=seconds(timeout),
                 schema=schema,
-                queue=queue or (name if declares else None),
+                flow_limit=limit or (name if declares else None),
                 priority=priority,
                 schedules=schedules,
+                queue=queue,
             )
         )
 
@@ -179,7 +190,7 @@ def limit(
     on_key_busy: str = "wait",
     registry: Registry | None = None,
 ) -> LimitSpec:
-    """Declare a named limit: a queue shared by tasks (`@zart.task(..., queue=name)`) or a token bucket for
+    """Declare a named limit: shared by tasks (`@zart.task(..., limit=name)`) or a token bucket for
     steps (`ctx.step(..., rate_limit=name)`). Operators may change it at runtime (`zart limits set`)."""
     return (registry or default_registry).register_limit(
         limit_spec(
@@ -210,6 +221,17 @@ REFERENCE_PATTERN = re.compile(rf"(?P<module>{_DOTTED}):(?P<qualname>{_DOTTED})"
 
 class UnsafeFunctionReference(WorkflowDefinitionError):
     """A function child names something the deployed workflow modules do not define: it is never called."""
+
+
+def plain_function_problem(fn: Any) -> str | None:
+    """Why `fn` cannot be a handler or a step function (zart runs plain synchronous functions), or None."""
+    target = getattr(fn, "handler", fn)
+    name = getattr(target, "__qualname__", repr(target))
+    if inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
+        return f"{name} is an async function; async def is not supported (call asyncio.run inside a plain function)"
+    if inspect.isgeneratorfunction(target):
+        return f"{name} is a generator function; generators are not supported (return a list instead)"
+    return None
 
 
 def function_reference(fn: Callable[..., Any], workflow_modules: Iterable[str]) -> str:

@@ -71,7 +71,7 @@ class FlowOptions:
 class TaskDefinition:
     schema: dict[str, Any] | None
     timeout: float | None
-    queue: str | None
+    flow_limit: str | None
     priority: int
 
 
@@ -260,7 +260,7 @@ class ZartService:
                     timeout=definition.timeout,
                     triggered_by=triggered_by,
                     trace_context=trace_context,
-                    queue=definition.queue,
+                    limit_name=definition.flow_limit,
                     priority=definition.priority if flow.priority is None else flow.priority,
                     dedup_key=flow.dedup_key,
                     delay=flow.debounce,
@@ -317,14 +317,14 @@ class ZartService:
         return definition.schema, definition.timeout
 
     def definition(self, conn: Any, task: str) -> TaskDefinition:
-        """The task's input schema, timeout, queue and priority: from this process's registry, else the catalog."""
+        """The task's input schema, timeout, limit and priority: from this process's registry, else the catalog."""
         local = self._registry.get(task)
         if local is not None:
-            return TaskDefinition(local.schema, local.timeout, local.queue, local.priority)
+            return TaskDefinition(local.schema, local.timeout, local.flow_limit, local.priority)
         known = catalog.get_task(conn, task)
         if known is None:
             raise TaskNotRegistered(task)
-        return TaskDefinition(known["schema"], known["timeout_seconds"], known["queue"], known["priority"] or 0)
+        return TaskDefinition(known["schema"], known["timeout_seconds"], known["flow_limit"], known["priority"] or 0)
 
     def task_timeout(self, conn: Any, task: str) -> float | None:
         """The task's declared timeout, for a new run's deadline; None when it has none (or is not known)."""

@@ -75,7 +75,7 @@ STRANDED_FIELDS = (
     "parent_id",
     "updated_at",
 )
-TASK_FIELDS = ("name", "schema", "timeout_seconds", "registered_by", "first_seen_at", "last_seen_at")
+TASK_FIELDS = ("name", "schema", "timeout_seconds", "queue", "registered_by", "first_seen_at", "last_seen_at")
 
 
 def pick(row: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:

@@ -221,7 +221,7 @@ def test_list_refuses_bad_filters_with_a_usage_error(zart, options):
 def test_tasks_lists_the_catalog(zart):
     shown = zart("tasks")
     assert shown.returncode == 0, shown.stderr
-    assert shown.lines[0].split() == ["TASK", "REGISTERED", "BY", "LAST", "SEEN"]
+    assert shown.lines[0].split() == ["TASK", "QUEUE", "REGISTERED", "BY", "LAST", "SEEN"]
     names = [line.split()[0] for line in shown.lines[1:]]
     assert {"t.three-steps", "t.event", "t.fails"} <= set(names)
     assert names == sorted(names)

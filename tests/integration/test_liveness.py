@@ -139,3 +139,114 @@ def test_a_restart_gets_a_fresh_deadline_from_the_task_timeout(service, start_wo
     done, row = service.wait(execution_id, 30)
     assert done and row["run_index"] == 1, row
     assert row["status"] == "failed" and row["error"]["type"] == "ExecutionTimeout", row
+
+
+def test_now_and_uuid_inside_a_step_body_are_plain_calls_and_replay_cleanly(service, start_worker):
+    start_worker()
+    execution_id = service.schedule("l.recorded-in-step", {}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed", row
+    names = [s["name"] for s in service.steps(execution_id)]
+    assert names == ["stamp", "nap", "again", "__uuid_1"]  # nothing recorded from inside the bodies
+
+
+@pytest.mark.parametrize("call", ["sleep", "event", "schedule"])
+def test_a_durable_call_inside_a_step_body_fails_the_execution_saying_why(service, start_worker, call):
+    start_worker()
+    execution_id = service.schedule("l.durable-call-in-step", {"call": call}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] == "MisplacedCall" and "inside a step body" in row["error"]["message"], row
+    assert {s["name"]: s["attempts"] for s in service.steps(execution_id)}.get("outer", 1) == 1  # not retried
+
+
+@pytest.mark.parametrize("kind", ["async", "generator"])
+def test_an_async_or_generator_step_function_is_refused_with_a_clear_message(service, start_worker, kind):
+    start_worker()
+    execution_id = service.schedule("l.async-step", {"kind": kind}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] == "WorkflowDefinitionError"
+    assert ("async def is not supported" if kind == "async" else "generators are not supported") in row["error"][
+        "message"
+    ]
+
+
+def test_an_async_handler_is_refused_at_registration():
+    import zart
+    from zart.registry import Registry
+
+    with pytest.raises(TypeError, match="async def is not supported"):
+
+        @zart.task("l.async-handler", registry=Registry())
+        async def handler(ctx, data):  # pragma: no cover - never registered
+            return {}
+
+
+def test_a_user_id_in_a_child_ids_shape_is_refused_not_waited_on(service, start_worker, unique):
+    parent_id = unique("collide")
+    service.schedule("l.event-child", {}, execution_id=f"{parent_id}~child")  # a stranger takes the child's id
+    start_worker()
+    service.schedule("l.parent-of-task", {}, execution_id=parent_id)
+    done, row = service.wait(parent_id, 30)
+    assert done and row["status"] == "failed", row
+    assert "already taken" in row["error"]["message"], row["error"]
+
+
+def test_a_step_pattern_rule_holds_only_steps_that_would_start_not_replays_of_completed_ones(service, start_worker):
+    from zart.admin import AdminService
+
+    admin = AdminService(service)
+    start_worker()
+    execution_id = service.schedule("l.replay-past-paused-step", {}).execution["execution_id"]
+    poll(lambda: service.status(execution_id)["waiting_for_event"] == "go", what="the event wait")
+    rule = admin.create_pause(
+        execution_id=execution_id,
+        task=None,
+        step_pattern="first",
+        reason="hold first",
+        expires_at=None,
+        applies_to_all=False,
+        triggered_by="test",
+    )
+    try:
+        service.send_event(execution_id, "go", {})
+        done, row = service.wait(execution_id, 30)
+        assert done and row["output"] == {"first": 1, "second": 2}, row
+    finally:
+        admin.delete_pause(rule["rule_id"], "test")
+
+
+def test_a_worker_cannot_park_on_a_rule_resumed_after_it_read_the_rules(service, log_dir):
+    """The interleaving that stranded executions: read the active rules, the rule is resumed (its release finds
+    nothing parked), then park. The park is conditional on the rule, so it does not happen."""
+    from zart.admin import AdminService
+    from zart.store import db, executions, liveness, pause
+
+    admin = AdminService(service)
+    execution_id = service.schedule("t.three-steps", {"journal": str(log_dir / "j")}).execution["execution_id"]
+    rule = admin.create_pause(
+        execution_id=execution_id,
+        task=None,
+        step_pattern="b",
+        reason="race",
+        expires_at=None,
+        applies_to_all=False,
+        triggered_by="test",
+    )
+    url = service.settings.database_url
+    try:
+        with db.autocommit(url) as conn:  # a worker claims the execution and reads the rules ...
+            assert executions.claim(conn, execution_id, "token", "test-worker", 30.0) is not None
+            assert [r["id"] for r in pause.active_rules_for(conn, execution_id)] == [rule["rule_id"]]
+        admin.resume_pause(rule["rule_id"], "test")  # ... the operator resumes the rule meanwhile ...
+        with db.autocommit(url) as conn:  # ... and then the worker parks on it
+            outcome = executions.park_on_rule(
+                conn, execution_id, "token", rule_id=rule["rule_id"], wake_at=None, step="b", attempt=1
+            )
+            stranded = [r["execution_id"] for r in liveness.stranded(conn, 500)]
+        assert outcome == "lifted"
+        assert service.status(execution_id)["status"] == "running"  # still its worker's, which goes on
+        assert execution_id not in stranded
+    finally:
+        service.cancel(execution_id)

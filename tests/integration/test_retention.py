@@ -222,3 +222,24 @@ def test_retention_policy_parsing():
     for bad in ("completed=7", "running=1d", "completed=1d,completed=2d", "7 days", "completed=-1d", "0d"):
         with pytest.raises(ConfigurationError):
             parse_policy(bad)
+
+
+def test_a_large_prune_runs_batch_after_batch_to_the_end(renv, rservice):
+    """More roots than one batch holds, in several statuses: every one goes, and nothing else."""
+    from zart.retention.prune import BATCH
+
+    total = BATCH * 2 + 50
+    with db.transaction(renv.database_url) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO executions (id, task, status, input, created_at, updated_at, completed_at) "
+                "SELECT 'ret-bulk-' || g, 't.any', CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'completed' END, '{}', "
+                "now() - interval '3000 days', now(), now() - make_interval(days => 2000 + g % 7) "
+                "FROM generate_series(1, :total) g"
+            ),
+            {"total": total},
+        )
+    done = AdminService(rservice).prune(1500 * 86400, None, False, "test")
+    assert done["pruned"] == {"completed": total - total // 10, "failed": total // 10, "cancelled": 0}
+    assert rows_of(renv, [f"ret-bulk-{n}" for n in range(1, total + 1)])["executions"] == 0
+    assert_counts_exact(renv)

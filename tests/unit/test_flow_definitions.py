@@ -89,7 +89,7 @@ def test_tasks_sharing_a_queue_must_agree_on_its_limits():
     with pytest.raises(ValueError, match="declared differently"):
         limit("shared", concurrency=3, registry=registry)
     declared = task("t", concurrency_key="customer.id", registry=registry)(lambda ctx, data: None)
-    assert declared.queue == "t"
+    assert declared.flow_limit == "t"
     assert [s.name for s in registry.limits()] == ["shared", "t"]
     assert registry.limits()[1].key_concurrency == 1  # a key alone means one per key
     with pytest.raises(InvalidData):

@@ -8,7 +8,6 @@ a queue name no broker accepts) is refused here, at the call, before anything is
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,9 @@ from celery import Celery, Signature
 from celery.app.task import Task as CeleryTask
 from celery.canvas import _chain, chord, group
 
-QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:@-]{0,199}$")
+from zart.limits import QUEUE_PATTERN, QUEUE_RULE
+from zart.observability import hooks
+
 TASK_ID_PREFIX = "zart-"
 RESULT_TASK = "zart.remote_result"
 FAILURE_TASK = "zart.remote_failure"
@@ -108,8 +109,7 @@ def _route(app: Celery, signature: Signature) -> str:
     name = getattr(queue, "name", queue) or app.conf.task_default_queue
     if not isinstance(name, str) or not QUEUE_PATTERN.match(name):
         raise ValueError(
-            f"queue name {name!r} for {signature.task!r} is not valid: 1 to 200 characters, letters, digits "
-            "and . _ : @ -"
+            f"queue name {name!r} for {signature.task!r} is not valid: {QUEUE_RULE}"
         )
     return name
 
@@ -130,6 +130,7 @@ def send(call: RemoteCall, token: str) -> None:
     app = call.signature._app
     on_success = Signature(RESULT_TASK, kwargs={"token": token}, options={"queue": _home.queue}, app=app)
     on_failure = Signature(FAILURE_TASK, options={"queue": _home.queue}, app=app)
-    call.signature.apply_async(
-        task_id=token, queue=call.queue, link=on_success, link_error=on_failure, retry=False
-    )
+    with hooks.remote_step(call.signature.task, token) as trace_headers:  # the fleet's task may continue the trace
+        call.signature.apply_async(
+            task_id=token, queue=call.queue, link=on_success, link_error=on_failure, retry=False, **trace_headers
+        )

@@ -98,7 +98,7 @@ class Integration:
         pid = os.getpid()
         publisher = self._publishers.get(pid)
         if publisher is None:
-            app = doorbell_app(self.settings.broker_url, self.settings.queue)
+            app = doorbell_app(self.settings.broker_url, self.settings.queue, self.settings.database_url)
             publisher = self._publishers.setdefault(pid, Publisher(app))
         publisher.publish(execution_id)
 

@@ -16,6 +16,7 @@ from zart.cli.state import CliState, global_options, with_state
 def tasks(state: CliState) -> None:
     """List the registered tasks (recorded by workers when they start)."""
     entries = [views.task_view(task) for task in service_for(state).tasks()]
-    rows = [(t["name"], t["registered_by"], t["last_seen_at"]) for t in entries]
-    lines = render.table(("TASK", "REGISTERED BY", "LAST SEEN"), rows) if rows else ["no tasks registered yet"]
+    rows = [(t["name"], t["queue"] or "(default)", t["registered_by"], t["last_seen_at"]) for t in entries]
+    columns = ("TASK", "QUEUE", "REGISTERED BY", "LAST SEEN")
+    lines = render.table(columns, rows) if rows else ["no tasks registered yet"]
     render.emit(state, {"tasks": entries}, lines)

@@ -37,6 +37,9 @@ def migrate(state: CliState) -> None:
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @click.option("--hostname", "-n", default=None, help="Celery node name, e.g. worker1@%h.")
 @click.option(
+    "--queues", "-Q", default=None, help="Comma-separated queues to consume (default: ZART_QUEUE), e.g. -Q etl."
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(1, 65535),
     default=None,
@@ -52,6 +55,7 @@ def worker(
     pool: str | None,
     loglevel: str,
     hostname: str | None,
+    queues: str | None,
     metrics_port: int | None,
     in_process: bool,
 ) -> None:
@@ -73,7 +77,7 @@ def worker(
     if metrics_port is not None:
         settings = replace(settings, metrics_port=metrics_port)
     app = create_celery_app(settings)
-    argv = ["worker", "--loglevel", loglevel, "-Q", settings.queue]
+    argv = ["worker", "--loglevel", loglevel, "-Q", queues or settings.queue]
     if state.quiet:
         # Celery prints its banner and shutdown lines to the process's own stdout; with --quiet they (and its
         # logs, as always) go to stderr, so stdout stays empty

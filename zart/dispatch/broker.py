@@ -13,15 +13,18 @@ from typing import Any
 
 from celery import Celery
 
+from zart.dispatch.routing import QueueRouter
+
 log = logging.getLogger(__name__)
 
 RUN_TASK = "zart.run_execution"
 
 
-def doorbell_app(broker_url: str, queue: str) -> Celery:
+def doorbell_app(broker_url: str, queue: str, database_url: str) -> Celery:
     """The smallest app that can ring zart's doorbells: for processes that are not zart workers (a team's own
     Celery worker reporting a remote step's result)."""
     app = Celery("zart-doorbell", broker=broker_url, set_as_current=False)
+    app.zart_router = QueueRouter(database_url)  # type: ignore[attr-defined]
     app.conf.update(
         task_serializer="json",
         task_routes={RUN_TASK: {"queue": queue}},
@@ -36,6 +39,7 @@ class Publisher:
 
     def __init__(self, app: Celery) -> None:
         self._app = app
+        self._router: QueueRouter | None = getattr(app, "zart_router", None)
 
     def publish(self, execution_id: str, countdown: float | None = None) -> bool:
         return self.publish_many([execution_id], countdown)
@@ -54,6 +58,7 @@ class Publisher:
                         self._app.send_task(
                             RUN_TASK,
                             args=[execution_id],
+                            queue=self._router.queue_for(execution_id) if self._router is not None else None,
                             countdown=countdown if countdown and countdown > 0 else None,
                             retry=False,
                             producer=producer,

@@ -18,6 +18,7 @@ from zart.celery.calls import configure_home
 from zart.celery.recorder import register_fallback_tasks
 from zart.config import Settings
 from zart.dispatch.broker import RUN_TASK, BrokerProbe, Publisher
+from zart.dispatch.routing import QueueRouter
 from zart.dispatch.sweeper import Sweeper
 from zart.engine.runner import RunnerConfig, run_execution
 from zart.heap import freeze_startup_heap
@@ -58,8 +59,7 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         worker_concurrency=default_concurrency(),
     )
     app.zart_settings = settings  # type: ignore[attr-defined]
-    if settings.metrics_port is not None:
-        metrics.enable()  # before any pool child is forked, so every child counts into the same directory
+    app.zart_router = QueueRouter(settings.database_url)  # type: ignore[attr-defined]
     runner_config = RunnerConfig(
         database_url=settings.database_url,
         lease_seconds=settings.lease_seconds,
@@ -108,6 +108,7 @@ def record_catalog(settings: Settings) -> None:
                     "schema": task.schema,
                     "timeout_seconds": task.timeout,
                     "queue": task.queue,
+                    "flow_limit": task.flow_limit,
                     "priority": task.priority,
                 }
                 for task in default_registry.tasks()
@@ -154,7 +155,8 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
         if getattr(sender, "app", None) is not app:
             return
         app.zart_worker = sender  # type: ignore[attr-defined]
-        if settings.metrics_port is not None:
+        if settings.metrics_port is not None:  # a worker only: clients of the app never count or serve
+            metrics.enable()  # before the pool forks, so every child counts into the same directory
             metrics.serve(settings.metrics_port)
         db.ping_only_after_idle(WORKER_PING_AFTER_IDLE)
         freeze_startup_heap()

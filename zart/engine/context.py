@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 
 from zart.celery.calls import is_celery_target
 from zart.celery.steps import RemoteHandle, RemoteSteps
-from zart.engine import transactions, versioning
+from zart.engine import guards, pausing, transactions, versioning
 from zart.engine.clock import utcnow
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper, RunningAttempt
@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 CHILD_FUNCTION_TASK = "zart.child-function"
 RECORDED_VALUE_KINDS = ("now", "uuid", versioning.PATCH_KIND)
+FINAL_STEP = ("completed", "failed")
 
 current_context: contextvars.ContextVar[Context | None] = contextvars.ContextVar("zart_context", default=None)
 
@@ -145,6 +146,7 @@ class Context:
         if not inline and is_celery_target(fn):
             handle = self._remote.start(name, fn, args, kwargs, retry, seconds(timeout), seconds(dispatch_timeout))
             return self._remote.collect([handle])[0]
+        guards.require_plain_function(fn, f"step '{name}'")
         return self._step(name, "step", fn, args, kwargs, retry, timeout, rate_limit)
 
     def transaction(
@@ -360,6 +362,8 @@ class Context:
         return f"{self.execution_id}:{self.run_index}:{suffix}"
 
     def _recorded(self, kind: str, make: Callable[[], Any]) -> Any:
+        if self._in_step:  # the step's own checkpoint records what the body returns
+            return make()
         index = self._counters.get(kind, 0) + 1
         self._counters[kind] = index
         name = f"__{kind}_{index}"
@@ -393,13 +397,15 @@ class Context:
         if checkpoint["status"] == "failed":
             raise EventTimeout(name)
         if checkpoint["wake_at"] is not None and self._is_due(checkpoint):
-            self._write(
+            _, timed_out = self._write(
                 steps.resolve_wait_step,
                 run_index=self.run_index,
                 name=name,
                 status="failed",
                 error=error_json(EventTimeout(name)),
             )
+            if not timed_out and (delivered := self._reload(name))["status"] == "completed":
+                return delivered["output"]  # the event arrived as the timeout fell due: it wins
             raise EventTimeout(name)
         self._park(checkpoint["wake_at"], {"kind": "event", "event": name, "step": name}, event=name)
 
@@ -437,7 +443,7 @@ class Context:
             }
         ensure_storable(data, "a child's input")
         with self._store_errors(), db.transaction(self._url) as conn:
-            executions.insert_execution(
+            created = executions.insert_execution(
                 conn,
                 execution_id=child_id,
                 task=task_name,
@@ -449,6 +455,8 @@ class Context:
                 function_ref=function_ref,
                 trace_context=hooks.child_trace_context(),
             )
+            if created is None:
+                guards.refuse_taken_child_id(executions.get_execution(conn, child_id), self.execution_id)
             if not steps.record_wait_step(
                 conn,
                 execution_id=self.execution_id,
@@ -475,6 +483,7 @@ class Context:
 
     def wait_all(self, handles: Sequence[ChildHandle | RemoteHandle]) -> list[Any]:
         """Results in handle order; suspends until every one has finished."""
+        guards.refuse_inside_step(self._in_step, "ctx.wait_all")
         if any(isinstance(handle, RemoteHandle) for handle in handles):
             return self._remote.collect(handles)
         names = [handle.name for handle in handles]
@@ -530,9 +539,9 @@ class Context:
         """Claim the next position for `name`, checking uniqueness and agreement with the recorded run."""
         if not isinstance(name, str) or not name or len(name) > 200:
             raise ValueError("a step name must be a string of 1 to 200 characters")
+        if kind in guards.POSITIONED_WAITS:
+            guards.refuse_inside_step(self._in_step, guards.POSITIONED_WAITS[kind])
         self._check_boundary()
-        if kind not in RECORDED_VALUE_KINDS:
-            self._hold_if_paused(name)
         if name in self._seen:
             raise DuplicateStepName(
                 f"step name '{name}' is used twice in one run; give each step a unique name (e.g. f'charge-{{i}}')"
@@ -560,6 +569,8 @@ class Context:
                 recorded=f"{name} ({checkpoint['kind']})",
                 reached=f"{name} ({kind})",
             )
+        if kind not in RECORDED_VALUE_KINDS and (checkpoint is None or checkpoint["status"] not in FINAL_STEP):
+            self._hold_if_paused(name)  # only what would start (or is still under way) is held; replays pass
         return position, checkpoint
 
     def _note_pausing(self, version: str | None) -> None:
@@ -575,10 +586,10 @@ class Context:
         if self._pause_rules is None:
             with self._store_errors():
                 self._pause_rules = pause.active_rules_for(self._conn, self.execution_id)
-        for rule in self._pause_rules:
+        for rule in list(self._pause_rules):
             pattern = rule["step_pattern"]
             if pattern is None or fnmatch.fnmatchcase(name, pattern):
-                self._park(rule["expires_at"], {"kind": "pause", "rule": rule["id"], "step": name})
+                pausing.hold_on_rule(self, rule, name)
 
     def _check_boundary(self) -> None:
         if self._keeper.lost.is_set():

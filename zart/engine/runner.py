@@ -23,6 +23,7 @@ from zart.engine.lease import LeaseKeeper
 from zart.errors import (
     ExecutionTimeout,
     LeaseLost,
+    MisplacedCall,
     RecoveriesExhausted,
     StoreUnavailable,
     Suspend,
@@ -217,7 +218,7 @@ class _ClaimedRun:
             return "suspended"
         except LeaseLost:
             return "lease-lost"
-        except (WorkflowDefinitionError, ExecutionTimeout, UnstorableValue) as exc:
+        except (WorkflowDefinitionError, MisplacedCall, ExecutionTimeout, UnstorableValue) as exc:
             return self._finish("failed", None, error_json(exc))
         except BaseException as exc:  # noqa: BLE001  user code may raise anything; the lease must not leak
             return self._retry_or_fail(task.retry, exc)

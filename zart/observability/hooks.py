@@ -105,6 +105,16 @@ def delivering_event(execution_id: str, event_name: str, stored: Callable[[], Ca
         yield
 
 
+@contextmanager
+def remote_step(task_name: str, token: str) -> Iterator[dict[str, Any]]:
+    """Sending a step to a team's Celery fleet: a span in the run's trace; yields the `apply_async` keyword
+    (message headers with `traceparent`) that lets an instrumented fleet worker continue it."""
+    attributes = {"zart.remote.task": task_name, "zart.remote.id": token}
+    with tracing.span(f"zart.remote {task_name}", attributes, kind="producer"):
+        carrier = tracing.current_carrier()
+        yield {"headers": carrier} if carrier else {}
+
+
 def sweep_pass(seconds: float) -> None:
     metrics.sweep_pass(seconds)
 

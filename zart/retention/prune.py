@@ -2,11 +2,17 @@
 
 The sweeper calls `sweep` on every pass (a time budget keeps one pass short); `prune` is the on-demand form
 behind `zart admin prune` and the admin route. Both delete whole trees (a parent with its children).
+
+Consecutive batches start where the previous one stopped (its newest root's completion time): the index
+entries of rows just deleted stay until vacuum, and walking them again in every batch would make a large
+prune slower the further it gets. A sweep that finds nothing forgets its place, so the next one starts from
+the oldest root again (one that waited for an active child is found then).
 """
 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 from zart.retention.policy import Policy
 from zart.store import db, retention
@@ -15,13 +21,25 @@ BATCH = 200
 SWEEP_BUDGET_SECONDS = 0.25
 PRUNE_REST = 1.0
 
+_sweep_resumes: dict[tuple[str, str], datetime] = {}
 
-def delete_one_batch(url: str, status: str, age: float, limit: int = BATCH) -> int | None:
-    """One batch for one status; None when another process holds the pruning lock."""
+
+def delete_one_batch(
+    url: str, status: str, age: float, after: datetime | None = None, limit: int = BATCH
+) -> tuple[int, datetime | None] | None:
+    """One batch for one status: (executions deleted, where the next batch starts); None when another process
+    holds the pruning lock."""
     with db.transaction(url) as conn:
         if not retention.try_lock(conn):
             return None
-        return retention.delete_batch(conn, status=status, age=age, limit=limit)
+        return retention.delete_batch(conn, status=status, age=age, limit=limit, after=after)
+
+
+def _next_start(deleted: int, last: datetime | None, after: datetime | None) -> datetime | None:
+    """Where the batch after this one starts; None when nothing more is due (or only held trees are left)."""
+    if last is None or (deleted == 0 and last == after):
+        return None
+    return last
 
 
 def sweep(url: str, policy: Policy, budget: float = SWEEP_BUDGET_SECONDS) -> int:
@@ -29,11 +47,19 @@ def sweep(url: str, policy: Policy, budget: float = SWEEP_BUDGET_SECONDS) -> int
     deleted = 0
     deadline = time.monotonic() + budget
     for status, age in policy.items():
+        key = (url, status)
+        after = _sweep_resumes.pop(key, None)
         while time.monotonic() < deadline:
-            batch = delete_one_batch(url, status, age)
-            if not batch:
+            result = delete_one_batch(url, status, age, after)
+            if result is None:  # another process is pruning
+                return deleted
+            count, last = result
+            deleted += count
+            after = _next_start(count, last, after)
+            if after is None:
                 break
-            deleted += batch
+        if after is not None:
+            _sweep_resumes[key] = after  # out of time, not out of work: carry on from here next pass
     return deleted
 
 
@@ -48,14 +74,17 @@ def prune(url: str, ages: Policy, *, dry_run: bool, rest: float = PRUNE_REST) ->
             return {status: retention.count(conn, status=status, age=age) for status, age in ages.items()}
     deleted = dict.fromkeys(ages, 0)
     for status, age in ages.items():
+        after = None
         while True:
             started = time.monotonic()
-            batch = delete_one_batch(url, status, age)
-            if batch is None:  # the sweeper (or another prune) holds the lock: wait our turn
+            result = delete_one_batch(url, status, age, after)
+            if result is None:  # the sweeper holds the lock for a moment: our turn comes
                 time.sleep(0.05)
                 continue
-            if batch == 0:
+            count, last = result
+            deleted[status] += count
+            after = _next_start(count, last, after)
+            if after is None:
                 break
-            deleted[status] += batch
             time.sleep((time.monotonic() - started) * rest)
     return deleted

@@ -13,17 +13,18 @@ from zart.store.sql import FINAL_STATE_SQL, NOTIFY_FINISHED_SQL, one, rows, scal
 _INSERT = text(
     """
     WITH lim AS (
-        SELECT name, key_path, key_strategy FROM flow_limits WHERE name = :queue
+        SELECT name, key_path, key_strategy FROM flow_limits WHERE name = :limit_name
     ), new AS (
         INSERT INTO executions (id, task, status, input, idempotency_key, deadline_at,
                                 parent_id, parent_run, parent_step, function_ref, schedule_id, scheduled_for,
-                                trace_context, dispatched_at, created_at, updated_at, flow_limit, flow_key, priority,
-                                dedup_key, wake_at)
+                                trace_context, queue, dispatched_at, created_at, updated_at, flow_limit, flow_key,
+                                priority, dedup_key, wake_at)
         SELECT :id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
                CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
                     ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
                :parent_id, :parent_run, :parent_step, :function_ref, :schedule_id,
-               CAST(:scheduled_for AS timestamptz), CAST(:trace_context AS jsonb), now(), now(), now(),
+               CAST(:scheduled_for AS timestamptz), CAST(:trace_context AS jsonb),
+               (SELECT queue FROM task_catalog WHERE name = :task), now(), now(), now(),
                (SELECT name FROM lim), (SELECT CAST(:input AS jsonb) #>> string_to_array(key_path, '.') FROM lim),
                :priority, :dedup_key,
                CASE WHEN CAST(:delay AS double precision) IS NULL THEN NULL
@@ -57,13 +58,13 @@ def insert_execution(
     schedule_id: str | None = None,
     scheduled_for: Any = None,
     trace_context: dict[str, str] | None = None,
-    queue: str | None = None,
+    limit_name: str | None = None,
     priority: int = 0,
     dedup_key: str | None = None,
     delay: float | None = None,
 ) -> dict[str, Any] | None:
     """Insert a pending execution with its run 0; None when the id, idempotency key or active dedup key is
-    taken. It comes under the limit named `queue` (default: the task's name) when that limit exists, with its
+    taken. It comes under the limit named `limit_name` (default: the task's name) when that limit exists, with its
     concurrency key read from the input (`key_path` set and `flow_key` None: the input lacks the key).
 
     `function_ref` (a function child's `module:qualname`) is written here and nowhere else; `trace_context` is
@@ -71,7 +72,7 @@ def insert_execution(
     return one(
         conn,
         _INSERT,
-        queue=queue or task,
+        limit_name=limit_name or task,
         priority=priority,
         dedup_key=dedup_key,
         delay=delay,
@@ -104,9 +105,9 @@ _INSERT_SCHEDULED = text(
                l.name, CAST(x.input AS jsonb) #>> string_to_array(l.key_path, '.'), x.priority
         FROM unnest(CAST(:ids AS text[]), CAST(:tasks AS text[]), CAST(:inputs AS text[]),
                     CAST(:timeouts AS double precision[]), CAST(:schedule_ids AS text[]),
-                    CAST(:ticks AS timestamptz[]), CAST(:queues AS text[]), CAST(:priorities AS integer[]))
-             AS x(id, task, input, timeout, schedule_id, scheduled_for, queue, priority)
-        LEFT JOIN flow_limits l ON l.name = x.queue
+                    CAST(:ticks AS timestamptz[]), CAST(:limits AS text[]), CAST(:priorities AS integer[]))
+             AS x(id, task, input, timeout, schedule_id, scheduled_for, limit_name, priority)
+        LEFT JOIN flow_limits l ON l.name = x.limit_name
         ON CONFLICT DO NOTHING
         RETURNING id, input, created_at, schedule_id
     ), run AS (
@@ -119,8 +120,8 @@ _INSERT_SCHEDULED = text(
 
 
 def insert_scheduled(conn: Connection, fired: list[dict[str, Any]]) -> set[str]:
-    """Insert pending executions for schedule ticks ({id, task, data, timeout, schedule_id, tick, queue?,
-    priority?} each), each under its queue's limit when one exists;
+    """Insert pending executions for schedule ticks ({id, task, data, timeout, schedule_id, tick, limit?,
+    priority?} each), each under its limit when one exists;
     returns the ids that were new (a taken id was fired before and is left as it is)."""
     if not fired:
         return set()
@@ -133,7 +134,7 @@ def insert_scheduled(conn: Connection, fired: list[dict[str, Any]]) -> set[str]:
         timeouts=[f["timeout"] for f in fired],
         schedule_ids=[f["schedule_id"] for f in fired],
         ticks=[f["tick"] for f in fired],
-        queues=[f.get("queue") or f["task"] for f in fired],
+        limits=[f.get("limit") or f["task"] for f in fired],
         priorities=[f.get("priority") or 0 for f in fired],
     )
     return {row["id"] for row in created}
@@ -158,6 +159,12 @@ _SUMMARY_COLUMNS = """
     e.id AS execution_id, e.task, e.status, e.input, e.output, e.error, e.run_index, e.attempt,
     e.current_step, e.waiting_for, e.waiting_for_event, e.wake_at, e.parent_id,
     e.idempotency_key, e.created_at, e.started_at, e.completed_at, e.updated_at, e.schedule_id, e.scheduled_for
+"""
+
+# a list row needs no input, output or error: a page stays small however large those documents are
+_LIST_COLUMNS = """
+    e.id AS execution_id, e.task, e.status, e.run_index, e.current_step, e.parent_id,
+    e.created_at, e.started_at, e.completed_at, e.updated_at
 """
 
 _GET = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.id = :id")
@@ -260,7 +267,7 @@ def list_executions(
     page = rows(
         conn,
         text(
-            f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE {condition} "
+            f"SELECT {_LIST_COLUMNS} FROM executions e WHERE {condition} "
             f"ORDER BY e.created_at {direction}, e.id {direction} LIMIT :limit OFFSET :offset"
         ),
         **params,
@@ -380,6 +387,45 @@ def park(
     )
 
 
+# Parking on a pause rule share-locks the rule's row in the same statement: a resume either lands first (the
+# rule no longer holds, nothing is parked) or waits for this park to commit and then releases it.
+_PARK_ON_RULE = text(
+    f"""
+    WITH rule AS (
+        SELECT r.id FROM pause_rules r WHERE r.id = :rule AND {pause.ACTIVE} FOR SHARE
+    ), parked AS (
+        UPDATE executions SET status = 'waiting', wake_at = :wake_at, waiting_for = CAST(:waiting_for AS jsonb),
+               waiting_for_event = NULL, lease_token = NULL, lease_expires_at = NULL, leased_by = NULL,
+               attempt = :attempt, recoveries = 0, dispatched_at = now(), updated_at = now()
+        WHERE id = :id AND lease_token = :token AND EXISTS (SELECT 1 FROM rule)
+        RETURNING id
+    )
+    SELECT (SELECT count(*) FROM rule) AS holding, (SELECT count(*) FROM parked) AS parked
+    """
+)
+
+
+def park_on_rule(
+    conn: Connection, execution_id: str, token: str, *, rule_id: str, wake_at: Any, step: str, attempt: int
+) -> str:
+    """Park on a pause rule only while it holds: `parked`, `lifted` (the rule stopped holding; go on), or
+    `lost` (the lease is gone)."""
+    row = one(
+        conn,
+        _PARK_ON_RULE,
+        id=execution_id,
+        token=token,
+        rule=rule_id,
+        wake_at=wake_at,
+        waiting_for=to_json({"kind": "pause", "rule": rule_id, "step": step}),
+        attempt=attempt,
+    )
+    assert row is not None
+    if not row["holding"]:
+        return "lifted"
+    return "parked" if row["parked"] else "lost"
+
+
 _FINISH = text(
     f"""
     WITH done AS (
@@ -456,3 +502,11 @@ def lock_parent(conn: Connection, parent_id: str) -> dict[str, Any] | None:
 def wake_parent_if_children_done(conn: Connection, parent_id: str, run_index: int) -> bool:
     """Wake an execution parked on children or remote steps once nothing it waits for is still running."""
     return one(conn, _WAKE_PARENT, id=parent_id, run=run_index) is not None
+
+
+_QUEUE_OF = text("SELECT queue FROM executions WHERE id = :id")
+
+
+def queue_of(conn: Connection, execution_id: str) -> str | None:
+    """The queue the execution's workflow is routed to (None: the default queue)."""
+    return scalar(conn, _QUEUE_OF, id=execution_id)  # type: ignore[no-any-return]

@@ -1,6 +1,6 @@
 """Flow-control queries: admitting a limited execution, finding the next held ones, and the limits themselves.
 
-The admission decision is `zart_flow_claim` (migration 0011): one statement that locks the execution, its
+The admission decision is `zart_flow_claim` (migration 0013): one statement that locks the execution, its
 limit row and its key counter, then claims or holds. Slots are given back by a trigger when the holder stops
 running. Nothing here reads a limit in one transaction and acts on it in another.
 """

@@ -9,14 +9,19 @@ so the maintained counts stay exact.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Connection, text
 
-from zart.store.sql import scalar
+from zart.store.sql import one, scalar
 
+# `after` (the last batch's newest root) lets a run of batches start past the index entries it just deleted,
+# which stay in the index until vacuum and would otherwise be walked again by every batch
 _FINISHED_ROOTS = """
-    SELECT r.id, r.status FROM executions r
+    SELECT r.id, r.status, r.completed_at FROM executions r
     WHERE r.parent_id IS NULL AND r.status IN ('completed', 'failed', 'cancelled')
       AND r.status = :status AND r.completed_at < now() - make_interval(secs => :age)
+      AND r.completed_at >= coalesce(CAST(:after AS timestamptz), '-infinity')
       AND NOT EXISTS (SELECT 1 FROM executions c
                       WHERE c.parent_id = r.id AND c.status IN ('pending', 'running', 'waiting'))
 """
@@ -36,7 +41,7 @@ _TREES = """
 _DELETE_BATCH = text(
     f"""
     WITH RECURSIVE roots AS (
-        SELECT id, status FROM ({_FINISHED_ROOTS}
+        SELECT id, status, completed_at FROM ({_FINISHED_ROOTS}
             ORDER BY r.completed_at LIMIT :limit FOR UPDATE OF r SKIP LOCKED) picked
     ), {_TREES},
     steps_gone AS (DELETE FROM steps WHERE execution_id IN (SELECT id FROM doomed)),
@@ -44,7 +49,7 @@ _DELETE_BATCH = text(
     remote_gone AS (DELETE FROM remote_steps WHERE execution_id IN (SELECT id FROM doomed)),
     actions_gone AS (DELETE FROM admin_actions WHERE execution_id IN (SELECT id FROM doomed)),
     gone AS (DELETE FROM executions WHERE id IN (SELECT id FROM doomed) RETURNING id)
-    SELECT count(*) FROM gone
+    SELECT (SELECT count(*) FROM gone) AS deleted, (SELECT max(completed_at) FROM roots) AS last
     """
 )
 
@@ -56,15 +61,20 @@ _COUNT = text(
 )
 
 
-def delete_batch(conn: Connection, *, status: str, age: float, limit: int) -> int:
-    """Delete up to `limit` trees whose root finished as `status` over `age` seconds ago; returns executions
-    deleted (roots and descendants)."""
-    return int(scalar(conn, _DELETE_BATCH, status=status, age=age, limit=limit))
+def delete_batch(
+    conn: Connection, *, status: str, age: float, limit: int, after: datetime | None = None
+) -> tuple[int, datetime | None]:
+    """Delete up to `limit` trees whose root finished as `status` over `age` seconds ago (and not before
+    `after`); returns the executions deleted (roots and descendants) and the newest root's completion time
+    (None when no root was due), where the next batch may start."""
+    row = one(conn, _DELETE_BATCH, status=status, age=age, limit=limit, after=after)
+    assert row is not None
+    return int(row["deleted"]), row["last"]
 
 
 def count(conn: Connection, *, status: str, age: float) -> int:
     """How many executions `delete_batch` would delete, all batches together (a dry run)."""
-    return int(scalar(conn, _COUNT, status=status, age=age))
+    return int(scalar(conn, _COUNT, status=status, age=age, after=None))
 
 
 RETENTION_LOCK_KEY = 0x7A617274 + 1

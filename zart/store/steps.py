@@ -275,13 +275,15 @@ def record_wait_step(
 
 _RESOLVE_WAIT = text(
     f"""
-    WITH {_FENCE_CTE}
-    UPDATE steps SET status = :status, output = CAST(:output AS jsonb), error = CAST(:error AS jsonb),
-           completed_at = now(), updated_at = now()
-    FROM fence
-    WHERE steps.execution_id = fence.id AND steps.run_index = :run AND steps.name = :name
-      AND steps.status = 'waiting'
-    RETURNING 1
+    WITH {_FENCE_CTE}, resolved AS (
+        UPDATE steps SET status = :status, output = CAST(:output AS jsonb), error = CAST(:error AS jsonb),
+               completed_at = now(), updated_at = now()
+        FROM fence
+        WHERE steps.execution_id = fence.id AND steps.run_index = :run AND steps.name = :name
+          AND steps.status = 'waiting'
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM fence) AS fenced, (SELECT count(*) FROM resolved) AS written
     """
 )
 
@@ -297,8 +299,9 @@ def resolve_wait_step(
     status: str,
     output: Any = None,
     error: dict[str, Any] | None = None,
-) -> bool:
-    """A due sleep completes, or an event wait times out, as the handler replays past it."""
+) -> tuple[bool, bool]:
+    """A due sleep completes, or an event wait times out, as the handler replays past it. Returns (fenced,
+    written): a held lease with nothing written means the step was resolved first (an event delivered)."""
     row = one(
         conn,
         _RESOLVE_WAIT,
@@ -311,7 +314,8 @@ def resolve_wait_step(
         output=to_json(output),
         error=to_json(error),
     )
-    return row is not None
+    assert row is not None
+    return bool(row["fenced"]), bool(row["written"])
 
 
 _CHILD_RESULT = text(

@@ -55,6 +55,7 @@ executions = Table(
     Column("parent_run", Integer),
     Column("parent_step", Text),
     Column("function_ref", Text),
+    Column("queue", Text),
     _ts("deadline_at"),
     _ts("dispatched_at"),
     _ts("created_at", nullable=False),
@@ -64,7 +65,7 @@ executions = Table(
     Column("trace_context", JSONB),
     Column("schedule_id", Text),
     _ts("scheduled_for"),
-    # flow control (migration 0011): the limit governing this execution, its concurrency key, whether it holds
+    # flow control (migration 0013): the limit governing this execution, its concurrency key, whether it holds
     # a slot now, why a pending one is held back, its priority, and its deduplication key while active
     Column("flow_limit", Text),
     Column("flow_key", Text),
@@ -81,7 +82,8 @@ executions = Table(
     Index("executions_status_created_id_idx", "status", "created_at", "id"),
     Index("executions_task_created_id_idx", "task", "created_at", "id"),
     Index(
-        "executions_finished_root_idx",
+        "executions_finished_root_status_idx",
+        "status",
         "completed_at",
         postgresql_where=text("parent_id IS NULL AND status IN ('completed', 'failed', 'cancelled')"),
     ),
@@ -190,7 +192,7 @@ step_attempts = Table(
     UniqueConstraint("execution_id", "run_index", "step_name", "attempt", name="step_attempts_key"),
 )
 
-# A step run by a team's own Celery worker: the current dispatch (migration 0011).
+# A step run by a team's own Celery worker: the current dispatch (migration 0013).
 remote_steps = Table(
     "remote_steps",
     metadata,
@@ -271,10 +273,11 @@ task_catalog = Table(
     Column("name", Text, primary_key=True),
     Column("schema", JSONB),
     Column("timeout_seconds", Float),
+    Column("queue", Text),
     Column("registered_by", Text),
     _ts("first_seen_at", nullable=False),
     _ts("last_seen_at", nullable=False),
-    Column("queue", Text),
+    Column("flow_limit", Text),
     Column("priority", Integer),
 )
 

@@ -5,8 +5,8 @@ row, then its key's counter, decides, and either claims it (taking a slot and a 
 and marked as held. A slot is given back by a trigger the moment its holder stops running, whatever the path
 (finish, park, cancel, lease recovered by the sweeper), so no slot outlives its lease.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-01
 """
 
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB  # noqa: F401
 
-revision = "0011"
-down_revision = "0010"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
@@ -179,7 +179,7 @@ def upgrade() -> None:
     op.add_column("executions", sa.Column("held_by", sa.Text()))
     op.add_column("executions", sa.Column("priority", sa.Integer(), nullable=False, server_default=sa.text("0")))
     op.add_column("executions", sa.Column("dedup_key", sa.Text()))
-    op.add_column("task_catalog", sa.Column("queue", sa.Text()))
+    op.add_column("task_catalog", sa.Column("flow_limit", sa.Text()))
     op.add_column("task_catalog", sa.Column("priority", sa.Integer()))
     op.create_index(
         "executions_held_idx",
@@ -216,7 +216,7 @@ def downgrade() -> None:
     op.drop_index("executions_flow_key_idx", table_name="executions")
     op.drop_index("executions_held_idx", table_name="executions")
     op.drop_column("task_catalog", "priority")
-    op.drop_column("task_catalog", "queue")
+    op.drop_column("task_catalog", "flow_limit")
     for column in ("dedup_key", "priority", "held_by", "flow_holds", "flow_key", "flow_limit"):
         op.drop_column("executions", column)
     op.drop_table("flow_keys")

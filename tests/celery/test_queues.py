@@ -1,0 +1,40 @@
+"""Workflows routed to queues: each `zart worker -Q` pool runs only its own workflows, and every doorbell
+(the first publication, the sweeper's re-publications) goes to the workflow's queue."""
+
+from __future__ import annotations
+
+from tests.integration.test_core import finished, schedule
+from zart.registry import Registry
+from zart.service import ZartService
+
+
+def test_two_worker_pools_each_run_only_their_own_workflows(service, start_pool, log_dir):
+    start_pool("zart", TEST_POOL="main")
+    start_pool("etl", TEST_POOL="etl")
+    etl = [schedule(service, "c.etl", log_dir)[0] for _ in range(4)]
+    main = [schedule(service, "c.default-pool", log_dir)[0] for _ in range(4)]
+    assert [finished(service, execution_id)["output"] for execution_id in etl] == ["etl"] * 4
+    assert [finished(service, execution_id)["output"] for execution_id in main] == ["main"] * 4
+
+
+def test_the_sweepers_republications_go_to_the_workflows_queue(env, start_pool, log_dir):
+    silent = ZartService(env.settings(), publish=lambda _id: True, registry=Registry())  # only the sweeper rings
+    start_pool("zart", TEST_POOL="main")
+    start_pool("etl", TEST_POOL="etl")
+    execution_id, _ = schedule(silent, "c.etl", log_dir)
+    assert finished(silent, execution_id)["output"] == "etl"
+
+
+def test_the_task_list_shows_each_tasks_queue(service, env, tmp_path):
+    from flask_app import create_app
+    from tests.cli.cli import Cli
+
+    queues = {task["name"]: task["queue"] for task in service.tasks()}
+    assert queues["c.etl"] == "etl" and queues["c.default-pool"] is None
+    client = create_app(settings=env.settings()).test_client()
+    listed = {task["name"]: task["queue"] for task in client.get("/api/v1/tasks").get_json()["tasks"]}
+    assert listed["c.etl"] == "etl" and listed["c.default-pool"] is None
+    shown = Cli(env, tmp_path)("tasks")
+    assert shown.returncode == 0, shown.stderr
+    (line,) = [line for line in shown.lines if line.startswith("c.etl ")]
+    assert line.split()[1] == "etl"
