@@ -27,7 +27,14 @@ from zart.errors import (
     NotWaitingForEvent,
     TaskNotRegistered,
 )
-from zart.limits import EXECUTION_STATUSES, MAX_ID_LENGTH, MAX_LIST_LIMIT, NAME_MAX, TERMINAL_STATUSES
+from zart.limits import (
+    EXECUTION_STATUSES,
+    MAX_ID_LENGTH,
+    MAX_LIST_LIMIT,
+    NAME_MAX,
+    SCHEDULES_ONLY_TASKS,
+    TERMINAL_STATUSES,
+)
 from zart.observability import hooks
 from zart.registry import Registry, default_registry
 from zart.schema import storage_problem, validation_errors
@@ -154,6 +161,8 @@ class ZartService:
         With `connection` (the app's SQLAlchemy Session or Connection) the row is written in the app's open
         transaction and the doorbell rings only once that transaction commits; a rollback leaves nothing."""
         check_name("task name", task)
+        if task in SCHEDULES_ONLY_TASKS:
+            raise InvalidData(f"'{task}' is started by schedules only: create a schedule with a Celery target")
         if execution_id is not None:
             check_execution_id(execution_id)
         if idempotency_key is not None:

@@ -24,6 +24,7 @@ from zart.engine.runner import RunnerConfig, run_execution
 from zart.heap import freeze_startup_heap
 from zart.observability import logs, metrics, tracing
 from zart.registry import default_registry, import_modules
+from zart.schedules import celery_target  # noqa: F401  (registers the workflow that fires Celery targets)
 from zart.store import catalog, db
 
 log = logging.getLogger(__name__)
