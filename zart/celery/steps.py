@@ -291,6 +291,7 @@ class RemoteSteps:
         """Release the worker slot until a result is recorded, a timer is due, or a dispatch goes silent."""
         ctx = self._ctx
         with ctx._store_errors(), db.transaction(ctx._url) as conn:
+            remote_store.relax_commit(conn)
             parked = executions.park(
                 conn,
                 ctx.execution_id,
