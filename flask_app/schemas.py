@@ -82,6 +82,27 @@ class ScheduleRequest(ma.Schema):
         validate=NAME,
         metadata={"description": "Repeating a request with the same key returns the same execution."},
     )
+    priority = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(-1_000_000, 1_000_000),
+        metadata={"description": "Higher starts first while its queue's limits hold a backlog (default: the task's)."},
+    )
+    dedup_key = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=NAME,
+        metadata={"description": "While an execution with this key is active, it is returned instead (200)."},
+    )
+    debounce = fields.Float(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(0, 86_400, min_inclusive=False),
+        metadata={
+            "description": "Seconds to delay the start; a schedule with the same `dedup_key` before then "
+            "replaces the input (needs `dedup_key`)."
+        },
+    )
 
 
 class ListQuery(ma.Schema):

@@ -93,6 +93,8 @@ def _write_session(response: Response) -> Response:
             secure=request.is_secure,
         )
     for name, value in SECURITY_HEADERS.items():
+        if name == "Cache-Control" and request.endpoint == "zart_ui.static":
+            continue  # the stylesheet and script may be cached (Flask sends them with validators)
         response.headers.setdefault(name, value)
     return response
 

@@ -46,9 +46,7 @@ def test_an_output_postgres_cannot_store_fails_the_execution_clearly(service, st
     assert row["error"]["type"] == "UnstorableValue" and "output cannot be stored" in row["error"]["message"]
 
 
-def test_an_execution_whose_runs_keep_killing_the_worker_fails_after_the_recovery_limit(
-    service, start_worker, log_dir
-):
+def test_an_execution_whose_runs_keep_killing_the_worker_fails_after_the_recovery_limit(service, start_worker, log_dir):
     start_worker(concurrency=1, ZART_MAX_RECOVERIES="2")
     flag = log_dir / "never"
     execution_id = service.schedule("l.poison", {"flag": str(flag)}).execution["execution_id"]
@@ -61,9 +59,7 @@ def test_an_execution_whose_runs_keep_killing_the_worker_fails_after_the_recover
 
 def test_progress_resets_the_recovery_count(service, start_worker, log_dir):
     start_worker(concurrency=1, ZART_MAX_RECOVERIES="1")
-    execution_id = service.schedule("l.progressing-poison", {"steps": 3, "dir": str(log_dir)}).execution[
-        "execution_id"
-    ]
+    execution_id = service.schedule("l.progressing-poison", {"steps": 3, "dir": str(log_dir)}).execution["execution_id"]
     done, row = service.wait(execution_id, 60)
     assert done and row["status"] == "completed", row
     assert row["output"] == {"results": [0, 0, 1, 1, 2, 2]}
@@ -250,3 +246,60 @@ def test_a_worker_cannot_park_on_a_rule_resumed_after_it_read_the_rules(service,
         assert execution_id not in stranded
     finally:
         service.cancel(execution_id)
+
+
+def test_an_event_delivered_as_its_timeout_falls_due_is_not_taken_for_a_lost_lease(service, log_dir):
+    """The claim reads the step as due while the delivery commits: the delivered payload wins, at once."""
+    import threading
+
+    from sqlalchemy import text
+
+    from tests.harness import poll
+    from zart.engine.runner import RunnerConfig, run_execution
+    from zart.registry import default_registry
+    from zart.store import db, events
+
+    url = service.settings.database_url
+    config = RunnerConfig(url, 30.0, 0.0, "test-worker")
+    execution_id = service.schedule("t.event", {"journal": str(log_dir / "j"), "timeout": 0.3}).execution[
+        "execution_id"
+    ]
+    assert run_execution(execution_id, config, lambda *_: True, default_registry) == "suspended"
+
+    def due() -> bool:
+        with db.autocommit(url) as conn:
+            return bool(
+                conn.execute(
+                    text("SELECT wake_at <= now() FROM executions WHERE id = :id"), {"id": execution_id}
+                ).scalar()
+            )
+
+    poll(due, what="the event timeout to fall due")
+    outcome: list[str] = []
+    delivery = db.get_engine(url).connect()
+    transaction = delivery.begin()
+    try:
+        assert events.deliver(delivery, execution_id, "approval", {"ok": True})  # holds the row until commit
+        worker = threading.Thread(
+            target=lambda: outcome.append(run_execution(execution_id, config, lambda *_: True, default_registry))
+        )
+        worker.start()
+
+        def claim_blocked() -> bool:
+            with db.autocommit(url) as conn:
+                return bool(
+                    conn.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE wait_event_type = 'Lock' AND query LIKE '%claimed%'"
+                        )
+                    ).scalar()
+                )
+
+        poll(claim_blocked, what="the claim to wait for the delivery")
+        transaction.commit()
+    finally:
+        delivery.close()
+    worker.join(30)
+    assert outcome == ["completed"], outcome
+    assert service.status(execution_id)["output"] == {"payload": {"ok": True}}

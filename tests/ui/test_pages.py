@@ -73,6 +73,8 @@ def test_security_headers_and_the_session_cookie(open_client):
     assert response.headers["X-Frame-Options"] == "DENY"
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/ui/" in cookie
+    assert response.headers["Cache-Control"] == "no-store"  # pages hold live data; assets may be cached
+    assert open_client.get("/ui/static/zart-ui.js").headers.get("Cache-Control") != "no-store"
 
 
 def test_an_exact_id_opens_its_page_and_a_prefix_lists_matches(open_client, service, unique):

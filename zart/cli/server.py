@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from zart.cli.state import CliState, global_options, with_state
@@ -49,6 +51,7 @@ def server(state: CliState, host: str, port: int, threads: int, connection_limit
     if not state.quiet:
         click.echo(f"zart API on http://{host}:{port} ({threads} threads, up to {max_waiters} long-polls)")
     options = waitress_options(threads, connection_limit, state.settings.max_body_bytes)
+    logging.basicConfig()  # as waitress.serve does: its warnings (queue depth, app errors) reach stderr
     create_server(app, host=host, port=port, **options).run()
 
 
