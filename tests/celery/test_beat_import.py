@@ -37,5 +37,23 @@ def test_imported_beat_entries_fire_on_a_plain_celery_worker(env, tmp_path, log_
     triggered = zart("schedules", "trigger", "add-hourly", "--json").json()["fired"][0]["execution_id"]
     assert zart("wait", triggered, "--timeout", "40").returncode == 0
     assert service.status(triggered)["output"] == {"task": "beatfleet.add", "result": 5}
-    for schedule_id in ("ping-every-two-seconds", "add-hourly"):
+    created = zart(
+        "schedules",
+        "create",
+        "add-from-cli",
+        "--task",
+        "beatfleet.add",
+        "--celery",
+        "--kwargs",
+        '{"a": 1, "b": 1}',
+        "--queue",
+        "beatfleet",
+        "--every",
+        "3600",
+    )
+    assert created.returncode == 0, created.stderr
+    by_cli = zart("schedules", "trigger", "add-from-cli", "--json").json()["fired"][0]["execution_id"]
+    assert zart("wait", by_cli, "--timeout", "40").returncode == 0
+    assert service.status(by_cli)["output"] == {"task": "beatfleet.add", "result": 2}
+    for schedule_id in ("ping-every-two-seconds", "add-hourly", "add-from-cli"):
         assert zart("schedules", "delete", schedule_id).returncode == 0
