@@ -48,6 +48,7 @@ def redis_server(services_dir: Path) -> Iterator[LocalRedis]:
 def env(postgres: LocalPostgres, redis_server: LocalRedis) -> Environment:
     upgrade(postgres.url)
     environment = Environment(database_url=postgres.url, broker_url=redis_server.url)
+    import tests.flow_workflows  # noqa: F401
     import tests.liveness_workflows  # noqa: F401
     import tests.reliability_workflows  # noqa: F401
     import tests.workflows  # noqa: F401  (registers the test tasks, as a worker would)

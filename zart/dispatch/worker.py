@@ -25,9 +25,12 @@ from zart.heap import freeze_startup_heap
 from zart.observability import logs, metrics, tracing
 from zart.registry import default_registry, import_modules
 from zart.schedules import celery_target  # noqa: F401  (registers the workflow that fires Celery targets)
-from zart.store import catalog, db
+from zart.store import catalog, db, flow
 
 log = logging.getLogger(__name__)
+
+# workflows every zart worker runs: a Celery canvas as one execution
+BUILT_IN_WORKFLOWS = "zart.canvas.workflow"
 
 WORKER_PING_AFTER_IDLE = 2.0
 
@@ -55,7 +58,7 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         broker_transport_options={"visibility_timeout": 3600, "socket_connect_timeout": 2},
         broker_pool_limit=10,
         worker_send_task_events=False,
-        imports=list(settings.imports),
+        imports=[BUILT_IN_WORKFLOWS, *settings.imports],
         worker_hijack_root_logger=False,
         worker_concurrency=default_concurrency(),
     )
@@ -97,16 +100,26 @@ def run_worker(app: Celery, argv: list[str]) -> int:
 
 
 def record_catalog(settings: Settings) -> None:
-    """Tell the store which task names this process can run, so others can refuse unknown ones."""
+    """Tell the store which task names this process can run (so others can refuse unknown ones) and which
+    limits its code declares."""
+    recorder = f"{socket.gethostname()}:{os.getpid()}"
     with db.transaction(settings.database_url) as conn:
         catalog.record_tasks(
             conn,
             [
-                {"name": task.name, "schema": task.schema, "timeout_seconds": task.timeout, "queue": task.queue}
+                {
+                    "name": task.name,
+                    "schema": task.schema,
+                    "timeout_seconds": task.timeout,
+                    "queue": task.queue,
+                    "flow_limit": task.flow_limit,
+                    "priority": task.priority,
+                }
                 for task in default_registry.tasks()
             ],
-            f"{socket.gethostname()}:{os.getpid()}",
+            recorder,
         )
+        flow.declare(conn, [spec.columns() for spec in default_registry.limits()], recorder)
 
 
 def reconcile_schedules(settings: Settings) -> None:
@@ -127,7 +140,7 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
     def on_ready(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not app:
             return
-        import_modules(settings.imports)
+        import_modules((BUILT_IN_WORKFLOWS, *settings.imports))
         record_catalog(settings)
         reconcile_schedules(settings)
         sweeper = Sweeper(settings, publisher, BrokerProbe(app))

@@ -130,6 +130,8 @@ def apply(conn: Connection, plans: Sequence[Plan], now: datetime, lookup: TaskLo
                 "timeout": task["timeout_seconds"],
                 "schedule_id": spec.id,
                 "tick": tick,
+                "limit": task.get("flow_limit") or spec.task,
+                "priority": task.get("priority") or 0,
             }
             wanted.append((item, plan))
     created = executions.insert_scheduled(conn, [item for item, _ in wanted])
