@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import zart
+from zart.dispatch.worker import default_concurrency
 
 STEPS = "bench.steps"
 FIRST_STEP = "bench.first-step"
@@ -53,6 +54,24 @@ def sleep(ctx: zart.Context, data: dict[str, Any]) -> float:
     """A durable one-second sleep, then a step that records when it woke: wake-up lateness."""
     ctx.sleep("nap", SLEEP_SECONDS)
     return float(ctx.step("woke", clock))
+
+
+LIMITED_STEPS = "bench.limited-steps"
+HANDOFF = "bench.handoff"
+LIMITED_CONCURRENCY = 2 * default_concurrency()  # twice a default worker's processes
+
+
+@zart.task(LIMITED_STEPS, concurrency=LIMITED_CONCURRENCY)
+def limited_steps(ctx: zart.Context, data: dict[str, Any]) -> int:
+    """`bench.steps` under a global concurrency limit of twice the worker's processes: what a limit costs."""
+    return steps(ctx, data)
+
+
+@zart.task(HANDOFF, concurrency=1)
+def handoff(ctx: zart.Context, data: dict[str, Any]) -> float:
+    """One at a time across the fleet: a step records when it started, so the gap after the previous one's
+    completion is the time a freed slot takes to start the next held execution."""
+    return float(ctx.step("first", clock))
 
 
 REMOTE_STEPS = "bench.remote-steps"

@@ -34,7 +34,10 @@ class Executions(MethodView):
     @blp.arguments(ScheduleRequest)
     @blp.response(201, Scheduled, description="The execution was created and handed to the workers.")
     @blp.alt_response(
-        200, schema=Scheduled, success=True, description="This idempotency key already names an execution."
+        200,
+        schema=Scheduled,
+        success=True,
+        description="This idempotency key already names an execution, or this dedup key an active one.",
     )
     @blp.errors(
         {
@@ -47,7 +50,13 @@ class Executions(MethodView):
     def post(self, body: dict[str, Any]) -> Any:
         """Schedule an execution"""
         scheduled = current_service().schedule(
-            body["task"], body["data"], idempotency_key=body["idempotency_key"], triggered_by=current_actor()
+            body["task"],
+            body["data"],
+            idempotency_key=body["idempotency_key"],
+            triggered_by=current_actor(),
+            priority=body["priority"],
+            dedup_key=body["dedup_key"],
+            debounce=body["debounce"],
         )
         view = views.scheduled_view(scheduled.execution)
         return (view, 201) if scheduled.created else respond(Scheduled, view, 200)

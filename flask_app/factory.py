@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from flask_app import admin, catalog, docs, events, executions, probes, schedules
+from flask_app import admin, catalog, docs, events, executions, limits, probes, schedules
 from flask_app.api import CONFIG_PREFIX, ZartApi
 from flask_app.auth import SCHEME_NAME, SECURITY_SCHEME, encode_tokens
 from flask_app.errors import register_error_handlers
@@ -86,6 +86,7 @@ def init_zart(
     for blueprint in (executions.blp, events.blp, catalog.blp, schedules.blp):
         api.register_blueprint(blueprint, url_prefix=api_at)
     api.register_blueprint(admin.blp, url_prefix=admin_at)
+    api.register_blueprint(limits.blp, url_prefix=admin_at)
     api.register_blueprint(probes.blp)
     api.register_blueprint(probes.metrics_blp)
     app.register_blueprint(docs.blp)

@@ -82,6 +82,27 @@ class ScheduleRequest(ma.Schema):
         validate=NAME,
         metadata={"description": "Repeating a request with the same key returns the same execution."},
     )
+    priority = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(-1_000_000, 1_000_000),
+        metadata={"description": "Higher starts first while its queue's limits hold a backlog (default: the task's)."},
+    )
+    dedup_key = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=NAME,
+        metadata={"description": "While an execution with this key is active, it is returned instead (200)."},
+    )
+    debounce = fields.Float(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(0, 86_400, min_inclusive=False),
+        metadata={
+            "description": "Seconds to delay the start; a schedule with the same `dedup_key` before then "
+            "replaces the input (needs `dedup_key`)."
+        },
+    )
 
 
 class ListQuery(ma.Schema):
@@ -99,7 +120,7 @@ class ListQuery(ma.Schema):
     )
     cursor = fields.String(
         load_default=None,
-        validate=validate.Length(min=1, max=MAX_CURSOR_LENGTH),
+        validate=[validate.Length(min=1, max=MAX_CURSOR_LENGTH), validate.Regexp(r"^[A-Za-z0-9_-]+$")],
         metadata={
             "description": "The `next_cursor` of the previous page (same filters and order; no offset): pages "
             "after it as fast as the first, however deep."

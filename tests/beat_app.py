@@ -9,6 +9,7 @@ from celery.schedules import crontab, solar
 
 app = Celery("beatproj", broker="memory://")
 app.conf.timezone = "Europe/Berlin"
+app.conf.task_routes = {"beatproj.*": {"queue": "beatproj"}}
 app.conf.beat_schedule = {
     "nightly report": {"task": "t.scheduled", "schedule": crontab(minute=30, hour=2), "kwargs": {"seconds": 0}},
     "weekday-mornings": {
@@ -19,7 +20,9 @@ app.conf.beat_schedule = {
     "every-five-minutes": {"task": "t.scheduled", "schedule": timedelta(minutes=5)},
     "sunrise": {"task": "t.scheduled", "schedule": solar("sunrise", 52.52, 13.40)},
     "half-second": {"task": "t.scheduled", "schedule": 0.5},
-    "cleanup": {"task": "beatproj.cleanup", "schedule": 60.0},
+    # a task of this app: a Celery target (yearly, so it never fires while the tests run)
+    "cleanup": {"task": "beatproj.cleanup", "schedule": crontab(minute=0, hour=4, day_of_month=1, month_of_year=1)},
+    "not-a-task": {"task": "beatproj.no-such-task", "schedule": 60.0},
 }
 
 

@@ -53,6 +53,7 @@ def prepared_environment(postgres: LocalPostgres, redis_server: LocalRedis) -> E
     """The services migrated, the test workflows registered and recorded in the catalog."""
     upgrade(postgres.url)
     environment = Environment(database_url=postgres.url, broker_url=redis_server.url)
+    import tests.flow_workflows  # noqa: F401
     import tests.liveness_workflows  # noqa: F401
     import tests.reliability_workflows  # noqa: F401
     import tests.workflows  # noqa: F401  (registers the test tasks, as a worker would)

@@ -61,7 +61,7 @@ class Environment:
 
     database_url: str
     broker_url: str
-    imports: str = "tests.workflows,tests.reliability_workflows,tests.liveness_workflows"
+    imports: str = "tests.workflows,tests.reliability_workflows,tests.liveness_workflows,tests.flow_workflows"
     extra: dict[str, str] = field(default_factory=dict)
 
     def variables(self, **overrides: str) -> dict[str, str]:

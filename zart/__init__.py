@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from zart.errors import EventTimeout, StepFailed, StepTimeout
-from zart.registry import Registry, Task, default_registry, task
+from zart.registry import Registry, Task, default_registry, limit, task
 from zart.retry import RetryPolicy
 from zart.schedules.declare import cron, every
 
@@ -25,7 +25,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def step(
-    name: str | None = None, *, retry: RetryPolicy | None = None, timeout: float | timedelta | None = None
+    name: str | None = None,
+    *,
+    retry: RetryPolicy | None = None,
+    timeout: float | timedelta | None = None,
+    rate_limit: str | None = None,
 ) -> Callable[[F], F]:
     """Make calls of the decorated function inside a handler run as the checkpointed step `name`."""
 
@@ -39,7 +43,7 @@ def step(
             ctx = current_context.get()
             if ctx is None:
                 return fn(*args, **kwargs)
-            return ctx.step(step_name, fn, *args, retry=retry, timeout=timeout, **kwargs)
+            return ctx.step(step_name, fn, *args, retry=retry, timeout=timeout, rate_limit=rate_limit, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 
@@ -76,6 +80,7 @@ __all__ = [
     "Task",
     "configure",
     "default_registry",
+    "limit",
     "schedule",
     "send_event",
     "step",

@@ -31,15 +31,28 @@ def schedule(
     id: str | None = None,  # noqa: A002  (the contract's name for it)
     idempotency_key: str | None = None,
     connection: Any = None,
+    priority: int | None = None,
+    dedup_key: str | None = None,
+    debounce: float | None = None,
 ) -> str:
     """Start an execution of `task` with `data`; returns its id.
+
+    `priority`, `dedup_key` and `debounce` are flow control (see `ZartService.schedule`): with a dedup key,
+    the active execution holding it is returned instead of a new one.
 
     Given `connection` (a SQLAlchemy Session, Flask-SQLAlchemy's `db.session`, or a Connection), the execution
     is written in that open transaction: it exists only if the app commits, and workers hear of it only
     after the commit. Scheduling the same `id` again returns the existing execution."""
     name = task.name if isinstance(task, Task) else task
     scheduled = _service().schedule(
-        name, {} if data is None else data, execution_id=id, idempotency_key=idempotency_key, connection=connection
+        name,
+        {} if data is None else data,
+        execution_id=id,
+        idempotency_key=idempotency_key,
+        connection=connection,
+        priority=priority,
+        dedup_key=dedup_key,
+        debounce=debounce,
     )
     return str(scheduled.execution["execution_id"])
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from zart.errors import WorkflowDefinitionError
+from zart.flow.definitions import LimitSpec, check_priority, parse_rate
 from zart.limits import QUEUE_PATTERN, QUEUE_RULE
 from zart.retry import RetryPolicy
 from zart.schedules.declare import Declaration, bind_all
@@ -30,6 +31,8 @@ class Task:
     retry: RetryPolicy
     timeout: float | None
     schema: dict[str, Any] | None = None
+    flow_limit: str | None = None  # the limit its executions are admitted under, when declared
+    priority: int = 0
     schedules: tuple[ScheduleSpec, ...] = ()
     queue: str | None = None
 
@@ -42,6 +45,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}
+        self._limits: dict[str, LimitSpec] = {}
 
     def register(self, task: Task) -> Task:
         existing = self._tasks.get(task.name)
@@ -49,6 +53,17 @@ class Registry:
             raise ValueError(f"task name '{task.name}' is already registered by {_qualified(existing.handler)}")
         self._tasks[task.name] = task
         return task
+
+    def register_limit(self, spec: LimitSpec) -> LimitSpec:
+        """Declare a limit once; declaring the same name again must say the same thing."""
+        existing = self._limits.get(spec.name)
+        if existing is not None and existing != spec:
+            raise ValueError(f"limit '{spec.name}' is already declared differently: {existing} vs {spec}")
+        self._limits[spec.name] = spec
+        return spec
+
+    def limits(self) -> list[LimitSpec]:
+        return [self._limits[name] for name in sorted(self._limits)]
 
     def get(self, name: str) -> Task | None:
         return self._tasks.get(name)
@@ -81,31 +96,113 @@ def task(
     schedule: Declaration | list[Declaration] | None = None,
     queue: str | None = None,
     registry: Registry | None = None,
+    limit: str | None = None,
+    concurrency: int | None = None,
+    rate_limit: str | None = None,
+    burst: int | None = None,
+    concurrency_key: str | None = None,
+    key_concurrency: int | None = None,
+    on_key_busy: str = "wait",
+    priority: int = 0,
 ) -> Callable[[Handler], Task]:
-    """Register `fn(ctx, data)` as the workflow `name`, optionally fired on `schedule` (`zart.cron`/`zart.every`)."""
+    """Register `fn(ctx, data)` as the workflow `name`, optionally fired on `schedule` (`zart.cron`/`zart.every`).
+
+    Flow control: `concurrency` (at most N running across the fleet), `rate_limit` ("100/m", with `burst`),
+    `concurrency_key` (an input field or dotted path) with `key_concurrency` (default 1) and `on_key_busy`
+    (wait, cancel_newest, cancel_in_progress) apply to the task's limit: `limit`, else the task's own name.
+    Tasks that name the same limit share it; declare it on one task or with `zart.limit`.
+    `priority`: higher first among executions held back by the limit (FIFO within a priority).
+    `queue` is the Celery queue the workflow's doorbells go to (routing), not a limit.
+    """
     if not name or len(name) > 200:
         raise ValueError("a task name must have 1 to 200 characters")
     if queue is not None and not QUEUE_PATTERN.match(queue):
         raise ValueError(f"queue name {queue!r} of task {name!r} is not valid: {QUEUE_RULE}")
+    check_priority(priority)
     schedules = bind_all(name, schedule)
+    target = registry or default_registry
+    declares = any(v is not None for v in (concurrency, rate_limit, concurrency_key, key_concurrency))
+    if declares:
+        target.register_limit(
+            limit_spec(
+                limit or name,
+                concurrency=concurrency,
+                rate=rate_limit,
+                burst=burst,
+                concurrency_key=concurrency_key,
+                key_concurrency=key_concurrency,
+                on_key_busy=on_key_busy,
+            )
+        )
 
     def decorate(fn: Handler) -> Task:
         problem = plain_function_problem(fn)
         if problem is not None:
             raise TypeError(f"task '{name}': {problem}")
-        return (registry or default_registry).register(
+        return target.register(
             Task(
                 name=name,
                 handler=fn,
                 retry=retry or RetryPolicy.none(),
                 timeout=seconds(timeout),
                 schema=schema,
+                flow_limit=limit or (name if declares else None),
+                priority=priority,
                 schedules=schedules,
                 queue=queue,
             )
         )
 
     return decorate
+
+
+def limit_spec(
+    name: str,
+    *,
+    concurrency: int | None = None,
+    rate: str | None = None,
+    burst: int | None = None,
+    concurrency_key: str | None = None,
+    key_concurrency: int | None = None,
+    on_key_busy: str = "wait",
+) -> LimitSpec:
+    """A limit from the keyword arguments people write (a key without a per-key count means one per key)."""
+    if not name or len(name) > 200:
+        raise ValueError("a limit name must have 1 to 200 characters")
+    return LimitSpec(
+        name=name,
+        concurrency=concurrency,
+        rate=None if rate is None else parse_rate(rate, burst),
+        key_path=concurrency_key,
+        key_concurrency=key_concurrency if key_concurrency is not None or concurrency_key is None else 1,
+        key_strategy=on_key_busy,
+    )
+
+
+def limit(
+    name: str,
+    *,
+    concurrency: int | None = None,
+    rate: str | None = None,
+    burst: int | None = None,
+    concurrency_key: str | None = None,
+    key_concurrency: int | None = None,
+    on_key_busy: str = "wait",
+    registry: Registry | None = None,
+) -> LimitSpec:
+    """Declare a named limit: shared by tasks (`@zart.task(..., limit=name)`) or a token bucket for
+    steps (`ctx.step(..., rate_limit=name)`). Operators may change it at runtime (`zart limits set`)."""
+    return (registry or default_registry).register_limit(
+        limit_spec(
+            name,
+            concurrency=concurrency,
+            rate=rate,
+            burst=burst,
+            concurrency_key=concurrency_key,
+            key_concurrency=key_concurrency,
+            on_key_busy=on_key_busy,
+        )
+    )
 
 
 def import_modules(modules: Iterable[str]) -> None:

@@ -27,13 +27,22 @@ from zart.errors import (
     NotWaitingForEvent,
     TaskNotRegistered,
 )
-from zart.limits import EXECUTION_STATUSES, MAX_ID_LENGTH, MAX_LIST_LIMIT, NAME_MAX, TERMINAL_STATUSES
+from zart.flow.definitions import check_priority
+from zart.limits import (
+    EXECUTION_STATUSES,
+    MAX_ID_LENGTH,
+    MAX_LIST_LIMIT,
+    NAME_MAX,
+    SCHEDULES_ONLY_TASKS,
+    TERMINAL_STATUSES,
+)
 from zart.observability import hooks
 from zart.registry import Registry, default_registry
 from zart.schema import storage_problem, validation_errors
 from zart.store import admin as audit
 from zart.store import cancel as cancel_store
 from zart.store import catalog, counts, db, events, executions, liveness, notifications, pause
+from zart.store import flow as flow_store
 
 PublishFn = Callable[[str], bool]
 log = logging.getLogger(__name__)
@@ -52,6 +61,34 @@ MAX_REPLAY_LIMIT = 100_000
 def _next_reread(listening: bool) -> float:
     interval = WAIT_POLL_LISTENING if listening else WAIT_POLL_UNLISTENED
     return time.monotonic() + interval * random.uniform(0.75, 1.25)
+
+
+DEDUP_RACE_RETRIES = 3
+MAX_DEBOUNCE = 86_400.0
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    priority: int | None
+    dedup_key: str | None
+    debounce: float | None
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    schema: dict[str, Any] | None
+    timeout: float | None
+    flow_limit: str | None
+    priority: int
+
+
+def check_debounce(debounce: float | None, dedup_key: str | None) -> None:
+    if debounce is None:
+        return
+    if dedup_key is None:
+        raise InvalidData("debounce needs a dedup_key: it is the key whose later schedules replace the input")
+    if isinstance(debounce, bool) or not isinstance(debounce, int | float) or not 0 < debounce <= MAX_DEBOUNCE:
+        raise InvalidData(f"debounce must be a number of seconds above 0 and at most {MAX_DEBOUNCE:g}")
 
 
 @dataclass(frozen=True)
@@ -122,19 +159,25 @@ class ZartService:
     ) -> None:
         self.settings = settings
         self._publish_fn = publish
+        self._publish_later: Callable[[str, float], bool] | None = None
         self._registry = registry
         self._readiness_lock = threading.Lock()
         self._readiness: tuple[float, dict[str, str]] | None = None
 
     # ------------------------------------------------------------ publishing
 
-    def publish(self, execution_id: str) -> bool:
-        """Ring the doorbell for an execution; False when the broker is unreachable (the sweeper follows up)."""
+    def publish(self, execution_id: str, countdown: float | None = None) -> bool:
+        """Ring the doorbell for an execution (`countdown`: not before that many seconds); False when the broker
+        is unreachable (the sweeper follows up)."""
         if self._publish_fn is None:
             from zart.dispatch import create_celery_app
             from zart.dispatch.broker import Publisher
 
-            self._publish_fn = Publisher(create_celery_app(self.settings)).publish
+            publisher = Publisher(create_celery_app(self.settings))
+            self._publish_fn = publisher.publish
+            self._publish_later = publisher.publish
+        if countdown and self._publish_later is not None:
+            return self._publish_later(execution_id, countdown)
         return self._publish_fn(execution_id)
 
     # ------------------------------------------------------------ commands
@@ -147,33 +190,60 @@ class ZartService:
         execution_id: str | None = None,
         idempotency_key: str | None = None,
         triggered_by: str | None = None,
+        priority: int | None = None,
+        dedup_key: str | None = None,
+        debounce: float | None = None,
         connection: Any = None,
     ) -> Scheduled:
         """Create a pending execution (or return the one with the same id / key) and ring the doorbell.
 
+        `dedup_key`: while an execution with this key is active, scheduling again returns it instead of a new
+        one. `debounce` (seconds, needs a dedup key): the start waits that long, and a schedule with the same
+        key before the start replaces the input (the last one wins). `priority`: higher first among
+        executions held by their queue's limits.
+
         With `connection` (the app's SQLAlchemy Session or Connection) the row is written in the app's open
         transaction and the doorbell rings only once that transaction commits; a rollback leaves nothing."""
         check_name("task name", task)
+        if task in SCHEDULES_ONLY_TASKS:
+            raise InvalidData(f"'{task}' is started by schedules only: create a schedule with a Celery target")
         if execution_id is not None:
             check_execution_id(execution_id)
         if idempotency_key is not None:
             check_name("idempotency key", idempotency_key)
+        if dedup_key is not None:
+            check_name("dedup key", dedup_key)
+        if priority is not None:
+            check_priority(priority)
+        check_debounce(debounce, dedup_key)
         check_input_shape(data)
         new_id = execution_id or new_execution_id()
+        flow = FlowOptions(priority, dedup_key, debounce)
         if connection is not None:
             from zart import apptx
 
             joined = apptx.join(connection, self.settings.database_url)
             with db.translated_errors(), db.zart_names(joined.conn, self.settings.database_url):
-                scheduled = self._insert(joined.conn, task, data, new_id, execution_id, idempotency_key, triggered_by)
+                scheduled, superseded = self._insert(
+                    joined.conn, task, data, new_id, execution_id, idempotency_key, triggered_by, flow
+                )
             if scheduled.created:
-                joined.after_commit(lambda: self.publish(new_id))
+                joined.after_commit(lambda: self._after_insert(new_id, superseded, debounce))
             return scheduled
         with db.transaction(self.settings.database_url) as conn:
-            scheduled = self._insert(conn, task, data, new_id, execution_id, idempotency_key, triggered_by)
+            scheduled, superseded = self._insert(
+                conn, task, data, new_id, execution_id, idempotency_key, triggered_by, flow
+            )
         if not scheduled.created:
             return scheduled
-        return Scheduled(scheduled.execution, created=True, published=self.publish(new_id))
+        return Scheduled(scheduled.execution, created=True, published=self._after_insert(new_id, superseded, debounce))
+
+    def _after_insert(self, execution_id: str, superseded: list[str], debounce: float | None) -> bool:
+        """After commit: the superseded executions' children are cancelled, woken parents rung, then the new one."""
+        for older in superseded:
+            self.cancel_descendants(older)
+            self.publish(older)  # a cancelled one claims nothing; a parent its cancelled child woke runs on
+        return self.publish(execution_id, debounce)
 
     def _insert(
         self,
@@ -184,47 +254,86 @@ class ZartService:
         execution_id: str | None,
         idempotency_key: str | None,
         triggered_by: str | None,
-    ) -> Scheduled:
-        timeout = self.validate_input(conn, task, data)
-        with hooks.scheduling(task, new_id) as trace_context:
-            created = executions.insert_execution(
-                conn,
-                execution_id=new_id,
-                task=task,
-                data=data,
-                idempotency_key=idempotency_key,
-                timeout=timeout,
-                triggered_by=triggered_by,
-                trace_context=trace_context,
-            )
-        if created is None:  # the id or key is taken: the same request again, or a conflict
-            existing = self._existing(conn, execution_id, idempotency_key)
-            if existing is None:
+        flow: FlowOptions,
+    ) -> tuple[Scheduled, list[str]]:
+        """The insert (or the existing execution it collides with) and the executions it supersedes."""
+        definition = self.validate_input(conn, task, data)
+        for _ in range(DEDUP_RACE_RETRIES):
+            with hooks.scheduling(task, new_id) as trace_context:
+                created = executions.insert_execution(
+                    conn,
+                    execution_id=new_id,
+                    task=task,
+                    data=data,
+                    idempotency_key=idempotency_key,
+                    timeout=definition.timeout,
+                    triggered_by=triggered_by,
+                    trace_context=trace_context,
+                    limit_name=definition.flow_limit,
+                    priority=definition.priority if flow.priority is None else flow.priority,
+                    dedup_key=flow.dedup_key,
+                    delay=flow.debounce,
+                )
+            if created is not None:
+                break
+            # the id or a key is taken: the same request again, a duplicate, or a conflict
+            existing = self._existing(conn, execution_id, idempotency_key, flow.dedup_key)
+            if existing is not None:
+                if flow.debounce is not None and existing["task"] == task:
+                    executions.replace_unstarted_input(conn, existing["execution_id"], data)
+                return self._same_task_or_conflict(existing, task), []
+            if flow.dedup_key is None:
                 raise ExecutionAlreadyExists("an execution with that id already exists")
-            return self._same_task_or_conflict(existing, task)
+            # the active execution holding the dedup key finished meanwhile: try again
+        else:
+            raise ExecutionAlreadyExists(f"dedup key '{flow.dedup_key}' is contended; try again")
+        if created["key_path"] is not None and created["flow_key"] is None:
+            raise InvalidData(
+                f"data has no '{created['key_path']}', the concurrency key of limit '{created['flow_limit']}'"
+            )
         record = {"execution_id": created["id"], **{k: created[k] for k in ("task", "status", "created_at")}}
-        return Scheduled(record, created=True, published=False)
+        return Scheduled(record, created=True, published=False), self._supersede(conn, created)
 
-    def validate_input(self, conn: Any, task: str, data: Any) -> float | None:
+    def validate_input(self, conn: Any, task: str, data: Any) -> TaskDefinition:
         """Everything new input for `task` must pass, wherever it comes from (schedule, restart): a JSON
         object that jsonb can store, nested at most MAX_JSON_DEPTH deep, conforming to the task's schema.
-        Returns the task's timeout."""
+        Returns the task's definition."""
         check_input_shape(data)
-        schema, timeout = self._task_definition(conn, task)
-        problems = validation_errors(schema, data)
+        definition = self.definition(conn, task)
+        problems = validation_errors(definition.schema, data)
         if problems:
             raise InvalidData("; ".join(problems))
-        return timeout
+        return definition
+
+    @staticmethod
+    def _supersede(conn: Any, created: dict[str, Any]) -> list[str]:
+        """Under the cancel_in_progress strategy the newest execution of a key wins: every older active one
+        is cancelled in the same transaction (a running one stops at its next step and frees its slot now)."""
+        if created["key_strategy"] != "cancel_in_progress" or created["flow_key"] is None:
+            return []
+        superseded = []
+        for execution_id in flow_store.older_with_key(conn, created["flow_limit"], created["flow_key"], created["id"]):
+            done = cancel_store.cancel(conn, execution_id)
+            if done.finished:
+                superseded.append(execution_id)
+            if done.wake_parent is not None:
+                superseded.append(done.wake_parent)  # a child's cancel may leave its parent ready
+        return superseded
 
     def _task_definition(self, conn: Any, task: str) -> tuple[dict[str, Any] | None, float | None]:
-        """The task's input schema and timeout: from this process's registry, else from the catalog."""
+        """The task's input schema and timeout."""
+        definition = self.definition(conn, task)
+        return definition.schema, definition.timeout
+
+    def definition(self, conn: Any, task: str) -> TaskDefinition:
+        """The task's input schema, timeout, limit and priority: from this process's registry, else the catalog."""
         local = self._registry.get(task)
         if local is not None:
-            return local.schema, local.timeout
+            return TaskDefinition(local.schema, local.timeout, local.flow_limit, local.priority)
         known = catalog.get_task(conn, task)
         if known is None:
             raise TaskNotRegistered(task)
-        return known["schema"], known["timeout_seconds"]
+        return TaskDefinition(known["schema"], known["timeout_seconds"], known["flow_limit"], known["priority"] or 0)
 
     def task_timeout(self, conn: Any, task: str) -> float | None:
         """The task's declared timeout, for a new run's deadline; None when it has none (or is not known)."""
@@ -235,11 +344,17 @@ class ZartService:
         return None if known is None else known["timeout_seconds"]
 
     @staticmethod
-    def _existing(conn: Any, execution_id: str | None, key: str | None) -> dict[str, Any] | None:
+    def _existing(conn: Any, execution_id: str | None, key: str | None, dedup_key: str | None) -> dict[str, Any] | None:
         if execution_id is not None:
-            return executions.get_execution(conn, execution_id)
+            found = executions.get_execution(conn, execution_id)
+            if found is not None:
+                return found
         if key is not None:
-            return executions.get_by_idempotency_key(conn, key)
+            found = executions.get_by_idempotency_key(conn, key)
+            if found is not None:
+                return found
+        if dedup_key is not None:
+            return executions.get_active_by_dedup_key(conn, dedup_key)
         return None
 
     @staticmethod
@@ -264,6 +379,11 @@ class ZartService:
         """The pause rule holding this execution right now, if any (for an operator reading its status)."""
         with db.autocommit(self.settings.database_url) as conn:
             return pause.holding_rule(conn, execution_id)
+
+    def holding_limit(self, execution_id: str) -> dict[str, Any] | None:
+        """The limit holding this pending execution back, and why, if any."""
+        with db.autocommit(self.settings.database_url) as conn:
+            return flow_store.holding_limit(conn, execution_id)
 
     def steps(self, execution_id: str, run_index: int | None = None) -> list[dict[str, Any]]:
         """Every step of a run (current by default) with its attempts."""

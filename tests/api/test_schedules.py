@@ -99,3 +99,9 @@ def test_trigger_and_backfill_fire_once_per_tick(client, api_worker, unique):
 def test_metrics_report_the_firing_lag(client):
     text = client.get("/metrics").get_data(as_text=True)
     assert "zart_schedule_firing_lag_seconds" in text and "zart_schedule_overdue_seconds" in text
+
+
+def test_the_celery_target_workflow_is_started_by_schedules_only(client):
+    body = {"task": "zart.schedules.celery-task", "data": {"task": "legacy.add", "args": [], "kwargs": {}}}
+    error = assert_error(client.post(f"{API}/executions", json=body), 422, "invalid_data")
+    assert "schedules only" in error["message"]

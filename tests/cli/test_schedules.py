@@ -85,16 +85,17 @@ def test_import_beat_reads_a_celery_app_and_the_schedules_fire(zart, worker, env
         "every-five-minutes": "would create",
         "sunrise": "refused",
         "half-second": "refused",
-        "cleanup": "refused",
+        "cleanup": "would create",
+        "not-a-task": "refused",
     }
     assert "solar" in entries["sunrise"]["reason"] and "whole seconds" in entries["half-second"]["reason"]
-    assert "Celery task" in entries["cleanup"]["reason"]
+    assert "neither a zart task nor a task of the Celery app" in entries["not-a-task"]["reason"]
     assert entries["nightly report"]["timing"] == "cron 30 2 * * * (Europe/Berlin)"
     assert entries["weekday-mornings"]["timing"] == "cron */15 9-17 * * mon-fri (Europe/Berlin)"
     assert zart("schedules", "show", "dry-every-two-seconds").returncode == 3, "a dry run created a schedule"
 
     imported = zart("schedules", "import-beat", "-A", "tests.beat_app", "--prefix", "beat-")
-    assert imported.returncode == 1 and "3 of 7 entries refused" in imported.stderr
+    assert imported.returncode == 1 and "3 of 8 entries refused" in imported.stderr
     assert "beat-nightly-report" in imported.stdout
     again = zart("schedules", "import-beat", "-A", "tests.beat_app", "--prefix", "beat-", "--json")
     assert {e["result"] for e in again.json()["entries"] if e["result"] != "refused"} == {"unchanged"}
@@ -111,7 +112,13 @@ def test_import_beat_reads_a_celery_app_and_the_schedules_fire(zart, worker, env
         view = zart("schedules", "show", "beat-every-two-seconds", "--json").json()
         return view["last_status"] == "completed" and view["last_tick"] is not None
 
+    cleanup = zart("schedules", "show", "beat-cleanup", "--json").json()
+    assert (cleanup["target_kind"], cleanup["task"], cleanup["data"]) == (
+        "celery",
+        "beatproj.cleanup",
+        {"queue": "beatproj"},
+    )
     poll(fired_twice, timeout=30, what="the imported interval schedule to fire")
-    for name in ("nightly-report", "weekday-mornings", "every-two-seconds", "every-five-minutes"):
+    for name in ("nightly-report", "weekday-mornings", "every-two-seconds", "every-five-minutes", "cleanup"):
         assert zart("schedules", "delete", f"beat-{name}").returncode == 0
     assert zart("schedules", "import-beat", "-A", "no_such_module.celery").returncode == 1

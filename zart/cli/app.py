@@ -27,9 +27,9 @@ def cli(ctx: click.Context, **_: Any) -> None:
 
 
 def _register_commands() -> None:
-    from zart.cli import admin, executions, operate, replay, schedules, server
+    from zart.cli import admin, executions, limits, operate, replay, schedules, server
 
-    for module in (executions, operate, server, admin, schedules, replay):
+    for module in (executions, operate, server, admin, schedules, replay, limits):
         for command in module.COMMANDS:
             cli.add_command(command)
 

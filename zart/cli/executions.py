@@ -28,11 +28,30 @@ BROKER_DOWN = "the broker is unreachable; {what} will be picked up by the worker
 @click.argument("task_name", metavar="TASK_NAME")
 @click.option("--data", type=JSON_OBJECT, default="{}", show_default=True, help="Input as a JSON object.")
 @click.option("--id", "execution_id", metavar="EXECUTION_ID", help="Explicit id: scheduling it again is safe.")
+@click.option("--priority", type=int, default=None, help="Higher starts first when its queue's limits hold a backlog.")
+@click.option("--dedup-key", default=None, help="While an execution with this key is active, return it instead.")
+@click.option(
+    "--debounce",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Start after this delay; a schedule with the same --dedup-key before then replaces the input.",
+)
 @global_options
 @with_state
-def schedule(state: CliState, task_name: str, data: dict[str, Any], execution_id: str | None) -> None:
+def schedule(
+    state: CliState,
+    task_name: str,
+    data: dict[str, Any],
+    execution_id: str | None,
+    priority: int | None,
+    dedup_key: str | None,
+    debounce: float | None,
+) -> None:
     """Schedule a new execution of TASK_NAME."""
-    scheduled = service_for(state).schedule(task_name, data, execution_id=execution_id)
+    scheduled = service_for(state).schedule(
+        task_name, data, execution_id=execution_id, priority=priority, dedup_key=dedup_key, debounce=debounce
+    )
     view = views.scheduled_view(scheduled.execution)
     if scheduled.created and not scheduled.published:
         render.warn(BROKER_DOWN.format(what=f"execution {view['execution_id']}"))
@@ -63,6 +82,9 @@ def status(state: CliState, execution_id: str, verbose: bool) -> None:
     held = service.holding_rule(execution_id) if row["status"] in ACTIVE_STATUSES else None
     if held is not None:  # text only: --json keeps exactly the API's status fields
         lines.append(f"Held by: pause rule {held['rule_id']} ({render.text(held['reason'])})")
+    limit = service.holding_limit(execution_id) if row["status"] == "pending" else None
+    if limit is not None:
+        lines.append(f"Held by: limit {limit['limit_name']} ({render.limit_reason(limit)})")
     if verbose:
         view = {**view, "steps": steps}
         lines += render.step_lines(steps)

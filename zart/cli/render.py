@@ -137,7 +137,11 @@ def waiting_text(waiting_for: Mapping[str, Any] | None, event: str | None, wake_
     kind = details.get("kind") or ("event" if event else None)
     if kind is None:
         return f"timer (until {wake_at})" if wake_at else None
-    subject = {"event": event or details.get("event"), "children": ", ".join(details.get("steps", []))}
+    subject = {
+        "event": event or details.get("event"),
+        "children": ", ".join(details.get("steps", [])),
+        "rate_limit": f"{details.get('limit')} (step {details.get('step')})",
+    }
     reason = " ".join(part for part in (kind, subject.get(kind, details.get("step"))) if part)
     return f"{reason} (until {wake_at})" if wake_at and kind != "children" else reason
 
@@ -196,3 +200,19 @@ def step_lines(steps: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _optional_error(error: Any) -> str:
     return "" if error is None else error_text(error)
+
+
+def limit_reason(held: Mapping[str, Any]) -> str:
+    """Why a limit holds an execution, in the limit's own numbers."""
+    reason = held["reason"]
+    if reason == "concurrency":
+        return f"concurrency: {held['running']} of {held['concurrency']} running"
+    if reason == "key":
+        return f"key {held['flow_key']!r}: {held['key_running'] or 0} of {held['key_concurrency']} running"
+    if reason == "rate":
+        return f"rate: waiting for a token ({held['rate']} per {held['period_seconds']:g}s)"
+    if reason == "paused":
+        return "the queue is paused"
+    if reason == "queued":
+        return "behind earlier or higher-priority executions"
+    return str(reason)

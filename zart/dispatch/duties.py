@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from zart.config import Settings
 from zart.dispatch.broker import BrokerState
 from zart.engine.runner import finish_with_parent
+from zart.flow.handoff import dispatch_held
 from zart.observability import hooks
 from zart.retention import prune
 from zart.store import counts, db, executions, liveness, pause, remote, sweeps
@@ -130,7 +131,20 @@ def _repair(conn: Connection, row: dict[str, Any]) -> bool:
         return executions.wake_parent_if_children_done(conn, execution_id, row["run_index"])
     if cause == "pause_rule_inactive":
         return liveness.release_from_inactive_rule(conn, execution_id)
+    if cause == "limit_gone":
+        return liveness.release_from_missing_limit(conn, execution_id)
     return False  # an expired lease is the lease duty's next round; anything else needs a person
+
+
+def dispatch_held_executions(url: str, round_: Round) -> list[str]:
+    """The safety net for limits: held executions that may start now but got no doorbell (the run that freed
+    their slot died before ringing, or a limit was raised elsewhere). One query over the limits, not a scan of
+    held rows; a rate-limited head is rung only once its token is due."""
+    ready: list[str] = []
+    with db.transaction(url) as conn:
+        if sweeps.try_lock(conn):
+            dispatch_held(conn, None, lambda execution_id, _: ready.append(execution_id), 0.0)
+    return hooks.repaired("held", ready)
 
 
 def fold_counts(url: str, round_: Round) -> list[str]:
@@ -148,4 +162,4 @@ def apply_retention(url: str, round_: Round) -> list[str]:
 
 
 # Housekeeping last: a failure in one is logged and never holds up the others or recovery.
-OWN_TRANSACTION_DUTIES = (fail_overdue, repair_stranded, fold_counts, apply_retention)
+OWN_TRANSACTION_DUTIES = (fail_overdue, dispatch_held_executions, repair_stranded, fold_counts, apply_retention)

@@ -26,7 +26,8 @@ from zart.engine.runner import RunnerConfig, run_execution
 from zart.heap import freeze_startup_heap
 from zart.observability import logs, metrics, tracing
 from zart.registry import default_registry, import_modules
-from zart.store import catalog, db
+from zart.schedules import celery_target  # noqa: F401  (registers the workflow that fires Celery targets)
+from zart.store import catalog, db, flow
 
 log = logging.getLogger(__name__)
 
@@ -106,16 +107,26 @@ def _pool_name(pool_cls: Any) -> str:
 
 
 def record_catalog(settings: Settings) -> None:
-    """Tell the store which task names this process can run, so others can refuse unknown ones."""
+    """Tell the store which task names this process can run (so others can refuse unknown ones) and which
+    limits its code declares."""
+    recorder = f"{socket.gethostname()}:{os.getpid()}"
     with db.transaction(settings.database_url) as conn:
         catalog.record_tasks(
             conn,
             [
-                {"name": task.name, "schema": task.schema, "timeout_seconds": task.timeout, "queue": task.queue}
+                {
+                    "name": task.name,
+                    "schema": task.schema,
+                    "timeout_seconds": task.timeout,
+                    "queue": task.queue,
+                    "flow_limit": task.flow_limit,
+                    "priority": task.priority,
+                }
                 for task in default_registry.tasks()
             ],
-            f"{socket.gethostname()}:{os.getpid()}",
+            recorder,
         )
+        flow.declare(conn, [spec.columns() for spec in default_registry.limits()], recorder)
 
 
 def reconcile_schedules(settings: Settings) -> None:

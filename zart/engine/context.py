@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import fnmatch
 import hashlib
+import logging
 import re
 import signal
 import threading
@@ -49,7 +50,9 @@ from zart.observability import hooks
 from zart.registry import Task, function_reference, seconds
 from zart.retry import RetryPolicy
 from zart.schema import storage_problem
-from zart.store import db, executions, pause, steps
+from zart.store import db, executions, flow, pause, steps
+
+log = logging.getLogger(__name__)
 
 CHILD_FUNCTION_TASK = "zart.child-function"
 RECORDED_VALUE_KINDS = ("now", "uuid", versioning.PATCH_KIND)
@@ -125,11 +128,15 @@ class Context:
         *args: Any,
         retry: RetryPolicy | None = None,
         timeout: float | timedelta | None = None,
+        rate_limit: str | None = None,
         inline: bool = False,
         dispatch_timeout: float | timedelta | None = None,
         **kwargs: Any,
     ) -> Any:
         """Run `fn(*args, **kwargs)` once and checkpoint its JSON result; on replay return the checkpoint.
+
+        `rate_limit` names a token bucket (`zart.limit(name, rate=...)`) shared by every workflow: each attempt
+        takes a token first, and waits durably (no worker slot held) until its token is due.
 
         A Celery task or signature is sent to its queue, to be run by the team's own workers, and the
         workflow parks until its result is recorded; `inline=True` runs its body here instead.
@@ -140,7 +147,7 @@ class Context:
             handle = self._remote.start(name, fn, args, kwargs, retry, seconds(timeout), seconds(dispatch_timeout))
             return self._remote.collect([handle])[0]
         guards.require_plain_function(fn, f"step '{name}'")
-        return self._step(name, "step", fn, args, kwargs, retry, timeout)
+        return self._step(name, "step", fn, args, kwargs, retry, timeout, rate_limit)
 
     def transaction(
         self, name: str, fn: Callable[..., Any], *args: Any, retry: RetryPolicy | None = None, **kwargs: Any
@@ -160,10 +167,12 @@ class Context:
         kwargs: dict[str, Any],
         retry: RetryPolicy | None,
         timeout: float | timedelta | None,
+        rate_limit: str | None = None,
     ) -> Any:
         position, checkpoint = self._enter(name, kind)
         policy = retry or RetryPolicy.none()
         attempts = failures = 0
+        bucket = RateBucket(rate_limit) if rate_limit is not None else None
         if checkpoint is not None:
             status = checkpoint["status"]
             if status == "completed":
@@ -174,10 +183,14 @@ class Context:
             if status == "failed" and current_attempt:
                 error = checkpoint["error"] or {}
                 raise StepFailed(name, str(error.get("type")), str(error.get("message")))
+            reserved = status == "waiting" and current_attempt and holds_token(checkpoint)
             if status == "waiting" and current_attempt and not self._is_due(checkpoint):
-                self._park(checkpoint["wake_at"], {"kind": "retry", "step": name})
+                waiting_for = {"kind": "rate_limit", "limit": rate_limit} if reserved else {"kind": "retry"}
+                self._park(checkpoint["wake_at"], {**waiting_for, "step": name})
+            if bucket is not None and reserved:
+                bucket.reserved = True
         return self._run_attempts(
-            name, position, kind, fn, args, kwargs, policy, seconds(timeout), attempts, failures
+            name, position, kind, fn, args, kwargs, policy, seconds(timeout), attempts, failures, bucket
         )
 
     def _run_attempts(
@@ -192,8 +205,11 @@ class Context:
         timeout: float | None,
         attempts: int,
         failures: int,
+        bucket: RateBucket | None = None,
     ) -> Any:
         while True:
+            if bucket is not None:
+                self._take_token(bucket, name, position, attempts, failures)
             attempts += 1
             started_at = utcnow()
             running = RunningAttempt(name, position, kind, attempts, failures, started_at, time.monotonic())
@@ -234,6 +250,26 @@ class Context:
             # a first attempt that succeeded quietly needs no attempt row: the checkpoint itself says it all
             history = attempts > 1 or failures > 0 or running.marked
             return self._checkpoint(name, position, kind, result, attempts, failures, started_at, history)
+
+    def _take_token(self, bucket: RateBucket, name: str, position: int, attempts: int, failures: int) -> None:
+        """Each attempt of a rate-limited step spends one token; a token not due yet is waited for durably."""
+        if bucket.reserved:  # taken before the wait that just ended
+            bucket.reserved = False
+            return
+        _, limited, due = self._write(
+            flow.reserve_step_token,
+            run_index=self.run_index,
+            name=name,
+            position=position,
+            attempts=attempts,
+            failures=failures,
+            exec_attempt=self.attempt,
+            limit_name=bucket.name,
+        )
+        if not limited:
+            log.warning("step %r names rate limit %r, which has no rate; it runs unlimited", name, bucket.name)
+        if due is not None:
+            self._park(due, {"kind": "rate_limit", "limit": bucket.name, "step": name})
 
     def _call_step_body(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
@@ -610,6 +646,19 @@ class Context:
                 yield
         except StoreUnavailable as exc:
             raise LeaseLost(str(exc)) from exc
+
+
+@dataclass
+class RateBucket:
+    """The token bucket a step draws on, and whether its next attempt already holds a token."""
+
+    name: str
+    reserved: bool = False
+
+
+def holds_token(checkpoint: dict[str, Any]) -> bool:
+    """A step row waiting for its reserved token (rather than for a retry)."""
+    return (checkpoint.get("error") or {}).get("type") == flow.RATE_LIMITED
 
 
 def _child_id(parent_id: str, run_index: int, name: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,10 +31,11 @@ from zart.errors import (
     UnstorableValue,
     WorkflowDefinitionError,
 )
+from zart.flow.handoff import dispatch_held
 from zart.observability import hooks
 from zart.registry import Registry, Task, default_registry, resolve_function
 from zart.retry import RetryPolicy
-from zart.store import completion, db, executions
+from zart.store import completion, db, executions, flow
 from zart.store.sql import Undecodable
 
 log = logging.getLogger(__name__)
@@ -67,13 +69,90 @@ def run_execution(
         with db.autocommit(config.database_url) as conn:
             claimed = executions.claim(conn, execution_id, token, config.worker_name, config.lease_seconds)
             if claimed is None:
-                return "skipped"
+                return _run_limited(conn, execution_id, token, config, publish, registry, make_context)
             claimed_run = _ClaimedRun(config, conn, claimed, token, publish, make_context)
             adopt = functools.partial(executions.adopt_trace_context, conn, execution_id)
             return hooks.run(claimed, functools.partial(claimed_run.run, registry), adopt)
     except StoreUnavailable:
         log.warning("database unavailable while running %s; it will be recovered", execution_id, exc_info=True)
         return "store-unavailable"
+
+
+def _run_limited(
+    conn: Connection,
+    execution_id: str,
+    token: str,
+    config: RunnerConfig,
+    publish: Publish,
+    registry: Registry,
+    make_context: Callable[..., Context],
+) -> str:
+    """An execution under a limit: admitted (or held) at claim. Whoever ends a run, or finds a free slot while
+    refused, hands the slot on after its commit: it runs the best held execution itself (no broker round
+    trip) and rings the doorbells of any others that may start too."""
+    outcome, limit = _admit_and_run(conn, execution_id, token, config, publish, registry, make_context)
+    deadline = time.monotonic() + HAND_ON_SECONDS
+    while limit is not None:
+        next_id = _hand_on(config, limit, publish, run_one=time.monotonic() < deadline)
+        if next_id is None:
+            break
+        _, limit = _admit_and_run(conn, next_id, uuid.uuid4().hex, config, publish, registry, make_context)
+    return outcome
+
+
+# How long one worker task may keep running held executions it handed a slot to before it leaves the rest to
+# doorbells (so a worker asked to stop is never kept busy for long).
+HAND_ON_SECONDS = 5.0
+
+
+def _admit_and_run(
+    conn: Connection,
+    execution_id: str,
+    token: str,
+    config: RunnerConfig,
+    publish: Publish,
+    registry: Registry,
+    make_context: Callable[..., Context],
+) -> tuple[str, str | None]:
+    """Returns what happened and the limit whose capacity should be handed on (None: nothing to hand on)."""
+    claimed = flow.claim(conn, execution_id, token, config.worker_name, config.lease_seconds)
+    if claimed is None:
+        return "skipped", None
+    limit = claimed["limit_name"]
+    if claimed["verdict"] == "held":
+        return "held", limit
+    if claimed["verdict"] == "cancel":
+        busy = {"type": "ConcurrencyKeyBusy", "message": f"another execution with this key of '{limit}' is running"}
+        finished, wake_parent = finish_with_parent(
+            config.database_url, execution_id, status="cancelled", token=token, error=busy
+        )
+        if wake_parent is not None:
+            publish(wake_parent, None)
+        return ("cancelled" if finished else "lease-lost"), None
+    if claimed["rated"]:  # the bucket may hold more tokens: the next held ones need not wait for this run
+        dispatch_held(conn, [limit], publish, config.short_wait_hint)
+    claimed_run = _ClaimedRun(config, conn, claimed, token, publish, make_context)
+    adopt = functools.partial(executions.adopt_trace_context, conn, execution_id)
+    return hooks.run(claimed, functools.partial(claimed_run.run, registry), adopt), limit
+
+
+def _hand_on(config: RunnerConfig, limit: str, publish: Publish, run_one: bool) -> str | None:
+    """Ring for the held executions that may start now, keeping the first to run here when `run_one`.
+    On a fresh connection, in case the run's own broke; the sweeper does this later if it fails."""
+    kept: list[str] = []
+
+    def ring(execution_id: str, delay: float | None) -> None:
+        if run_one and not kept and not delay:
+            kept.append(execution_id)
+        else:
+            publish(execution_id, delay)
+
+    try:
+        with db.autocommit(config.database_url) as conn:
+            dispatch_held(conn, [limit], ring, config.short_wait_hint)
+    except StoreUnavailable:
+        log.warning("could not hand on the capacity of limit %s; the sweeper will", limit, exc_info=True)
+    return kept[0] if kept else None
 
 
 class _ClaimedRun:

@@ -55,10 +55,10 @@ def read_entries(app: Any, prefix: str = "") -> list[BeatEntry]:
     if not isinstance(beat_schedule, Mapping):
         raise InvalidData("the app's beat_schedule is not a mapping of entry names to entries")
     timezone = str(app.conf.timezone or "UTC")
-    return [_entry(str(name), entry, timezone, prefix) for name, entry in beat_schedule.items()]
+    return [_entry(app, str(name), entry, timezone, prefix) for name, entry in beat_schedule.items()]
 
 
-def _entry(name: str, entry: Any, timezone: str, prefix: str) -> BeatEntry:
+def _entry(app: Any, name: str, entry: Any, timezone: str, prefix: str) -> BeatEntry:
     schedule_id = schedule_id_for(name, prefix)
     task = entry.get("task") if isinstance(entry, Mapping) else None
     if not isinstance(task, str) or not task:
@@ -66,12 +66,26 @@ def _entry(name: str, entry: Any, timezone: str, prefix: str) -> BeatEntry:
     try:
         timing = _timing(entry.get("schedule"), timezone)
         args, kwargs = list(entry.get("args") or ()), dict(entry.get("kwargs") or {})
+        options = {"queue": _queue(app, task, args, kwargs, entry.get("options") or {})}
         spec = validate(
-            ScheduleSpec(id=schedule_id, task=task, target_kind="celery", args=args, kwargs=kwargs, **timing)
+            ScheduleSpec(
+                id=schedule_id, task=task, target_kind="celery", args=args, kwargs=kwargs, data=options, **timing
+            )
         )
     except InvalidData as exc:
         return BeatEntry(name, schedule_id, task, None, exc.message)
     return BeatEntry(name, schedule_id, task, spec)
+
+
+def _queue(app: Any, task: str, args: list[Any], kwargs: dict[str, Any], options: Mapping[str, Any]) -> str:
+    """The queue Celery itself would send the task to: the entry's options, the task's, the app's task_routes."""
+    merged: dict[str, Any] = {}
+    registered = app.tasks.get(task)
+    if registered is not None:
+        merged.update(registered._get_exec_options())
+    merged.update(options)
+    queue = app.amqp.router.route(merged, task, args, kwargs).get("queue")
+    return str(getattr(queue, "name", queue) or app.conf.task_default_queue)
 
 
 def _timing(schedule: Any, timezone: str) -> dict[str, Any]:

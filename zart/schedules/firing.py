@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from zart.cancellation import cancel_descendants
+from zart.schedules.celery_target import CELERY_TARGET_TASK, execution_input
 from zart.schedules.plan import Decision, decide, due_ticks, fire_time
 from zart.schedules.spec import ScheduleSpec
 from zart.schedules.ticks import tick_label
@@ -115,7 +116,8 @@ def apply(conn: Connection, plans: Sequence[Plan], now: datetime, lookup: TaskLo
             for execution_id in store.active_runs(conn, spec.id):
                 if cancel_store.cancel(conn, execution_id).finished:
                     outcome.cancelled.append(execution_id)
-        task = lookup.get(spec.task)
+        workflow, data = target(spec)
+        task = lookup.get(workflow)
         for index, tick in enumerate(decision.fire):
             if task is None:
                 skipped[spec.id].append((tick, "task_not_registered"))
@@ -123,11 +125,13 @@ def apply(conn: Connection, plans: Sequence[Plan], now: datetime, lookup: TaskLo
             execution_id = plan.ids[index] if plan.ids is not None else execution_id_for(spec.id, tick)
             item = {
                 "id": execution_id,
-                "task": spec.task,
-                "data": spec.data,
+                "task": workflow,
+                "data": data,
                 "timeout": task["timeout_seconds"],
                 "schedule_id": spec.id,
                 "tick": tick,
+                "limit": task.get("flow_limit") or spec.task,
+                "priority": task.get("priority") or 0,
             }
             wanted.append((item, plan))
     created = executions.insert_scheduled(conn, [item for item, _ in wanted])
@@ -149,6 +153,13 @@ def apply(conn: Connection, plans: Sequence[Plan], now: datetime, lookup: TaskLo
                 extra={"schedule_id": plan.spec.id, "tick": tick.isoformat(), "reason": reason},
             )
     return outcome
+
+
+def target(spec: ScheduleSpec) -> tuple[str, dict[str, Any]]:
+    """The workflow a tick runs and its input: the zart task itself, or the built-in one for a Celery task."""
+    if spec.target_kind == "celery":
+        return CELERY_TARGET_TASK, execution_input(spec.task, spec.args, spec.kwargs, spec.data)
+    return spec.task, spec.data
 
 
 def _progress(

@@ -14,12 +14,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from zart.errors import InvalidData
-from zart.limits import MAX_ID_LENGTH
+from zart.limits import MAX_ID_LENGTH, QUEUE_PATTERN, QUEUE_RULE
 
 OVERLAP_POLICIES = ("skip", "buffer_one", "allow_all", "cancel_previous")
 CATCH_UP_POLICIES = ("latest", "all", "none")
 TARGET_KINDS = ("zart", "celery")
 SOURCES = ("code", "api", "cli", "beat")
+CELERY_SEND_OPTIONS = ("queue",)  # a Celery target's `data`: the options it is sent with
 DEFAULT_OVERLAP = "skip"
 DEFAULT_CATCH_UP = "latest"
 DEFAULT_CATCH_UP_WINDOW = 86_400.0  # "all" fires missed ticks of the last day unless told otherwise
@@ -176,6 +177,11 @@ def validate(spec: ScheduleSpec) -> ScheduleSpec:
         raise InvalidData("args must be a JSON array and kwargs a JSON object")
     if spec.target_kind == "zart" and (spec.args or spec.kwargs):
         raise InvalidData("args and kwargs are for Celery targets; a zart task takes data")
+    if spec.target_kind == "celery":
+        unknown = sorted(set(spec.data) - set(CELERY_SEND_OPTIONS))
+        queue = spec.data.get("queue")
+        if unknown or (queue is not None and (not isinstance(queue, str) or not QUEUE_PATTERN.fullmatch(queue))):
+            raise InvalidData(f"a Celery target's only option is its queue, a name of {QUEUE_RULE}")
     return spec
 
 

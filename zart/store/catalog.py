@@ -10,17 +10,19 @@ from zart.store.sql import one, rows, to_json
 
 _UPSERT = text(
     """
-    INSERT INTO task_catalog (name, schema, timeout_seconds, queue, registered_by, first_seen_at, last_seen_at)
-    VALUES (:name, CAST(:schema AS jsonb), :timeout, :queue, :by, now(), now())
+    INSERT INTO task_catalog (name, schema, timeout_seconds, queue, flow_limit, priority, registered_by,
+                              first_seen_at, last_seen_at)
+    VALUES (:name, CAST(:schema AS jsonb), :timeout, :queue, :flow_limit, :priority, :by, now(), now())
     ON CONFLICT (name) DO UPDATE
         SET schema = EXCLUDED.schema, timeout_seconds = EXCLUDED.timeout_seconds, queue = EXCLUDED.queue,
-            registered_by = EXCLUDED.registered_by, last_seen_at = now()
+            flow_limit = EXCLUDED.flow_limit, priority = EXCLUDED.priority, registered_by = EXCLUDED.registered_by,
+            last_seen_at = now()
     """
 )
 
 
 def record_tasks(conn: Connection, tasks: list[dict[str, Any]], registered_by: str) -> None:
-    """Each task as {name, schema, timeout_seconds, queue}."""
+    """Each task as {name, schema, timeout_seconds, queue, flow_limit?, priority?}."""
     for task in tasks:
         conn.execute(
             _UPSERT,
@@ -29,12 +31,14 @@ def record_tasks(conn: Connection, tasks: list[dict[str, Any]], registered_by: s
                 "schema": to_json(task["schema"]),
                 "timeout": task["timeout_seconds"],
                 "queue": task.get("queue"),
+                "flow_limit": task.get("flow_limit"),
+                "priority": task.get("priority"),
                 "by": registered_by,
             },
         )
 
 
-_COLUMNS = "name, schema, timeout_seconds, queue, registered_by, first_seen_at, last_seen_at"
+_COLUMNS = "name, schema, timeout_seconds, queue, flow_limit, priority, registered_by, first_seen_at, last_seen_at"
 _GET = text(f"SELECT {_COLUMNS} FROM task_catalog WHERE name = :name")
 _ALL = text(f"SELECT {_COLUMNS} FROM task_catalog ORDER BY name")
 

@@ -12,23 +12,32 @@ from zart.store.sql import FINAL_STATE_SQL, NOTIFY_FINISHED_SQL, one, rows, scal
 
 _INSERT = text(
     """
-    WITH new AS (
+    WITH lim AS (
+        SELECT name, key_path, key_strategy FROM flow_limits WHERE name = :limit_name
+    ), new AS (
         INSERT INTO executions (id, task, status, input, idempotency_key, deadline_at,
                                 parent_id, parent_run, parent_step, function_ref, schedule_id, scheduled_for,
-                                trace_context, queue, dispatched_at, created_at, updated_at)
-        VALUES (:id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
-                CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
-                     ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
-                :parent_id, :parent_run, :parent_step, :function_ref, :schedule_id,
-                CAST(:scheduled_for AS timestamptz), CAST(:trace_context AS jsonb),
-                (SELECT queue FROM task_catalog WHERE name = :task), now(), now(), now())
+                                trace_context, queue, dispatched_at, created_at, updated_at, flow_limit, flow_key,
+                                priority, dedup_key, wake_at)
+        SELECT :id, :task, 'pending', CAST(:input AS jsonb), :idempotency_key,
+               CASE WHEN CAST(:timeout AS double precision) IS NULL THEN NULL
+                    ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
+               :parent_id, :parent_run, :parent_step, :function_ref, :schedule_id,
+               CAST(:scheduled_for AS timestamptz), CAST(:trace_context AS jsonb),
+               (SELECT queue FROM task_catalog WHERE name = :task), now(), now(), now(),
+               (SELECT name FROM lim), (SELECT CAST(:input AS jsonb) #>> string_to_array(key_path, '.') FROM lim),
+               :priority, :dedup_key,
+               CASE WHEN CAST(:delay AS double precision) IS NULL THEN NULL
+                    ELSE now() + make_interval(secs => CAST(:delay AS double precision)) END
         ON CONFLICT DO NOTHING
-        RETURNING id, task, status, created_at, input
+        RETURNING id, task, status, created_at, input, flow_limit, flow_key
     ), run AS (
         INSERT INTO runs (execution_id, run_index, trigger, status, input, triggered_by, created_at)
         SELECT id, 0, 'initial', 'pending', input, :triggered_by, created_at FROM new
     )
-    SELECT id, task, status, created_at FROM new
+    SELECT id, task, status, created_at, flow_limit, flow_key,
+           (SELECT key_path FROM lim) AS key_path, (SELECT key_strategy FROM lim) AS key_strategy
+    FROM new
     """
 )
 
@@ -49,14 +58,24 @@ def insert_execution(
     schedule_id: str | None = None,
     scheduled_for: Any = None,
     trace_context: dict[str, str] | None = None,
+    limit_name: str | None = None,
+    priority: int = 0,
+    dedup_key: str | None = None,
+    delay: float | None = None,
 ) -> dict[str, Any] | None:
-    """Insert a pending execution with its run 0; None when the id or idempotency key is taken.
+    """Insert a pending execution with its run 0; None when the id, idempotency key or active dedup key is
+    taken. It comes under the limit named `limit_name` (default: the task's name) when that limit exists, with its
+    concurrency key read from the input (`key_path` set and `flow_key` None: the input lacks the key).
 
     `function_ref` (a function child's `module:qualname`) is written here and nowhere else; `trace_context` is
     the W3C context every run of the execution continues."""
     return one(
         conn,
         _INSERT,
+        limit_name=limit_name or task,
+        priority=priority,
+        dedup_key=dedup_key,
+        delay=delay,
         id=execution_id,
         task=task,
         input=to_json(data),
@@ -79,13 +98,16 @@ _INSERT_SCHEDULED = text(
     """
     WITH new AS (
         INSERT INTO executions (id, task, status, input, deadline_at, schedule_id, scheduled_for,
-                                dispatched_at, created_at, updated_at)
+                                dispatched_at, created_at, updated_at, flow_limit, flow_key, priority)
         SELECT x.id, x.task, 'pending', CAST(x.input AS jsonb),
                CASE WHEN x.timeout IS NULL THEN NULL ELSE now() + make_interval(secs => x.timeout) END,
-               x.schedule_id, x.scheduled_for, now(), now(), now()
+               x.schedule_id, x.scheduled_for, now(), now(), now(),
+               l.name, CAST(x.input AS jsonb) #>> string_to_array(l.key_path, '.'), x.priority
         FROM unnest(CAST(:ids AS text[]), CAST(:tasks AS text[]), CAST(:inputs AS text[]),
                     CAST(:timeouts AS double precision[]), CAST(:schedule_ids AS text[]),
-                    CAST(:ticks AS timestamptz[])) AS x(id, task, input, timeout, schedule_id, scheduled_for)
+                    CAST(:ticks AS timestamptz[]), CAST(:limits AS text[]), CAST(:priorities AS integer[]))
+             AS x(id, task, input, timeout, schedule_id, scheduled_for, limit_name, priority)
+        LEFT JOIN flow_limits l ON l.name = x.limit_name
         ON CONFLICT DO NOTHING
         RETURNING id, input, created_at, schedule_id
     ), run AS (
@@ -98,7 +120,8 @@ _INSERT_SCHEDULED = text(
 
 
 def insert_scheduled(conn: Connection, fired: list[dict[str, Any]]) -> set[str]:
-    """Insert pending executions for schedule ticks ({id, task, data, timeout, schedule_id, tick} each);
+    """Insert pending executions for schedule ticks ({id, task, data, timeout, schedule_id, tick, limit?,
+    priority?} each), each under its limit when one exists;
     returns the ids that were new (a taken id was fired before and is left as it is)."""
     if not fired:
         return set()
@@ -111,6 +134,8 @@ def insert_scheduled(conn: Connection, fired: list[dict[str, Any]]) -> set[str]:
         timeouts=[f["timeout"] for f in fired],
         schedule_ids=[f["schedule_id"] for f in fired],
         ticks=[f["tick"] for f in fired],
+        limits=[f.get("limit") or f["task"] for f in fired],
+        priorities=[f.get("priority") or 0 for f in fired],
     )
     return {row["id"] for row in created}
 
@@ -144,6 +169,12 @@ _LIST_COLUMNS = """
 
 _GET = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.id = :id")
 _GET_BY_KEY = text(f"SELECT {_SUMMARY_COLUMNS} FROM executions e WHERE e.idempotency_key = :key")
+_GET_BY_DEDUP_KEY = text(
+    f"""
+    SELECT {_SUMMARY_COLUMNS} FROM executions e
+    WHERE e.dedup_key = :key AND e.status IN ('pending', 'running', 'waiting')
+    """
+)
 _STATUS = text(
     f"""
     SELECT {_SUMMARY_COLUMNS},
@@ -167,6 +198,29 @@ def get_execution(conn: Connection, execution_id: str) -> dict[str, Any] | None:
 
 def get_by_idempotency_key(conn: Connection, key: str) -> dict[str, Any] | None:
     return one(conn, _GET_BY_KEY, key=key)
+
+
+def get_active_by_dedup_key(conn: Connection, key: str) -> dict[str, Any] | None:
+    return one(conn, _GET_BY_DEDUP_KEY, key=key)
+
+
+# Debounce: a later schedule within the window replaces the input of the execution that has not started yet.
+_REPLACE_INPUT = text(
+    """
+    WITH replaced AS (
+        UPDATE executions e SET input = CAST(:input AS jsonb), updated_at = now()
+        WHERE e.id = :id AND e.status = 'pending' AND e.started_at IS NULL
+        RETURNING e.id, e.input
+    ), run AS (
+        UPDATE runs r SET input = replaced.input FROM replaced WHERE r.execution_id = replaced.id AND r.run_index = 0
+    )
+    SELECT id FROM replaced
+    """
+)
+
+
+def replace_unstarted_input(conn: Connection, execution_id: str, data: Any) -> bool:
+    return one(conn, _REPLACE_INPUT, id=execution_id, input=to_json(data)) is not None
 
 
 def list_executions(
@@ -249,7 +303,7 @@ _CLAIM = text(
                recoveries = recoveries + CASE WHEN status = 'running' THEN 1 ELSE 0 END,
                started_at = coalesce(started_at, now()), updated_at = now(),
                waiting_for = NULL, waiting_for_event = NULL, current_step = NULL
-        WHERE id = :id AND (
+        WHERE id = :id AND flow_limit IS NULL AND (
                (status = 'pending' AND (wake_at IS NULL OR wake_at <= now()))
             OR (status = 'waiting' AND wake_at <= now())
             OR (status = 'running' AND lease_expires_at < now()))
@@ -274,7 +328,9 @@ _CLAIM = text(
 
 
 def claim(conn: Connection, execution_id: str, token: str, worker: str, lease: float) -> dict[str, Any] | None:
-    """Take the execution if it is ready (or its owner's lease expired); returns it with its checkpoints."""
+    """Take the execution if it is ready (or its owner's lease expired); returns it with its checkpoints.
+
+    Only executions under no limit are taken here (the fast path); a limited one is admitted by flow.claim."""
     return one(conn, _CLAIM, id=execution_id, token=token, worker=worker, lease=lease)
 
 

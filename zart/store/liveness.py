@@ -17,7 +17,10 @@ from zart.store.sql import rows, scalar
 # The waits a parked execution is woken from, by name: each a condition on execution row `e`.
 LIVE_REASONS: dict[str, str] = {
     # pending rows are published, or re-published by the sweeper when their message was lost
-    "dispatchable": "e.status = 'pending'",
+    "dispatchable": "e.status = 'pending' AND e.held_by IS NULL",
+    # held back by a limit: dispatched by whoever frees its capacity, or by the sweeper's held duty
+    "held": """e.status = 'pending' AND e.held_by IS NOT NULL
+        AND EXISTS (SELECT 1 FROM flow_limits l WHERE l.name = e.flow_limit)""",
     "leased": "e.status = 'running' AND e.lease_expires_at > now()",
     # sleeps, retry back-offs, event timeouts and pause-rule expiries: the sweeper wakes them when due
     "timer": "e.status = 'waiting' AND e.wake_at IS NOT NULL",
@@ -45,6 +48,7 @@ CAUSES: dict[str, str] = {
     "children_finished": "e.waiting_for ->> 'kind' = 'children'",
     "remote_finished": "e.waiting_for ->> 'kind' = 'remote'",
     "pause_rule_inactive": "e.waiting_for ->> 'kind' = 'pause'",
+    "limit_gone": "e.status = 'pending' AND e.held_by IS NOT NULL",
 }
 
 _ACTIVE = "e.status IN ('pending', 'running', 'waiting')"
@@ -113,3 +117,17 @@ def report_finished_children(conn: Connection, execution_id: str) -> int:
 def release_from_inactive_rule(conn: Connection, execution_id: str) -> bool:
     """Make an execution parked on a rule that no longer holds pending again."""
     return bool(rows(conn, _RELEASE_FROM_INACTIVE_RULE, id=execution_id))
+
+
+_RELEASE_FROM_MISSING_LIMIT = text(
+    f"""
+    UPDATE executions e SET held_by = NULL, flow_limit = NULL, dispatched_at = now()
+    WHERE e.id = :id AND {STRANDED_CONDITION} AND e.held_by IS NOT NULL
+    RETURNING e.id
+    """
+)
+
+
+def release_from_missing_limit(conn: Connection, execution_id: str) -> bool:
+    """An execution held by a limit that no longer exists runs unlimited (nothing else would ever admit it)."""
+    return bool(rows(conn, _RELEASE_FROM_MISSING_LIMIT, id=execution_id))

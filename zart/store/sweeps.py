@@ -42,7 +42,7 @@ _REDISPATCH = text(
     """
     UPDATE executions SET dispatched_at = now()
     WHERE id IN (SELECT id FROM executions
-                 WHERE status = 'pending' AND (wake_at IS NULL OR wake_at <= now())
+                 WHERE status = 'pending' AND (wake_at IS NULL OR wake_at <= now()) AND held_by IS NULL
                    AND (dispatched_at < now() - greatest(make_interval(secs => :older_than),
                                                          least(dispatched_at - updated_at, interval '5 minutes'))
                         OR dispatched_at < CAST(:forgotten_before AS timestamptz))
@@ -57,7 +57,7 @@ _NOW = text("SELECT now()")
 _READY_PENDING = text(
     """
     SELECT count(*) FROM (SELECT 1 FROM executions WHERE status = 'pending' AND (wake_at IS NULL OR wake_at <= now())
-                          LIMIT :cap) ready
+                          AND held_by IS NULL LIMIT :cap) ready
     """
 )
 

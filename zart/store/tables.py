@@ -65,6 +65,14 @@ executions = Table(
     Column("trace_context", JSONB),
     Column("schedule_id", Text),
     _ts("scheduled_for"),
+    # flow control (migration 0013): the limit governing this execution, its concurrency key, whether it holds
+    # a slot now, why a pending one is held back, its priority, and its deduplication key while active
+    Column("flow_limit", Text),
+    Column("flow_key", Text),
+    Column("flow_holds", Boolean, nullable=False, server_default=text("false")),
+    Column("held_by", Text),
+    Column("priority", Integer, nullable=False, server_default=text("0")),
+    Column("dedup_key", Text),
     CheckConstraint(
         "status IN ('pending', 'running', 'waiting', 'completed', 'failed', 'cancelled')",
         name="executions_status_check",
@@ -102,6 +110,27 @@ executions = Table(
         "executions_paused_idx",
         text("(waiting_for ->> 'rule')"),
         postgresql_where=text("status = 'waiting' AND (waiting_for ->> 'kind') = 'pause'"),
+    ),
+    Index(
+        "executions_held_idx",
+        "flow_limit",
+        text("priority DESC"),
+        "created_at",
+        "id",
+        postgresql_where=text("status = 'pending' AND held_by IS NOT NULL"),
+    ),
+    Index(
+        "executions_flow_key_idx",
+        "flow_limit",
+        "flow_key",
+        "created_at",
+        postgresql_where=text("flow_key IS NOT NULL AND status IN ('pending', 'running', 'waiting')"),
+    ),
+    Index(
+        "executions_dedup_key_idx",
+        "dedup_key",
+        unique=True,
+        postgresql_where=text("dedup_key IS NOT NULL AND status IN ('pending', 'running', 'waiting')"),
     ),
     postgresql_with={"fillfactor": "80"},
 )
@@ -163,7 +192,7 @@ step_attempts = Table(
     UniqueConstraint("execution_id", "run_index", "step_name", "attempt", name="step_attempts_key"),
 )
 
-# A step run by a team's own Celery worker: the current dispatch (migration 0010).
+# A step run by a team's own Celery worker: the current dispatch (migration 0013).
 remote_steps = Table(
     "remote_steps",
     metadata,
@@ -248,6 +277,8 @@ task_catalog = Table(
     Column("registered_by", Text),
     _ts("first_seen_at", nullable=False),
     _ts("last_seen_at", nullable=False),
+    Column("flow_limit", Text),
+    Column("priority", Integer),
 )
 
 execution_counts = Table(
@@ -315,4 +346,39 @@ schedules = Table(
     Index(
         "schedules_buffered_idx", "id", postgresql_where=text("enabled AND NOT paused AND buffered_tick IS NOT NULL")
     ),
+)
+
+# A limit (a zart queue, or a named token bucket for steps): declared by tasks, changed at runtime.
+flow_limits = Table(
+    "flow_limits",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("concurrency", Integer),
+    Column("rate", Integer),
+    Column("period_seconds", Float),
+    Column("burst", Integer),
+    Column("key_path", Text),
+    Column("key_concurrency", Integer),
+    Column("key_strategy", Text, nullable=False, server_default=text("'wait'")),
+    Column("paused", Boolean, nullable=False, server_default=text("false")),
+    Column("running", Integer, nullable=False, server_default=text("0")),
+    Column("tokens", Float),
+    _ts("refilled_at"),
+    Column("source", Text, nullable=False, server_default=text("'code'")),
+    Column("updated_by", Text),
+    _ts("updated_at", nullable=False),
+    CheckConstraint(
+        "key_strategy IN ('wait', 'cancel_newest', 'cancel_in_progress')", name="flow_limits_key_strategy_check"
+    ),
+    CheckConstraint("source IN ('code', 'runtime')", name="flow_limits_source_check"),
+)
+
+# Running executions per concurrency key of a limit (a row exists only while some key holder runs).
+flow_keys = Table(
+    "flow_keys",
+    metadata,
+    Column("limit_name", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("running", Integer, nullable=False),
+    PrimaryKeyConstraint("limit_name", "key", name="flow_keys_pkey"),
 )
