@@ -31,6 +31,9 @@ from zart.store import catalog, db, flow
 
 log = logging.getLogger(__name__)
 
+# workflows every zart worker runs: a Celery canvas as one execution
+BUILT_IN_WORKFLOWS = "zart.canvas.workflow"
+
 WORKER_PING_AFTER_IDLE = 2.0
 
 
@@ -57,7 +60,7 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         broker_transport_options={"visibility_timeout": 3600, "socket_connect_timeout": 2},
         broker_pool_limit=10,
         worker_send_task_events=False,
-        imports=list(settings.imports),
+        imports=[BUILT_IN_WORKFLOWS, *settings.imports],
         worker_hijack_root_logger=False,
         worker_concurrency=default_concurrency(),
     )
@@ -147,7 +150,7 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
     def on_ready(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not app:
             return
-        import_modules(settings.imports)
+        import_modules((BUILT_IN_WORKFLOWS, *settings.imports))
         record_catalog(settings)
         reconcile_schedules(settings)
         sweeper = Sweeper(settings, publisher, BrokerProbe(app))
