@@ -85,7 +85,7 @@ def build_call(target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Re
     app = _sending_app(signature, target)
     signature._app = app
     _check_json(signature.task, signature.args, signature.kwargs)
-    return RemoteCall(signature, signature.task, _route(app, signature))
+    return RemoteCall(signature, signature.task, route(app, signature))
 
 
 def _sending_app(signature: Signature, target: Any) -> Celery:
@@ -98,14 +98,14 @@ def _sending_app(signature: Signature, target: Any) -> Celery:
     return app  # type: ignore[no-any-return]
 
 
-def _route(app: Celery, signature: Signature) -> str:
+def route(app: Celery, signature: Signature) -> str:
     options: dict[str, Any] = {}
     task = app.tasks.get(signature.task)
     if task is not None:
         options.update(task._get_exec_options())
     options.update(signature.options)
-    route = app.amqp.router.route(options, signature.task, signature.args, signature.kwargs)
-    queue = route.get("queue")
+    routed = app.amqp.router.route(options, signature.task, signature.args, signature.kwargs)
+    queue = routed.get("queue")
     name = getattr(queue, "name", queue) or app.conf.task_default_queue
     if not isinstance(name, str) or not QUEUE_PATTERN.match(name):
         raise ValueError(
@@ -132,5 +132,13 @@ def send(call: RemoteCall, token: str) -> None:
     on_failure = Signature(FAILURE_TASK, options={"queue": _home.queue}, app=app)
     with hooks.remote_step(call.signature.task, token) as trace_headers:  # the fleet's task may continue the trace
         call.signature.apply_async(
-            task_id=token, queue=call.queue, link=on_success, link_error=on_failure, retry=False, **trace_headers
+            task_id=token,
+            queue=call.queue,
+            link=on_success,
+            link_error=on_failure,
+            retry=False,
+            # the result comes back through Postgres: the app's result backend (if any) is neither subscribed
+            # to when sending nor written by the worker
+            ignore_result=True,
+            **trace_headers,
         )
