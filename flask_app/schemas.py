@@ -120,7 +120,7 @@ class ListQuery(ma.Schema):
     )
     cursor = fields.String(
         load_default=None,
-        validate=validate.Length(min=1, max=MAX_CURSOR_LENGTH),
+        validate=[validate.Length(min=1, max=MAX_CURSOR_LENGTH), validate.Regexp(r"^[A-Za-z0-9_-]+$")],
         metadata={
             "description": "The `next_cursor` of the previous page (same filters and order; no offset): pages "
             "after it as fast as the first, however deep."

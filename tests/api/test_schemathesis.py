@@ -22,6 +22,8 @@ TOKEN = "property-token"
 # must be accepted"; every other check still applies to them.
 SEMANTICALLY_CHECKED = {
     "POST /api/v1/executions": [positive_data_acceptance],
+    # a cursor of the documented shape is still only valid if this API issued it (for that order, without offset)
+    "GET /api/v1/executions": [positive_data_acceptance],
     "POST /api/v1/events/{execution_id}/{event_name}": [positive_data_acceptance],
     # a rule naming nothing, or one pausing everything without `all`, is refused by meaning, not by shape
     "POST /zart/admin/v1/pause": [positive_data_acceptance],

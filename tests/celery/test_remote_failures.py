@@ -105,7 +105,8 @@ def test_a_legacy_worker_killed_mid_task_is_replaced_and_the_result_recorded_onc
     legacy = start_legacy()
     release = log_dir / "release"
     execution_id, journal = schedule(service, "c.blocking", log_dir, release=str(release))
-    poll(lambda: entries(journal, "wait") == 1, what="the remote step to start")
+    poll(lambda: [r["state"] for r in remote_rows(service, execution_id)] == ["started"],
+         what="the worker to report the remote step started")
     legacy.kill()
     release.touch()
     start_legacy()

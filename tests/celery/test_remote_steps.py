@@ -114,3 +114,30 @@ def test_status_verbose_and_admin_detail_show_the_celery_task(service, env, star
     assert finished(service, execution_id)["status"] == "completed"
     detail = client.get(f"/zart/admin/v1/executions/{execution_id}/detail").get_json()
     assert [s["remote"]["state"] for s in detail["steps"]] == ["succeeded", "succeeded"]
+
+
+def test_remote_steps_are_spans_in_the_execution_trace(service, start_zart, start_legacy, log_dir):
+    """Scheduled without tracing (this process has none): the first traced run adopts the trace, every later
+    run joins it, and each Celery task sent is a `zart.remote` span under the run that sent it."""
+    import json
+
+    spans_file = log_dir / "spans.jsonl"
+    start_zart(OTEL_TRACES_EXPORTER="zart_jsonl", ZART_TRACES_FILE=str(spans_file))
+    start_legacy()
+    execution_id, _ = schedule(service, "c.sequence", log_dir)
+    assert finished(service, execution_id)["output"] == {"a": 3, "b": 30}
+
+    def spans() -> list[dict[str, Any]]:
+        lines = spans_file.read_text().splitlines() if spans_file.exists() else []
+        return [json.loads(line) for line in lines]
+
+    runs = poll(
+        lambda: [s for s in spans() if s["attributes"].get("zart.outcome") == "completed"]
+        and [s for s in spans() if s["name"] == "zart.run c.sequence"],
+        what="the last run's span",
+    )
+    assert len({run["trace_id"] for run in runs}) == 1 and len(runs) >= 2  # one trace across runs
+    remote = [s for s in spans() if s["name"].startswith("zart.remote ")]
+    assert sorted(s["attributes"]["zart.remote.task"] for s in remote) == ["legacy.add", "legacy.multiply"]
+    run_ids = {run["span_id"] for run in runs}
+    assert all(s["parent_span_id"] in run_ids and s["trace_id"] == runs[0]["trace_id"] for s in remote)

@@ -132,5 +132,13 @@ def send(call: RemoteCall, token: str) -> None:
     on_failure = Signature(FAILURE_TASK, options={"queue": _home.queue}, app=app)
     with hooks.remote_step(call.signature.task, token) as trace_headers:  # the fleet's task may continue the trace
         call.signature.apply_async(
-            task_id=token, queue=call.queue, link=on_success, link_error=on_failure, retry=False, **trace_headers
+            task_id=token,
+            queue=call.queue,
+            link=on_success,
+            link_error=on_failure,
+            retry=False,
+            # the result comes back through Postgres: the app's result backend (if any) is neither subscribed
+            # to when sending nor written by the worker
+            ignore_result=True,
+            **trace_headers,
         )

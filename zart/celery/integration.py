@@ -1,8 +1,9 @@
 """The one line a team's Celery worker needs: `zart.celery.integrate(app)` in its Celery app module.
 
 It connects Celery's task signals so that, for every task zart dispatched as a remote step (its task id
-starts with `zart-`), the worker reports to zart's Postgres directly: started (and then alive, every third of
-a lease, so a killed worker is noticed within about a lease), retrying, and the final result or exception.
+starts with `zart-`), the worker reports to zart's Postgres directly: started (once it has run for a fifth of
+a second: a quick task reports only its result) and then alive every third of a lease (so a killed worker is
+noticed within about a lease), retrying, and the final result or exception.
 Other tasks are untouched. The worker needs zart's settings (DATABASE_URL, ZART_BROKER_URL, ZART_QUEUE) in
 its environment, or passed as `settings=`.
 
@@ -15,6 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +31,16 @@ from zart.dispatch.broker import Publisher, doorbell_app
 log = logging.getLogger(__name__)
 
 _FALLBACK_TASKS = (RESULT_TASK, FAILURE_TASK)
+STARTED_AFTER = 0.2
+TICK_SECONDS = 0.1
+
+
+@dataclass
+class _Running:
+    worker: str
+    began: float
+    marked: bool = False
+    last_report: float = 0.0
 
 
 class Integration:
@@ -37,7 +50,7 @@ class Integration:
         self.settings = settings
         self.silence = settings.lease_seconds
         self._publishers: dict[int, Publisher] = {}
-        self._running: dict[str, str] = {}
+        self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
         self._beats: dict[int, threading.Thread] = {}
 
@@ -53,10 +66,9 @@ class Integration:
                 kept = [c for c in attached if _task_of(c) not in _FALLBACK_TASKS]
                 setattr(request, attribute, kept or None)
         worker = str(getattr(request, "hostname", None) or f"pid-{os.getpid()}")
-        if results.started(self.settings.database_url, task_id, worker, self.silence):
-            with self._lock:
-                self._running[task_id] = worker
-            self._ensure_heartbeat()
+        with self._lock:
+            self._running[task_id] = _Running(worker, time.monotonic())
+        self._ensure_heartbeat()
 
     def on_postrun(self, task_id: str | None = None, **_: Any) -> None:
         if is_dispatch_token(task_id):
@@ -114,15 +126,27 @@ class Integration:
 
     def _beat(self) -> None:
         while True:
-            threading.Event().wait(self.silence / 3)
-            with self._lock:
-                tokens = list(self._running)
-            if not tokens:
-                continue
+            time.sleep(TICK_SECONDS)
             try:
-                results.alive(self.settings.database_url, tokens, self.silence)
-            except Exception:  # the next beat tries again; a long outage makes zart re-dispatch, as it should
-                log.warning("could not report running remote steps as alive", exc_info=True)
+                self._report(time.monotonic())
+            except Exception:  # the next tick tries again; a long outage makes zart re-dispatch, as it should
+                log.warning("could not report running remote steps", exc_info=True)
+
+    def _report(self, now: float) -> None:
+        """Mark tasks that have run a while as started, and tell zart the marked ones are still alive."""
+        url = self.settings.database_url
+        with self._lock:
+            running = list(self._running.items())
+        for token, task in running:
+            if not task.marked and now - task.began >= STARTED_AFTER:
+                task.marked, task.last_report = True, now
+                results.started(url, token, task.worker, self.silence)
+        due = [token for token, task in running if task.marked and now - task.last_report >= self.silence / 3]
+        if due:
+            results.alive(url, due, self.silence)
+            for token, task in running:
+                if token in due:
+                    task.last_report = now
 
 
 _integration: Integration | None = None

@@ -65,6 +65,7 @@ class RemoteSteps:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._rows: dict[str, dict[str, Any]] = {}
+        self._dispatched: set[str] = set()  # dispatched by this run: what we hold of them is current
 
     def start(
         self,
@@ -112,7 +113,9 @@ class RemoteSteps:
 
     def _refresh(self, names: list[str]) -> None:
         checkpoints = self._ctx._checkpoints
-        stale = [n for n in names if checkpoints.get(n, {}).get("status") != "completed"]
+        stale = [
+            n for n in names if checkpoints.get(n, {}).get("status") != "completed" and n not in self._dispatched
+        ]
         if not stale:
             return
         with self._ctx._store_errors():
@@ -150,6 +153,7 @@ class RemoteSteps:
                 return self._dispatch(handle, attempt=row["attempt"] + 1, failures=failures)
             return _Outcome("waiting", wake_at=_as_datetime(checkpoint.get("wake_at")))
         if state == "succeeded":  # recorded after our read of the checkpoint
+            self._dispatched.discard(handle.name)
             self._refresh([handle.name])
             checkpoint = self._ctx._checkpoints[handle.name]
             if checkpoint["status"] == "completed":
@@ -207,6 +211,7 @@ class RemoteSteps:
             dispatch_timeout=handle.dispatch_timeout,
         )
         if not written:  # completed by a report that came in meanwhile
+            self._dispatched.discard(handle.name)
             self._refresh([handle.name])
             return _Outcome("done", output=ctx._checkpoints[handle.name]["output"])
         now = _now()
@@ -232,6 +237,7 @@ class RemoteSteps:
             "attempt_started_at": now,
             "overdue": False,
         }
+        self._dispatched.add(handle.name)
         try:
             send(handle.call, token)
         except Exception as exc:  # the broker is unreachable: the dispatch timeout sends it again
@@ -285,6 +291,7 @@ class RemoteSteps:
         """Release the worker slot until a result is recorded, a timer is due, or a dispatch goes silent."""
         ctx = self._ctx
         with ctx._store_errors(), db.transaction(ctx._url) as conn:
+            remote_store.relax_commit(conn)
             parked = executions.park(
                 conn,
                 ctx.execution_id,

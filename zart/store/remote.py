@@ -24,6 +24,9 @@ _DISPATCH = text(
     WITH fence AS (
         UPDATE executions SET lease_expires_at = now() + make_interval(secs => :lease), current_step = NULL
         WHERE id = :id AND lease_token = :lease_token AND status = 'running'
+          -- a dispatch lost in a crash is sent again (the body runs at least once); the result's own
+          -- synchronous commit flushes it before anything depends on it
+          AND set_config('synchronous_commit', 'off', true) = 'off'
         RETURNING id
     ), step AS (
         INSERT INTO steps (execution_id, run_index, name, position, kind, status, attempts, failures,
@@ -277,3 +280,12 @@ def wake_silent(conn: Connection, limit: int) -> list[str]:
     """Executions waiting on a dispatch nobody has reported on in time: their replay re-dispatches or fails it."""
     conn.execute(_ABANDON)
     return [r["id"] for r in rows(conn, _WAKE_SILENT, limit=limit)]
+
+
+_RELAX = text("SELECT set_config('synchronous_commit', 'off', true)")
+
+
+def relax_commit(conn: Connection) -> None:
+    """Let this transaction commit without waiting for its flush: for a park on remote steps, which a crash
+    may undo (the run is then recovered and replayed), and which the result's synchronous commit flushes."""
+    conn.execute(_RELAX)
