@@ -46,6 +46,11 @@ def redis_server(services_dir: Path) -> Iterator[LocalRedis]:
 
 @pytest.fixture(scope="session")
 def env(postgres: LocalPostgres, redis_server: LocalRedis) -> Environment:
+    return prepared_environment(postgres, redis_server)
+
+
+def prepared_environment(postgres: LocalPostgres, redis_server: LocalRedis) -> Environment:
+    """The services migrated, the test workflows registered and recorded in the catalog."""
     upgrade(postgres.url)
     environment = Environment(database_url=postgres.url, broker_url=redis_server.url)
     import tests.flow_workflows  # noqa: F401
