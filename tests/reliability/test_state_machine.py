@@ -90,6 +90,7 @@ def machine_settings(env):
     return env.settings(ZART_LEASE_SECONDS="30")
 
 
+@pytest.mark.timeout(120 + EXAMPLES * 15)
 def test_no_interleaving_strands_an_execution(machine_settings):
     run_state_machine(machine_settings)
 
