@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 from dataclasses import replace
 from typing import Any
 
@@ -16,8 +17,9 @@ from celery import Celery, signals
 
 from zart.celery.calls import configure_home
 from zart.celery.recorder import register_fallback_tasks
-from zart.config import Settings
+from zart.config import Settings, is_pooled
 from zart.dispatch.broker import RUN_TASK, BrokerProbe, Publisher
+from zart.dispatch.budget import budget_for
 from zart.dispatch.routing import QueueRouter
 from zart.dispatch.sweeper import Sweeper
 from zart.engine.runner import RunnerConfig, run_execution
@@ -99,6 +101,14 @@ def run_worker(app: Celery, argv: list[str]) -> int:
     return int(controller.exitcode or 0)
 
 
+def _pool_name(pool_cls: Any) -> str:
+    """Celery's pool as its short name, whether given by alias ("prefork", "threads") or as a class."""
+    if isinstance(pool_cls, str):
+        return {"processes": "prefork"}.get(pool_cls.lower(), pool_cls.lower())
+    module = getattr(pool_cls, "__module__", "")
+    return {"celery.concurrency.thread": "threads", "celery.concurrency.solo": "solo"}.get(module, "prefork")
+
+
 def record_catalog(settings: Settings) -> None:
     """Tell the store which task names this process can run (so others can refuse unknown ones) and which
     limits its code declares."""
@@ -163,6 +173,9 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
             metrics.enable()  # before the pool forks, so every child counts into the same directory
             metrics.serve(settings.metrics_port)
         db.ping_only_after_idle(WORKER_PING_AFTER_IDLE)
+        budget = budget_for(int(sender.concurrency or 1), _pool_name(sender.pool_cls), is_pooled(settings.database_url))
+        db.size_pool(budget.kept_per_process, budget.burst_per_process)  # before the pool forks its children
+        print(f"zart worker: {budget.line()}", file=sys.stderr, flush=True)
         freeze_startup_heap()
 
     def on_pool_child_ready(**_: Any) -> None:
