@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.harness import Environment, Worker, assert_nothing_stranded
-from zart.localservices import LocalPostgres, LocalRedis, free_port
+from zart.localservices import LocalPgBouncer, LocalPostgres, LocalRedis, free_port
 from zart.migrate import upgrade
 from zart.service import ZartService
 from zart.store import db
 
 pytest_plugins = ["zart.testing"]
+
+PGBOUNCER_POOL_SIZE = 20
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +36,16 @@ def postgres(services_dir: Path) -> Iterator[LocalPostgres]:
     yield server
     db.dispose_all()
     server.stop(mode="immediate")
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(services_dir: Path, postgres: LocalPostgres) -> Iterator[LocalPgBouncer]:
+    """PgBouncer in transaction-pooling mode in front of the session's Postgres, 20 server connections a
+    database (started only by the tests that ask for it)."""
+    bouncer = LocalPgBouncer(services_dir / "pgbouncer", free_port(), postgres, pool_size=PGBOUNCER_POOL_SIZE)
+    bouncer.start()
+    yield bouncer
+    bouncer.stop()
 
 
 @pytest.fixture(scope="session")

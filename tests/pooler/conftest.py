@@ -6,24 +6,11 @@ ZART_DIRECT_DATABASE_URL at the session's Postgres for what needs a session (the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from tests.harness import Environment
 from zart.config import mark_pooled
-from zart.localservices import LocalPgBouncer, LocalPostgres, LocalRedis, free_port
-
-POOL_SIZE = 20
-
-
-@pytest.fixture(scope="session")
-def pgbouncer(services_dir: Path, postgres: LocalPostgres) -> Iterator[LocalPgBouncer]:
-    bouncer = LocalPgBouncer(services_dir / "pgbouncer", free_port(), postgres, pool_size=POOL_SIZE)
-    bouncer.start()
-    yield bouncer
-    bouncer.stop()
+from zart.localservices import LocalPgBouncer, LocalPostgres, LocalRedis
 
 
 @pytest.fixture(scope="session")

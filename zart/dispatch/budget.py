@@ -31,9 +31,7 @@ class ConnectionBudget:
         return self.processes * (self.kept_per_process + self.burst_per_process)
 
     def line(self) -> str:
-        route = (
-            "to the transaction pooler (Postgres sees the pooler's pool)" if self.pooled else "straight to Postgres"
-        )
+        route = "to the transaction pooler (Postgres sees the pooler's pool)" if self.pooled else "straight to Postgres"
         return (
             f"database connections: {self.at_rest} at rest, at most {self.at_most} "
             f"({self.processes} processes x {self.kept_per_process} kept + {self.burst_per_process} burst), {route}"
