@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.harness import Environment, Worker, assert_nothing_stranded
-from zart.localservices import LocalPostgres, LocalRedis, free_port
+from zart.localservices import LocalPgBouncer, LocalPostgres, LocalRedis, free_port
 from zart.migrate import upgrade
 from zart.service import ZartService
 from zart.store import db
 
 pytest_plugins = ["zart.testing"]
+
+PGBOUNCER_POOL_SIZE = 20
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +39,16 @@ def postgres(services_dir: Path) -> Iterator[LocalPostgres]:
 
 
 @pytest.fixture(scope="session")
+def pgbouncer(services_dir: Path, postgres: LocalPostgres) -> Iterator[LocalPgBouncer]:
+    """PgBouncer in transaction-pooling mode in front of the session's Postgres, 20 server connections a
+    database (started only by the tests that ask for it)."""
+    bouncer = LocalPgBouncer(services_dir / "pgbouncer", free_port(), postgres, pool_size=PGBOUNCER_POOL_SIZE)
+    bouncer.start()
+    yield bouncer
+    bouncer.stop()
+
+
+@pytest.fixture(scope="session")
 def redis_server(services_dir: Path) -> Iterator[LocalRedis]:
     server = LocalRedis(services_dir / "redis", free_port())
     server.start()
@@ -46,6 +58,11 @@ def redis_server(services_dir: Path) -> Iterator[LocalRedis]:
 
 @pytest.fixture(scope="session")
 def env(postgres: LocalPostgres, redis_server: LocalRedis) -> Environment:
+    return prepared_environment(postgres, redis_server)
+
+
+def prepared_environment(postgres: LocalPostgres, redis_server: LocalRedis) -> Environment:
+    """The services migrated, the test workflows registered and recorded in the catalog."""
     upgrade(postgres.url)
     environment = Environment(database_url=postgres.url, broker_url=redis_server.url)
     import tests.flow_workflows  # noqa: F401

@@ -75,6 +75,36 @@ def schema_of(url: str) -> str | None:
     return None
 
 
+POOLER_MARK = "zart_pooler"
+
+
+def mark_pooled(url: str) -> str:
+    """The URL whose connections go through a transaction pooler: zart then sends no startup options and
+    prepares no statements on them (the mark travels with the URL to every engine built from it)."""
+    if is_pooled(url):
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{POOLER_MARK}=transaction"
+
+
+def is_pooled(url: str) -> bool:
+    return any(key == POOLER_MARK for key, _ in parse_qsl(url.partition("?")[2]))
+
+
+def without_pooler_mark(url: str) -> str:
+    base, _, query = url.partition("?")
+    params = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != POOLER_MARK]
+    return f"{base}?{urlencode(params)}" if params else base
+
+
+def _pooler(value: str | None) -> str | None:
+    chosen = (value or "").strip().lower()
+    if chosen in ("", "none", "off"):
+        return None
+    if chosen != "transaction":
+        raise ConfigurationError(f"ZART_POOLER must be transaction or empty (got {value!r})")
+    return chosen
+
+
 def _split_list(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
@@ -110,15 +140,27 @@ class Settings:
     retention: Policy = field(default_factory=lambda: parse_policy(None))
     log_format: str = "text"  # or "json": one JSON object per line, with the run's fields
     metrics_port: int | None = None  # a worker serves Prometheus metrics on this port when set
+    # "transaction" when database_url goes through PgBouncer in transaction-pooling mode (ZART_POOLER)
+    pooler: str | None = None
+    # a URL straight to PostgreSQL, for what needs a session: LISTEN and migrations (ZART_DIRECT_DATABASE_URL)
+    direct_database_url: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_database_url(self, url: str | None) -> Settings:
-        return self if not url else replace(self, database_url=with_schema(normalise_database_url(url), self.schema))
+        if not url:
+            return self
+        chosen = with_schema(normalise_database_url(url), self.schema)
+        return replace(self, database_url=mark_pooled(chosen) if self.pooler else chosen)
+
+    @property
+    def session_url(self) -> str:
+        """A URL whose connections keep their session (LISTEN, migrations): the direct one when set."""
+        return self.direct_database_url or without_pooler_mark(self.database_url)
 
     @property
     def libpq_url(self) -> str:
-        """The URL as psycopg itself (LISTEN connections) wants it."""
-        return self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        """The session URL as psycopg itself (LISTEN connections) wants it."""
+        return self.session_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def merged_environment(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
@@ -139,8 +181,25 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         return float(raw) if raw else default
 
     schema = check_schema(env.get("ZART_SCHEMA"))
+    pooler = _pooler(env.get("ZART_POOLER"))
+    direct = env.get("ZART_DIRECT_DATABASE_URL") or None
+    database_url = with_schema(normalise_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL), schema)
+    if pooler is not None:
+        if direct is None:
+            raise ConfigurationError(
+                "ZART_POOLER=transaction needs ZART_DIRECT_DATABASE_URL: a URL straight to PostgreSQL (not through "
+                "the pooler), which zart uses for what needs a session (the completion LISTEN, migrations)"
+            )
+        if schema is not None:
+            raise ConfigurationError(
+                "ZART_SCHEMA cannot be sent through a transaction pooler; set the role's search_path instead "
+                "(ALTER ROLE ... SET search_path = <schema>, public) and leave ZART_SCHEMA unset"
+            )
+        database_url = mark_pooled(database_url)
     return Settings(
-        database_url=with_schema(normalise_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL), schema),
+        database_url=database_url,
+        pooler=pooler,
+        direct_database_url=with_schema(normalise_database_url(direct), schema) if direct else None,
         schema=schema,
         broker_url=env.get("ZART_BROKER_URL") or DEFAULT_BROKER_URL,
         imports=_split_list(env.get("ZART_IMPORTS")),

@@ -177,3 +177,74 @@ class LocalRedis:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+@dataclass
+class LocalPgBouncer:
+    """Debian's PgBouncer in transaction-pooling mode in front of a LocalPostgres, as a fleet deploys it.
+
+    Clients connect as the server's trusted `postgres` user; at most `pool_size` server connections are opened
+    to Postgres. The session settings zart sends as startup options on direct connections (which PgBouncer
+    refuses) are applied by `connect_query` on each server connection instead.
+    """
+
+    directory: Path
+    port: int
+    postgres: LocalPostgres
+    pool_size: int = 20
+    max_client_conn: int = 1000
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{self.postgres.database}"
+
+    def start(self) -> str:
+        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        if not os.path.exists(binary):
+            raise LocalServiceError("pgbouncer was not found; install the 'pgbouncer' package")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "users.txt").write_text('"postgres" ""\n')
+        config = self.directory / "pgbouncer.ini"
+        config.write_text(self._config())
+        if os.geteuid() == 0:  # PgBouncer refuses to run as root
+            for path in (self.directory, self.directory / "users.txt", config):
+                shutil.chown(path, "postgres", "postgres")
+        self.process = subprocess.Popen(
+            _as_postgres_user([binary, str(config)]),
+            stdout=open(self.directory / "pgbouncer.out", "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
+        _wait_for_port(self.port, 15, "PgBouncer")
+        return self.url
+
+    def _config(self) -> str:
+        connect_query = "SET idle_in_transaction_session_timeout = 10000; SET jit = off"
+        return (
+            "[databases]\n"
+            f"* = host=127.0.0.1 port={self.postgres.port} connect_query='{connect_query}'\n"
+            "[pgbouncer]\n"
+            "listen_addr = 127.0.0.1\n"
+            f"listen_port = {self.port}\n"
+            "unix_socket_dir =\n"
+            "auth_type = trust\n"
+            f"auth_file = {self.directory / 'users.txt'}\n"
+            "pool_mode = transaction\n"
+            f"default_pool_size = {self.pool_size}\n"
+            "min_pool_size = 0\n"
+            "reserve_pool_size = 0\n"
+            f"max_client_conn = {self.max_client_conn}\n"
+            f"logfile = {self.directory / 'pgbouncer.log'}\n"
+            "log_connections = 0\n"
+            "log_disconnections = 0\n"
+        )
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None

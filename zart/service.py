@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from zart import cancellation, paging
+from zart.canvas.spec import CANVAS_TASK
+from zart.canvas.spec import problems_of as canvas_problems
 from zart.config import Settings
 from zart.errors import (
     ExecutionAlreadyExists,
@@ -301,6 +303,8 @@ class ZartService:
         check_input_shape(data)
         definition = self.definition(conn, task)
         problems = validation_errors(definition.schema, data)
+        if task == CANVAS_TASK and not problems:
+            problems = canvas_problems(data)
         if problems:
             raise InvalidData("; ".join(problems))
         return definition

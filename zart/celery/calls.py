@@ -85,7 +85,7 @@ def build_call(target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Re
     app = _sending_app(signature, target)
     signature._app = app
     _check_json(signature.task, signature.args, signature.kwargs)
-    return RemoteCall(signature, signature.task, _route(app, signature))
+    return RemoteCall(signature, signature.task, route(app, signature))
 
 
 def _sending_app(signature: Signature, target: Any) -> Celery:
@@ -98,14 +98,14 @@ def _sending_app(signature: Signature, target: Any) -> Celery:
     return app  # type: ignore[no-any-return]
 
 
-def _route(app: Celery, signature: Signature) -> str:
+def route(app: Celery, signature: Signature) -> str:
     options: dict[str, Any] = {}
     task = app.tasks.get(signature.task)
     if task is not None:
         options.update(task._get_exec_options())
     options.update(signature.options)
-    route = app.amqp.router.route(options, signature.task, signature.args, signature.kwargs)
-    queue = route.get("queue")
+    routed = app.amqp.router.route(options, signature.task, signature.args, signature.kwargs)
+    queue = routed.get("queue")
     name = getattr(queue, "name", queue) or app.conf.task_default_queue
     if not isinstance(name, str) or not QUEUE_PATTERN.match(name):
         raise ValueError(

@@ -21,7 +21,7 @@ def migrate(state: CliState) -> None:
     from zart.store.db import translated_errors
 
     with translated_errors():
-        applied = upgrade(state.settings.database_url)
+        applied = upgrade(state.settings.session_url)
     if state.quiet:
         return
     if applied:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 from dataclasses import replace
 from typing import Any
 
@@ -16,8 +17,9 @@ from celery import Celery, signals
 
 from zart.celery.calls import configure_home
 from zart.celery.recorder import register_fallback_tasks
-from zart.config import Settings
+from zart.config import Settings, is_pooled
 from zart.dispatch.broker import RUN_TASK, BrokerProbe, Publisher
+from zart.dispatch.budget import budget_for
 from zart.dispatch.routing import QueueRouter
 from zart.dispatch.sweeper import Sweeper
 from zart.engine.runner import RunnerConfig, run_execution
@@ -28,6 +30,9 @@ from zart.schedules import celery_target  # noqa: F401  (registers the workflow 
 from zart.store import catalog, db, flow
 
 log = logging.getLogger(__name__)
+
+# workflows every zart worker runs: a Celery canvas as one execution
+BUILT_IN_WORKFLOWS = "zart.canvas.workflow"
 
 WORKER_PING_AFTER_IDLE = 2.0
 
@@ -55,7 +60,7 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         broker_transport_options={"visibility_timeout": 3600, "socket_connect_timeout": 2},
         broker_pool_limit=10,
         worker_send_task_events=False,
-        imports=list(settings.imports),
+        imports=[BUILT_IN_WORKFLOWS, *settings.imports],
         worker_hijack_root_logger=False,
         worker_concurrency=default_concurrency(),
     )
@@ -94,6 +99,14 @@ def run_worker(app: Celery, argv: list[str]) -> int:
     if controller is None:
         return 1  # the worker never started
     return int(controller.exitcode or 0)
+
+
+def _pool_name(pool_cls: Any) -> str:
+    """Celery's pool as its short name, whether given by alias ("prefork", "threads") or as a class."""
+    if isinstance(pool_cls, str):
+        return {"processes": "prefork"}.get(pool_cls.lower(), pool_cls.lower())
+    module = getattr(pool_cls, "__module__", "")
+    return {"celery.concurrency.thread": "threads", "celery.concurrency.solo": "solo"}.get(module, "prefork")
 
 
 def record_catalog(settings: Settings) -> None:
@@ -137,7 +150,7 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
     def on_ready(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not app:
             return
-        import_modules(settings.imports)
+        import_modules((BUILT_IN_WORKFLOWS, *settings.imports))
         record_catalog(settings)
         reconcile_schedules(settings)
         sweeper = Sweeper(settings, publisher, BrokerProbe(app))
@@ -160,6 +173,9 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
             metrics.enable()  # before the pool forks, so every child counts into the same directory
             metrics.serve(settings.metrics_port)
         db.ping_only_after_idle(WORKER_PING_AFTER_IDLE)
+        budget = budget_for(int(sender.concurrency or 1), _pool_name(sender.pool_cls), is_pooled(settings.database_url))
+        db.size_pool(budget.kept_per_process, budget.burst_per_process)  # before the pool forks its children
+        print(f"zart worker: {budget.line()}", file=sys.stderr, flush=True)
         freeze_startup_heap()
 
     def on_pool_child_ready(**_: Any) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
-from zart.config import schema_of
+from zart.config import is_pooled, schema_of, without_pooler_mark
 from zart.errors import StoreUnavailable
 
 IDLE_IN_TRANSACTION_MS = 10_000
@@ -32,6 +32,24 @@ def ping_only_after_idle(seconds: float) -> None:
     _ping_after_idle_seconds = seconds
 
 
+# Connections a process keeps open at rest, and how many more it may open for a burst. A worker process uses
+# at most three at once (its run, the run's lease keeper, the sweeper in the main process); a client (API,
+# CLI) one per thread serving a request. Workers shrink it at start-up (see size_pool).
+_pool_size = 5
+_max_overflow = 20
+
+
+def size_pool(kept: int, burst: int) -> None:
+    """Size the pools of engines created from now on: `kept` connections stay open, `burst` more may open."""
+    global _pool_size, _max_overflow
+    _pool_size, _max_overflow = kept, burst
+
+
+def pool_budget() -> tuple[int, int]:
+    """(kept open at rest, most open at once) per engine, as sized for this process."""
+    return _pool_size, _pool_size + _max_overflow
+
+
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
@@ -44,27 +62,32 @@ def get_engine(database_url: str) -> Engine:
             engine = _engines.get(database_url)
             if engine is None:
                 engine = create_engine(
-                    database_url,
-                    pool_size=5,
-                    max_overflow=20,
+                    without_pooler_mark(database_url),
+                    pool_size=_pool_size,
+                    max_overflow=_max_overflow,
                     pool_pre_ping=False,  # see _ping_if_idle: a round trip per checkout is too dear
                     pool_recycle=1800,
-                    connect_args={
-                        "connect_timeout": 5,
-                        "application_name": "zart",
-                        # zart's transactions never wait on user code: one idle this long belongs to a
-                        # frozen or partitioned process, and its locks (the sweeper's, say) must not outlive it;
-                        # the URL's own options (ZART_SCHEMA's search_path) are kept. JIT is off: every zart
-                        # query reads few rows, and on a big table the planner's cost estimate for the liveness
-                        # count alone triggered ~0.1-1 s of JIT compilation to run a ~5 ms scan
-                        "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS} -c jit=off "
-                        + _url_options(database_url),
-                    },
+                    connect_args=_connect_args(database_url),
                 )
                 event.listen(engine, "checkin", _note_checkin)
                 event.listen(engine, "checkout", functools.partial(_ping_if_idle, engine.dialect))
                 _engines[database_url] = engine
     return engine
+
+
+def _connect_args(database_url: str) -> dict[str, Any]:
+    common: dict[str, Any] = {"connect_timeout": 5, "application_name": "zart"}
+    if is_pooled(database_url):
+        # a transaction pooler hands each transaction to any server connection: a statement prepared on one
+        # is unknown on the next, and startup options are refused (PgBouncer); the session settings below
+        # belong on the database then (ALTER DATABASE ... SET, or the pooler's connect_query)
+        return {**common, "prepare_threshold": None}
+    # zart's transactions never wait on user code: one idle this long belongs to a frozen or partitioned
+    # process, and its locks (the sweeper's, say) must not outlive it; the URL's own options (ZART_SCHEMA's
+    # search_path) are kept. JIT is off: every zart query reads few rows, and on a big table the planner's cost
+    # estimate for the liveness count alone triggered ~0.1-1 s of JIT compilation to run a ~5 ms scan
+    options = f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS} -c jit=off "
+    return {**common, "options": options + _url_options(database_url)}
 
 
 def _url_options(database_url: str) -> str:
@@ -135,8 +158,12 @@ def translated_errors() -> Iterator[None]:
     try:
         yield
     except OperationalError as exc:
-        raise StoreUnavailable(f"database unavailable: {_first_line(exc)}") from exc
+        raise StoreUnavailable(f"database unavailable: {_first_line(exc)}{_pooler_hint(exc)}") from exc
+    except psycopg.errors.InvalidSqlStatementName as exc:  # raised outside SQLAlchemy by the per-step path
+        raise StoreUnavailable(f"database error: {_first_line(exc)}{_pooler_hint(exc)}") from exc
     except DBAPIError as exc:
+        if isinstance(exc.orig, PREPARED_ELSEWHERE):
+            raise StoreUnavailable(f"database error: {_first_line(exc)}{_pooler_hint(exc)}") from exc
         if exc.connection_invalidated:
             raise StoreUnavailable(f"database connection lost: {_first_line(exc)}") from exc
         if isinstance(exc.orig, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)):
@@ -160,6 +187,22 @@ def autocommit(database_url: str) -> Iterator[Connection]:
     with translated_errors(), engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
+
+
+# what a statement prepared on one server connection and used on another (a transaction pooler) raises
+PREPARED_ELSEWHERE = (psycopg.errors.InvalidSqlStatementName, psycopg.errors.DuplicatePreparedStatement)
+POOLER_HINT = (
+    "; the database URL seems to go through a transaction pooler (PgBouncer): set ZART_POOLER=transaction and "
+    "ZART_DIRECT_DATABASE_URL (a URL straight to PostgreSQL)"
+)
+
+
+def _pooler_hint(exc: BaseException) -> str:
+    """A pooler's refusal of startup options, or a prepared statement lost between connections, says what to set."""
+    orig = getattr(exc, "orig", None) or exc
+    if isinstance(orig, PREPARED_ELSEWHERE) or "unsupported startup parameter" in str(orig):
+        return POOLER_HINT
+    return ""
 
 
 def _first_line(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -84,6 +85,10 @@ class FinishedNotifications:
             try:
                 with psycopg.connect(self._url, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {FINISHED_CHANNEL}")
+                    if not _hears_itself(conn, self._url):
+                        log.error(NOT_HEARD)
+                        self._stop_listening()
+                        return
                     self._listening.set()
                     self._wake_all()  # anything finished while we were not listening
                     while True:
@@ -104,6 +109,13 @@ class FinishedNotifications:
                 log.warning("completion listener lost its connection: %s", exc)
                 threading.Event().wait(1.0)
 
+    def _stop_listening(self) -> None:
+        """Waiters fall back to polling the table."""
+        with self._lock:
+            self._listening.clear()
+            self._thread = None
+        self._wake_all()
+
     def _wake(self, payload: str) -> None:
         execution_id, final = _parse(payload)
         with self._lock:
@@ -116,6 +128,24 @@ class FinishedNotifications:
             for waiters in self._waiters.values():
                 for waiter in waiters:
                     waiter.event.set()
+
+
+NOT_HEARD = (
+    "the completion LISTEN hears nothing: its connection goes through a transaction pooler (PgBouncer), which "
+    "drops a session's notifications; set ZART_DIRECT_DATABASE_URL to a URL straight to PostgreSQL. Waits poll "
+    "the table meanwhile"
+)
+PROBE_SECONDS = 3.0
+
+
+def _hears_itself(conn: psycopg.Connection[Any], url: str) -> bool:
+    """Notify our channel from another connection and wait for it. Through a transaction pooler the listening
+    session is not ours between statements (the probe's own server connection may even be the one that
+    listened), so the notification never reaches us."""
+    probe = f"probe-{uuid.uuid4().hex}"
+    with psycopg.connect(url, autocommit=True, connect_timeout=5, prepare_threshold=None) as other:
+        other.execute("SELECT pg_notify(%s, %s)", (FINISHED_CHANNEL, probe))
+    return any(note.payload == probe for note in conn.notifies(timeout=PROBE_SECONDS))
 
 
 _instances: dict[str, FinishedNotifications] = {}

@@ -88,7 +88,8 @@ def hot_one(conn: Connection, statement: TextClause, **params: Any) -> dict[str,
     driver = conn.connection.driver_connection
     try:
         with driver.cursor(row_factory=dict_row) as cursor:
-            cursor.execute(_driver_sql(statement.text), params, prepare=True)
+            # behind a transaction pooler the connection prepares nothing (see db._connect_args)
+            cursor.execute(_driver_sql(statement.text), params, prepare=driver.prepare_threshold is not None)
             return cursor.fetchone()
     except psycopg.OperationalError as exc:
         conn.invalidate()

@@ -1,0 +1,176 @@
+"""Celery canvases (chain, group, chord, nested, callbacks) run as one durable execution by the legacy fleet's
+own workers, with Postgres as the join: the Celery canvas failures users know, built here, do not happen."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from celery import chain, chord, group
+
+import zart.canvas
+import zart.canvas.workflow  # noqa: F401  (registers zart.canvas in this process, as a worker does)
+from tests.harness import poll
+from tests.integration.test_core import finished
+from tests.legacy.app import wait_for_file
+from tests.legacy.canvas_tasks import collect, fail, on_error, plus, total
+from tests.workflows import entries
+from zart.canvas.build import canvas_input
+from zart.errors import InvalidData
+
+
+@pytest.fixture()
+def run(service, log_dir):
+    """Start a canvas built by `build(journal)`; returns (execution id, journal)."""
+
+    def start(build: Any, **options: Any) -> tuple[str, str]:
+        journal = str(log_dir / f"canvas-{time.monotonic_ns()}.journal")
+        data = canvas_input(build(journal), **options)
+        return service.schedule(zart.canvas.CANVAS_TASK, data).execution["execution_id"], journal
+
+    return start
+
+
+def test_a_chain_passes_each_result_on_and_an_immutable_signature_ignores_it(service, start_zart, start_legacy, run):
+    start_zart()
+    start_legacy()
+    execution_id, journal = run(lambda j: chain(plus.s(1, j, 2), plus.s(j, 10), plus.si(100, j, 1), plus.s(j, 5)))
+    assert finished(service, execution_id)["output"] == 106
+    assert entries(journal, "plus") == 4
+    names = [s["name"] for s in service.steps(execution_id)]
+    assert names == ["0.0 legacy.plus", "0.1 legacy.plus", "0.2 legacy.plus", "0.3 legacy.plus"]
+
+
+def test_a_group_and_a_chord_of_chains(service, start_zart, start_legacy, run):
+    start_zart()
+    start_legacy()
+    group_id, _ = run(lambda j: group(plus.s(n, j, 1) for n in range(4)))
+    chord_id, journal = run(
+        lambda j: chord([chain(plus.s(n, j, 1), plus.s(j, 10)) for n in range(3)], total.s(j))
+    )
+    assert finished(service, group_id)["output"] == [1, 2, 3, 4]
+    assert finished(service, chord_id)["output"] == 11 + 12 + 13
+    assert entries(journal, "total") == 1 and entries(journal, "plus") == 6
+
+
+def test_a_failing_task_in_a_nested_chain_inside_a_chord_runs_the_error_callback_once(
+    service, start_zart, start_legacy, run
+):
+    """Celery: the chord's error callback never runs when a chain inside it fails, or the chord hangs."""
+    start_zart()
+    start_legacy()
+
+    def build(j: str) -> Any:
+        body = total.s(j).on_error(on_error.s(j, "chord-errback"))
+        header = [plus.s(1, j, 1), chain(plus.s(2, j, 1), fail.si(j, "card declined"), plus.s(j, 1))]
+        return chord(header, body)
+
+    execution_id, journal = run(build)
+    row = finished(service, execution_id)
+    assert row["status"] == "failed"
+    assert row["error"]["cause"] == "ValueError" and "card declined" in row["error"]["message"]
+    assert entries(journal, "chord-errback") == 1
+    assert entries(journal, "total") == 0 and entries(journal, "fail") == 1
+    assert entries(journal, "plus") == 2  # the task after the failed one never started
+
+
+def test_a_nested_chord_runs_each_body_once(service, start_zart, start_legacy, run):
+    start_zart()
+    start_legacy()
+
+    def build(j: str) -> Any:
+        inner = chord([plus.s(n, j, 0) for n in range(3)], total.s(j))
+        return chord([inner, plus.s(10, j, 0)], collect.s(j, "outer-body").set(link=collect.s(j, "linked")))
+
+    execution_id, journal = run(build)
+    assert finished(service, execution_id)["output"] == [3, 10]
+    assert entries(journal, "total") == 1 and entries(journal, "outer-body") == 1
+    assert entries(journal, "linked") == 1
+
+
+def test_a_worker_killed_mid_task_in_a_chords_header_is_replaced_and_the_body_runs_once(
+    service, start_zart, start_legacy, run, log_dir
+):
+    start_zart()
+    victim = start_legacy()
+    release = str(log_dir / "release")
+
+    def build(j: str) -> Any:
+        header = [wait_for_file.si(j, "slow", release, "a"), plus.s(1, j, 1)]
+        return chord(header, collect.s(j, "body"))
+
+    execution_id, journal = run(build)
+    poll(lambda: entries(journal, "slow") == 1, what="the slow header task to start")
+    victim.kill()
+    open(release, "w").close()
+    start_legacy()
+    assert finished(service, execution_id, timeout=60)["output"] == ["a", 2]
+    assert entries(journal, "slow") == 2 and entries(journal, "body") == 1
+
+
+def test_a_countdown_is_held_in_postgres_while_redis_is_flushed_and_workers_restart(
+    service, env, start_zart, start_legacy, run
+):
+    zart_worker = start_zart()
+    legacy = start_legacy()
+    execution_id, journal = run(lambda j: chain(plus.s(1, j, 1), plus.s(j, 1)), countdown=4)
+    poll(lambda: service.status(execution_id)["status"] == "waiting", what="the countdown to park")
+    zart_worker.stop()
+    legacy.stop()
+    import redis
+
+    redis.Redis.from_url(env.broker_url).flushall()
+    assert entries(journal, "plus") == 0
+    start_zart()
+    start_legacy()
+    row = finished(service, execution_id, timeout=40)
+    assert row["output"] == 3 and entries(journal, "plus") == 2
+    countdown = next(s for s in service.steps(execution_id) if s["name"] == "countdown")
+    assert countdown["status"] == "completed"
+
+
+def test_a_100_task_chord_and_a_50_task_chain(service, start_zart, start_legacy, run):
+    start_zart(concurrency=2)
+    start_legacy(concurrency=4)
+    chord_id, chord_journal = run(lambda j: chord([plus.s(n, j, 0) for n in range(100)], total.s(j)))
+    chain_id, _ = run(lambda j: chain(plus.s(0, j, 1), *[plus.s(j, 1) for _ in range(49)]))
+    assert finished(service, chord_id, timeout=90)["output"] == sum(range(100))
+    assert finished(service, chain_id, timeout=90)["output"] == 50
+    assert entries(chord_journal, "total") == 1
+
+
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        ({"canvas": "legacy.add"}, "must be a Celery signature"),
+        ({"canvas": {"task": "celery.chain", "subtask_type": "chain", "kwargs": {"tasks": []}}}, "at least one"),
+        ({"canvas": {"task": "x", "subtask_type": "xmap"}}, "not a canvas type"),
+        ({"canvas": {"task": "legacy.add", "args": "1,2"}}, "args must be an array"),
+        ({"canvas": {"task": "legacy.add"}, "start_at": "tomorrow"}, "start_at"),
+        ({}, "data.canvas is required"),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_starts(service, data, problem):
+    _, before = service.list_executions(task=zart.canvas.CANVAS_TASK)
+    with pytest.raises(InvalidData, match=problem):
+        service.schedule(zart.canvas.CANVAS_TASK, data)
+    assert service.list_executions(task=zart.canvas.CANVAS_TASK)[1] == before
+
+
+def test_a_python_canvas_with_arguments_that_are_not_json_is_refused(log_dir):
+    with pytest.raises(zart.canvas.CanvasError, match="JSON"):
+        canvas_input(chain(plus.s(1, str(log_dir), 1), plus.s({1, 2}, 3)))
+    with pytest.raises(zart.canvas.CanvasError, match="Celery signature"):
+        canvas_input("legacy.plus")
+
+
+def test_the_cli_refuses_a_bad_canvas_with_exit_1(env, service, log_dir):
+    from tests.cli.cli import Cli
+
+    _, before = service.list_executions(task=zart.canvas.CANVAS_TASK)
+    bad = '{"canvas": {"task": "celery.group", "subtask_type": "group", "kwargs": {"tasks": [42]}}}'
+    result = Cli(env, log_dir)("schedule", zart.canvas.CANVAS_TASK, "--data", bad)
+    assert result.returncode == 1
+    assert "must be a Celery signature" in result.stderr + result.stdout
+    assert service.list_executions(task=zart.canvas.CANVAS_TASK)[1] == before

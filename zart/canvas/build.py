@@ -1,0 +1,79 @@
+"""A Celery canvas object turned into the input of the `zart.canvas` workflow.
+
+Each task is routed here, where its own Celery app (and so its `task_routes`) is at hand, and the queue is
+recorded with it; the zart worker then sends it there without importing the team's task modules.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from celery import Signature
+from celery.canvas import _chain, chord, group, signature
+
+from zart.canvas.spec import CanvasError, parse
+from zart.celery.calls import route
+
+
+def canvas_input(canvas: Any, countdown: float | timedelta | None = None, eta: datetime | None = None) -> dict:
+    """`{"canvas": <the canvas as Celery's dict form, queues resolved>, "start_at": <iso or None>}`, checked."""
+    if not isinstance(canvas, Signature):
+        raise CanvasError(f"a canvas must be a Celery signature, chain, group or chord, not {type(canvas).__name__}")
+    if countdown is not None and eta is not None:
+        raise CanvasError("give countdown or eta, not both")
+    tree = _serialise(canvas)
+    try:
+        tree = json.loads(json.dumps(tree))
+    except (TypeError, ValueError) as exc:
+        raise CanvasError(f"the canvas's arguments must be JSON-serialisable: {exc}") from exc
+    parse(tree)
+    return {"canvas": tree, "start_at": _start_at(countdown, eta)}
+
+
+def _start_at(countdown: float | timedelta | None, eta: datetime | None) -> str | None:
+    if countdown is not None:
+        delay = countdown.total_seconds() if isinstance(countdown, timedelta) else float(countdown)
+        if delay < 0:
+            raise CanvasError("countdown must not be negative")
+        return (datetime.now(UTC) + timedelta(seconds=delay)).isoformat()
+    if eta is not None:
+        if not isinstance(eta, datetime) or eta.tzinfo is None:
+            raise CanvasError("eta must be a timezone-aware datetime")
+        return eta.isoformat()
+    return None
+
+
+def _serialise(sig: Any) -> dict[str, Any]:
+    if not isinstance(sig, Signature):
+        sig = signature(sig)
+    options = {key: [_serialise(cb) for cb in _listed(sig.options.get(key))] for key in ("link", "link_error")}
+    if isinstance(sig, chord):
+        return {
+            "task": "celery.chord",
+            "subtask_type": "chord",
+            "kwargs": {"header": [_serialise(t) for t in sig.tasks], "body": _serialise(sig.body)},
+            "options": options,
+        }
+    if isinstance(sig, (_chain, group)):
+        kind = "chain" if isinstance(sig, _chain) else "group"
+        return {"task": f"celery.{kind}", "subtask_type": kind, "kwargs": {"tasks": [_serialise(t) for t in sig.tasks]},
+                "options": options}
+    if sig.subtask_type:
+        raise CanvasError(f"{sig.subtask_type!r} is not a canvas type zart runs (task, chain, group, chord)")
+    queue = route(sig.app, sig)
+    return {
+        "task": sig.task,
+        "args": list(sig.args),
+        "kwargs": dict(sig.kwargs),
+        "immutable": bool(sig.immutable),
+        "subtask_type": None,
+        "options": {**options, "queue": queue},
+    }
+
+
+def _listed(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -1,0 +1,130 @@
+"""The built-in workflow `zart.canvas`: a Celery canvas walked as one durable execution.
+
+Every task of the tree is a remote step named after its position (`0.1.2 legacy.add`), so a replay finds
+each checkpoint again and a completed task never runs twice. The walk goes in rounds: each round evaluates
+the tree over the results known so far, dispatches every task whose input is now known (the frontier) in
+parallel and waits for all of them. A chain passes each result on (prepended to the next task's arguments
+unless that signature is immutable), a group collects its members' results in order, a chord calls its body
+once with the list of its header's results. Nothing later than a failed task is ever dispatched: the failure
+runs the `link_error` callbacks that cover the failed task (each once, as steps of their own) and fails the
+execution with the task's error.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from celery import Signature
+
+import zart
+from zart.canvas.spec import CANVAS_TASK, Node, parse
+from zart.errors import StepFailed
+
+log = logging.getLogger(__name__)
+
+_PENDING = object()
+_NOTHING = object()
+
+
+@zart.task(CANVAS_TASK, schema={"type": "object", "required": ["canvas"]})
+def run_canvas(ctx: zart.Context, data: dict[str, Any]) -> Any:
+    start_at = data.get("start_at")
+    if start_at:
+        ctx.sleep_until("countdown", datetime.fromisoformat(start_at))
+    return Walk(ctx, parse(data["canvas"])).run()
+
+
+def step_name(node: Node) -> str:
+    return f"{node.path} {node.task}"
+
+
+def signature_of(node: Node, args: tuple[Any, ...]) -> Signature:
+    """The task to send: its own arguments after the ones the canvas passes in, routed as recorded."""
+    options = {"queue": node.queue} if node.queue else {}
+    return Signature(node.task, args=(*args, *node.args), kwargs=node.kwargs, options=options, immutable=True)
+
+
+class Walk:
+    def __init__(self, ctx: zart.Context, root: Node) -> None:
+        self._ctx = ctx
+        self._root = root
+        self._results: dict[str, Any] = {}
+        self._frontier: list[tuple[Node, tuple[Any, ...]]] = []
+
+    def run(self) -> Any:
+        while True:
+            self._frontier = []
+            value = self._value(self._root, _NOTHING)
+            if not self._frontier:
+                return value
+            handles = [self._ctx.schedule(step_name(node), signature_of(node, args)) for node, args in self._frontier]
+            try:
+                outputs = self._ctx.wait_all(handles)
+            except StepFailed as failure:
+                self._run_error_callbacks(failure)
+                raise
+            for (node, _), output in zip(self._frontier, outputs, strict=True):
+                self._results[node.path] = output
+
+    # ------------------------------------------------------------- evaluation
+
+    def _value(self, node: Node, previous: Any) -> Any:
+        """The node's result if everything it needs is known; else _PENDING, with its ready tasks queued."""
+        if node.kind == "task":
+            value = self._task(node, previous)
+        elif node.kind == "chain":
+            value = previous
+            for member in node.members:
+                value = self._value(member, value)
+                if value is _PENDING:
+                    return _PENDING
+        else:
+            values = [self._value(member, previous) for member in node.members]
+            value = _PENDING if any(v is _PENDING for v in values) else values
+            if node.kind == "chord" and value is not _PENDING:
+                assert node.body is not None
+                value = self._value(node.body, values)
+        if value is not _PENDING:
+            for callback in node.link:
+                self._value(callback, value)
+        return value
+
+    def _task(self, node: Node, previous: Any) -> Any:
+        if node.path in self._results:
+            return self._results[node.path]
+        passed = () if previous is _NOTHING or node.immutable else (previous,)
+        self._frontier.append((node, passed))
+        return _PENDING
+
+    # ------------------------------------------------------------- failure
+
+    def _run_error_callbacks(self, failure: StepFailed) -> None:
+        """Each `link_error` covering the failed task, once: the task's own, then its ancestors' outward."""
+        failed_path = failure.step_name.split(" ", 1)[0]
+        covering = [cb for node in reversed(_lineage(self._root, failed_path)) for cb in node.link_error]
+        callbacks = list({cb.path: cb for cb in covering}.values())
+        if not callbacks:
+            return
+        handles = [
+            self._ctx.schedule(step_name(cb), signature_of(cb, () if cb.immutable else (failure.step_name,)))
+            for cb in callbacks
+        ]
+        try:
+            self._ctx.wait_all(handles)
+        except StepFailed as callback_failure:  # the task's own failure is what the execution reports
+            log.warning("an error callback of %s failed: %s", failure.step_name, callback_failure)
+
+
+def _lineage(root: Node, path: str) -> list[Node]:
+    """The nodes from the root down to the one at `path` (only those whose path prefixes it)."""
+    found: list[Node] = []
+    node: Node | None = root
+    while node is not None:
+        found.append(node)
+        if node.path == path:
+            break
+        children = (*node.members, *((node.body,) if node.body else ()), *node.link, *node.link_error)
+        node = next((c for c in children if path == c.path or path.startswith(c.path + ".")), None)
+    return found
