@@ -15,7 +15,7 @@ from tests.celery.test_remote_steps import remote_rows
 from tests.harness import poll
 from tests.integration.test_core import finished
 from tests.legacy.app import wait_for_file
-from tests.legacy.canvas_tasks import collect, fail, flaky, on_error, plus, total
+from tests.legacy.canvas_tasks import collect, fail, fail_when_released, flaky, on_error, plus, total
 from tests.workflows import entries
 from zart.canvas.build import canvas_input
 from zart.errors import InvalidData
@@ -99,6 +99,33 @@ def test_retry_step_resumes_a_failed_canvas_from_the_failed_task(env, service, s
     assert row["output"] == 12, row["error"]
     assert entries(journal, "plus") == 2 and entries(journal, "flaky") == 2
     assert entries(journal, "errback") == 1
+
+
+def test_a_second_failure_seen_while_the_first_ones_error_callback_runs_changes_nothing(
+    service, start_zart, start_legacy, run, log_dir
+):
+    """A replay that sees an earlier group member failed too still re-enters the callbacks already recorded:
+    no non-determinism, no second set of callbacks."""
+    start_zart()
+    start_legacy(concurrency=3)
+    late, callback_done = str(log_dir / "release-late"), str(log_dir / "release-callback")
+
+    def build(j: str) -> Any:
+        return group(
+            fail_when_released.si(j, late).on_error(on_error.si("late", j, "late-errback")),
+            fail.si(j, "early").on_error(wait_for_file.si(j, "early-errback", callback_done, "x")),
+        )
+
+    execution_id, journal = run(build)
+    poll(lambda: entries(journal, "early-errback") == 1, what="the first failure's error callback to start")
+    open(late, "w").close()
+    late_step = "0.0 legacy.fail_when_released"
+    poll(lambda: [r["state"] for r in remote_rows(service, execution_id) if r["step_name"] == late_step] == ["failed"],
+         what="the second failure to be recorded")
+    open(callback_done, "w").close()
+    row = finished(service, execution_id)
+    assert row["status"] == "failed" and row["error"]["type"] == "StepFailed", row["error"]
+    assert entries(journal, "early-errback-end") == 1 and entries(journal, "late-errback") == 0
 
 
 def test_a_nested_chord_runs_each_body_once(service, start_zart, start_legacy, run):

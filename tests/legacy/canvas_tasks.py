@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from tests.legacy.app import app
@@ -46,3 +47,13 @@ def flaky(value: Any, journal: str, release: str) -> Any:
     if not os.path.exists(release):
         raise ValueError("not released yet")
     return value
+
+
+@app.task(name="legacy.fail_when_released")
+def fail_when_released(journal: str, release: str) -> None:
+    """Fails once the test creates `release` (or after 60 s)."""
+    note(journal, "late-fail")
+    deadline = time.monotonic() + 60
+    while not os.path.exists(release) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    raise ValueError("failed late")

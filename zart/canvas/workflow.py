@@ -59,7 +59,10 @@ class Walk:
             try:
                 outputs = self._ctx.wait_all(handles)
             except StepFailed as failure:
-                self._run_error_callbacks(failure)
+                # a replay may see another member of the round failed too: the callbacks already recorded
+                # after this round are the ones that run, whichever failure this replay saw first
+                if not self._revisit_error_callbacks([node for node, _ in self._frontier]):
+                    self._run_error_callbacks(failure)
                 raise
             for (node, _), output in zip(self._frontier, outputs, strict=True):
                 self._results[node.path] = output
@@ -107,13 +110,13 @@ class Walk:
         if callbacks:
             self._call_error_callbacks(callbacks, failure.step_name)
 
-    def _revisit_error_callbacks(self, round_tasks: list[Node]) -> None:
+    def _revisit_error_callbacks(self, round_tasks: list[Node]) -> bool:
         """A round that failed, ran its error callbacks, and was retried by an operator: its callbacks are
         entered again where they were recorded (they do not run again), so the replay stays deterministic."""
         positions = [self._ctx.recorded_position(step_name(task)) for task in round_tasks]
         after = max((p for p in positions if p is not None), default=None)
         if after is None:
-            return
+            return False
         recorded: dict[int, Node] = {}
         for task in round_tasks:
             for cb in self._covering(task.path):
@@ -126,6 +129,7 @@ class Walk:
             callbacks.append(recorded[after])
         if callbacks:
             self._call_error_callbacks(callbacks, "")
+        return bool(callbacks)
 
     def _call_error_callbacks(self, callbacks: list[Node], failed_step: str) -> None:
         handles = [
