@@ -14,7 +14,9 @@ from bench.report import Row
 
 Workload = Callable[[BenchContext], list[Row]]
 
-WORKLOADS = ("physical", "steps", "throughput", "latency", "flow", "remote", "scale", "retention", "schedules")
+WORKLOADS = (
+    "physical", "steps", "throughput", "latency", "flow", "remote", "canvas", "scale", "retention", "schedules",
+)
 _MODULES = {"steps": "step_overhead"}
 
 
