@@ -14,7 +14,7 @@ from bench.report import Row
 
 Workload = Callable[[BenchContext], list[Row]]
 
-WORKLOADS = ("physical", "steps", "throughput", "latency", "flow", "remote", "scale", "retention", "schedules")
+WORKLOADS = ("physical", "steps", "throughput", "latency", "flow", "remote", "scale", "retention", "schedules", "fleet")
 _MODULES = {"steps": "step_overhead"}
 
 
