@@ -130,9 +130,9 @@ def run(ctx: BenchContext) -> list[Row]:
             ),
             Row(
                 name,
-                f"{label}, steps/s | commits/s",
-                f"{per_second(result.rate * STEPS)} | {result.commits:,.0f}/s",
-                f"{per_second(base.rate * STEPS)} | {base.commits:,.0f}/s",
+                f"{label}, steps/s · commits/s",
+                f"{per_second(result.rate * STEPS)} · {result.commits:,.0f}/s",
+                f"{per_second(base.rate * STEPS)} · {base.commits:,.0f}/s",
             ),
             Row(
                 name,
