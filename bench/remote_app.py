@@ -38,3 +38,15 @@ def echo(i: int, counter_key: str | None = None) -> int:
             _counter = redis.Redis.from_url(app.conf.broker_url)
         _counter.incr(counter_key)
     return i
+
+
+@app.task(name="bench.remote.inc")
+def inc(n: int) -> int:
+    """A chain link: the previous result plus one."""
+    return n + 1
+
+
+@app.task(name="bench.remote.total")
+def total(values: list[int]) -> int:
+    """A chord body: the sum of its header's results."""
+    return sum(values)

@@ -80,6 +80,19 @@ ScheduleCreate = Strict.from_dict(
         ),
         **_definition(required=True),
         "paused": fields.Boolean(load_default=False),
+        "target_kind": fields.String(
+            load_default="zart",
+            validate=validate.OneOf(("zart", "celery")),
+            metadata={"description": "`celery`: `task` names a task of your Celery fleet, sent as a remote step."},
+        ),
+        "args": fields.List(fields.Raw(), load_default=list, metadata={"description": "A Celery task's args."}),
+        "kwargs": fields.Dict(load_default=dict, metadata={"description": "A Celery task's kwargs."}),
+        "queue": fields.String(
+            load_default=None,
+            allow_none=True,
+            validate=validate.Length(max=200),
+            metadata={"description": "The queue a Celery task is sent to (default: the zart workers' queue)."},
+        ),
     },
     name="ScheduleCreate",
 )

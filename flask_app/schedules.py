@@ -22,7 +22,7 @@ from flask_app.schedule_schemas import (
 )
 from zart import views
 from zart.schedules.service import ScheduleService
-from zart.schedules.spec import ScheduleSpec, seconds_of
+from zart.schedules.spec import ScheduleSpec, seconds_of, target_options
 
 blp = protected(
     ZartBlueprint("schedules", __name__, description="Durable schedules: leader-free, exactly once per tick.")
@@ -56,7 +56,7 @@ class Schedules(MethodView):
         """Create a schedule"""
         body = _interval(body)
         schedule_id, paused = body.pop("schedule_id"), body.pop("paused")
-        spec = ScheduleSpec(id=schedule_id, **body)
+        spec = ScheduleSpec(id=schedule_id, **target_options(body))
         return views.schedule_view(_schedules().create(spec, paused=paused, source="api")), 201
 
     @blp.requires("read")

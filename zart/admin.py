@@ -36,7 +36,7 @@ def is_dead(step: dict[str, Any], execution: dict[str, Any]) -> bool:
     error = execution.get("error") or {}
     return (
         step["status"] == "failed"
-        and step["kind"] == "step"
+        and step["kind"] in ("step", "remote")
         and execution["status"] == "failed"
         and error.get("type") == "StepFailed"
         and error.get("step") == step["name"]

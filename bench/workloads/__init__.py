@@ -14,7 +14,10 @@ from bench.report import Row
 
 Workload = Callable[[BenchContext], list[Row]]
 
-WORKLOADS = ("physical", "steps", "throughput", "latency", "flow", "remote", "scale", "retention", "schedules", "fleet")
+WORKLOADS = (
+    "physical", "steps", "throughput", "latency", "flow", "remote", "canvas", "scale", "retention", "schedules",
+    "fleet",
+)
 _MODULES = {"steps": "step_overhead"}
 
 

@@ -105,3 +105,25 @@ def test_the_celery_target_workflow_is_started_by_schedules_only(client):
     body = {"task": "zart.schedules.celery-task", "data": {"task": "legacy.add", "args": [], "kwargs": {}}}
     error = assert_error(client.post(f"{API}/executions", json=body), 422, "invalid_data")
     assert "schedules only" in error["message"]
+
+
+def test_a_celery_target_is_created_with_its_args_kwargs_and_queue(client, unique):
+    schedule_id = unique("celery")
+    fields = {"target_kind": "celery", "args": [1], "kwargs": {"b": 2}, "queue": "legacy", "every": 3600}
+    created = client.post(f"{API}/schedules", json=body(schedule_id, **{**fields, "task": "legacy.add"}))
+    assert created.status_code == 201, created.get_json()
+    view = created.get_json()
+    assert (view["target_kind"], view["task"], view["args"], view["kwargs"], view["data"]) == (
+        "celery",
+        "legacy.add",
+        [1],
+        {"b": 2},
+        {"queue": "legacy"},
+    )
+    client.delete(f"{API}/schedules/{schedule_id}")
+    for refused in ({"every": 60, "queue": "legacy"}, {"every": 60, "args": [1]}):
+        other = unique("zart-with-celery-fields")
+        assert_error(client.post(f"{API}/schedules", json=body(other, **refused)), 422, "invalid_data")
+        assert_error(client.get(f"{API}/schedules/{other}"), 404, "schedule_not_found")
+    bad_queue = body(unique("bad-queue"), every=60, target_kind="celery", task="legacy.add", queue="no spaces")
+    assert_error(client.post(f"{API}/schedules", json=bad_queue), 422, "invalid_data")

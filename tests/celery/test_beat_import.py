@@ -37,5 +37,42 @@ def test_imported_beat_entries_fire_on_a_plain_celery_worker(env, tmp_path, log_
     triggered = zart("schedules", "trigger", "add-hourly", "--json").json()["fired"][0]["execution_id"]
     assert zart("wait", triggered, "--timeout", "40").returncode == 0
     assert service.status(triggered)["output"] == {"task": "beatfleet.add", "result": 5}
-    for schedule_id in ("ping-every-two-seconds", "add-hourly"):
+    created = zart(
+        "schedules",
+        "create",
+        "add-from-cli",
+        "--task",
+        "beatfleet.add",
+        "--celery",
+        "--kwargs",
+        '{"a": 1, "b": 1}',
+        "--queue",
+        "beatfleet",
+        "--every",
+        "3600",
+    )
+    assert created.returncode == 0, created.stderr
+    by_cli = zart("schedules", "trigger", "add-from-cli", "--json").json()["fired"][0]["execution_id"]
+    assert zart("wait", by_cli, "--timeout", "40").returncode == 0
+    assert service.status(by_cli)["output"] == {"task": "beatfleet.add", "result": 2}
+    for schedule_id in ("ping-every-two-seconds", "add-hourly", "add-from-cli"):
         assert zart("schedules", "delete", schedule_id).returncode == 0
+
+
+def test_a_scheduled_execution_goes_to_its_workflows_queue(env, service):
+    from datetime import UTC, datetime, timedelta
+
+    from zart.schedules.service import ScheduleService
+    from zart.schedules.spec import ScheduleSpec
+    from zart.store import db, executions
+
+    schedules = ScheduleService(service)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    schedules.create(ScheduleSpec(id="etl-hourly", task="c.etl", every=3600, start_at=start, data={"journal": "-"}))
+    try:
+        outcome = schedules.backfill("etl-hourly", start, start, overlap="allow_all")
+        with db.autocommit(env.database_url) as conn:
+            assert executions.queue_of(conn, outcome.fired[0].execution_id) == "etl"
+        service.cancel(outcome.fired[0].execution_id)
+    finally:
+        schedules.delete("etl-hourly")

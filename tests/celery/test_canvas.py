@@ -11,10 +11,11 @@ from celery import chain, chord, group
 
 import zart.canvas
 import zart.canvas.workflow  # noqa: F401  (registers zart.canvas in this process, as a worker does)
+from tests.celery.test_remote_steps import remote_rows
 from tests.harness import poll
 from tests.integration.test_core import finished
 from tests.legacy.app import wait_for_file
-from tests.legacy.canvas_tasks import collect, fail, on_error, plus, total
+from tests.legacy.canvas_tasks import collect, fail, flaky, on_error, plus, total
 from tests.workflows import entries
 from zart.canvas.build import canvas_input
 from zart.errors import InvalidData
@@ -75,6 +76,31 @@ def test_a_failing_task_in_a_nested_chain_inside_a_chord_runs_the_error_callback
     assert entries(journal, "plus") == 2  # the task after the failed one never started
 
 
+def test_retry_step_resumes_a_failed_canvas_from_the_failed_task(env, service, start_zart, start_legacy, run, log_dir):
+    from tests.cli.cli import Cli
+    from zart.admin import AdminService
+
+    start_zart()
+    start_legacy()
+    release = str(log_dir / "released")
+
+    def build(j: str) -> Any:
+        return chain(plus.s(1, j, 1), flaky.s(j, release), plus.s(j, 10)).on_error(on_error.s(j, "errback"))
+
+    execution_id, journal = run(build)
+    assert finished(service, execution_id)["status"] == "failed"
+    assert entries(journal, "errback") == 1 and entries(journal, "plus") == 1
+    assert service.status(execution_id)["error"]["step"] == "0.1 legacy.flaky"
+    tree = Cli(env, log_dir)("status", execution_id, "--verbose").stdout
+    assert "chain 0" in tree and "0.1 legacy.flaky: failed" in tree and "0.2 legacy.plus: not started" in tree
+    open(release, "w").close()
+    AdminService(service).retry_step(execution_id, "0.1 legacy.flaky", triggered_by="test")
+    row = finished(service, execution_id)
+    assert row["output"] == 12, row["error"]
+    assert entries(journal, "plus") == 2 and entries(journal, "flaky") == 2
+    assert entries(journal, "errback") == 1
+
+
 def test_a_nested_chord_runs_each_body_once(service, start_zart, start_legacy, run):
     start_zart()
     start_legacy()
@@ -101,7 +127,9 @@ def test_a_worker_killed_mid_task_in_a_chords_header_is_replaced_and_the_body_ru
         return chord(header, collect.s(j, "body"))
 
     execution_id, journal = run(build)
-    poll(lambda: entries(journal, "slow") == 1, what="the slow header task to start")
+    slow = "0.0 legacy.wait_for_file"
+    poll(lambda: [r["state"] for r in remote_rows(service, execution_id) if r["step_name"] == slow] == ["started"],
+         what="the worker to report the slow header task started")
     victim.kill()
     open(release, "w").close()
     start_legacy()

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -132,29 +134,16 @@ def traced(env, tmp_path):
 
 def test_one_trace_follows_an_execution_from_http_through_a_crash_to_the_end(env, traced, tmp_path, service):
     spans_file, otel = traced
-    port = free_port()
-    server_log = open(tmp_path / "server.log", "wb")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "-m", "zart", "server", "--port", str(port), "--threads", "16"],
-        cwd=REPO,
-        env=env.variables(**otel),
-        stdout=server_log,
-        stderr=subprocess.STDOUT,
-    )
     first = Worker(env, tmp_path, 2, **otel)
     second = None
     try:
         first.wait_ready()
-        base = f"http://127.0.0.1:{port}"
-        poll(lambda: _status(f"{base}/healthz") == 200, what="the server")
         journal, release = tmp_path / "j", tmp_path / "release"
-        request = urllib.request.Request(
-            f"{base}/api/v1/executions",
-            data=json.dumps({"task": "t.traced", "data": {"journal": str(journal), "release": str(release)}}).encode(),
-            headers={"Content-Type": "application/json", "traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            execution_id = json.loads(response.read())["execution_id"]
+        with api_server(env, otel, tmp_path) as base:
+            execution_id = post(
+                f"{base}/api/v1/executions",
+                {"task": "t.traced", "data": {"journal": str(journal), "release": str(release)}},
+            )["execution_id"]
         poll(lambda: entries(str(journal), "held") == 1, what="the held step to start on the first worker")
         first.kill()
         second = Worker(env, tmp_path, 2, **otel).wait_ready()
@@ -172,9 +161,6 @@ def test_one_trace_follows_an_execution_from_http_through_a_crash_to_the_end(env
         for worker in (first, second):
             if worker is not None:
                 worker.stop()
-        server.terminate()
-        server.wait(timeout=15)
-        server_log.close()
 
     by_id = {s["span_id"]: s for s in spans}
     naming = [s for s in spans_of(spans_file) if s["attributes"].get("zart.execution_id") == execution_id]
@@ -203,6 +189,65 @@ def test_one_trace_follows_an_execution_from_http_through_a_crash_to_the_end(env
     assert child_runs and by_id[child_runs[0]["parent_span_id"]]["name"] == "zart.run t.traced"
     assert child_runs[0]["attributes"]["zart.parent_id"] == execution_id
     assert any(s["name"] == "zart.step child" and s["parent_span_id"] == child_runs[0]["span_id"] for s in spans)
+
+
+@contextmanager
+def api_server(env, otel: dict[str, str], directory: Path) -> Iterator[str]:
+    """`zart server` with tracing on, in its own process; yields its base URL."""
+    port = free_port()
+    with open(directory / "server.log", "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "zart", "server", "--port", str(port), "--threads", "16"],
+            cwd=REPO,
+            env=env.variables(**otel),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        poll(lambda: _status(f"{base}/healthz") == 200 or server.poll() is not None, what="the server")
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+def post(url: str, body: object) -> dict:
+    """A POST from a caller whose own trace is TRACE_ID (its span CALLER_SPAN)."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return dict(json.loads(response.read()))
+
+
+def test_an_event_delivery_joins_the_trace_of_the_execution(env, traced, tmp_path, start_worker, service):
+    spans_file, otel = traced
+    start_worker(**otel)
+    with api_server(env, otel, tmp_path) as base:
+        execution_id = post(f"{base}/api/v1/executions", {"task": "t.event", "data": {"journal": str(tmp_path / "j")}})[
+            "execution_id"
+        ]
+        poll(lambda: service.status(execution_id)["status"] == "waiting", what="the execution to wait for its event")
+        post(f"{base}/api/v1/events/{execution_id}/approval", {"ok": True})
+    assert service.wait(execution_id, 30)[0]
+    spans = poll(
+        lambda: (
+            (found := [s for s in spans_of(spans_file) if s["trace_id"] == TRACE_ID])
+            and any(s["attributes"].get("zart.outcome") == "completed" for s in found)
+            and found
+        ),
+        what="the spans of the execution's last run",
+    )
+    (schedule,) = [s for s in spans if s["name"] == "zart.schedule t.event"]
+    (event,) = [s for s in spans if s["name"] == "zart.event approval"]
+    assert event["parent_span_id"] == schedule["span_id"]  # in the execution's trace, under its schedule
+    assert event["links"] == [CALLER_SPAN]  # and linked to the caller that delivered it
+    assert event["attributes"]["zart.execution_id"] == execution_id
+    waited = [e for s in spans if s["name"] == "zart.run t.event" for e in s["events"] if e["name"] == "zart.wait"]
+    assert waited and waited[0]["attributes"]["zart.event"] == "approval"
 
 
 def _status(url: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from tests.legacy.app import app
@@ -36,3 +37,12 @@ def fail(journal: str, message: str) -> None:
 def on_error(failed: str, journal: str, label: str) -> str:
     note(journal, label)
     return failed
+
+
+@app.task(name="legacy.flaky")
+def flaky(value: Any, journal: str, release: str) -> Any:
+    """Fails until the test creates `release`."""
+    note(journal, "flaky")
+    if not os.path.exists(release):
+        raise ValueError("not released yet")
+    return value

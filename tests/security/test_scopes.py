@@ -58,6 +58,7 @@ PLACEHOLDERS = {
     "event_name": "no-such-event",
     "rule_id": "pause-no-such",
     "schedule_id": "no-such-schedule",
+    "name": "no-such-limit",
 }
 
 

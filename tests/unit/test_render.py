@@ -25,6 +25,9 @@ def test_waiting_text_names_the_reason():
     assert render.waiting_text({"kind": "sleep", "step": "nap"}, None, until) == f"sleep nap (until {until})"
     assert render.waiting_text({"kind": "retry", "step": "charge"}, None, until) == f"retry charge (until {until})"
     assert render.waiting_text({"kind": "children", "steps": ["a", "b"]}, None, until) == "children a, b"
+    remote = {"kind": "remote", "steps": ["charge", "thumb-1"]}
+    assert render.waiting_text(remote, None, None) == "remote celery charge, thumb-1"
+    assert render.waiting_text(remote, None, until) == f"remote celery charge, thumb-1 (until {until})"
     assert render.waiting_text(None, None, until) == f"timer (until {until})"
     assert render.waiting_text(None, None, None) is None
 

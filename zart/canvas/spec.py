@@ -46,6 +46,11 @@ class Node:
         return found
 
 
+def step_name(node: Node) -> str:
+    """A task's step name: its position in the tree, then the task (`0.1.2 proj.add`)."""
+    return f"{node.path} {node.task}"
+
+
 def parse(value: Any) -> Node:
     """The tree of a serialised canvas; raises CanvasError naming every problem."""
     problems: list[str] = []

@@ -19,7 +19,7 @@ from typing import Any
 from celery import Signature
 
 import zart
-from zart.canvas.spec import CANVAS_TASK, Node, parse
+from zart.canvas.spec import CANVAS_TASK, Node, parse, step_name
 from zart.errors import StepFailed
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,6 @@ def run_canvas(ctx: zart.Context, data: dict[str, Any]) -> Any:
     if start_at:
         ctx.sleep_until("countdown", datetime.fromisoformat(start_at))
     return Walk(ctx, parse(data["canvas"])).run()
-
-
-def step_name(node: Node) -> str:
-    return f"{node.path} {node.task}"
 
 
 def signature_of(node: Node, args: tuple[Any, ...]) -> Signature:
@@ -67,6 +63,7 @@ class Walk:
                 raise
             for (node, _), output in zip(self._frontier, outputs, strict=True):
                 self._results[node.path] = output
+            self._revisit_error_callbacks([node for node, _ in self._frontier])
 
     # ------------------------------------------------------------- evaluation
 
@@ -100,21 +97,45 @@ class Walk:
 
     # ------------------------------------------------------------- failure
 
+    def _covering(self, path: str) -> list[Node]:
+        """The `link_error` callbacks covering the task at `path`: its own, then its ancestors' outward."""
+        covering = [cb for node in reversed(_lineage(self._root, path)) for cb in node.link_error]
+        return list({cb.path: cb for cb in covering}.values())
+
     def _run_error_callbacks(self, failure: StepFailed) -> None:
-        """Each `link_error` covering the failed task, once: the task's own, then its ancestors' outward."""
-        failed_path = failure.step_name.split(" ", 1)[0]
-        covering = [cb for node in reversed(_lineage(self._root, failed_path)) for cb in node.link_error]
-        callbacks = list({cb.path: cb for cb in covering}.values())
-        if not callbacks:
+        callbacks = self._covering(failure.step_name.split(" ", 1)[0])
+        if callbacks:
+            self._call_error_callbacks(callbacks, failure.step_name)
+
+    def _revisit_error_callbacks(self, round_tasks: list[Node]) -> None:
+        """A round that failed, ran its error callbacks, and was retried by an operator: its callbacks are
+        entered again where they were recorded (they do not run again), so the replay stays deterministic."""
+        positions = [self._ctx.recorded_position(step_name(task)) for task in round_tasks]
+        after = max((p for p in positions if p is not None), default=None)
+        if after is None:
             return
+        recorded: dict[int, Node] = {}
+        for task in round_tasks:
+            for cb in self._covering(task.path):
+                position = self._ctx.recorded_position(step_name(cb))
+                if position is not None and position > after:
+                    recorded[position] = cb
+        callbacks = []
+        while after + 1 in recorded:  # only those recorded right after this round
+            after += 1
+            callbacks.append(recorded[after])
+        if callbacks:
+            self._call_error_callbacks(callbacks, "")
+
+    def _call_error_callbacks(self, callbacks: list[Node], failed_step: str) -> None:
         handles = [
-            self._ctx.schedule(step_name(cb), signature_of(cb, () if cb.immutable else (failure.step_name,)))
+            self._ctx.schedule(step_name(cb), signature_of(cb, () if cb.immutable else (failed_step,)))
             for cb in callbacks
         ]
         try:
             self._ctx.wait_all(handles)
         except StepFailed as callback_failure:  # the task's own failure is what the execution reports
-            log.warning("an error callback of %s failed: %s", failure.step_name, callback_failure)
+            log.warning("an error callback of %s failed: %s", failed_step or "a retried task", callback_failure)
 
 
 def _lineage(root: Node, path: str) -> list[Node]:

@@ -12,6 +12,9 @@ from typing import Any
 import click
 
 from zart import views
+from zart.admin import AdminService
+from zart.canvas.spec import CANVAS_TASK
+from zart.canvas.tree import tree_lines
 from zart.cli import render
 from zart.cli.catalog import tasks
 from zart.cli.connect import service_for
@@ -88,6 +91,11 @@ def status(state: CliState, execution_id: str, verbose: bool) -> None:
     if verbose:
         view = {**view, "steps": steps}
         lines += render.step_lines(steps)
+        if row["task"] == CANVAS_TASK:
+            runs = AdminService(service).runs(execution_id)
+            current = next((r for r in runs if r["run_index"] == row["run_index"]), None)
+            statuses = {step["name"]: step["status"] for step in steps}
+            lines += tree_lines(current["input"] if current else None, statuses)
     render.emit(state, view, lines)
 
 

@@ -140,6 +140,7 @@ def waiting_text(waiting_for: Mapping[str, Any] | None, event: str | None, wake_
     subject = {
         "event": event or details.get("event"),
         "children": ", ".join(details.get("steps", [])),
+        "remote": "celery " + ", ".join(details.get("steps", [])),
         "rate_limit": f"{details.get('limit')} (step {details.get('step')})",
     }
     reason = " ".join(part for part in (kind, subject.get(kind, details.get("step"))) if part)

@@ -14,7 +14,7 @@ import click
 from zart import views
 from zart.cli import render
 from zart.cli.connect import service_for
-from zart.cli.params import JSON_OBJECT
+from zart.cli.params import JSON_ANY, JSON_OBJECT
 from zart.cli.state import CliState, global_options, with_state
 from zart.limits import MAX_LIST_LIMIT
 
@@ -137,16 +137,35 @@ def _given(**values: Any) -> dict[str, Any]:
 
 @schedules.command("create")
 @click.argument("schedule_id")
-@click.option("--task", required=True, metavar="TASK_NAME", help="The zart task each tick runs.")
+@click.option("--task", required=True, metavar="TASK_NAME", help="The zart task (or, with --celery, Celery task).")
 @definition_options
+@click.option("--celery", is_flag=True, help="TASK_NAME is a task of your Celery fleet, sent as a remote step.")
+@click.option("--args", "celery_args", type=JSON_ANY, default=None, help="A Celery task's args, a JSON array.")
+@click.option("--kwargs", "celery_kwargs", type=JSON_OBJECT, default=None, help="A Celery task's kwargs.")
+@click.option("--queue", default=None, help="The queue a Celery task is sent to.")
 @click.option("--paused", is_flag=True, help="Create it paused.")
 @global_options
 @with_state
-def create(state: CliState, schedule_id: str, task: str, paused: bool, **definition: Any) -> None:
+def create(
+    state: CliState,
+    schedule_id: str,
+    task: str,
+    paused: bool,
+    celery: bool,
+    celery_args: Any,
+    celery_kwargs: dict[str, Any] | None,
+    queue: str | None,
+    **definition: Any,
+) -> None:
     """Create schedule SCHEDULE_ID firing TASK_NAME on --cron or --every."""
-    from zart.schedules.spec import ScheduleSpec
+    from zart.schedules.spec import ScheduleSpec, target_options
 
-    spec = ScheduleSpec(id=schedule_id, task=task, **_given(**definition))
+    target = {"target_kind": "celery" if celery else "zart", "queue": queue}
+    if celery_args is not None:
+        target["args"] = celery_args
+    if celery_kwargs is not None:
+        target["kwargs"] = celery_kwargs
+    spec = ScheduleSpec(id=schedule_id, task=task, **target_options({**_given(**definition), **target}))
     row = _schedules(state).create(spec, paused=paused, source="cli")
     _emit_schedule(state, row, f"Created schedule: {schedule_id}")
 

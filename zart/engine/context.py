@@ -314,6 +314,12 @@ class Context:
             return self._reload(name)["output"]
         return output
 
+    def recorded_position(self, name: str) -> int | None:
+        """Where this run recorded step `name`, or None if it has not: lets a handler re-enter, in their
+        recorded order, steps an earlier path took (error callbacks before an operator's retry)."""
+        checkpoint = self._checkpoints.get(name)
+        return None if checkpoint is None else int(checkpoint["position"])
+
     # ----------------------------------------------------------------- time
 
     def sleep(self, name: str, duration: float | timedelta) -> None:

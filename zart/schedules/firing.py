@@ -130,7 +130,7 @@ def apply(conn: Connection, plans: Sequence[Plan], now: datetime, lookup: TaskLo
                 "timeout": task["timeout_seconds"],
                 "schedule_id": spec.id,
                 "tick": tick,
-                "limit": task.get("flow_limit") or spec.task,
+                "limit": task.get("flow_limit") or workflow,
                 "priority": task.get("priority") or 0,
             }
             wanted.append((item, plan))

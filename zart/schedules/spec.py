@@ -189,6 +189,17 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
 
+def target_options(fields: dict[str, Any]) -> dict[str, Any]:
+    """A front end's `queue` folded into a Celery target's data (where the queue is kept); refused for zart."""
+    fields = dict(fields)
+    queue = fields.pop("queue", None)
+    if queue is not None:
+        if fields.get("target_kind", "zart") != "celery":
+            raise InvalidData("queue is for Celery targets (target_kind celery)")
+        fields["data"] = {**(fields.get("data") or {}), "queue": queue}
+    return fields
+
+
 def seconds_of(value: float | int | timedelta) -> Any:
     """An interval given as seconds or a timedelta, as whole seconds when it is one (else as given, to be refused)."""
     if isinstance(value, timedelta):

@@ -98,16 +98,17 @@ _INSERT_SCHEDULED = text(
     """
     WITH new AS (
         INSERT INTO executions (id, task, status, input, deadline_at, schedule_id, scheduled_for,
-                                dispatched_at, created_at, updated_at, flow_limit, flow_key, priority)
+                                dispatched_at, created_at, updated_at, flow_limit, flow_key, priority, queue)
         SELECT x.id, x.task, 'pending', CAST(x.input AS jsonb),
                CASE WHEN x.timeout IS NULL THEN NULL ELSE now() + make_interval(secs => x.timeout) END,
                x.schedule_id, x.scheduled_for, now(), now(), now(),
-               l.name, CAST(x.input AS jsonb) #>> string_to_array(l.key_path, '.'), x.priority
+               l.name, CAST(x.input AS jsonb) #>> string_to_array(l.key_path, '.'), x.priority, c.queue
         FROM unnest(CAST(:ids AS text[]), CAST(:tasks AS text[]), CAST(:inputs AS text[]),
                     CAST(:timeouts AS double precision[]), CAST(:schedule_ids AS text[]),
                     CAST(:ticks AS timestamptz[]), CAST(:limits AS text[]), CAST(:priorities AS integer[]))
              AS x(id, task, input, timeout, schedule_id, scheduled_for, limit_name, priority)
         LEFT JOIN flow_limits l ON l.name = x.limit_name
+        LEFT JOIN task_catalog c ON c.name = x.task
         ON CONFLICT DO NOTHING
         RETURNING id, input, created_at, schedule_id
     ), run AS (
