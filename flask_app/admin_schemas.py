@@ -5,7 +5,16 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from flask_app.schemas import NAME, PRINTABLE, ExecutionStatus, any_json, path_parameter, status_field, timestamp
+from flask_app.schemas import (
+    EXECUTION_ID,
+    NAME,
+    PRINTABLE,
+    ExecutionStatus,
+    any_json,
+    path_parameter,
+    status_field,
+    timestamp,
+)
 from zart.limits import DEFAULT_PAUSE_PAGE, MAX_LIST_LIMIT, TERMINAL_STATUSES
 
 RULE_ID_PARAMETER = path_parameter("rule_id", PRINTABLE, "A pause rule's ID, as returned when it was created.")
@@ -71,7 +80,7 @@ class RerunPreviewRequest(Strict):
 
 
 class PauseRequest(Strict):
-    execution_id = fields.String(load_default=None, allow_none=True, validate=NAME)
+    execution_id = fields.String(load_default=None, allow_none=True, validate=EXECUTION_ID)
     task = fields.String(load_default=None, allow_none=True, validate=NAME)
     step_pattern = fields.String(
         load_default=None, allow_none=True, validate=NAME, metadata={"description": "A glob over step names."}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from flask_app.schemas import NAME, path_parameter, timestamp
+from flask_app.schemas import NAME, WholeMatch, path_parameter, timestamp
 from zart.schedules.spec import CATCH_UP_POLICIES, MAX_JITTER, OVERLAP_POLICIES, SCHEDULE_ID_MAX, SCHEDULE_ID_PATTERN
 
 SCHEDULE_ID_PARAMETER = path_parameter(
@@ -76,7 +76,7 @@ def _definition(required: bool) -> dict[str, fields.Field]:
 ScheduleCreate = Strict.from_dict(
     {
         "schedule_id": fields.String(
-            required=True, validate=validate.Regexp(SCHEDULE_ID_PATTERN), metadata={"example": "nightly-report"}
+            required=True, validate=WholeMatch(SCHEDULE_ID_PATTERN), metadata={"example": "nightly-report"}
         ),
         **_definition(required=True),
         "paused": fields.Boolean(load_default=False),

@@ -11,23 +11,28 @@ import re
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from zart.limits import NAME_MAX, NAME_PATTERN
 from zart.paging import MAX_CURSOR_LENGTH
-from zart.service import ID_PATTERN, NAME_MAX
+from zart.service import ID_PATTERN
 from zart.store.tables import EXECUTION_STATUSES
 
+
+class WholeMatch(validate.Regexp):
+    """A pattern the whole value must match: marshmallow's Regexp uses `re.match`, whose `$` lets a trailing
+    newline through. apispec documents the validator's `regex.pattern`, so the document states the very rule
+    that is checked."""
+
+    def __call__(self, value: str) -> str:
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value
+
+
 # the service's rules, stated in the document so clients (and generated tests) know them
-PRINTABLE = r"^[^\x00-\x1f]*$"
-_PRINTABLE = re.compile(r"[^\x00-\x1f]*")
-
-
-def printable(value: str) -> bool:
-    """The whole value, to its last character (a `$`-anchored match would let a trailing newline through)."""
-    if _PRINTABLE.fullmatch(value) is None:
-        raise ma.ValidationError("must not contain control characters")
-    return True
-
-
+PRINTABLE = NAME_PATTERN.pattern
+printable = WholeMatch(NAME_PATTERN, error="must not contain control characters")
 NAME = [validate.Length(min=1, max=NAME_MAX), printable]
+EXECUTION_ID = WholeMatch(re.compile(f"^{ID_PATTERN.pattern}$"), error="not a well-formed execution id")
 MAX_LIST_LIMIT = 500
 MAX_WAIT_SECONDS = 3600
 POSTGRES_BIGINT_MAX = 2**63 - 1
@@ -50,7 +55,7 @@ def path_parameter(name: str, pattern: str, description: str, max_length: int = 
 
 
 EXECUTION_ID_PARAMETER = path_parameter(
-    "execution_id", f"^{ID_PATTERN.pattern}$", "Letters, digits and `._:~@-` (not first)."
+    "execution_id", EXECUTION_ID.regex.pattern, "Letters, digits and `._:~@-` (not first)."
 )
 EVENT_NAME_PARAMETER = path_parameter("event_name", PRINTABLE, "The name passed to `ctx.wait_for_event`.")
 

@@ -34,9 +34,10 @@ from zart.limits import (
     EXECUTION_STATUSES,
     MAX_ID_LENGTH,
     MAX_LIST_LIMIT,
-    NAME_MAX,
+    NAME_RULE,
     SCHEDULES_ONLY_TASKS,
     TERMINAL_STATUSES,
+    is_name,
 )
 from zart.observability import hooks
 from zart.registry import Registry, default_registry
@@ -148,8 +149,8 @@ def check_input_shape(data: Any) -> None:
 
 
 def check_name(kind: str, name: str) -> None:
-    if not isinstance(name, str) or not name or len(name) > NAME_MAX or any(ord(c) < 32 for c in name):
-        raise InvalidData(f"a {kind} must be 1 to {NAME_MAX} printable characters")
+    if not is_name(name):
+        raise InvalidData(f"a {kind} must be {NAME_RULE}")
 
 
 class ZartService:

@@ -34,6 +34,8 @@ SEMANTICALLY_CHECKED = {
     # a schedule's cron expression, timezone, interval, bounds and target are checked by meaning
     "POST /api/v1/schedules": [positive_data_acceptance],
     "PATCH /api/v1/schedules/{schedule_id}": [positive_data_acceptance],
+    # a change must name something to change, and a rate of the documented shape may still not parse
+    "PUT /zart/admin/v1/limits/{name}": [positive_data_acceptance],
     # a backfill window must lie in the past and start before it ends
     "POST /api/v1/schedules/{schedule_id}/backfill": [positive_data_acceptance],
 }

@@ -202,3 +202,16 @@ def test_the_cli_refuses_a_bad_canvas_with_exit_1(env, service, log_dir):
     assert result.returncode == 1
     assert "must be a Celery signature" in result.stderr + result.stdout
     assert service.list_executions(task=zart.canvas.CANVAS_TASK)[1] == before
+
+
+def test_the_http_api_refuses_a_bad_canvas_with_422(env, service):
+    from flask_app import create_app
+
+    client = create_app(settings=env.settings()).test_client()
+    _, before = service.list_executions(task=zart.canvas.CANVAS_TASK)
+    bad = {"canvas": {"task": "legacy.add", "args": [1], "options": {"link_error": [{"task": "celery.chain",
+           "subtask_type": "chain", "kwargs": {"tasks": [{"task": "legacy.add"}]}}]}}}
+    response = client.post("/api/v1/executions", json={"task": zart.canvas.CANVAS_TASK, "data": bad})
+    assert response.status_code == 422, response.get_json()
+    assert "error callback must be a single task" in response.get_data(as_text=True)
+    assert service.list_executions(task=zart.canvas.CANVAS_TASK)[1] == before

@@ -1,9 +1,8 @@
 """The one line a team's Celery worker needs: `zart.celery.integrate(app)` in its Celery app module.
 
 It connects Celery's task signals so that, for every task zart dispatched as a remote step (its task id
-starts with `zart-`), the worker reports to zart's Postgres directly: started (once it has run for a fifth of
-a second: a quick task reports only its result) and then alive every third of a lease (so a killed worker is
-noticed within about a lease), retrying, and the final result or exception.
+starts with `zart-`), the worker reports to zart's Postgres directly: started, then alive every third of a
+lease (so a killed worker is noticed within about a lease), retrying, and the final result or exception.
 Other tasks are untouched. The worker needs zart's settings (DATABASE_URL, ZART_BROKER_URL, ZART_QUEUE) in
 its environment, or passed as `settings=`.
 
@@ -31,16 +30,13 @@ from zart.dispatch.broker import Publisher, doorbell_app
 log = logging.getLogger(__name__)
 
 _FALLBACK_TASKS = (RESULT_TASK, FAILURE_TASK)
-STARTED_AFTER = 0.2
 TICK_SECONDS = 0.1
 
 
 @dataclass
 class _Running:
     worker: str
-    began: float
-    marked: bool = False
-    last_report: float = 0.0
+    last_report: float
 
 
 class Integration:
@@ -66,9 +62,12 @@ class Integration:
                 kept = [c for c in attached if _task_of(c) not in _FALLBACK_TASKS]
                 setattr(request, attribute, kept or None)
         worker = str(getattr(request, "hostname", None) or f"pid-{os.getpid()}")
-        with self._lock:
-            self._running[task_id] = _Running(worker, time.monotonic())
-        self._ensure_heartbeat()
+        # reported at once, so a worker killed right after it took the task is noticed within about a lease
+        if results.started(self.settings.database_url, task_id, worker, self.silence):
+            now = time.monotonic()
+            with self._lock:
+                self._running[task_id] = _Running(worker, now)
+            self._ensure_heartbeat()
 
     def on_postrun(self, task_id: str | None = None, **_: Any) -> None:
         if is_dispatch_token(task_id):
@@ -133,15 +132,11 @@ class Integration:
                 log.warning("could not report running remote steps", exc_info=True)
 
     def _report(self, now: float) -> None:
-        """Mark tasks that have run a while as started, and tell zart the marked ones are still alive."""
+        """Tell zart the tasks this process is running are still alive, every third of a lease."""
         url = self.settings.database_url
         with self._lock:
             running = list(self._running.items())
-        for token, task in running:
-            if not task.marked and now - task.began >= STARTED_AFTER:
-                task.marked, task.last_report = True, now
-                results.started(url, token, task.worker, self.silence)
-        due = [token for token, task in running if task.marked and now - task.last_report >= self.silence / 3]
+        due = [token for token, task in running if now - task.last_report >= self.silence / 3]
         if due:
             results.alive(url, due, self.silence)
             for token, task in running:

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from zart.errors import InvalidData
-from zart.limits import MAX_ID_LENGTH, QUEUE_PATTERN, QUEUE_RULE
+from zart.limits import MAX_ID_LENGTH, NAME_RULE, QUEUE_PATTERN, QUEUE_RULE, is_name
 
 OVERLAP_POLICIES = ("skip", "buffer_one", "allow_all", "cancel_previous")
 CATCH_UP_POLICIES = ("latest", "all", "none")
@@ -146,8 +146,8 @@ def _aware(name: str, value: Any) -> None:
 def validate(spec: ScheduleSpec) -> ScheduleSpec:
     """Every rule a schedule must keep, checked before anything is written; returns the spec for chaining."""
     check_schedule_id(spec.id)
-    if not isinstance(spec.task, str) or not spec.task or len(spec.task) > 200 or any(ord(c) < 32 for c in spec.task):
-        raise InvalidData("a target task name must be 1 to 200 printable characters")
+    if not is_name(spec.task):
+        raise InvalidData(f"a target task name must be {NAME_RULE}")
     if spec.target_kind not in TARGET_KINDS:
         raise InvalidData(f"target kind must be one of {', '.join(TARGET_KINDS)}")
     if (spec.cron is None) == (spec.every is None):
