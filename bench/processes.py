@@ -67,11 +67,17 @@ class WorkerProcess:
 
 
 def zart_worker(
-    database_url: str, broker_url: str, log_dir: Path, name: str = "zart-worker", concurrency: int | None = None
+    database_url: str,
+    broker_url: str,
+    log_dir: Path,
+    name: str = "zart-worker",
+    concurrency: int | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> WorkerProcess:
-    """`python -m zart worker` at its default settings (unless `concurrency` is given), importing the benchmark
-    workflows."""
+    """`python -m zart worker` at its default settings (unless `concurrency` or `extra_env` say otherwise),
+    importing the benchmark workflows."""
     env = {"DATABASE_URL": database_url, "ZART_BROKER_URL": broker_url, "ZART_IMPORTS": "bench.workflows"}
+    env.update(extra_env or {})
     argv = [sys.executable, "-m", "zart", "worker", "--hostname", f"{name}@%h"]
     if concurrency is not None:
         argv += ["--concurrency", str(concurrency)]

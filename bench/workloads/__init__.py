@@ -16,6 +16,7 @@ Workload = Callable[[BenchContext], list[Row]]
 
 WORKLOADS = (
     "physical", "steps", "throughput", "latency", "flow", "remote", "canvas", "scale", "retention", "schedules",
+    "fleet",
 )
 _MODULES = {"steps": "step_overhead"}
 

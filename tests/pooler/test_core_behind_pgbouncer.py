@@ -8,7 +8,6 @@ import pytest
 
 from tests.admin.test_admin_http import client as client  # noqa: F401  (the admin tests' fixture)
 from tests.admin.test_admin_http import test_dead_step_rerun_restart_and_detail_over_http as admin_actions
-from tests.api.conftest import api_worker as api_worker  # noqa: F401
 from tests.api.test_long_poll import live as live  # noqa: F401
 from tests.api.test_long_poll import test_held_waiters_are_woken_by_notify_while_other_requests_are_answered
 from tests.integration.test_core import (
@@ -23,6 +22,13 @@ from tests.integration.test_core import (
 )
 
 pytestmark = pytest.mark.usefixtures("nothing_stranded")
+
+
+@pytest.fixture()
+def api_worker(start_worker):
+    """The long-poll test's worker, for that test only: the others here count on owning every worker."""
+    return start_worker()
+
 
 test_admin_dead_step_rerun_restart_and_detail = admin_actions
 

@@ -1,8 +1,9 @@
 """The database connections a worker host holds: sized at start-up, printed in its start-up line.
 
 A prefork child runs one execution at a time and uses at most three connections at once (the run's own,
-a checkpoint transaction beside it, the lease keeper's); the main process as many for the sweeper. Pools
-sized to that keep a host's budget known: connections stay open up to `KEPT`, a burst may open `BURST` more.
+a checkpoint transaction beside it, the lease keeper's), usually one or two; the main process fewer for the
+sweeper. Pools sized to that keep a host's budget known: up to `KEPT_PER_RUN` connections stay open, a burst
+may open `BURST_PER_RUN` more and closes them after.
 A thread pool runs `concurrency` executions in one process, so its pool grows with the concurrency.
 """
 
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-KEPT_PER_RUN = 3
-BURST_PER_RUN = 3
+KEPT_PER_RUN = 2
+BURST_PER_RUN = 2
 IN_PROCESS_POOLS = ("threads", "solo", "eventlet", "gevent")
 
 
@@ -33,7 +34,7 @@ class ConnectionBudget:
     def line(self) -> str:
         route = "to the transaction pooler (Postgres sees the pooler's pool)" if self.pooled else "straight to Postgres"
         return (
-            f"database connections: {self.at_rest} at rest, at most {self.at_most} "
+            f"database connections: up to {self.at_rest} kept open, at most {self.at_most} at once "
             f"({self.processes} processes x {self.kept_per_process} kept + {self.burst_per_process} burst), {route}"
         )
 

@@ -1,0 +1,198 @@
+"""Fleet: many single-slot `zart worker` processes (one per simulated host) through PgBouncer in transaction
+mode with 20 server connections, against the same work on 4 workers straight to Postgres.
+
+Reported: executions/s of each and their ratio, steps/s and commits/s (pg_stat_database) of the fleet, the
+most client connections Postgres itself saw during each run, and a run in which one fleet member is
+SIGKILLed midway (every execution still completes).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+import psycopg
+
+from bench import workflows
+from bench.context import BenchContext
+from bench.measure import submit_all
+from bench.processes import WorkerProcess, zart_worker
+from bench.readback import Readback
+from bench.report import Row, per_second, verdict
+from zart.config import Settings, mark_pooled
+from zart.localservices import LocalPgBouncer, free_port
+from zart.service import ZartService
+from zart.store import db
+from zart.store.connections import PeakBackends
+
+DATABASE = "zart_fleet"
+POOL = 20
+BASELINE_WORKERS = 4
+CLIENTS = 4
+STEPS = 3
+TIMEOUT = 600.0
+LEASE_SECONDS = "10"
+RATIO_FLOOR = 0.7  # "does not collapse": the fleet keeps at least this share of the 4 workers' rate
+
+
+@contextmanager
+def workers(ctx: BenchContext, count: int, url: str, env: Mapping[str, str]) -> Iterator[list[WorkerProcess]]:
+    """`count` single-slot workers, started together, all ready before the block."""
+    with ExitStack() as stack:
+        started = [
+            zart_worker(url, ctx.services.broker_url, ctx.log_dir, f"fleet-{count}-{n}", 1, env) for n in range(count)
+        ]
+        for worker in started:
+            stack.callback(worker.stop)
+        for worker in started:
+            worker.wait_ready(timeout=300)
+        yield started
+
+
+def commits(libpq_url: str) -> int:
+    with psycopg.connect(libpq_url, autocommit=True) as conn:
+        row = conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (DATABASE,)).fetchone()
+        return int(row[0]) if row else 0
+
+
+def run_batch(service: ZartService, readback: Readback, count: int, on_half: object = None) -> float:
+    """Schedule `count` three-step executions from concurrent clients; seconds until all completed."""
+    ids = [f"fleet-{uuid.uuid4().hex[:16]}" for _ in range(count)]
+    started = time.monotonic()
+    submit_all(lambda i: service.schedule(workflows.STEPS, {"n": STEPS}, execution_id=i), ids, CLIENTS)
+    if callable(on_half):
+        while readback.finished_count(ids) < count // 2:
+            time.sleep(0.05)
+        on_half()
+    readback.wait_finished(ids, TIMEOUT)
+    elapsed = time.monotonic() - started
+    failed = readback.failed(ids)
+    assert not failed, f"{len(failed)} executions did not complete, e.g. {failed[0]}"
+    return elapsed
+
+
+def run(ctx: BenchContext) -> list[Row]:
+    fleet_size = ctx.size(int(os.environ.get("ZART_BENCH_FLEET", "24")), 8)
+    count, warmup = ctx.size(600, 100), ctx.size(40, 10)
+    services = ctx.services
+    direct = services.zart_database(DATABASE)
+    bouncer = LocalPgBouncer(ctx.log_dir / "pgbouncer", free_port(), services.postgres, pool_size=POOL)
+    bouncer.start()
+    env = {"ZART_LEASE_SECONDS": LEASE_SECONDS, "ZART_QUEUE": "fleet"}
+    pooled = mark_pooled(bouncer.url.rsplit("/", 1)[0] + f"/{DATABASE}")
+    pooled_env = {**env, "ZART_POOLER": "transaction", "ZART_DIRECT_DATABASE_URL": direct}
+    direct_settings = Settings(database_url=direct, broker_url=services.broker_url, queue="fleet")
+    pooled_settings = Settings(
+        database_url=pooled,
+        broker_url=services.broker_url,
+        queue="fleet",
+        pooler="transaction",
+        direct_database_url=direct,
+    )
+    spaced = max(1, fleet_size // SWEEPS_PER_SECOND)
+    try:
+        with Readback(services.libpq_url(DATABASE)) as readback:
+            base = measure(ctx, BASELINE_WORKERS, direct, env, direct_settings, readback, count, warmup)
+            fleet = measure(ctx, fleet_size, pooled, pooled_env, pooled_settings, readback, count, warmup, kill=True)
+            tuned_env = {**pooled_env, "ZART_SWEEP_INTERVAL": str(spaced)}
+            tuned = measure(ctx, fleet_size, pooled, tuned_env, pooled_settings, readback, count, warmup)
+    finally:
+        bouncer.stop()
+    ctx.note(
+        f"Fleet: {fleet_size} `zart worker` processes of concurrency 1 through PgBouncer (transaction mode, pool "
+        f"{POOL}) against {BASELINE_WORKERS} of concurrency 1 straight to Postgres; {count} three-step executions "
+        f"from {CLIENTS} client threads, on the same 2-core machine as Postgres. Connections are Postgres's own "
+        "count of client backends on the database (pg_stat_activity, sampled every 50 ms), including the "
+        "benchmark's one direct read-back connection. Commits/s from pg_stat_database: every worker's sweeper "
+        f"commits a few times a second, so the second fleet row spaces sweeps (ZART_SWEEP_INTERVAL={spaced})."
+    )
+    name = "fleet"
+    rows = []
+    for label, result in (
+        (f"{fleet_size} workers x1 via PgBouncer", fleet),
+        (f"same, ZART_SWEEP_INTERVAL={spaced}", tuned),
+    ):
+        ratio = result.rate / base.rate
+        rows += [
+            Row(
+                name,
+                f"{label}, executions/s",
+                per_second(result.rate),
+                f"{per_second(base.rate)} on {BASELINE_WORKERS} workers",
+                f"{ratio:.2f}x",
+                f">= {RATIO_FLOOR:.1f}x",
+                verdict(ratio >= RATIO_FLOOR),
+            ),
+            Row(
+                name,
+                f"{label}, steps/s · commits/s",
+                f"{per_second(result.rate * STEPS)} · {result.commits:,.0f}/s",
+                f"{per_second(base.rate * STEPS)} · {base.commits:,.0f}/s",
+            ),
+            Row(
+                name,
+                f"{label}, most client connections Postgres saw",
+                str(result.peak),
+                f"{base.peak} with {BASELINE_WORKERS} direct workers",
+                "",
+                f"<= {POOL} + 1 read-back",
+                verdict(result.peak <= POOL + 1),
+            ),
+        ]
+    rows.append(
+        Row(
+            name,
+            f"one of {fleet_size} SIGKILLed midway: {count // 2} executions",
+            f"all completed in {fleet.killed:.1f} s",
+            "",
+            "",
+            f"lease {LEASE_SECONDS} s",
+            verdict(True),
+        )
+    )
+    return rows
+
+
+SWEEPS_PER_SECOND = 4  # the spaced run: the whole fleet sweeps about this often
+
+
+@dataclass(frozen=True)
+class FleetResult:
+    rate: float
+    commits: float
+    peak: int
+    killed: float = 0.0
+
+
+def measure(
+    ctx: BenchContext,
+    size: int,
+    url: str,
+    env: Mapping[str, str],
+    settings: Settings,
+    readback: Readback,
+    count: int,
+    warmup: int,
+    kill: bool = False,
+) -> FleetResult:
+    """One fleet of `size` workers: its rate and commits/s on `count` executions, the most connections Postgres
+    saw; with `kill`, then a batch during which one member is SIGKILLed."""
+    db.dispose_all()  # the benchmark's own pooled connections from an earlier fleet are not this one's
+    service = ZartService(settings)
+    watch = ctx.services.libpq_url("postgres")
+    with workers(ctx, size, url, env) as fleet, PeakBackends(watch, DATABASE) as peak:
+        run_batch(service, readback, warmup)
+        before = commits(watch)
+        seconds = run_batch(service, readback, count)
+        committed = (commits(watch) - before) / seconds
+        killed = 0.0
+        if kill:
+            victim = fleet[0]
+            killed = run_batch(service, readback, count // 2, lambda: os.killpg(victim.process.pid, signal.SIGKILL))
+    db.dispose_all()
+    return FleetResult(count / seconds, committed, peak.peak, killed)
