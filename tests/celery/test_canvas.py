@@ -160,7 +160,9 @@ def test_a_worker_killed_mid_task_in_a_chords_header_is_replaced_and_the_body_ru
     victim.kill()
     open(release, "w").close()
     start_legacy()
-    assert finished(service, execution_id, timeout=60)["output"] == ["a", 2]
+    done, row = service.wait(execution_id, 60)
+    assert done, (row["status"], remote_rows(service, execution_id))
+    assert row["output"] == ["a", 2]
     assert entries(journal, "slow") == 2 and entries(journal, "body") == 1
 
 
