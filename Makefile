@@ -41,7 +41,8 @@ clean:
 
 ## reliability: the fault suite at release size; reliability-long: the 5,000-execution chaos run
 reliability: system-deps venv
-	ZART_CHAOS_EXECUTIONS=500 ZART_STATE_MACHINE_EXAMPLES=200 ZART_EXPLAIN_ROWS=1000000 ZART_FLEET_WORKERS=24 $(BIN)/python -m pytest tests/reliability -s -p no:cacheprovider
+	ZART_RELEASE=1 ZART_CHAOS_EXECUTIONS=500 ZART_STATE_MACHINE_EXAMPLES=200 ZART_EXPLAIN_ROWS=1000000 ZART_FLEET_WORKERS=24 $(BIN)/python -m pytest tests/reliability -s -p no:cacheprovider
+	ZART_RELEASE=1 $(BIN)/python -m pytest -m release_only -p no:cacheprovider
 
 reliability-long: system-deps venv
 	ZART_CHAOS_EXECUTIONS=5000 $(BIN)/python -m pytest tests/reliability/test_chaos.py -s -p no:cacheprovider
