@@ -70,13 +70,18 @@ def test_worker_metrics_sum_every_prefork_child(service, start_worker, log_dir, 
     port = free_port()
     start_worker(concurrency=3, args=("--metrics-port", str(port)))
     journal = log_dir / "bodies.journal"
+    busy = [  # three one-second steps at once occupy three pool children, whatever the scheduling order
+        service.schedule("t.long-step", {"journal": str(journal), "seconds": 1.0}, execution_id=unique("busy"))
+        .execution["execution_id"]
+        for _ in range(3)
+    ]
     ids = [
         service.schedule("t.three-steps", {"journal": str(journal)}, execution_id=unique("metrics")).execution[
             "execution_id"
         ]
         for _ in range(12)
     ]
-    for execution_id in ids:
+    for execution_id in busy + ids:
         assert service.wait(execution_id, 30)[0]
     pids = {line.split(" ")[1] for line in journal.read_text().splitlines()}
     assert len(pids) > 1, "every execution ran in one pool child; the sum across children is not shown"
