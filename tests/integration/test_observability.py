@@ -89,13 +89,17 @@ def test_worker_metrics_sum_every_prefork_child(service, start_worker, log_dir, 
     step = 'zart_step_duration_seconds_count{step="b",task="t.three-steps"}'
     finished = 'zart_runs_finished_total{status="completed",task="t.three-steps"}'
     samples = poll(
-        lambda: (s := scrape(port)).get(step) == 12 and s.get(finished) == 12 and s,
-        what="all twelve runs to be counted (a run is counted just after it commits)",
+        lambda: (s := scrape(port)).get(step) == 12
+        and s.get(finished) == 12
+        and s.get("zart_sweep_duration_seconds_count", 0) > 0  # the sweeper, in the worker's main process
+        and s,
+        timeout=45,
+        what="all twelve runs and a sweeper pass to be counted (a run is counted just after it commits)",
     )
     assert samples['zart_step_duration_seconds_bucket{le="+Inf",step="b",task="t.three-steps"}'] == 12
     assert samples['zart_step_attempts_total{step="a",task="t.three-steps"}'] == 12
     assert samples['zart_runs_claimed_total{task="t.three-steps"}'] >= 12
-    assert samples["zart_sweep_duration_seconds_count"] > 0  # the sweeper, in the worker's main process
+    assert samples["zart_sweep_duration_seconds_count"] > 0
 
 
 def test_worker_metrics_count_failures_and_lease_losses(service, start_worker, log_dir, unique):
