@@ -107,6 +107,8 @@ def test_a_legacy_worker_killed_mid_task_is_replaced_and_the_result_recorded_onc
     execution_id, journal = schedule(service, "c.blocking", log_dir, release=str(release))
     poll(lambda: [r["state"] for r in remote_rows(service, execution_id)] == ["started"],
          what="the worker to report the remote step started")
+    # The start is reported before the body runs; kill only once the body is really inside the task.
+    poll(lambda: entries(journal, "wait") == 1, what="the task body to begin")
     legacy.kill()
     release.touch()
     start_legacy()
