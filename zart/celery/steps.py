@@ -4,12 +4,19 @@ Each replay walks the step's record: a completed checkpoint is returned; a dispa
 the workflow (no worker slot is held); a dispatch nobody reported on in time is sent again or ends as a
 failed attempt; a failed attempt goes through the step's retry policy, which re-dispatches or fails the step.
 The result itself is written by whoever reports it (see `results`), fenced on the dispatch token.
+
+Before parking, a run may keep its claim for a short while (`ZART_REMOTE_HOLD`), listening for the outcome
+(the result's transaction notifies at commit): a quick task's result is then taken up in the same run, with
+no doorbell, claim or replay in between. The lease keeps being extended meanwhile; when the hold ends without
+an outcome, or the listener is not available, the run parks as above.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from zart.celery.calls import RemoteCall, build_call, home, new_token, send
 from zart.errors import LeaseLost, StepFailed, StepTimeout
 from zart.retry import RetryPolicy
-from zart.store import db, executions, steps
+from zart.store import db, executions, notifications, steps
 from zart.store import remote as remote_store
 
 if TYPE_CHECKING:
@@ -29,6 +36,8 @@ log = logging.getLogger(__name__)
 MAX_SENDS = 2
 # A worker that went silent mid-task (killed, lost) is replaced this many times before the attempt fails.
 MAX_LOSSES = 3
+# How long a hold waits for its listener to come up (the first hold in a process connects and probes it).
+HOLD_LISTEN_READY = 1.0
 
 
 class DispatchTimeout(Exception):
@@ -98,16 +107,72 @@ class RemoteSteps:
         """The results in handle order; parks until all are in, raises StepFailed on a step that failed."""
         names = [handle.name for handle in handles]
         self._refresh(names)
-        outcomes = [self._advance(h) if isinstance(h, RemoteHandle) else self._child(h.name) for h in handles]
+        with self._holding() as wait_for_outcome:
+            while True:
+                outcomes = [self._advance(h) if isinstance(h, RemoteHandle) else self._child(h.name) for h in handles]
+                for handle, outcome in zip(handles, outcomes, strict=True):
+                    if outcome.state == "failed":
+                        error = outcome.error or {}
+                        raise StepFailed(handle.name, str(error.get("type")), str(error.get("message")))
+                waiting = [o for o in outcomes if o.state == "waiting"]
+                if not waiting:
+                    return [o.output for o in outcomes]
+                if not self._only_remote_in_flight(handles, outcomes) or not wait_for_outcome():
+                    timers = [o.wake_at for o in waiting if o.wake_at is not None]
+                    self._park(names, min(timers) if timers else None)
+                self._reload(names)
+
+    # ------------------------------------------------------------- holding the claim
+
+    @contextmanager
+    def _holding(self) -> Iterator[Any]:
+        """A function that waits (up to the hold, in total) for an outcome of this run's remote steps.
+
+        It returns True when the caller should read the steps again: once as soon as the listener is up (an
+        outcome recorded before that is only in the table), then after each notification; False when the hold
+        is spent or there is no listener (the caller parks)."""
+        config = home()
+        if config.hold_seconds <= 0 or not config.listen_url:
+            yield lambda: False
+            return
+        listener = notifications.remote_outcomes(config.listen_url)
+        execution_id = self._ctx.execution_id
+        deadline = time.monotonic() + config.hold_seconds
+        waiter: notifications.Waiter | None = None
+
+        def wait_for_outcome() -> bool:
+            nonlocal waiter
+            if waiter is None:
+                waiter = listener.watch(execution_id, ready_timeout=min(config.hold_seconds, HOLD_LISTEN_READY))
+                return listener.listening
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not listener.listening:
+                return False
+            heard = waiter.event.wait(remaining)
+            waiter.event.clear()
+            return heard and listener.listening
+
+        try:
+            yield wait_for_outcome
+        finally:
+            if waiter is not None:
+                listener.unwatch(execution_id, waiter)
+
+    def _only_remote_in_flight(self, handles: Sequence[Any], outcomes: list[_Outcome]) -> bool:
+        """Holding is worth it only for dispatches in flight: a child execution or a retry back-off is not
+        announced on the channel, so the run parks for those as before."""
         for handle, outcome in zip(handles, outcomes, strict=True):
-            if outcome.state == "failed":
-                error = outcome.error or {}
-                raise StepFailed(handle.name, str(error.get("type")), str(error.get("message")))
-        waiting = [o for o in outcomes if o.state == "waiting"]
-        if waiting:
-            timers = [o.wake_at for o in waiting if o.wake_at is not None]
-            self._park(names, min(timers) if timers else None)
-        return [o.output for o in outcomes]
+            if outcome.state != "waiting":
+                continue
+            row = self._rows.get(handle.name)
+            if not isinstance(handle, RemoteHandle) or row is None or row["state"] not in remote_store.IN_FLIGHT:
+                return False
+        return True
+
+    def _reload(self, names: list[str]) -> None:
+        """Read the steps again, including those this run dispatched (a report may have changed them)."""
+        self._dispatched.difference_update(names)
+        self._refresh(names)
 
     # ------------------------------------------------------------- one step
 
@@ -170,7 +235,7 @@ class RemoteSteps:
                 return self._fail(handle, row, _error(timed_out), failures)
         if not row["overdue"]:
             return _Outcome("waiting", wake_at=deadline)
-        if row["state"] == "sent":
+        if row["state"] == "sent" and not row.get("worker"):  # no worker ever said it holds the task
             if row["sends"] < MAX_SENDS:
                 log.info("no worker reported on %s (%s); sending it again", row["token"], row["task_name"])
                 return self._dispatch(handle, row["attempt"], failures, sends=row["sends"] + 1, losses=row["losses"])

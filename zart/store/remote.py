@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from zart.store import executions
-from zart.store.sql import one, rows, to_json
+from zart.store.sql import REMOTE_CHANNEL, one, rows, to_json
 
 IN_FLIGHT = ("sent", "started", "retry")
 _IN_FLIGHT_SQL = "('sent', 'started', 'retry')"
@@ -143,6 +143,9 @@ _LOCK_BY_TOKEN = text(
     """
 )
 
+# Sent at commit to a run that holds its claim waiting for this outcome (see zart.celery.steps).
+_NOTIFY = f"LATERAL (SELECT pg_notify('{REMOTE_CHANNEL}', d.execution_id) IS NULL AS notified) n"
+
 _SUCCEED = text(
     f"""
     WITH dispatch AS (
@@ -163,16 +166,19 @@ _SUCCEED = text(
         ON CONFLICT (execution_id, run_index, step_name, attempt) DO UPDATE
             SET ended_at = now(), outcome = 'completed', error = NULL
     )
-    SELECT d.execution_id, d.run_index FROM dispatch d WHERE EXISTS (SELECT 1 FROM step)
+    SELECT d.execution_id, d.run_index, n.* FROM dispatch d, {_NOTIFY} WHERE EXISTS (SELECT 1 FROM step)
     """
 )
 
 _FAIL = text(
     f"""
-    UPDATE remote_steps SET state = 'failed', finished_at = now(), error = CAST(:error AS jsonb),
-           worker = coalesce(:worker, worker)
-    WHERE token = :token AND state IN {_IN_FLIGHT_SQL}
-    RETURNING execution_id, run_index
+    WITH dispatch AS (
+        UPDATE remote_steps SET state = 'failed', finished_at = now(), error = CAST(:error AS jsonb),
+               worker = coalesce(:worker, worker)
+        WHERE token = :token AND state IN {_IN_FLIGHT_SQL}
+        RETURNING execution_id, run_index
+    )
+    SELECT d.execution_id, d.run_index, n.* FROM dispatch d, {_NOTIFY}
     """
 )
 
@@ -198,31 +204,33 @@ def _record(conn: Connection, token: str, statement: Any, **params: Any) -> str 
     return done["execution_id"] if woken else None
 
 
-_STARTED = text(
+# What a fleet worker's main process reports, off the task's path, about the zart tasks it holds: received
+# (prefetched, maybe waiting for a free pool process) or running. Either way the dispatch is alive for `silence`
+# more seconds, so a worker killed with a task in hand is noticed within about a lease whether or not the task
+# had started. A received task keeps the state `sent` (with its worker named); a task retrying with a countdown
+# keeps its later deadline. A liveness report only: a crash that loses it costs a re-dispatch, never a result.
+_HELD = text(
     f"""
-    UPDATE remote_steps SET state = 'started', worker = :worker, started_at = coalesce(started_at, now()),
-           heartbeat_at = now(), alive_until = now() + make_interval(secs => :silence)
-    WHERE token = :token AND state IN {_IN_FLIGHT_SQL}
-    RETURNING 1
+    WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS value)
+    UPDATE remote_steps SET
+        state = CASE WHEN token = ANY(:running) THEN 'started' ELSE state END,
+        started_at = CASE WHEN token = ANY(:running) THEN coalesce(started_at, now()) ELSE started_at END,
+        worker = :worker, heartbeat_at = now(),
+        alive_until = CASE WHEN state = 'retry' AND NOT token = ANY(:running)
+                           THEN greatest(alive_until, now() + make_interval(secs => :silence))
+                           ELSE now() + make_interval(secs => :silence) END
+    FROM relaxed
+    WHERE token = ANY(:tokens) AND state IN {_IN_FLIGHT_SQL} AND relaxed.value = 'off'
+    RETURNING token
     """
 )
 
 
-def mark_started(conn: Connection, token: str, worker: str, silence: float) -> bool:
-    """A worker began the task; it is presumed lost after `silence` seconds without a heartbeat."""
-    return one(conn, _STARTED, token=token, worker=worker, silence=silence) is not None
-
-
-_HEARTBEAT = text(
-    """
-    UPDATE remote_steps SET heartbeat_at = now(), alive_until = now() + make_interval(secs => :silence)
-    WHERE token = ANY(:tokens) AND state = 'started'
-    """
-)
-
-
-def heartbeat(conn: Connection, tokens: list[str], silence: float) -> None:
-    conn.execute(_HEARTBEAT, {"tokens": tokens, "silence": silence})
+def report_held(conn: Connection, tokens: list[str], running: list[str], worker: str, silence: float) -> set[str]:
+    """A worker holds these dispatches (`running`: a pool process is running them); returns those still in
+    flight (the others finished or were superseded: nothing to report on them any more)."""
+    found = rows(conn, _HELD, tokens=tokens, running=running, worker=worker, silence=silence)
+    return {r["token"] for r in found}
 
 
 _RETRYING = text(
