@@ -25,13 +25,13 @@ def succeeded(database_url: str, token: str, result: Any, worker: str | None = N
     except (TypeError, ValueError) as exc:
         problem = TypeError(f"the task's return value is not JSON-serialisable: {exc}")
         return failed(database_url, token, error_of(problem), worker)
-    with db.transaction(database_url) as conn:
+    with db.autocommit(database_url) as conn:
         return remote_store.record_success(conn, token, result, worker)
 
 
 def failed(database_url: str, token: str, error: dict[str, Any], worker: str | None = None) -> str | None:
     """The task failed for good (its own retries, if any, are spent). Returns the execution to wake, if any."""
-    with db.transaction(database_url) as conn:
+    with db.autocommit(database_url) as conn:
         return remote_store.record_failure(conn, token, error, worker)
 
 

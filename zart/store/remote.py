@@ -133,26 +133,29 @@ def of_run(conn: Connection, execution_id: str, run_index: int) -> dict[str, dic
     return {r.pop("step_name"): r for r in rows(conn, _OF_RUN, id=execution_id, run=run_index)}
 
 
-# The fleet's writes lock the execution row first (as a child reporting to its parent does), so a result
-# recorded while the workflow is parking is seen either by the park's own check or by the wake below.
-_LOCK_BY_TOKEN = text(
-    """
-    SELECT e.id FROM remote_steps r JOIN executions e ON e.id = r.execution_id
-    WHERE r.token = :token AND e.run_index = r.run_index AND e.status IN ('pending', 'running', 'waiting')
-    FOR UPDATE OF e
-    """
-)
-
+# A fleet's outcome report is one statement (one synchronous commit): it locks the execution row first (as a
+# child reporting to its parent does), then records the outcome fenced on the dispatch token, and notifies a
+# run holding its claim for it. The lock orders it with a park: a park committed before it is seen (the status
+# comes back `waiting`, and the caller wakes the execution in a second statement, which sees both); a park
+# after it sees the outcome in its own check. If the caller dies between the two, the liveness sweep finds a
+# remote wait whose steps have all reported and wakes it.
+_TARGET = f"""
+    target AS (
+        SELECT e.id, e.status FROM remote_steps r JOIN executions e ON e.id = r.execution_id
+        WHERE r.token = :token AND e.run_index = r.run_index AND e.status IN ('pending', 'running', 'waiting')
+        FOR UPDATE OF e
+    ), dispatch AS (
+        UPDATE remote_steps SET {{changes}}, finished_at = now(), worker = coalesce(:worker, worker)
+        WHERE token = :token AND state IN {_IN_FLIGHT_SQL} AND EXISTS (SELECT 1 FROM target)
+        RETURNING execution_id, run_index, step_name, attempt, attempt_started_at
+    )"""
 # Sent at commit to a run that holds its claim waiting for this outcome (see zart.celery.steps).
 _NOTIFY = f"LATERAL (SELECT pg_notify('{REMOTE_CHANNEL}', d.execution_id) IS NULL AS notified) n"
+_RESULT = "d.execution_id, d.run_index, (SELECT status FROM target) AS status, n.notified"
 
 _SUCCEED = text(
     f"""
-    WITH dispatch AS (
-        UPDATE remote_steps SET state = 'succeeded', finished_at = now(), worker = coalesce(:worker, worker)
-        WHERE token = :token AND state IN {_IN_FLIGHT_SQL}
-        RETURNING execution_id, run_index, step_name, attempt, attempt_started_at
-    ), step AS (
+    WITH {_TARGET.format(changes="state = 'succeeded'")}, step AS (
         UPDATE steps s SET status = 'completed', output = CAST(:output AS jsonb), error = NULL,
                completed_at = now(), updated_at = now(), wake_at = NULL
         FROM dispatch d
@@ -166,25 +169,21 @@ _SUCCEED = text(
         ON CONFLICT (execution_id, run_index, step_name, attempt) DO UPDATE
             SET ended_at = now(), outcome = 'completed', error = NULL
     )
-    SELECT d.execution_id, d.run_index, n.* FROM dispatch d, {_NOTIFY} WHERE EXISTS (SELECT 1 FROM step)
+    SELECT {_RESULT} FROM dispatch d, {_NOTIFY} WHERE EXISTS (SELECT 1 FROM step)
     """
 )
 
 _FAIL = text(
     f"""
-    WITH dispatch AS (
-        UPDATE remote_steps SET state = 'failed', finished_at = now(), error = CAST(:error AS jsonb),
-               worker = coalesce(:worker, worker)
-        WHERE token = :token AND state IN {_IN_FLIGHT_SQL}
-        RETURNING execution_id, run_index
-    )
-    SELECT d.execution_id, d.run_index, n.* FROM dispatch d, {_NOTIFY}
+    WITH {_TARGET.format(changes="state = 'failed', error = CAST(:error AS jsonb)")}
+    SELECT {_RESULT} FROM dispatch d, {_NOTIFY}
     """
 )
 
 
 def record_success(conn: Connection, token: str, output: Any, worker: str | None) -> str | None:
-    """Checkpoint the step's result, once, if `token` is its current dispatch. Returns the execution to wake."""
+    """Checkpoint the step's result, once, if `token` is its current dispatch. Returns the execution to wake.
+    `conn` is in autocommit mode: the outcome commits before the wake is attempted."""
     return _record(conn, token, _SUCCEED, output=to_json(output), worker=worker)
 
 
@@ -195,11 +194,9 @@ def record_failure(conn: Connection, token: str, error: dict[str, Any], worker: 
 
 
 def _record(conn: Connection, token: str, statement: Any, **params: Any) -> str | None:
-    if one(conn, _LOCK_BY_TOKEN, token=token) is None:
-        return None  # a foreign token, or the run has finished or moved on: nothing to change
     done = one(conn, statement, token=token, **params)
-    if done is None:
-        return None
+    if done is None or done["status"] != "waiting":
+        return None  # not ours, or the run is still going: it takes the outcome up itself (or its park does)
     woken = executions.wake_parent_if_children_done(conn, done["execution_id"], done["run_index"])
     return done["execution_id"] if woken else None
 
