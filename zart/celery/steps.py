@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -75,6 +74,9 @@ class RemoteSteps:
         self._ctx = ctx
         self._rows: dict[str, dict[str, Any]] = {}
         self._dispatched: set[str] = set()  # dispatched by this run: what we hold of them is current
+        self._waiter: notifications.Waiter | None = None
+        self._listener: notifications.FinishedNotifications | None = None
+        self._heard_all = False  # the listener has been up since before every dispatch it waits for
 
     def start(
         self,
@@ -107,56 +109,54 @@ class RemoteSteps:
         """The results in handle order; parks until all are in, raises StepFailed on a step that failed."""
         names = [handle.name for handle in handles]
         self._refresh(names)
-        with self._holding() as wait_for_outcome:
-            while True:
-                outcomes = [self._advance(h) if isinstance(h, RemoteHandle) else self._child(h.name) for h in handles]
-                for handle, outcome in zip(handles, outcomes, strict=True):
-                    if outcome.state == "failed":
-                        error = outcome.error or {}
-                        raise StepFailed(handle.name, str(error.get("type")), str(error.get("message")))
-                waiting = [o for o in outcomes if o.state == "waiting"]
-                if not waiting:
-                    return [o.output for o in outcomes]
-                if not self._only_remote_in_flight(handles, outcomes) or not wait_for_outcome():
-                    timers = [o.wake_at for o in waiting if o.wake_at is not None]
-                    self._park(names, min(timers) if timers else None)
-                self._reload(names)
+        deadline = time.monotonic() + home().hold_seconds
+        while True:
+            outcomes = [self._advance(h) if isinstance(h, RemoteHandle) else self._child(h.name) for h in handles]
+            for handle, outcome in zip(handles, outcomes, strict=True):
+                if outcome.state == "failed":
+                    error = outcome.error or {}
+                    raise StepFailed(handle.name, str(error.get("type")), str(error.get("message")))
+            waiting = [o for o in outcomes if o.state == "waiting"]
+            if not waiting:
+                return [o.output for o in outcomes]
+            if not self._only_remote_in_flight(handles, outcomes) or not self._wait_for_outcome(deadline):
+                timers = [o.wake_at for o in waiting if o.wake_at is not None]
+                self._park(names, min(timers) if timers else None)
+            self._reload(names)
 
     # ------------------------------------------------------------- holding the claim
 
-    @contextmanager
-    def _holding(self) -> Iterator[Any]:
-        """A function that waits (up to the hold, in total) for an outcome of this run's remote steps.
-
-        It returns True when the caller should read the steps again: once as soon as the listener is up (an
-        outcome recorded before that is only in the table), then after each notification; False when the hold
-        is spent or there is no listener (the caller parks)."""
+    def _watch(self) -> None:
+        """Listen for this run's remote outcomes from its first dispatch (registered before the message is
+        sent, so no outcome can be missed) until the run ends."""
         config = home()
-        if config.hold_seconds <= 0 or not config.listen_url:
-            yield lambda: False
+        if self._waiter is not None or config.hold_seconds <= 0 or not config.listen_url:
             return
         listener = notifications.remote_outcomes(config.listen_url)
         execution_id = self._ctx.execution_id
-        deadline = time.monotonic() + config.hold_seconds
-        waiter: notifications.Waiter | None = None
+        waiter = listener.watch(execution_id, ready_timeout=min(config.hold_seconds, HOLD_LISTEN_READY))
+        self._waiter, self._listener = waiter, listener
+        self._heard_all = listener.listening  # else an outcome may come before the LISTEN does: read once more
+        self._ctx._keeper.when_stopped(lambda: listener.unwatch(execution_id, waiter))
 
-        def wait_for_outcome() -> bool:
-            nonlocal waiter
-            if waiter is None:
-                waiter = listener.watch(execution_id, ready_timeout=min(config.hold_seconds, HOLD_LISTEN_READY))
-                return listener.listening
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not listener.listening:
-                return False
-            heard = waiter.event.wait(remaining)
-            waiter.event.clear()
-            return heard and listener.listening
-
-        try:
-            yield wait_for_outcome
-        finally:
-            if waiter is not None:
-                listener.unwatch(execution_id, waiter)
+    def _wait_for_outcome(self, deadline: float) -> bool:
+        """Wait (until `deadline`) for an outcome of this run's remote steps to be recorded; False when the
+        hold is spent or nobody listens (the caller parks)."""
+        if self._waiter is None:  # the steps were dispatched by an earlier run: listen now, then read again
+            self._watch()
+            self._heard_all = False
+        waiter, listener = self._waiter, self._listener
+        if waiter is None or listener is None or not listener.listening:
+            return False
+        if not self._heard_all:
+            self._heard_all = True
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        heard = waiter.event.wait(remaining)
+        waiter.event.clear()
+        return heard and listener.listening
 
     def _only_remote_in_flight(self, handles: Sequence[Any], outcomes: list[_Outcome]) -> bool:
         """Holding is worth it only for dispatches in flight: a child execution or a retry back-off is not
@@ -303,6 +303,7 @@ class RemoteSteps:
             "overdue": False,
         }
         self._dispatched.add(handle.name)
+        self._watch()
         try:
             send(handle.call, token)
         except Exception as exc:  # the broker is unreachable: the dispatch timeout sends it again
