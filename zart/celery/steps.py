@@ -21,7 +21,7 @@ from zart.store import db, executions, steps
 from zart.store import remote as remote_store
 
 if TYPE_CHECKING:
-    from zart.engine.context import Context
+    from zart.engine.run import ClaimedRun
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class _Outcome:
 class RemoteSteps:
     """The remote steps of one claimed run."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: ClaimedRun) -> None:
         self._ctx = ctx
         self._rows: dict[str, dict[str, Any]] = {}
         self._dispatched: set[str] = set()  # dispatched by this run: what we hold of them is current
