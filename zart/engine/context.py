@@ -25,12 +25,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from zart.celery.calls import is_celery_target
-from zart.celery.steps import RemoteHandle, RemoteSteps
+from zart.celery.calls import RemoteHandle, is_celery_target
 from zart.engine import guards, pausing, transactions, versioning
 from zart.engine.clock import utcnow
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper, RunningAttempt
+from zart.engine.remote import RemoteSteps
 from zart.engine.storable import ensure_storable
 from zart.errors import (
     ControlSignal,
