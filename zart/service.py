@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from zart import cancellation, paging
-from zart.canvas.spec import CANVAS_TASK
-from zart.canvas.spec import problems_of as canvas_problems
+from zart.celery.canvas import CANVAS_TASK
+from zart.celery.canvas import problems_of as canvas_problems
 from zart.config import Settings
 from zart.errors import (
     ExecutionAlreadyExists,
@@ -173,8 +173,8 @@ class ZartService:
         """Ring the doorbell for an execution (`countdown`: not before that many seconds); False when the broker
         is unreachable (the sweeper follows up)."""
         if self._publish_fn is None:
+            from zart.celery.doorbell import Publisher
             from zart.dispatch import create_celery_app
-            from zart.dispatch.broker import Publisher
 
             publisher = Publisher(create_celery_app(self.settings))
             self._publish_fn = publisher.publish

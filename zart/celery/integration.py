@@ -28,8 +28,8 @@ from celery.worker import state as worker_state
 
 from zart.celery import results
 from zart.celery.calls import FAILURE_TASK, RESULT_TASK, is_dispatch_token
+from zart.celery.doorbell import Publisher, doorbell_app
 from zart.config import Settings, load_settings
-from zart.dispatch.broker import Publisher, doorbell_app
 
 log = logging.getLogger(__name__)
 

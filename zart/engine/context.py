@@ -25,12 +25,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from zart.celery.calls import is_celery_target
-from zart.celery.steps import RemoteHandle, RemoteSteps
+from zart.celery.calls import RemoteHandle, is_celery_target
 from zart.engine import guards, pausing, transactions, versioning
 from zart.engine.clock import utcnow
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper, RunningAttempt
+from zart.engine.remote import RemoteSteps
+from zart.engine.storable import ensure_storable
 from zart.errors import (
     ControlSignal,
     DuplicateStepName,
@@ -42,15 +43,14 @@ from zart.errors import (
     StepTimeout,
     StoreUnavailable,
     Suspend,
-    UnstorableValue,
     WorkflowDefinitionError,
 )
 from zart.limits import MAX_ID_LENGTH
 from zart.observability import hooks
 from zart.registry import Task, function_reference, seconds
 from zart.retry import RetryPolicy
-from zart.schema import storage_problem
 from zart.store import db, executions, flow, pause, steps
+from zart.store import remote as remote_store
 
 log = logging.getLogger(__name__)
 
@@ -511,23 +511,31 @@ class Context:
         return [self._checkpoints[name]["output"] for name in names]
 
     def _park_for_children(self, names: list[str]) -> None:
+        self._park_on_steps("children", names, None)
+        hooks.waiting({"kind": "children", "step": ",".join(names)}, None)
+        self.suspension = Suspension(wake_at=None)
+        raise Suspend()
+
+    def _park_on_steps(self, kind: str, names: list[str], wake_at: datetime | None, *, relaxed: bool = False) -> None:
+        """Park until the steps `names` (children or remote tasks) are done, or until `wake_at`.
+
+        `relaxed` lets the park commit without waiting for its flush (see `remote.relax_commit`)."""
         with self._store_errors(), db.transaction(self._url) as conn:
+            if relaxed:
+                remote_store.relax_commit(conn)
             parked = executions.park(
                 conn,
                 self.execution_id,
                 self._token,
-                wake_at=None,
-                waiting_for={"kind": "children", "steps": names},
+                wake_at=wake_at,
+                waiting_for={"kind": kind, "steps": names},
                 attempt=self.attempt,
             )
             if not parked:
                 raise LeaseLost()
-            # A child may have finished between our read and the park: then nobody else will wake us.
+            # One may have finished between our read and the park: then nobody else will wake us.
             if executions.wake_parent_if_children_done(conn, self.execution_id, self.run_index):
                 self.to_publish.append(self.execution_id)
-        hooks.waiting({"kind": "children", "step": ",".join(names)}, None)
-        self.suspension = Suspension(wake_at=None)
-        raise Suspend()
 
     # ----------------------------------------------------------------- machinery
 
@@ -684,13 +692,6 @@ def _monotonic_deadline(deadline_at: datetime | None) -> float | None:
     if deadline_at is None:
         return None
     return time.monotonic() + (deadline_at - utcnow()).total_seconds()
-
-
-def ensure_storable(value: Any, what: str) -> None:
-    """Fail early, and clearly, on a value the store could not checkpoint (rather than with a driver error)."""
-    problem = storage_problem(value)
-    if problem is not None:
-        raise UnstorableValue(f"{what} cannot be stored: {problem}")
 
 
 @contextmanager

@@ -149,7 +149,7 @@ _TARGET = f"""
         WHERE token = :token AND state IN {_IN_FLIGHT_SQL} AND EXISTS (SELECT 1 FROM target)
         RETURNING execution_id, run_index, step_name, attempt, attempt_started_at
     )"""
-# Sent at commit to a run that holds its claim waiting for this outcome (see zart.celery.steps).
+# Sent at commit to a run that holds its claim waiting for this outcome (see zart.engine.remote).
 _NOTIFY = f"LATERAL (SELECT pg_notify('{REMOTE_CHANNEL}', d.execution_id) IS NULL AS notified) n"
 _RESULT = "d.execution_id, d.run_index, (SELECT status FROM target) AS status, n.notified"
 

@@ -3,7 +3,7 @@
 Each replay walks the step's record: a completed checkpoint is returned; a dispatch still in flight parks
 the workflow (no worker slot is held); a dispatch nobody reported on in time is sent again or ends as a
 failed attempt; a failed attempt goes through the step's retry policy, which re-dispatches or fails the step.
-The result itself is written by whoever reports it (see `results`), fenced on the dispatch token.
+The result itself is written by whoever reports it (see `zart.celery.results`), fenced on the dispatch token.
 
 Before parking, a run may keep its claim for a short while (`ZART_REMOTE_HOLD`), listening for the outcome
 (the result's transaction notifies at commit): a quick task's result is then taken up in the same run, with
@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from zart.celery.calls import RemoteCall, build_call, home, new_token, send
-from zart.errors import LeaseLost, StepFailed, StepTimeout
+from zart.celery.calls import RemoteHandle, build_call, home, new_token, send
+from zart.errors import DispatchTimeout, LeaseLost, StepFailed, StepTimeout, WorkerLost
 from zart.retry import RetryPolicy
-from zart.store import db, executions, notifications, steps
+from zart.store import db, notifications, steps
 from zart.store import remote as remote_store
 
 if TYPE_CHECKING:
-    from zart.engine.context import Context
+    from zart.engine.run import ClaimedRun
 
 log = logging.getLogger(__name__)
 
@@ -37,26 +37,6 @@ MAX_SENDS = 2
 MAX_LOSSES = 3
 # How long a hold waits for its listener to come up (the first hold in a process connects and probes it).
 HOLD_LISTEN_READY = 1.0
-
-
-class DispatchTimeout(Exception):
-    """No worker took up a dispatched task within its dispatch timeout."""
-
-
-class WorkerLost(Exception):
-    """The workers running a task kept going silent before it finished."""
-
-
-@dataclass(frozen=True)
-class RemoteHandle:
-    """A remote step started by `ctx.schedule` (or by `ctx.step`, which waits on it at once)."""
-
-    name: str
-    position: int
-    call: RemoteCall | None
-    policy: RetryPolicy
-    timeout: float | None
-    dispatch_timeout: float
 
 
 @dataclass(frozen=True)
@@ -70,7 +50,7 @@ class _Outcome:
 class RemoteSteps:
     """The remote steps of one claimed run."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: ClaimedRun) -> None:
         self._ctx = ctx
         self._rows: dict[str, dict[str, Any]] = {}
         self._dispatched: set[str] = set()  # dispatched by this run: what we hold of them is current
@@ -355,23 +335,8 @@ class RemoteSteps:
 
     def _park(self, names: list[str], wake_at: datetime | None) -> None:
         """Release the worker slot until a result is recorded, a timer is due, or a dispatch goes silent."""
-        ctx = self._ctx
-        with ctx._store_errors(), db.transaction(ctx._url) as conn:
-            remote_store.relax_commit(conn)
-            parked = executions.park(
-                conn,
-                ctx.execution_id,
-                ctx._token,
-                wake_at=wake_at,
-                waiting_for={"kind": "remote", "steps": names},
-                attempt=ctx.attempt,
-            )
-            if not parked:
-                raise LeaseLost()
-            # a result may have been recorded between our read and the park: then nobody else will wake us
-            if executions.wake_parent_if_children_done(conn, ctx.execution_id, ctx.run_index):
-                ctx.to_publish.append(ctx.execution_id)
-        ctx._suspend(wake_at)
+        self._ctx._park_on_steps("remote", names, wake_at, relaxed=True)
+        self._ctx._suspend(wake_at)
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
