@@ -34,6 +34,11 @@ def doorbell_app(broker_url: str, queue: str, database_url: str) -> Celery:
     return app
 
 
+def self_claim_marker(queue: str) -> str:
+    """The Redis key a worker that takes ready executions itself keeps alive for each queue it consumes."""
+    return f"zart:{queue}:self-claim"
+
+
 class Publisher:
     """Sends the doorbell for an execution; never raises (a lost message is the sweeper's job)."""
 
@@ -43,6 +48,28 @@ class Publisher:
 
     def publish(self, execution_id: str, countdown: float | None = None) -> bool:
         return self.publish_many([execution_id], countdown)
+
+    def ring_unless_queued(self, execution_id: str) -> bool:
+        """The doorbell of a new, ready, unlimited execution, left out when its queue already holds one and the
+        queue's workers take ready executions themselves: the worker that takes the queued doorbell claims
+        every ready execution of the queue (this one included, committed before) before it goes back to its
+        doorbells, so a second one would only cost a claim that takes nothing. If that worker dies first, the
+        sweeper re-publishes what is left, as for any lost message."""
+        queue = (self._router.queue_for(execution_id) if self._router is not None else None) or str(
+            self._app.conf.task_default_queue
+        )
+        try:
+            with self._app.producer_or_acquire() as producer:
+                producer.connection.ensure_connection(max_retries=0)
+                client = getattr(producer.channel, "client", None)
+                if client is not None and producer.connection.transport.driver_type == "redis":
+                    with client.pipeline(transaction=False) as pipe:
+                        marked, queued = pipe.exists(self_claim_marker(queue)).llen(queue).execute()
+                    if marked and queued:
+                        return True
+        except Exception as exc:  # the publish below reports the broker's state
+            log.debug("could not look at the queue of %s: %s", execution_id, exc)
+        return self.publish(execution_id)
 
     def publish_many(self, execution_ids: list[str], countdown: float | None = None) -> bool:
         """Ring several doorbells over one producer and one connection check (a sweep firing many ticks)."""
@@ -79,6 +106,8 @@ class BrokerState:
 
     queued: int
     forgotten_before: datetime | None
+    # the queue's workers take ready executions themselves (so one queued doorbell drains many rows)
+    self_claiming: bool = False
 
 
 class BrokerProbe:
@@ -89,10 +118,12 @@ class BrokerProbe:
     every earlier publication is gone and the sweeper may send those doorbells again at once.
     """
 
-    def __init__(self, app: Celery) -> None:
+    def __init__(self, app: Celery, announce: tuple[str, ...] = (), announce_seconds: float = 10.0) -> None:
         self._app = app
         self._queue: str = app.conf.task_default_queue
         self._connection: Any = None
+        self._announce = announce
+        self._announce_seconds = max(int(announce_seconds), 1)
 
     @property
     def marker_key(self) -> str:
@@ -105,7 +136,9 @@ class BrokerProbe:
                 self._connection = self._app.connection_for_read()
                 self._connection.ensure_connection(max_retries=0)
             channel = self._connection.default_channel
-            return BrokerState(self._queued(channel), self._forgotten_before(channel, now))
+            return BrokerState(
+                self._queued(channel), self._forgotten_before(channel, now), self._self_claiming(channel)
+            )
         except Exception as exc:
             log.info("broker unreachable from the sweeper: %s", exc)
             self.close()
@@ -121,6 +154,18 @@ class BrokerProbe:
             return int(channel.queue_declare(queue=self._queue, passive=True).message_count)
         except self._connection.channel_errors:  # no such queue: a Redis list disappears when emptied
             return 0
+
+    def _self_claiming(self, channel: Any) -> bool:
+        """Renew this worker's self-claim markers (they lapse soon after it stops sweeping) and say whether the
+        default queue's workers take ready executions themselves."""
+        if self._connection.transport.driver_type != "redis":
+            return False
+        client = channel.client
+        with client.pipeline(transaction=False) as pipe:
+            for queue in self._announce:
+                pipe.set(self_claim_marker(queue), "1", ex=self._announce_seconds)
+            pipe.exists(self_claim_marker(self._queue))
+            return bool(pipe.execute()[-1])
 
     def _forgotten_before(self, channel: Any, now: datetime) -> datetime | None:
         if self._connection.transport.driver_type != "redis":
