@@ -118,11 +118,14 @@ class BrokerProbe:
     every earlier publication is gone and the sweeper may send those doorbells again at once.
     """
 
-    def __init__(self, app: Celery, announce: tuple[str, ...] = (), announce_seconds: float = 10.0) -> None:
+    def __init__(
+        self, app: Celery, queues: tuple[str, ...] = (), self_claim: bool = False, announce_seconds: float = 10.0
+    ) -> None:
         self._app = app
         self._queue: str = app.conf.task_default_queue
         self._connection: Any = None
-        self._announce = announce
+        self._queues = queues
+        self._self_claim = self_claim
         self._announce_seconds = max(int(announce_seconds), 1)
 
     @property
@@ -144,6 +147,15 @@ class BrokerProbe:
             self.close()
             return None
 
+    def withdraw(self) -> None:
+        """A stopping worker no longer drains its queues: new executions get their doorbells again at once."""
+        if not (self._self_claim and self._queues) or self._connection is None:
+            return
+        try:
+            self._connection.default_channel.client.delete(*(self_claim_marker(q) for q in self._queues))
+        except Exception as exc:  # the markers lapse by themselves
+            log.info("could not withdraw the self-claim markers: %s", exc)
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.release()
@@ -156,14 +168,18 @@ class BrokerProbe:
             return 0
 
     def _self_claiming(self, channel: Any) -> bool:
-        """Renew this worker's self-claim markers (they lapse soon after it stops sweeping) and say whether the
-        default queue's workers take ready executions themselves."""
+        """Renew this worker's self-claim markers (they lapse soon after it stops sweeping), or remove them from
+        its queues when it does not take ready executions itself (a fleet of both kinds leaves the doorbells
+        on), and say whether the default queue's workers take ready executions themselves."""
         if self._connection.transport.driver_type != "redis":
             return False
         client = channel.client
         with client.pipeline(transaction=False) as pipe:
-            for queue in self._announce:
-                pipe.set(self_claim_marker(queue), "1", ex=self._announce_seconds)
+            for queue in self._queues:
+                if self._self_claim:
+                    pipe.set(self_claim_marker(queue), "1", ex=self._announce_seconds)
+                else:
+                    pipe.delete(self_claim_marker(queue))
             pipe.exists(self_claim_marker(self._queue))
             return bool(pipe.execute()[-1])
 

@@ -167,8 +167,8 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
         import_modules((BUILT_IN_WORKFLOWS, *settings.imports))
         record_catalog(settings)
         reconcile_schedules(settings)
-        announce = tuple(sorted(app.amqp.queues.consume_from)) if settings.self_claim else ()
-        probe = BrokerProbe(app, announce, announce_seconds=max(10.0, 3 * settings.sweep_interval))
+        queues = tuple(sorted(app.amqp.queues.consume_from))
+        probe = BrokerProbe(app, queues, settings.self_claim, announce_seconds=max(10.0, 3 * settings.sweep_interval))
         sweeper = Sweeper(settings, publisher, probe)
         sweeper.start()
         state["sweeper"] = sweeper
