@@ -108,6 +108,14 @@ class StepTimeout(Exception):
     """A step attempt ran longer than its timeout."""
 
 
+class DispatchTimeout(Exception):
+    """No worker took up a dispatched task within its dispatch timeout."""
+
+
+class WorkerLost(Exception):
+    """The workers running a task kept going silent before it finished."""
+
+
 class UndecodableExecution(Exception):
     """A claimed execution's stored input or checkpoints could not be decoded; it fails rather than loops."""
 

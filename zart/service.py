@@ -50,7 +50,7 @@ from zart.store import flow as flow_store
 PublishFn = Callable[[str], bool]
 
 if TYPE_CHECKING:
-    from zart.dispatch.broker import Publisher
+    from zart.celery.doorbell import Publisher
 
 log = logging.getLogger(__name__)
 READINESS_CACHE_SECONDS = 1.0
@@ -188,8 +188,8 @@ class ZartService:
 
     def _publisher(self) -> Publisher:
         if self._own_publisher is None:
+            from zart.celery.doorbell import Publisher
             from zart.dispatch import create_celery_app
-            from zart.dispatch.broker import Publisher
 
             self._own_publisher = Publisher(create_celery_app(self.settings))
         return self._own_publisher

@@ -19,8 +19,8 @@ from bench.context import BenchContext
 from bench.cpu import CpuMeter
 from bench.measure import Summary
 from bench.report import Row, verdict
+from zart.celery.doorbell import Publisher
 from zart.dispatch import create_celery_app
-from zart.dispatch.broker import Publisher
 from zart.schedules import firing
 from zart.schedules.reconcile import first_tick
 from zart.schedules.spec import ScheduleSpec

@@ -14,9 +14,9 @@ import pytest
 
 from tests.cli.cli import scheduled_id, status_of
 from tests.harness import poll
+from zart.celery.doorbell import Publisher
 from zart.config import Settings
 from zart.dispatch import create_celery_app
-from zart.dispatch.broker import Publisher
 from zart.localservices import LocalRedis, free_port
 
 UNREACHABLE = "Warning: the broker is unreachable"

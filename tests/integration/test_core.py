@@ -84,8 +84,8 @@ def test_sigkill_during_a_step_reruns_only_that_step(service, start_worker, log_
 
 
 def test_the_same_message_on_two_workers_runs_each_step_once(env, start_worker, log_dir):
+    from zart.celery.doorbell import Publisher
     from zart.dispatch import create_celery_app
-    from zart.dispatch.broker import Publisher
     from zart.registry import Registry
 
     silent = ZartService(env.settings(), publish=lambda _id: True, registry=Registry())

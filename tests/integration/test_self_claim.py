@@ -15,7 +15,7 @@ from tests.flow_workflows import overlap, starts
 from tests.harness import poll
 from tests.integration.test_core import finished
 from tests.reliability.journal import audit
-from zart.dispatch.broker import self_claim_marker
+from zart.celery.doorbell import self_claim_marker
 from zart.registry import Registry
 from zart.service import ZartService
 from zart.store import db

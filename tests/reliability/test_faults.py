@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask_app import create_app
 from tests.harness import poll
 from tests.reliability.journal import audit
+from zart.celery.doorbell import Publisher
 from zart.dispatch import create_celery_app
-from zart.dispatch.broker import Publisher
 from zart.registry import Registry
 from zart.service import ZartService
 

@@ -1,11 +1,15 @@
-"""A team's own Celery fleet as zart's step runners: dispatching a task as a durable step (`steps`, `calls`),
-recording its result in Postgres (`results`, and the fallback callbacks in `recorder`), and the one line a
-fleet worker adds to report on the tasks it runs (`integrate`).
+"""A team's own Celery fleet as zart's step runners: a task call as zart dispatches it (`calls`; the engine's
+`remote` steps walk it), recording its result in Postgres (`results`, and the fallback callbacks in
+`recorder`), zart's own doorbell (`doorbell`, `routing`), and the one line a fleet worker adds to report on
+the tasks it runs (`integrate`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from zart.celery.calls import RemoteHandle
+from zart.errors import DispatchTimeout, WorkerLost
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -19,14 +23,6 @@ def integrate(app: Celery | None = None, settings: Settings | None = None) -> In
     from zart.celery.integration import integrate as connect
 
     return connect(app, settings)
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("RemoteHandle", "DispatchTimeout", "WorkerLost"):
-        from zart.celery import steps
-
-        return getattr(steps, name)
-    raise AttributeError(f"module 'zart.celery' has no attribute {name!r}")
 
 
 __all__ = ["DispatchTimeout", "RemoteHandle", "WorkerLost", "integrate"]

@@ -18,6 +18,7 @@ from celery.canvas import _chain, chord, group
 
 from zart.limits import QUEUE_PATTERN, QUEUE_RULE
 from zart.observability import hooks
+from zart.retry import RetryPolicy
 
 TASK_ID_PREFIX = "zart-"
 RESULT_TASK = "zart.remote_result"
@@ -43,6 +44,18 @@ class RemoteCall:
     signature: Signature
     task_name: str
     queue: str
+
+
+@dataclass(frozen=True)
+class RemoteHandle:
+    """A remote step started by `ctx.schedule` (or by `ctx.step`, which waits on it at once)."""
+
+    name: str
+    position: int
+    call: RemoteCall | None
+    policy: RetryPolicy
+    timeout: float | None
+    dispatch_timeout: float
 
 
 @dataclass(frozen=True)

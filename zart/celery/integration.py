@@ -24,8 +24,8 @@ from celery import Celery, signals
 
 from zart.celery import results
 from zart.celery.calls import FAILURE_TASK, RESULT_TASK, is_dispatch_token
+from zart.celery.doorbell import Publisher, doorbell_app
 from zart.config import Settings, load_settings
-from zart.dispatch.broker import Publisher, doorbell_app
 
 log = logging.getLogger(__name__)
 

@@ -1,99 +1,20 @@
-"""Talking to the broker: sending an execution's doorbell, and what the sweeper asks about the queue.
+"""What the sweeper asks the broker about its queue (the doorbell itself is `zart.celery.doorbell`).
 
-Nothing here is ever the truth about an execution; a failure is logged and left to the sweeper.
+Nothing here is ever the truth about an execution; a failure is logged and the sweep goes on.
 """
 
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from celery import Celery
 
-from zart.dispatch.routing import QueueRouter
+from zart.celery.doorbell import self_claim_marker
 
 log = logging.getLogger(__name__)
-
-RUN_TASK = "zart.run_execution"
-
-
-def doorbell_app(broker_url: str, queue: str, database_url: str) -> Celery:
-    """The smallest app that can ring zart's doorbells: for processes that are not zart workers (a team's own
-    Celery worker reporting a remote step's result)."""
-    app = Celery("zart-doorbell", broker=broker_url, set_as_current=False)
-    app.zart_router = QueueRouter(database_url)  # type: ignore[attr-defined]
-    app.conf.update(
-        task_serializer="json",
-        task_routes={RUN_TASK: {"queue": queue}},
-        broker_connection_timeout=2,
-        broker_transport_options={"socket_connect_timeout": 2},
-    )
-    return app
-
-
-def self_claim_marker(queue: str) -> str:
-    """The Redis key a worker that takes ready executions itself keeps alive for each queue it consumes."""
-    return f"zart:{queue}:self-claim"
-
-
-class Publisher:
-    """Sends the doorbell for an execution; never raises (a lost message is the sweeper's job)."""
-
-    def __init__(self, app: Celery) -> None:
-        self._app = app
-        self._router: QueueRouter | None = getattr(app, "zart_router", None)
-
-    def publish(self, execution_id: str, countdown: float | None = None) -> bool:
-        return self.publish_many([execution_id], countdown)
-
-    def ring_unless_queued(self, execution_id: str) -> bool:
-        """The doorbell of a new, ready, unlimited execution, left out when its queue already holds one and the
-        queue's workers take ready executions themselves: the worker that takes the queued doorbell claims
-        every ready execution of the queue (this one included, committed before) before it goes back to its
-        doorbells, so a second one would only cost a claim that takes nothing. If that worker dies first, the
-        sweeper re-publishes what is left, as for any lost message."""
-        queue = (self._router.queue_for(execution_id) if self._router is not None else None) or str(
-            self._app.conf.task_default_queue
-        )
-        try:
-            with self._app.producer_or_acquire() as producer:
-                producer.connection.ensure_connection(max_retries=0)
-                client = getattr(producer.channel, "client", None)
-                if client is not None and producer.connection.transport.driver_type == "redis":
-                    with client.pipeline(transaction=False) as pipe:
-                        marked, queued = pipe.exists(self_claim_marker(queue)).llen(queue).execute()
-                    if marked and queued:
-                        return True
-        except Exception as exc:  # the publish below reports the broker's state
-            log.debug("could not look at the queue of %s: %s", execution_id, exc)
-        return self.publish(execution_id)
-
-    def publish_many(self, execution_ids: list[str], countdown: float | None = None) -> bool:
-        """Ring several doorbells over one producer and one connection check (a sweep firing many ticks)."""
-        try:
-            with self._app.producer_or_acquire() as producer:
-                # One connection attempt, no back-off: kombu would otherwise sleep and retry for seconds
-                # before `send_task` gives up, and a caller (the CLI, a request) would hang with it.
-                producer.connection.ensure_connection(max_retries=0)
-                # kombu 5.7+ pipelines the messages of a batch (one round trip for many doorbells on Redis)
-                batch = producer.batch() if len(execution_ids) > 1 and hasattr(producer, "batch") else nullcontext()
-                with batch:
-                    for execution_id in execution_ids:
-                        self._app.send_task(
-                            RUN_TASK,
-                            args=[execution_id],
-                            queue=self._router.queue_for(execution_id) if self._router is not None else None,
-                            countdown=countdown if countdown and countdown > 0 else None,
-                            retry=False,
-                            producer=producer,
-                        )
-            return True
-        except Exception as exc:  # the broker is down or unreachable: the rows are still the truth
-            log.warning("could not publish %s: %s", ", ".join(execution_ids[:3]), exc)
-            return False
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ import logging
 import threading
 import time
 
+from zart.celery.doorbell import Publisher
 from zart.config import Settings
-from zart.dispatch.broker import BrokerProbe, Publisher
+from zart.dispatch.broker import BrokerProbe
 from zart.dispatch.duties import LOCKED_DUTIES, OWN_TRANSACTION_DUTIES, SWEEP_BATCH, Round, redispatch_budget
 from zart.observability import hooks
 from zart.schedules import firing

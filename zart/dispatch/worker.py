@@ -16,11 +16,12 @@ from typing import Any
 from celery import Celery, signals
 
 from zart.celery.calls import configure_home
+from zart.celery.doorbell import RUN_TASK, Publisher
 from zart.celery.recorder import register_fallback_tasks
+from zart.celery.routing import QueueRouter
 from zart.config import Settings, is_pooled
-from zart.dispatch.broker import RUN_TASK, BrokerProbe, Publisher
+from zart.dispatch.broker import BrokerProbe
 from zart.dispatch.budget import budget_for
-from zart.dispatch.routing import QueueRouter
 from zart.dispatch.sweeper import Sweeper
 from zart.engine.context import CHILD_FUNCTION_TASK
 from zart.engine.runner import ReadySelection, RunnerConfig, run_execution

@@ -25,12 +25,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from zart.celery.calls import is_celery_target
-from zart.celery.steps import RemoteHandle, RemoteSteps
+from zart.celery.calls import RemoteHandle, is_celery_target
 from zart.engine import guards, pausing, transactions, versioning
 from zart.engine.clock import utcnow
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper, RunningAttempt
+from zart.engine.remote import RemoteSteps
+from zart.engine.storable import ensure_storable
 from zart.errors import (
     ControlSignal,
     DuplicateStepName,
@@ -42,14 +43,12 @@ from zart.errors import (
     StepTimeout,
     StoreUnavailable,
     Suspend,
-    UnstorableValue,
     WorkflowDefinitionError,
 )
 from zart.limits import MAX_ID_LENGTH
 from zart.observability import hooks
 from zart.registry import Task, function_reference, seconds
 from zart.retry import RetryPolicy
-from zart.schema import storage_problem
 from zart.store import db, executions, flow, pause, steps
 
 log = logging.getLogger(__name__)
@@ -684,13 +683,6 @@ def _monotonic_deadline(deadline_at: datetime | None) -> float | None:
     if deadline_at is None:
         return None
     return time.monotonic() + (deadline_at - utcnow()).total_seconds()
-
-
-def ensure_storable(value: Any, what: str) -> None:
-    """Fail early, and clearly, on a value the store could not checkpoint (rather than with a driver error)."""
-    problem = storage_problem(value)
-    if problem is not None:
-        raise UnstorableValue(f"{what} cannot be stored: {problem}")
 
 
 @contextmanager

@@ -15,10 +15,10 @@ from zart.observability import hooks
 from zart.store import executions
 
 if TYPE_CHECKING:
-    from zart.engine.context import Context
+    from zart.engine.run import ClaimedRun
 
 
-def hold_on_rule(ctx: Context, rule: dict[str, Any], step: str) -> None:
+def hold_on_rule(ctx: ClaimedRun, rule: dict[str, Any], step: str) -> None:
     """Suspend on `rule`; returns normally when the rule stopped holding meanwhile (the step may start)."""
     wake_at = rule["expires_at"]
     if isinstance(wake_at, str):

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from zart import appconfig
+from zart.engine.storable import ensure_storable
 from zart.errors import LeaseLost
 from zart.store import db, identity, steps
 
 if TYPE_CHECKING:
-    from zart.engine.context import Context
+    from zart.engine.run import ClaimedRun
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,11 @@ class _WrittenByAnother(Exception):
 class TransactionBody:
     """Called like a step body; opens the transaction, runs `fn(conn, ...)`, writes the checkpoint, commits."""
 
-    def __init__(self, ctx: Context, fn: Callable[..., Any]) -> None:
+    def __init__(self, ctx: ClaimedRun, fn: Callable[..., Any]) -> None:
         self._ctx = ctx
         self._fn = fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Committed:
-        from zart.engine.context import ensure_storable
-
         ctx = self._ctx
         attempt = ctx._keeper.current
         assert attempt is not None, "a transaction body runs inside a step attempt"

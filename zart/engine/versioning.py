@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from zart.engine.clock import utcnow
 
 if TYPE_CHECKING:
-    from zart.engine.context import Context
+    from zart.engine.run import ClaimedRun
 
 PATCH_KIND = "patch"
 
@@ -24,7 +24,7 @@ def marker_name(patch_id: str) -> str:
     return f"__patch:{patch_id}"
 
 
-def patched(ctx: Context, patch_id: str) -> bool:
+def patched(ctx: ClaimedRun, patch_id: str) -> bool:
     """Whether this execution takes the patched path; the same answer every time it is asked in a run."""
     name = marker_name(patch_id)
     decided = ctx._patches.get(name)
@@ -42,7 +42,7 @@ def patched(ctx: Context, patch_id: str) -> bool:
     return decision
 
 
-def deprecate_patch(ctx: Context, patch_id: str) -> None:
+def deprecate_patch(ctx: ClaimedRun, patch_id: str) -> None:
     """Step over the marker an older run recorded here; new runs record nothing."""
     name = marker_name(patch_id)
     if name not in ctx._patches and ctx._names_by_position.get(ctx._position) == name:

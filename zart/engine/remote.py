@@ -3,7 +3,7 @@
 Each replay walks the step's record: a completed checkpoint is returned; a dispatch still in flight parks
 the workflow (no worker slot is held); a dispatch nobody reported on in time is sent again or ends as a
 failed attempt; a failed attempt goes through the step's retry policy, which re-dispatches or fails the step.
-The result itself is written by whoever reports it (see `results`), fenced on the dispatch token.
+The result itself is written by whoever reports it (see `zart.celery.results`), fenced on the dispatch token.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from zart.celery.calls import RemoteCall, build_call, home, new_token, send
-from zart.errors import LeaseLost, StepFailed, StepTimeout
+from zart.celery.calls import RemoteHandle, build_call, home, new_token, send
+from zart.errors import DispatchTimeout, LeaseLost, StepFailed, StepTimeout, WorkerLost
 from zart.retry import RetryPolicy
 from zart.store import db, executions, steps
 from zart.store import remote as remote_store
 
 if TYPE_CHECKING:
-    from zart.engine.context import Context
+    from zart.engine.run import ClaimedRun
 
 log = logging.getLogger(__name__)
 
@@ -29,26 +29,6 @@ log = logging.getLogger(__name__)
 MAX_SENDS = 2
 # A worker that went silent mid-task (killed, lost) is replaced this many times before the attempt fails.
 MAX_LOSSES = 3
-
-
-class DispatchTimeout(Exception):
-    """No worker took up a dispatched task within its dispatch timeout."""
-
-
-class WorkerLost(Exception):
-    """The workers running a task kept going silent before it finished."""
-
-
-@dataclass(frozen=True)
-class RemoteHandle:
-    """A remote step started by `ctx.schedule` (or by `ctx.step`, which waits on it at once)."""
-
-    name: str
-    position: int
-    call: RemoteCall | None
-    policy: RetryPolicy
-    timeout: float | None
-    dispatch_timeout: float
 
 
 @dataclass(frozen=True)
@@ -62,7 +42,7 @@ class _Outcome:
 class RemoteSteps:
     """The remote steps of one claimed run."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: ClaimedRun) -> None:
         self._ctx = ctx
         self._rows: dict[str, dict[str, Any]] = {}
         self._dispatched: set[str] = set()  # dispatched by this run: what we hold of them is current
