@@ -136,7 +136,9 @@ def run_ready(
         )
         if claimed is None:
             return ran
-        _run_claimed(conn, claimed, token, config, publish, registry, make_context)
+        outcome = _run_claimed(conn, claimed, token, config, publish, registry, make_context)
+        # Celery logs only the doorbell's own outcome: these runs say theirs the same way
+        log.info("execution %s (taken without its doorbell) ended: %r", claimed["id"], outcome)
         ran += 1
         last = claimed["id"]
     # out of time with ready executions perhaps left: a doorbell (a no-op claim, then a new drain) hands them on
