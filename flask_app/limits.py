@@ -18,8 +18,8 @@ from flask_app.auth import current_actor
 from flask_app.extension import current_service
 from flask_app.guards import protected
 from flask_app.schemas import PRINTABLE, path_parameter, timestamp
-from zart.flow.admin import FlowAdmin
 from zart.flow.definitions import KEY_STRATEGIES, MAX_LIMIT
+from zart.flow_admin import FlowAdmin
 
 blp = protected(ZartBlueprint("limits", __name__, description="Flow control: concurrency, rates, queue pause."))
 

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 
 from flask_app.http_metrics import HttpMetrics
 from flask_app.waiting import WaitSlots
-from zart.schedules.service import ScheduleService
+from zart.schedule_service import ScheduleService
 from zart.service import ZartService
 from zart.store.tables import EXECUTION_STATUSES
 

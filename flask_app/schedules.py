@@ -21,7 +21,7 @@ from flask_app.schedule_schemas import (
     ScheduleUpdate,
 )
 from zart import views
-from zart.schedules.service import ScheduleService
+from zart.schedule_service import ScheduleService
 from zart.schedules.spec import ScheduleSpec, seconds_of, target_options
 
 blp = protected(

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from zart import pruning
 from zart.errors import (
     ChildExecution,
     ExecutionActive,
@@ -22,7 +23,6 @@ from zart.errors import (
     StepNotFound,
 )
 from zart.limits import ACTIVE_STATUSES, MAX_ACTIVE_PAUSE_RULES, MAX_LIST_LIMIT, TERMINAL_STATUSES
-from zart.retention import prune
 from zart.retention.policy import MAX_SECONDS
 from zart.service import ZartService, check_execution_id, check_input_shape, check_lookup_id, check_name
 from zart.store import admin, db, events, liveness, pause
@@ -299,7 +299,7 @@ class AdminService:
             raise InvalidData(f"only final statuses can be pruned ({', '.join(TERMINAL_STATUSES)}), not {wrong[0]!r}")
         if not 0 < older_than <= MAX_SECONDS:
             raise InvalidData("older_than must be more than 0 seconds and at most 100 years")
-        counted = prune.prune(self._url, dict.fromkeys(chosen, older_than), dry_run=dry_run)
+        counted = pruning.prune(self._url, dict.fromkeys(chosen, older_than), dry_run=dry_run)
         result = {
             "dry_run": dry_run,
             "older_than_seconds": older_than,

@@ -23,7 +23,7 @@ DEFAULT_PAUSE_PAGE = 100
 # a Celery queue name zart sends to: what every broker accepts
 QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:@-]{0,199}$")
 QUEUE_RULE = "1 to 200 characters: letters, digits and . _ : @ - (not first)"
-# The built-in workflow a schedule with a Celery target fires (zart.schedules.celery_target): only a schedule
+# The built-in workflow a schedule with a Celery target fires (zart.celery.target): only a schedule
 # may start it, since it dispatches whatever Celery task its input names.
 SCHEDULES_ONLY_TASKS = ("zart.schedules.celery-task",)
 

@@ -53,6 +53,18 @@ def _wait_for_port(port: int, timeout: float, what: str) -> None:
     raise LocalServiceError(f"{what} did not start listening on 127.0.0.1:{port}")
 
 
+def _end(process: subprocess.Popen[bytes] | None) -> None:
+    """Terminate a service we started; kill it when it does not stop within ten seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass
 class LocalPostgres:
     directory: Path
@@ -169,13 +181,7 @@ class LocalRedis:
         return self.url
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _end(self.process)
         self.process = None
 
 
@@ -240,11 +246,5 @@ class LocalPgBouncer:
         )
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _end(self.process)
         self.process = None

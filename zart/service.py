@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from zart import cancellation, paging
-from zart.canvas.spec import CANVAS_TASK
-from zart.canvas.spec import problems_of as canvas_problems
+from zart.celery.canvas import CANVAS_TASK
+from zart.celery.canvas import problems_of as canvas_problems
 from zart.config import Settings
 from zart.errors import (
     ExecutionAlreadyExists,

@@ -21,7 +21,7 @@ from bench.processes import remote_fleet_worker
 from bench.readback import Readback
 from bench.report import Row, times, verdict
 from zart.canvas.build import canvas_input
-from zart.canvas.spec import CANVAS_TASK
+from zart.celery.canvas import CANVAS_TASK
 from zart.dispatch.worker import default_concurrency
 from zart.service import ZartService
 

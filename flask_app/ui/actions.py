@@ -35,6 +35,13 @@ def _act(template: str, context: dict[str, Any], action: Callable[[], Any]) -> A
         return page(template, error.http_status, error=error.message, **context)
 
 
+def _ask_then_act(template: str, context: dict[str, Any], action: Callable[[], Any]) -> Any:
+    """A GET shows the form that says what will happen; a POST runs the action."""
+    if request.method == "GET":
+        return page(template, **context)
+    return _act(template, context, action)
+
+
 def _status(execution_id: str) -> dict[str, Any]:
     return current_service().status(execution_id)
 
@@ -43,14 +50,12 @@ def _status(execution_id: str) -> dict[str, Any]:
 def cancel(execution_id: str) -> Any:
     require(WRITE)
     context = {"execution": _status(execution_id)}
-    if request.method == "GET":
-        return page("cancel.html", **context)
 
     def run() -> Any:
         current_service().cancel(execution_id, triggered_by=reader().actor)
         return _done(execution_id, "cancelled")
 
-    return _act("cancel.html", context, run)
+    return _ask_then_act("cancel.html", context, run)
 
 
 @blp.route("/executions/<execution_id>/event", methods=["GET", "POST"])
@@ -63,8 +68,6 @@ def deliver_event(execution_id: str) -> Any:
         "event_name": form.get("event_name", execution.get("waiting_for_event") or ""),
         "payload": form.get("payload", "{}"),
     }
-    if request.method == "GET":
-        return page("event.html", **context)
 
     def run() -> Any:
         name = forms.text(form, "event_name") or ""
@@ -73,7 +76,7 @@ def deliver_event(execution_id: str) -> Any:
         current_service().send_event(execution_id, name, payload, triggered_by=reader().actor)
         return _done(execution_id, "event")
 
-    return _act("event.html", context, run)
+    return _ask_then_act("event.html", context, run)
 
 
 @blp.route("/executions/<execution_id>/retry-step", methods=["GET", "POST"])
@@ -81,14 +84,12 @@ def retry_step(execution_id: str) -> Any:
     require(ADMIN)
     step = request.values.get("step", "")
     context = {"execution": _status(execution_id), "step": step}
-    if request.method == "GET":
-        return page("retry.html", **context)
 
     def run() -> Any:
         _admin().retry_step(execution_id, step, reader().actor)
         return _done(execution_id, "retried")
 
-    return _act("retry.html", context, run)
+    return _ask_then_act("retry.html", context, run)
 
 
 @blp.route("/executions/<execution_id>/restart", methods=["GET", "POST"])
@@ -102,8 +103,6 @@ def restart(execution_id: str) -> Any:
         "current_input": execution.get("input"),
         "active": execution["status"] in ("pending", "running", "waiting"),
     }
-    if request.method == "GET":
-        return page("restart.html", **context)
 
     def run() -> Any:
         data = forms.json_object(form, "data", "The new input")
@@ -112,7 +111,7 @@ def restart(execution_id: str) -> Any:
         )
         return _done(execution_id, "restarted")
 
-    return _act("restart.html", context, run)
+    return _ask_then_act("restart.html", context, run)
 
 
 @blp.route("/executions/<execution_id>/rerun", methods=["GET", "POST"])

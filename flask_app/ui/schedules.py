@@ -12,7 +12,7 @@ from flask_app.ui import nav
 from flask_app.ui.access import ADMIN
 from flask_app.ui.blueprint import blp, page, require
 from flask_app.ui.notices import NOTICES
-from zart.schedules.service import ScheduleService
+from zart.schedule_service import ScheduleService
 
 nav.add_page("Schedules", "zart_ui.schedules")
 PAGE_SIZE = 500

@@ -66,7 +66,7 @@ def api_schema(env):
 
 
 def delete_api_schedules(env) -> None:
-    from zart.schedules.service import ScheduleService
+    from zart.schedule_service import ScheduleService
 
     schedules = ScheduleService(ZartService(env.settings()))
     page, _ = schedules.list(include_disabled=True, limit=500)

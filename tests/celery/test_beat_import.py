@@ -62,7 +62,7 @@ def test_imported_beat_entries_fire_on_a_plain_celery_worker(env, tmp_path, log_
 def test_a_scheduled_execution_goes_to_its_workflows_queue(env, service):
     from datetime import UTC, datetime, timedelta
 
-    from zart.schedules.service import ScheduleService
+    from zart.schedule_service import ScheduleService
     from zart.schedules.spec import ScheduleSpec
     from zart.store import db, executions
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from tests.flow_workflows import overlap, starts
 from tests.harness import poll
-from zart.flow.admin import FlowAdmin
+from zart.flow_admin import FlowAdmin
 from zart.service import ZartService
 from zart.store import db
 

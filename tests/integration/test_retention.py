@@ -226,7 +226,7 @@ def test_retention_policy_parsing():
 
 def test_a_large_prune_runs_batch_after_batch_to_the_end(renv, rservice):
     """More roots than one batch holds, in several statuses: every one goes, and nothing else."""
-    from zart.retention.prune import BATCH
+    from zart.pruning import BATCH
 
     total = BATCH * 2 + 50
     with db.transaction(renv.database_url) as conn:

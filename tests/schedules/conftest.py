@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.harness import Environment
-from zart.schedules.service import ScheduleService
+from zart.schedule_service import ScheduleService
 from zart.service import ZartService
 from zart.store import db
 

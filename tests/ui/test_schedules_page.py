@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.ui.test_pages import TOKENS, csrf_of, sign_in
-from zart.schedules.service import ScheduleService
+from zart.schedule_service import ScheduleService
 from zart.schedules.spec import ScheduleSpec
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from zart.errors import InvalidData
-from zart.flow.admin import merged_spec
 from zart.flow.definitions import LimitSpec, Rate, parse_key_path, parse_rate, rate_text
+from zart.flow_admin import merged_spec
 from zart.registry import Registry, limit, task
 
 

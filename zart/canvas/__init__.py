@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from zart.canvas.spec import CANVAS_TASK, CanvasError
+from zart.celery.canvas import CANVAS_TASK, CanvasError
 
 
 def apply(

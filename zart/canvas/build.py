@@ -13,8 +13,8 @@ from typing import Any
 from celery import Signature
 from celery.canvas import _chain, chord, group, signature
 
-from zart.canvas.spec import CanvasError, parse
 from zart.celery.calls import route
+from zart.celery.canvas import CanvasError, parse
 
 
 def canvas_input(canvas: Any, countdown: float | timedelta | None = None, eta: datetime | None = None) -> dict:

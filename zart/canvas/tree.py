@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from zart.canvas.spec import CanvasError, Node, parse, step_name
+from zart.celery.canvas import CanvasError, Node, parse, step_name
 
 
 def tree_lines(data: Any, statuses: Mapping[str, str]) -> list[str]:

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Signature
 
-import zart
-from zart.canvas.spec import CANVAS_TASK, Node, parse, step_name
+from zart import registry
+from zart.celery.canvas import CANVAS_TASK, Node, parse, step_name
 from zart.errors import StepFailed
+
+if TYPE_CHECKING:
+    from zart.engine.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +31,8 @@ _PENDING = object()
 _NOTHING = object()
 
 
-@zart.task(CANVAS_TASK, schema={"type": "object", "required": ["canvas"]})
-def run_canvas(ctx: zart.Context, data: dict[str, Any]) -> Any:
+@registry.task(CANVAS_TASK, schema={"type": "object", "required": ["canvas"]})
+def run_canvas(ctx: Context, data: dict[str, Any]) -> Any:
     start_at = data.get("start_at")
     if start_at:
         ctx.sleep_until("countdown", datetime.fromisoformat(start_at))
@@ -43,7 +46,7 @@ def signature_of(node: Node, args: tuple[Any, ...]) -> Signature:
 
 
 class Walk:
-    def __init__(self, ctx: zart.Context, root: Node) -> None:
+    def __init__(self, ctx: Context, root: Node) -> None:
         self._ctx = ctx
         self._root = root
         self._results: dict[str, Any] = {}

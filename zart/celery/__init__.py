@@ -6,14 +6,14 @@ the tasks it runs (`integrate`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from zart.celery.calls import RemoteHandle
 from zart.errors import DispatchTimeout, WorkerLost
 
 if TYPE_CHECKING:
     from celery import Celery
 
+    from zart.celery.calls import RemoteHandle
     from zart.celery.integration import Integration
     from zart.config import Settings
 
@@ -23,6 +23,15 @@ def integrate(app: Celery | None = None, settings: Settings | None = None) -> In
     from zart.celery.integration import integrate as connect
 
     return connect(app, settings)
+
+
+def __getattr__(name: str) -> Any:
+    # Celery itself loads only when a call is built: `zart.celery.canvas` (pure) is imported by the service.
+    if name == "RemoteHandle":
+        from zart.celery.calls import RemoteHandle
+
+        return RemoteHandle
+    raise AttributeError(f"module 'zart.celery' has no attribute {name!r}")
 
 
 __all__ = ["DispatchTimeout", "RemoteHandle", "WorkerLost", "integrate"]

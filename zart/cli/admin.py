@@ -14,7 +14,7 @@ import click
 from zart import views
 from zart.cli import render
 from zart.cli.connect import service_for
-from zart.cli.params import DURATION, JSON_OBJECT
+from zart.cli.params import DURATION, JSON_OBJECT, triggered_by
 from zart.cli.state import CliState, global_options, with_state
 from zart.limits import MAX_LIST_LIMIT, TERMINAL_STATUSES
 
@@ -25,9 +25,6 @@ def _admin(state: CliState) -> Any:
     return AdminService(service_for(state))
 
 
-triggered_by = click.option(
-    "--triggered-by", default="cli", show_default=True, help="Who is acting, for the audit trail."
-)
 expected_run = click.option(
     "--expected-run",
     type=click.IntRange(min=0),

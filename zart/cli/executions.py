@@ -13,8 +13,8 @@ import click
 
 from zart import views
 from zart.admin import AdminService
-from zart.canvas.spec import CANVAS_TASK
 from zart.canvas.tree import tree_lines
+from zart.celery.canvas import CANVAS_TASK
 from zart.cli import render
 from zart.cli.catalog import tasks
 from zart.cli.connect import service_for

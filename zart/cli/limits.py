@@ -12,13 +12,14 @@ import click
 
 from zart.cli import render
 from zart.cli.connect import service_for
+from zart.cli.params import triggered_by
 from zart.cli.state import CliState, global_options, with_state
 
 CLEAR = "none"
 
 
 def _flow(state: CliState) -> Any:
-    from zart.flow.admin import FlowAdmin
+    from zart.flow_admin import FlowAdmin
 
     return FlowAdmin(service_for(state))
 
@@ -42,11 +43,6 @@ class Clearable(click.ParamType):
             return int(value)
         except ValueError:
             self.fail(f"{value!r} is not a whole number (or '{CLEAR}')", param, ctx)
-
-
-triggered_by = click.option(
-    "--triggered-by", default="cli", show_default=True, help="Who is acting, for the audit trail."
-)
 
 
 @click.group()

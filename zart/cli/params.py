@@ -1,4 +1,5 @@
-"""Click parameter types for JSON arguments, so bad input is a usage error before anything is written."""
+"""Click parameter types for JSON arguments and durations, so bad input is a usage error before anything is
+written, and the options that several command groups share."""
 
 from __future__ import annotations
 
@@ -52,3 +53,8 @@ class Duration(click.ParamType):
 
 
 DURATION = Duration()
+
+
+triggered_by = click.option(
+    "--triggered-by", default="cli", show_default=True, help="Who is acting, for the audit trail."
+)

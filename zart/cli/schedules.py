@@ -40,7 +40,7 @@ ISO_DATETIME = IsoDateTime()
 
 
 def _schedules(state: CliState) -> Any:
-    from zart.schedules.service import ScheduleService
+    from zart.schedule_service import ScheduleService
 
     return ScheduleService(service_for(state))
 

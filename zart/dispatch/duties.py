@@ -12,12 +12,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from zart import pruning
 from zart.config import Settings
 from zart.dispatch.broker import BrokerState
 from zart.engine.runner import finish_with_parent
 from zart.flow.handoff import dispatch_held
 from zart.observability import hooks
-from zart.retention import prune
 from zart.store import counts, db, executions, liveness, pause, remote, sweeps
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ def fold_counts(url: str, round_: Round) -> list[str]:
 def apply_retention(url: str, round_: Round) -> list[str]:
     """Delete a few batches of executions past their retention."""
     if round_.settings.retention:
-        hooks.pruned(prune.sweep(url, round_.settings.retention))
+        hooks.pruned(pruning.sweep(url, round_.settings.retention))
     return []
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from celery import Celery, signals
 
+from zart.celery import target  # noqa: F401  (registers the workflow that fires Celery targets)
 from zart.celery.calls import configure_home
 from zart.celery.doorbell import RUN_TASK, Publisher
 from zart.celery.recorder import register_fallback_tasks
@@ -28,7 +29,6 @@ from zart.engine.runner import ReadySelection, RunnerConfig, run_execution
 from zart.heap import freeze_startup_heap
 from zart.observability import logs, metrics, tracing
 from zart.registry import default_registry, import_modules
-from zart.schedules import celery_target  # noqa: F401  (registers the workflow that fires Celery targets)
 from zart.store import catalog, db, flow
 
 log = logging.getLogger(__name__)

@@ -50,6 +50,7 @@ from zart.observability import hooks
 from zart.registry import Task, function_reference, seconds
 from zart.retry import RetryPolicy
 from zart.store import db, executions, flow, pause, steps
+from zart.store import remote as remote_store
 
 log = logging.getLogger(__name__)
 
@@ -510,23 +511,31 @@ class Context:
         return [self._checkpoints[name]["output"] for name in names]
 
     def _park_for_children(self, names: list[str]) -> None:
+        self._park_on_steps("children", names, None)
+        hooks.waiting({"kind": "children", "step": ",".join(names)}, None)
+        self.suspension = Suspension(wake_at=None)
+        raise Suspend()
+
+    def _park_on_steps(self, kind: str, names: list[str], wake_at: datetime | None, *, relaxed: bool = False) -> None:
+        """Park until the steps `names` (children or remote tasks) are done, or until `wake_at`.
+
+        `relaxed` lets the park commit without waiting for its flush (see `remote.relax_commit`)."""
         with self._store_errors(), db.transaction(self._url) as conn:
+            if relaxed:
+                remote_store.relax_commit(conn)
             parked = executions.park(
                 conn,
                 self.execution_id,
                 self._token,
-                wake_at=None,
-                waiting_for={"kind": "children", "steps": names},
+                wake_at=wake_at,
+                waiting_for={"kind": kind, "steps": names},
                 attempt=self.attempt,
             )
             if not parked:
                 raise LeaseLost()
-            # A child may have finished between our read and the park: then nobody else will wake us.
+            # One may have finished between our read and the park: then nobody else will wake us.
             if executions.wake_parent_if_children_done(conn, self.execution_id, self.run_index):
                 self.to_publish.append(self.execution_id)
-        hooks.waiting({"kind": "children", "step": ",".join(names)}, None)
-        self.suspension = Suspension(wake_at=None)
-        raise Suspend()
 
     # ----------------------------------------------------------------- machinery
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from zart.celery.calls import RemoteHandle, build_call, home, new_token, send
 from zart.errors import DispatchTimeout, LeaseLost, StepFailed, StepTimeout, WorkerLost
 from zart.retry import RetryPolicy
-from zart.store import db, executions, steps
+from zart.store import db, steps
 from zart.store import remote as remote_store
 
 if TYPE_CHECKING:
@@ -269,23 +269,8 @@ class RemoteSteps:
 
     def _park(self, names: list[str], wake_at: datetime | None) -> None:
         """Release the worker slot until a result is recorded, a timer is due, or a dispatch goes silent."""
-        ctx = self._ctx
-        with ctx._store_errors(), db.transaction(ctx._url) as conn:
-            remote_store.relax_commit(conn)
-            parked = executions.park(
-                conn,
-                ctx.execution_id,
-                ctx._token,
-                wake_at=wake_at,
-                waiting_for={"kind": "remote", "steps": names},
-                attempt=ctx.attempt,
-            )
-            if not parked:
-                raise LeaseLost()
-            # a result may have been recorded between our read and the park: then nobody else will wake us
-            if executions.wake_parent_if_children_done(conn, ctx.execution_id, ctx.run_index):
-                ctx.to_publish.append(ctx.execution_id)
-        ctx._suspend(wake_at)
+        self._ctx._park_on_steps("remote", names, wake_at, relaxed=True)
+        self._ctx._suspend(wake_at)
 
 
 def _error(exc: BaseException) -> dict[str, Any]:

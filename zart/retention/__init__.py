@@ -1,1 +1,1 @@
-"""Retention: how long finished executions are kept (the policy) and deleting them in small batches (prune)."""
+"""Retention: how long finished executions are kept (the policy; pure). Deleting them in batches is zart.pruning."""

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from zart.celery import target  # noqa: F401  (registers the workflow a Celery-target schedule fires)
 from zart.errors import (
     InvalidData,
     ScheduleAlreadyExists,
