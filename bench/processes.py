@@ -73,6 +73,7 @@ def zart_worker(
     name: str = "zart-worker",
     concurrency: int | None = None,
     extra_env: Mapping[str, str] | None = None,
+    pool: str | None = None,
 ) -> WorkerProcess:
     """`python -m zart worker` at its default settings (unless `concurrency` or `extra_env` say otherwise),
     importing the benchmark workflows."""
@@ -81,6 +82,8 @@ def zart_worker(
     argv = [sys.executable, "-m", "zart", "worker", "--hostname", f"{name}@%h"]
     if concurrency is not None:
         argv += ["--concurrency", str(concurrency)]
+    if pool is not None:
+        argv += ["--pool", pool]
     return WorkerProcess(name, argv, env, log_dir)
 
 

@@ -142,6 +142,8 @@ class Settings:
     retention: Policy = field(default_factory=lambda: parse_policy(None))
     log_format: str = "text"  # or "json": one JSON object per line, with the run's fields
     metrics_port: int | None = None  # a worker serves Prometheus metrics on this port when set
+    # a worker that ends a run takes the next ready execution of its queues from Postgres itself (ZART_SELF_CLAIM)
+    self_claim: bool = True
     # "transaction" when database_url goes through PgBouncer in transaction-pooling mode (ZART_POOLER)
     pooler: str | None = None
     # a URL straight to PostgreSQL, for what needs a session: LISTEN and migrations (ZART_DIRECT_DATABASE_URL)
@@ -223,6 +225,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         retention=parse_policy(env.get("ZART_RETENTION")),
         log_format=_log_format(env.get("ZART_LOG_FORMAT")),
         metrics_port=_port("ZART_METRICS_PORT", env.get("ZART_METRICS_PORT")),
+        self_claim=(env.get("ZART_SELF_CLAIM") or "on").strip().lower() not in ("0", "false", "no", "off"),
     )
 
 

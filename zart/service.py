@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zart import cancellation, paging
 from zart.celery.canvas import CANVAS_TASK
@@ -48,6 +48,10 @@ from zart.store import catalog, counts, db, events, executions, liveness, notifi
 from zart.store import flow as flow_store
 
 PublishFn = Callable[[str], bool]
+
+if TYPE_CHECKING:
+    from zart.celery.doorbell import Publisher
+
 log = logging.getLogger(__name__)
 READINESS_CACHE_SECONDS = 1.0
 
@@ -106,6 +110,7 @@ class Scheduled:
     execution: dict[str, Any]
     created: bool
     published: bool
+    limited: bool = True  # under a flow limit (or not known to be free of one)
 
 
 def new_execution_id() -> str:
@@ -163,6 +168,7 @@ class ZartService:
         self.settings = settings
         self._publish_fn = publish
         self._publish_later: Callable[[str, float], bool] | None = None
+        self._own_publisher: Publisher | None = None
         self._registry = registry
         self._readiness_lock = threading.Lock()
         self._readiness: tuple[float, dict[str, str]] | None = None
@@ -173,15 +179,20 @@ class ZartService:
         """Ring the doorbell for an execution (`countdown`: not before that many seconds); False when the broker
         is unreachable (the sweeper follows up)."""
         if self._publish_fn is None:
-            from zart.celery.doorbell import Publisher
-            from zart.dispatch import create_celery_app
-
-            publisher = Publisher(create_celery_app(self.settings))
+            publisher = self._publisher()
             self._publish_fn = publisher.publish
             self._publish_later = publisher.publish
         if countdown and self._publish_later is not None:
             return self._publish_later(execution_id, countdown)
         return self._publish_fn(execution_id)
+
+    def _publisher(self) -> Publisher:
+        if self._own_publisher is None:
+            from zart.celery.doorbell import Publisher
+            from zart.dispatch import create_celery_app
+
+            self._own_publisher = Publisher(create_celery_app(self.settings))
+        return self._own_publisher
 
     # ------------------------------------------------------------ commands
 
@@ -231,7 +242,8 @@ class ZartService:
                     joined.conn, task, data, new_id, execution_id, idempotency_key, triggered_by, flow
                 )
             if scheduled.created:
-                joined.after_commit(lambda: self._after_insert(new_id, superseded, debounce))
+                limited = scheduled.limited
+                joined.after_commit(lambda: self._after_insert(new_id, superseded, debounce, limited))
             return scheduled
         with db.transaction(self.settings.database_url) as conn:
             scheduled, superseded = self._insert(
@@ -239,13 +251,19 @@ class ZartService:
             )
         if not scheduled.created:
             return scheduled
-        return Scheduled(scheduled.execution, created=True, published=self._after_insert(new_id, superseded, debounce))
+        published = self._after_insert(new_id, superseded, debounce, scheduled.limited)
+        return Scheduled(scheduled.execution, created=True, published=published)
 
-    def _after_insert(self, execution_id: str, superseded: list[str], debounce: float | None) -> bool:
-        """After commit: the superseded executions' children are cancelled, woken parents rung, then the new one."""
+    def _after_insert(
+        self, execution_id: str, superseded: list[str], debounce: float | None, limited: bool = True
+    ) -> bool:
+        """After commit: the superseded executions' children are cancelled, woken parents rung, then the new one
+        (whose doorbell may be left out when its queue holds one already: see Publisher.ring_unless_queued)."""
         for older in superseded:
             self.cancel_descendants(older)
             self.publish(older)  # a cancelled one claims nothing; a parent its cancelled child woke runs on
+        if debounce is None and not limited and self._publish_fn is None:
+            return self._publisher().ring_unless_queued(execution_id)
         return self.publish(execution_id, debounce)
 
     def _insert(
@@ -295,7 +313,8 @@ class ZartService:
                 f"data has no '{created['key_path']}', the concurrency key of limit '{created['flow_limit']}'"
             )
         record = {"execution_id": created["id"], **{k: created[k] for k in ("task", "status", "created_at")}}
-        return Scheduled(record, created=True, published=False), self._supersede(conn, created)
+        scheduled = Scheduled(record, created=True, published=False, limited=created["flow_limit"] is not None)
+        return scheduled, self._supersede(conn, created)
 
     def validate_input(self, conn: Any, task: str, data: Any) -> TaskDefinition:
         """Everything new input for `task` must pass, wherever it comes from (schedule, restart): a JSON

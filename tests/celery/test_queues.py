@@ -25,6 +25,19 @@ def test_the_sweepers_republications_go_to_the_workflows_queue(env, start_pool, 
     assert finished(silent, execution_id)["output"] == "etl"
 
 
+def test_a_worker_takes_ready_executions_of_its_own_queues_only(env, service, start_pool, log_dir):
+    silent = ZartService(env.settings(), publish=lambda *_: True, registry=Registry())  # rings nothing
+    start_pool("zart", TEST_POOL="main", ZART_REDISPATCH_AFTER="600")
+    etl, _ = schedule(silent, "c.etl", log_dir)
+    main, _ = schedule(silent, "c.default-pool", log_dir)
+    rung, _ = schedule(service, "c.default-pool", log_dir)
+    assert finished(service, rung)["output"] == "main"
+    assert finished(service, main, timeout=10)["output"] == "main"  # taken without a doorbell
+    assert service.status(etl)["status"] == "pending"  # another queue's: left to its own workers
+    start_pool("etl", TEST_POOL="etl")
+    assert finished(service, etl)["output"] == "etl"
+
+
 def test_the_task_list_shows_each_tasks_queue(service, env, tmp_path):
     from flask_app import create_app
     from tests.cli.cli import Cli

@@ -148,6 +148,16 @@ def test_redispatch_budget_counts_only_rows_the_queue_cannot_hold():
     assert redispatch_budget(10 * SWEEP_BATCH, BrokerState(queued=0, forgotten_before=None)) == SWEEP_BATCH
 
 
+def test_a_self_claiming_fleet_gets_a_few_doorbells_per_sweep_not_one_per_stale_row():
+    from zart.dispatch.broker import BrokerState
+    from zart.dispatch.duties import SELF_CLAIM_WAKE, redispatch_budget
+
+    draining = BrokerState(queued=0, forgotten_before=None, self_claiming=True)
+    assert redispatch_budget(10_000, draining) == SELF_CLAIM_WAKE  # each one wakes a worker that drains
+    assert redispatch_budget(3, draining) == 3
+    assert redispatch_budget(3, BrokerState(queued=5, forgotten_before=None, self_claiming=True)) == 0
+
+
 def test_every_non_python_file_of_the_packages_is_declared_package_data():
     """A regular (non-editable) install carries only what package-data names: /docs needs its template."""
     import fnmatch

@@ -33,6 +33,11 @@ def doorbell_app(broker_url: str, queue: str, database_url: str) -> Celery:
     return app
 
 
+def self_claim_marker(queue: str) -> str:
+    """The Redis key a worker that takes ready executions itself keeps alive for each queue it consumes."""
+    return f"zart:{queue}:self-claim"
+
+
 class Publisher:
     """Sends the doorbell for an execution; never raises (a lost message is the sweeper's job)."""
 
@@ -42,6 +47,28 @@ class Publisher:
 
     def publish(self, execution_id: str, countdown: float | None = None) -> bool:
         return self.publish_many([execution_id], countdown)
+
+    def ring_unless_queued(self, execution_id: str) -> bool:
+        """The doorbell of a new, ready, unlimited execution, left out when its queue already holds one and the
+        queue's workers take ready executions themselves: the worker that takes the queued doorbell claims
+        every ready execution of the queue (this one included, committed before) before it goes back to its
+        doorbells, so a second one would only cost a claim that takes nothing. If that worker dies first, the
+        sweeper re-publishes what is left, as for any lost message."""
+        queue = (self._router.queue_for(execution_id) if self._router is not None else None) or str(
+            self._app.conf.task_default_queue
+        )
+        try:
+            with self._app.producer_or_acquire() as producer:
+                producer.connection.ensure_connection(max_retries=0)
+                client = getattr(producer.channel, "client", None)
+                if client is not None and producer.connection.transport.driver_type == "redis":
+                    with client.pipeline(transaction=False) as pipe:
+                        marked, queued = pipe.exists(self_claim_marker(queue)).llen(queue).execute()
+                    if marked and queued:
+                        return True
+        except Exception as exc:  # the publish below reports the broker's state
+            log.debug("could not look at the queue of %s: %s", execution_id, exc)
+        return self.publish(execution_id)
 
     def publish_many(self, execution_ids: list[str], countdown: float | None = None) -> bool:
         """Ring several doorbells over one producer and one connection check (a sweep firing many ticks)."""

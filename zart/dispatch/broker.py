@@ -12,6 +12,8 @@ from typing import Any
 
 from celery import Celery
 
+from zart.celery.doorbell import self_claim_marker
+
 log = logging.getLogger(__name__)
 
 
@@ -25,6 +27,8 @@ class BrokerState:
 
     queued: int
     forgotten_before: datetime | None
+    # the queue's workers take ready executions themselves (so one queued doorbell drains many rows)
+    self_claiming: bool = False
 
 
 class BrokerProbe:
@@ -35,10 +39,15 @@ class BrokerProbe:
     every earlier publication is gone and the sweeper may send those doorbells again at once.
     """
 
-    def __init__(self, app: Celery) -> None:
+    def __init__(
+        self, app: Celery, queues: tuple[str, ...] = (), self_claim: bool = False, announce_seconds: float = 10.0
+    ) -> None:
         self._app = app
         self._queue: str = app.conf.task_default_queue
         self._connection: Any = None
+        self._queues = queues
+        self._self_claim = self_claim
+        self._announce_seconds = max(int(announce_seconds), 1)
 
     @property
     def marker_key(self) -> str:
@@ -51,11 +60,22 @@ class BrokerProbe:
                 self._connection = self._app.connection_for_read()
                 self._connection.ensure_connection(max_retries=0)
             channel = self._connection.default_channel
-            return BrokerState(self._queued(channel), self._forgotten_before(channel, now))
+            return BrokerState(
+                self._queued(channel), self._forgotten_before(channel, now), self._self_claiming(channel)
+            )
         except Exception as exc:
             log.info("broker unreachable from the sweeper: %s", exc)
             self.close()
             return None
+
+    def withdraw(self) -> None:
+        """A stopping worker no longer drains its queues: new executions get their doorbells again at once."""
+        if not (self._self_claim and self._queues) or self._connection is None:
+            return
+        try:
+            self._connection.default_channel.client.delete(*(self_claim_marker(q) for q in self._queues))
+        except Exception as exc:  # the markers lapse by themselves
+            log.info("could not withdraw the self-claim markers: %s", exc)
 
     def close(self) -> None:
         if self._connection is not None:
@@ -67,6 +87,22 @@ class BrokerProbe:
             return int(channel.queue_declare(queue=self._queue, passive=True).message_count)
         except self._connection.channel_errors:  # no such queue: a Redis list disappears when emptied
             return 0
+
+    def _self_claiming(self, channel: Any) -> bool:
+        """Renew this worker's self-claim markers (they lapse soon after it stops sweeping), or remove them from
+        its queues when it does not take ready executions itself (a fleet of both kinds leaves the doorbells
+        on), and say whether the default queue's workers take ready executions themselves."""
+        if self._connection.transport.driver_type != "redis":
+            return False
+        client = channel.client
+        with client.pipeline(transaction=False) as pipe:
+            for queue in self._queues:
+                if self._self_claim:
+                    pipe.set(self_claim_marker(queue), "1", ex=self._announce_seconds)
+                else:
+                    pipe.delete(self_claim_marker(queue))
+            pipe.exists(self_claim_marker(self._queue))
+            return bool(pipe.execute()[-1])
 
     def _forgotten_before(self, channel: Any, now: datetime) -> datetime | None:
         if self._connection.transport.driver_type != "redis":

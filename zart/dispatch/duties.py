@@ -23,6 +23,7 @@ from zart.store import counts, db, executions, liveness, pause, remote, sweeps
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 500
+SELF_CLAIM_WAKE = 8  # doorbells a sweep rings for stale ready rows when the fleet drains its queues itself
 TIMED_OUT = {"type": "ExecutionTimeout", "message": "execution exceeded its timeout"}
 
 
@@ -79,10 +80,14 @@ def redispatch_budget(unclaimed: int, broker: BrokerState | None) -> int:
 
     When the queue holds at least as many messages as there are unclaimed rows, every row is probably
     queued behind a busy fleet; re-publishing would only bury the real messages under duplicates.
+    With workers that take ready executions themselves, each doorbell drains the queue, and new executions
+    get none while one is queued (see Publisher.ring_unless_queued): a few per sweep keep every stale row
+    moving without burying a backlog under duplicates.
     """
     if broker is None:
         return 0
-    return max(0, min(SWEEP_BATCH, unclaimed - broker.queued))
+    cap = SELF_CLAIM_WAKE if broker.self_claiming else SWEEP_BATCH
+    return max(0, min(cap, unclaimed - broker.queued))
 
 
 # ---------------------------------------------------------------- in their own transactions

@@ -40,6 +40,7 @@ class Sweeper:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        self._probe.withdraw()
         self._probe.close()
 
     def _loop(self) -> None:

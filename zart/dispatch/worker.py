@@ -24,7 +24,8 @@ from zart.config import Settings, is_pooled
 from zart.dispatch.broker import BrokerProbe
 from zart.dispatch.budget import budget_for
 from zart.dispatch.sweeper import Sweeper
-from zart.engine.runner import RunnerConfig, run_execution
+from zart.engine.context import CHILD_FUNCTION_TASK
+from zart.engine.runner import ReadySelection, RunnerConfig, run_execution
 from zart.heap import freeze_startup_heap
 from zart.observability import logs, metrics, tracing
 from zart.registry import default_registry, import_modules
@@ -76,17 +77,30 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         workflow_modules=settings.imports,
     )
     publisher = Publisher(app)
+    selection: list[ReadySelection] = []
 
     @app.task(name=RUN_TASK, ignore_result=True)
     def run(execution_id: str) -> str:
         # named per call: a prefork pool child has its own pid
         config = replace(runner_config, worker_name=f"{socket.gethostname()}:{os.getpid()}")
-        return run_execution(execution_id, config, publisher.publish)
+        if settings.self_claim and not selection:  # once per process: the tasks and queues are fixed by then
+            selection.append(ready_selection(app, settings.queue))
+        then_ready = selection[0] if selection else None
+        return run_execution(execution_id, config, publisher.publish, then_ready=then_ready)
 
     register_fallback_tasks(app, settings.database_url, publisher.publish)
     configure_home(app, settings.queue, settings.dispatch_timeout, settings.remote_hold, settings.libpq_url)
     _connect_worker_signals(app, settings, publisher)
     return app
+
+
+def ready_selection(app: Celery, default_queue: str) -> ReadySelection:
+    """What this worker may claim without a doorbell: the tasks registered here, on the queues it consumes
+    (`-Q`, selected before the pool forks, so a child sees the same). Executions with no queue of their own
+    are routed to the deployment's default queue (ZART_QUEUE)."""
+    queues = tuple(sorted(app.amqp.queues.consume_from))
+    tasks = (*sorted(task.name for task in default_registry.tasks()), CHILD_FUNCTION_TASK)
+    return ReadySelection(tasks=tasks, queues=queues, default_queue=default_queue in queues)
 
 
 def run_worker(app: Celery, argv: list[str]) -> int:
@@ -154,7 +168,9 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
         import_modules((BUILT_IN_WORKFLOWS, *settings.imports))
         record_catalog(settings)
         reconcile_schedules(settings)
-        sweeper = Sweeper(settings, publisher, BrokerProbe(app))
+        queues = tuple(sorted(app.amqp.queues.consume_from))
+        probe = BrokerProbe(app, queues, settings.self_claim, announce_seconds=max(10.0, 3 * settings.sweep_interval))
+        sweeper = Sweeper(settings, publisher, probe)
         sweeper.start()
         state["sweeper"] = sweeper
         freeze_startup_heap()

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from zart.store import counts, pause
-from zart.store.sql import FINAL_STATE_SQL, NOTIFY_FINISHED_SQL, one, rows, scalar, to_json
+from zart.store.sql import FINAL_STATE_SQL, NOTIFY_FINISHED_SQL, hot_one, one, rows, scalar, to_json
 
 _INSERT = text(
     """
@@ -295,35 +295,51 @@ def oldest_pending_age(conn: Connection) -> float:
     return float(value or 0.0)
 
 
-_CLAIM = text(
-    f"""
-    WITH claimed AS (
-        UPDATE executions e SET status = 'running', lease_token = :token, leased_by = :worker,
-               lease_expires_at = now() + make_interval(secs => :lease),
-               -- taking over from an owner whose lease ran out is a recovery (the sweeper counts its own)
-               recoveries = recoveries + CASE WHEN status = 'running' THEN 1 ELSE 0 END,
-               started_at = coalesce(started_at, now()), updated_at = now(),
-               waiting_for = NULL, waiting_for_event = NULL, current_step = NULL
-        WHERE id = :id AND flow_limit IS NULL AND (
-               (status = 'pending' AND (wake_at IS NULL OR wake_at <= now()))
-            OR (status = 'waiting' AND wake_at <= now())
-            OR (status = 'running' AND lease_expires_at < now()))
-          AND NOT {pause.HOLDS_EXECUTION}
-          -- the claim may be lost in a crash (the row is then dispatched again); the first checkpoint's
-          -- synchronous commit flushes it anyway, so the claim need not wait for its own fsync
-          AND set_config('synchronous_commit', 'off', true) = 'off'
-        RETURNING id, task, input, function_ref, run_index, attempt, recoveries, deadline_at, parent_id,
-                  trace_context,
-                  deadline_at IS NOT NULL AND deadline_at <= now() AS past_deadline, {pause.RULES_VERSION} AS pausing
-    )
-    SELECT c.*, coalesce((
+# What a claim sets and returns, shared by the claim of a named execution and the claim of the next ready one.
+_CLAIM_SET = """
+    UPDATE executions e SET status = 'running', lease_token = :token, leased_by = :worker,
+           lease_expires_at = now() + make_interval(secs => :lease),
+           -- taking over from an owner whose lease ran out is a recovery (the sweeper counts its own)
+           recoveries = recoveries + CASE WHEN status = 'running' THEN 1 ELSE 0 END,
+           started_at = coalesce(started_at, now()), updated_at = now(),
+           waiting_for = NULL, waiting_for_event = NULL, current_step = NULL
+"""
+# the claim may be lost in a crash (the row is then dispatched again); the first checkpoint's synchronous
+# commit flushes it anyway, so the claim need not wait for its own fsync
+_CLAIM_UNSYNCED = "set_config('synchronous_commit', 'off', true) = 'off'"
+_CLAIM_RETURNING = f"""
+    RETURNING e.id, e.task, e.input, e.function_ref, e.run_index, e.attempt, e.recoveries, e.deadline_at,
+              e.parent_id, e.trace_context,
+              e.deadline_at IS NOT NULL AND e.deadline_at <= now() AS past_deadline,
+              {pause.RULES_VERSION} AS pausing
+"""
+_CLAIMED_STEPS = """
+    coalesce((
         SELECT json_agg(json_build_object(
             'name', s.name, 'position', s.position, 'kind', s.kind, 'status', s.status,
             'output', s.output, 'error', s.error, 'attempts', s.attempts, 'failures', s.failures,
             'exec_attempt', s.exec_attempt,
             'wake_at', s.wake_at, 'child_id', s.child_id, 'due', s.wake_at <= now()))
         FROM steps s WHERE s.execution_id = c.id AND s.run_index = c.run_index), '[]'::json) AS steps
-    FROM claimed c
+"""
+
+# One row whenever the execution exists: its columns NULL when it was not claimable here, with `limited` saying
+# whether flow control must decide instead (so a stale doorbell for a finished execution costs one statement).
+_CLAIM = text(
+    f"""
+    WITH claimed AS (
+        {_CLAIM_SET}
+        WHERE id = :id AND flow_limit IS NULL AND (
+               (status = 'pending' AND (wake_at IS NULL OR wake_at <= now()))
+            OR (status = 'waiting' AND wake_at <= now())
+            OR (status = 'running' AND lease_expires_at < now()))
+          AND NOT {pause.HOLDS_EXECUTION}
+          AND {_CLAIM_UNSYNCED}
+        {_CLAIM_RETURNING}
+    )
+    SELECT c.*, {_CLAIMED_STEPS}, x.flow_limit IS NOT NULL AS limited
+    FROM executions x LEFT JOIN claimed c ON TRUE
+    WHERE x.id = :id
     """
 )
 
@@ -332,7 +348,61 @@ def claim(conn: Connection, execution_id: str, token: str, worker: str, lease: f
     """Take the execution if it is ready (or its owner's lease expired); returns it with its checkpoints.
 
     Only executions under no limit are taken here (the fast path); a limited one is admitted by flow.claim."""
-    return one(conn, _CLAIM, id=execution_id, token=token, worker=worker, lease=lease)
+    return claim_or_route(conn, execution_id, token, worker, lease)[0]
+
+
+def claim_or_route(
+    conn: Connection, execution_id: str, token: str, worker: str, lease: float
+) -> tuple[dict[str, Any] | None, bool]:
+    """`claim`, and whether an execution it did not take is under a limit (then flow.claim decides): a
+    doorbell for an execution that already ran costs this one statement."""
+    row = hot_one(conn, _CLAIM, id=execution_id, token=token, worker=worker, lease=lease)
+    if row is None:
+        return None, False
+    limited = bool(row.pop("limited"))
+    return (row if row["id"] is not None else None), limited
+
+
+# The next ready execution of the given queues (a NULL queue is the default one) whose task this worker runs,
+# oldest first, taken in the same statement; rows another worker is claiming are skipped, never waited for.
+# Executions under a limit are left to flow control's own admission and hand-on.
+_CLAIM_NEXT = text(
+    f"""
+    WITH next AS (
+        SELECT e.id FROM executions e
+        WHERE e.status = 'pending' AND (e.wake_at IS NULL OR e.wake_at <= now()) AND e.flow_limit IS NULL
+          AND e.task = ANY(CAST(:tasks AS text[]))
+          AND (e.queue = ANY(CAST(:queues AS text[])) OR (e.queue IS NULL AND :default_queue))
+          AND NOT {pause.HOLDS_EXECUTION}
+        ORDER BY e.created_at, e.id
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        {_CLAIM_SET}
+        FROM next WHERE e.id = next.id AND {_CLAIM_UNSYNCED}
+        {_CLAIM_RETURNING}
+    )
+    SELECT c.*, {_CLAIMED_STEPS} FROM claimed c
+    """
+)
+
+
+def claim_next(
+    conn: Connection,
+    token: str,
+    worker: str,
+    lease: float,
+    *,
+    tasks: list[str],
+    queues: list[str],
+    default_queue: bool,
+) -> dict[str, Any] | None:
+    """Claim the oldest ready, unlimited execution of `queues` (`default_queue`: also those routed to the
+    default queue) whose task is in `tasks`; None when there is none."""
+    return hot_one(
+        conn, _CLAIM_NEXT, token=token, worker=worker, lease=lease, tasks=tasks, queues=queues,
+        default_queue=default_queue,
+    )
 
 
 _FENCE = text(

@@ -1,0 +1,137 @@
+"""A worker that ends a run takes the next ready execution of its queues straight from Postgres, on real
+workers: executions scheduled without any doorbell (a service that rings nothing) show what it takes and what
+it leaves alone. The sweeper's re-publication is pushed out of the way (ZART_REDISPATCH_AFTER) where it would
+otherwise rescue them and hide the difference."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+from sqlalchemy import text
+
+from tests.flow_workflows import overlap, starts
+from tests.harness import poll
+from tests.integration.test_core import finished
+from tests.reliability.journal import audit
+from zart.celery.doorbell import self_claim_marker
+from zart.registry import Registry
+from zart.service import ZartService
+from zart.store import db
+
+NO_RESCUE = {"ZART_REDISPATCH_AFTER": "600"}
+
+
+def silent(env: Any, **overrides: str) -> ZartService:
+    """Schedules like any client but rings no doorbell."""
+    return ZartService(env.settings(**overrides), publish=lambda *_: True, registry=Registry())
+
+
+def statuses(service: ZartService, ids: list[str]) -> dict[str, str]:
+    with db.autocommit(service.settings.database_url) as conn:
+        found = conn.execute(text("SELECT id, status FROM executions WHERE id = ANY(:ids)"), {"ids": ids})
+        return {row.id: row.status for row in found}
+
+
+def steps_input(log_dir: Any, name: str, **extra: Any) -> dict[str, Any]:
+    return {"journal": str(log_dir / f"{name}.journal"), "steps": 3, "gap": 0.0, **extra}
+
+
+def test_executions_without_doorbells_are_run_by_the_worker_that_ends_a_run(env, service, start_worker, log_dir):
+    start_worker(concurrency=1, **NO_RESCUE)
+    quiet = silent(env)
+    unrung = [quiet.schedule("r.steps", steps_input(log_dir, "unrung")).execution["execution_id"] for _ in range(5)]
+    rung = service.schedule("r.steps", steps_input(log_dir, "rung")).execution["execution_id"]
+    finished(service, rung)
+    for execution_id in unrung:
+        assert finished(service, execution_id, timeout=10)["status"] == "completed"
+
+
+def test_without_self_claim_an_unrung_execution_waits_for_the_sweeper(env, service, start_worker, log_dir):
+    start_worker(concurrency=1, ZART_SELF_CLAIM="off", **NO_RESCUE)
+    broker = redis.Redis.from_url(env.broker_url)
+    poll(lambda: not broker.exists(self_claim_marker("zart")), what="no worker to claim that it drains the queue")
+    unrung = silent(env).schedule("r.steps", steps_input(log_dir, "unrung")).execution["execution_id"]
+    rung = service.schedule("r.steps", steps_input(log_dir, "rung")).execution["execution_id"]
+    finished(service, rung)
+    time.sleep(1.0)  # a window in which a self-claiming worker would long have run it
+    assert statuses(service, [unrung]) == {unrung: "pending"}
+    service.cancel(unrung)
+
+
+def test_limited_executions_are_left_to_flow_control(env, service, start_worker, log_dir):
+    start_worker(concurrency=4, **NO_RESCUE)
+    journal = log_dir / "limited.journal"
+    quiet = silent(env)
+    held = [
+        quiet.schedule("flow.limited", {"journal": str(journal), "seconds": 0.01}).execution["execution_id"]
+        for _ in range(4)
+    ]
+    rung = service.schedule("r.steps", steps_input(log_dir, "rung")).execution["execution_id"]
+    finished(service, rung)
+    time.sleep(1.0)  # the worker has looked for ready executions after its run and come back empty-handed
+    assert set(statuses(service, held).values()) == {"pending"}
+    assert not starts(journal)
+    for execution_id in held:
+        service.cancel(execution_id)
+
+
+def test_a_flow_limited_backlog_on_self_claiming_workers_never_exceeds_its_limit(service, start_worker, log_dir):
+    for _ in range(2):
+        start_worker(concurrency=4)
+    journal = log_dir / "limited.journal"
+    limited = [
+        service.schedule("flow.limited", {"journal": str(journal), "seconds": 0.02}).execution["execution_id"]
+        for _ in range(40)
+    ]
+    free = [service.schedule("r.steps", steps_input(log_dir, "free")).execution["execution_id"] for _ in range(40)]
+    for execution_id in limited + free:
+        assert finished(service, execution_id, timeout=60)["status"] == "completed"
+    assert len(starts(journal)) == 40
+    assert overlap(journal) <= 2
+
+
+def test_a_worker_killed_while_taking_ready_executions_loses_nothing(env, service, start_worker, log_dir, unique):
+    worker = start_worker(concurrency=1)
+    prefix = unique("self-claim") + "-"
+    journal = log_dir / "bodies.journal"
+    quiet = silent(env)
+    data = {"journal": str(journal), "steps": 4, "gap": 0.05}
+    ids = [quiet.schedule("r.steps", data, execution_id=f"{prefix}{i}").execution["execution_id"] for i in range(12)]
+    service.schedule("r.steps", data, execution_id=f"{prefix}rung")
+    ids.append(f"{prefix}rung")
+    # the first unrung ones complete: the worker is draining the queue when it dies
+    poll(lambda: list(statuses(service, ids).values()).count("completed") >= 3, what="a few taken without doorbells")
+    killed_at = time.time()
+    worker.kill()
+    assert "completed" in statuses(service, ids[:12]).values()
+    start_worker(concurrency=2)
+    for execution_id in ids:
+        assert finished(service, execution_id, timeout=60)["status"] == "completed"
+    found = audit(journal, service.settings.database_url, prefix, [killed_at])
+    assert not found.runs_after_checkpoint  # no completed step ran again
+    assert found.distinct_steps == 13 * 4
+    assert found.reruns <= 1  # at most the step the kill interrupted
+
+
+def test_a_new_execution_rings_no_doorbell_while_its_queue_holds_one_for_a_self_claiming_fleet(env, unique):
+    queue = unique("q")
+    client = ZartService(env.settings(ZART_QUEUE=queue))
+    broker = redis.Redis.from_url(env.broker_url)
+    scheduled = []
+    try:
+        for _ in range(2):  # no worker announced that it takes ready executions itself: one doorbell each
+            scheduled.append(client.schedule("r.steps", {"journal": "/dev/null"}).execution["execution_id"])
+        assert broker.llen(queue) == 2
+        broker.set(self_claim_marker(queue), "1", ex=30)
+        for _ in range(3):
+            scheduled.append(client.schedule("r.steps", {"journal": "/dev/null"}).execution["execution_id"])
+        assert broker.llen(queue) == 2
+        broker.delete(queue)
+        scheduled.append(client.schedule("r.steps", {"journal": "/dev/null"}).execution["execution_id"])
+        assert broker.llen(queue) == 1  # an empty queue always gets the doorbell
+    finally:
+        broker.delete(queue, self_claim_marker(queue))
+        for execution_id in scheduled:
+            client.cancel(execution_id)
