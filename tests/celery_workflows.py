@@ -40,6 +40,14 @@ def blocking_beside_another(ctx: zart.Context, data: dict) -> list[Any]:
     return ctx.wait_all([wait, beside])
 
 
+@zart.task("c.small-and-large-results")
+def small_and_large_results(ctx: zart.Context, data: dict) -> list[Any]:
+    j, release = data["journal"], data["release"]
+    small = ctx.step("small", legacy.wait_for_file, j, "small", release, "s")
+    large = ctx.step("large", legacy.wait_for_file, j, "large", release, "x" * data["size"])
+    return [small, len(large), large == "x" * data["size"]]
+
+
 @zart.task("c.retry-twice")
 def retry_twice(ctx: zart.Context, data: dict) -> str:
     return ctx.step("retry", legacy.retry_twice, data["journal"])

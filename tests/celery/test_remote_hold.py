@@ -32,6 +32,18 @@ def test_a_quick_result_is_taken_up_by_the_run_holding_its_claim(
     assert [r["state"] for r in remote_rows(service, execution_id)] == ["succeeded", "succeeded"]
 
 
+def test_a_result_too_large_for_the_notification_is_read_back(service, start_zart, start_legacy, log_dir):
+    """A small result comes with its notification; one larger than a notification can carry is read from the
+    table. Both are taken up by the run that holds its claim."""
+    worker = start_zart(ZART_REMOTE_HOLD="5")
+    start_legacy()
+    release = log_dir / "release"
+    release.touch()
+    execution_id, _ = schedule(service, "c.small-and-large-results", log_dir, release=str(release), size=9000)
+    assert finished(service, execution_id)["output"] == ["s", 9000, True]
+    assert doorbells(worker) == 1
+
+
 def test_a_hold_that_runs_out_parks_the_run_and_frees_its_slot(service, start_zart, start_legacy, log_dir):
     start_zart(concurrency=1, ZART_REMOTE_HOLD="0.5")
     start_legacy()

@@ -102,7 +102,7 @@ class RemoteSteps:
             if not self._only_remote_in_flight(handles, outcomes) or not self._wait_for_outcome(deadline):
                 timers = [o.wake_at for o in waiting if o.wake_at is not None]
                 self._park(names, min(timers) if timers else None)
-            self._reload(names)
+            self._take_up(names)
 
     # ------------------------------------------------------------- holding the claim
 
@@ -137,6 +137,32 @@ class RemoteSteps:
         heard = waiter.event.wait(remaining)
         waiter.event.clear()
         return heard and listener.listening
+
+    def _take_up(self, names: list[str]) -> None:
+        """Apply what the notifications said was written; read back what they did not say (a failure, a large
+        output, a wake without a notification, as after the listener reconnected)."""
+        waiter = self._waiter
+        bodies = []
+        while waiter is not None and waiter.bodies:
+            bodies.append(waiter.bodies.pop(0))
+        unread = set(names) if not bodies else set()
+        for body in bodies:
+            name = body.get("step")
+            if name not in names:  # a step scheduled but not awaited here: read it when it is
+                self._dispatched.discard(name)
+                continue
+            row = self._rows.get(name)
+            current = body.get("run") == self._ctx.run_index and row is not None and body.get("token") == row["token"]
+            if current and body.get("status") == "succeeded" and "output" in body and name in self._dispatched:
+                self._ctx._checkpoints[name] = {
+                    **self._ctx._checkpoints[name], "status": "completed", "output": body["output"], "error": None,
+                    "wake_at": None,
+                }
+                row["state"] = "succeeded"
+            else:
+                unread.add(name)
+        if unread:
+            self._reload(sorted(unread))
 
     def _only_remote_in_flight(self, handles: Sequence[Any], outcomes: list[_Outcome]) -> bool:
         """Holding is worth it only for dispatches in flight: a child execution or a retry back-off is not

@@ -30,6 +30,7 @@ class Waiter:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.final: dict[str, Any] | None = None
+        self.bodies: list[dict[str, Any]] = []  # every state received, oldest first (the waiter pops them)
 
 
 def _parse(payload: str) -> tuple[str, dict[str, Any] | None]:
@@ -129,6 +130,8 @@ class FinishedNotifications:
         with self._lock:
             for waiter in self._waiters.get(execution_id, ()):
                 waiter.final = final
+                if final is not None:
+                    waiter.bodies.append(final)
                 waiter.event.set()
 
     def _wake_all(self) -> None:

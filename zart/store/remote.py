@@ -149,9 +149,17 @@ _TARGET = f"""
         WHERE token = :token AND state IN {_IN_FLIGHT_SQL} AND EXISTS (SELECT 1 FROM target)
         RETURNING execution_id, run_index, step_name, attempt, attempt_started_at
     )"""
-# Sent at commit to a run that holds its claim waiting for this outcome (see zart.engine.remote).
-_NOTIFY = f"LATERAL (SELECT pg_notify('{REMOTE_CHANNEL}', d.execution_id) IS NULL AS notified) n"
+# Sent at commit to a run that holds its claim waiting for this outcome (see zart.engine.remote). It says what
+# this statement wrote, so that run can go on without reading it back: the step, the dispatch, and for a
+# checkpoint written here its output when that fits in a notification (else the run reads it).
+OUTCOME_FITS = 7000  # bytes of output carried; a notification's payload must stay under 8000
+_NOTIFY = """LATERAL (SELECT pg_notify('{channel}', (jsonb_build_object(
+        'execution_id', d.execution_id, 'run', d.run_index, 'step', d.step_name, 'token', CAST(:token AS text),
+        'status', {status}) || {output})::text) IS NULL AS notified) n"""
 _RESULT = "d.execution_id, d.run_index, (SELECT status FROM target) AS status, n.notified"
+_SUCCEEDED = "CASE WHEN EXISTS (SELECT 1 FROM step) THEN 'succeeded' ELSE 'unchanged' END"
+_OUTPUT = f"""CASE WHEN octet_length(CAST(:output AS text)) < {OUTCOME_FITS}
+        THEN jsonb_build_object('output', CAST(:output AS jsonb)) ELSE '{{}}'::jsonb END"""
 
 _SUCCEED = text(
     f"""
@@ -169,14 +177,15 @@ _SUCCEED = text(
         ON CONFLICT (execution_id, run_index, step_name, attempt) DO UPDATE
             SET ended_at = now(), outcome = 'completed', error = NULL
     )
-    SELECT {_RESULT} FROM dispatch d, {_NOTIFY} WHERE EXISTS (SELECT 1 FROM step)
+    SELECT {_RESULT} FROM dispatch d, {_NOTIFY.format(channel=REMOTE_CHANNEL, status=_SUCCEEDED, output=_OUTPUT)}
+    WHERE EXISTS (SELECT 1 FROM step)
     """
 )
 
 _FAIL = text(
     f"""
     WITH {_TARGET.format(changes="state = 'failed', error = CAST(:error AS jsonb)")}
-    SELECT {_RESULT} FROM dispatch d, {_NOTIFY}
+    SELECT {_RESULT} FROM dispatch d, {_NOTIFY.format(channel=REMOTE_CHANNEL, status="'failed'", output="'{}'::jsonb")}
     """
 )
 
