@@ -3,9 +3,10 @@
 It connects Celery's task signals so that, for every task zart dispatched as a remote step (its task id
 starts with `zart-`), the worker reports to zart's Postgres directly: retrying, and the final result or
 exception (from the pool process that ran it, on the task's path); and, from the worker's main process on a
-thread of its own (off the task's path), that it holds the task — as soon as the message is received, whether
-or not a pool process is free to start it, then that it started, then alive every third of a lease — so a
-killed worker is noticed within about a lease whatever its tasks were doing. Other tasks are untouched.
+thread of its own (off the task's path), that it holds the task once it has held it for a moment (a quick
+task is done by then and never reported), whether or not a pool process is free to start it; then that it
+started, then that it is alive every third of a lease. So a killed worker is noticed within about a lease
+whatever its tasks were doing. Other tasks are untouched.
 The worker needs zart's settings (DATABASE_URL, ZART_BROKER_URL, ZART_QUEUE) in its environment, or passed
 as `settings=`.
 
@@ -34,7 +35,10 @@ from zart.config import Settings, load_settings
 log = logging.getLogger(__name__)
 
 _FALLBACK_TASKS = (RESULT_TASK, FAILURE_TASK)
-TICK_SECONDS = 0.1
+TICK_SECONDS = 0.05
+# A task is first reported once the worker has held it this long: a quick task is done by then and costs no
+# report at all. A worker killed within this moment of taking a task leaves it to the dispatch timeout.
+FIRST_REPORT_AFTER = 0.05
 
 
 @dataclass
@@ -43,6 +47,7 @@ class _Held:
 
     request: Any
     worker: str
+    received_at: float
     reported_at: float | None = None
     reported_running: bool = False
     seen_reserved: bool = False
@@ -57,21 +62,19 @@ class Integration:
         self._publishers: dict[int, Publisher] = {}
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
-        self._news = threading.Event()
         self._reporters: dict[int, threading.Thread] = {}
 
     # --------------------------------------------------------------- signals
 
     def on_received(self, request: Any = None, **_: Any) -> None:
-        """The main process took a zart task off the broker: the reporter says so at once, off this path."""
+        """The main process took a zart task off the broker: the reporter says so shortly, off this path."""
         token = getattr(request, "id", None)
         if not is_dispatch_token(token):
             return
         worker = str(getattr(request, "hostname", None) or f"pid-{os.getpid()}")
         with self._lock:
-            self._held[token] = _Held(request, worker)
+            self._held[token] = _Held(request, worker, time.monotonic())
         self._ensure_reporter()
-        self._news.set()
 
     def on_worker_ready(self, **_: Any) -> None:
         """Start reporting before the first task comes, so its first report does not wait for a connection."""
@@ -142,8 +145,7 @@ class Integration:
         except Exception:
             log.warning("could not connect to zart's database yet", exc_info=True)
         while True:
-            self._news.wait(TICK_SECONDS)
-            self._news.clear()
+            time.sleep(TICK_SECONDS)
             try:
                 self._report(time.monotonic())
             except Exception:  # the next tick tries again; a long outage makes zart re-dispatch, as it should
@@ -157,10 +159,15 @@ class Integration:
         running: list[str] = []
         for token, task in held:
             active = task.request in worker_state.active_requests
+            young = now - task.received_at < FIRST_REPORT_AFTER
             if active or task.request in worker_state.reserved_requests:
                 task.seen_reserved = True
-            elif task.seen_reserved:  # finished (or lost with its pool process): no longer ours to vouch for
+            elif task.seen_reserved or not (young or getattr(task.request, "eta", None)):
+                # finished (or lost with its pool process): no longer ours to vouch for. A task waiting for
+                # its countdown is held without being reserved.
                 self._forget(token, task)
+                continue
+            if young and task.reported_at is None:
                 continue
             if task.reported_at is None or (active and not task.reported_running) or (
                 now - task.reported_at >= self.silence / 3
