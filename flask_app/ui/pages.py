@@ -15,6 +15,7 @@ from flask_app.ui.memo import Memo
 from flask_app.ui.notices import NOTICES
 from zart.admin import AdminService
 from zart.browsing import BrowseService, Filters
+from zart.canvas.tree import draw
 from zart.errors import ExecutionNotFound, InvalidData
 from zart.limits import ACTIVE_STATUSES, EXECUTION_STATUSES, TERMINAL_STATUSES
 
@@ -132,4 +133,5 @@ def timeline_context(detail: dict[str, Any]) -> dict[str, Any]:
         "terminal": execution["status"] in TERMINAL_STATUSES,
         "active": execution["status"] in ACTIVE_STATUSES,
         "current": detail["run_index"] == execution["run_index"],
+        "canvas_lines": [line[2:] for line in draw(detail["canvas"])[2:]] if detail.get("canvas") else [],
     }

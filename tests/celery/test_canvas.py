@@ -124,6 +124,9 @@ def assert_admin_detail_draws_the_tree(env: Any, log_dir: Any, execution_id: str
     assert [m["step"] for m in chain["members"]] == ["0.0 legacy.plus", "0.1 legacy.flaky", "0.2 legacy.plus"]
     assert [(c["step"], c["status"]) for c in chain["link_error"]] == [("0.error0 legacy.on_error", "completed")]
     assert served["countdown"] is None and response.get_json()["steps"]  # the existing fields are still there
+    page = create_app(settings=env.settings()).test_client().get(f"/ui/executions/{execution_id}")
+    assert page.status_code == 200 and '<pre class="canvas-tree">chain 0\n' in page.text
+    assert "  0.1 legacy.flaky: failed\n" in page.text and "  0.2 legacy.plus: not started" in page.text
 
 
 def test_a_second_failure_seen_while_the_first_ones_error_callback_runs_changes_nothing(
