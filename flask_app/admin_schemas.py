@@ -192,6 +192,28 @@ class HeldBy(ma.Schema):
     step_pattern = fields.String(allow_none=True)
 
 
+class CanvasNode(ma.Schema):
+    kind = fields.String(required=True, metadata={"description": "task, chain, group or chord."})
+    path = fields.String(required=True, metadata={"description": "The node's position in the canvas (`0.1`)."})
+    task = fields.String(allow_none=True, metadata={"description": "A task node's Celery task name."})
+    step = fields.String(allow_none=True, metadata={"description": "The step a task node runs as."})
+    immutable = fields.Boolean(required=True, metadata={"description": "An `.si()` task ignores the result."})
+    status = fields.String(
+        allow_none=True, metadata={"description": "A task's step status, or `not started`.", "example": "completed"}
+    )
+    members = fields.List(fields.Nested(lambda: CanvasNode()), metadata={"description": "A chain's, group's "
+                          "or chord header's members, in order."})
+    body = fields.Nested(lambda: CanvasNode(), allow_none=True, metadata={"description": "A chord's body."})
+    link = fields.List(fields.Nested(lambda: CanvasNode()), metadata={"description": "Callbacks on success."})
+    link_error = fields.List(fields.Nested(lambda: CanvasNode()), metadata={"description": "Error callbacks."})
+
+
+class CanvasTree(ma.Schema):
+    start_at = fields.String(allow_none=True, metadata={"description": "A countdown's or ETA's start time."})
+    countdown = fields.String(allow_none=True, metadata={"description": "The countdown's status, if any."})
+    root = fields.Nested(CanvasNode, required=True)
+
+
 class Detail(ExecutionStatus):
     run_index = fields.Integer(required=True, metadata={"description": "The run shown."})
     current_run = fields.Integer(required=True)
@@ -204,6 +226,11 @@ class Detail(ExecutionStatus):
     steps = fields.List(fields.Nested(AdminStep), required=True)
     actions = fields.List(fields.Nested(Action), required=True)
     events = fields.List(fields.Nested(DeliveredEvent), required=True)
+    canvas = fields.Nested(
+        CanvasTree,
+        allow_none=True,
+        metadata={"description": "For a Celery canvas (`zart.canvas`): its tasks as a tree with their states."},
+    )
 
 
 class Accepted(ma.Schema):

@@ -32,6 +32,22 @@ def blocking(ctx: zart.Context, data: dict) -> dict:
     return {"value": value, "after": after}
 
 
+@zart.task("c.blocking-beside-another")
+def blocking_beside_another(ctx: zart.Context, data: dict) -> list[Any]:
+    j = data["journal"]
+    wait = ctx.schedule("wait", legacy.wait_for_file, j, "wait", data["release"], "released")
+    beside = ctx.schedule("beside", legacy.add, j, 2, 2)
+    return ctx.wait_all([wait, beside])
+
+
+@zart.task("c.small-and-large-results")
+def small_and_large_results(ctx: zart.Context, data: dict) -> list[Any]:
+    j, release = data["journal"], data["release"]
+    small = ctx.step("small", legacy.wait_for_file, j, "small", release, "s")
+    large = ctx.step("large", legacy.wait_for_file, j, "large", release, "x" * data["size"])
+    return [small, len(large), large == "x" * data["size"]]
+
+
 @zart.task("c.retry-twice")
 def retry_twice(ctx: zart.Context, data: dict) -> str:
     return ctx.step("retry", legacy.retry_twice, data["journal"])

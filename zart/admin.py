@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from zart import pruning
+from zart.canvas.tree import canvas_tree
+from zart.celery.canvas import CANVAS_TASK
 from zart.errors import (
     ChildExecution,
     ExecutionActive,
@@ -71,6 +73,10 @@ class AdminService:
         current = run == execution["run_index"]
         for step in steps:
             step["retryable"] = current and is_dead(step, execution)
+        canvas = None
+        if execution["task"] == CANVAS_TASK:
+            shown = next(r for r in runs if r["run_index"] == run)
+            canvas = canvas_tree(shown.get("input"), {step["name"]: step["status"] for step in steps})
         return {
             "execution": execution,
             "run_index": run,
@@ -79,6 +85,7 @@ class AdminService:
             "actions": actions,
             "events": delivered,
             "held_by": held_by,
+            "canvas": canvas,
         }
 
     def runs(self, execution_id: str) -> list[dict[str, Any]]:

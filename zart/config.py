@@ -127,6 +127,8 @@ class Settings:
     queue: str = "zart"
     # how long a Celery task dispatched as a remote step may go without any worker reporting on it
     dispatch_timeout: float = 300.0
+    # how long a run keeps its worker slot waiting for a remote step's outcome before it parks (0: parks at once)
+    remote_hold: float = 2.0
     api_tokens: tuple[str, ...] = ()
     # with tokens set, /openapi.json and /docs need one too, unless this says they may be read without
     public_docs: bool = False
@@ -213,6 +215,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         schedule_grace=number("ZART_SCHEDULE_GRACE", 60.0),
         queue=env.get("ZART_QUEUE") or "zart",
         dispatch_timeout=number("ZART_DISPATCH_TIMEOUT", 300.0),
+        remote_hold=_non_negative("ZART_REMOTE_HOLD", number("ZART_REMOTE_HOLD", 2.0)),
         api_tokens=_split_list(env.get("ZART_API_TOKENS")),
         public_docs=(env.get("ZART_PUBLIC_DOCS") or "").strip().lower() in ("1", "true", "yes", "on"),
         api_prefix=env.get("ZART_API_PREFIX") or "/api/v1",
@@ -224,6 +227,12 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         metrics_port=_port("ZART_METRICS_PORT", env.get("ZART_METRICS_PORT")),
         self_claim=(env.get("ZART_SELF_CLAIM") or "on").strip().lower() not in ("0", "false", "no", "off"),
     )
+
+
+def _non_negative(name: str, value: float) -> float:
+    if value < 0:
+        raise ConfigurationError(f"{name} must be zero or more seconds (got {value:g})")
+    return value
 
 
 def _log_format(value: str | None) -> str:

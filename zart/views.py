@@ -215,6 +215,7 @@ def detail_view(detail: Mapping[str, Any]) -> dict[str, Any]:
         "steps": [admin_step_view(step) for step in detail["steps"]],
         "actions": [action_view(action) for action in detail["actions"]],
         "events": [pick(event, EVENT_FIELDS) for event in detail["events"]],
+        "canvas": detail.get("canvas"),  # a Celery canvas's tasks as a tree with their states, else None
     }
 
 

@@ -93,12 +93,37 @@ def test_retry_step_resumes_a_failed_canvas_from_the_failed_task(env, service, s
     assert service.status(execution_id)["error"]["step"] == "0.1 legacy.flaky"
     tree = Cli(env, log_dir)("status", execution_id, "--verbose").stdout
     assert "chain 0" in tree and "0.1 legacy.flaky: failed" in tree and "0.2 legacy.plus: not started" in tree
+    assert_admin_detail_draws_the_tree(env, log_dir, execution_id)
     open(release, "w").close()
     AdminService(service).retry_step(execution_id, "0.1 legacy.flaky", triggered_by="test")
     row = finished(service, execution_id)
     assert row["output"] == 12, row["error"]
     assert entries(journal, "plus") == 2 and entries(journal, "flaky") == 2
     assert entries(journal, "errback") == 1
+
+
+def assert_admin_detail_draws_the_tree(env: Any, log_dir: Any, execution_id: str) -> None:
+    """`zart admin detail` and the admin API's detail show the same tree with each task's state."""
+    import json
+
+    from flask_app import create_app
+    from tests.cli.cli import Cli
+
+    cli = Cli(env, log_dir)
+    text = cli("admin", "detail", execution_id).stdout
+    assert "canvas:" in text and "  chain 0" in text
+    assert "0.0 legacy.plus: completed" in text and "0.1 legacy.flaky: failed" in text
+    assert "0.2 legacy.plus: not started" in text and "on error: 0.error0 legacy.on_error: completed" in text
+    printed = json.loads(cli("admin", "detail", execution_id, "--json").stdout)["canvas"]
+    response = create_app(settings=env.settings()).test_client().get(f"/zart/admin/v1/executions/{execution_id}/detail")
+    assert response.status_code == 200
+    served = response.get_json()["canvas"]
+    assert served == printed
+    chain = served["root"]
+    assert (chain["kind"], [m["status"] for m in chain["members"]]) == ("chain", ["completed", "failed", "not started"])
+    assert [m["step"] for m in chain["members"]] == ["0.0 legacy.plus", "0.1 legacy.flaky", "0.2 legacy.plus"]
+    assert [(c["step"], c["status"]) for c in chain["link_error"]] == [("0.error0 legacy.on_error", "completed")]
+    assert served["countdown"] is None and response.get_json()["steps"]  # the existing fields are still there
 
 
 def test_a_second_failure_seen_while_the_first_ones_error_callback_runs_changes_nothing(
@@ -142,7 +167,6 @@ def test_a_nested_chord_runs_each_body_once(service, start_zart, start_legacy, r
     assert entries(journal, "linked") == 1
 
 
-@pytest.mark.release_only  # intermittently waits out the dispatch timeout; under investigation
 def test_a_worker_killed_mid_task_in_a_chords_header_is_replaced_and_the_body_runs_once(
     service, start_zart, start_legacy, run, log_dir
 ):
@@ -158,6 +182,10 @@ def test_a_worker_killed_mid_task_in_a_chords_header_is_replaced_and_the_body_ru
     slow = "0.0 legacy.wait_for_file"
     poll(lambda: [r["state"] for r in remote_rows(service, execution_id) if r["step_name"] == slow] == ["started"],
          what="the worker to report the slow header task started")
+    # The other header task may still be in the worker's hands, received but not started: once the worker has
+    # said it holds it, a kill must be noticed within about a lease either way (not after the dispatch timeout).
+    poll(lambda: all(r["worker"] is not None for r in remote_rows(service, execution_id)),
+         what="the worker to report every header task it holds")
     victim.kill()
     open(release, "w").close()
     start_legacy()

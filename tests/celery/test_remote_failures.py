@@ -93,7 +93,7 @@ def test_late_duplicate_and_foreign_results_change_nothing(service, start_zart, 
     assert results.succeeded(url, token, 999) is None  # a duplicate of the recorded result
     assert results.failed(url, token, {"type": "ValueError", "message": "late"}) is None
     assert results.succeeded(url, "zart-" + "0" * 32, 5) is None  # nobody's dispatch
-    assert not results.started(url, token, "intruder", 30)
+    assert results.held(url, [token], [token], "intruder", 30) == set()
     assert service.steps(execution_id) == before
     assert remote_rows(service, execution_id)[0]["state"] == "succeeded"
 
@@ -120,6 +120,30 @@ def test_a_legacy_worker_killed_mid_task_is_replaced_and_the_result_recorded_onc
     counts = query(service, "SELECT name, count(*) AS n FROM steps WHERE execution_id = :id GROUP BY name "
                    "ORDER BY name", id=execution_id)
     assert counts == [{"name": "after", "n": 1}, {"name": "wait", "n": 1}]
+
+
+def test_a_task_a_killed_worker_received_but_never_started_is_sent_again_within_about_a_lease(
+    service, start_zart, start_legacy, log_dir
+):
+    """With one pool process busy and a prefetch of two, the worker holds the second task without starting it;
+    killed, it leaves that message unacknowledged in Redis (redelivered only after the visibility timeout). It
+    must be noticed within about a lease (3 s here), not after the 300 s dispatch timeout."""
+    start_zart()
+    legacy = start_legacy("tests.legacy.integrated", 1, "--prefetch-multiplier", "2")
+    release = log_dir / "release"
+    execution_id, journal = schedule(service, "c.blocking-beside-another", log_dir, release=str(release))
+    poll(lambda: entries(journal, "wait") == 1, what="the blocking task to begin")
+    poll(lambda: [(r["state"], r["worker"] is not None) for r in remote_rows(service, execution_id)
+                  if r["step_name"] == "beside"] == [("sent", True)],
+         what="the worker to report that it holds the second task")
+    assert entries(journal, "add") == 0  # received, not started: the only pool process is busy
+    legacy.kill()
+    release.touch()
+    start_legacy()
+    assert finished(service, execution_id, timeout=30)["output"] == ["released", 4]
+    assert entries(journal, "add") == 1
+    beside = next(r for r in remote_rows(service, execution_id) if r["step_name"] == "beside")
+    assert (beside["state"], beside["losses"], beside["sends"]) == ("succeeded", 1, 1)
 
 
 def test_redis_flushed_during_a_remote_step_loses_nothing(service, start_zart, start_legacy, log_dir, redis_server):

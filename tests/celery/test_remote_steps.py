@@ -122,7 +122,8 @@ def test_remote_steps_are_spans_in_the_execution_trace(service, start_zart, star
     import json
 
     spans_file = log_dir / "spans.jsonl"
-    start_zart(OTEL_TRACES_EXPORTER="zart_jsonl", ZART_TRACES_FILE=str(spans_file))
+    # no hold: each result wakes the run again, so the trace spans several runs
+    start_zart(OTEL_TRACES_EXPORTER="zart_jsonl", ZART_TRACES_FILE=str(spans_file), ZART_REMOTE_HOLD="0")
     start_legacy()
     execution_id, _ = schedule(service, "c.sequence", log_dir)
     assert finished(service, execution_id)["output"] == {"a": 3, "b": 30}

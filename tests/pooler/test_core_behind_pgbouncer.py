@@ -21,7 +21,9 @@ from tests.integration.test_core import (
     test_three_step_workflow_completes_with_output_and_step_records,
 )
 
-pytestmark = pytest.mark.usefixtures("nothing_stranded")
+# A second run of the same acceptance: `make reliability` runs it, while `make test` keeps PgBouncer covered by
+# the fleet test (tests/reliability/test_fleet.py) and the pooler unit tests, to stay within its time budget.
+pytestmark = [pytest.mark.usefixtures("nothing_stranded"), pytest.mark.release_only]
 
 
 @pytest.fixture()

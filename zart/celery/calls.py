@@ -65,15 +65,22 @@ class Home:
     app: Celery | None = None
     queue: str = "zart"
     dispatch_timeout: float = 300.0
+    # how long a run keeps its claim waiting for a remote outcome before it parks (0: parks at once)
+    hold_seconds: float = 0.0
+    # where that wait listens for outcomes (a session URL, not through a transaction pooler)
+    listen_url: str | None = None
 
 
 _home = Home()
 
 
-def configure_home(app: Celery, queue: str, dispatch_timeout: float) -> None:
-    """Called once by the zart worker: the app a bare signature is sent with, and the callbacks' queue."""
+def configure_home(
+    app: Celery, queue: str, dispatch_timeout: float, hold_seconds: float = 0.0, listen_url: str | None = None
+) -> None:
+    """Called once by the zart worker: the app a bare signature is sent with, the callbacks' queue, and how
+    runs wait for remote outcomes."""
     global _home
-    _home = Home(app, queue, dispatch_timeout)
+    _home = Home(app, queue, dispatch_timeout, hold_seconds, listen_url)
 
 
 def home() -> Home:

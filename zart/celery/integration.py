@@ -1,10 +1,14 @@
 """The one line a team's Celery worker needs: `zart.celery.integrate(app)` in its Celery app module.
 
 It connects Celery's task signals so that, for every task zart dispatched as a remote step (its task id
-starts with `zart-`), the worker reports to zart's Postgres directly: started, then alive every third of a
-lease (so a killed worker is noticed within about a lease), retrying, and the final result or exception.
-Other tasks are untouched. The worker needs zart's settings (DATABASE_URL, ZART_BROKER_URL, ZART_QUEUE) in
-its environment, or passed as `settings=`.
+starts with `zart-`), the worker reports to zart's Postgres directly: retrying, and the final result or
+exception (from the pool process that ran it, on the task's path); and, from the worker's main process on a
+thread of its own (off the task's path), that it holds the task once it has held it for a moment (a quick
+task is done by then and never reported), whether or not a pool process is free to start it; then that it
+started, then that it is alive every third of a lease. So a killed worker is noticed within about a lease
+whatever its tasks were doing. Other tasks are untouched.
+The worker needs zart's settings (DATABASE_URL, ZART_BROKER_URL, ZART_QUEUE) in its environment, or passed
+as `settings=`.
 
 Because it reports the outcome itself, it drops the fallback callbacks zart attached to the message, so a
 result is not reported twice (the second report would change nothing anyway).
@@ -21,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Celery, signals
+from celery.worker import state as worker_state
 
 from zart.celery import results
 from zart.celery.calls import FAILURE_TASK, RESULT_TASK, is_dispatch_token
@@ -30,27 +35,50 @@ from zart.config import Settings, load_settings
 log = logging.getLogger(__name__)
 
 _FALLBACK_TASKS = (RESULT_TASK, FAILURE_TASK)
-TICK_SECONDS = 0.1
+TICK_SECONDS = 0.05
+# A task is first reported once the worker has held it this long: a quick task is done by then and costs no
+# report at all. A worker killed within this moment of taking a task leaves it to the dispatch timeout.
+FIRST_REPORT_AFTER = 0.05
 
 
 @dataclass
-class _Running:
+class _Held:
+    """A zart task this worker's main process received: what was last reported about it."""
+
+    request: Any
     worker: str
-    last_report: float
+    received_at: float
+    reported_at: float | None = None
+    reported_running: bool = False
+    seen_reserved: bool = False
 
 
 class Integration:
-    """What one fleet process needs to report: the store, a doorbell, and the heartbeat of running tasks."""
+    """What one fleet process needs to report: the store, a doorbell, and the tasks its worker holds."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.silence = settings.lease_seconds
         self._publishers: dict[int, Publisher] = {}
-        self._running: dict[str, _Running] = {}
+        self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
-        self._beats: dict[int, threading.Thread] = {}
+        self._reporters: dict[int, threading.Thread] = {}
 
     # --------------------------------------------------------------- signals
+
+    def on_received(self, request: Any = None, **_: Any) -> None:
+        """The main process took a zart task off the broker: the reporter says so shortly, off this path."""
+        token = getattr(request, "id", None)
+        if not is_dispatch_token(token):
+            return
+        worker = str(getattr(request, "hostname", None) or f"pid-{os.getpid()}")
+        with self._lock:
+            self._held[token] = _Held(request, worker, time.monotonic())
+        self._ensure_reporter()
+
+    def on_worker_ready(self, **_: Any) -> None:
+        """Start reporting before the first task comes, so its first report does not wait for a connection."""
+        self._ensure_reporter()
 
     def on_prerun(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
         if not is_dispatch_token(task_id) or task is None:
@@ -61,18 +89,6 @@ class Integration:
             if attached:
                 kept = [c for c in attached if _task_of(c) not in _FALLBACK_TASKS]
                 setattr(request, attribute, kept or None)
-        worker = str(getattr(request, "hostname", None) or f"pid-{os.getpid()}")
-        # reported at once, so a worker killed right after it took the task is noticed within about a lease
-        if results.started(self.settings.database_url, task_id, worker, self.silence):
-            now = time.monotonic()
-            with self._lock:
-                self._running[task_id] = _Running(worker, now)
-            self._ensure_heartbeat()
-
-    def on_postrun(self, task_id: str | None = None, **_: Any) -> None:
-        if is_dispatch_token(task_id):
-            with self._lock:
-                self._running.pop(task_id, None)
 
     def on_success(self, sender: Any = None, result: Any = None, **_: Any) -> None:
         token = getattr(getattr(sender, "request", None), "id", None)
@@ -113,35 +129,65 @@ class Integration:
             publisher = self._publishers.setdefault(pid, Publisher(app))
         publisher.publish(execution_id)
 
-    def _ensure_heartbeat(self) -> None:
-        """One thread per process (a forked pool child starts its own) tells zart its tasks are alive."""
+    def _ensure_reporter(self) -> None:
+        """One thread per process that receives tasks (the worker's main process)."""
         pid = os.getpid()
-        thread = self._beats.get(pid)
+        thread = self._reporters.get(pid)
         if thread is not None and thread.is_alive():
             return
-        thread = threading.Thread(target=self._beat, name="zart-remote-heartbeat", daemon=True)
-        self._beats[pid] = thread
+        thread = threading.Thread(target=self._run_reporter, name="zart-remote-reporter", daemon=True)
+        self._reporters[pid] = thread
         thread.start()
 
-    def _beat(self) -> None:
+    def _run_reporter(self) -> None:
+        try:
+            results.connect(self.settings.database_url)
+        except Exception:
+            log.warning("could not connect to zart's database yet", exc_info=True)
         while True:
             time.sleep(TICK_SECONDS)
             try:
                 self._report(time.monotonic())
             except Exception:  # the next tick tries again; a long outage makes zart re-dispatch, as it should
-                log.warning("could not report running remote steps", exc_info=True)
+                log.warning("could not report the remote steps this worker holds", exc_info=True)
 
     def _report(self, now: float) -> None:
-        """Tell zart the tasks this process is running are still alive, every third of a lease."""
-        url = self.settings.database_url
+        """Report new tasks, tasks that started, and (every third of a lease) every task still held."""
         with self._lock:
-            running = list(self._running.items())
-        due = [token for token, task in running if now - task.last_report >= self.silence / 3]
-        if due:
-            results.alive(url, due, self.silence)
-            for token, task in running:
-                if token in due:
-                    task.last_report = now
+            held = list(self._held.items())
+        due: dict[str, list[str]] = {}
+        running: list[str] = []
+        for token, task in held:
+            active = task.request in worker_state.active_requests
+            young = now - task.received_at < FIRST_REPORT_AFTER
+            if active or task.request in worker_state.reserved_requests:
+                task.seen_reserved = True
+            elif task.seen_reserved or not (young or getattr(task.request, "eta", None)):
+                # finished (or lost with its pool process): no longer ours to vouch for. A task waiting for
+                # its countdown is held without being reserved.
+                self._forget(token, task)
+                continue
+            if young and task.reported_at is None:
+                continue
+            if task.reported_at is None or (active and not task.reported_running) or (
+                now - task.reported_at >= self.silence / 3
+            ):
+                due.setdefault(task.worker, []).append(token)
+                if active:
+                    running.append(token)
+        for worker, tokens in due.items():
+            in_flight = results.held(self.settings.database_url, tokens, running, worker, self.silence)
+            for token, task in held:
+                if token in tokens:
+                    task.reported_at = now
+                    task.reported_running = task.reported_running or token in running
+                    if token not in in_flight:
+                        self._forget(token, task)
+
+    def _forget(self, token: str, task: _Held) -> None:
+        with self._lock:
+            if self._held.get(token) is task:  # a retry of the task may have been received meanwhile
+                del self._held[token]
 
 
 _integration: Integration | None = None
@@ -152,8 +198,9 @@ def integrate(app: Celery | None = None, settings: Settings | None = None) -> In
     global _integration
     if _integration is None:
         _integration = Integration(settings or load_settings())
+        signals.worker_ready.connect(_integration.on_worker_ready, weak=False)
+        signals.task_received.connect(_integration.on_received, weak=False)
         signals.task_prerun.connect(_integration.on_prerun, weak=False)
-        signals.task_postrun.connect(_integration.on_postrun, weak=False)
         signals.task_success.connect(_integration.on_success, weak=False)
         signals.task_failure.connect(_integration.on_failure, weak=False)
         signals.task_retry.connect(_integration.on_retry, weak=False)

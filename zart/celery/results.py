@@ -25,24 +25,26 @@ def succeeded(database_url: str, token: str, result: Any, worker: str | None = N
     except (TypeError, ValueError) as exc:
         problem = TypeError(f"the task's return value is not JSON-serialisable: {exc}")
         return failed(database_url, token, error_of(problem), worker)
-    with db.transaction(database_url) as conn:
+    with db.autocommit(database_url) as conn:
         return remote_store.record_success(conn, token, result, worker)
 
 
 def failed(database_url: str, token: str, error: dict[str, Any], worker: str | None = None) -> str | None:
     """The task failed for good (its own retries, if any, are spent). Returns the execution to wake, if any."""
-    with db.transaction(database_url) as conn:
+    with db.autocommit(database_url) as conn:
         return remote_store.record_failure(conn, token, error, worker)
 
 
-def started(database_url: str, token: str, worker: str, silence: float) -> bool:
+def held(database_url: str, tokens: list[str], running: list[str], worker: str, silence: float) -> set[str]:
+    """Report dispatches a worker holds (received or running) alive; returns those still in flight."""
     with db.autocommit(database_url) as conn:
-        return remote_store.mark_started(conn, token, worker, silence)
+        return remote_store.report_held(conn, tokens, running, worker, silence)
 
 
-def alive(database_url: str, tokens: list[str], silence: float) -> None:
-    with db.autocommit(database_url) as conn:
-        remote_store.heartbeat(conn, tokens, silence)
+def connect(database_url: str) -> None:
+    """Open this process's pooled connection now, so a first report does not wait for it."""
+    with db.autocommit(database_url):
+        pass
 
 
 def retrying(database_url: str, token: str, eta: datetime | None) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from zart import views
+from zart.canvas.tree import draw
 from zart.cli import render
 from zart.cli.connect import service_for
 from zart.cli.params import DURATION, JSON_OBJECT, triggered_by
@@ -84,6 +85,8 @@ def detail(state: CliState, execution_id: str, run_index: int | None) -> None:
                 [[a["created_at"], a["action"], a["triggered_by"], render.text(a["details"])] for a in view["actions"]],
             ),
         ]
+    if view["canvas"] is not None:
+        lines += draw(view["canvas"])
     render.emit(state, view, lines)
 
 

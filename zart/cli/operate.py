@@ -77,7 +77,9 @@ def worker(
     if metrics_port is not None:
         settings = replace(settings, metrics_port=metrics_port)
     app = create_celery_app(settings)
-    argv = ["worker", "--loglevel", loglevel, "-Q", queues or settings.queue]
+    # zart needs neither Celery's start-up mingle (it waits a second for neighbours' revoked ids and clocks) nor
+    # gossip (worker-to-worker events): Postgres holds the state; remote control and events for Flower stay on
+    argv = ["worker", "--loglevel", loglevel, "-Q", queues or settings.queue, "--without-mingle", "--without-gossip"]
     if state.quiet:
         # Celery prints its banner and shutdown lines to the process's own stdout; with --quiet they (and its
         # logs, as always) go to stderr, so stdout stays empty

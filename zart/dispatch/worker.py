@@ -89,7 +89,7 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         return run_execution(execution_id, config, publisher.publish, then_ready=then_ready)
 
     register_fallback_tasks(app, settings.database_url, publisher.publish)
-    configure_home(app, settings.queue, settings.dispatch_timeout)
+    configure_home(app, settings.queue, settings.dispatch_timeout, settings.remote_hold, settings.libpq_url)
     _connect_worker_signals(app, settings, publisher)
     return app
 

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,12 +60,19 @@ class LeaseKeeper:
         self.current: RunningAttempt | None = None
         self.last_extended = time.monotonic()
         self.lost = threading.Event()
+        self._on_stop: list[Callable[[], None]] = []
 
     def start(self) -> None:
         _watcher().add(self)
 
     def stop(self) -> None:
         _watcher().remove(self)
+        while self._on_stop:
+            self._on_stop.pop()()
+
+    def when_stopped(self, release: Callable[[], None]) -> None:
+        """Run `release` when the run ends, however it ends (something the run held for its whole length)."""
+        self._on_stop.append(release)
 
     def entering(self, attempt: RunningAttempt) -> None:
         with self.lock:

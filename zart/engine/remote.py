@@ -4,11 +4,17 @@ Each replay walks the step's record: a completed checkpoint is returned; a dispa
 the workflow (no worker slot is held); a dispatch nobody reported on in time is sent again or ends as a
 failed attempt; a failed attempt goes through the step's retry policy, which re-dispatches or fails the step.
 The result itself is written by whoever reports it (see `zart.celery.results`), fenced on the dispatch token.
+
+Before parking, a run may keep its claim for a short while (`ZART_REMOTE_HOLD`), listening for the outcome
+(the result's transaction notifies at commit): a quick task's result is then taken up in the same run, with
+no doorbell, claim or replay in between. The lease keeps being extended meanwhile; when the hold ends without
+an outcome, or the listener is not available, the run parks as above.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from zart.celery.calls import RemoteHandle, build_call, home, new_token, send
 from zart.errors import DispatchTimeout, LeaseLost, StepFailed, StepTimeout, WorkerLost
 from zart.retry import RetryPolicy
-from zart.store import db, steps
+from zart.store import db, notifications, steps
 from zart.store import remote as remote_store
 
 if TYPE_CHECKING:
@@ -29,6 +35,8 @@ log = logging.getLogger(__name__)
 MAX_SENDS = 2
 # A worker that went silent mid-task (killed, lost) is replaced this many times before the attempt fails.
 MAX_LOSSES = 3
+# How long a hold waits for its listener to come up (the first hold in a process connects and probes it).
+HOLD_LISTEN_READY = 1.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,9 @@ class RemoteSteps:
         self._ctx = ctx
         self._rows: dict[str, dict[str, Any]] = {}
         self._dispatched: set[str] = set()  # dispatched by this run: what we hold of them is current
+        self._waiter: notifications.Waiter | None = None
+        self._listener: notifications.FinishedNotifications | None = None
+        self._heard_all = False  # the listener has been up since before every dispatch it waits for
 
     def start(
         self,
@@ -78,16 +89,96 @@ class RemoteSteps:
         """The results in handle order; parks until all are in, raises StepFailed on a step that failed."""
         names = [handle.name for handle in handles]
         self._refresh(names)
-        outcomes = [self._advance(h) if isinstance(h, RemoteHandle) else self._child(h.name) for h in handles]
+        deadline = time.monotonic() + home().hold_seconds
+        while True:
+            outcomes = [self._advance(h) if isinstance(h, RemoteHandle) else self._child(h.name) for h in handles]
+            for handle, outcome in zip(handles, outcomes, strict=True):
+                if outcome.state == "failed":
+                    error = outcome.error or {}
+                    raise StepFailed(handle.name, str(error.get("type")), str(error.get("message")))
+            waiting = [o for o in outcomes if o.state == "waiting"]
+            if not waiting:
+                return [o.output for o in outcomes]
+            if not self._only_remote_in_flight(handles, outcomes) or not self._wait_for_outcome(deadline):
+                timers = [o.wake_at for o in waiting if o.wake_at is not None]
+                self._park(names, min(timers) if timers else None)
+            self._take_up(names)
+
+    # ------------------------------------------------------------- holding the claim
+
+    def _watch(self) -> None:
+        """Listen for this run's remote outcomes from its first dispatch (registered before the message is
+        sent, so no outcome can be missed) until the run ends."""
+        config = home()
+        if self._waiter is not None or config.hold_seconds <= 0 or not config.listen_url:
+            return
+        listener = notifications.remote_outcomes(config.listen_url)
+        execution_id = self._ctx.execution_id
+        waiter = listener.watch(execution_id, ready_timeout=min(config.hold_seconds, HOLD_LISTEN_READY))
+        self._waiter, self._listener = waiter, listener
+        self._heard_all = listener.listening  # else an outcome may come before the LISTEN does: read once more
+        self._ctx._keeper.when_stopped(lambda: listener.unwatch(execution_id, waiter))
+
+    def _wait_for_outcome(self, deadline: float) -> bool:
+        """Wait (until `deadline`) for an outcome of this run's remote steps to be recorded; False when the
+        hold is spent or nobody listens (the caller parks)."""
+        if self._waiter is None:  # the steps were dispatched by an earlier run: listen now, then read again
+            self._watch()
+            self._heard_all = False
+        waiter, listener = self._waiter, self._listener
+        if waiter is None or listener is None or not listener.listening:
+            return False
+        if not self._heard_all:
+            self._heard_all = True
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        heard = waiter.event.wait(remaining)
+        waiter.event.clear()
+        return heard and listener.listening
+
+    def _take_up(self, names: list[str]) -> None:
+        """Apply what the notifications said was written; read back what they did not say (a failure, a large
+        output, a wake without a notification, as after the listener reconnected)."""
+        waiter = self._waiter
+        bodies = []
+        while waiter is not None and waiter.bodies:
+            bodies.append(waiter.bodies.pop(0))
+        unread = set(names) if not bodies else set()
+        for body in bodies:
+            name = body.get("step")
+            if name not in names:  # a step scheduled but not awaited here: read it when it is
+                self._dispatched.discard(name)
+                continue
+            row = self._rows.get(name)
+            current = body.get("run") == self._ctx.run_index and row is not None and body.get("token") == row["token"]
+            if current and body.get("status") == "succeeded" and "output" in body and name in self._dispatched:
+                self._ctx._checkpoints[name] = {
+                    **self._ctx._checkpoints[name], "status": "completed", "output": body["output"], "error": None,
+                    "wake_at": None,
+                }
+                row["state"] = "succeeded"
+            else:
+                unread.add(name)
+        if unread:
+            self._reload(sorted(unread))
+
+    def _only_remote_in_flight(self, handles: Sequence[Any], outcomes: list[_Outcome]) -> bool:
+        """Holding is worth it only for dispatches in flight: a child execution or a retry back-off is not
+        announced on the channel, so the run parks for those as before."""
         for handle, outcome in zip(handles, outcomes, strict=True):
-            if outcome.state == "failed":
-                error = outcome.error or {}
-                raise StepFailed(handle.name, str(error.get("type")), str(error.get("message")))
-        waiting = [o for o in outcomes if o.state == "waiting"]
-        if waiting:
-            timers = [o.wake_at for o in waiting if o.wake_at is not None]
-            self._park(names, min(timers) if timers else None)
-        return [o.output for o in outcomes]
+            if outcome.state != "waiting":
+                continue
+            row = self._rows.get(handle.name)
+            if not isinstance(handle, RemoteHandle) or row is None or row["state"] not in remote_store.IN_FLIGHT:
+                return False
+        return True
+
+    def _reload(self, names: list[str]) -> None:
+        """Read the steps again, including those this run dispatched (a report may have changed them)."""
+        self._dispatched.difference_update(names)
+        self._refresh(names)
 
     # ------------------------------------------------------------- one step
 
@@ -150,7 +241,7 @@ class RemoteSteps:
                 return self._fail(handle, row, _error(timed_out), failures)
         if not row["overdue"]:
             return _Outcome("waiting", wake_at=deadline)
-        if row["state"] == "sent":
+        if row["state"] == "sent" and not row.get("worker"):  # no worker ever said it holds the task
             if row["sends"] < MAX_SENDS:
                 log.info("no worker reported on %s (%s); sending it again", row["token"], row["task_name"])
                 return self._dispatch(handle, row["attempt"], failures, sends=row["sends"] + 1, losses=row["losses"])
@@ -218,6 +309,7 @@ class RemoteSteps:
             "overdue": False,
         }
         self._dispatched.add(handle.name)
+        self._watch()
         try:
             send(handle.call, token)
         except Exception as exc:  # the broker is unreachable: the dispatch timeout sends it again

@@ -1,14 +1,17 @@
-"""Completion notifications: one LISTEN connection per process fans out to any number of waiters.
+"""Notifications: one LISTEN connection per process and channel fans out to any number of waiters.
 
 Waiters hold a `threading.Event`, not a database connection. When the listening connection drops, every
-waiter is woken so it re-reads the truth from the table; polling remains only as a fallback.
+waiter is woken so it re-reads the truth from the table; polling remains only as a fallback. Two channels use
+it: an execution finished (for `wait`), and a remote step's outcome was recorded (for a run holding its claim).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
+import time
 import uuid
 from collections import defaultdict
 from datetime import datetime
@@ -16,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from zart.store.sql import FINISHED_CHANNEL
+from zart.store.sql import FINISHED_CHANNEL, REMOTE_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,7 @@ class Waiter:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.final: dict[str, Any] | None = None
+        self.bodies: list[dict[str, Any]] = []  # every state received, oldest first (the waiter pops them)
 
 
 def _parse(payload: str) -> tuple[str, dict[str, Any] | None]:
@@ -46,8 +50,10 @@ def _parse(payload: str) -> tuple[str, dict[str, Any] | None]:
 
 
 class FinishedNotifications:
-    def __init__(self, libpq_url: str) -> None:
+    def __init__(self, libpq_url: str, channel: str = FINISHED_CHANNEL) -> None:
         self._url = libpq_url
+        self.channel = channel
+        self._deaf_until = 0.0  # after the probe heard nothing, waiters poll for a while without retrying
         self._lock = threading.Lock()
         self._waiters: dict[str, set[Waiter]] = defaultdict(set)
         self._listening = threading.Event()
@@ -58,6 +64,8 @@ class FinishedNotifications:
         waiter = Waiter()
         with self._lock:
             self._waiters[execution_id].add(waiter)
+            if time.monotonic() < self._deaf_until:
+                return waiter
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="zart-listen", daemon=True)
                 self._thread.start()
@@ -84,8 +92,8 @@ class FinishedNotifications:
         while True:
             try:
                 with psycopg.connect(self._url, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(f"LISTEN {FINISHED_CHANNEL}")
-                    if not _hears_itself(conn, self._url):
+                    conn.execute(f"LISTEN {self.channel}")
+                    if not _hears_itself(conn, self._url, self.channel):
                         log.error(NOT_HEARD)
                         self._stop_listening()
                         return
@@ -114,6 +122,7 @@ class FinishedNotifications:
         with self._lock:
             self._listening.clear()
             self._thread = None
+            self._deaf_until = time.monotonic() + DEAF_RETRY_SECONDS
         self._wake_all()
 
     def _wake(self, payload: str) -> None:
@@ -121,6 +130,8 @@ class FinishedNotifications:
         with self._lock:
             for waiter in self._waiters.get(execution_id, ()):
                 waiter.final = final
+                if final is not None:
+                    waiter.bodies.append(final)
                 waiter.event.set()
 
     def _wake_all(self) -> None:
@@ -136,25 +147,33 @@ NOT_HEARD = (
     "the table meanwhile"
 )
 PROBE_SECONDS = 3.0
+DEAF_RETRY_SECONDS = 60.0
 
 
-def _hears_itself(conn: psycopg.Connection[Any], url: str) -> bool:
+def _hears_itself(conn: psycopg.Connection[Any], url: str, channel: str) -> bool:
     """Notify our channel from another connection and wait for it. Through a transaction pooler the listening
     session is not ours between statements (the probe's own server connection may even be the one that
     listened), so the notification never reaches us."""
     probe = f"probe-{uuid.uuid4().hex}"
     with psycopg.connect(url, autocommit=True, connect_timeout=5, prepare_threshold=None) as other:
-        other.execute("SELECT pg_notify(%s, %s)", (FINISHED_CHANNEL, probe))
+        other.execute("SELECT pg_notify(%s, %s)", (channel, probe))
     return any(note.payload == probe for note in conn.notifies(timeout=PROBE_SECONDS))
 
 
-_instances: dict[str, FinishedNotifications] = {}
+_instances: dict[tuple[int, str, str], FinishedNotifications] = {}
 _instances_lock = threading.Lock()
 
 
-def for_url(libpq_url: str) -> FinishedNotifications:
+def for_url(libpq_url: str, channel: str = FINISHED_CHANNEL) -> FinishedNotifications:
+    """This process's listener on `channel` (a forked pool child gets its own: threads do not survive a fork)."""
+    key = (os.getpid(), libpq_url, channel)
     with _instances_lock:
-        instance = _instances.get(libpq_url)
+        instance = _instances.get(key)
         if instance is None:
-            instance = _instances[libpq_url] = FinishedNotifications(libpq_url)
+            instance = _instances[key] = FinishedNotifications(libpq_url, channel)
         return instance
+
+
+def remote_outcomes(libpq_url: str) -> FinishedNotifications:
+    """The listener a run holding its claim waits on for its remote steps' outcomes (payload: execution id)."""
+    return for_url(libpq_url, REMOTE_CHANNEL)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from zart.store import executions
-from zart.store.sql import one, rows, to_json
+from zart.store.sql import REMOTE_CHANNEL, one, rows, to_json
 
 IN_FLIGHT = ("sent", "started", "retry")
 _IN_FLIGHT_SQL = "('sent', 'started', 'retry')"
@@ -133,23 +133,37 @@ def of_run(conn: Connection, execution_id: str, run_index: int) -> dict[str, dic
     return {r.pop("step_name"): r for r in rows(conn, _OF_RUN, id=execution_id, run=run_index)}
 
 
-# The fleet's writes lock the execution row first (as a child reporting to its parent does), so a result
-# recorded while the workflow is parking is seen either by the park's own check or by the wake below.
-_LOCK_BY_TOKEN = text(
-    """
-    SELECT e.id FROM remote_steps r JOIN executions e ON e.id = r.execution_id
-    WHERE r.token = :token AND e.run_index = r.run_index AND e.status IN ('pending', 'running', 'waiting')
-    FOR UPDATE OF e
-    """
-)
+# A fleet's outcome report is one statement (one synchronous commit): it locks the execution row first (as a
+# child reporting to its parent does), then records the outcome fenced on the dispatch token, and notifies a
+# run holding its claim for it. The lock orders it with a park: a park committed before it is seen (the status
+# comes back `waiting`, and the caller wakes the execution in a second statement, which sees both); a park
+# after it sees the outcome in its own check. If the caller dies between the two, the liveness sweep finds a
+# remote wait whose steps have all reported and wakes it.
+_TARGET = f"""
+    target AS (
+        SELECT e.id, e.status FROM remote_steps r JOIN executions e ON e.id = r.execution_id
+        WHERE r.token = :token AND e.run_index = r.run_index AND e.status IN ('pending', 'running', 'waiting')
+        FOR UPDATE OF e
+    ), dispatch AS (
+        UPDATE remote_steps SET {{changes}}, finished_at = now(), worker = coalesce(:worker, worker)
+        WHERE token = :token AND state IN {_IN_FLIGHT_SQL} AND EXISTS (SELECT 1 FROM target)
+        RETURNING execution_id, run_index, step_name, attempt, attempt_started_at
+    )"""
+# Sent at commit to a run that holds its claim waiting for this outcome (see zart.engine.remote). It says what
+# this statement wrote, so that run can go on without reading it back: the step, the dispatch, and for a
+# checkpoint written here its output when that fits in a notification (else the run reads it).
+OUTCOME_FITS = 7000  # bytes of output carried; a notification's payload must stay under 8000
+_NOTIFY = """LATERAL (SELECT pg_notify('{channel}', (jsonb_build_object(
+        'execution_id', d.execution_id, 'run', d.run_index, 'step', d.step_name, 'token', CAST(:token AS text),
+        'status', {status}) || {output})::text) IS NULL AS notified) n"""
+_RESULT = "d.execution_id, d.run_index, (SELECT status FROM target) AS status, n.notified"
+_SUCCEEDED = "CASE WHEN EXISTS (SELECT 1 FROM step) THEN 'succeeded' ELSE 'unchanged' END"
+_OUTPUT = f"""CASE WHEN octet_length(CAST(:output AS text)) < {OUTCOME_FITS}
+        THEN jsonb_build_object('output', CAST(:output AS jsonb)) ELSE '{{}}'::jsonb END"""
 
 _SUCCEED = text(
     f"""
-    WITH dispatch AS (
-        UPDATE remote_steps SET state = 'succeeded', finished_at = now(), worker = coalesce(:worker, worker)
-        WHERE token = :token AND state IN {_IN_FLIGHT_SQL}
-        RETURNING execution_id, run_index, step_name, attempt, attempt_started_at
-    ), step AS (
+    WITH {_TARGET.format(changes="state = 'succeeded'")}, step AS (
         UPDATE steps s SET status = 'completed', output = CAST(:output AS jsonb), error = NULL,
                completed_at = now(), updated_at = now(), wake_at = NULL
         FROM dispatch d
@@ -163,22 +177,22 @@ _SUCCEED = text(
         ON CONFLICT (execution_id, run_index, step_name, attempt) DO UPDATE
             SET ended_at = now(), outcome = 'completed', error = NULL
     )
-    SELECT d.execution_id, d.run_index FROM dispatch d WHERE EXISTS (SELECT 1 FROM step)
+    SELECT {_RESULT} FROM dispatch d, {_NOTIFY.format(channel=REMOTE_CHANNEL, status=_SUCCEEDED, output=_OUTPUT)}
+    WHERE EXISTS (SELECT 1 FROM step)
     """
 )
 
 _FAIL = text(
     f"""
-    UPDATE remote_steps SET state = 'failed', finished_at = now(), error = CAST(:error AS jsonb),
-           worker = coalesce(:worker, worker)
-    WHERE token = :token AND state IN {_IN_FLIGHT_SQL}
-    RETURNING execution_id, run_index
+    WITH {_TARGET.format(changes="state = 'failed', error = CAST(:error AS jsonb)")}
+    SELECT {_RESULT} FROM dispatch d, {_NOTIFY.format(channel=REMOTE_CHANNEL, status="'failed'", output="'{}'::jsonb")}
     """
 )
 
 
 def record_success(conn: Connection, token: str, output: Any, worker: str | None) -> str | None:
-    """Checkpoint the step's result, once, if `token` is its current dispatch. Returns the execution to wake."""
+    """Checkpoint the step's result, once, if `token` is its current dispatch. Returns the execution to wake.
+    `conn` is in autocommit mode: the outcome commits before the wake is attempted."""
     return _record(conn, token, _SUCCEED, output=to_json(output), worker=worker)
 
 
@@ -189,40 +203,40 @@ def record_failure(conn: Connection, token: str, error: dict[str, Any], worker: 
 
 
 def _record(conn: Connection, token: str, statement: Any, **params: Any) -> str | None:
-    if one(conn, _LOCK_BY_TOKEN, token=token) is None:
-        return None  # a foreign token, or the run has finished or moved on: nothing to change
     done = one(conn, statement, token=token, **params)
-    if done is None:
-        return None
+    if done is None or done["status"] != "waiting":
+        return None  # not ours, or the run is still going: it takes the outcome up itself (or its park does)
     woken = executions.wake_parent_if_children_done(conn, done["execution_id"], done["run_index"])
     return done["execution_id"] if woken else None
 
 
-_STARTED = text(
+# What a fleet worker's main process reports, off the task's path, about the zart tasks it holds: received
+# (prefetched, maybe waiting for a free pool process) or running. Either way the dispatch is alive for `silence`
+# more seconds, so a worker killed with a task in hand is noticed within about a lease whether or not the task
+# had started. A received task keeps the state `sent` (with its worker named); a task retrying with a countdown
+# keeps its later deadline. A liveness report only: a crash that loses it costs a re-dispatch, never a result.
+_HELD = text(
     f"""
-    UPDATE remote_steps SET state = 'started', worker = :worker, started_at = coalesce(started_at, now()),
-           heartbeat_at = now(), alive_until = now() + make_interval(secs => :silence)
-    WHERE token = :token AND state IN {_IN_FLIGHT_SQL}
-    RETURNING 1
+    WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS value)
+    UPDATE remote_steps SET
+        state = CASE WHEN token = ANY(:running) THEN 'started' ELSE state END,
+        started_at = CASE WHEN token = ANY(:running) THEN coalesce(started_at, now()) ELSE started_at END,
+        worker = :worker, heartbeat_at = now(),
+        alive_until = CASE WHEN state = 'retry' AND NOT token = ANY(:running)
+                           THEN greatest(alive_until, now() + make_interval(secs => :silence))
+                           ELSE now() + make_interval(secs => :silence) END
+    FROM relaxed
+    WHERE token = ANY(:tokens) AND state IN {_IN_FLIGHT_SQL} AND relaxed.value = 'off'
+    RETURNING token
     """
 )
 
 
-def mark_started(conn: Connection, token: str, worker: str, silence: float) -> bool:
-    """A worker began the task; it is presumed lost after `silence` seconds without a heartbeat."""
-    return one(conn, _STARTED, token=token, worker=worker, silence=silence) is not None
-
-
-_HEARTBEAT = text(
-    """
-    UPDATE remote_steps SET heartbeat_at = now(), alive_until = now() + make_interval(secs => :silence)
-    WHERE token = ANY(:tokens) AND state = 'started'
-    """
-)
-
-
-def heartbeat(conn: Connection, tokens: list[str], silence: float) -> None:
-    conn.execute(_HEARTBEAT, {"tokens": tokens, "silence": silence})
+def report_held(conn: Connection, tokens: list[str], running: list[str], worker: str, silence: float) -> set[str]:
+    """A worker holds these dispatches (`running`: a pool process is running them); returns those still in
+    flight (the others finished or were superseded: nothing to report on them any more)."""
+    found = rows(conn, _HELD, tokens=tokens, running=running, worker=worker, silence=silence)
+    return {r["token"] for r in found}
 
 
 _RETRYING = text(

@@ -56,6 +56,8 @@ def scalar(conn: Connection, statement: TextClause, **params: Any) -> Any:
 
 
 FINISHED_CHANNEL = "zart_execution_finished"
+# a remote step's outcome was recorded; the payload is the execution id
+REMOTE_CHANNEL = "zart_remote_outcome"
 
 # The NOTIFY sent when an execution finishes carries its final state (when it fits in a notification), so a
 # waiter can answer without reading the row back; a larger one carries just the id.
