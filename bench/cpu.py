@@ -33,7 +33,10 @@ def proc_stats() -> dict[int, ProcStat]:
         except OSError:
             continue
         fields = raw[raw.rindex(")") + 2 :].split()  # after the command name: state, ppid, pgrp, ...
-        stats[int(entry.name)] = ProcStat(int(fields[1]), int(fields[2]), int(fields[11]) + int(fields[12]))
+        # utime + stime, and cutime + cstime: what its children that have exited (and been waited for) used,
+        # so a Postgres backend or a pool process that ends inside a measured block is still counted
+        ticks = int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+        stats[int(entry.name)] = ProcStat(int(fields[1]), int(fields[2]), ticks)
     return stats
 
 
@@ -70,4 +73,5 @@ class CpuMeter:
 
     def __exit__(self, *_: object) -> None:
         end = self._snapshot()
-        self.seconds = sum(ticks - self._start.get(pid, 0) for pid, ticks in end.items()) / TICKS
+        # totals, not per process: a process that exits moves its time into its parent's children's time
+        self.seconds = (sum(end.values()) - sum(self._start.values())) / TICKS

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
+from typing import Any
 
 from celery import Celery
 
@@ -60,15 +61,26 @@ class Publisher:
         try:
             with self._app.producer_or_acquire() as producer:
                 producer.connection.ensure_connection(max_retries=0)
-                client = getattr(producer.channel, "client", None)
-                if client is not None and producer.connection.transport.driver_type == "redis":
-                    with client.pipeline(transaction=False) as pipe:
-                        marked, queued = pipe.exists(self_claim_marker(queue)).llen(queue).execute()
-                    if marked and queued:
-                        return True
-        except Exception as exc:  # the publish below reports the broker's state
-            log.debug("could not look at the queue of %s: %s", execution_id, exc)
+                if self._doorbell_queued(producer, queue):
+                    return True
+        except Exception as exc:  # the broker is down: one attempt, as a publish makes, is enough
+            log.warning("could not publish %s: %s", execution_id, exc)
+            return False
         return self.publish(execution_id)
+
+    @staticmethod
+    def _doorbell_queued(producer: Any, queue: str) -> bool:
+        """A self-claiming fleet serves `queue` and a doorbell waits in it (False when that cannot be told)."""
+        client = getattr(producer.channel, "client", None)
+        if client is None or producer.connection.transport.driver_type != "redis":
+            return False
+        try:
+            with client.pipeline(transaction=False) as pipe:
+                marked, queued = pipe.exists(self_claim_marker(queue)).llen(queue).execute()
+        except Exception as exc:  # the doorbell is rung then, as without a self-claiming fleet
+            log.debug("could not look at queue %s: %s", queue, exc)
+            return False
+        return bool(marked and queued)
 
     def publish_many(self, execution_ids: list[str], countdown: float | None = None) -> bool:
         """Ring several doorbells over one producer and one connection check (a sweep firing many ticks)."""

@@ -364,7 +364,7 @@ def claim_or_route(
 
 
 # The next ready execution of the given queues (a NULL queue is the default one) whose task this worker runs,
-# oldest first, taken in the same statement; rows another worker is claiming are skipped, never waited for.
+# longest ready first, taken in the same statement; rows another worker is claiming are skipped, never waited for.
 # Executions under a limit are left to flow control's own admission and hand-on.
 _CLAIM_NEXT = text(
     f"""
@@ -374,7 +374,7 @@ _CLAIM_NEXT = text(
           AND e.task = ANY(CAST(:tasks AS text[]))
           AND (e.queue = ANY(CAST(:queues AS text[])) OR (e.queue IS NULL AND :default_queue))
           AND NOT {pause.HOLDS_EXECUTION}
-        ORDER BY e.created_at, e.id
+        ORDER BY e.dispatched_at  -- when it became ready: the pending rows' own small index
         LIMIT 1
         FOR UPDATE SKIP LOCKED
     ), claimed AS (
