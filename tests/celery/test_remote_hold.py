@@ -4,6 +4,10 @@ before; a zart worker killed while holding loses nothing."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from tests.celery.test_remote_steps import remote_rows
@@ -12,36 +16,49 @@ from tests.integration.test_core import finished, query, schedule
 from tests.workflows import entries
 
 
-def doorbells(worker) -> int:  # noqa: ANN001
-    """How many times the zart worker took a run's doorbell (each is a claim and a replay)."""
-    log = worker.log_path.read_text()
-    return sum(1 for line in log.splitlines() if "Task zart.run_execution[" in line and line.endswith("] received"))
+def traced_zart(start_zart: Any, log_dir: Path, hold: str) -> Path:
+    """A zart worker that writes its spans to a file: one `zart.run` span per claimed run of an execution."""
+    spans = log_dir / f"spans-{hold}.jsonl"
+    start_zart(ZART_REMOTE_HOLD=hold, OTEL_TRACES_EXPORTER="zart_jsonl", ZART_TRACES_FILE=str(spans))
+    return spans
 
 
-@pytest.mark.parametrize(("hold", "claims"), [("5", 1), ("0", 3)])
+def claims(spans: Path, execution_id: str) -> int:
+    """How many times the execution was claimed and run, once its last run's span is written."""
+
+    def runs() -> list[dict[str, Any]] | None:
+        lines = spans.read_text().splitlines() if spans.exists() else []
+        found = [s for s in map(json.loads, lines)
+                 if s["name"].startswith("zart.run ") and s["attributes"].get("zart.execution_id") == execution_id]
+        return found if any(s["attributes"].get("zart.outcome") == "completed" for s in found) else None
+
+    return len(poll(runs, what="the last run's span"))
+
+
+@pytest.mark.parametrize(("hold", "runs"), [("5", 1), ("0", 3)])
 def test_a_quick_result_is_taken_up_by_the_run_holding_its_claim(
-    service, start_zart, start_legacy, log_dir, hold, claims
+    service, start_zart, start_legacy, log_dir, hold, runs
 ):
     """Two remote steps in a row: held, one claim runs both; without a hold, each result wakes a new claim."""
-    worker = start_zart(ZART_REMOTE_HOLD=hold)
+    spans = traced_zart(start_zart, log_dir, hold)
     start_legacy()
     execution_id, journal = schedule(service, "c.sequence", log_dir)
     assert finished(service, execution_id)["output"] == {"a": 3, "b": 30}
     assert entries(journal, "add") == 1 and entries(journal, "multiply") == 1
-    assert doorbells(worker) == claims
+    assert claims(spans, execution_id) == runs
     assert [r["state"] for r in remote_rows(service, execution_id)] == ["succeeded", "succeeded"]
 
 
 def test_a_result_too_large_for_the_notification_is_read_back(service, start_zart, start_legacy, log_dir):
     """A small result comes with its notification; one larger than a notification can carry is read from the
     table. Both are taken up by the run that holds its claim."""
-    worker = start_zart(ZART_REMOTE_HOLD="5")
+    spans = traced_zart(start_zart, log_dir, "5")
     start_legacy()
     release = log_dir / "release"
     release.touch()
     execution_id, _ = schedule(service, "c.small-and-large-results", log_dir, release=str(release), size=9000)
     assert finished(service, execution_id)["output"] == ["s", 9000, True]
-    assert doorbells(worker) == 1
+    assert claims(spans, execution_id) == 1
 
 
 def test_a_hold_that_runs_out_parks_the_run_and_frees_its_slot(service, start_zart, start_legacy, log_dir):
