@@ -60,21 +60,72 @@ def test_without_self_claim_an_unrung_execution_waits_for_the_sweeper(env, servi
     service.cancel(unrung)
 
 
-def test_limited_executions_are_left_to_flow_control(env, service, start_worker, log_dir):
-    start_worker(concurrency=4, **NO_RESCUE)
+def test_limited_executions_without_doorbells_are_taken_within_their_limit(env, service, start_worker, log_dir):
+    for _ in range(2):
+        start_worker(concurrency=4, **NO_RESCUE)
     journal = log_dir / "limited.journal"
     quiet = silent(env)
-    held = [
-        quiet.schedule("flow.limited", {"journal": str(journal), "seconds": 0.01}).execution["execution_id"]
-        for _ in range(4)
+    unrung = [
+        quiet.schedule("flow.limited", {"journal": str(journal), "seconds": 0.02}).execution["execution_id"]
+        for _ in range(30)
     ]
     rung = service.schedule("r.steps", steps_input(log_dir, "rung")).execution["execution_id"]
     finished(service, rung)
-    time.sleep(1.0)  # the worker has looked for ready executions after its run and come back empty-handed
-    assert set(statuses(service, held).values()) == {"pending"}
-    assert not starts(journal)
-    for execution_id in held:
-        service.cancel(execution_id)
+    for execution_id in unrung:
+        assert finished(service, execution_id, timeout=30)["status"] == "completed"
+    assert len(starts(journal)) == 30
+    assert overlap(journal) <= 2  # the limit's concurrency, though up to 8 processes took them
+
+
+def test_limited_executions_taken_without_doorbells_are_held_and_start_in_priority_order(
+    env, service, start_worker, log_dir
+):
+    start_worker(concurrency=2, **NO_RESCUE)
+    journal, release = log_dir / "priority.journal", log_dir / "release"
+    blocker_id = service.schedule(
+        "flow.priority", {"journal": str(journal), "release": str(release)}
+    ).execution["execution_id"]
+    poll(lambda: service.status(blocker_id)["current_step"] == "block", what="the blocker to hold the slot")
+    quiet = silent(env)
+    order = [0, 5, 0, 10, -1]
+    ids = [
+        quiet.schedule("flow.priority", {"journal": str(journal), "n": n}, priority=p).execution["execution_id"]
+        for n, p in enumerate(order)
+    ]
+    finished(service, service.schedule("r.steps", steps_input(log_dir, "rung")).execution["execution_id"])
+    # the worker's free process took them after its run: flow control held each (the slot is the blocker's)
+    poll(lambda: all(service.holding_limit(i) for i in ids), what="the unrung backlog to be held")
+    release.touch()
+    for execution_id in [blocker_id, *ids]:
+        assert finished(service, execution_id, timeout=30)["status"] == "completed"
+    started = [execution_id for _, execution_id in starts(journal) if execution_id != blocker_id]
+    assert started == [ids[n] for n in sorted(range(len(order)), key=lambda n: (-order[n], n))]
+
+
+def test_a_worker_killed_while_running_a_limited_one_it_took_frees_the_slot_after_the_lease(
+    env, service, start_worker, log_dir
+):
+    worker = start_worker(concurrency=1, **NO_RESCUE)
+    journal, release = log_dir / "one.journal", log_dir / "release"
+    quiet = silent(env)
+    taken = quiet.schedule("flow.one-slot", {"journal": str(journal), "release": str(release)})
+    taken_id = taken.execution["execution_id"]
+    finished(service, service.schedule("r.steps", steps_input(log_dir, "rung")).execution["execution_id"])
+    poll(lambda: service.status(taken_id)["current_step"] == "block", what="the unrung one to hold the slot")
+    worker.kill()
+    assert limit_running(service, "flow.one-slot") == 1  # still the dead worker's, until its lease runs out
+    after = service.schedule("flow.one-slot", {"journal": str(journal)}).execution["execution_id"]
+    release.touch()
+    start_worker(concurrency=1, **NO_RESCUE)
+    for execution_id in (taken_id, after):
+        assert finished(service, execution_id, timeout=30)["status"] == "completed"
+    assert overlap(journal) == 1
+    poll(lambda: limit_running(service, "flow.one-slot") == 0, what="the slot to be given back")
+
+
+def limit_running(service: ZartService, name: str) -> int:
+    with db.autocommit(service.settings.database_url) as conn:
+        return int(conn.execute(text("SELECT running FROM flow_limits WHERE name = :n"), {"n": name}).scalar_one())
 
 
 def test_a_flow_limited_backlog_on_self_claiming_workers_never_exceeds_its_limit(service, start_worker, log_dir):

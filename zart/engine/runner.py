@@ -118,29 +118,30 @@ def run_ready(
     make_context: Callable[..., Context] = Context,
 ) -> int:
     """Claim and run ready executions of `selection` one after another (FOR UPDATE SKIP LOCKED: workers doing
-    the same never wait for each other); returns how many ran. Each is claimed exactly as a doorbell's would be
-    (same conditions, pause rules, lease); executions under a limit are left to flow control."""
+    the same never wait for each other); returns how many were taken. Each is claimed exactly as a doorbell's
+    would be (same conditions, pause rules, lease). When no unlimited one is ready, the oldest limited one not
+    yet held goes through flow control as its doorbell would (admitted and run, held, or cancelled), so a held
+    one is never taken twice and held ones still start in their limit's order, by the hand-on."""
     deadline = time.monotonic() + SELF_CLAIM_SECONDS
     ran = 0
     last = ""
+    where = {"tasks": list(selection.tasks), "queues": list(selection.queues), "default_queue": selection.default_queue}
     while time.monotonic() < deadline:
         token = uuid.uuid4().hex
-        claimed = executions.claim_next(
-            conn,
-            token,
-            config.worker_name,
-            config.lease_seconds,
-            tasks=list(selection.tasks),
-            queues=list(selection.queues),
-            default_queue=selection.default_queue,
-        )
-        if claimed is None:
-            return ran
-        outcome = _run_claimed(conn, claimed, token, config, publish, registry, make_context)
+        claimed = executions.claim_next(conn, token, config.worker_name, config.lease_seconds, **where)
+        if claimed is not None:
+            execution_id = claimed["id"]
+            outcome = _run_claimed(conn, claimed, token, config, publish, registry, make_context)
+        else:
+            execution_id = executions.next_limited(conn, **where)
+            # someone else's claim in between leaves it not claimable: the same one twice means nothing is left
+            if execution_id is None or execution_id == last:
+                return ran
+            outcome = _run_limited(conn, execution_id, token, config, publish, registry, make_context)
         # Celery logs only the doorbell's own outcome: these runs say theirs the same way
-        log.info("execution %s (taken without its doorbell) ended: %r", claimed["id"], outcome)
+        log.info("execution %s (taken without its doorbell) ended: %r", execution_id, outcome)
         ran += 1
-        last = claimed["id"]
+        last = execution_id
     # out of time with ready executions perhaps left: a doorbell (a no-op claim, then a new drain) hands them on
     publish(last, None)
     return ran

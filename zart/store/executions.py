@@ -366,15 +366,21 @@ def claim_or_route(
 # The next ready execution of the given queues (a NULL queue is the default one) whose task this worker runs,
 # longest ready first, taken in the same statement; rows another worker is claiming are skipped, never waited for.
 # Executions under a limit are left to flow control's own admission and hand-on.
-_CLAIM_NEXT = text(
-    f"""
-    WITH next AS (
+# Ready executions of a worker's selection, oldest first: pending, due, not held by a limit, not paused. Held
+# rows are left out of the ready rows' partial index (migration 0014), so a look never walks past them.
+_READY_OF_SELECTION = f"""
         SELECT e.id FROM executions e
-        WHERE e.status = 'pending' AND (e.wake_at IS NULL OR e.wake_at <= now()) AND e.flow_limit IS NULL
+        WHERE e.status = 'pending' AND e.held_by IS NULL AND (e.wake_at IS NULL OR e.wake_at <= now())
           AND e.task = ANY(CAST(:tasks AS text[]))
           AND (e.queue = ANY(CAST(:queues AS text[])) OR (e.queue IS NULL AND :default_queue))
           AND NOT {pause.HOLDS_EXECUTION}
-        ORDER BY e.dispatched_at  -- when it became ready: the pending rows' own small index
+"""
+
+_CLAIM_NEXT = text(
+    f"""
+    WITH next AS (
+        {_READY_OF_SELECTION} AND e.flow_limit IS NULL
+        ORDER BY e.dispatched_at  -- when it became ready
         LIMIT 1
         FOR UPDATE SKIP LOCKED
     ), claimed AS (
@@ -403,6 +409,24 @@ def claim_next(
         conn, _CLAIM_NEXT, token=token, worker=worker, lease=lease, tasks=tasks, queues=queues,
         default_queue=default_queue,
     )
+
+
+# Skips rows being claimed right now; the lock ends with the statement: admission (flow.claim) takes its own.
+_NEXT_LIMITED = text(
+    f"""
+    {_READY_OF_SELECTION} AND e.flow_limit IS NOT NULL
+    ORDER BY e.dispatched_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+    """
+)
+
+
+def next_limited(conn: Connection, *, tasks: list[str], queues: list[str], default_queue: bool) -> str | None:
+    """The oldest ready execution under a limit of the same selection as `claim_next`, not yet held by its
+    limit: to be admitted (or held) by flow control exactly as its doorbell would have it."""
+    row = hot_one(conn, _NEXT_LIMITED, tasks=tasks, queues=queues, default_queue=default_queue)
+    return None if row is None else str(row["id"])
 
 
 _FENCE = text(

@@ -90,6 +90,9 @@ executions = Table(
     Index("executions_parent_idx", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
     Index("executions_due_idx", "wake_at", postgresql_where=text("status = 'waiting'")),
     Index("executions_pending_idx", "dispatched_at", postgresql_where=text("status = 'pending'")),
+    Index(
+        "executions_ready_idx", "dispatched_at", postgresql_where=text("status = 'pending' AND held_by IS NULL")
+    ),
     Index("executions_pending_task_idx", "task", "created_at", postgresql_where=text("status = 'pending'")),
     Index(
         "executions_active_idx",
