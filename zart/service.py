@@ -110,7 +110,6 @@ class Scheduled:
     execution: dict[str, Any]
     created: bool
     published: bool
-    limited: bool = True  # under a flow limit (or not known to be free of one)
 
 
 def new_execution_id() -> str:
@@ -242,8 +241,7 @@ class ZartService:
                     joined.conn, task, data, new_id, execution_id, idempotency_key, triggered_by, flow
                 )
             if scheduled.created:
-                limited = scheduled.limited
-                joined.after_commit(lambda: self._after_insert(new_id, superseded, debounce, limited))
+                joined.after_commit(lambda: self._after_insert(new_id, superseded, debounce))
             return scheduled
         with db.transaction(self.settings.database_url) as conn:
             scheduled, superseded = self._insert(
@@ -251,18 +249,16 @@ class ZartService:
             )
         if not scheduled.created:
             return scheduled
-        published = self._after_insert(new_id, superseded, debounce, scheduled.limited)
+        published = self._after_insert(new_id, superseded, debounce)
         return Scheduled(scheduled.execution, created=True, published=published)
 
-    def _after_insert(
-        self, execution_id: str, superseded: list[str], debounce: float | None, limited: bool = True
-    ) -> bool:
+    def _after_insert(self, execution_id: str, superseded: list[str], debounce: float | None) -> bool:
         """After commit: the superseded executions' children are cancelled, woken parents rung, then the new one
         (whose doorbell may be left out when its queue holds one already: see Publisher.ring_unless_queued)."""
         for older in superseded:
             self.cancel_descendants(older)
             self.publish(older)  # a cancelled one claims nothing; a parent its cancelled child woke runs on
-        if debounce is None and not limited and self._publish_fn is None:
+        if debounce is None and self._publish_fn is None:
             return self._publisher().ring_unless_queued(execution_id)
         return self.publish(execution_id, debounce)
 
@@ -313,7 +309,7 @@ class ZartService:
                 f"data has no '{created['key_path']}', the concurrency key of limit '{created['flow_limit']}'"
             )
         record = {"execution_id": created["id"], **{k: created[k] for k in ("task", "status", "created_at")}}
-        scheduled = Scheduled(record, created=True, published=False, limited=created["flow_limit"] is not None)
+        scheduled = Scheduled(record, created=True, published=False)
         return scheduled, self._supersede(conn, created)
 
     def validate_input(self, conn: Any, task: str, data: Any) -> TaskDefinition:

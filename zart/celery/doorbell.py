@@ -50,11 +50,12 @@ class Publisher:
         return self.publish_many([execution_id], countdown)
 
     def ring_unless_queued(self, execution_id: str) -> bool:
-        """The doorbell of a new, ready, unlimited execution, left out when its queue already holds one and the
-        queue's workers take ready executions themselves: the worker that takes the queued doorbell claims
-        every ready execution of the queue (this one included, committed before) before it goes back to its
-        doorbells, so a second one would only cost a claim that takes nothing. If that worker dies first, the
-        sweeper re-publishes what is left, as for any lost message."""
+        """The doorbell of a new, ready execution, left out when its queue already holds one and the queue's
+        workers take ready executions themselves: the worker that takes the queued doorbell claims every ready
+        execution of the queue (this one included, committed before; one under a limit is admitted or held by
+        flow control as its doorbell would have it) before it goes back to its doorbells, so a second one would
+        only cost a claim that takes nothing. If that worker dies first, the sweeper re-publishes what is left,
+        as for any lost message."""
         queue = (self._router.queue_for(execution_id) if self._router is not None else None) or str(
             self._app.conf.task_default_queue
         )

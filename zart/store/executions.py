@@ -8,7 +8,16 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from zart.store import counts, pause
-from zart.store.sql import FINAL_STATE_SQL, NOTIFY_FINISHED_SQL, hot_one, one, rows, scalar, to_json
+from zart.store.sql import (
+    CLAIM_UNSYNCED,
+    FINAL_STATE_SQL,
+    NOTIFY_FINISHED_SQL,
+    hot_one,
+    one,
+    rows,
+    scalar,
+    to_json,
+)
 
 _INSERT = text(
     """
@@ -304,9 +313,6 @@ _CLAIM_SET = """
            started_at = coalesce(started_at, now()), updated_at = now(),
            waiting_for = NULL, waiting_for_event = NULL, current_step = NULL
 """
-# the claim may be lost in a crash (the row is then dispatched again); the first checkpoint's synchronous
-# commit flushes it anyway, so the claim need not wait for its own fsync
-_CLAIM_UNSYNCED = "set_config('synchronous_commit', 'off', true) = 'off'"
 _CLAIM_RETURNING = f"""
     RETURNING e.id, e.task, e.input, e.function_ref, e.run_index, e.attempt, e.recoveries, e.deadline_at,
               e.parent_id, e.trace_context,
@@ -334,7 +340,7 @@ _CLAIM = text(
             OR (status = 'waiting' AND wake_at <= now())
             OR (status = 'running' AND lease_expires_at < now()))
           AND NOT {pause.HOLDS_EXECUTION}
-          AND {_CLAIM_UNSYNCED}
+          AND {CLAIM_UNSYNCED}
         {_CLAIM_RETURNING}
     )
     SELECT c.*, {_CLAIMED_STEPS}, x.flow_limit IS NOT NULL AS limited
@@ -385,7 +391,7 @@ _CLAIM_NEXT = text(
         FOR UPDATE SKIP LOCKED
     ), claimed AS (
         {_CLAIM_SET}
-        FROM next WHERE e.id = next.id AND {_CLAIM_UNSYNCED}
+        FROM next WHERE e.id = next.id AND {CLAIM_UNSYNCED}
         {_CLAIM_RETURNING}
     )
     SELECT c.*, {_CLAIMED_STEPS} FROM claimed c

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from zart.store import pause
-from zart.store.sql import one, rows, scalar, to_json
+from zart.store.sql import CLAIM_UNSYNCED, hot_one, one, rows, scalar, to_json
 
 _CLAIM = text(
     f"""
@@ -30,7 +30,7 @@ _CLAIM = text(
                    'exec_attempt', s.exec_attempt,
                    'wake_at', s.wake_at, 'child_id', s.child_id, 'due', s.wake_at <= now()))
                FROM steps s WHERE s.execution_id = c.id AND s.run_index = c.run_index), '[]'::json) END AS steps
-    FROM claimed c
+    FROM claimed c WHERE {CLAIM_UNSYNCED}
     """
 )
 
@@ -38,7 +38,7 @@ _CLAIM = text(
 def claim(conn: Connection, execution_id: str, token: str, worker: str, lease: float) -> dict[str, Any] | None:
     """Admit and claim an execution under its limit. `verdict` is claimed, cancel or held; None when the
     execution is not claimable at all (finished, not due, already running)."""
-    return one(conn, _CLAIM, id=execution_id, token=token, worker=worker, lease=lease)
+    return hot_one(conn, _CLAIM, id=execution_id, token=token, worker=worker, lease=lease)
 
 
 # How many held executions of each limit may start now (free slots, tokens in the bucket), and the best of
