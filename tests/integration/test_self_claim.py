@@ -178,6 +178,8 @@ def test_a_new_execution_rings_no_doorbell_while_its_queue_holds_one_for_a_self_
         broker.set(self_claim_marker(queue), "1", ex=30)
         for _ in range(3):
             scheduled.append(client.schedule("r.steps", {"journal": "/dev/null"}).execution["execution_id"])
+        # one under a limit too: the worker that takes the queued doorbell admits it through flow control
+        scheduled.append(client.schedule("flow.limited", {"journal": "/dev/null"}).execution["execution_id"])
         assert broker.llen(queue) == 2
         broker.delete(queue)
         scheduled.append(client.schedule("r.steps", {"journal": "/dev/null"}).execution["execution_id"])
