@@ -157,8 +157,7 @@ def test_rate_limit_starts_stay_within_rate_plus_burst(service, start_worker, lo
     assert stamps[-1] - stamps[0] < 9  # and it kept going at about the rate
 
 
-def test_a_queue_pause_holds_every_task_of_the_queue_until_resumed(service, start_worker, log_dir):
-    start_worker()
+def test_a_queue_pause_holds_every_task_of_the_queue_until_resumed(service, worker, log_dir):
     admin = FlowAdmin(service)
     admin.pause("flow.shared", "test")
     journal = log_dir / "shared.journal"
@@ -208,8 +207,7 @@ def test_cancel_in_progress_lets_the_newest_of_a_key_win(service, start_worker, 
     assert service.wait(first, 5)[1]["status"] == "cancelled"
 
 
-def test_dedup_key_returns_the_active_execution_and_debounce_keeps_the_last_input(service, start_worker):
-    start_worker()
+def test_dedup_key_returns_the_active_execution_and_debounce_keeps_the_last_input(service, worker):
     first = service.schedule("flow.plain", {"v": 1}, dedup_key="reindex-acme", debounce=1.0)
     again = service.schedule("flow.plain", {"v": 2}, dedup_key="reindex-acme", debounce=1.0)
     last = service.schedule("flow.plain", {"v": 3}, dedup_key="reindex-acme", debounce=1.0)
