@@ -53,6 +53,17 @@ _REDISPATCH = text(
 
 _NOW = text("SELECT now()")
 
+# the fleet's sweep turn: taken when the last one began at least `interval` seconds ago (or never); the row is
+# recreated if missing. Workers tick independently, so the first to tick after the interval sweeps.
+_TAKE_TURN = text(
+    """
+    INSERT INTO sweep_turns (id, started_at) VALUES (1, now())
+    ON CONFLICT (id) DO UPDATE SET started_at = now()
+    WHERE sweep_turns.started_at <= now() - make_interval(secs => :interval)
+    RETURNING started_at
+    """
+)
+
 # counted up to a cap: the sweeper only needs to know whether more rows are unclaimed than the queue holds
 _READY_PENDING = text(
     """
@@ -92,6 +103,12 @@ def redispatch_stale(
 def database_now(conn: Connection) -> datetime:
     """The transaction's clock, the one every `dispatched_at` is written with."""
     return scalar(conn, _NOW)
+
+
+def take_turn(conn: Connection, interval: float) -> datetime | None:
+    """The database's clock when this sweeper takes the fleet's turn to sweep, or None when another sweeper
+    took it less than `interval` seconds ago."""
+    return scalar(conn, _TAKE_TURN, interval=interval)
 
 
 def count_ready_pending(conn: Connection, cap: int) -> int:
