@@ -132,9 +132,23 @@ def _shared_processes_only_when_asked(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture()
-def worker(env: Environment, shared_processes: SharedProcesses) -> Worker:
+def shared_worker(env: Environment, shared_processes: SharedProcesses) -> Callable[..., Worker]:
+    """`shared_worker(concurrency, **overrides)`: a running `zart worker` so configured, which earlier tests may
+    have used too (see SharedProcesses); one at a time, restarted when a test asks for another configuration."""
+
+    def get(concurrency: int = 2, **overrides: str) -> Worker:
+        def start(directory: Path) -> Worker:
+            return Worker(env, directory, concurrency, **overrides).wait_ready()
+
+        return shared_processes.get("shared_worker", (env, concurrency, overrides), start)
+
+    return get
+
+
+@pytest.fixture()
+def worker(shared_worker: Callable[..., Worker]) -> Worker:
     """A running `zart worker` (concurrency 2) that earlier tests may have used too (see SharedProcesses)."""
-    return shared_processes.get("worker", env, lambda directory: Worker(env, directory).wait_ready())
+    return shared_worker()
 
 
 @pytest.fixture()
