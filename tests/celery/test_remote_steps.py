@@ -35,9 +35,8 @@ def test_celery_tasks_as_steps_in_sequence_and_in_parallel(service, zart_worker,
     assert all(r["worker"] and r["worker"].startswith("legacy") for r in rows)
 
 
-def test_the_zart_worker_runs_other_work_while_a_remote_step_runs(service, start_zart, start_legacy, log_dir):
+def test_the_zart_worker_runs_other_work_while_a_remote_step_runs(service, start_zart, legacy_worker, log_dir):
     start_zart(concurrency=1)
-    start_legacy()
     release = log_dir / "release"
     blocked_id, journal = schedule(service, "c.blocking", log_dir, release=str(release))
     poll(lambda: entries(journal, "wait") == 1, what="the remote step to start")
@@ -109,7 +108,7 @@ def test_status_verbose_and_admin_detail_show_the_celery_task(service, env, zart
     assert [s["remote"]["state"] for s in detail["steps"]] == ["succeeded", "succeeded"]
 
 
-def test_remote_steps_are_spans_in_the_execution_trace(service, start_zart, start_legacy, log_dir):
+def test_remote_steps_are_spans_in_the_execution_trace(service, start_zart, legacy_worker, log_dir):
     """Scheduled without tracing (this process has none): the first traced run adopts the trace, every later
     run joins it, and each Celery task sent is a `zart.remote` span under the run that sent it."""
     import json
@@ -117,7 +116,6 @@ def test_remote_steps_are_spans_in_the_execution_trace(service, start_zart, star
     spans_file = log_dir / "spans.jsonl"
     # no hold: each result wakes the run again, so the trace spans several runs
     start_zart(OTEL_TRACES_EXPORTER="zart_jsonl", ZART_TRACES_FILE=str(spans_file), ZART_REMOTE_HOLD="0")
-    start_legacy()
     execution_id, _ = schedule(service, "c.sequence", log_dir)
     assert finished(service, execution_id)["output"] == {"a": 3, "b": 30}
 
