@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from zart.config import load_settings, merged_environment, normalise_database_url
-from zart.localservices import LocalPostgres, LocalRedis, free_port
+from zart.localservices import LocalPostgres, LocalRedis, free_port, wait_for_port
 from zart.migrate import upgrade
 from zart.service import ZartService
 
@@ -82,6 +82,10 @@ class DevStack:
         if not done:
             raise RuntimeError(f"the sample execution {execution_id} did not finish")
         return {"execution_id": execution_id, "status": row["status"], "output": row["output"]}
+
+    def wait_for_api(self, timeout: float = 60.0) -> None:
+        """Return once the HTTP API accepts connections, so the URLs printed next can be opened at once."""
+        wait_for_port(self.api_port, timeout, "the HTTP API")
 
     def stop(self) -> None:
         for process in self.processes:

@@ -42,7 +42,7 @@ def _as_postgres_user(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv]
 
 
-def _wait_for_port(port: int, timeout: float, what: str) -> None:
+def wait_for_port(port: int, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -92,7 +92,7 @@ class LocalPostgres:
                 stdout=subprocess.DEVNULL,
             )
         self._pg_ctl_start(fsync)
-        _wait_for_port(self.port, 30, "PostgreSQL")
+        wait_for_port(self.port, 30, "PostgreSQL")
         self._create_database()
         return self.url
 
@@ -140,7 +140,7 @@ class LocalPostgres:
     def restart(self, fsync: bool = True) -> None:
         self.stop()
         self._pg_ctl_start(fsync)
-        _wait_for_port(self.port, 30, "PostgreSQL")
+        wait_for_port(self.port, 30, "PostgreSQL")
 
 
 @dataclass
@@ -177,7 +177,7 @@ class LocalRedis:
             stdout=open(self.directory / "redis.log", "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
-        _wait_for_port(self.port, 15, "Redis")
+        wait_for_port(self.port, 15, "Redis")
         return self.url
 
     def stop(self) -> None:
@@ -221,7 +221,7 @@ class LocalPgBouncer:
             stdout=open(self.directory / "pgbouncer.out", "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
-        _wait_for_port(self.port, 15, "PgBouncer")
+        wait_for_port(self.port, 15, "PgBouncer")
         return self.url
 
     def _config(self) -> str:

@@ -37,10 +37,11 @@ def claims(spans: Path, execution_id: str) -> int:
 
 @pytest.mark.parametrize(("hold", "runs"), [("5", 1), ("0", 3)])
 def test_a_quick_result_is_taken_up_by_the_run_holding_its_claim(
-    service, start_zart, legacy_worker, log_dir, hold, runs
+    service, start_zart, start_legacy, log_dir, hold, runs
 ):
     """Two remote steps in a row: held, one claim runs both; without a hold, each result wakes a new claim."""
     spans = traced_zart(start_zart, log_dir, hold)
+    start_legacy()
     execution_id, journal = schedule(service, "c.sequence", log_dir)
     assert finished(service, execution_id)["output"] == {"a": 3, "b": 30}
     assert entries(journal, "add") == 1 and entries(journal, "multiply") == 1

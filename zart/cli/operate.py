@@ -117,6 +117,7 @@ def dev(state: CliState, port: int, once: bool) -> None:
         say(f"Sample execution {sample['execution_id']}: {sample['status']} {json.dumps(sample['output'])}")
         if once:
             return
+        stack.wait_for_api()
         say("")
         say(f"HTTP API:   http://127.0.0.1:{port}/api/v1/executions   Swagger UI: http://127.0.0.1:{port}/docs")
         say(f"Dashboard:  http://127.0.0.1:{port}/ui/")
