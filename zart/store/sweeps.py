@@ -53,14 +53,22 @@ _REDISPATCH = text(
 
 _NOW = text("SELECT now()")
 
-# the fleet's sweep turn: taken when the last one began at least `interval` seconds ago (or never); the row is
-# recreated if missing. Workers tick independently, so the first to tick after the interval sweeps.
+# the fleet's sweep turn: taken when the last one began at least `interval` seconds ago; a sweeper that finds
+# the row being taken skips it (no queue of workers on one row lock), and the row is recreated if missing.
+# Workers tick independently, so the first to tick after the interval sweeps.
 _TAKE_TURN = text(
     """
-    INSERT INTO sweep_turns (id, started_at) VALUES (1, now())
-    ON CONFLICT (id) DO UPDATE SET started_at = now()
-    WHERE sweep_turns.started_at <= now() - make_interval(secs => :interval)
-    RETURNING started_at
+    WITH taken AS (
+        UPDATE sweep_turns SET started_at = now()
+        WHERE id IN (SELECT id FROM sweep_turns WHERE started_at <= now() - make_interval(secs => :interval)
+                     FOR UPDATE SKIP LOCKED)
+        RETURNING started_at
+    ), made AS (
+        INSERT INTO sweep_turns (id, started_at) SELECT 1, now() WHERE NOT EXISTS (SELECT 1 FROM sweep_turns)
+        ON CONFLICT (id) DO NOTHING
+        RETURNING started_at
+    )
+    SELECT started_at FROM taken UNION ALL SELECT started_at FROM made
     """
 )
 

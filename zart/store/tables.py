@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     Table,
     Text,
     UniqueConstraint,
@@ -384,4 +385,14 @@ flow_keys = Table(
     Column("key", Text, nullable=False),
     Column("running", Integer, nullable=False),
     PrimaryKeyConstraint("limit_name", "key", name="flow_keys_pkey"),
+)
+
+# When the fleet's last sweep began: one row, taken by the first sweeper to wake after the interval (migration
+# 0015), so a fleet of many workers sweeps once per interval, not once per worker.
+sweep_turns = Table(
+    "sweep_turns",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    _ts("started_at", nullable=False),
+    CheckConstraint("id = 1", name="sweep_turns_single_row"),
 )
