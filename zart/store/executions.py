@@ -418,9 +418,10 @@ def claim_next(
 
 
 # Skips rows being claimed right now; the lock ends with the statement: admission (flow.claim) takes its own.
+# A row lock makes a transaction to commit: like a claim's, that commit need not wait for its fsync.
 _NEXT_LIMITED = text(
     f"""
-    {_READY_OF_SELECTION} AND e.flow_limit IS NOT NULL
+    {_READY_OF_SELECTION} AND e.flow_limit IS NOT NULL AND {CLAIM_UNSYNCED}
     ORDER BY e.dispatched_at
     LIMIT 1
     FOR UPDATE SKIP LOCKED
