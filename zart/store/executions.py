@@ -319,15 +319,17 @@ _CLAIM_RETURNING = f"""
               e.deadline_at IS NOT NULL AND e.deadline_at <= now() AS past_deadline,
               {pause.RULES_VERSION} AS pausing
 """
-_CLAIMED_STEPS = """
+# The checkpoints of the claimed run `c`, as the replay reads them (flow control's admission returns them too)
+CLAIMED_STEPS_JSON = """
     coalesce((
         SELECT json_agg(json_build_object(
             'name', s.name, 'position', s.position, 'kind', s.kind, 'status', s.status,
             'output', s.output, 'error', s.error, 'attempts', s.attempts, 'failures', s.failures,
             'exec_attempt', s.exec_attempt,
             'wake_at', s.wake_at, 'child_id', s.child_id, 'due', s.wake_at <= now()))
-        FROM steps s WHERE s.execution_id = c.id AND s.run_index = c.run_index), '[]'::json) AS steps
+        FROM steps s WHERE s.execution_id = c.id AND s.run_index = c.run_index), '[]'::json)
 """
+_CLAIMED_STEPS = f"{CLAIMED_STEPS_JSON} AS steps"
 
 # One row whenever the execution exists: its columns NULL when it was not claimable here, with `limited` saying
 # whether flow control must decide instead (so a stale doorbell for a finished execution costs one statement).
@@ -369,12 +371,9 @@ def claim_or_route(
     return (row if row["id"] is not None else None), limited
 
 
-# The next ready execution of the given queues (a NULL queue is the default one) whose task this worker runs,
-# longest ready first, taken in the same statement; rows another worker is claiming are skipped, never waited for.
-# Executions under a limit are left to flow control's own admission and hand-on.
-# Ready executions of a worker's selection, oldest first: pending, due, not held by a limit, not paused. Held
-# rows are left out of the ready rows' partial index (migration 0014), so a look never walks past them.
-_READY_OF_SELECTION = f"""
+# Ready executions of a worker's selection: pending, due, not held by a limit, not paused. Held rows are left
+# out of the ready rows' partial index (migration 0014), so a look never walks past them.
+READY_OF_SELECTION = f"""
         SELECT e.id FROM executions e
         WHERE e.status = 'pending' AND e.held_by IS NULL AND (e.wake_at IS NULL OR e.wake_at <= now())
           AND e.task = ANY(CAST(:tasks AS text[]))
@@ -382,10 +381,13 @@ _READY_OF_SELECTION = f"""
           AND NOT {pause.HOLDS_EXECUTION}
 """
 
+# The next ready execution of the given queues (a NULL queue is the default one) whose task this worker runs,
+# longest ready first, taken in the same statement; rows another worker is claiming are skipped, never waited for.
+# Executions under a limit are left to flow control's own admission (flow.claim_next).
 _CLAIM_NEXT = text(
     f"""
     WITH next AS (
-        {_READY_OF_SELECTION} AND e.flow_limit IS NULL
+        {READY_OF_SELECTION} AND e.flow_limit IS NULL
         ORDER BY e.dispatched_at  -- when it became ready
         LIMIT 1
         FOR UPDATE SKIP LOCKED
@@ -415,25 +417,6 @@ def claim_next(
         conn, _CLAIM_NEXT, token=token, worker=worker, lease=lease, tasks=tasks, queues=queues,
         default_queue=default_queue,
     )
-
-
-# Skips rows being claimed right now; the lock ends with the statement: admission (flow.claim) takes its own.
-# A row lock makes a transaction to commit: like a claim's, that commit need not wait for its fsync.
-_NEXT_LIMITED = text(
-    f"""
-    {_READY_OF_SELECTION} AND e.flow_limit IS NOT NULL AND {CLAIM_UNSYNCED}
-    ORDER BY e.dispatched_at
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
-    """
-)
-
-
-def next_limited(conn: Connection, *, tasks: list[str], queues: list[str], default_queue: bool) -> str | None:
-    """The oldest ready execution under a limit of the same selection as `claim_next`, not yet held by its
-    limit: to be admitted (or held) by flow control exactly as its doorbell would have it."""
-    row = hot_one(conn, _NEXT_LIMITED, tasks=tasks, queues=queues, default_queue=default_queue)
-    return None if row is None else str(row["id"])
 
 
 _FENCE = text(

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from zart.store import pause
+from zart.store import executions, pause
 from zart.store.sql import CLAIM_UNSYNCED, hot_one, one, rows, scalar, to_json
 
 # Slots of limit `l` held now, and whether the key of a held execution `h` has none free (counted from the
@@ -22,6 +22,14 @@ _RUNNING = "(SELECT count(*) FROM executions r WHERE r.flow_limit = l.name AND r
 _KEY_BUSY = """(SELECT count(*) FROM executions k
                 WHERE k.flow_limit = l.name AND k.flow_key = h.flow_key AND k.flow_holds) >= l.key_concurrency"""
 
+# What an admission returns: its verdict and, unless held, the claimed execution with its checkpoints.
+_ADMITTED = f"""
+    SELECT c.*, c.deadline_at IS NOT NULL AND c.deadline_at <= now() AS past_deadline,
+           {pause.RULES_VERSION} AS pausing,
+           CASE WHEN c.verdict = 'held' THEN '[]'::json ELSE {executions.CLAIMED_STEPS_JSON} END AS steps
+    FROM claimed c WHERE {CLAIM_UNSYNCED}
+"""
+
 _CLAIM = text(
     f"""
     WITH claimed AS (
@@ -29,16 +37,7 @@ _CLAIM = text(
                                       coalesce((SELECT {pause.HOLDS_EXECUTION} FROM executions e WHERE e.id = :id),
                                                false))
     )
-    SELECT c.*, c.deadline_at IS NOT NULL AND c.deadline_at <= now() AS past_deadline,
-           {pause.RULES_VERSION} AS pausing,
-           CASE WHEN c.verdict = 'held' THEN '[]'::json ELSE coalesce((
-               SELECT json_agg(json_build_object(
-                   'name', s.name, 'position', s.position, 'kind', s.kind, 'status', s.status,
-                   'output', s.output, 'error', s.error, 'attempts', s.attempts, 'failures', s.failures,
-                   'exec_attempt', s.exec_attempt,
-                   'wake_at', s.wake_at, 'child_id', s.child_id, 'due', s.wake_at <= now()))
-               FROM steps s WHERE s.execution_id = c.id AND s.run_index = c.run_index), '[]'::json) END AS steps
-    FROM claimed c WHERE {CLAIM_UNSYNCED}
+    {_ADMITTED}
     """
 )
 
@@ -47,6 +46,42 @@ def claim(conn: Connection, execution_id: str, token: str, worker: str, lease: f
     """Admit and claim an execution under its limit. `verdict` is claimed, cancel or held; None when the
     execution is not claimable at all (finished, not due, already running)."""
     return hot_one(conn, _CLAIM, id=execution_id, token=token, worker=worker, lease=lease)
+
+
+# The oldest ready execution under a limit not yet held by it, of a worker's selection (as claim_next takes an
+# unlimited one), admitted in the same statement: the row stays locked from the look to the verdict, so workers
+# looking at once never pick the same one, and a look costs one round trip. Paused ones are not ready.
+_CLAIM_NEXT = text(
+    f"""
+    WITH next AS MATERIALIZED (
+        {executions.READY_OF_SELECTION} AND e.flow_limit IS NOT NULL AND {CLAIM_UNSYNCED}
+        ORDER BY e.dispatched_at
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        SELECT f.* FROM next CROSS JOIN LATERAL zart_flow_claim(next.id, :token, :worker, :lease, false) f
+    )
+    {_ADMITTED}
+    """
+)
+
+
+def claim_next(
+    conn: Connection,
+    token: str,
+    worker: str,
+    lease: float,
+    *,
+    tasks: list[str],
+    queues: list[str],
+    default_queue: bool,
+) -> dict[str, Any] | None:
+    """Admit the oldest ready limited execution of the selection (see executions.claim_next): claimed, cancel or
+    held as `claim` would have it; None when there is none."""
+    return hot_one(
+        conn, _CLAIM_NEXT, token=token, worker=worker, lease=lease, tasks=tasks, queues=queues,
+        default_queue=default_queue,
+    )
 
 
 # How many held executions of each limit may start now (free slots, tokens in the bucket), and the best of
