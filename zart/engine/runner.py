@@ -120,10 +120,10 @@ def run_ready(
 ) -> int:
     """Claim and run ready executions of `selection` one after another (FOR UPDATE SKIP LOCKED: workers doing
     the same never wait for each other); returns how many were taken. Each is claimed exactly as a doorbell's
-    would be (same conditions, pause rules, lease). When no unlimited one is ready, the oldest limited one not
-    yet held goes through flow control as its doorbell would (admitted and run, held, or cancelled, in the same
-    statement), so a held one is never taken twice and held ones still start in their limit's order, by the
-    hand-on."""
+    would be (same conditions, pause rules, lease), oldest first. When no unlimited one is ready, the oldest
+    limited one not yet held goes through flow control in the same statement, as its doorbell would (admitted
+    and run, held, or cancelled), so a held one is never taken twice and held ones still start in their limit's
+    order, by the hand-on."""
     deadline = time.monotonic() + SELF_CLAIM_SECONDS
     ran = 0
     last = ""
@@ -131,15 +131,13 @@ def run_ready(
     while time.monotonic() < deadline:
         token = uuid.uuid4().hex
         claimed = executions.claim_next(conn, token, config.worker_name, config.lease_seconds, **where)
-        if claimed is not None:
-            execution_id = claimed["id"]
+        if claimed is None:
+            return ran
+        execution_id = claimed["id"]
+        if claimed["verdict"] is None:
             outcome = _run_claimed(conn, claimed, token, config, publish, registry, make_context)
         else:
-            admitted = flow.claim_next(conn, token, config.worker_name, config.lease_seconds, **where)
-            if admitted is None:
-                return ran
-            execution_id = admitted["id"]
-            outcome = _run_limited(conn, admitted, token, config, publish, registry, make_context)
+            outcome = _run_limited(conn, claimed, token, config, publish, registry, make_context)
         # Celery logs only the doorbell's own outcome: these runs say theirs the same way
         log.info("execution %s (taken without its doorbell) ended: %r", execution_id, outcome)
         ran += 1

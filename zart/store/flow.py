@@ -48,42 +48,6 @@ def claim(conn: Connection, execution_id: str, token: str, worker: str, lease: f
     return hot_one(conn, _CLAIM, id=execution_id, token=token, worker=worker, lease=lease)
 
 
-# The oldest ready execution under a limit not yet held by it, of a worker's selection (as claim_next takes an
-# unlimited one), admitted in the same statement: the row stays locked from the look to the verdict, so workers
-# looking at once never pick the same one, and a look costs one round trip. Paused ones are not ready.
-_CLAIM_NEXT = text(
-    f"""
-    WITH next AS MATERIALIZED (
-        {executions.READY_OF_SELECTION} AND e.flow_limit IS NOT NULL AND {CLAIM_UNSYNCED}
-        ORDER BY e.dispatched_at
-        LIMIT 1
-        FOR UPDATE SKIP LOCKED
-    ), claimed AS (
-        SELECT f.* FROM next CROSS JOIN LATERAL zart_flow_claim(next.id, :token, :worker, :lease, false) f
-    )
-    {_ADMITTED}
-    """
-)
-
-
-def claim_next(
-    conn: Connection,
-    token: str,
-    worker: str,
-    lease: float,
-    *,
-    tasks: list[str],
-    queues: list[str],
-    default_queue: bool,
-) -> dict[str, Any] | None:
-    """Admit the oldest ready limited execution of the selection (see executions.claim_next): claimed, cancel or
-    held as `claim` would have it; None when there is none."""
-    return hot_one(
-        conn, _CLAIM_NEXT, token=token, worker=worker, lease=lease, tasks=tasks, queues=queues,
-        default_queue=default_queue,
-    )
-
-
 # How many held executions of each limit may start now (free slots, tokens in the bucket), and the best of
 # them in priority order; a rate-limited limit with an empty bucket still names its head, with the delay
 # until its token is due. Held executions whose key is busy are passed over.
