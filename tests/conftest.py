@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Environment, Worker, assert_nothing_stranded
+from tests.harness import Environment, SharedProcesses, Worker, assert_nothing_stranded
 from zart.localservices import LocalPgBouncer, LocalPostgres, LocalRedis, free_port
 from zart.migrate import upgrade
 from zart.service import ZartService
@@ -20,6 +20,7 @@ from zart.store import db
 pytest_plugins = ["zart.testing"]
 
 PGBOUNCER_POOL_SIZE = 20
+SHARED_PROCESSES = pytest.StashKey[SharedProcesses]()
 
 
 @pytest.fixture(scope="session")
@@ -108,6 +109,46 @@ def start_worker(env: Environment, tmp_path: Path) -> Iterator[Callable[..., Wor
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_processes(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SharedProcesses]:
+    directory = tmp_path_factory.mktemp("shared-workers")
+    directory.chmod(0o777)
+    shared = SharedProcesses(directory)
+    request.session.stash[SHARED_PROCESSES] = shared
+    yield shared
+    shared.keep_only(())
+
+
+@pytest.fixture(autouse=True)
+def _shared_processes_only_when_asked(request: pytest.FixtureRequest) -> None:
+    """Stop the shared processes this test did not ask for (it counts on owning every worker it sees)."""
+    shared = request.session.stash.get(SHARED_PROCESSES, None)
+    if shared is not None:
+        shared.keep_only(request.fixturenames)
+
+
+@pytest.fixture()
+def shared_worker(env: Environment, shared_processes: SharedProcesses) -> Callable[..., Worker]:
+    """`shared_worker(concurrency, **overrides)`: a running `zart worker` so configured, which earlier tests may
+    have used too (see SharedProcesses); one at a time, restarted when a test asks for another configuration."""
+
+    def get(concurrency: int = 2, **overrides: str) -> Worker:
+        def start(directory: Path) -> Worker:
+            return Worker(env, directory, concurrency, **overrides).wait_ready()
+
+        return shared_processes.get("shared_worker", (env, concurrency, overrides), start)
+
+    return get
+
+
+@pytest.fixture()
+def worker(shared_worker: Callable[..., Worker]) -> Worker:
+    """A running `zart worker` (concurrency 2) that earlier tests may have used too (see SharedProcesses)."""
+    return shared_worker()
 
 
 @pytest.fixture()

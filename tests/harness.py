@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -97,6 +97,34 @@ def package_worker(env: Environment, tmp_path_factory: Any, name: str, concurren
         yield worker.wait_ready()
     finally:
         worker.stop()
+
+
+class SharedProcesses:
+    """Worker processes kept running for consecutive tests that ask for them by fixture name.
+
+    Starting and stopping a worker costs seconds; a test that only needs *a* worker (it neither kills, freezes,
+    reconfigures nor reads the log of it) can take one that earlier tests used. Before every test, the shared
+    processes whose fixture it did not ask for are stopped (`_shared_processes_only_when_asked`), so a test
+    still owns every worker it sees."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.running: dict[str, tuple[Any, object]] = {}
+
+    def get(self, name: str, spec: object, start: Callable[[Path], Any]) -> Any:
+        """The process of that fixture name, started (`start(log_directory)`) unless one started from the same
+        `spec` (what its command line and environment are made of) is still running."""
+        current = self.running.get(name)
+        if current is not None and (current[1] != spec or current[0].process.poll() is not None):
+            self.running.pop(name)[0].stop()  # it died, or the test needs another one
+            current = None
+        if current is None:
+            current = self.running[name] = (start(self.directory), spec)
+        return current[0]
+
+    def keep_only(self, names: Collection[str]) -> None:
+        for name in [name for name in self.running if name not in names]:
+            self.running.pop(name)[0].stop()
 
 
 class Worker:

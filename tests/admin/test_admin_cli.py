@@ -23,8 +23,7 @@ def runs_of(journal: Path, execution_id: str, step: str) -> int:
     return sum(1 for run in body_runs(journal) if run.execution_id == execution_id and run.step == step)
 
 
-def test_retry_step_rerun_restart_and_detail_through_the_cli(zart, service, start_worker, log_dir, unique):
-    start_worker()
+def test_retry_step_rerun_restart_and_detail_through_the_cli(zart, service, worker, log_dir, unique):
     journal, flag = log_dir / "bodies.journal", log_dir / "flag"
     execution_id = unique("cli-dead")
     data = json.dumps({"journal": str(journal), "flag": str(flag)})
@@ -66,8 +65,7 @@ def test_retry_step_rerun_restart_and_detail_through_the_cli(zart, service, star
     assert zart("admin", "runs", "exec-missing").returncode == 3
 
 
-def test_pause_rules_through_the_cli(zart, service, start_worker, log_dir, unique):
-    start_worker()
+def test_pause_rules_through_the_cli(zart, service, worker, log_dir, unique):
     journal = str(log_dir / "j")
     assert zart("admin", "pause", "create").returncode == 1  # names nothing
     assert zart("admin", "pause", "create", "--step-pattern", "*").returncode == 1  # would pause everything

@@ -34,8 +34,7 @@ def wait_json(client, execution_id: str) -> dict:
     return response.get_json()
 
 
-def test_dead_step_rerun_restart_and_detail_over_http(client, start_worker, log_dir):
-    start_worker()
+def test_dead_step_rerun_restart_and_detail_over_http(client, worker, log_dir):
     journal, flag = log_dir / "bodies.journal", log_dir / "flag"
     created = client.post(
         f"{API}/executions", json={"task": "a.dead-step", "data": {"journal": str(journal), "flag": str(flag)}}
@@ -101,8 +100,7 @@ def test_dead_step_rerun_restart_and_detail_over_http(client, start_worker, log_
     assert error_code(client.get(f"{ADMIN}/executions/missing/runs"), 404) == "execution_not_found"
 
 
-def test_restart_of_an_active_execution_is_409_without_force(client, start_worker, log_dir):
-    start_worker()
+def test_restart_of_an_active_execution_is_409_without_force(client, worker, log_dir):
     created = client.post(f"{API}/executions", json={"task": "t.event", "data": {"journal": str(log_dir / "j")}})
     execution_id = created.get_json()["execution_id"]
     poll(lambda: client.get(f"{API}/executions/{execution_id}").get_json()["status"] == "waiting", what="park")
@@ -113,8 +111,7 @@ def test_restart_of_an_active_execution_is_409_without_force(client, start_worke
     assert forced.status_code == 200 and forced.get_json()["run_index"] == 1
 
 
-def test_pause_rules_over_http(client, start_worker, log_dir):
-    start_worker()
+def test_pause_rules_over_http(client, worker, log_dir):
     assert error_code(client.post(f"{ADMIN}/pause", json={}), 422) == "invalid_data"
     assert error_code(client.post(f"{ADMIN}/pause", json={"step_pattern": "*"}), 422) == "invalid_data"
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()

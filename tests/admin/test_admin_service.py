@@ -29,8 +29,7 @@ def finished(service, execution_id: str, timeout: float = 30):
     return row
 
 
-def test_retry_step_revives_a_dead_step_without_rerunning_earlier_ones(service, admin, start_worker, log_dir, unique):
-    start_worker()
+def test_retry_step_revives_a_dead_step_without_rerunning_earlier_ones(service, admin, worker, log_dir, unique):
     journal, flag = log_dir / "bodies.journal", log_dir / "flag"
     execution_id = unique("dead")
     service.schedule("a.dead-step", {"journal": str(journal), "flag": str(flag)}, execution_id=execution_id)
@@ -58,8 +57,7 @@ def test_retry_step_revives_a_dead_step_without_rerunning_earlier_ones(service, 
     assert len(detail["runs"]) == 1
 
 
-def test_rerun_reruns_the_named_step_and_its_successors_only(service, admin, start_worker, log_dir, unique):
-    start_worker()
+def test_rerun_reruns_the_named_step_and_its_successors_only(service, admin, worker, log_dir, unique):
     journal = log_dir / "bodies.journal"
     execution_id = unique("rerun")
     service.schedule("a.echo", {"journal": str(journal), "value": 10}, execution_id=execution_id)
@@ -84,8 +82,7 @@ def test_rerun_reruns_the_named_step_and_its_successors_only(service, admin, sta
         admin.rerun(execution_id, ["no-such-step"], preserve=[], force=False, triggered_by="cli")
 
 
-def test_restart_with_new_input_runs_every_step_and_keeps_history(service, admin, start_worker, log_dir, unique):
-    start_worker()
+def test_restart_with_new_input_runs_every_step_and_keeps_history(service, admin, worker, log_dir, unique):
     journal = log_dir / "bodies.journal"
     execution_id = unique("restart")
     service.schedule("a.echo", {"journal": str(journal), "value": 1}, execution_id=execution_id)
@@ -103,8 +100,7 @@ def test_restart_with_new_input_runs_every_step_and_keeps_history(service, admin
     assert [s["output"] for s in old["steps"]] == [2, 3, 4]
 
 
-def test_restart_of_an_active_execution_needs_force(service, admin, start_worker, log_dir, unique):
-    start_worker()
+def test_restart_of_an_active_execution_needs_force(service, admin, worker, log_dir, unique):
     journal = log_dir / "j"
     execution_id = unique("active")
     service.schedule("t.event", {"journal": str(journal)}, execution_id=execution_id)
@@ -152,8 +148,7 @@ def test_pause_on_a_task_holds_new_and_running_executions_until_resumed(
     assert admin.list_pauses(include_inactive=True)[-1]["resumed_by"] == "ops"
 
 
-def test_pause_expiry_releases_held_executions(service, admin, start_worker, log_dir, unique):
-    start_worker()
+def test_pause_expiry_releases_held_executions(service, admin, worker, log_dir, unique):
     journal = str(log_dir / "j")
     expires = datetime.now(UTC) + timedelta(seconds=2)
     admin.create_pause(
@@ -167,8 +162,7 @@ def test_pause_expiry_releases_held_executions(service, admin, start_worker, log
     assert (row["completed_at"] - expires).total_seconds() < 2.0
 
 
-def test_step_pattern_holds_only_matching_steps(service, admin, start_worker, log_dir, unique):
-    start_worker()
+def test_step_pattern_holds_only_matching_steps(service, admin, worker, log_dir, unique):
     journal = str(log_dir / "j")
     rule = admin.create_pause(
         execution_id=None, task="t.three-steps", step_pattern="c*", reason=None, expires_at=None,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import REPO, Environment, Worker, poll
+from tests.harness import REPO, Environment, SharedProcesses, Worker, poll
 
 IMPORTS = "tests.workflows,tests.reliability_workflows,tests.liveness_workflows,tests.celery_workflows"
 
@@ -115,3 +115,22 @@ def start_pool(env: Environment, log_dir: Path, processes: list[Process]) -> Cal
         return process.wait_for(b" ready.")
 
     return start
+
+
+@pytest.fixture()
+def zart_worker(env: Environment, shared_processes: SharedProcesses) -> Worker:
+    """A running `zart worker` importing the Celery-step workflows (concurrency 2), shared (see SharedProcesses)."""
+    return shared_processes.get(
+        "zart_worker", (env, IMPORTS), lambda directory: Worker(env, directory, ZART_IMPORTS=IMPORTS).wait_ready()
+    )
+
+
+@pytest.fixture()
+def legacy_worker(env: Environment, shared_processes: SharedProcesses) -> Process:
+    """A running legacy `celery -A tests.legacy.integrated worker -Q legacy` (concurrency 2), shared likewise."""
+
+    def start(directory: Path) -> Process:
+        argv = celery_worker_argv("tests.legacy.integrated", "legacy", 2)
+        return Process(env.variables(), directory, "legacy", argv).wait_for(b" ready.")
+
+    return shared_processes.get("legacy_worker", env, start)

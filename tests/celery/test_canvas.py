@@ -33,9 +33,7 @@ def run(service, log_dir):
     return start
 
 
-def test_a_chain_passes_each_result_on_and_an_immutable_signature_ignores_it(service, start_zart, start_legacy, run):
-    start_zart()
-    start_legacy()
+def test_a_chain_passes_each_result_on_and_an_immutable_signature_ignores_it(service, zart_worker, legacy_worker, run):
     execution_id, journal = run(lambda j: chain(plus.s(1, j, 2), plus.s(j, 10), plus.si(100, j, 1), plus.s(j, 5)))
     assert finished(service, execution_id)["output"] == 106
     assert entries(journal, "plus") == 4
@@ -43,9 +41,7 @@ def test_a_chain_passes_each_result_on_and_an_immutable_signature_ignores_it(ser
     assert names == ["0.0 legacy.plus", "0.1 legacy.plus", "0.2 legacy.plus", "0.3 legacy.plus"]
 
 
-def test_a_group_and_a_chord_of_chains(service, start_zart, start_legacy, run):
-    start_zart()
-    start_legacy()
+def test_a_group_and_a_chord_of_chains(service, zart_worker, legacy_worker, run):
     group_id, _ = run(lambda j: group(plus.s(n, j, 1) for n in range(4)))
     chord_id, journal = run(
         lambda j: chord([chain(plus.s(n, j, 1), plus.s(j, 10)) for n in range(3)], total.s(j))
@@ -56,11 +52,9 @@ def test_a_group_and_a_chord_of_chains(service, start_zart, start_legacy, run):
 
 
 def test_a_failing_task_in_a_nested_chain_inside_a_chord_runs_the_error_callback_once(
-    service, start_zart, start_legacy, run
+    service, zart_worker, legacy_worker, run
 ):
     """Celery: the chord's error callback never runs when a chain inside it fails, or the chord hangs."""
-    start_zart()
-    start_legacy()
 
     def build(j: str) -> Any:
         body = total.s(j).on_error(on_error.s(j, "chord-errback"))
@@ -76,12 +70,12 @@ def test_a_failing_task_in_a_nested_chain_inside_a_chord_runs_the_error_callback
     assert entries(journal, "plus") == 2  # the task after the failed one never started
 
 
-def test_retry_step_resumes_a_failed_canvas_from_the_failed_task(env, service, start_zart, start_legacy, run, log_dir):
+def test_retry_step_resumes_a_failed_canvas_from_the_failed_task(
+    env, service, zart_worker, legacy_worker, run, log_dir
+):
     from tests.cli.cli import Cli
     from zart.admin import AdminService
 
-    start_zart()
-    start_legacy()
     release = str(log_dir / "released")
 
     def build(j: str) -> Any:
@@ -130,11 +124,10 @@ def assert_admin_detail_draws_the_tree(env: Any, log_dir: Any, execution_id: str
 
 
 def test_a_second_failure_seen_while_the_first_ones_error_callback_runs_changes_nothing(
-    service, start_zart, start_legacy, run, log_dir
+    service, zart_worker, start_legacy, run, log_dir
 ):
     """A replay that sees an earlier group member failed too still re-enters the callbacks already recorded:
     no non-determinism, no second set of callbacks."""
-    start_zart()
     start_legacy(concurrency=3)
     late, callback_done = str(log_dir / "release-late"), str(log_dir / "release-callback")
 
@@ -156,9 +149,7 @@ def test_a_second_failure_seen_while_the_first_ones_error_callback_runs_changes_
     assert entries(journal, "early-errback-end") == 1 and entries(journal, "late-errback") == 0
 
 
-def test_a_nested_chord_runs_each_body_once(service, start_zart, start_legacy, run):
-    start_zart()
-    start_legacy()
+def test_a_nested_chord_runs_each_body_once(service, zart_worker, legacy_worker, run):
 
     def build(j: str) -> Any:
         inner = chord([plus.s(n, j, 0) for n in range(3)], total.s(j))
@@ -171,9 +162,8 @@ def test_a_nested_chord_runs_each_body_once(service, start_zart, start_legacy, r
 
 
 def test_a_worker_killed_mid_task_in_a_chords_header_is_replaced_and_the_body_runs_once(
-    service, start_zart, start_legacy, run, log_dir
+    service, zart_worker, start_legacy, run, log_dir
 ):
-    start_zart()
     victim = start_legacy()
     release = str(log_dir / "release")
 

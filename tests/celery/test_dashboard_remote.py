@@ -8,10 +8,8 @@ from tests.integration.test_core import finished, schedule
 
 
 def test_the_detail_page_names_the_task_queue_and_worker_of_a_remote_step(
-    env, service, start_zart, start_legacy, log_dir
+    env, service, zart_worker, legacy_worker, log_dir
 ):
-    start_zart()
-    start_legacy()
     execution_id, _ = schedule(service, "c.sequence", log_dir)
     assert finished(service, execution_id)["status"] == "completed"
     page = create_app(settings=env.settings()).test_client().get(f"/ui/executions/{execution_id}")

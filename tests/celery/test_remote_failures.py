@@ -13,9 +13,7 @@ from tests.workflows import entries
 from zart.celery import results
 
 
-def test_self_retry_is_honoured_and_is_not_a_step_failure(service, start_zart, start_legacy, log_dir):
-    start_zart()
-    start_legacy()
+def test_self_retry_is_honoured_and_is_not_a_step_failure(service, zart_worker, legacy_worker, log_dir):
     execution_id, journal = schedule(service, "c.retry-twice", log_dir)
     assert finished(service, execution_id)["output"] == "ok after 2 retries"
     assert entries(journal, "retry_twice") == 3
@@ -23,17 +21,13 @@ def test_self_retry_is_honoured_and_is_not_a_step_failure(service, start_zart, s
     assert (step["status"], step["attempts"], step["failures"]) == ("completed", 1, 0)
 
 
-def test_autoretry_for_is_honoured(service, start_zart, start_legacy, log_dir):
-    start_zart()
-    start_legacy()
+def test_autoretry_for_is_honoured(service, zart_worker, legacy_worker, log_dir):
     execution_id, journal = schedule(service, "c.autoretry", log_dir)
     assert finished(service, execution_id)["output"] == "recovered"
     assert entries(journal, "autoretry") == 2
 
 
-def test_a_task_that_always_raises_fails_the_step_after_its_retry_policy(service, start_zart, start_legacy, log_dir):
-    start_zart()
-    start_legacy()
+def test_a_task_that_always_raises_fails_the_step_after_its_retry_policy(service, zart_worker, legacy_worker, log_dir):
     execution_id, journal = schedule(service, "c.always-fails", log_dir)
     row = finished(service, execution_id)
     assert row["status"] == "failed"
@@ -48,9 +42,7 @@ def test_a_task_that_always_raises_fails_the_step_after_its_retry_policy(service
     ]
 
 
-def test_a_queue_nobody_serves_fails_clearly_after_the_dispatch_timeout(service, start_zart, start_legacy, log_dir):
-    start_zart()
-    start_legacy()
+def test_a_queue_nobody_serves_fails_clearly_after_the_dispatch_timeout(service, zart_worker, legacy_worker, log_dir):
     started = time.monotonic()
     execution_id, journal = schedule(service, "c.unserved", log_dir, dispatch_timeout=1.0)
     row = finished(service, execution_id)
@@ -69,8 +61,7 @@ def test_a_queue_nobody_serves_fails_clearly_after_the_dispatch_timeout(service,
         ("c.bad-queue", "queue name"),
     ],
 )
-def test_bad_input_fails_the_execution_at_the_call(service, start_zart, log_dir, task, message):
-    start_zart()
+def test_bad_input_fails_the_execution_at_the_call(service, zart_worker, log_dir, task, message):
     execution_id, _ = schedule(service, task, log_dir)
     row = finished(service, execution_id)
     assert row["status"] == "failed"
@@ -78,9 +69,7 @@ def test_bad_input_fails_the_execution_at_the_call(service, start_zart, log_dir,
     assert remote_rows(service, execution_id) == []
 
 
-def test_late_duplicate_and_foreign_results_change_nothing(service, start_zart, start_legacy, log_dir):
-    start_zart()
-    start_legacy()
+def test_late_duplicate_and_foreign_results_change_nothing(service, zart_worker, legacy_worker, log_dir):
     execution_id, _ = schedule(service, "c.sequence", log_dir)
     assert finished(service, execution_id)["output"] == {"a": 3, "b": 30}
     (token,) = [
@@ -99,9 +88,8 @@ def test_late_duplicate_and_foreign_results_change_nothing(service, start_zart, 
 
 
 def test_a_legacy_worker_killed_mid_task_is_replaced_and_the_result_recorded_once(
-    service, start_zart, start_legacy, log_dir
+    service, zart_worker, start_legacy, log_dir
 ):
-    start_zart()
     legacy = start_legacy()
     release = log_dir / "release"
     execution_id, journal = schedule(service, "c.blocking", log_dir, release=str(release))
@@ -123,12 +111,11 @@ def test_a_legacy_worker_killed_mid_task_is_replaced_and_the_result_recorded_onc
 
 
 def test_a_task_a_killed_worker_received_but_never_started_is_sent_again_within_about_a_lease(
-    service, start_zart, start_legacy, log_dir
+    service, zart_worker, start_legacy, log_dir
 ):
     """With one pool process busy and a prefetch of two, the worker holds the second task without starting it;
     killed, it leaves that message unacknowledged in Redis (redelivered only after the visibility timeout). It
     must be noticed within about a lease (3 s here), not after the 300 s dispatch timeout."""
-    start_zart()
     legacy = start_legacy("tests.legacy.integrated", 1, "--prefetch-multiplier", "2")
     release = log_dir / "release"
     execution_id, journal = schedule(service, "c.blocking-beside-another", log_dir, release=str(release))

@@ -37,11 +37,10 @@ def claims(spans: Path, execution_id: str) -> int:
 
 @pytest.mark.parametrize(("hold", "runs"), [("5", 1), ("0", 3)])
 def test_a_quick_result_is_taken_up_by_the_run_holding_its_claim(
-    service, start_zart, start_legacy, log_dir, hold, runs
+    service, start_zart, legacy_worker, log_dir, hold, runs
 ):
     """Two remote steps in a row: held, one claim runs both; without a hold, each result wakes a new claim."""
     spans = traced_zart(start_zart, log_dir, hold)
-    start_legacy()
     execution_id, journal = schedule(service, "c.sequence", log_dir)
     assert finished(service, execution_id)["output"] == {"a": 3, "b": 30}
     assert entries(journal, "add") == 1 and entries(journal, "multiply") == 1
@@ -49,11 +48,10 @@ def test_a_quick_result_is_taken_up_by_the_run_holding_its_claim(
     assert [r["state"] for r in remote_rows(service, execution_id)] == ["succeeded", "succeeded"]
 
 
-def test_a_result_too_large_for_the_notification_is_read_back(service, start_zart, start_legacy, log_dir):
+def test_a_result_too_large_for_the_notification_is_read_back(service, start_zart, legacy_worker, log_dir):
     """A small result comes with its notification; one larger than a notification can carry is read from the
     table. Both are taken up by the run that holds its claim."""
     spans = traced_zart(start_zart, log_dir, "5")
-    start_legacy()
     release = log_dir / "release"
     release.touch()
     execution_id, _ = schedule(service, "c.small-and-large-results", log_dir, release=str(release), size=9000)
@@ -61,9 +59,8 @@ def test_a_result_too_large_for_the_notification_is_read_back(service, start_zar
     assert claims(spans, execution_id) == 1
 
 
-def test_a_hold_that_runs_out_parks_the_run_and_frees_its_slot(service, start_zart, start_legacy, log_dir):
+def test_a_hold_that_runs_out_parks_the_run_and_frees_its_slot(service, start_zart, legacy_worker, log_dir):
     start_zart(concurrency=1, ZART_REMOTE_HOLD="0.5")
-    start_legacy()
     release = log_dir / "release"
     execution_id, journal = schedule(service, "c.blocking", log_dir, release=str(release))
     poll(lambda: entries(journal, "wait") == 1, what="the remote task to begin")
@@ -75,11 +72,10 @@ def test_a_hold_that_runs_out_parks_the_run_and_frees_its_slot(service, start_za
     assert finished(service, execution_id)["output"] == {"value": "released", "after": 4}
 
 
-def test_a_zart_worker_killed_while_holding_loses_nothing(service, start_zart, start_legacy, log_dir):
+def test_a_zart_worker_killed_while_holding_loses_nothing(service, start_zart, legacy_worker, log_dir):
     """The result is recorded while nobody holds the run any more; the lease runs out, another worker claims
     the run and takes the recorded result up: the task body ran once, each checkpoint was written once."""
     holder = start_zart(ZART_REMOTE_HOLD="60")
-    start_legacy()
     release = log_dir / "release"
     execution_id, journal = schedule(service, "c.blocking", log_dir, release=str(release))
     poll(lambda: entries(journal, "wait") == 1, what="the remote task to begin")

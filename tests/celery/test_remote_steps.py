@@ -18,9 +18,7 @@ def remote_rows(service: Any, execution_id: str) -> list[dict[str, Any]]:
     )
 
 
-def test_celery_tasks_as_steps_in_sequence_and_in_parallel(service, start_zart, start_legacy, log_dir):
-    start_zart()
-    start_legacy()
+def test_celery_tasks_as_steps_in_sequence_and_in_parallel(service, zart_worker, legacy_worker, log_dir):
     sequence_id, journal = schedule(service, "c.sequence", log_dir)
     parallel_id, parallel_journal = schedule(service, "c.parallel", log_dir, n=5)
     assert finished(service, sequence_id)["output"] == {"a": 3, "b": 30}
@@ -37,9 +35,8 @@ def test_celery_tasks_as_steps_in_sequence_and_in_parallel(service, start_zart, 
     assert all(r["worker"] and r["worker"].startswith("legacy") for r in rows)
 
 
-def test_the_zart_worker_runs_other_work_while_a_remote_step_runs(service, start_zart, start_legacy, log_dir):
+def test_the_zart_worker_runs_other_work_while_a_remote_step_runs(service, start_zart, legacy_worker, log_dir):
     start_zart(concurrency=1)
-    start_legacy()
     release = log_dir / "release"
     blocked_id, journal = schedule(service, "c.blocking", log_dir, release=str(release))
     poll(lambda: entries(journal, "wait") == 1, what="the remote step to start")
@@ -51,8 +48,7 @@ def test_the_zart_worker_runs_other_work_while_a_remote_step_runs(service, start
     assert finished(service, blocked_id)["output"] == {"value": "released", "after": 4}
 
 
-def test_a_worker_without_the_integration_line_still_completes_the_step(service, start_zart, start_legacy, log_dir):
-    start_zart()
+def test_a_worker_without_the_integration_line_still_completes_the_step(service, zart_worker, start_legacy, log_dir):
     start_legacy("tests.legacy.app")
     execution_id, journal = schedule(service, "c.sequence", log_dir)
     assert finished(service, execution_id)["output"] == {"a": 3, "b": 30}
@@ -62,9 +58,8 @@ def test_a_worker_without_the_integration_line_still_completes_the_step(service,
 
 
 def test_a_failure_on_a_worker_without_the_integration_fails_the_step_clearly(
-    service, start_zart, start_legacy, log_dir
+    service, zart_worker, start_legacy, log_dir
 ):
-    start_zart()
     start_legacy("tests.legacy.app")
     execution_id, journal = schedule(service, "c.always-fails", log_dir)
     row = finished(service, execution_id)
@@ -74,8 +69,7 @@ def test_a_failure_on_a_worker_without_the_integration_fails_the_step_clearly(
     assert entries(journal, "always_fails") == 3
 
 
-def test_inline_runs_the_task_body_in_the_workflow(service, start_zart, log_dir):
-    start_zart()
+def test_inline_runs_the_task_body_in_the_workflow(service, zart_worker, log_dir):
     execution_id, journal = schedule(service, "c.inline", log_dir)
     assert finished(service, execution_id)["output"] == 42
     assert entries(journal, "add") == 1
@@ -83,12 +77,10 @@ def test_inline_runs_the_task_body_in_the_workflow(service, start_zart, log_dir)
     assert service.steps(execution_id)[0]["kind"] == "step"
 
 
-def test_status_verbose_and_admin_detail_show_the_celery_task(service, env, start_zart, start_legacy, log_dir):
+def test_status_verbose_and_admin_detail_show_the_celery_task(service, env, zart_worker, legacy_worker, log_dir):
     from flask_app import create_app
     from tests.cli.cli import Cli
 
-    start_zart()
-    start_legacy()
     release = log_dir / "release"
     execution_id, journal = schedule(service, "c.blocking", log_dir, release=str(release))
     poll(lambda: remote_rows(service, execution_id)[:1] and remote_rows(service, execution_id)[0]["state"] == "started",
@@ -116,7 +108,7 @@ def test_status_verbose_and_admin_detail_show_the_celery_task(service, env, star
     assert [s["remote"]["state"] for s in detail["steps"]] == ["succeeded", "succeeded"]
 
 
-def test_remote_steps_are_spans_in_the_execution_trace(service, start_zart, start_legacy, log_dir):
+def test_remote_steps_are_spans_in_the_execution_trace(service, start_zart, legacy_worker, log_dir):
     """Scheduled without tracing (this process has none): the first traced run adopts the trace, every later
     run joins it, and each Celery task sent is a `zart.remote` span under the run that sent it."""
     import json
@@ -124,7 +116,6 @@ def test_remote_steps_are_spans_in_the_execution_trace(service, start_zart, star
     spans_file = log_dir / "spans.jsonl"
     # no hold: each result wakes the run again, so the trace spans several runs
     start_zart(OTEL_TRACES_EXPORTER="zart_jsonl", ZART_TRACES_FILE=str(spans_file), ZART_REMOTE_HOLD="0")
-    start_legacy()
     execution_id, _ = schedule(service, "c.sequence", log_dir)
     assert finished(service, execution_id)["output"] == {"a": 3, "b": 30}
 

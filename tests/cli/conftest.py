@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.cli.cli import Cli
-from tests.harness import Environment, Worker
+from tests.harness import Environment
 
 
 @pytest.fixture()
@@ -24,15 +24,3 @@ def zart(env: Environment, tmp_path: Path) -> Cli:
 def journal(log_dir: Path, unique: Callable[[str], str]) -> Callable[[], str]:
     """A JSON `--data` argument naming a fresh journal file, which the test workflows require."""
     return lambda: json.dumps({"journal": str(log_dir / f"{unique('j')}.journal")})
-
-
-@pytest.fixture(scope="module")
-def worker(env: Environment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    """One worker for a whole module: these tests exercise the CLI, not worker start-up."""
-    directory = tmp_path_factory.mktemp("worker")
-    directory.chmod(0o777)
-    running = Worker(env, directory)
-    try:
-        yield running.wait_ready()
-    finally:
-        running.stop()

@@ -43,8 +43,7 @@ def attempts_of(service: ZartService, execution_id: str) -> list[dict[str, Any]]
     )
 
 
-def test_three_step_workflow_completes_with_output_and_step_records(service, start_worker, log_dir):
-    start_worker()
+def test_three_step_workflow_completes_with_output_and_step_records(service, worker, log_dir):
     execution_id, journal = schedule(service, "t.three-steps", log_dir)
     row = finished(service, execution_id)
     assert row["status"] == "completed"
@@ -129,8 +128,7 @@ def test_durable_sleep_survives_restart_and_frees_the_slot(service, start_worker
     assert entries(sleeper_journal, "before") == 1 and entries(sleeper_journal, "after") == 1
 
 
-def test_event_resumes_with_payload(service, start_worker, log_dir):
-    start_worker()
+def test_event_resumes_with_payload(service, worker, log_dir):
     execution_id, journal = schedule(service, "t.event", log_dir)
     poll(lambda: service.status(execution_id)["waiting_for_event"] == "approval", what="the event wait")
     with pytest.raises(NotWaitingForEvent):
@@ -141,8 +139,7 @@ def test_event_resumes_with_payload(service, start_worker, log_dir):
     assert entries(journal, "prepare") == 1
 
 
-def test_event_timeout_is_catchable(service, start_worker, log_dir):
-    start_worker()
+def test_event_timeout_is_catchable(service, worker, log_dir):
     execution_id, journal = schedule(service, "t.event", log_dir, timeout=1)
     row = finished(service, execution_id)
     assert row["output"] == {"timed_out": True}
@@ -151,8 +148,7 @@ def test_event_timeout_is_catchable(service, start_worker, log_dir):
         service.send_event(execution_id, "approval", {})
 
 
-def test_event_refused_when_not_waiting_changes_nothing(service, start_worker, log_dir):
-    start_worker()
+def test_event_refused_when_not_waiting_changes_nothing(service, worker, log_dir):
     execution_id, _ = schedule(service, "t.three-steps", log_dir)
     finished(service, execution_id)
     before = service.status(execution_id)
@@ -164,8 +160,7 @@ def test_event_refused_when_not_waiting_changes_nothing(service, start_worker, l
         service.send_event("exec-does-not-exist", "approval", {})
 
 
-def test_fixed_retry_records_attempts(service, start_worker, log_dir):
-    start_worker()
+def test_fixed_retry_records_attempts(service, worker, log_dir):
     execution_id, journal = schedule(service, "t.retry-fixed", log_dir)
     row = finished(service, execution_id)
     assert row["output"] == {"result": "ok"}, row["error"]
@@ -175,8 +170,7 @@ def test_fixed_retry_records_attempts(service, start_worker, log_dir):
     assert attempts[0]["error"] == {"type": "ConnectionError", "message": "flaky failure 1"}
 
 
-def test_exponential_retry_exhausts_into_step_failed(service, start_worker, log_dir):
-    start_worker()
+def test_exponential_retry_exhausts_into_step_failed(service, worker, log_dir):
     execution_id, journal = schedule(service, "t.retry-exponential", log_dir)
     row = finished(service, execution_id)
     assert row["output"] == {"failed_step": "charge", "type": "ValueError", "message": "card declined"}
@@ -186,8 +180,7 @@ def test_exponential_retry_exhausts_into_step_failed(service, start_worker, log_
     assert [a["outcome"] for a in attempts_of(service, execution_id)] == ["failed"] * 3
 
 
-def test_execution_retry_keeps_completed_steps(service, start_worker, log_dir):
-    start_worker()
+def test_execution_retry_keeps_completed_steps(service, worker, log_dir):
     execution_id, journal = schedule(service, "t.exec-retry", log_dir)
     row = finished(service, execution_id)
     assert row["output"] == {"attempt": 2}
@@ -196,8 +189,7 @@ def test_execution_retry_keeps_completed_steps(service, start_worker, log_dir):
     assert entries(journal, "second") == 1
 
 
-def test_handler_error_fails_the_execution(service, start_worker, log_dir):
-    start_worker()
+def test_handler_error_fails_the_execution(service, worker, log_dir):
     execution_id, _ = schedule(service, "t.fails", log_dir)
     row = finished(service, execution_id)
     assert row["status"] == "failed"
@@ -239,8 +231,7 @@ def test_cancel_pending_waiting_and_running(service, start_worker, log_dir):
         assert service.status(execution_id)["status"] == "cancelled"
 
 
-def test_non_determinism_fails_clearly(service, start_worker, log_dir):
-    start_worker()
+def test_non_determinism_fails_clearly(service, worker, log_dir):
     execution_id, _ = schedule(service, "t.nondeterministic", log_dir)
     row = finished(service, execution_id)
     assert row["status"] == "failed"
@@ -248,8 +239,7 @@ def test_non_determinism_fails_clearly(service, start_worker, log_dir):
     assert "'beta'" in row["error"]["message"] and "'alpha'" in row["error"]["message"]
 
 
-def test_duplicate_step_name_fails_clearly(service, start_worker, log_dir):
-    start_worker()
+def test_duplicate_step_name_fails_clearly(service, worker, log_dir):
     execution_id, journal = schedule(service, "t.duplicate-names", log_dir)
     row = finished(service, execution_id)
     assert row["status"] == "failed"
@@ -257,10 +247,9 @@ def test_duplicate_step_name_fails_clearly(service, start_worker, log_dir):
     assert entries(journal, "same") == 1
 
 
-def test_unknown_task_and_idempotent_ids(service, start_worker, log_dir):
+def test_unknown_task_and_idempotent_ids(service, worker, log_dir):
     from zart.errors import ExecutionAlreadyExists, InvalidData, TaskNotRegistered
 
-    start_worker()
     with pytest.raises(TaskNotRegistered):
         service.schedule("no-such-task", {})
     with pytest.raises(InvalidData):
@@ -309,8 +298,7 @@ def test_plain_celery_command_runs_workflows(env, service, log_dir):
         worker.wait(timeout=20)
 
 
-def test_a_task_timeout_applies_even_when_scheduled_by_a_process_without_the_code(service, start_worker, log_dir):
-    start_worker()
+def test_a_task_timeout_applies_even_when_scheduled_by_a_process_without_the_code(service, worker, log_dir):
     execution_id, journal = schedule(service, "t.bounded", log_dir)
     row = finished(service, execution_id)
     assert row["status"] == "failed" and row["error"]["type"] == "ExecutionTimeout"

@@ -63,8 +63,8 @@ def test_a_slot_held_by_a_killed_worker_is_freed_when_its_lease_expires(service,
     poll(lambda: limit_running(service, "flow.one-slot") == 0, what="the slot to be given back")
 
 
-def test_a_runtime_limit_change_takes_effect_within_a_second(service, start_worker, log_dir):
-    start_worker(concurrency=4)
+def test_a_runtime_limit_change_takes_effect_within_a_second(service, shared_worker, log_dir):
+    shared_worker(concurrency=4)
     admin = FlowAdmin(service)
     admin.update("flow.runtime", {"concurrency": 1}, "test")
     journal = log_dir / "runtime.journal"
@@ -82,8 +82,8 @@ def test_a_runtime_limit_change_takes_effect_within_a_second(service, start_work
     admin.update("flow.runtime", {"concurrency": 4}, "test")
 
 
-def test_priority_orders_a_backlog_and_fifo_within_a_priority(service, start_worker, log_dir):
-    start_worker(concurrency=4)
+def test_priority_orders_a_backlog_and_fifo_within_a_priority(service, shared_worker, log_dir):
+    shared_worker(concurrency=4)
     journal, release = log_dir / "priority.journal", log_dir / "release"
     blocker = service.schedule("flow.priority", {"journal": str(journal), "release": str(release)})
     blocker_id = blocker.execution["execution_id"]
@@ -140,8 +140,8 @@ def test_a_key_missing_from_the_input_is_refused(service):
         raise AssertionError("an input without the concurrency key was accepted")
 
 
-def test_rate_limit_starts_stay_within_rate_plus_burst(service, start_worker, log_dir):
-    start_worker(concurrency=4)
+def test_rate_limit_starts_stay_within_rate_plus_burst(service, shared_worker, log_dir):
+    shared_worker(concurrency=4)
     journal = log_dir / "rated.journal"
     ids = [service.schedule("flow.rated", {"journal": str(journal)}).execution["execution_id"] for _ in range(50)]
     all_finished(service, ids, timeout=60)
@@ -157,8 +157,8 @@ def test_rate_limit_starts_stay_within_rate_plus_burst(service, start_worker, lo
     assert stamps[-1] - stamps[0] < 9  # and it kept going at about the rate
 
 
-def test_a_queue_pause_holds_every_task_of_the_queue_until_resumed(service, start_worker, log_dir):
-    start_worker()
+def test_a_queue_pause_holds_every_task_of_the_queue_until_resumed(service, shared_worker, log_dir):
+    shared_worker(concurrency=4)  # the one the other tests here share
     admin = FlowAdmin(service)
     admin.pause("flow.shared", "test")
     journal = log_dir / "shared.journal"
@@ -184,8 +184,8 @@ def blocking(service: ZartService, task: str, log_dir: Path) -> tuple[str, dict[
     return first, data, release
 
 
-def test_cancel_newest_cancels_the_newcomer_while_the_key_is_busy(service, start_worker, log_dir):
-    start_worker(concurrency=4)
+def test_cancel_newest_cancels_the_newcomer_while_the_key_is_busy(service, shared_worker, log_dir):
+    shared_worker(concurrency=4)
     first, data, release = blocking(service, "flow.newest", log_dir)
     second = service.schedule("flow.newest", data).execution["execution_id"]
     other = service.schedule("flow.newest", {**data, "customer_id": "globex"}).execution["execution_id"]
@@ -197,8 +197,8 @@ def test_cancel_newest_cancels_the_newcomer_while_the_key_is_busy(service, start
     assert [r["status"] for r in all_finished(service, [first, other])] == ["completed", "completed"]
 
 
-def test_cancel_in_progress_lets_the_newest_of_a_key_win(service, start_worker, log_dir):
-    start_worker(concurrency=4)
+def test_cancel_in_progress_lets_the_newest_of_a_key_win(service, shared_worker, log_dir):
+    shared_worker(concurrency=4)
     first, data, release = blocking(service, "flow.supersede", log_dir)
     second = service.schedule("flow.supersede", data).execution["execution_id"]
     assert service.status(first)["status"] == "cancelled"
@@ -208,8 +208,8 @@ def test_cancel_in_progress_lets_the_newest_of_a_key_win(service, start_worker, 
     assert service.wait(first, 5)[1]["status"] == "cancelled"
 
 
-def test_dedup_key_returns_the_active_execution_and_debounce_keeps_the_last_input(service, start_worker):
-    start_worker()
+def test_dedup_key_returns_the_active_execution_and_debounce_keeps_the_last_input(service, shared_worker):
+    shared_worker(concurrency=4)  # the one the other tests here share
     first = service.schedule("flow.plain", {"v": 1}, dedup_key="reindex-acme", debounce=1.0)
     again = service.schedule("flow.plain", {"v": 2}, dedup_key="reindex-acme", debounce=1.0)
     last = service.schedule("flow.plain", {"v": 3}, dedup_key="reindex-acme", debounce=1.0)
@@ -223,8 +223,8 @@ def test_dedup_key_returns_the_active_execution_and_debounce_keeps_the_last_inpu
     assert later.created and later.execution["execution_id"] != execution_id  # the first one finished
 
 
-def test_a_step_rate_limit_is_shared_by_three_workflows(service, start_worker, log_dir):
-    start_worker(concurrency=4)
+def test_a_step_rate_limit_is_shared_by_three_workflows(service, shared_worker, log_dir):
+    shared_worker(concurrency=4)
     journal = log_dir / "steps.journal"
     ids = [
         service.schedule("flow.step-rated", {"journal": str(journal), "calls": 3}).execution["execution_id"]

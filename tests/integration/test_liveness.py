@@ -8,8 +8,7 @@ from tests.harness import poll
 
 
 @pytest.mark.parametrize("kind", ["custom", "exit", "cancelled"])
-def test_a_base_exception_in_a_step_fails_the_attempt_and_the_retry_policy_applies(service, start_worker, kind):
-    start_worker()
+def test_a_base_exception_in_a_step_fails_the_attempt_and_the_retry_policy_applies(service, worker, kind):
     execution_id = service.schedule("l.base-step", {"kind": kind}).execution["execution_id"]
     done, row = service.wait(execution_id, 30)
     assert done and row["status"] == "failed", row
@@ -19,8 +18,7 @@ def test_a_base_exception_in_a_step_fails_the_attempt_and_the_retry_policy_appli
 
 
 @pytest.mark.parametrize("kind", ["custom", "exit", "cancelled"])
-def test_a_base_exception_from_the_handler_fails_the_execution(service, start_worker, kind):
-    start_worker()
+def test_a_base_exception_from_the_handler_fails_the_execution(service, worker, kind):
     execution_id = service.schedule("l.base-handler", {"kind": kind}).execution["execution_id"]
     done, row = service.wait(execution_id, 30)
     assert done and row["status"] == "failed", row
@@ -28,8 +26,7 @@ def test_a_base_exception_from_the_handler_fails_the_execution(service, start_wo
 
 
 @pytest.mark.parametrize("kind", ["nan", "inf", "nul", "surrogate"])
-def test_a_step_result_postgres_cannot_store_is_a_clean_step_failure(service, start_worker, kind):
-    start_worker()
+def test_a_step_result_postgres_cannot_store_is_a_clean_step_failure(service, worker, kind):
     execution_id = service.schedule("l.unstorable-step", {"kind": kind}).execution["execution_id"]
     done, row = service.wait(execution_id, 30)
     assert done and row["status"] == "completed", row
@@ -38,8 +35,7 @@ def test_a_step_result_postgres_cannot_store_is_a_clean_step_failure(service, st
 
 
 @pytest.mark.parametrize("kind", ["nan", "nul"])
-def test_an_output_postgres_cannot_store_fails_the_execution_clearly(service, start_worker, kind):
-    start_worker()
+def test_an_output_postgres_cannot_store_fails_the_execution_clearly(service, worker, kind):
     execution_id = service.schedule("l.unstorable-output", {"kind": kind}).execution["execution_id"]
     done, row = service.wait(execution_id, 30)
     assert done and row["status"] == "failed", row
@@ -67,11 +63,10 @@ def test_progress_resets_the_recovery_count(service, start_worker, log_dir):
 
 
 def test_cancelling_a_child_through_the_cli_fails_the_parents_wait_instead_of_stranding_it(
-    env, service, start_worker, tmp_path
+    env, service, worker, tmp_path
 ):
     from tests.cli.cli import Cli
 
-    start_worker()
     parent_id = service.schedule("l.parent-of-task", {}).execution["execution_id"]
     child_id = f"{parent_id}~child"
     poll(lambda: _status(service, child_id) == "waiting", what="the child to wait for its event")
@@ -91,10 +86,9 @@ def _status(service, execution_id: str) -> str | None:
         return None
 
 
-def test_a_new_run_cancels_only_the_children_of_earlier_runs(service, start_worker):
+def test_a_new_run_cancels_only_the_children_of_earlier_runs(service, worker):
     from zart.admin import AdminService
 
-    start_worker()
     parent_id = service.schedule("l.parent-of-task", {}).execution["execution_id"]
     poll(lambda: _status(service, f"{parent_id}~child") == "waiting", what="run 0's child")
     AdminService(service).restart(parent_id, None, force=True, triggered_by="test")
@@ -137,8 +131,7 @@ def test_a_restart_gets_a_fresh_deadline_from_the_task_timeout(service, start_wo
     assert row["status"] == "failed" and row["error"]["type"] == "ExecutionTimeout", row
 
 
-def test_now_and_uuid_inside_a_step_body_are_plain_calls_and_replay_cleanly(service, start_worker):
-    start_worker()
+def test_now_and_uuid_inside_a_step_body_are_plain_calls_and_replay_cleanly(service, worker):
     execution_id = service.schedule("l.recorded-in-step", {}).execution["execution_id"]
     done, row = service.wait(execution_id, 30)
     assert done and row["status"] == "completed", row
@@ -147,8 +140,7 @@ def test_now_and_uuid_inside_a_step_body_are_plain_calls_and_replay_cleanly(serv
 
 
 @pytest.mark.parametrize("call", ["sleep", "event", "schedule"])
-def test_a_durable_call_inside_a_step_body_fails_the_execution_saying_why(service, start_worker, call):
-    start_worker()
+def test_a_durable_call_inside_a_step_body_fails_the_execution_saying_why(service, worker, call):
     execution_id = service.schedule("l.durable-call-in-step", {"call": call}).execution["execution_id"]
     done, row = service.wait(execution_id, 30)
     assert done and row["status"] == "failed", row
@@ -157,8 +149,7 @@ def test_a_durable_call_inside_a_step_body_fails_the_execution_saying_why(servic
 
 
 @pytest.mark.parametrize("kind", ["async", "generator"])
-def test_an_async_or_generator_step_function_is_refused_with_a_clear_message(service, start_worker, kind):
-    start_worker()
+def test_an_async_or_generator_step_function_is_refused_with_a_clear_message(service, worker, kind):
     execution_id = service.schedule("l.async-step", {"kind": kind}).execution["execution_id"]
     done, row = service.wait(execution_id, 30)
     assert done and row["status"] == "failed", row

@@ -32,12 +32,11 @@ def test_upgrade_on_empty_database_matches_declared_tables(postgres):
     assert differences == []
 
 
-def test_maintained_counts_agree_with_the_table(service, start_worker, log_dir):
+def test_maintained_counts_agree_with_the_table(service, worker, log_dir):
     from sqlalchemy import text
 
     from zart.store import counts, db
 
-    start_worker()
     ids = [service.schedule("t.three-steps", {"journal": str(log_dir / "j")}).execution["execution_id"]]
     ids.append(service.schedule("t.fails", {}).execution["execution_id"])
     waiting = service.schedule("t.event", {"journal": str(log_dir / "k")}).execution["execution_id"]

@@ -40,8 +40,7 @@ def hostile_call(marker: Path) -> dict[str, Any]:
     }
 
 
-def test_restarting_a_function_child_with_new_input_is_refused_and_runs_nothing(client, start_worker, log_dir):
-    start_worker()
+def test_restarting_a_function_child_with_new_input_is_refused_and_runs_nothing(client, worker, log_dir):
     marker = log_dir / "pwned"
     parent = client.post(
         f"{API}/executions", json={"task": "t.fan-out", "data": {"journal": str(log_dir / "j"), "seconds": 0.05}}
@@ -58,8 +57,7 @@ def test_restarting_a_function_child_with_new_input_is_refused_and_runs_nothing(
     assert not marker.exists()
 
 
-def test_a_child_restarted_without_new_input_keeps_the_function_its_parent_named(client, start_worker, log_dir):
-    start_worker()
+def test_a_child_restarted_without_new_input_keeps_the_function_its_parent_named(client, worker, log_dir):
     journal = log_dir / "j"
     parent = client.post(
         f"{API}/executions", json={"task": "t.fan-out", "data": {"journal": str(journal), "seconds": 0.05}}
@@ -96,10 +94,9 @@ def hostile_references(marker: Path) -> list[tuple[str, list[Any]]]:
     ]
 
 
-def test_a_worker_resolves_only_functions_defined_in_workflow_modules(service, start_worker, log_dir, unique):
+def test_a_worker_resolves_only_functions_defined_in_workflow_modules(service, worker, log_dir, unique):
     from zart.store import db, executions
 
-    start_worker()
     marker = log_dir / "pwned"
     cases = hostile_references(marker)
     ids = []
@@ -125,9 +122,8 @@ def test_a_worker_resolves_only_functions_defined_in_workflow_modules(service, s
 
 
 def test_a_workflow_that_names_a_function_outside_its_modules_fails_before_any_child_exists(
-    client, start_worker, log_dir
+    client, worker, log_dir
 ):
-    start_worker()
     parent = client.post(
         f"{API}/executions", json={"task": "t.schedules-foreign", "data": {"journal": str(log_dir / "j")}}
     ).get_json()["execution_id"]

@@ -66,8 +66,7 @@ def restart_data(marker: Path) -> st.SearchStrategy[Any]:
     return st.one_of(st.none(), forged_call, other, value)
 
 
-def test_no_restart_or_rerun_runs_anything_the_workflow_did_not_name(env, service, start_worker, log_dir):
-    start_worker()
+def test_no_restart_or_rerun_runs_anything_the_workflow_did_not_name(env, service, worker, log_dir):
     client = create_app(settings=env.settings()).test_client()
     marker = log_dir / "pwned"
     journal = log_dir / "fan-out.journal"

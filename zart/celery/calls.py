@@ -16,6 +16,7 @@ from celery import Celery, Signature
 from celery.app.task import Task as CeleryTask
 from celery.canvas import _chain, chord, group
 
+from zart.celery import wire
 from zart.limits import QUEUE_PATTERN, QUEUE_RULE
 from zart.observability import hooks
 from zart.retry import RetryPolicy
@@ -145,12 +146,15 @@ def send(call: RemoteCall, token: str) -> None:
     """Send the task with `token` as its id, and Celery callbacks that record its outcome with zart.
 
     The callbacks are the fallback for a fleet worker without the integration; an integrated worker drops
-    them and records the outcome itself. A send that fails is left to the dispatch timeout.
+    them and records the outcome itself. A send that fails is left to the dispatch timeout. A plain message to
+    a Redis broker is pushed straight onto its queue (`zart.celery.wire`); anything else goes through Celery.
     """
     app = call.signature._app
     on_success = Signature(RESULT_TASK, kwargs={"token": token}, options={"queue": _home.queue}, app=app)
     on_failure = Signature(FAILURE_TASK, options={"queue": _home.queue}, app=app)
     with hooks.remote_step(call.signature.task, token) as trace_headers:  # the fleet's task may continue the trace
+        if not trace_headers and wire.push(call.signature, call.queue, token, on_success, on_failure):
+            return
         call.signature.apply_async(
             task_id=token,
             queue=call.queue,

@@ -31,6 +31,7 @@ from zart.celery import results
 from zart.celery.calls import FAILURE_TASK, RESULT_TASK, is_dispatch_token
 from zart.celery.doorbell import Publisher, doorbell_app
 from zart.config import Settings, load_settings
+from zart.store import db
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,11 @@ class Integration:
         with self._lock:
             self._held[token] = _Held(request, worker, time.monotonic())
         self._ensure_reporter()
+
+    def on_worker_init(self, **_: Any) -> None:
+        """A worker reuses its connections many times a second: like zart's own workers, it pings only those
+        that sat idle (set before the pool forks, so its processes inherit it)."""
+        db.ping_only_after_idle(db.WORKER_PING_AFTER_IDLE)
 
     def on_worker_ready(self, **_: Any) -> None:
         """Start reporting before the first task comes, so its first report does not wait for a connection."""
@@ -198,6 +204,7 @@ def integrate(app: Celery | None = None, settings: Settings | None = None) -> In
     global _integration
     if _integration is None:
         _integration = Integration(settings or load_settings())
+        signals.worker_init.connect(_integration.on_worker_init, weak=False)
         signals.worker_ready.connect(_integration.on_worker_ready, weak=False)
         signals.task_received.connect(_integration.on_received, weak=False)
         signals.task_prerun.connect(_integration.on_prerun, weak=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -18,23 +19,47 @@ EXIT_TIMEOUT = 2
 EXIT_NOT_FOUND = 3
 
 
-@click.group(context_settings={"help_option_names": ["--help", "-h"]})
+# Which module defines each command: a command's module (and what it imports, such as the store and SQLAlchemy)
+# loads only when that command runs, so `zart worker`'s supervisor and `zart --help` start quickly
+COMMAND_MODULES = {
+    "schedule": "executions",
+    "status": "executions",
+    "cancel": "executions",
+    "wait": "executions",
+    "event": "executions",
+    "list": "executions",
+    "tasks": "executions",
+    "migrate": "operate",
+    "worker": "operate",
+    "dev": "operate",
+    "server": "server",
+    "admin": "admin",
+    "schedules": "schedules",
+    "replay": "replay",
+    "limits": "limits",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported from their module (COMMAND_MODULES) the first time they are asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMAND_MODULES, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            module = importlib.import_module(f"zart.cli.{COMMAND_MODULES[cmd_name]}")
+            for command in module.COMMANDS:
+                self.add_command(command)
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["--help", "-h"]})
 @global_options
 @click.pass_context
 def cli(ctx: click.Context, **_: Any) -> None:
     """zart: durable workflows on Celery, checkpointed in PostgreSQL."""
     ctx.ensure_object(CliState)
-
-
-def _register_commands() -> None:
-    from zart.cli import admin, executions, limits, operate, replay, schedules, server
-
-    for module in (executions, operate, server, admin, schedules, replay, limits):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

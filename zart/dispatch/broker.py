@@ -56,10 +56,7 @@ class BrokerProbe:
     def inspect(self, now: datetime) -> BrokerState | None:
         """The broker's state, or None when it is unreachable (so nothing could be published either)."""
         try:
-            if self._connection is None:
-                self._connection = self._app.connection_for_read()
-                self._connection.ensure_connection(max_retries=0)
-            channel = self._connection.default_channel
+            channel = self._channel()
             return BrokerState(
                 self._queued(channel), self._forgotten_before(channel, now), self._self_claiming(channel)
             )
@@ -67,6 +64,15 @@ class BrokerProbe:
             log.info("broker unreachable from the sweeper: %s", exc)
             self.close()
             return None
+
+    def announce(self) -> None:
+        """Renew this worker's self-claim markers only: a sweeper that did not take the fleet's turn still
+        drains its queues, and says so."""
+        try:
+            self._self_claiming(self._channel())
+        except Exception as exc:
+            log.info("broker unreachable from the sweeper: %s", exc)
+            self.close()
 
     def withdraw(self) -> None:
         """A stopping worker no longer drains its queues: new executions get their doorbells again at once."""
@@ -76,6 +82,12 @@ class BrokerProbe:
             self._connection.default_channel.client.delete(*(self_claim_marker(q) for q in self._queues))
         except Exception as exc:  # the markers lapse by themselves
             log.info("could not withdraw the self-claim markers: %s", exc)
+
+    def _channel(self) -> Any:
+        if self._connection is None:
+            self._connection = self._app.connection_for_read()
+            self._connection.ensure_connection(max_retries=0)
+        return self._connection.default_channel
 
     def close(self) -> None:
         if self._connection is not None:

@@ -1,8 +1,11 @@
 """The sweeper: the loop in every worker that turns Postgres state back into doorbells.
 
-One loop calling one small function per duty (see `duties`): lost messages, due timers, expired leases,
-lifted pause rules under one advisory lock (so one worker of the fleet does them at a time); then overdue
-executions, the stranded check, count folding and retention, each in its own transaction; then schedules.
+Every worker's sweeper wakes at its interval, but the duties are the fleet's: the first to wake after the
+interval takes the fleet's turn (one statement) and sweeps; the others only renew their self-claim markers.
+A sweep is one loop calling one small function per duty (see `duties`): lost messages, due timers, expired
+leases, lifted pause rules under one advisory lock (so two overlapping sweeps never do them twice); then
+overdue executions, the stranded check, count folding and retention, each in its own transaction; then
+schedules.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime
 
 from zart.celery.doorbell import Publisher
 from zart.config import Settings
@@ -22,6 +26,10 @@ from zart.store import db, sweeps
 log = logging.getLogger(__name__)
 
 __all__ = ["SWEEP_BATCH", "Sweeper", "redispatch_budget"]
+
+# a lone sweeper's ticks fall a little more than its interval apart: the turn opens slightly sooner, so that
+# sweeper never misses its own turn
+TURN_SHARE = 0.9
 
 
 class Sweeper:
@@ -44,21 +52,29 @@ class Sweeper:
         self._probe.close()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._settings.sweep_interval):
+        interval = self._settings.sweep_interval
+        while not self._stop.wait(interval):
             started = time.perf_counter()
             try:
-                self.sweep_once()
+                with db.autocommit(self._settings.database_url) as conn:
+                    turn = sweeps.take_turn(conn, interval * TURN_SHARE)
+                if turn is None:
+                    self._probe.announce()
+                    continue
+                self.sweep_once(turn)
                 hooks.sweep_pass(time.perf_counter() - started)
             except Exception:
-                log.warning("sweep failed; trying again in %ss", self._settings.sweep_interval, exc_info=True)
+                log.warning("sweep failed; trying again in %ss", interval, exc_info=True)
             self.fire_schedules()
 
-    def sweep_once(self) -> list[str]:
-        """Every duty once; returns the executions whose doorbells were rung."""
+    def sweep_once(self, now: datetime | None = None) -> list[str]:
+        """Every duty once (`now`: the database's clock as the sweep began, when the caller has it); returns
+        the executions whose doorbells were rung."""
         url = self._settings.database_url
-        # asked before the transaction opens, so a slow broker never holds row locks or the sweep lock
-        with db.autocommit(url) as conn:
-            now = sweeps.database_now(conn)
+        if now is None:
+            with db.autocommit(url) as conn:
+                now = sweeps.database_now(conn)
+        # the broker is asked before the transaction opens, so a slow broker never holds row locks or the lock
         round_ = Round(self._settings, self._probe.inspect(now))
         ready: list[str] = []
         with db.transaction(url) as conn:

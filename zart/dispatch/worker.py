@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 # workflows every zart worker runs: a Celery canvas as one execution
 BUILT_IN_WORKFLOWS = "zart.canvas.workflow"
 
-WORKER_PING_AFTER_IDLE = 2.0
-
 
 def default_concurrency() -> int:
     """Pool processes of a worker started without --concurrency: steps wait on commits more than on the CPU,
@@ -189,7 +187,7 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
         if settings.metrics_port is not None:  # a worker only: clients of the app never count or serve
             metrics.enable()  # before the pool forks, so every child counts into the same directory
             metrics.serve(settings.metrics_port)
-        db.ping_only_after_idle(WORKER_PING_AFTER_IDLE)
+        db.ping_only_after_idle(db.WORKER_PING_AFTER_IDLE)
         budget = budget_for(int(sender.concurrency or 1), _pool_name(sender.pool_cls), is_pooled(settings.database_url))
         db.size_pool(budget.kept_per_process, budget.burst_per_process)  # before the pool forks its children
         print(f"zart worker: {budget.line()}", file=sys.stderr, flush=True)

@@ -20,6 +20,8 @@ from zart.errors import StoreUnavailable
 
 IDLE_IN_TRANSACTION_MS = 10_000
 _ping_after_idle_seconds = 0.0  # ping on every checkout, unless a worker relaxes it
+# what a worker relaxes it to (zart's own workers, and a team's Celery worker reporting remote steps)
+WORKER_PING_AFTER_IDLE = 2.0
 
 
 def ping_only_after_idle(seconds: float) -> None:

@@ -1,6 +1,6 @@
 """Flow-control queries: admitting a limited execution, finding the next held ones, and the limits themselves.
 
-The admission decision is `zart_flow_claim` (migrations 0013, 0015): one statement that locks the execution
+The admission decision is `zart_flow_claim` (migrations 0013, 0016): one statement that locks the execution
 and its limit row, counts the executions holding the limit's slots (and its key's), then claims or holds. A
 holder is an execution with `flow_holds` set; a trigger clears it when the holder stops running, so a slot is
 given back by the holder's own row, never by a write to a row shared by the limit. Nothing here reads a limit

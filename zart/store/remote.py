@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from zart.store import executions
-from zart.store.sql import REMOTE_CHANNEL, one, rows, to_json
+from zart.store.sql import REMOTE_CHANNEL, hot_one, rows, to_json
 
 IN_FLIGHT = ("sent", "started", "retry")
 _IN_FLIGHT_SQL = "('sent', 'started', 'retry')"
@@ -81,7 +81,7 @@ def record_dispatch(
     """Record, before the message is sent, that the step waits for the dispatch `dispatch_token`.
 
     Returns (fenced, written): written is False when the step had already completed."""
-    row = one(
+    row = hot_one(  # once per step: prepared, past SQLAlchemy's statement handling
         conn,
         _DISPATCH,
         id=execution_id,
@@ -203,7 +203,7 @@ def record_failure(conn: Connection, token: str, error: dict[str, Any], worker: 
 
 
 def _record(conn: Connection, token: str, statement: Any, **params: Any) -> str | None:
-    done = one(conn, statement, token=token, **params)
+    done = hot_one(conn, statement, token=token, **params)  # once per task: prepared
     if done is None or done["status"] != "waiting":
         return None  # not ours, or the run is still going: it takes the outcome up itself (or its park does)
     woken = executions.wake_parent_if_children_done(conn, done["execution_id"], done["run_index"])

@@ -53,6 +53,25 @@ _REDISPATCH = text(
 
 _NOW = text("SELECT now()")
 
+# the fleet's sweep turn: taken when the last one began at least `interval` seconds ago; a sweeper that finds
+# the row being taken skips it (no queue of workers on one row lock), and the row is recreated if missing.
+# Workers tick independently, so the first to tick after the interval sweeps.
+_TAKE_TURN = text(
+    """
+    WITH taken AS (
+        UPDATE sweep_turns SET started_at = now()
+        WHERE id IN (SELECT id FROM sweep_turns WHERE started_at <= now() - make_interval(secs => :interval)
+                     FOR UPDATE SKIP LOCKED)
+        RETURNING started_at
+    ), made AS (
+        INSERT INTO sweep_turns (id, started_at) SELECT 1, now() WHERE NOT EXISTS (SELECT 1 FROM sweep_turns)
+        ON CONFLICT (id) DO NOTHING
+        RETURNING started_at
+    )
+    SELECT started_at FROM taken UNION ALL SELECT started_at FROM made
+    """
+)
+
 # counted up to a cap: the sweeper only needs to know whether more rows are unclaimed than the queue holds
 _READY_PENDING = text(
     """
@@ -92,6 +111,12 @@ def redispatch_stale(
 def database_now(conn: Connection) -> datetime:
     """The transaction's clock, the one every `dispatched_at` is written with."""
     return scalar(conn, _NOW)
+
+
+def take_turn(conn: Connection, interval: float) -> datetime | None:
+    """The database's clock when this sweeper takes the fleet's turn to sweep, or None when another sweeper
+    took it less than `interval` seconds ago."""
+    return scalar(conn, _TAKE_TURN, interval=interval)
 
 
 def count_ready_pending(conn: Connection, cap: int) -> int:

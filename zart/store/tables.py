@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     Table,
     Text,
     UniqueConstraint,
@@ -129,7 +130,7 @@ executions = Table(
         "created_at",
         postgresql_where=text("flow_key IS NOT NULL AND status IN ('pending', 'running', 'waiting')"),
     ),
-    # the executions holding a slot of their limit now (migration 0015): admission counts them, per key too
+    # the executions holding a slot of their limit now (migration 0016): admission counts them, per key too
     Index("executions_flow_holders_idx", "flow_limit", "flow_key", postgresql_where=text("flow_holds")),
     Index(
         "executions_dedup_key_idx",
@@ -375,4 +376,14 @@ flow_limits = Table(
         "key_strategy IN ('wait', 'cancel_newest', 'cancel_in_progress')", name="flow_limits_key_strategy_check"
     ),
     CheckConstraint("source IN ('code', 'runtime')", name="flow_limits_source_check"),
+)
+
+# When the fleet's last sweep began: one row, taken by the first sweeper to wake after the interval (migration
+# 0015), so a fleet of many workers sweeps once per interval, not once per worker.
+sweep_turns = Table(
+    "sweep_turns",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    _ts("started_at", nullable=False),
+    CheckConstraint("id = 1", name="sweep_turns_single_row"),
 )

@@ -12,8 +12,8 @@ count is never too low, so never more than the limit run), and one refused meanw
 again after its own commit, as the finishing worker does after its own, so whichever commits second sees the
 other and starts the held execution.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-02
 """
 
@@ -26,8 +26,8 @@ from types import ModuleType
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
