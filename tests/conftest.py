@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Environment, SharedProcesses, Worker, assert_nothing_stranded
+from tests.harness import Environment, SharedProcesses, Worker, assert_nothing_stranded, stop_together
 from zart.localservices import LocalPgBouncer, LocalPostgres, LocalRedis, free_port
 from zart.migrate import upgrade
 from zart.service import ZartService
@@ -107,8 +107,7 @@ def start_worker(env: Environment, tmp_path: Path) -> Iterator[Callable[..., Wor
         return worker.wait_ready() if ready else worker
 
     yield start
-    for worker in workers:
-        worker.stop()
+    stop_together(workers)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -123,50 +123,28 @@ class SharedProcesses:
         return current[0]
 
     def keep_only(self, names: Collection[str]) -> None:
-        for name in [name for name in self.running if name not in names]:
-            self.running.pop(name)[0].stop()
+        stop_together(self.running.pop(name)[0] for name in list(self.running) if name not in names)
 
 
-class Worker:
-    """A `zart worker` process in its own session, so a SIGKILL takes its pool children too."""
+class Process:
+    """A subprocess in its own session (a SIGKILL takes its pool children too), its output in `log_dir`."""
 
     counter = 0
 
-    def __init__(
-        self, env: Environment, log_dir: Path, concurrency: int = 2, args: tuple[str, ...] = (), **overrides: str
-    ) -> None:
-        Worker.counter += 1
-        self.name = f"w{Worker.counter}-{os.getpid()}"
+    def __init__(self, env: dict[str, str], log_dir: Path, kind: str, argv: list[str]) -> None:
+        Process.counter += 1
+        self.name = f"{kind}{Process.counter}-{os.getpid()}"
         self.log_path = log_dir / f"{self.name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115
+        argv = [part.replace("{name}", self.name) for part in argv]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "zart",
-                "worker",
-                "--concurrency",
-                str(concurrency),
-                "--hostname",
-                f"{self.name}@%h",
-                "--loglevel",
-                "INFO",
-                *args,
-            ],
-            cwd=REPO,
-            env=env.variables(**overrides),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            argv, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
-    def wait_ready(self, timeout: float = 30.0) -> Worker:
-        def started() -> bool:
-            return b" ready." in self.log_path.read_bytes() or self.process.poll() is not None
-
-        poll(started, timeout, what="worker")
+    def wait_for(self, mark: bytes, timeout: float = 30.0) -> Process:
+        poll(lambda: mark in self.log_path.read_bytes() or self.process.poll() is not None, timeout, what=self.name)
         if self.process.poll() is not None:
-            raise AssertionError(f"worker exited early:\n{self.log_path.read_text()[-3000:]}")
+            raise AssertionError(f"{self.name} exited early:\n{self.log_path.read_text()[-3000:]}")
         return self
 
     def kill(self) -> None:
@@ -183,13 +161,52 @@ class Worker:
     def thaw(self) -> None:
         os.killpg(self.process.pid, signal.SIGCONT)
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """Ask for a warm shutdown (SIGTERM to the whole group) without waiting for it."""
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-            except ProcessLookupError:
-                pass
+
+    def stop(self) -> None:
+        self.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
         self._log.close()
+
+
+class Worker(Process):
+    """A `zart worker` process."""
+
+    def __init__(
+        self, env: Environment, log_dir: Path, concurrency: int = 2, args: tuple[str, ...] = (), **overrides: str
+    ) -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "zart",
+            "worker",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            "{name}@%h",
+            "--loglevel",
+            "INFO",
+            *args,
+        ]
+        super().__init__(env.variables(**overrides), log_dir, "w", argv)
+
+    def wait_ready(self, timeout: float = 30.0) -> Worker:
+        self.wait_for(b" ready.", timeout)
+        return self
+
+
+def stop_together(processes: Iterable[Process]) -> None:
+    """Stop processes (anything with `terminate` and `stop`) side by side: a warm shutdown takes about a second
+    of Celery's pool teardown, which need not be paid once per process."""
+    processes = list(processes)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.stop()

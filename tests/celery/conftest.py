@@ -3,58 +3,15 @@ Flower; and a zart worker that knows the Celery-step workflows."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.harness import REPO, Environment, SharedProcesses, Worker, poll
+from tests.harness import Environment, Process, SharedProcesses, Worker, stop_together
 
 IMPORTS = "tests.workflows,tests.reliability_workflows,tests.liveness_workflows,tests.celery_workflows"
-
-
-class Process:
-    """A subprocess in its own session (a SIGKILL takes its pool children too), its output in `log_dir`."""
-
-    counter = 0
-
-    def __init__(self, env: dict[str, str], log_dir: Path, kind: str, argv: list[str]) -> None:
-        Process.counter += 1
-        self.name = f"{kind}{Process.counter}-{os.getpid()}"
-        self.log_path = log_dir / f"{self.name}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115
-        argv = [part.replace("{name}", self.name) for part in argv]
-        self.process = subprocess.Popen(
-            argv, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def wait_for(self, mark: bytes) -> Process:
-        poll(lambda: mark in self.log_path.read_bytes() or self.process.poll() is not None, 30, what=self.name)
-        if self.process.poll() is not None:
-            raise AssertionError(f"{self.name} exited early:\n{self.log_path.read_text()[-3000:]}")
-        return self
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-            except ProcessLookupError:
-                pass
-        self._log.close()
 
 
 def celery_worker_argv(app: str, queues: str, concurrency: int, *extra: str) -> list[str]:
@@ -76,8 +33,7 @@ def celery_workflows(env: Environment) -> None:
 def processes(log_dir: Path) -> Iterator[list[Process]]:
     started: list[Process] = []
     yield started
-    for process in reversed(started):
-        process.stop()
+    stop_together(reversed(started))
 
 
 @pytest.fixture()

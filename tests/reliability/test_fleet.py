@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from tests.conftest import PGBOUNCER_POOL_SIZE
-from tests.harness import Environment, Worker, fresh_database, poll
+from tests.harness import Environment, Worker, fresh_database, poll, stop_together
 from tests.workflows import entries
 from zart.config import mark_pooled
 from zart.localservices import LocalPgBouncer, LocalPostgres, LocalRedis
@@ -70,8 +70,7 @@ def test_a_fleet_through_pgbouncer_completes_everything_within_the_pool_and_reco
             poll(all_completed, 120, interval=0.2, what="every execution of the fleet to complete")
             assert time.monotonic() - started < 120
         finally:
-            for worker in workers:
-                worker.stop()
+            stop_together(workers)
     assert service.status(blocked_id)["output"] == {"out": "ABC"}
     assert entries(blocked_journal, "b") == 2  # the killed attempt and its one re-run
     assert all([entries(j, s) for s in "abc"] == [1, 1, 1] for j in journals)

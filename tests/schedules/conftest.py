@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.harness import Environment
+from tests.harness import Environment, stop_together
 from zart.schedule_service import ScheduleService
 from zart.service import ZartService
 from zart.store import db
@@ -35,5 +35,4 @@ def fired(env: Environment, schedule_id: str) -> list[dict[str, Any]]:
 
 
 def stop_all(workers: list[Any]) -> None:
-    for worker in workers:
-        worker.stop()
+    stop_together(workers)
