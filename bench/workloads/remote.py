@@ -5,7 +5,8 @@ line) at a default zart worker's concurrency, and the same trivial task.
 
 - Round trip: a workflow of two remote steps in a row; the sample is the time between the two dispatches as
   zart recorded them (send → run → result in Postgres → workflow woken, claimed and replayed → next dispatch).
-  The baseline is `echo.delay(i).get()` over the Redis result backend, one call at a time.
+  The baseline is `echo.delay(i).get()` over the Redis result backend, one call at a time; the two sides'
+  samples are taken in alternating blocks of ten.
 - Throughput: executions of five remote steps each, scheduled by concurrent clients, against the same number
   of `echo.delay(i, key)` calls counted in Redis; tasks per second from first submission to last completion.
 """
@@ -28,6 +29,7 @@ from zart.service import ZartService
 
 STEPS_PER_EXECUTION = 5
 CLIENTS = 4
+ROUND_TRIP_BLOCK = 10
 TIMEOUT = 300.0
 
 
@@ -53,6 +55,18 @@ def celery_round_trips(samples: int) -> list[float]:
         assert remote_app.echo.delay(i).get(timeout=TIMEOUT) == i
         values.append((time.perf_counter() - started) * 1000)
     return values
+
+
+def interleaved_round_trips(service: ZartService, readback: Readback, samples: int) -> tuple[list[float], list[float]]:
+    """Both sides' round trips in alternating blocks of ten, so a change in the machine's load (it is shared)
+    falls on both alike instead of on whichever side ran in that second."""
+    zart: list[float] = []
+    plain: list[float] = []
+    while len(zart) < samples:
+        block = min(ROUND_TRIP_BLOCK, samples - len(zart))
+        zart += zart_round_trips(service, readback, block)
+        plain += celery_round_trips(block)
+    return zart, plain
 
 
 def zart_throughput(service: ZartService, readback: Readback, executions: int) -> float:
@@ -92,8 +106,8 @@ def run(ctx: BenchContext) -> list[Row]:
     ):
         zart_round_trips(service, readback, max(3, samples // 10))  # warm-up
         celery_round_trips(max(3, samples // 10))
-        zart_rt = Summary.of(zart_round_trips(service, readback, samples))
-        plain_rt = Summary.of(celery_round_trips(samples))
+        zart_samples, plain_samples = interleaved_round_trips(service, readback, samples)
+        zart_rt, plain_rt = Summary.of(zart_samples), Summary.of(plain_samples)
         counter = redis.Redis.from_url(broker)
         zart_throughput(service, readback, max(2, executions // 10))
         celery_throughput(counter, max(10, executions // 2))
@@ -103,8 +117,8 @@ def run(ctx: BenchContext) -> list[Row]:
         "Remote steps: one `celery -A bench.remote_fleet worker` (the team's app plus `zart.celery.integrate(app)`) "
         f"at concurrency {concurrency} runs the task for both sides, beside a default `zart worker`. The round trip "
         "is the time between two consecutive dispatches of one workflow; `.delay().get()` uses the Redis result "
-        "backend. Throughput schedules executions of five remote steps from "
-        f"{CLIENTS} clients against the same number of `.delay()` calls counted in Redis."
+        "backend; the two sides' samples alternate in blocks of ten. Throughput schedules executions of five "
+        f"remote steps from {CLIENTS} clients against the same number of `.delay()` calls counted in Redis."
     )
     return [
         Row("remote", f"remote step round trip ({samples} samples)", p50_p99(zart_rt.p50, zart_rt.p99),

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from tests.flow_workflows import overlap, starts
 from tests.harness import poll
 from tests.integration.test_core import finished
+from tests.integration.test_flow import limit_running
 from tests.reliability.journal import audit
 from zart.celery.doorbell import self_claim_marker
 from zart.registry import Registry
@@ -121,11 +122,6 @@ def test_a_worker_killed_while_running_a_limited_one_it_took_frees_the_slot_afte
         assert finished(service, execution_id, timeout=30)["status"] == "completed"
     assert overlap(journal) == 1
     poll(lambda: limit_running(service, "flow.one-slot") == 0, what="the slot to be given back")
-
-
-def limit_running(service: ZartService, name: str) -> int:
-    with db.autocommit(service.settings.database_url) as conn:
-        return int(conn.execute(text("SELECT running FROM flow_limits WHERE name = :n"), {"n": name}).scalar_one())
 
 
 def test_a_flow_limited_backlog_on_self_claiming_workers_never_exceeds_its_limit(service, start_worker, log_dir):

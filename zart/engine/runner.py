@@ -94,7 +94,8 @@ def run_execution(
             if claimed is not None:
                 outcome = _run_claimed(conn, claimed, token, config, publish, registry, make_context)
             elif limited:
-                outcome = _run_limited(conn, execution_id, token, config, publish, registry, make_context)
+                admitted = flow.claim(conn, execution_id, token, config.worker_name, config.lease_seconds)
+                outcome = _run_limited(conn, admitted, token, config, publish, registry, make_context)
             else:
                 outcome = "skipped"
     except StoreUnavailable:
@@ -119,9 +120,10 @@ def run_ready(
 ) -> int:
     """Claim and run ready executions of `selection` one after another (FOR UPDATE SKIP LOCKED: workers doing
     the same never wait for each other); returns how many were taken. Each is claimed exactly as a doorbell's
-    would be (same conditions, pause rules, lease). When no unlimited one is ready, the oldest limited one not
-    yet held goes through flow control as its doorbell would (admitted and run, held, or cancelled), so a held
-    one is never taken twice and held ones still start in their limit's order, by the hand-on."""
+    would be (same conditions, pause rules, lease), oldest first. When no unlimited one is ready, the oldest
+    limited one not yet held goes through flow control in the same statement, as its doorbell would (admitted
+    and run, held, or cancelled), so a held one is never taken twice and held ones still start in their limit's
+    order, by the hand-on."""
     deadline = time.monotonic() + SELF_CLAIM_SECONDS
     ran = 0
     last = ""
@@ -129,15 +131,13 @@ def run_ready(
     while time.monotonic() < deadline:
         token = uuid.uuid4().hex
         claimed = executions.claim_next(conn, token, config.worker_name, config.lease_seconds, **where)
-        if claimed is not None:
-            execution_id = claimed["id"]
+        if claimed is None:
+            return ran
+        execution_id = claimed["id"]
+        if claimed["verdict"] is None:
             outcome = _run_claimed(conn, claimed, token, config, publish, registry, make_context)
         else:
-            execution_id = executions.next_limited(conn, **where)
-            # someone else's claim in between leaves it not claimable: the same one twice means nothing is left
-            if execution_id is None or execution_id == last:
-                return ran
-            outcome = _run_limited(conn, execution_id, token, config, publish, registry, make_context)
+            outcome = _run_limited(conn, claimed, token, config, publish, registry, make_context)
         # Celery logs only the doorbell's own outcome: these runs say theirs the same way
         log.info("execution %s (taken without its doorbell) ended: %r", execution_id, outcome)
         ran += 1
@@ -163,23 +163,26 @@ def _run_claimed(
 
 def _run_limited(
     conn: Connection,
-    execution_id: str,
+    admitted: dict[str, Any] | None,
     token: str,
     config: RunnerConfig,
     publish: Publish,
     registry: Registry,
     make_context: Callable[..., Context],
 ) -> str:
-    """An execution under a limit: admitted (or held) at claim. Whoever ends a run, or finds a free slot while
-    refused, hands the slot on after its commit: it runs the best held execution itself (no broker round
-    trip) and rings the doorbells of any others that may start too."""
-    outcome, limit = _admit_and_run(conn, execution_id, token, config, publish, registry, make_context)
+    """An execution under a limit, as its admission (flow.claim) decided. Whoever ends a run, or is refused,
+    hands the slot on after its commit (a refusal may have counted a holder whose finish was committing): it
+    runs the best held execution itself (no broker round trip) and rings the doorbells of any others that may
+    start too."""
+    outcome, limit = _run_admitted(conn, admitted, token, config, publish, registry, make_context)
     deadline = time.monotonic() + HAND_ON_SECONDS
     while limit is not None:
         next_id = _hand_on(config, limit, publish, run_one=time.monotonic() < deadline)
         if next_id is None:
             break
-        _, limit = _admit_and_run(conn, next_id, uuid.uuid4().hex, config, publish, registry, make_context)
+        token = uuid.uuid4().hex
+        admitted = flow.claim(conn, next_id, token, config.worker_name, config.lease_seconds)
+        _, limit = _run_admitted(conn, admitted, token, config, publish, registry, make_context)
     return outcome
 
 
@@ -188,9 +191,9 @@ def _run_limited(
 HAND_ON_SECONDS = 5.0
 
 
-def _admit_and_run(
+def _run_admitted(
     conn: Connection,
-    execution_id: str,
+    claimed: dict[str, Any] | None,
     token: str,
     config: RunnerConfig,
     publish: Publish,
@@ -198,9 +201,9 @@ def _admit_and_run(
     make_context: Callable[..., Context],
 ) -> tuple[str, str | None]:
     """Returns what happened and the limit whose capacity should be handed on (None: nothing to hand on)."""
-    claimed = flow.claim(conn, execution_id, token, config.worker_name, config.lease_seconds)
     if claimed is None:
         return "skipped", None
+    execution_id = claimed["id"]
     limit = claimed["limit_name"]
     if claimed["verdict"] == "held":
         return "held", limit

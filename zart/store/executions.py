@@ -319,15 +319,17 @@ _CLAIM_RETURNING = f"""
               e.deadline_at IS NOT NULL AND e.deadline_at <= now() AS past_deadline,
               {pause.RULES_VERSION} AS pausing
 """
-_CLAIMED_STEPS = """
+# The checkpoints of the claimed run `c`, as the replay reads them (flow control's admission returns them too)
+CLAIMED_STEPS_JSON = """
     coalesce((
         SELECT json_agg(json_build_object(
             'name', s.name, 'position', s.position, 'kind', s.kind, 'status', s.status,
             'output', s.output, 'error', s.error, 'attempts', s.attempts, 'failures', s.failures,
             'exec_attempt', s.exec_attempt,
             'wake_at', s.wake_at, 'child_id', s.child_id, 'due', s.wake_at <= now()))
-        FROM steps s WHERE s.execution_id = c.id AND s.run_index = c.run_index), '[]'::json) AS steps
+        FROM steps s WHERE s.execution_id = c.id AND s.run_index = c.run_index), '[]'::json)
 """
+_CLAIMED_STEPS = f"{CLAIMED_STEPS_JSON} AS steps"
 
 # One row whenever the execution exists: its columns NULL when it was not claimable here, with `limited` saying
 # whether flow control must decide instead (so a stale doorbell for a finished execution costs one statement).
@@ -369,32 +371,50 @@ def claim_or_route(
     return (row if row["id"] is not None else None), limited
 
 
-# The next ready execution of the given queues (a NULL queue is the default one) whose task this worker runs,
-# longest ready first, taken in the same statement; rows another worker is claiming are skipped, never waited for.
-# Executions under a limit are left to flow control's own admission and hand-on.
-# Ready executions of a worker's selection, oldest first: pending, due, not held by a limit, not paused. Held
-# rows are left out of the ready rows' partial index (migration 0014), so a look never walks past them.
+# Ready executions of a worker's selection: pending, due, not held by a limit, not paused, of the given queues
+# (a NULL queue is the default one) and a task this worker runs, longest ready first; rows another worker is
+# claiming are skipped, never waited for. Held rows are left out of the ready rows' partial index (migration
+# 0014), so a look never walks past them.
 _READY_OF_SELECTION = f"""
-        SELECT e.id FROM executions e
+        SELECT e.id, e.flow_limit FROM executions e
         WHERE e.status = 'pending' AND e.held_by IS NULL AND (e.wake_at IS NULL OR e.wake_at <= now())
           AND e.task = ANY(CAST(:tasks AS text[]))
           AND (e.queue = ANY(CAST(:queues AS text[])) OR (e.queue IS NULL AND :default_queue))
-          AND NOT {pause.HOLDS_EXECUTION}
+          AND NOT {pause.HOLDS_EXECUTION} AND {CLAIM_UNSYNCED}
 """
 
+# The next ready execution, taken in the same statement: one under no limit first (claimed as a doorbell's claim
+# would), else one under a limit, admitted by it (`zart_flow_claim`: claimed, cancel or held; the second look
+# runs only when the first finds nothing). The row stays locked from the look to the verdict, and a look is one
+# round trip whatever it finds.
 _CLAIM_NEXT = text(
     f"""
-    WITH next AS (
-        {_READY_OF_SELECTION} AND e.flow_limit IS NULL
-        ORDER BY e.dispatched_at  -- when it became ready
+    WITH next AS MATERIALIZED (
+        SELECT * FROM ({_READY_OF_SELECTION} AND e.flow_limit IS NULL
+                       ORDER BY e.dispatched_at LIMIT 1 FOR UPDATE SKIP LOCKED) unlimited
+        UNION ALL
+        SELECT * FROM ({_READY_OF_SELECTION} AND e.flow_limit IS NOT NULL
+                       ORDER BY e.dispatched_at LIMIT 1 FOR UPDATE SKIP LOCKED) limited
         LIMIT 1
-        FOR UPDATE SKIP LOCKED
-    ), claimed AS (
+    ), plain AS (
         {_CLAIM_SET}
-        FROM next WHERE e.id = next.id AND {CLAIM_UNSYNCED}
+        FROM next WHERE e.id = next.id AND next.flow_limit IS NULL
         {_CLAIM_RETURNING}
+    ), admitted AS (
+        SELECT f.* FROM (SELECT id FROM next WHERE flow_limit IS NOT NULL) n
+        CROSS JOIN LATERAL zart_flow_claim(n.id, :token, :worker, :lease, false) f
+    ), claimed AS (
+        SELECT NULL::text AS verdict, NULL::text AS held_reason, NULL::double precision AS retry_in,
+               NULL::text AS limit_name, false AS rated, p.id, p.task, p.input, p.function_ref, p.run_index,
+               p.attempt, p.recoveries, p.deadline_at, p.parent_id, p.trace_context
+        FROM plain p
+        UNION ALL
+        SELECT * FROM admitted
     )
-    SELECT c.*, {_CLAIMED_STEPS} FROM claimed c
+    SELECT c.*, c.deadline_at IS NOT NULL AND c.deadline_at <= now() AS past_deadline,
+           {pause.RULES_VERSION} AS pausing,
+           CASE WHEN c.verdict = 'held' THEN '[]'::json ELSE {CLAIMED_STEPS_JSON} END AS steps
+    FROM claimed c
     """
 )
 
@@ -409,30 +429,13 @@ def claim_next(
     queues: list[str],
     default_queue: bool,
 ) -> dict[str, Any] | None:
-    """Claim the oldest ready, unlimited execution of `queues` (`default_queue`: also those routed to the
-    default queue) whose task is in `tasks`; None when there is none."""
+    """Take the oldest ready execution of `queues` (`default_queue`: also those routed to the default queue)
+    whose task is in `tasks`; None when there is none. `verdict` is None for one under no limit (claimed), else
+    its limit's admission (claimed, cancel or held, with `limit_name`), as flow.claim returns it."""
     return hot_one(
         conn, _CLAIM_NEXT, token=token, worker=worker, lease=lease, tasks=tasks, queues=queues,
         default_queue=default_queue,
     )
-
-
-# Skips rows being claimed right now; the lock ends with the statement: admission (flow.claim) takes its own.
-_NEXT_LIMITED = text(
-    f"""
-    {_READY_OF_SELECTION} AND e.flow_limit IS NOT NULL
-    ORDER BY e.dispatched_at
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
-    """
-)
-
-
-def next_limited(conn: Connection, *, tasks: list[str], queues: list[str], default_queue: bool) -> str | None:
-    """The oldest ready execution under a limit of the same selection as `claim_next`, not yet held by its
-    limit: to be admitted (or held) by flow control exactly as its doorbell would have it."""
-    row = hot_one(conn, _NEXT_LIMITED, tasks=tasks, queues=queues, default_queue=default_queue)
-    return None if row is None else str(row["id"])
 
 
 _FENCE = text(

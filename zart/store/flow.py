@@ -1,8 +1,10 @@
 """Flow-control queries: admitting a limited execution, finding the next held ones, and the limits themselves.
 
-The admission decision is `zart_flow_claim` (migration 0013): one statement that locks the execution, its
-limit row and its key counter, then claims or holds. Slots are given back by a trigger when the holder stops
-running. Nothing here reads a limit in one transaction and acts on it in another.
+The admission decision is `zart_flow_claim` (migrations 0013, 0016): one statement that locks the execution
+and its limit row, counts the executions holding the limit's slots (and its key's), then claims or holds. A
+holder is an execution with `flow_holds` set; a trigger clears it when the holder stops running, so a slot is
+given back by the holder's own row, never by a write to a row shared by the limit. Nothing here reads a limit
+in one transaction and acts on it in another.
 """
 
 from __future__ import annotations
@@ -11,8 +13,22 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from zart.store import pause
+from zart.store import executions, pause
 from zart.store.sql import CLAIM_UNSYNCED, hot_one, one, rows, scalar, to_json
+
+# Slots of limit `l` held now, and whether the key of a held execution `h` has none free (counted from the
+# holders' partial index, as admission counts them)
+_RUNNING = "(SELECT count(*) FROM executions r WHERE r.flow_limit = l.name AND r.flow_holds)"
+_KEY_BUSY = """(SELECT count(*) FROM executions k
+                WHERE k.flow_limit = l.name AND k.flow_key = h.flow_key AND k.flow_holds) >= l.key_concurrency"""
+
+# What an admission returns: its verdict and, unless held, the claimed execution with its checkpoints.
+_ADMITTED = f"""
+    SELECT c.*, c.deadline_at IS NOT NULL AND c.deadline_at <= now() AS past_deadline,
+           {pause.RULES_VERSION} AS pausing,
+           CASE WHEN c.verdict = 'held' THEN '[]'::json ELSE {executions.CLAIMED_STEPS_JSON} END AS steps
+    FROM claimed c WHERE {CLAIM_UNSYNCED}
+"""
 
 _CLAIM = text(
     f"""
@@ -21,16 +37,7 @@ _CLAIM = text(
                                       coalesce((SELECT {pause.HOLDS_EXECUTION} FROM executions e WHERE e.id = :id),
                                                false))
     )
-    SELECT c.*, c.deadline_at IS NOT NULL AND c.deadline_at <= now() AS past_deadline,
-           {pause.RULES_VERSION} AS pausing,
-           CASE WHEN c.verdict = 'held' THEN '[]'::json ELSE coalesce((
-               SELECT json_agg(json_build_object(
-                   'name', s.name, 'position', s.position, 'kind', s.kind, 'status', s.status,
-                   'output', s.output, 'error', s.error, 'attempts', s.attempts, 'failures', s.failures,
-                   'exec_attempt', s.exec_attempt,
-                   'wake_at', s.wake_at, 'child_id', s.child_id, 'due', s.wake_at <= now()))
-               FROM steps s WHERE s.execution_id = c.id AND s.run_index = c.run_index), '[]'::json) END AS steps
-    FROM claimed c WHERE {CLAIM_UNSYNCED}
+    {_ADMITTED}
     """
 )
 
@@ -45,7 +52,7 @@ def claim(conn: Connection, execution_id: str, token: str, worker: str, lease: f
 # them in priority order; a rate-limited limit with an empty bucket still names its head, with the delay
 # until its token is due. Held executions whose key is busy are passed over.
 _HEADS = text(
-    """
+    f"""
     SELECT h.id, l.name AS limit_name, room.delay
     FROM flow_limits l
     CROSS JOIN LATERAL (
@@ -55,7 +62,7 @@ _HEADS = text(
                                  * l.rate / l.period_seconds) END AS tokens
     ) bucket
     CROSS JOIN LATERAL (
-        SELECT least(CASE WHEN l.concurrency IS NULL THEN :cap ELSE greatest(l.concurrency - l.running, 0) END,
+        SELECT least(CASE WHEN l.concurrency IS NULL THEN :cap ELSE greatest(l.concurrency - {_RUNNING}, 0) END,
                      CASE WHEN bucket.tokens IS NULL THEN :cap ELSE greatest(floor(bucket.tokens)::int, 1) END,
                      :cap) AS n,
                CASE WHEN bucket.tokens IS NOT NULL AND bucket.tokens < 1
@@ -65,9 +72,7 @@ _HEADS = text(
         SELECT h.id FROM executions h
         WHERE h.flow_limit = l.name AND h.status = 'pending' AND h.held_by IS NOT NULL
           AND (h.wake_at IS NULL OR h.wake_at <= now())
-          AND (h.flow_key IS NULL OR l.key_concurrency IS NULL OR NOT EXISTS (
-               SELECT 1 FROM flow_keys k
-               WHERE k.limit_name = l.name AND k.key = h.flow_key AND k.running >= l.key_concurrency))
+          AND (h.flow_key IS NULL OR l.key_concurrency IS NULL OR NOT {_KEY_BUSY})
         ORDER BY h.priority DESC, h.created_at, h.id
         LIMIT room.n
     ) h
@@ -109,9 +114,9 @@ def declare(conn: Connection, limits: list[dict[str, Any]], declared_by: str) ->
         conn.execute(_DECLARE, {**columns, "by": declared_by})
 
 
-_COLUMNS = """
+_COLUMNS = f"""
     l.name, l.concurrency, l.rate, l.period_seconds, l.burst, l.key_path, l.key_concurrency, l.key_strategy,
-    l.paused, l.running, l.source, l.updated_by, l.updated_at,
+    l.paused, {_RUNNING} AS running, l.source, l.updated_by, l.updated_at,
     CASE WHEN l.rate IS NULL THEN NULL
          ELSE least(l.burst::double precision, coalesce(l.tokens, l.burst)
                     + greatest(EXTRACT(EPOCH FROM clock_timestamp() - coalesce(l.refilled_at, now())), 0)
@@ -198,9 +203,10 @@ def delete_limit(conn: Connection, name: str, release_limit: int) -> list[str] |
 # ------------------------------------------------------------------ reading why an execution waits
 
 _HOLDING = text(
-    """
-    SELECT e.held_by AS reason, l.name AS limit_name, l.concurrency, l.running, l.paused, l.key_concurrency,
-           e.flow_key, (SELECT k.running FROM flow_keys k WHERE k.limit_name = l.name AND k.key = e.flow_key)
+    f"""
+    SELECT e.held_by AS reason, l.name AS limit_name, l.concurrency, {_RUNNING} AS running, l.paused,
+           l.key_concurrency, e.flow_key,
+           (SELECT count(*) FROM executions k WHERE k.flow_limit = l.name AND k.flow_key = e.flow_key AND k.flow_holds)
              AS key_running, l.rate, l.period_seconds
     FROM executions e JOIN flow_limits l ON l.name = e.flow_limit
     WHERE e.id = :id AND e.status = 'pending' AND e.held_by IS NOT NULL

@@ -61,9 +61,9 @@ REMOTE_CHANNEL = "zart_remote_outcome"
 
 # The NOTIFY sent when an execution finishes carries its final state (when it fits in a notification), so a
 # waiter can answer without reading the row back; a larger one carries just the id.
-# A claim may be lost in a crash (the row is then dispatched again, and a limit's slot count is lost with it, in
-# the same transaction); the first checkpoint's synchronous commit flushes it anyway, so a claim need not wait
-# for its own fsync.
+# A claim may be lost in a crash (the row is then dispatched again, and the limit slot it took is lost with it,
+# being the row's own flag); the first checkpoint's synchronous commit flushes it anyway, so a claim need not
+# wait for its own fsync.
 CLAIM_UNSYNCED = "set_config('synchronous_commit', 'off', true) = 'off'"
 
 NOTIFY_FINISHED_SQL = f"""

@@ -130,6 +130,8 @@ executions = Table(
         "created_at",
         postgresql_where=text("flow_key IS NOT NULL AND status IN ('pending', 'running', 'waiting')"),
     ),
+    # the executions holding a slot of their limit now (migration 0016): admission counts them, per key too
+    Index("executions_flow_holders_idx", "flow_limit", "flow_key", postgresql_where=text("flow_holds")),
     Index(
         "executions_dedup_key_idx",
         "dedup_key",
@@ -365,7 +367,6 @@ flow_limits = Table(
     Column("key_concurrency", Integer),
     Column("key_strategy", Text, nullable=False, server_default=text("'wait'")),
     Column("paused", Boolean, nullable=False, server_default=text("false")),
-    Column("running", Integer, nullable=False, server_default=text("0")),
     Column("tokens", Float),
     _ts("refilled_at"),
     Column("source", Text, nullable=False, server_default=text("'code'")),
@@ -375,16 +376,6 @@ flow_limits = Table(
         "key_strategy IN ('wait', 'cancel_newest', 'cancel_in_progress')", name="flow_limits_key_strategy_check"
     ),
     CheckConstraint("source IN ('code', 'runtime')", name="flow_limits_source_check"),
-)
-
-# Running executions per concurrency key of a limit (a row exists only while some key holder runs).
-flow_keys = Table(
-    "flow_keys",
-    metadata,
-    Column("limit_name", Text, nullable=False),
-    Column("key", Text, nullable=False),
-    Column("running", Integer, nullable=False),
-    PrimaryKeyConstraint("limit_name", "key", name="flow_keys_pkey"),
 )
 
 # When the fleet's last sweep began: one row, taken by the first sweeper to wake after the interval (migration
