@@ -154,6 +154,11 @@ def test_one_trace_follows_an_execution_from_http_through_a_crash_to_the_end(env
                 {"task": "t.traced", "data": {"journal": str(journal), "release": str(release)}},
             )["execution_id"]
         poll(lambda: entries(str(journal), "held") == 1, what="the held step to start on the first worker")
+        # the child's run span is written after its finish commits, which may let the parent resume first
+        poll(
+            lambda: any(s["name"] == "zart.run zart.child-function" for s in spans_of(spans_file)),
+            what="the child's run span",
+        )
         first.kill()
         second = Worker(env, tmp_path, 2, **otel).wait_ready()
         release.touch()
