@@ -331,6 +331,15 @@ CLAIMED_STEPS_JSON = """
 """
 _CLAIMED_STEPS = f"{CLAIMED_STEPS_JSON} AS steps"
 
+# What a claim that may be a limit's admission returns from its `claimed` rows: the verdict (None when under no
+# limit) and, unless held, the claimed run with its checkpoints (flow control's own admission returns the same)
+ADMISSION_OUTCOME = f"""
+    SELECT c.*, c.deadline_at IS NOT NULL AND c.deadline_at <= now() AS past_deadline,
+           {pause.RULES_VERSION} AS pausing,
+           CASE WHEN c.verdict = 'held' THEN '[]'::json ELSE {CLAIMED_STEPS_JSON} END AS steps
+    FROM claimed c
+"""
+
 # One row whenever the execution exists: its columns NULL when it was not claimable here, with `limited` saying
 # whether flow control must decide instead (so a stale doorbell for a finished execution costs one statement).
 _CLAIM = text(
@@ -411,10 +420,7 @@ _CLAIM_NEXT = text(
         UNION ALL
         SELECT * FROM admitted
     )
-    SELECT c.*, c.deadline_at IS NOT NULL AND c.deadline_at <= now() AS past_deadline,
-           {pause.RULES_VERSION} AS pausing,
-           CASE WHEN c.verdict = 'held' THEN '[]'::json ELSE {CLAIMED_STEPS_JSON} END AS steps
-    FROM claimed c
+    {ADMISSION_OUTCOME}
     """
 )
 

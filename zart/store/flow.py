@@ -19,16 +19,20 @@ from zart.store.sql import CLAIM_UNSYNCED, hot_one, one, rows, scalar, to_json
 # Slots of limit `l` held now, and whether the key of a held execution `h` has none free (counted from the
 # holders' partial index, as admission counts them)
 _RUNNING = "(SELECT count(*) FROM executions r WHERE r.flow_limit = l.name AND r.flow_holds)"
-_KEY_BUSY = """(SELECT count(*) FROM executions k
-                WHERE k.flow_limit = l.name AND k.flow_key = h.flow_key AND k.flow_holds) >= l.key_concurrency"""
+
+
+def _key_running(execution: str) -> str:
+    """Slots of limit `l` held now under the key of the execution aliased `execution`."""
+    return (
+        "(SELECT count(*) FROM executions k"
+        f" WHERE k.flow_limit = l.name AND k.flow_key = {execution}.flow_key AND k.flow_holds)"
+    )
+
+
+_KEY_BUSY = f"{_key_running('h')} >= l.key_concurrency"
 
 # What an admission returns: its verdict and, unless held, the claimed execution with its checkpoints.
-_ADMITTED = f"""
-    SELECT c.*, c.deadline_at IS NOT NULL AND c.deadline_at <= now() AS past_deadline,
-           {pause.RULES_VERSION} AS pausing,
-           CASE WHEN c.verdict = 'held' THEN '[]'::json ELSE {executions.CLAIMED_STEPS_JSON} END AS steps
-    FROM claimed c WHERE {CLAIM_UNSYNCED}
-"""
+_ADMITTED = f"{executions.ADMISSION_OUTCOME} WHERE {CLAIM_UNSYNCED}"
 
 _CLAIM = text(
     f"""
@@ -206,8 +210,7 @@ _HOLDING = text(
     f"""
     SELECT e.held_by AS reason, l.name AS limit_name, l.concurrency, {_RUNNING} AS running, l.paused,
            l.key_concurrency, e.flow_key,
-           (SELECT count(*) FROM executions k WHERE k.flow_limit = l.name AND k.flow_key = e.flow_key AND k.flow_holds)
-             AS key_running, l.rate, l.period_seconds
+           {_key_running('e')} AS key_running, l.rate, l.period_seconds
     FROM executions e JOIN flow_limits l ON l.name = e.flow_limit
     WHERE e.id = :id AND e.status = 'pending' AND e.held_by IS NOT NULL
     """
