@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, pool
 
 import migrations
 from zart.config import schema_of
+from zart.store import hot
 
 
 def alembic_config(database_url: str) -> Config:
@@ -41,8 +42,10 @@ def pending_revisions(database_url: str) -> list[str]:
 
 
 def upgrade(database_url: str) -> int:
-    """Bring the schema to head; returns how many migrations were applied (0 when up to date)."""
+    """Bring the schema to head, and install the per-step statements' functions for this code (see
+    zart.store.hot); returns how many migrations were applied (0 when up to date)."""
     pending = pending_revisions(database_url)
     if pending:
         command.upgrade(alembic_config(database_url), "head")
+    hot.install(database_url, refresh=bool(pending))
     return len(pending)

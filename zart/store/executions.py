@@ -13,6 +13,7 @@ from zart.store.sql import (
     FINAL_STATE_SQL,
     NOTIFY_FINISHED_SQL,
     hot_one,
+    hot_statement,
     one,
     rows,
     scalar,
@@ -342,7 +343,8 @@ ADMISSION_OUTCOME = f"""
 
 # One row whenever the execution exists: its columns NULL when it was not claimable here, with `limited` saying
 # whether flow control must decide instead (so a stale doorbell for a finished execution costs one statement).
-_CLAIM = text(
+_CLAIM = hot_statement(
+    "claim",
     f"""
     WITH claimed AS (
         {_CLAIM_SET}
@@ -396,7 +398,8 @@ _READY_OF_SELECTION = f"""
 # would), else one under a limit, admitted by it (`zart_flow_claim`: claimed, cancel or held; the second look
 # runs only when the first finds nothing). The row stays locked from the look to the verdict, and a look is one
 # round trip whatever it finds.
-_CLAIM_NEXT = text(
+_CLAIM_NEXT = hot_statement(
+    "claim_next",
     f"""
     WITH next AS MATERIALIZED (
         SELECT * FROM ({_READY_OF_SELECTION} AND e.flow_limit IS NULL
@@ -536,7 +539,8 @@ def park_on_rule(
     return "parked" if row["parked"] else "lost"
 
 
-_FINISH = text(
+_FINISH = hot_statement(
+    "finish",
     f"""
     WITH done AS (
         UPDATE executions SET status = :status, output = CAST(:output AS jsonb), error = CAST(:error AS jsonb),
@@ -570,7 +574,7 @@ def finish(
     overdue_only: bool = False,
 ) -> dict[str, Any] | None:
     """Move an active execution to a terminal status (fenced on `token` when given) and notify waiters."""
-    return one(
+    return hot_one(
         conn,
         _FINISH,
         id=execution_id,

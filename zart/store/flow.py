@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from zart.store import executions, pause
-from zart.store.sql import CLAIM_UNSYNCED, hot_one, one, rows, scalar, to_json
+from zart.store.sql import CLAIM_UNSYNCED, hot_one, hot_statement, one, rows, scalar, to_json
 
 # Slots of limit `l` held now, and whether the key of a held execution `h` has none free (counted from the
 # holders' partial index, as admission counts them)
@@ -34,7 +34,8 @@ _KEY_BUSY = f"{_key_running('h')} >= l.key_concurrency"
 # What an admission returns: its verdict and, unless held, the claimed execution with its checkpoints.
 _ADMITTED = f"{executions.ADMISSION_OUTCOME} WHERE {CLAIM_UNSYNCED}"
 
-_CLAIM = text(
+_CLAIM = hot_statement(
+    "flow_claim",
     f"""
     WITH claimed AS (
         SELECT * FROM zart_flow_claim(:id, :token, :worker, :lease,

@@ -14,12 +14,13 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from zart.store import executions
-from zart.store.sql import REMOTE_CHANNEL, hot_one, rows, to_json
+from zart.store.sql import REMOTE_CHANNEL, hot_one, hot_statement, rows, to_json
 
 IN_FLIGHT = ("sent", "started", "retry")
 _IN_FLIGHT_SQL = "('sent', 'started', 'retry')"
 
-_DISPATCH = text(
+_DISPATCH = hot_statement(
+    "remote_dispatch",
     """
     WITH fence AS (
         UPDATE executions SET lease_expires_at = now() + make_interval(secs => :lease), current_step = NULL
@@ -161,7 +162,8 @@ _SUCCEEDED = "CASE WHEN EXISTS (SELECT 1 FROM step) THEN 'succeeded' ELSE 'uncha
 _OUTPUT = f"""CASE WHEN octet_length(CAST(:output AS text)) < {OUTCOME_FITS}
         THEN jsonb_build_object('output', CAST(:output AS jsonb)) ELSE '{{}}'::jsonb END"""
 
-_SUCCEED = text(
+_SUCCEED = hot_statement(
+    "remote_succeed",
     f"""
     WITH {_TARGET.format(changes="state = 'succeeded'")}, step AS (
         UPDATE steps s SET status = 'completed', output = CAST(:output AS jsonb), error = NULL,
@@ -182,7 +184,8 @@ _SUCCEED = text(
     """
 )
 
-_FAIL = text(
+_FAIL = hot_statement(
+    "remote_fail",
     f"""
     WITH {_TARGET.format(changes="state = 'failed', error = CAST(:error AS jsonb)")}
     SELECT {_RESULT} FROM dispatch d, {_NOTIFY.format(channel=REMOTE_CHANNEL, status="'failed'", output="'{}'::jsonb")}

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import logging
 import re
+import weakref
 from typing import Any
 
 import psycopg
 import psycopg.types.json
 from psycopg.rows import dict_row
-from sqlalchemy import Connection, TextClause
+from sqlalchemy import Connection, Engine, TextClause, text
 
 from zart.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 
 class Undecodable(dict):  # type: ignore[type-arg]
@@ -66,10 +71,11 @@ REMOTE_CHANNEL = "zart_remote_outcome"
 # wait for its own fsync.
 CLAIM_UNSYNCED = "set_config('synchronous_commit', 'off', true) = 'off'"
 
+# (a text column: a function's result type cannot hold pg_notify's void)
 NOTIFY_FINISHED_SQL = f"""
-    pg_notify('{FINISHED_CHANNEL}', CASE
+    CAST(pg_notify('{FINISHED_CHANNEL}', CASE
         WHEN octet_length(final.body) < 7900 THEN final.body
-        ELSE json_build_object('execution_id', done.id)::text END)
+        ELSE json_build_object('execution_id', done.id)::text END) AS text) AS notified
 """
 FINAL_STATE_SQL = """
     LATERAL (SELECT json_build_object('execution_id', done.id, 'task', done.task, 'status', done.status,
@@ -80,23 +86,93 @@ FINAL_STATE_SQL = """
 """
 
 
+PLACEHOLDER = re.compile(r"(?<![:\w]):(\w+)")  # SQLAlchemy's `:name`, not a `::type` cast
+
+
 @functools.cache
 def _driver_sql(statement: str) -> str:
     """`:name` placeholders (SQLAlchemy's) as psycopg's `%(name)s`."""
-    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", statement.replace("%", "%%"))
+    return PLACEHOLDER.sub(r"%(\1)s", statement.replace("%", "%%"))
+
+
+# The statements that run once or more per step, by text, with the name they are installed under. Each is also a
+# server-side function (zart.store.hot, installed by `zart migrate`): Postgres keeps a function's plans for the
+# life of the server connection, which a transaction pooler keeps too, whereas it plans an ordinary statement at
+# every execution unless the client prepared it (which a transaction pooler rules out).
+HOT_STATEMENTS: dict[str, str] = {}
+
+
+def hot_statement(label: str, statement: str) -> TextClause:
+    """A per-step statement: declared here, run by `hot_one` through its server-side function."""
+    HOT_STATEMENTS[statement] = label
+    return text(statement)
+
+
+@functools.cache
+def positional(statement: str) -> tuple[str, tuple[str, ...]]:
+    """The statement with `$1`, `$2`... for its placeholders (a function's body), and their names in that order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return PLACEHOLDER.sub(number, statement), tuple(names)
+
+
+@functools.cache
+def function_name(statement: str) -> str:
+    """The server-side function a hot statement is installed as: named after its body, so a changed statement is
+    a new function and the code of a rolling deployment's both versions finds its own."""
+    body, _ = positional(statement)
+    digest = hashlib.sha256(body.encode()).hexdigest()[:12]
+    return f"zart_hot_{HOT_STATEMENTS[statement]}_{digest}"
+
+
+# per engine (one database), statement -> the call of its function; "" when it is not installed there
+_calls: weakref.WeakKeyDictionary[Engine, dict[str, str]] = weakref.WeakKeyDictionary()
+_ARGUMENT_TYPES = "SELECT p.proargtypes::oid[]::regtype[]::text[] FROM pg_proc p WHERE p.proname = %s"
+
+
+def _call(conn: Connection, driver: psycopg.Connection[Any], statement: str) -> str:
+    """`SELECT * FROM <function>(CAST(%(a)s AS type), ...)` for a hot statement, looked up once per process and
+    database (its argument types, from the catalog); "" when the database lacks it: the statement is then sent
+    as it is, and planned at each execution."""
+    calls = _calls.get(conn.engine)
+    if calls is None:
+        calls = _calls.setdefault(conn.engine, {})
+    call = calls.get(statement)
+    if call is None:
+        name = function_name(statement)
+        row = driver.execute(_ARGUMENT_TYPES, (name,), prepare=False).fetchone()
+        if row is None:
+            log.warning("%s is not installed in this database: run `zart migrate` (until then Postgres plans "
+                        "the statement at every execution)", name)
+            call = ""
+        else:
+            _, names = positional(statement)
+            arguments = ", ".join(f"CAST(%({n})s AS {t})" for n, t in zip(names, row[0], strict=True))
+            call = f"SELECT * FROM {name}({arguments})"
+        calls[statement] = call
+    return call
 
 
 def hot_one(conn: Connection, statement: TextClause, **params: Any) -> dict[str, Any] | None:
-    """Run one statement straight through psycopg as a prepared statement: the per-step path.
+    """Run one statement straight through psycopg: the per-step path. A hot statement runs as its server-side
+    function (see HOT_STATEMENTS); straight to Postgres the call is a prepared statement too.
 
     SQLAlchemy's statement handling costs about a fifth of a step's time; this skips it for the few
     statements that run once per step. A broken connection is invalidated and reported like any other.
     """
     driver = conn.connection.driver_connection
     try:
+        sql = (_call(conn, driver, statement.text) if statement.text in HOT_STATEMENTS else "") or _driver_sql(
+            statement.text
+        )
         with driver.cursor(row_factory=dict_row) as cursor:
             # behind a transaction pooler the connection prepares nothing (see db._connect_args)
-            cursor.execute(_driver_sql(statement.text), params, prepare=driver.prepare_threshold is not None)
+            cursor.execute(sql, params, prepare=driver.prepare_threshold is not None)
             return cursor.fetchone()
     except psycopg.OperationalError as exc:
         conn.invalidate()

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, text
 
 from zart.store import remote
 from zart.store.pause import RULES_VERSION
-from zart.store.sql import hot_one, one, rows, to_json
+from zart.store.sql import hot_one, hot_statement, one, rows, to_json
 
 
 class Checkpoint(NamedTuple):
@@ -38,7 +38,8 @@ _FENCE_CTE = """
     )
 """
 
-_COMPLETE = text(
+_COMPLETE = hot_statement(
+    "checkpoint",
     f"""
     WITH {_FENCE_CTE}, {_INTERRUPTED_CTE},
     step AS (
