@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
-from typing import Any
 
 from celery import Celery
 
+from zart.celery import standby
 from zart.celery.routing import QueueRouter
 
 log = logging.getLogger(__name__)
 
 RUN_TASK = "zart.run_execution"
+# what a doorbell naming no execution carries (no execution has this id: its claim takes nothing)
+ANY_READY = "any-ready"
 
 
 def doorbell_app(broker_url: str, queue: str, database_url: str) -> Celery:
@@ -50,41 +52,33 @@ class Publisher:
         return self.publish_many([execution_id], countdown)
 
     def ring_unless_queued(self, execution_id: str) -> bool:
-        """The doorbell of a new, ready execution, left out when its queue already holds one and the queue's
-        workers take ready executions themselves: the worker that takes the queued doorbell claims every ready
-        execution of the queue (this one included, committed before; one under a limit is admitted or held by
-        flow control as its doorbell would have it) before it goes back to its doorbells, so a second one would
-        only cost a claim that takes nothing. If that worker dies first, the sweeper re-publishes what is left,
-        as for any lost message."""
+        """The doorbell of a new, ready execution, left out when the queue's workers take ready executions
+        themselves and one of them will look for it anyway: a running worker stands by (see zart.celery.standby),
+        or a doorbell waits in the queue, whose taker claims every ready execution of the queue (this one
+        included, committed before; one under a limit is admitted or held by flow control as its doorbell would
+        have it) before it goes back to its doorbells. A second doorbell would only cost a claim that takes
+        nothing. If that worker dies first, the sweeper re-publishes what is left, as for any lost message."""
         queue = (self._router.queue_for(execution_id) if self._router is not None else None) or str(
             self._app.conf.task_default_queue
         )
         try:
-            with self._app.producer_or_acquire() as producer:
-                producer.connection.ensure_connection(max_retries=0)
-                if self._doorbell_queued(producer, queue):
-                    return True
+            if standby.take(self._app, queue, self_claim_marker(queue)) != "ring":
+                return True
         except Exception as exc:  # the broker is down: one attempt, as a publish makes, is enough
             log.warning("could not publish %s: %s", execution_id, exc)
             return False
         return self.publish(execution_id)
 
-    @staticmethod
-    def _doorbell_queued(producer: Any, queue: str) -> bool:
-        """A self-claiming fleet serves `queue` and a doorbell waits in it (False when that cannot be told)."""
-        client = getattr(producer.channel, "client", None)
-        if client is None or producer.connection.transport.driver_type != "redis":
-            return False
-        try:
-            with client.pipeline(transaction=False) as pipe:
-                marked, queued = pipe.exists(self_claim_marker(queue)).llen(queue).execute()
-        except Exception as exc:  # the doorbell is rung then, as without a self-claiming fleet
-            log.debug("could not look at queue %s: %s", queue, exc)
-            return False
-        return bool(marked and queued)
-
     def publish_many(self, execution_ids: list[str], countdown: float | None = None) -> bool:
         """Ring several doorbells over one producer and one connection check (a sweep firing many ticks)."""
+        return self._send(execution_ids, countdown)
+
+    def ring_queue(self, queue: str) -> bool:
+        """A doorbell that names no execution: the worker that takes it claims the queue's ready executions
+        (for one that took a standby its worker can no longer honour, see zart.celery.standby)."""
+        return self._send([ANY_READY], None, queue)
+
+    def _send(self, execution_ids: list[str], countdown: float | None, queue: str | None = None) -> bool:
         try:
             with self._app.producer_or_acquire() as producer:
                 # One connection attempt, no back-off: kombu would otherwise sleep and retry for seconds
@@ -97,7 +91,7 @@ class Publisher:
                         self._app.send_task(
                             RUN_TASK,
                             args=[execution_id],
-                            queue=self._router.queue_for(execution_id) if self._router is not None else None,
+                            queue=queue or self._queue_of(execution_id),
                             countdown=countdown if countdown and countdown > 0 else None,
                             retry=False,
                             producer=producer,
@@ -106,3 +100,6 @@ class Publisher:
         except Exception as exc:  # the broker is down or unreachable: the rows are still the truth
             log.warning("could not publish %s: %s", ", ".join(execution_ids[:3]), exc)
             return False
+
+    def _queue_of(self, execution_id: str) -> str | None:
+        return self._router.queue_for(execution_id) if self._router is not None else None

@@ -6,6 +6,7 @@ Publishing happens after commit and may fail: the sweeper re-publishes whatever 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -20,6 +21,7 @@ from zart.celery.calls import configure_home
 from zart.celery.doorbell import RUN_TASK, Publisher
 from zart.celery.recorder import register_fallback_tasks
 from zart.celery.routing import QueueRouter
+from zart.celery.standby import Standby
 from zart.config import Settings, is_pooled
 from zart.dispatch.broker import BrokerProbe
 from zart.dispatch.budget import budget_for
@@ -82,7 +84,7 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         # named per call: a prefork pool child has its own pid
         config = replace(runner_config, worker_name=f"{socket.gethostname()}:{os.getpid()}")
         if settings.self_claim and not selection:  # once per process: the tasks and queues are fixed by then
-            selection.append(ready_selection(app, settings.queue))
+            selection.append(ready_selection(app, settings.queue, publisher, settings.standby_seconds))
         then_ready = selection[0] if selection else None
         return run_execution(execution_id, config, publisher.publish, then_ready=then_ready)
 
@@ -92,13 +94,22 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
     return app
 
 
-def ready_selection(app: Celery, default_queue: str) -> ReadySelection:
+def ready_selection(
+    app: Celery, default_queue: str, publisher: Publisher, standby_seconds: float = 0.0
+) -> ReadySelection:
     """What this worker may claim without a doorbell: the tasks registered here, on the queues it consumes
     (`-Q`, selected before the pool forks, so a child sees the same). Executions with no queue of their own
     are routed to the deployment's default queue (ZART_QUEUE)."""
     queues = tuple(sorted(app.amqp.queues.consume_from))
     tasks = (*sorted(task.name for task in default_registry.tasks()), CHILD_FUNCTION_TASK)
-    return ReadySelection(tasks=tasks, queues=queues, default_queue=default_queue in queues)
+    return ReadySelection(
+        tasks=tasks,
+        queues=queues,
+        default_queue=default_queue in queues,
+        stand_by=functools.partial(Standby, app, queues, publisher.ring_queue, standby_seconds)
+        if standby_seconds > 0
+        else None,
+    )
 
 
 def run_worker(app: Celery, argv: list[str]) -> int:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -54,14 +54,31 @@ class RunnerConfig:
     workflow_modules: tuple[str, ...] = ()
 
 
+class Standby(Protocol):
+    """A worker task's promise to look for ready executions again, which a new execution may take instead of
+    ringing a doorbell (see zart.celery.standby)."""
+
+    def offer(self) -> None: ...
+
+    def withdraw(self) -> bool:
+        """False when the standby was taken: the worker must look once more before it leaves."""
+        ...
+
+    def leave(self) -> None:
+        """Withdraw without looking again (a doorbell goes to an execution that took it)."""
+        ...
+
+
 @dataclass(frozen=True)
 class ReadySelection:
     """What a worker may take straight from Postgres after a run: ready executions of these tasks, routed to
-    these queues (`default_queue`: also those routed to the default queue, stored as no queue)."""
+    these queues (`default_queue`: also those routed to the default queue, stored as no queue); `stand_by`
+    makes a worker task's standby on those queues."""
 
     tasks: tuple[str, ...]
     queues: tuple[str, ...]
     default_queue: bool
+    stand_by: Callable[[], Standby] | None = None
 
 
 # How long one worker task keeps taking ready executions before it goes back to its doorbells (so a worker
@@ -84,7 +101,29 @@ def run_execution(
     while an idle one is still woken by its doorbell. The doorbells of executions taken this way still
     arrive; each then costs one claim statement that takes nothing (and a new look for ready ones).
 
+    While it runs and looks, the worker stands by on its queues (`then_ready.stand_by`): a new execution that
+    takes the standby rings no doorbell, and a worker whose standby was taken looks again before it leaves.
+
     `make_context` builds the handler's context (zart.testing hands in one that stubs steps by name)."""
+    standby = then_ready.stand_by() if then_ready is not None and then_ready.stand_by is not None else None
+    if standby is not None:
+        standby.offer()
+    try:
+        return _run_then_ready(execution_id, config, publish, registry, make_context, then_ready, standby)
+    finally:
+        if standby is not None:
+            standby.leave()  # after a last look that found nothing this withdraws nothing
+
+
+def _run_then_ready(
+    execution_id: str,
+    config: RunnerConfig,
+    publish: Publish,
+    registry: Registry,
+    make_context: Callable[..., Context],
+    then_ready: ReadySelection | None,
+    standby: Standby | None,
+) -> str:
     token = uuid.uuid4().hex
     try:
         with db.autocommit(config.database_url) as conn:
@@ -104,7 +143,7 @@ def run_execution(
     if then_ready is not None:
         try:
             with db.autocommit(config.database_url) as conn:
-                run_ready(conn, then_ready, config, publish, registry, make_context)
+                run_ready(conn, then_ready, config, publish, registry, make_context, standby)
         except StoreUnavailable:
             log.warning("database unavailable while taking ready executions; they will be dispatched", exc_info=True)
     return outcome
@@ -117,6 +156,7 @@ def run_ready(
     publish: Publish,
     registry: Registry = default_registry,
     make_context: Callable[..., Context] = Context,
+    standby: Standby | None = None,
 ) -> int:
     """Claim and run ready executions of `selection` one after another (FOR UPDATE SKIP LOCKED: workers doing
     the same never wait for each other); returns how many were taken. Each is claimed exactly as a doorbell's
@@ -132,7 +172,10 @@ def run_ready(
         token = uuid.uuid4().hex
         claimed = executions.claim_next(conn, token, config.worker_name, config.lease_seconds, **where)
         if claimed is None:
-            return ran
+            if standby is None or standby.withdraw():
+                return ran
+            standby.offer()  # it was taken, maybe after this look began: look again, standing by anew
+            continue
         execution_id = claimed["id"]
         if claimed["verdict"] is None:
             outcome = _run_claimed(conn, claimed, token, config, publish, registry, make_context)

@@ -1,0 +1,105 @@
+"""A running worker stands by for a new execution of its queues: the new execution takes the standby instead of
+ringing a doorbell, and the worker looks for it before it leaves. On real Redis and real workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from tests.harness import poll
+from tests.integration.test_core import finished, schedule
+from zart.celery.doorbell import ANY_READY, doorbell_app, self_claim_marker
+from zart.celery.standby import Standby, standby_key, take
+from zart.service import ZartService
+
+NO_RESCUE = {"ZART_REDISPATCH_AFTER": "600"}
+
+
+def test_a_standby_is_taken_once_and_its_worker_then_looks_again(env, unique):
+    queue = unique("q")
+    app = doorbell_app(env.broker_url, queue, env.database_url)
+    broker = redis.Redis.from_url(env.broker_url)
+    rung: list[str] = []
+    standby = Standby(app, (queue,), rung.append, 30.0)
+    marker = self_claim_marker(queue)
+    try:
+        standby.offer()
+        assert take(app, queue, marker) == "ring"  # no worker of the queue said it takes ready executions itself
+        broker.set(marker, "1", ex=30)
+        assert take(app, queue, marker) == "standby"
+        assert take(app, queue, marker) == "ring"  # one standby, one execution
+        assert standby.withdraw() is False  # taken: the worker must look once more
+        standby.offer()
+        assert standby.withdraw() is True  # not taken: it may leave
+        broker.lpush(queue, "a doorbell")
+        assert take(app, queue, marker) == "queued"
+        standby.offer()
+        assert take(app, queue, marker) == "standby"
+        standby.leave()  # a worker that cannot look again rings for the execution that took its standby
+        assert rung == [queue]
+    finally:
+        broker.delete(queue, marker, standby_key(queue))
+
+
+def test_a_standby_lapses_and_a_run_that_outlasts_it_rings_for_its_taker(env, unique):
+    queue = unique("q")
+    app = doorbell_app(env.broker_url, queue, env.database_url)
+    broker = redis.Redis.from_url(env.broker_url)
+    marker = self_claim_marker(queue)
+    broker.set(marker, "1", ex=30)
+    rung: list[str] = []
+    try:
+        untaken = Standby(app, (queue,), rung.append, 0.2)
+        untaken.offer()
+        poll(lambda: not untaken.held, what="the standby to be withdrawn as it lapses")
+        assert take(app, queue, marker) == "ring"
+        assert rung == []  # nobody took it: nothing to ring
+
+        taken = Standby(app, (queue,), rung.append, 0.5)
+        taken.offer()
+        assert take(app, queue, marker) == "standby"
+        poll(lambda: rung == [queue], what="a doorbell for the execution that took the lapsing standby")
+        assert taken.withdraw() is True  # already left
+    finally:
+        broker.delete(queue, marker, standby_key(queue))
+
+
+def test_a_new_execution_takes_a_running_workers_standby_and_rings_no_doorbell(env, service, start_worker, log_dir):
+    start_worker(concurrency=1, ZART_STANDBY_SECONDS="60", **NO_RESCUE)
+    broker = redis.Redis.from_url(env.broker_url)
+    poll(lambda: broker.exists(self_claim_marker("zart")), what="the worker to say it takes ready executions")
+    release = log_dir / "release"
+    blocker, _ = schedule(service, "t.blocking", log_dir, release=str(release))
+    poll(lambda: service.status(blocker)["current_step"] == "b", what="the worker's one process to be busy")
+    scheduled: Any = service.schedule("r.steps", {"journal": str(log_dir / "new.journal"), "steps": 2})
+    assert scheduled.published  # left to the standing worker: nothing is waiting in the queue for it
+    assert broker.llen("zart") == 0
+    release.touch()
+    assert finished(service, blocker)["status"] == "completed"
+    assert finished(service, scheduled.execution["execution_id"], timeout=10)["status"] == "completed"
+
+
+def test_a_worker_killed_while_standing_by_strands_nothing(env, start_worker, log_dir):
+    worker = start_worker(concurrency=1, ZART_STANDBY_SECONDS="60", ZART_REDISPATCH_AFTER="1")
+    service = ZartService(env.settings())
+    broker = redis.Redis.from_url(env.broker_url)
+    poll(lambda: broker.exists(self_claim_marker("zart")), what="the worker to say it takes ready executions")
+    release = log_dir / "release"
+    blocker, _ = schedule(service, "t.blocking", log_dir, release=str(release))
+    poll(lambda: service.status(blocker)["current_step"] == "b", what="the worker's one process to be busy")
+    worker.kill()
+    taker = service.schedule("r.steps", {"journal": str(log_dir / "taker.journal"), "steps": 2})
+    assert broker.llen("zart") == 0  # it took the dead worker's standby
+    release.touch()
+    start_worker(concurrency=1, ZART_REDISPATCH_AFTER="1")
+    assert finished(service, taker.execution["execution_id"], timeout=30)["status"] == "completed"
+    assert finished(service, blocker, timeout=30)["status"] == "completed"
+
+
+def test_a_doorbell_naming_no_execution_runs_the_ready_ones(env, start_worker, log_dir):
+    start_worker(concurrency=1, **NO_RESCUE)
+    quiet = ZartService(env.settings(), publish=lambda *_: True)
+    unrung = quiet.schedule("r.steps", {"journal": str(log_dir / "unrung.journal"), "steps": 2})
+    ZartService(env.settings()).publish(ANY_READY)
+    assert finished(quiet, unrung.execution["execution_id"], timeout=10)["status"] == "completed"

@@ -1,0 +1,224 @@
+"""Standing by: a worker that will look for ready executions again takes a new one without its doorbell.
+
+A worker that takes ready executions itself offers a standby on each queue it consumes while it runs an
+execution and looks for the next: an entry in the queue's Redis sorted set, scored by when it lapses. A new,
+ready execution takes a standby instead of ringing a doorbell, and the worker that offered it looks again. So a
+busy fleet pulls new executions through the workers already running, and an idle worker is rung (a Celery task:
+received, handed to the pool, acknowledged) only when no running one stands by.
+
+Nothing is stranded by it: the execution's row is committed before its standby is taken, and a worker leaves
+only by withdrawing its standby; when the standby is gone (taken, or lapsed) it looks once more first, and that
+look comes after the taker's commit. A standby lasts ZART_STANDBY_SECONDS: a longer run withdraws it (and
+rings a doorbell if it was taken), so a long run never keeps a new execution from an idle worker. A worker killed
+while standing by leaves its standby behind until it lapses in Redis: an execution that takes it meanwhile waits
+for the sweeper to ring it, as for a lost message.
+Nothing here is ever the truth: Postgres is.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from celery import Celery
+
+log = logging.getLogger(__name__)
+
+_NOW = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+"""
+
+# ARGV: the standby's token, how long it stands
+_OFFER = f"""{_NOW}
+for _, key in ipairs(KEYS) do
+    redis.call('ZADD', key, now + tonumber(ARGV[2]), ARGV[1])
+    redis.call('EXPIRE', key, math.ceil(tonumber(ARGV[2])) + 1)
+end
+return 1
+"""
+
+# 1 when the standby was still there on every queue; 0 when it was taken (or lapsed): the caller looks again
+_WITHDRAW = """
+local all = 1
+for _, key in ipairs(KEYS) do
+    if redis.call('ZREM', key, ARGV[1]) == 0 then all = 0 end
+end
+return all
+"""
+
+# KEYS: the queue's standbys, its self-claim marker, the queue. 'standby' (a worker will look for the execution),
+# 'queued' (a doorbell waits in the queue: its taker looks), or 'ring'.
+_TAKE = f"""{_NOW}
+if redis.call('EXISTS', KEYS[2]) == 0 then return 'ring' end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local standing = redis.call('ZRANGE', KEYS[1], 0, 0)
+if standing[1] then
+    redis.call('ZREM', KEYS[1], standing[1])
+    return 'standby'
+end
+if redis.call('LLEN', KEYS[3]) > 0 then return 'queued' end
+return 'ring'
+"""
+
+
+def standby_key(queue: str) -> str:
+    return f"zart:{queue}:standby"
+
+
+class _Scripts:
+    """One process's Redis client on the app's broker, with the scripts registered on it."""
+
+    def __init__(self, app: Celery) -> None:
+        self.connection = app.connection_for_write()
+        channel = self.connection.default_channel
+        client = channel.Client(connection_pool=channel.pool)
+        self.offer = client.register_script(_OFFER)
+        self.withdraw = client.register_script(_WITHDRAW)
+        self.take = client.register_script(_TAKE)
+
+
+_scripts: dict[tuple[int, int], _Scripts | None] = {}
+_lock = threading.Lock()
+
+
+def _scripts_for(app: Celery) -> _Scripts | None:
+    """None on a broker other than Redis (nothing stands by there: every execution gets its doorbell)."""
+    key = (os.getpid(), id(app))
+    if key not in _scripts:
+        with _lock:
+            if key not in _scripts:
+                connection = app.connection_for_write()
+                try:
+                    redis = connection.transport.driver_type == "redis"
+                finally:
+                    connection.release()
+                _scripts[key] = _Scripts(app) if redis else None
+    return _scripts[key]
+
+
+class Standby:
+    """One worker task's standby on its queues. `withdraw` says whether the worker may leave without looking
+    again; after a failed one the standby is gone (the caller offers it again if it goes on looking).
+
+    A run that outlasts its standby withdraws it from a background thread (see _Lapses), ringing a doorbell for
+    an execution that took it meanwhile: a long run never keeps a new execution from an idle worker."""
+
+    def __init__(
+        self, app: Celery, queues: tuple[str, ...], ring_queue: Callable[[str], object], seconds: float
+    ) -> None:
+        self._app = app
+        self._seconds = seconds
+        self._keys = [standby_key(queue) for queue in queues]
+        self._queues = queues
+        self._ring_queue = ring_queue
+        self._token = uuid.uuid4().hex
+        self._lock = threading.Lock()
+        self.held = False
+        self.offers = 0
+
+    def offer(self) -> None:
+        scripts = _scripts_for(self._app)
+        if scripts is None or not self._keys:
+            return
+        try:
+            scripts.offer(keys=self._keys, args=[self._token, self._seconds])
+        except Exception as exc:  # new executions then get their doorbells
+            log.info("could not stand by on the broker: %s", exc)
+            return
+        with self._lock:
+            self.held = True
+            self.offers += 1
+            offer = self.offers
+        _lapses().add(self, offer, time.monotonic() + self._seconds * LAPSE_SHARE)
+
+    def withdraw(self) -> bool:
+        with self._lock:
+            if not self.held:
+                return True
+            self.held = False
+        scripts = _scripts_for(self._app)
+        try:
+            return scripts is None or bool(scripts.withdraw(keys=self._keys, args=[self._token]))
+        except Exception as exc:  # the broker is gone: a standby taken just before is the sweeper's to repair
+            log.info("could not withdraw the standby: %s", exc)
+            return True
+
+    def leave(self) -> None:
+        """Stop standing by without looking again: an execution that took the standby gets a doorbell on each
+        of the queues, which names none (see Publisher.ring_queue)."""
+        if not self.withdraw():
+            for queue in self._queues:
+                self._ring_queue(queue)
+
+    def lapse(self, offer: int) -> None:
+        """The run is still going, and has not offered again since `offer`: leave."""
+        if self.offers == offer:
+            self.leave()
+
+
+# a standby is withdrawn this far into its life, before Redis lets it lapse
+LAPSE_SHARE = 0.75
+
+
+class _Lapses:
+    """One thread per process that withdraws the standbys of runs that outlast them: it sleeps until the
+    earliest one is due."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, Standby, int]] = []  # a heap: (when, order added, standby, its offer)
+        self._added = itertools.count()
+        self._wake = threading.Condition()
+        threading.Thread(target=self._loop, name="zart-standby", daemon=True).start()
+
+    def add(self, standby: Standby, offer: int, at: float) -> None:
+        with self._wake:
+            heapq.heappush(self._due, (at, next(self._added), standby, offer))
+            if self._due[0][2] is standby:
+                self._wake.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._due:
+                    self._wake.wait()
+                at, _, standby, offer = self._due[0]
+                delay = at - time.monotonic()
+                if delay > 0:
+                    self._wake.wait(delay)
+                    continue
+                heapq.heappop(self._due)
+            if standby.held:
+                try:
+                    standby.lapse(offer)
+                except Exception:  # the worker's own withdrawal, or the sweeper, covers it
+                    log.warning("could not withdraw a lapsing standby", exc_info=True)
+
+
+_lapse_threads: dict[int, _Lapses] = {}
+
+
+def _lapses() -> _Lapses:
+    """This process's thread (a forked pool child starts its own: threads do not survive a fork)."""
+    pid = os.getpid()
+    if pid not in _lapse_threads:
+        with _lock:
+            if pid not in _lapse_threads:
+                _lapse_threads[pid] = _Lapses()
+    return _lapse_threads[pid]
+
+
+def take(app: Celery, queue: str, marker: str) -> str:
+    """For a new, ready execution of `queue`: 'standby' (a running worker will take it), 'queued' (a doorbell
+    waits in the queue) or 'ring'. Only when the queue's self-claim `marker` says its workers look themselves."""
+    scripts = _scripts_for(app)
+    if scripts is None:
+        return "ring"
+    answer = scripts.take(keys=[standby_key(queue), marker, queue])
+    return answer.decode() if isinstance(answer, bytes) else str(answer)
