@@ -33,7 +33,7 @@ _TYPE_NAMES = (
     "SELECT format_type(t.oid, t.mod) FROM unnest(%s::oid[], %s::integer[]) WITH ORDINALITY AS t(oid, mod, n) "
     "ORDER BY t.n"
 )
-_EXISTS = "SELECT to_regtype(%s) IS NOT NULL"
+_EXISTS = "SELECT to_regtype(%(name)s) IS NOT NULL AND EXISTS (SELECT 1 FROM pg_proc WHERE proname = %(name)s)"
 
 
 def install(database_url: str, refresh: bool = False) -> int:
@@ -47,7 +47,7 @@ def install(database_url: str, refresh: bool = False) -> int:
             driver.execute(_INSTALL_LOCK)
             for statement in HOT_STATEMENTS:
                 name = function_name(statement)
-                if not refresh and driver.execute(_EXISTS, (name,)).fetchone()[0]:
+                if not refresh and driver.execute(_EXISTS, {"name": name}).fetchone()[0]:
                     continue
                 driver.execute(definition(driver, name, statement))
                 created += 1
