@@ -65,9 +65,17 @@ def test_a_standby_lapses_and_a_run_that_outlasts_it_rings_for_its_taker(env, un
         broker.delete(queue, marker, standby_key(queue))
 
 
-def test_a_new_execution_takes_a_running_workers_standby_and_rings_no_doorbell(env, service, start_worker, log_dir):
-    start_worker(concurrency=1, ZART_STANDBY_SECONDS="60", **NO_RESCUE)
+def idle_queue(env: Any) -> redis.Redis:
+    """The default queue without doorbells or standbys of earlier tests (a doorbell requeued from a worker stopped
+    mid-task would start a run that stands by, and the test's first execution would take that standby)."""
     broker = redis.Redis.from_url(env.broker_url)
+    broker.delete("zart", standby_key("zart"))
+    return broker
+
+
+def test_a_new_execution_takes_a_running_workers_standby_and_rings_no_doorbell(env, service, start_worker, log_dir):
+    broker = idle_queue(env)
+    start_worker(concurrency=1, ZART_STANDBY_SECONDS="60", **NO_RESCUE)
     poll(lambda: broker.exists(self_claim_marker("zart")), what="the worker to say it takes ready executions")
     release = log_dir / "release"
     blocker, _ = schedule(service, "t.blocking", log_dir, release=str(release))
@@ -81,9 +89,9 @@ def test_a_new_execution_takes_a_running_workers_standby_and_rings_no_doorbell(e
 
 
 def test_a_worker_killed_while_standing_by_strands_nothing(env, start_worker, log_dir):
+    broker = idle_queue(env)
     worker = start_worker(concurrency=1, ZART_STANDBY_SECONDS="60", ZART_REDISPATCH_AFTER="1")
     service = ZartService(env.settings())
-    broker = redis.Redis.from_url(env.broker_url)
     poll(lambda: broker.exists(self_claim_marker("zart")), what="the worker to say it takes ready executions")
     release = log_dir / "release"
     blocker, _ = schedule(service, "t.blocking", log_dir, release=str(release))

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, pool
 
 # the modules whose hot statements are installed (imported for their declarations)
 from zart.store import executions, flow, remote, steps  # noqa: F401
-from zart.store.sql import HOT_STATEMENTS, function_name, positional
+from zart.store.sql import HOT_FUNCTION_OPTIONS, HOT_STATEMENTS, function_name, positional
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ def definition(driver: Any, name: str, statement: str) -> str:
         DROP FUNCTION IF EXISTS {name}({", ".join(arguments)});
         DROP TYPE IF EXISTS {name};
         CREATE TYPE {name} AS ({fields});
-        CREATE FUNCTION {name}({", ".join(arguments)}) RETURNS SETOF {name} LANGUAGE plpgsql AS $zart$
+        CREATE FUNCTION {name}({", ".join(arguments)}) RETURNS SETOF {name} LANGUAGE plpgsql
+        {HOT_FUNCTION_OPTIONS} AS $zart$
         BEGIN
             RETURN QUERY {body};
         END

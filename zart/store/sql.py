@@ -100,6 +100,9 @@ def _driver_sql(statement: str) -> str:
 # life of the server connection, which a transaction pooler keeps too, whereas it plans an ordinary statement at
 # every execution unless the client prepared it (which a transaction pooler rules out).
 HOT_STATEMENTS: dict[str, str] = {}
+# Every hot statement reads and writes a few rows by an index whatever its parameters: the plan Postgres keeps
+# is the generic one (a plan made for the values can drop a branch, look cheaper, and be made again every call).
+HOT_FUNCTION_OPTIONS = "SET plan_cache_mode = force_generic_plan"
 
 
 def hot_statement(label: str, statement: str) -> TextClause:
@@ -126,7 +129,7 @@ def function_name(statement: str) -> str:
     """The server-side function a hot statement is installed as: named after its body, so a changed statement is
     a new function and the code of a rolling deployment's both versions finds its own."""
     body, _ = positional(statement)
-    digest = hashlib.sha256(body.encode()).hexdigest()[:12]
+    digest = hashlib.sha256(f"{HOT_FUNCTION_OPTIONS}\n{body}".encode()).hexdigest()[:12]
     return f"zart_hot_{HOT_STATEMENTS[statement]}_{digest}"
 
 
@@ -165,6 +168,16 @@ def hot_one(conn: Connection, statement: TextClause, **params: Any) -> dict[str,
     SQLAlchemy's statement handling costs about a fifth of a step's time; this skips it for the few
     statements that run once per step. A broken connection is invalidated and reported like any other.
     """
+    found = _hot(conn, statement, params, all_rows=False)
+    return found[0] if found else None
+
+
+def hot_rows(conn: Connection, statement: TextClause, **params: Any) -> list[dict[str, Any]]:
+    """`hot_one` for a statement whose every row is wanted."""
+    return _hot(conn, statement, params, all_rows=True)
+
+
+def _hot(conn: Connection, statement: TextClause, params: dict[str, Any], all_rows: bool) -> list[dict[str, Any]]:
     driver = conn.connection.driver_connection
     try:
         sql = (_call(conn, driver, statement.text) if statement.text in HOT_STATEMENTS else "") or _driver_sql(
@@ -173,7 +186,10 @@ def hot_one(conn: Connection, statement: TextClause, **params: Any) -> dict[str,
         with driver.cursor(row_factory=dict_row) as cursor:
             # behind a transaction pooler the connection prepares nothing (see db._connect_args)
             cursor.execute(sql, params, prepare=driver.prepare_threshold is not None)
-            return cursor.fetchone()
+            if all_rows:
+                return cursor.fetchall()
+            row = cursor.fetchone()
+            return [] if row is None else [row]
     except psycopg.OperationalError as exc:
         conn.invalidate()
         raise StoreUnavailable(f"database unavailable: {exc}") from exc
