@@ -3,8 +3,10 @@ ringing a doorbell, and the worker looks for it before it leaves. On real Redis 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import redis
 
 from tests.harness import poll
@@ -65,16 +67,21 @@ def test_a_standby_lapses_and_a_run_that_outlasts_it_rings_for_its_taker(env, un
         broker.delete(queue, marker, standby_key(queue))
 
 
-def idle_queue(env: Any) -> redis.Redis:
+@pytest.fixture()
+def idle_queue(env: Any) -> Iterator[redis.Redis]:
     """The default queue without doorbells or standbys of earlier tests (a doorbell requeued from a worker stopped
-    mid-task would start a run that stands by, and the test's first execution would take that standby)."""
+    mid-task would start a run that stands by, and the test's first execution would take that standby), and
+    without this test's standbys afterwards (its workers stand by for a minute)."""
     broker = redis.Redis.from_url(env.broker_url)
     broker.delete("zart", standby_key("zart"))
-    return broker
+    yield broker
+    broker.delete(standby_key("zart"))
 
 
-def test_a_new_execution_takes_a_running_workers_standby_and_rings_no_doorbell(env, service, start_worker, log_dir):
-    broker = idle_queue(env)
+def test_a_new_execution_takes_a_running_workers_standby_and_rings_no_doorbell(
+    env, idle_queue, service, start_worker, log_dir
+):
+    broker = idle_queue
     start_worker(concurrency=1, ZART_STANDBY_SECONDS="60", **NO_RESCUE)
     poll(lambda: broker.exists(self_claim_marker("zart")), what="the worker to say it takes ready executions")
     release = log_dir / "release"
@@ -88,8 +95,8 @@ def test_a_new_execution_takes_a_running_workers_standby_and_rings_no_doorbell(e
     assert finished(service, scheduled.execution["execution_id"], timeout=10)["status"] == "completed"
 
 
-def test_a_worker_killed_while_standing_by_strands_nothing(env, start_worker, log_dir):
-    broker = idle_queue(env)
+def test_a_worker_killed_while_standing_by_strands_nothing(env, idle_queue, start_worker, log_dir):
+    broker = idle_queue
     worker = start_worker(concurrency=1, ZART_STANDBY_SECONDS="60", ZART_REDISPATCH_AFTER="1")
     service = ZartService(env.settings())
     poll(lambda: broker.exists(self_claim_marker("zart")), what="the worker to say it takes ready executions")

@@ -13,6 +13,7 @@ from typing import Any
 from celery import Celery
 
 from zart.celery.doorbell import self_claim_marker
+from zart.celery.standby import standby_key
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +76,14 @@ class BrokerProbe:
             self.close()
 
     def withdraw(self) -> None:
-        """A stopping worker no longer drains its queues: new executions get their doorbells again at once."""
+        """A stopping worker no longer drains its queues: new executions get their doorbells again at once. Its
+        pool processes may have been stopped in the middle of a run, standing by: every standby of its queues
+        goes too (another worker's then looks once more before it leaves, as after a taken one)."""
         if not (self._self_claim and self._queues) or self._connection is None:
             return
+        keys = [key for q in self._queues for key in (self_claim_marker(q), standby_key(q))]
         try:
-            self._connection.default_channel.client.delete(*(self_claim_marker(q) for q in self._queues))
+            self._connection.default_channel.client.delete(*keys)
         except Exception as exc:  # the markers lapse by themselves
             log.info("could not withdraw the self-claim markers: %s", exc)
 
