@@ -177,7 +177,7 @@ def _run_limited(
     outcome, limit = _run_admitted(conn, admitted, token, config, publish, registry, make_context)
     deadline = time.monotonic() + HAND_ON_SECONDS
     while limit is not None:
-        next_id = _hand_on(config, limit, publish, run_one=time.monotonic() < deadline)
+        next_id = _hand_on(conn, config, limit, publish, run_one=time.monotonic() < deadline)
         if next_id is None:
             break
         token = uuid.uuid4().hex
@@ -220,9 +220,10 @@ def _run_admitted(
     return _run_claimed(conn, claimed, token, config, publish, registry, make_context), limit
 
 
-def _hand_on(config: RunnerConfig, limit: str, publish: Publish, run_one: bool) -> str | None:
+def _hand_on(conn: Connection, config: RunnerConfig, limit: str, publish: Publish, run_one: bool) -> str | None:
     """Ring for the held executions that may start now, keeping the first to run here when `run_one`.
-    On a fresh connection, in case the run's own broke; the sweeper does this later if it fails."""
+    On the run's own connection (this follows every run under a limit: no pool checkout), or a fresh one when
+    the run's broke; the sweeper does this later if that fails too."""
     kept: list[str] = []
 
     def ring(execution_id: str, delay: float | None) -> None:
@@ -232,7 +233,10 @@ def _hand_on(config: RunnerConfig, limit: str, publish: Publish, run_one: bool) 
             publish(execution_id, delay)
 
     try:
-        with db.autocommit(config.database_url) as conn:
+        if conn.invalidated:
+            with db.autocommit(config.database_url) as fresh:
+                dispatch_held(fresh, [limit], ring, config.short_wait_hint)
+        else:
             dispatch_held(conn, [limit], ring, config.short_wait_hint)
     except StoreUnavailable:
         log.warning("could not hand on the capacity of limit %s; the sweeper will", limit, exc_info=True)

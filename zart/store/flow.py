@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from zart.store import executions, pause
-from zart.store.sql import CLAIM_UNSYNCED, hot_one, one, rows, scalar, to_json
+from zart.store.sql import CLAIM_UNSYNCED, hot_one, hot_rows, one, rows, scalar, to_json
 
 # Slots of limit `l` held now, and whether the key of a held execution `h` has none free (counted from the
 # holders' partial index, as admission counts them)
@@ -55,8 +55,7 @@ def claim(conn: Connection, execution_id: str, token: str, worker: str, lease: f
 # How many held executions of each limit may start now (free slots, tokens in the bucket), and the best of
 # them in priority order; a rate-limited limit with an empty bucket still names its head, with the delay
 # until its token is due. Held executions whose key is busy are passed over.
-_HEADS = text(
-    f"""
+_HEADS_OF = f"""
     SELECT h.id, l.name AS limit_name, room.delay
     FROM flow_limits l
     CROSS JOIN LATERAL (
@@ -80,14 +79,19 @@ _HEADS = text(
         ORDER BY h.priority DESC, h.created_at, h.id
         LIMIT room.n
     ) h
-    WHERE NOT l.paused AND (CAST(:names AS text[]) IS NULL OR l.name = ANY(CAST(:names AS text[])))
-    """
-)
+    WHERE NOT l.paused AND {{limits}}
+"""
+# a worker hands on one limit's capacity after every run under it: a statement naming one limit, whose generic
+# plan is as good as one made for the name, so Postgres keeps the prepared plan instead of planning every call
+_HEADS_OF_ONE = text(_HEADS_OF.format(limits="l.name = :name"))
+_HEADS = text(_HEADS_OF.format(limits="(CAST(:names AS text[]) IS NULL OR l.name = ANY(CAST(:names AS text[])))"))
 
 
 def heads(conn: Connection, names: list[str] | None, cap: int) -> list[dict[str, Any]]:
     """Held executions that may start now ({id, limit_name, delay}); `names` None means every limit."""
-    return rows(conn, _HEADS, names=names, cap=cap)
+    if names is not None and len(names) == 1:
+        return hot_rows(conn, _HEADS_OF_ONE, name=names[0], cap=cap)
+    return hot_rows(conn, _HEADS, names=names, cap=cap)
 
 
 # ------------------------------------------------------------------ declaring and changing limits

@@ -92,12 +92,25 @@ def hot_one(conn: Connection, statement: TextClause, **params: Any) -> dict[str,
     SQLAlchemy's statement handling costs about a fifth of a step's time; this skips it for the few
     statements that run once per step. A broken connection is invalidated and reported like any other.
     """
+    found = _hot(conn, statement, params, all_rows=False)
+    return found[0] if found else None
+
+
+def hot_rows(conn: Connection, statement: TextClause, **params: Any) -> list[dict[str, Any]]:
+    """`hot_one` for a statement whose every row is wanted."""
+    return _hot(conn, statement, params, all_rows=True)
+
+
+def _hot(conn: Connection, statement: TextClause, params: dict[str, Any], all_rows: bool) -> list[dict[str, Any]]:
     driver = conn.connection.driver_connection
     try:
         with driver.cursor(row_factory=dict_row) as cursor:
             # behind a transaction pooler the connection prepares nothing (see db._connect_args)
             cursor.execute(_driver_sql(statement.text), params, prepare=driver.prepare_threshold is not None)
-            return cursor.fetchone()
+            if all_rows:
+                return cursor.fetchall()
+            row = cursor.fetchone()
+            return [] if row is None else [row]
     except psycopg.OperationalError as exc:
         conn.invalidate()
         raise StoreUnavailable(f"database unavailable: {exc}") from exc

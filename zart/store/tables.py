@@ -94,6 +94,12 @@ executions = Table(
     Index(
         "executions_ready_idx", "dispatched_at", postgresql_where=text("status = 'pending' AND held_by IS NULL")
     ),
+    # the ready ones under no limit (migration 0017): a worker's look for one never walks past a limited backlog
+    Index(
+        "executions_ready_unlimited_idx",
+        "dispatched_at",
+        postgresql_where=text("status = 'pending' AND held_by IS NULL AND flow_limit IS NULL"),
+    ),
     Index("executions_pending_task_idx", "task", "created_at", postgresql_where=text("status = 'pending'")),
     Index(
         "executions_active_idx",
