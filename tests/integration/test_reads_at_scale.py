@@ -1,9 +1,10 @@
-"""The sweep's per-pass reads do not grow with the rows that are plainly alive: tens of thousands of sleepers, a
-deep pending backlog and parked event waits beside a few stranded executions of every cause.
+"""Reads that must not grow with the rows that are plainly alive: tens of thousands of sleepers, a deep pending
+backlog and parked event waits beside a few stranded executions of every cause.
 
 The liveness check must still find exactly the rows its definition (`STRANDED_CONDITION`) calls stranded,
 while reading only its candidates; before, it read every sleeping and pending row on every sweep. The
-release of lifted pause rules must not walk the pending backlog when no rule was lifted.
+release of lifted pause rules must not walk the pending backlog when no rule was lifted, and a self-claiming
+worker's look must take the oldest ready row without reading the backlog behind it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from zart.localservices import LocalPostgres
 from zart.migrate import upgrade
 from zart.store import db, executions, liveness, pause
 
-DATABASE = "zart_liveness_at_scale"
+DATABASE = "zart_reads_at_scale"
 SLEEPERS, BACKLOG, EVENT_WAITS, LEASED = 20_000, 5_000, 2_000, 50
 # a pass reads the candidates (a few stranded rows, the running ones, event waits without a timeout); walking
 # the sleepers or the backlog reads tens of thousands
