@@ -19,7 +19,7 @@ from sqlalchemy import TextClause, text
 from tests.harness import fresh_database
 from zart.localservices import LocalPostgres
 from zart.migrate import upgrade
-from zart.store import db, liveness, pause
+from zart.store import db, executions, liveness, pause
 
 DATABASE = "zart_liveness_at_scale"
 SLEEPERS, BACKLOG, EVENT_WAITS, LEASED = 20_000, 5_000, 2_000, 50
@@ -82,9 +82,9 @@ def scale_url(postgres: LocalPostgres) -> Iterator[str]:
     upgrade(url)
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute("SET session_replication_role = replica")  # a private database: no count triggers needed
-        conn.execute("VACUUM ANALYZE executions")  # statistics from before: a busy table's lag behind its rows
         for rows in [*_LIVE, _BACKLOG, *_STRANDED]:
             conn.execute(_ACTIVE, {**_DEFAULTS, **rows})
+        conn.execute("VACUUM ANALYZE executions")
     yield url
     db.dispose_all()
 
@@ -127,3 +127,11 @@ def test_the_liveness_check_finds_every_stranded_row_and_reads_only_the_candidat
 def test_releasing_lifted_pause_rules_does_not_walk_the_backlog_when_none_was_lifted(scale_url: str) -> None:
     read, plan = _rows_read(scale_url, pause._RELEASE, {"limit": 500})
     assert read <= MOST_ROWS, f"the release read {read} rows:\n{plan}"
+
+
+def test_a_self_claim_look_reads_the_oldest_ready_rows_not_the_backlog(scale_url: str) -> None:
+    """The look walks the ready rows oldest first and stops at the first it can take; a plan that reads the
+    whole backlog to sort it costs a read of every pending row per execution."""
+    look = {"token": "t", "worker": "w", "lease": 30.0, "tasks": ["task-1"], "queues": [], "default_queue": True}
+    read, plan = _rows_read(scale_url, executions._CLAIM_NEXT, look)
+    assert read <= MOST_ROWS, f"the look read {read} rows:\n{plan}"
