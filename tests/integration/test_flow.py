@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ from tests.flow_workflows import overlap, starts
 from tests.harness import poll
 from zart.flow_admin import FlowAdmin
 from zart.service import ZartService
-from zart.store import db
+from zart.store import db, executions
+from zart.store import flow as flow_store
 
 
 def limit_running(service: ZartService, name: str) -> int:
@@ -274,3 +276,43 @@ def test_a_held_execution_has_a_live_reason_and_one_whose_limit_vanished_is_repa
             conn.execute(text("DELETE FROM flow_limits WHERE name = 'flow.plain'"))
         for execution_id in (first, second):
             silent.cancel(execution_id)
+
+
+def test_a_refused_admission_sees_a_slot_whose_release_was_committing(env, unique):
+    """The race a finish that skips its hand-on must not lose: the finish looks for held executions (none yet)
+    before it commits; an admission then counts the finishing holder and is refused. The refused one's look after
+    its own commit must wait for that release, not count the holder and leave itself held for good."""
+    limit = unique("flow.race")
+    url = env.database_url
+    with db.autocommit(url) as conn:
+        spec = {"name": limit, "concurrency": 1, "rate": None, "period_seconds": None, "burst": None, "key_path": None,
+                "key_concurrency": None, "key_strategy": "wait"}
+        flow_store.set_limit(conn, spec, "test")
+        for execution_id in (f"{limit}-first", f"{limit}-second"):
+            executions.insert_execution(conn, execution_id=execution_id, task="flow.race", data={}, limit_name=limit)
+        assert flow_store.claim(conn, f"{limit}-first", "token", "test", 30)["verdict"] == "claimed"
+
+    with db.transaction(url) as finishing:
+        done = executions.finish(finishing, f"{limit}-first", status="completed", token="token", output=1)
+        assert done is not None and done["limit_holds_some"] is False  # nothing held: no hand-on would follow
+        with db.autocommit(url) as conn:
+            refused = flow_store.claim(conn, f"{limit}-second", "token-2", "test", 30)
+            assert (refused["verdict"], refused["held_reason"]) == ("held", "concurrency")
+            assert flow_store.heads(conn, [limit], 10) == []  # a look that counts the committing holder
+        with ThreadPoolExecutor(1) as pool:
+            look = pool.submit(_look_waiting_for_releases, url, limit)
+            poll(lambda: _waiting_for_a_row_lock(url), what="the look to wait for the finishing holder")
+            assert not look.done()
+            finishing.commit()
+            assert [head["id"] for head in look.result(timeout=10)] == [f"{limit}-second"]
+
+
+def _look_waiting_for_releases(url: str, limit: str) -> list[dict[str, Any]]:
+    with db.autocommit(url) as conn:
+        return flow_store.heads(conn, [limit], 10, wait_for_releases=True)
+
+
+def _waiting_for_a_row_lock(url: str) -> bool:
+    with db.autocommit(url) as conn:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR SHARE%'"
+        return bool(conn.execute(text(query)).scalar())

@@ -199,9 +199,21 @@ def _run_claimed(
     registry: Registry,
     make_context: Callable[..., Context],
 ) -> str:
-    claimed_run = _ClaimedRun(config, conn, claimed, token, publish, make_context)
-    adopt = functools.partial(executions.adopt_trace_context, conn, claimed["id"])
-    return hooks.run(claimed, functools.partial(claimed_run.run, registry), adopt)
+    return _run_hooked(_ClaimedRun(config, conn, claimed, token, publish, make_context), registry)
+
+
+def _run_hooked(claimed_run: _ClaimedRun, registry: Registry) -> str:
+    adopt = functools.partial(executions.adopt_trace_context, claimed_run.conn, claimed_run.execution_id)
+    return hooks.run(claimed_run.claimed, functools.partial(claimed_run.run, registry), adopt)
+
+
+@dataclass(frozen=True)
+class _HandOn:
+    """A limit whose capacity should go to its held executions now; `after_refusal`: the admission that counted
+    its holders was refused, so the look must wait for holders giving their slots back at this moment."""
+
+    limit: str
+    after_refusal: bool = False
 
 
 def _run_limited(
@@ -213,19 +225,19 @@ def _run_limited(
     registry: Registry,
     make_context: Callable[..., Context],
 ) -> str:
-    """An execution under a limit, as its admission (flow.claim) decided. Whoever ends a run, or is refused,
-    hands the slot on after its commit (a refusal may have counted a holder whose finish was committing): it
-    runs the best held execution itself (no broker round trip) and rings the doorbells of any others that may
-    start too."""
-    outcome, limit = _run_admitted(conn, admitted, token, config, publish, registry, make_context)
+    """An execution under a limit, as its admission (flow.claim) decided. Whoever ends a run while its limit
+    holds executions back, or is refused, hands capacity on after its commit (a refusal may have counted a holder
+    whose finish was committing): it runs the best held execution itself (no broker round trip) and rings the
+    doorbells of any others that may start too."""
+    outcome, hand_on = _run_admitted(conn, admitted, token, config, publish, registry, make_context)
     deadline = time.monotonic() + HAND_ON_SECONDS
-    while limit is not None:
-        next_id = _hand_on(conn, config, limit, publish, run_one=time.monotonic() < deadline)
+    while hand_on is not None:
+        next_id = _hand_on(conn, config, hand_on, publish, run_one=time.monotonic() < deadline)
         if next_id is None:
             break
         token = uuid.uuid4().hex
         admitted = flow.claim(conn, next_id, token, config.worker_name, config.lease_seconds)
-        _, limit = _run_admitted(conn, admitted, token, config, publish, registry, make_context)
+        _, hand_on = _run_admitted(conn, admitted, token, config, publish, registry, make_context)
     return outcome
 
 
@@ -242,14 +254,14 @@ def _run_admitted(
     publish: Publish,
     registry: Registry,
     make_context: Callable[..., Context],
-) -> tuple[str, str | None]:
-    """Returns what happened and the limit whose capacity should be handed on (None: nothing to hand on)."""
+) -> tuple[str, _HandOn | None]:
+    """Returns what happened and the capacity to hand on (None: nothing to hand on)."""
     if claimed is None:
         return "skipped", None
     execution_id = claimed["id"]
     limit = claimed["limit_name"]
     if claimed["verdict"] == "held":
-        return "held", limit
+        return "held", _HandOn(limit, after_refusal=True)
     if claimed["verdict"] == "cancel":
         busy = {"type": "ConcurrencyKeyBusy", "message": f"another execution with this key of '{limit}' is running"}
         finished, wake_parent = finish_with_parent(
@@ -260,13 +272,15 @@ def _run_admitted(
         return ("cancelled" if finished else "lease-lost"), None
     if claimed["rated"]:  # the bucket may hold more tokens: the next held ones need not wait for this run
         dispatch_held(conn, [limit], publish, config.short_wait_hint)
-    return _run_claimed(conn, claimed, token, config, publish, registry, make_context), limit
+    claimed_run = _ClaimedRun(config, conn, claimed, token, publish, make_context)
+    outcome = _run_hooked(claimed_run, registry)
+    return outcome, (_HandOn(limit) if claimed_run.hand_on else None)
 
 
-def _hand_on(conn: Connection, config: RunnerConfig, limit: str, publish: Publish, run_one: bool) -> str | None:
+def _hand_on(conn: Connection, config: RunnerConfig, hand_on: _HandOn, publish: Publish, run_one: bool) -> str | None:
     """Ring for the held executions that may start now, keeping the first to run here when `run_one`.
-    On the run's own connection (this follows every run under a limit: no pool checkout), or a fresh one when
-    the run's broke; the sweeper does this later if that fails too."""
+    On the run's own connection (this follows runs under a limit: no pool checkout), or a fresh one when the
+    run's broke; the sweeper does this later if that fails too."""
     kept: list[str] = []
 
     def ring(execution_id: str, delay: float | None) -> None:
@@ -275,14 +289,15 @@ def _hand_on(conn: Connection, config: RunnerConfig, limit: str, publish: Publis
         else:
             publish(execution_id, delay)
 
+    limits, wait = [hand_on.limit], hand_on.after_refusal
     try:
         if conn.invalidated:
             with db.autocommit(config.database_url) as fresh:
-                dispatch_held(fresh, [limit], ring, config.short_wait_hint)
+                dispatch_held(fresh, limits, ring, config.short_wait_hint, wait)
         else:
-            dispatch_held(conn, [limit], ring, config.short_wait_hint)
+            dispatch_held(conn, limits, ring, config.short_wait_hint, wait)
     except StoreUnavailable:
-        log.warning("could not hand on the capacity of limit %s; the sweeper will", limit, exc_info=True)
+        log.warning("could not hand on the capacity of limit %s; the sweeper will", hand_on.limit, exc_info=True)
     return kept[0] if kept else None
 
 
@@ -303,6 +318,9 @@ class _ClaimedRun:
         self.token = token
         self.publish = publish
         self.execution_id: str = claimed["id"]
+        # whether the limit slot this run held (if any) should be handed on when the run ends: known to be
+        # needless only when the finish saw its limit holding nothing back
+        self.hand_on = True
 
     def run(self, registry: Registry) -> str:
         if isinstance(self.claimed["input"], Undecodable) or isinstance(self.claimed["steps"], Undecodable):
@@ -388,7 +406,10 @@ class _ClaimedRun:
             done = executions.finish(
                 self.conn, self.execution_id, status=status, token=self.token, output=output, error=error
             )
-            return status if done is not None else "lease-lost"
+            if done is None:
+                return "lease-lost"
+            self.hand_on = bool(done["limit_holds_some"])
+            return status
         finished, wake_parent = finish_with_parent(
             self.config.database_url, self.execution_id, status=status, token=self.token, output=output, error=error
         )

@@ -551,13 +551,16 @@ _FINISH = hot_statement(
           -- the overdue sweep re-checks the deadline here: a restart committed meanwhile gave a new one
           AND (NOT :overdue_only OR deadline_at <= now())
         RETURNING id, task, status, output, error, run_index, attempt, created_at, started_at, completed_at,
-                  parent_id, parent_run, parent_step
+                  parent_id, parent_run, parent_step, flow_limit
     ), run AS (
         UPDATE runs SET status = :status, output = CAST(:output AS jsonb), error = CAST(:error AS jsonb),
                started_at = done.started_at, completed_at = now()
         FROM done WHERE runs.execution_id = done.id AND runs.run_index = done.run_index
     )
-    SELECT done.id, done.run_index, done.parent_id, done.parent_run, done.parent_step, {NOTIFY_FINISHED_SQL}
+    SELECT done.id, done.run_index, done.parent_id, done.parent_run, done.parent_step, {NOTIFY_FINISHED_SQL},
+           -- under a limit: whether any execution of it is held, seen after this row gave its slot back (migration
+           -- 0018); the finishing worker hands the slot on only then
+           CASE WHEN done.flow_limit IS NULL THEN false ELSE zart_flow_held(done.flow_limit) END AS limit_holds_some
     FROM done, {FINAL_STATE_SQL}
     """
 )
@@ -573,7 +576,8 @@ def finish(
     error: dict[str, Any] | None = None,
     overdue_only: bool = False,
 ) -> dict[str, Any] | None:
-    """Move an active execution to a terminal status (fenced on `token` when given) and notify waiters."""
+    """Move an active execution to a terminal status (fenced on `token` when given) and notify waiters.
+    `limit_holds_some`: it ran under a limit that holds executions back now (its slot should be handed on)."""
     return hot_one(
         conn,
         _FINISH,

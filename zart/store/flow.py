@@ -11,25 +11,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, text
 
 from zart.store import executions, pause
 from zart.store.sql import CLAIM_UNSYNCED, hot_one, hot_rows, hot_statement, one, rows, scalar, to_json
 
-# Slots of limit `l` held now, and whether the key of a held execution `h` has none free (counted from the
-# holders' partial index, as admission counts them)
-_RUNNING = "(SELECT count(*) FROM executions r WHERE r.flow_limit = l.name AND r.flow_holds)"
 
-
-def _key_running(execution: str) -> str:
-    """Slots of limit `l` held now under the key of the execution aliased `execution`."""
+def _holders(key_of: str | None = None, waiting: bool = False) -> str:
+    """How many executions hold a slot of limit `l` now (under the key of the execution aliased `key_of`), counted
+    from the holders' partial index as admission counts them. `waiting`: a holder whose row another transaction
+    is changing (a finish giving its slot back, say) is waited for and counted as that change left it — a share
+    lock on each holder for the rest of the transaction."""
+    key = f" AND r.flow_key = {key_of}.flow_key" if key_of else ""
+    lock = " FOR SHARE OF r" if waiting else ""
     return (
-        "(SELECT count(*) FROM executions k"
-        f" WHERE k.flow_limit = l.name AND k.flow_key = {execution}.flow_key AND k.flow_holds)"
+        "(SELECT count(*) FROM (SELECT FROM executions r"
+        f" WHERE r.flow_limit = l.name AND r.flow_holds{key}{lock}) holders)"
     )
 
 
-_KEY_BUSY = f"{_key_running('h')} >= l.key_concurrency"
+_RUNNING = _holders()
+
 
 # What an admission returns: its verdict and, unless held, the claimed execution with its checkpoints.
 _ADMITTED = f"{executions.ADMISSION_OUTCOME} WHERE {CLAIM_UNSYNCED}"
@@ -56,7 +58,9 @@ def claim(conn: Connection, execution_id: str, token: str, worker: str, lease: f
 # How many held executions of each limit may start now (free slots, tokens in the bucket), and the best of
 # them in priority order; a rate-limited limit with an empty bucket still names its head, with the delay
 # until its token is due. Held executions whose key is busy are passed over.
-_HEADS_OF = f"""
+def _heads_of(limits: str, waiting: bool = False) -> TextClause:
+    return text(
+        f"""
     SELECT h.id, l.name AS limit_name, room.delay
     FROM flow_limits l
     CROSS JOIN LATERAL (
@@ -66,7 +70,8 @@ _HEADS_OF = f"""
                                  * l.rate / l.period_seconds) END AS tokens
     ) bucket
     CROSS JOIN LATERAL (
-        SELECT least(CASE WHEN l.concurrency IS NULL THEN :cap ELSE greatest(l.concurrency - {_RUNNING}, 0) END,
+        SELECT least(CASE WHEN l.concurrency IS NULL THEN :cap
+                          ELSE greatest(l.concurrency - {_holders(waiting=waiting)}, 0) END,
                      CASE WHEN bucket.tokens IS NULL THEN :cap ELSE greatest(floor(bucket.tokens)::int, 1) END,
                      :cap) AS n,
                CASE WHEN bucket.tokens IS NOT NULL AND bucket.tokens < 1
@@ -76,20 +81,32 @@ _HEADS_OF = f"""
         SELECT h.id FROM executions h
         WHERE h.flow_limit = l.name AND h.status = 'pending' AND h.held_by IS NOT NULL
           AND (h.wake_at IS NULL OR h.wake_at <= now())
-          AND (h.flow_key IS NULL OR l.key_concurrency IS NULL OR NOT {_KEY_BUSY})
+          AND (h.flow_key IS NULL OR l.key_concurrency IS NULL
+               OR {_holders(key_of='h', waiting=waiting)} < l.key_concurrency)
         ORDER BY h.priority DESC, h.created_at, h.id
         LIMIT room.n
     ) h
-    WHERE NOT l.paused AND {{limits}}
-"""
-# a worker hands on one limit's capacity after every run under it: a statement naming one limit, whose generic
-# plan is as good as one made for the name, so Postgres keeps the prepared plan instead of planning every call
-_HEADS_OF_ONE = text(_HEADS_OF.format(limits="l.name = :name"))
-_HEADS = text(_HEADS_OF.format(limits="(CAST(:names AS text[]) IS NULL OR l.name = ANY(CAST(:names AS text[])))"))
+    WHERE NOT l.paused AND {limits}
+    """
+    )
 
 
-def heads(conn: Connection, names: list[str] | None, cap: int) -> list[dict[str, Any]]:
-    """Held executions that may start now ({id, limit_name, delay}); `names` None means every limit."""
+_HEADS = _heads_of("(CAST(:names AS text[]) IS NULL OR l.name = ANY(CAST(:names AS text[])))")
+# a worker hands on one limit's capacity after runs under it: a statement naming one limit, whose generic plan is
+# as good as one made for the name, so Postgres keeps the prepared plan instead of planning every call
+_HEADS_OF_ONE = _heads_of("l.name = :name")
+# after a refused admission: the holders it counted may be giving their slots back right now, unseen by the
+# finish's own look for held executions (migration 0018), so this look waits for them. Its share locks take a
+# transaction id, and losing them in a crash loses nothing: the commit need not wait for the disk.
+_HEADS_OF_ONE_WAITING = _heads_of(f"l.name = :name AND {CLAIM_UNSYNCED}", waiting=True)
+
+
+def heads(conn: Connection, names: list[str] | None, cap: int, wait_for_releases: bool = False) -> list[dict[str, Any]]:
+    """Held executions that may start now ({id, limit_name, delay}); `names` None means every limit.
+    `wait_for_releases` (one limit only): count a holder whose row is being changed as that change leaves it."""
+    if wait_for_releases:
+        assert names is not None and len(names) == 1, "a look that waits for releases names one limit"
+        return hot_rows(conn, _HEADS_OF_ONE_WAITING, name=names[0], cap=cap)
     if names is not None and len(names) == 1:
         return hot_rows(conn, _HEADS_OF_ONE, name=names[0], cap=cap)
     return hot_rows(conn, _HEADS, names=names, cap=cap)
@@ -215,7 +232,7 @@ _HOLDING = text(
     f"""
     SELECT e.held_by AS reason, l.name AS limit_name, l.concurrency, {_RUNNING} AS running, l.paused,
            l.key_concurrency, e.flow_key,
-           {_key_running('e')} AS key_running, l.rate, l.period_seconds
+           {_holders(key_of='e')} AS key_running, l.rate, l.period_seconds
     FROM executions e JOIN flow_limits l ON l.name = e.flow_limit
     WHERE e.id = :id AND e.status = 'pending' AND e.held_by IS NOT NULL
     """

@@ -56,18 +56,42 @@ _LIVE = " OR ".join(f"({condition})" for condition in LIVE_REASONS.values())
 _CAUSE = "CASE " + " ".join(f"WHEN {c} THEN '{name}'" for name, c in CAUSES.items()) + " ELSE 'no_wake_up' END"
 STRANDED_CONDITION = f"{_ACTIVE} AND NOT ({_LIVE})"
 
+# Where a stranded row can be: index ranges that leave out the active rows with a plain live reason (a pending
+# row no limit holds is dispatchable, a waiting row with a timer is live), so the check reads the few rows that
+# may be stranded, never a deep backlog or a million sleepers. Together they hold every stranded row; a new
+# status would need its own.
+CANDIDATES = (
+    "e.status = 'running'",
+    "e.status = 'pending' AND e.held_by IS NOT NULL",
+    "e.status = 'waiting' AND e.wake_at IS NULL AND e.waiting_for_event IS NULL",
+)
+
+
+def _stranded_rows(columns: str) -> str:
+    """The stranded rows among the candidates, each read by its key (OFFSET 0 keeps the planner from joining a
+    handful of candidates to the whole table: it cannot know how few rows a candidate range holds)."""
+    candidates = " UNION ALL ".join(f"SELECT e.id FROM executions e WHERE {c}" for c in CANDIDATES)
+    return f"""
+        SELECT stranded.* FROM ({candidates}) candidate
+        CROSS JOIN LATERAL (SELECT {columns} FROM executions e
+                            WHERE e.id = candidate.id AND {STRANDED_CONDITION} OFFSET 0) stranded
+    """
+
+
+_STRANDED_COLUMNS = f"""
+    e.id AS execution_id, e.task, e.status, {_CAUSE} AS cause, e.run_index, e.waiting_for, e.waiting_for_event,
+    e.wake_at, e.lease_expires_at, e.parent_id, e.created_at, e.updated_at
+"""
+
 _STRANDED = text(
     f"""
-    SELECT e.id AS execution_id, e.task, e.status, {_CAUSE} AS cause, e.run_index, e.waiting_for,
-           e.waiting_for_event, e.wake_at, e.lease_expires_at, e.parent_id, e.created_at, e.updated_at
-    FROM executions e
-    WHERE {STRANDED_CONDITION}
-    ORDER BY e.updated_at, e.id
+    SELECT * FROM ({_stranded_rows(_STRANDED_COLUMNS)}) found
+    ORDER BY updated_at, execution_id
     LIMIT :limit
     """
 )
 
-_COUNT = text(f"SELECT count(*) FROM executions e WHERE {STRANDED_CONDITION}")
+_COUNT = text(f"SELECT count(*) FROM ({_stranded_rows('1 AS one')}) found")
 
 
 def stranded(conn: Connection, limit: int) -> list[dict[str, Any]]:

@@ -177,8 +177,10 @@ _RELEASE = text(
         WHERE e.status = 'waiting' AND e.waiting_for ->> 'kind' = 'pause' AND e.waiting_for ->> 'rule' = lifted.id
         RETURNING e.id
     ), turned_away AS (
+        -- only when a rule was lifted: a join the planner drives from the pending rows would walk the whole
+        -- backlog every sweep to find none
         SELECT e.id FROM executions e, lifted r
-        WHERE e.status = 'pending' AND {MATCHES_EXECUTION}
+        WHERE e.status = 'pending' AND {MATCHES_EXECUTION} AND EXISTS (SELECT 1 FROM lifted)
         LIMIT :limit
     )
     SELECT id FROM parked UNION SELECT id FROM turned_away
