@@ -254,7 +254,7 @@ class ZartService:
 
     def _after_insert(self, execution_id: str, superseded: list[str], debounce: float | None) -> bool:
         """After commit: the superseded executions' children are cancelled, woken parents rung, then the new one
-        (whose doorbell may be left out when its queue holds one already: see Publisher.ring_unless_queued)."""
+        (whose doorbell may be left out when a worker will look for it anyway: see Publisher.ring_unless_queued)."""
         for older in superseded:
             self.cancel_descendants(older)
             self.publish(older)  # a cancelled one claims nothing; a parent its cancelled child woke runs on
