@@ -163,6 +163,8 @@ runs = Table(
     _ts("completed_at"),
     PrimaryKeyConstraint("execution_id", "run_index", name="runs_pkey"),
     ForeignKeyConstraint(["execution_id"], ["executions.id"], ondelete="CASCADE", name="runs_execution_fkey"),
+    # room for the run's final update on its own page (migration 0019): it stays heap-only
+    postgresql_with={"fillfactor": "80"},
 )
 
 # Steps and attempts carry no foreign key: every write is fenced on the execution's lease (migration 0004).

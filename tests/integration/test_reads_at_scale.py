@@ -1,9 +1,11 @@
-"""The sweep's per-pass reads do not grow with the rows that are plainly alive: tens of thousands of sleepers, a
-deep pending backlog and parked event waits beside a few stranded executions of every cause.
+"""Reads that must not grow with the rows that are plainly alive: tens of thousands of sleepers, a deep pending
+backlog and parked event waits beside a few stranded executions of every cause.
 
 The liveness check must still find exactly the rows its definition (`STRANDED_CONDITION`) calls stranded,
 while reading only its candidates; before, it read every sleeping and pending row on every sweep. The
-release of lifted pause rules must not walk the pending backlog when no rule was lifted.
+release of lifted pause rules must not walk the pending backlog when no rule was lifted, and a self-claiming
+worker's look must take the oldest ready row without reading the backlog behind it. And a run's final update
+must stay on its page, not land on a cold page anywhere in a big table.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from zart.localservices import LocalPostgres
 from zart.migrate import upgrade
 from zart.store import db, executions, liveness, pause
 
-DATABASE = "zart_liveness_at_scale"
+DATABASE = "zart_reads_at_scale"
 SLEEPERS, BACKLOG, EVENT_WAITS, LEASED = 20_000, 5_000, 2_000, 50
 # a pass reads the candidates (a few stranded rows, the running ones, event waits without a timeout); walking
 # the sleepers or the backlog reads tens of thousands
@@ -135,3 +137,26 @@ def test_a_self_claim_look_reads_the_oldest_ready_rows_not_the_backlog(scale_url
     look = {"token": "t", "worker": "w", "lease": 30.0, "tasks": ["task-1"], "queues": [], "default_queue": True}
     read, plan = _rows_read(scale_url, executions._CLAIM_NEXT, look)
     assert read <= MOST_ROWS, f"the look read {read} rows:\n{plan}"
+
+
+def test_a_runs_final_update_stays_on_its_page(postgres: LocalPostgres) -> None:
+    """A run row is rewritten once, when its execution ends. On a page packed full by the runs scheduled after
+    it, the new version would go wherever the free space map points (on a big or pruned table, a cold page
+    anywhere); with room left on the page it stays there."""
+    url = fresh_database(postgres.port, "zart_run_pages")
+    upgrade(url)
+    ids = [f"paged-{n:03d}" for n in range(120)]  # several pages of run rows
+    page = text("SELECT (ctid::text::point)[0]::int FROM runs WHERE execution_id = :id AND run_index = 0")
+    with db.transaction(url) as conn:
+        for execution_id in ids:
+            executions.insert_execution(conn, execution_id=execution_id, task="t", data={"n": "x" * 100})
+    with db.autocommit(url) as conn:
+        before = {execution_id: conn.execute(page, {"id": execution_id}).scalar() for execution_id in ids}
+        for execution_id in ids:
+            assert executions.claim(conn, execution_id, "token", "worker", 30.0) is not None
+            done = executions.finish(conn, execution_id, status="completed", token="token", output={"ok": True})
+            assert done is not None
+        after = {execution_id: conn.execute(page, {"id": execution_id}).scalar() for execution_id in ids}
+    moved = [execution_id for execution_id in ids if after[execution_id] != before[execution_id]]
+    assert len(set(before.values())) > 1 and not moved, f"{len(moved)} of {len(ids)} run rows moved page"
+    db.dispose_all()
