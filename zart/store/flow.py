@@ -90,7 +90,7 @@ _HEADS = _heads_of("(CAST(:names AS text[]) IS NULL OR l.name = ANY(CAST(:names 
 _HEADS_OF_ONE = _heads_of("l.name = :name")
 
 # A finish that may skip handing its slot on holds this lock of its limit, shared, from its look for held
-# executions until its commit (`zart_flow_held`, migration 0019). The look after a refused admission first takes
+# executions until its commit (`zart_flow_held`, migration 0020). The look after a refused admission first takes
 # it exclusively, in a statement of its own: it returns once every such finish in flight has committed, so the
 # look that follows sees their slots free (the refusal may have counted them, and they may not have seen it).
 RELEASES_LOCK_CLASS = 2053206644

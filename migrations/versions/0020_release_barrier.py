@@ -7,8 +7,8 @@ it looks for held executions until it commits, and the look first takes the same
 with `wait_for_releases`): it waits for exactly the finishes that may not have seen the refusal, and for nothing
 else. Steps and admissions never take it.
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-02
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0019"
-down_revision = "0018"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
