@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 import redis
+from sqlalchemy import text
 
 from tests.harness import poll
 from tests.integration.test_core import finished, schedule
 from zart.celery.doorbell import ANY_READY, doorbell_app, self_claim_marker
 from zart.celery.standby import Standby, standby_key, take
 from zart.service import ZartService
+from zart.store import db
 
 NO_RESCUE = {"ZART_REDISPATCH_AFTER": "600"}
 
@@ -69,9 +71,14 @@ def test_a_standby_lapses_and_a_run_that_outlasts_it_rings_for_its_taker(env, un
 
 @pytest.fixture()
 def idle_queue(env: Any) -> Iterator[redis.Redis]:
-    """The default queue without doorbells or standbys of earlier tests (a doorbell requeued from a worker stopped
-    mid-task would start a run that stands by, and the test's first execution would take that standby), and
-    without this test's standbys afterwards (its workers stand by for a minute)."""
+    """The default queue without doorbells, standbys or executions of earlier tests (the worker would run them
+    first, standing by meanwhile, and the test's first execution would take that standby), and without this
+    test's standbys afterwards (its workers stand by for a minute)."""
+    service = ZartService(env.settings())
+    with db.autocommit(env.database_url) as conn:
+        left = conn.execute(text("SELECT id FROM executions WHERE status IN ('pending', 'running', 'waiting')"))
+        for execution_id in left.scalars().all():
+            service.cancel(execution_id)
     broker = redis.Redis.from_url(env.broker_url)
     broker.delete("zart", standby_key("zart"))
     yield broker
@@ -112,7 +119,7 @@ def test_a_worker_killed_while_standing_by_strands_nothing(env, idle_queue, star
     assert finished(service, blocker, timeout=30)["status"] == "completed"
 
 
-def test_a_doorbell_naming_no_execution_runs_the_ready_ones(env, start_worker, log_dir):
+def test_a_doorbell_naming_no_execution_runs_the_ready_ones(env, idle_queue, start_worker, log_dir):
     start_worker(concurrency=1, **NO_RESCUE)
     quiet = ZartService(env.settings(), publish=lambda *_: True)
     unrung = quiet.schedule("r.steps", {"journal": str(log_dir / "unrung.journal"), "steps": 2})
