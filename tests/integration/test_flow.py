@@ -301,7 +301,7 @@ def test_a_refused_admission_sees_a_slot_whose_release_was_committing(env, uniqu
             assert flow_store.heads(conn, [limit], 10) == []  # a look that counts the committing holder
         with ThreadPoolExecutor(1) as pool:
             look = pool.submit(_look_waiting_for_releases, url, limit)
-            poll(lambda: _waiting_for_a_row_lock(url), what="the look to wait for the finishing holder")
+            poll(lambda: _waiting_for_a_release(url), what="the look to wait for the finishing holder")
             assert not look.done()
             finishing.commit()
             assert [head["id"] for head in look.result(timeout=10)] == [f"{limit}-second"]
@@ -312,7 +312,7 @@ def _look_waiting_for_releases(url: str, limit: str) -> list[dict[str, Any]]:
         return flow_store.heads(conn, [limit], 10, wait_for_releases=True)
 
 
-def _waiting_for_a_row_lock(url: str) -> bool:
+def _waiting_for_a_release(url: str) -> bool:
     with db.autocommit(url) as conn:
-        query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR SHARE%'"
+        query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
         return bool(conn.execute(text(query)).scalar())

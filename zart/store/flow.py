@@ -17,17 +17,11 @@ from zart.store import executions, pause
 from zart.store.sql import CLAIM_UNSYNCED, hot_one, hot_rows, one, rows, scalar, to_json
 
 
-def _holders(key_of: str | None = None, waiting: bool = False) -> str:
+def _holders(key_of: str | None = None) -> str:
     """How many executions hold a slot of limit `l` now (under the key of the execution aliased `key_of`), counted
-    from the holders' partial index as admission counts them. `waiting`: a holder whose row another transaction
-    is changing (a finish giving its slot back, say) is waited for and counted as that change left it — a share
-    lock on each holder for the rest of the transaction."""
+    from the holders' partial index as admission counts them."""
     key = f" AND r.flow_key = {key_of}.flow_key" if key_of else ""
-    lock = " FOR SHARE OF r" if waiting else ""
-    return (
-        "(SELECT count(*) FROM (SELECT FROM executions r"
-        f" WHERE r.flow_limit = l.name AND r.flow_holds{key}{lock}) holders)"
-    )
+    return f"(SELECT count(*) FROM executions r WHERE r.flow_limit = l.name AND r.flow_holds{key})"
 
 
 _RUNNING = _holders()
@@ -57,7 +51,7 @@ def claim(conn: Connection, execution_id: str, token: str, worker: str, lease: f
 # How many held executions of each limit may start now (free slots, tokens in the bucket), and the best of
 # them in priority order; a rate-limited limit with an empty bucket still names its head, with the delay
 # until its token is due. Held executions whose key is busy are passed over.
-def _heads_of(limits: str, waiting: bool = False) -> TextClause:
+def _heads_of(limits: str) -> TextClause:
     return text(
         f"""
     SELECT h.id, l.name AS limit_name, room.delay
@@ -70,7 +64,7 @@ def _heads_of(limits: str, waiting: bool = False) -> TextClause:
     ) bucket
     CROSS JOIN LATERAL (
         SELECT least(CASE WHEN l.concurrency IS NULL THEN :cap
-                          ELSE greatest(l.concurrency - {_holders(waiting=waiting)}, 0) END,
+                          ELSE greatest(l.concurrency - {_RUNNING}, 0) END,
                      CASE WHEN bucket.tokens IS NULL THEN :cap ELSE greatest(floor(bucket.tokens)::int, 1) END,
                      :cap) AS n,
                CASE WHEN bucket.tokens IS NOT NULL AND bucket.tokens < 1
@@ -81,7 +75,7 @@ def _heads_of(limits: str, waiting: bool = False) -> TextClause:
         WHERE h.flow_limit = l.name AND h.status = 'pending' AND h.held_by IS NOT NULL
           AND (h.wake_at IS NULL OR h.wake_at <= now())
           AND (h.flow_key IS NULL OR l.key_concurrency IS NULL
-               OR {_holders(key_of='h', waiting=waiting)} < l.key_concurrency)
+               OR {_holders(key_of='h')} < l.key_concurrency)
         ORDER BY h.priority DESC, h.created_at, h.id
         LIMIT room.n
     ) h
@@ -94,18 +88,22 @@ _HEADS = _heads_of("(CAST(:names AS text[]) IS NULL OR l.name = ANY(CAST(:names 
 # a worker hands on one limit's capacity after runs under it: a statement naming one limit, whose generic plan is
 # as good as one made for the name, so Postgres keeps the prepared plan instead of planning every call
 _HEADS_OF_ONE = _heads_of("l.name = :name")
-# after a refused admission: the holders it counted may be giving their slots back right now, unseen by the
-# finish's own look for held executions (migration 0018), so this look waits for them. Its share locks take a
-# transaction id, and losing them in a crash loses nothing: the commit need not wait for the disk.
-_HEADS_OF_ONE_WAITING = _heads_of(f"l.name = :name AND {CLAIM_UNSYNCED}", waiting=True)
+
+# A finish that may skip handing its slot on holds this lock of its limit, shared, from its look for held
+# executions until its commit (`zart_flow_held`, migration 0020). The look after a refused admission first takes
+# it exclusively, in a statement of its own: it returns once every such finish in flight has committed, so the
+# look that follows sees their slots free (the refusal may have counted them, and they may not have seen it).
+RELEASES_LOCK_CLASS = 2053206644
+_AWAIT_RELEASES = text(f"SELECT pg_advisory_xact_lock({RELEASES_LOCK_CLASS}, hashtext(:name))")
 
 
 def heads(conn: Connection, names: list[str] | None, cap: int, wait_for_releases: bool = False) -> list[dict[str, Any]]:
     """Held executions that may start now ({id, limit_name, delay}); `names` None means every limit.
-    `wait_for_releases` (one limit only): count a holder whose row is being changed as that change leaves it."""
+    `wait_for_releases` (one limit, after a refused admission): first wait for the finishes of its holders that
+    are committing now."""
     if wait_for_releases:
         assert names is not None and len(names) == 1, "a look that waits for releases names one limit"
-        return hot_rows(conn, _HEADS_OF_ONE_WAITING, name=names[0], cap=cap)
+        hot_one(conn, _AWAIT_RELEASES, name=names[0])
     if names is not None and len(names) == 1:
         return hot_rows(conn, _HEADS_OF_ONE, name=names[0], cap=cap)
     return hot_rows(conn, _HEADS, names=names, cap=cap)
