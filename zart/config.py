@@ -145,8 +145,10 @@ class Settings:
     # a worker that ends a run takes the next ready execution of its queues from Postgres itself (ZART_SELF_CLAIM)
     self_claim: bool = True
     # how long a self-claiming worker's run stands by for a new execution of its queues (ZART_STANDBY_SECONDS;
-    # 0: never, every new execution rings a doorbell unless one is queued)
-    standby_seconds: float = 2.0
+    # 0, the default: never, every new execution rings a doorbell unless one is queued). Opt-in: a standby taken
+    # by a long run delays its taker up to 3/4 of this, and one taken by an execution the standing worker cannot
+    # run (a task it lacks, in a rolling deploy) waits for the sweeper's re-publication
+    standby_seconds: float = 0.0
     # "transaction" when database_url goes through PgBouncer in transaction-pooling mode (ZART_POOLER)
     pooler: str | None = None
     # a URL straight to PostgreSQL, for what needs a session: LISTEN and migrations (ZART_DIRECT_DATABASE_URL)
@@ -229,7 +231,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         log_format=_log_format(env.get("ZART_LOG_FORMAT")),
         metrics_port=_port("ZART_METRICS_PORT", env.get("ZART_METRICS_PORT")),
         self_claim=(env.get("ZART_SELF_CLAIM") or "on").strip().lower() not in ("0", "false", "no", "off"),
-        standby_seconds=number("ZART_STANDBY_SECONDS", 2.0),
+        standby_seconds=number("ZART_STANDBY_SECONDS", 0.0),
     )
 
 
