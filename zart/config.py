@@ -146,8 +146,8 @@ class Settings:
     self_claim: bool = True
     # how long a self-claiming worker's run stands by for a new execution of its queues (ZART_STANDBY_SECONDS;
     # 0, the default: never, every new execution rings a doorbell unless one is queued). Opt-in: a standby taken
-    # by a long run delays its taker up to 3/4 of this, and one taken by an execution the standing worker cannot
-    # run (a task it lacks, in a rolling deploy) waits for the sweeper's re-publication
+    # by a long run, or by an execution whose task the standing worker lacks (a rolling deploy), delays its
+    # taker until that run ends (the worker then rings the taker's doorbell), at most 3/4 of this
     standby_seconds: float = 0.0
     # "transaction" when database_url goes through PgBouncer in transaction-pooling mode (ZART_POOLER)
     pooler: str | None = None

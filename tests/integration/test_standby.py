@@ -13,7 +13,7 @@ from sqlalchemy import text
 from tests.harness import poll
 from tests.integration.test_core import finished, schedule
 from zart.celery.doorbell import ANY_READY, doorbell_app, self_claim_marker
-from zart.celery.standby import Standby, standby_key, take
+from zart.celery.standby import TAKERS_GRACE_SECONDS, Standby, standby_key, take, takers_key
 from zart.service import ZartService
 from zart.store import db
 
@@ -25,25 +25,32 @@ def test_a_standby_is_taken_once_and_its_worker_then_looks_again(env, unique):
     app = doorbell_app(env.broker_url, queue, env.database_url)
     broker = redis.Redis.from_url(env.broker_url)
     rung: list[str] = []
-    standby = Standby(app, (queue,), rung.append, 30.0)
+    standby = Standby(app, (queue,), rung.append, lambda queue: rung.append(f"queue {queue}"), 30.0)
     marker = self_claim_marker(queue)
     try:
         standby.offer()
-        assert take(app, queue, marker) == "ring"  # no worker of the queue said it takes ready executions itself
+        assert take(app, queue, marker, "e1") == "ring"  # no worker of the queue said it takes ready executions
         broker.set(marker, "1", ex=30)
-        assert take(app, queue, marker) == "standby"
-        assert take(app, queue, marker) == "ring"  # one standby, one execution
+        assert take(app, queue, marker, "e1") == "standby"
+        assert 0 < broker.ttl(takers_key(standby._token)) <= 30 + TAKERS_GRACE_SECONDS  # gone with a dead worker
+        assert take(app, queue, marker, "e2") == "ring"  # one standby, one execution
         assert standby.withdraw() is False  # taken: the worker must look once more
+        assert not broker.exists(takers_key(standby._token))  # its takers are read once
         standby.offer()
         assert standby.withdraw() is True  # not taken: it may leave
         broker.lpush(queue, "a doorbell")
-        assert take(app, queue, marker) == "queued"
+        assert take(app, queue, marker, "e3") == "queued"
         standby.offer()
-        assert take(app, queue, marker) == "standby"
-        standby.leave()  # a worker that cannot look again rings for the execution that took its standby
-        assert rung == [queue]
+        assert take(app, queue, marker, "e4") == "standby"
+        standby.claimed("e4")  # its look found e4 before reading who took the standby
+        standby.leave()  # e1 was never claimed here (its task, say, is not this worker's): its doorbell rings
+        assert rung == ["e1"]
+        standby.offer()
+        broker.delete(standby_key(queue))  # gone with no taker named (it lapsed, or an older client took it)
+        standby.leave()
+        assert rung == ["e1", f"queue {queue}"]
     finally:
-        broker.delete(queue, marker, standby_key(queue))
+        broker.delete(queue, marker, standby_key(queue), takers_key(standby._token))
 
 
 def test_a_standby_lapses_and_a_run_that_outlasts_it_rings_for_its_taker(env, unique):
@@ -54,16 +61,16 @@ def test_a_standby_lapses_and_a_run_that_outlasts_it_rings_for_its_taker(env, un
     broker.set(marker, "1", ex=30)
     rung: list[str] = []
     try:
-        untaken = Standby(app, (queue,), rung.append, 0.2)
+        untaken = Standby(app, (queue,), rung.append, rung.append, 0.2)
         untaken.offer()
         poll(lambda: not untaken.held, what="the standby to be withdrawn as it lapses")
-        assert take(app, queue, marker) == "ring"
+        assert take(app, queue, marker, "e1") == "ring"
         assert rung == []  # nobody took it: nothing to ring
 
-        taken = Standby(app, (queue,), rung.append, 0.5)
+        taken = Standby(app, (queue,), rung.append, rung.append, 0.5)
         taken.offer()
-        assert take(app, queue, marker) == "standby"
-        poll(lambda: rung == [queue], what="a doorbell for the execution that took the lapsing standby")
+        assert take(app, queue, marker, "e2") == "standby"
+        poll(lambda: rung == ["e2"], what="a doorbell for the execution that took the lapsing standby")
         assert taken.withdraw() is True  # already left
     finally:
         broker.delete(queue, marker, standby_key(queue))
@@ -125,3 +132,24 @@ def test_a_doorbell_naming_no_execution_runs_the_ready_ones(env, idle_queue, sta
     unrung = quiet.schedule("r.steps", {"journal": str(log_dir / "unrung.journal"), "steps": 2})
     ZartService(env.settings()).publish(ANY_READY)
     assert finished(quiet, unrung.execution["execution_id"], timeout=10)["status"] == "completed"
+
+
+def test_a_standby_taken_by_an_execution_its_worker_cannot_run_rings_for_it(
+    env, idle_queue, service, start_worker, log_dir
+):
+    """A rolling deploy: the standing worker lacks the new execution's task, so its looks never find it; when
+    it leaves, it rings that execution's doorbell for a worker that has the task (the sweeper never would here)."""
+    broker = idle_queue
+    start_worker(concurrency=1, ZART_STANDBY_SECONDS="60", ZART_IMPORTS="tests.workflows", **NO_RESCUE)
+    poll(lambda: broker.exists(self_claim_marker("zart")), what="the worker to say it takes ready executions")
+    release = log_dir / "release"
+    blocker, _ = schedule(service, "t.blocking", log_dir, release=str(release))
+    poll(lambda: service.status(blocker)["current_step"] == "b", what="the older worker's one process to be busy")
+    start_worker(concurrency=1, **NO_RESCUE)  # idle: it stands by for nothing, so only a doorbell wakes it
+    scheduled: Any = service.schedule("r.steps", {"journal": str(log_dir / "new.journal"), "steps": 2})
+    assert scheduled.published
+    assert broker.llen("zart") == 0  # it took the older worker's standby instead of ringing
+    release.touch()
+    assert finished(service, blocker)["status"] == "completed"
+    # the older worker's looks skip a task it lacks: only the doorbell it rings on leaving gets this run
+    assert finished(service, scheduled.execution["execution_id"], timeout=5)["status"] == "completed"

@@ -62,7 +62,7 @@ class Publisher:
             self._app.conf.task_default_queue
         )
         try:
-            if standby.take(self._app, queue, self_claim_marker(queue)) != "ring":
+            if standby.take(self._app, queue, self_claim_marker(queue), execution_id) != "ring":
                 return True
         except Exception as exc:  # the broker is down: one attempt, as a publish makes, is enough
             log.warning("could not publish %s: %s", execution_id, exc)
@@ -75,7 +75,7 @@ class Publisher:
 
     def ring_queue(self, queue: str) -> bool:
         """A doorbell that names no execution: the worker that takes it claims the queue's ready executions
-        (for one that took a standby its worker can no longer honour, see zart.celery.standby)."""
+        (for a standby found gone without a taker named, see zart.celery.standby)."""
         return self._send([ANY_READY], None, queue)
 
     def _send(self, execution_ids: list[str], countdown: float | None, queue: str | None = None) -> bool:

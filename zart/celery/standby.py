@@ -8,10 +8,12 @@ received, handed to the pool, acknowledged) only when no running one stands by.
 
 Nothing is stranded by it: the execution's row is committed before its standby is taken, and a worker leaves
 only by withdrawing its standby; when the standby is gone (taken, or lapsed) it looks once more first, and that
-look comes after the taker's commit. A standby lasts ZART_STANDBY_SECONDS: a longer run withdraws it (and
-rings a doorbell if it was taken), so a long run never keeps a new execution from an idle worker. A worker killed
-while standing by leaves its standby behind until it lapses in Redis: an execution that takes it meanwhile waits
-for the sweeper to ring it, as for a lost message.
+look comes after the taker's commit. A take records the execution that took the standby, and a worker that
+leaves rings the doorbell of each such execution it did not claim itself: one its looks never find (a task it
+lacks, in a rolling deploy) or had no time left to reach still goes to a worker that can run it. A standby lasts
+ZART_STANDBY_SECONDS: a longer run withdraws it (and rings for its takers), so a long run never keeps a new
+execution from an idle worker. A worker killed while standing by leaves its standby behind until it lapses in
+Redis: an execution that takes it meanwhile waits for the sweeper to ring it, as for a lost message.
 Nothing here is ever the truth: Postgres is.
 """
 
@@ -44,23 +46,33 @@ end
 return 1
 """
 
-# 1 when the standby was still there on every queue; 0 when it was taken (or lapsed): the caller looks again
+# KEYS: the queues' standbys, then the standby's takers. {1, no ids} when the standby was still there on every
+# queue; {0, the ids of the executions that took it} when it was gone (taken, or lapsed: then no ids), and the
+# takers read are forgotten in the same step, so each is handed to the worker once.
 _WITHDRAW = """
 local all = 1
-for _, key in ipairs(KEYS) do
-    if redis.call('ZREM', key, ARGV[1]) == 0 then all = 0 end
+for i = 1, #KEYS - 1 do
+    if redis.call('ZREM', KEYS[i], ARGV[1]) == 0 then all = 0 end
 end
-return all
+local takers = redis.call('LRANGE', KEYS[#KEYS], 0, -1)
+redis.call('DEL', KEYS[#KEYS])
+table.insert(takers, 1, all)
+return takers
 """
 
-# KEYS: the queue's standbys, its self-claim marker, the queue. 'standby' (a worker will look for the execution),
-# 'queued' (a doorbell waits in the queue: its taker looks), or 'ring'.
+# KEYS: the queue's standbys, its self-claim marker, the queue. ARGV: the execution, the prefix of a standby's
+# takers key, how long those outlive the standby. 'standby' (a worker will look for the execution, or ring its
+# doorbell when it leaves: the execution is recorded among the standby's takers until the standby would have
+# lapsed, and a little longer), 'queued' (a doorbell waits in the queue: its taker looks), or 'ring'.
 _TAKE = f"""{_NOW}
 if redis.call('EXISTS', KEYS[2]) == 0 then return 'ring' end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local standing = redis.call('ZRANGE', KEYS[1], 0, 0)
+local standing = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if standing[1] then
     redis.call('ZREM', KEYS[1], standing[1])
+    local takers = ARGV[2] .. standing[1]
+    redis.call('RPUSH', takers, ARGV[1])
+    redis.call('EXPIRE', takers, math.ceil(tonumber(standing[2]) - now) + tonumber(ARGV[3]))
     return 'standby'
 end
 if redis.call('LLEN', KEYS[3]) > 0 then return 'queued' end
@@ -70,6 +82,17 @@ return 'ring'
 
 def standby_key(queue: str) -> str:
     return f"zart:{queue}:standby"
+
+
+TAKERS_PREFIX = "zart:standby:taken:"
+# how long a standby's takers outlive it: its worker reads them when it withdraws, at the latest at 3/4 of the
+# standby's life (see _Lapses); a killed worker's go away with it
+TAKERS_GRACE_SECONDS = 30
+
+
+def takers_key(token: str) -> str:
+    """The list of executions that took the standby of that token."""
+    return TAKERS_PREFIX + token
 
 
 class _Scripts:
@@ -107,19 +130,31 @@ class Standby:
     """One worker task's standby on its queues. `withdraw` says whether the worker may leave without looking
     again; after a failed one the standby is gone (the caller offers it again if it goes on looking).
 
-    A run that outlasts its standby withdraws it from a background thread (see _Lapses), ringing a doorbell for
-    an execution that took it meanwhile: a long run never keeps a new execution from an idle worker."""
+    It remembers the executions that took it until the worker says it claimed them (`claimed`): `leave` rings
+    `ring(execution_id)` for each one left, since a look skips what this worker cannot run. A standby found gone
+    with no taker named (it lapsed, or a client that records none took it) gets `ring_queue(queue)` instead.
+
+    A run that outlasts its standby withdraws it from a background thread (see _Lapses), ringing for the
+    executions that took it meanwhile: a long run never keeps a new execution from an idle worker."""
 
     def __init__(
-        self, app: Celery, queues: tuple[str, ...], ring_queue: Callable[[str], object], seconds: float
+        self,
+        app: Celery,
+        queues: tuple[str, ...],
+        ring: Callable[[str], object],
+        ring_queue: Callable[[str], object],
+        seconds: float,
     ) -> None:
         self._app = app
         self._seconds = seconds
         self._keys = [standby_key(queue) for queue in queues]
         self._queues = queues
+        self._ring = ring
         self._ring_queue = ring_queue
         self._token = uuid.uuid4().hex
         self._lock = threading.Lock()
+        self._takers: set[str] = set()  # took the standby, not claimed here yet
+        self._claimed: set[str] = set()  # claimed here while standing by: a taker read later needs no doorbell
         self.held = False
         self.offers = 0
 
@@ -138,29 +173,58 @@ class Standby:
             offer = self.offers
         _lapses().add(self, offer, time.monotonic() + self._seconds * LAPSE_SHARE)
 
-    def withdraw(self) -> bool:
+    def claimed(self, execution_id: str) -> None:
+        """This worker claimed the execution itself: if it took the standby, it needs no doorbell."""
         with self._lock:
-            if not self.held:
-                return True
-            self.held = False
-        scripts = _scripts_for(self._app)
-        try:
-            return scripts is None or bool(scripts.withdraw(keys=self._keys, args=[self._token]))
-        except Exception as exc:  # the broker is gone: a standby taken just before is the sweeper's to repair
-            log.info("could not withdraw the standby: %s", exc)
-            return True
+            self._claimed.add(execution_id)
+            self._takers.discard(execution_id)
+
+    def withdraw(self) -> bool:
+        return self._withdraw() == "kept"
 
     def leave(self) -> None:
-        """Stop standing by without looking again: an execution that took the standby gets a doorbell on each
-        of the queues, which names none (see Publisher.ring_queue)."""
-        if not self.withdraw():
+        """Stop standing by without looking again: each execution that took the standby and was not claimed here
+        gets its doorbell; a standby found gone with no taker named also gets a doorbell on each of the queues,
+        which names none (see Publisher.ring_queue)."""
+        gone = self._withdraw() == "gone"
+        with self._lock:
+            takers, self._takers = sorted(self._takers), set()
+        for execution_id in takers:
+            self._ring(execution_id)
+        if gone:
             for queue in self._queues:
                 self._ring_queue(queue)
+
+    def _withdraw(self) -> str:
+        """'kept' (still there, or not held), 'taken' (its takers are now in self._takers) or 'gone' (taken or
+        lapsed with no taker named, or unknown: the broker failed)."""
+        with self._lock:
+            if not self.held:
+                return "kept"
+            self.held = False
+        scripts = _scripts_for(self._app)
+        if scripts is None:
+            return "kept"
+        try:
+            answer = scripts.withdraw(keys=[*self._keys, takers_key(self._token)], args=[self._token])
+        except Exception as exc:  # its takers are unknown: look again, then ring the queues (or the sweeper will)
+            log.info("could not withdraw the standby: %s", exc)
+            return "gone"
+        there, takers = int(answer[0]), {_text(taker) for taker in answer[1:]}
+        with self._lock:
+            self._takers |= takers - self._claimed
+        if takers:
+            return "taken"
+        return "kept" if there else "gone"
 
     def lapse(self, offer: int) -> None:
         """The run is still going, and has not offered again since `offer`: leave."""
         if self.offers == offer:
             self.leave()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # a standby is withdrawn this far into its life, before Redis lets it lapse
@@ -214,11 +278,14 @@ def _lapses() -> _Lapses:
     return _lapse_threads[pid]
 
 
-def take(app: Celery, queue: str, marker: str) -> str:
-    """For a new, ready execution of `queue`: 'standby' (a running worker will take it), 'queued' (a doorbell
-    waits in the queue) or 'ring'. Only when the queue's self-claim `marker` says its workers look themselves."""
+def take(app: Celery, queue: str, marker: str, execution_id: str) -> str:
+    """For a new, ready `execution_id` of `queue`: 'standby' (a running worker will take it, or ring its doorbell
+    when it leaves), 'queued' (a doorbell waits in the queue) or 'ring'. Only when the queue's self-claim `marker`
+    says its workers look themselves."""
     scripts = _scripts_for(app)
     if scripts is None:
         return "ring"
-    answer = scripts.take(keys=[standby_key(queue), marker, queue])
-    return answer.decode() if isinstance(answer, bytes) else str(answer)
+    answer = scripts.take(
+        keys=[standby_key(queue), marker, queue], args=[execution_id, TAKERS_PREFIX, TAKERS_GRACE_SECONDS]
+    )
+    return _text(answer)

@@ -106,7 +106,7 @@ def ready_selection(
         tasks=tasks,
         queues=queues,
         default_queue=default_queue in queues,
-        stand_by=functools.partial(Standby, app, queues, publisher.ring_queue, standby_seconds)
+        stand_by=functools.partial(Standby, app, queues, publisher.publish, publisher.ring_queue, standby_seconds)
         if standby_seconds > 0
         else None,
     )

@@ -64,8 +64,12 @@ class Standby(Protocol):
         """False when the standby was taken: the worker must look once more before it leaves."""
         ...
 
+    def claimed(self, execution_id: str) -> None:
+        """The worker claimed this execution itself: should it have taken the standby, it needs no doorbell."""
+        ...
+
     def leave(self) -> None:
-        """Withdraw without looking again (a doorbell goes to an execution that took it)."""
+        """Withdraw without looking again (a doorbell goes to each execution that took it and was not claimed)."""
         ...
 
 
@@ -177,6 +181,8 @@ def run_ready(
             standby.offer()  # it was taken, maybe after this look began: look again, standing by anew
             continue
         execution_id = claimed["id"]
+        if standby is not None:
+            standby.claimed(execution_id)
         if claimed["verdict"] is None:
             outcome = _run_claimed(conn, claimed, token, config, publish, registry, make_context)
         else:
