@@ -10,12 +10,13 @@ import pytest
 import redis
 from sqlalchemy import text
 
+import tests.workflows  # noqa: F401  (registers the workflows scheduled here)
 from tests.harness import poll
 from tests.integration.test_core import finished, schedule
 from zart.celery.doorbell import ANY_READY, doorbell_app, self_claim_marker
 from zart.celery.standby import TAKERS_GRACE_SECONDS, Standby, standby_key, take, takers_key
 from zart.service import ZartService
-from zart.store import db
+from zart.store import db, executions
 
 NO_RESCUE = {"ZART_REDISPATCH_AFTER": "600"}
 
@@ -74,6 +75,38 @@ def test_a_standby_lapses_and_a_run_that_outlasts_it_rings_for_its_taker(env, un
         assert taken.withdraw() is True  # already left
     finally:
         broker.delete(queue, marker, standby_key(queue))
+
+
+def test_a_leaving_worker_rings_only_the_takers_nobody_claimed(env, unique, log_dir):
+    """In a busy fleet another worker's look usually claims a taker first: its doorbell would only cost a claim
+    that takes nothing, so the store is asked which takers are still pending."""
+    queue = unique("q")
+    app = doorbell_app(env.broker_url, queue, env.database_url)
+    broker = redis.Redis.from_url(env.broker_url)
+    marker = self_claim_marker(queue)
+    broker.set(marker, "1", ex=30)
+    service = ZartService(env.settings())  # knows the tests' workflows from their module, with no worker running
+    taken_elsewhere, _ = schedule(service, "t.three-steps", log_dir)
+    still_pending, _ = schedule(service, "t.three-steps", log_dir)
+    service.cancel(taken_elsewhere)  # no longer pending, as once another worker claimed it
+    rung: list[str] = []
+
+    def pending(ids: list[str]) -> list[str]:
+        with db.autocommit(env.database_url) as conn:
+            return executions.pending_among(conn, ids)
+
+    standby = Standby(app, (queue,), rung.append, rung.append, 30.0, still_pending=pending)
+    try:
+        standby.offer()
+        assert take(app, queue, marker, taken_elsewhere) == "standby"
+        assert standby.withdraw() is False
+        standby.offer()
+        assert take(app, queue, marker, still_pending) == "standby"
+        standby.leave()
+        assert rung == [still_pending]
+    finally:
+        service.cancel(still_pending)
+        broker.delete(queue, marker, standby_key(queue), takers_key(standby._token))
 
 
 @pytest.fixture()

@@ -131,7 +131,8 @@ class Standby:
     again; after a failed one the standby is gone (the caller offers it again if it goes on looking).
 
     It remembers the executions that took it until the worker says it claimed them (`claimed`): `leave` rings
-    `ring(execution_id)` for each one left, since a look skips what this worker cannot run. A standby found gone
+    `ring(execution_id)` for each one left that `still_pending` says nobody claimed, since a look skips what
+    this worker cannot run. A standby found gone
     with no taker named (it lapsed, or a client that records none took it) gets `ring_queue(queue)` instead.
 
     A run that outlasts its standby withdraws it from a background thread (see _Lapses), ringing for the
@@ -144,6 +145,7 @@ class Standby:
         ring: Callable[[str], object],
         ring_queue: Callable[[str], object],
         seconds: float,
+        still_pending: Callable[[list[str]], list[str]] | None = None,
     ) -> None:
         self._app = app
         self._seconds = seconds
@@ -151,6 +153,7 @@ class Standby:
         self._queues = queues
         self._ring = ring
         self._ring_queue = ring_queue
+        self._still_pending = still_pending
         self._token = uuid.uuid4().hex
         self._lock = threading.Lock()
         self._takers: set[str] = set()  # took the standby, not claimed here yet
@@ -189,11 +192,22 @@ class Standby:
         gone = self._withdraw() == "gone"
         with self._lock:
             takers, self._takers = sorted(self._takers), set()
-        for execution_id in takers:
+        for execution_id in self._unclaimed(takers):
             self._ring(execution_id)
         if gone:
             for queue in self._queues:
                 self._ring_queue(queue)
+
+    def _unclaimed(self, takers: list[str]) -> list[str]:
+        """The takers nobody claimed yet: in a busy fleet another worker's look usually claims a taker first,
+        and its doorbell would only cost a claim that takes nothing. All of them when the store cannot say."""
+        if not takers or self._still_pending is None:
+            return takers
+        try:
+            return self._still_pending(takers)
+        except Exception as exc:  # ring them all: a doorbell too many costs a claim that takes nothing
+            log.info("could not read whether the standby's takers were claimed: %s", exc)
+            return takers
 
     def _withdraw(self) -> str:
         """'kept' (still there, or not held), 'taken' (its takers are now in self._takers) or 'gone' (taken or

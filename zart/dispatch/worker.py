@@ -31,7 +31,7 @@ from zart.engine.runner import ReadySelection, RunnerConfig, run_execution
 from zart.heap import freeze_startup_heap
 from zart.observability import logs, metrics, tracing
 from zart.registry import default_registry, import_modules
-from zart.store import catalog, db, flow
+from zart.store import catalog, db, executions, flow
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,9 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         # named per call: a prefork pool child has its own pid
         config = replace(runner_config, worker_name=f"{socket.gethostname()}:{os.getpid()}")
         if settings.self_claim and not selection:  # once per process: the tasks and queues are fixed by then
-            selection.append(ready_selection(app, settings.queue, publisher, settings.standby_seconds))
+            selection.append(
+                ready_selection(app, settings.queue, publisher, settings.standby_seconds, settings.database_url)
+            )
         then_ready = selection[0] if selection else None
         return run_execution(execution_id, config, publisher.publish, then_ready=then_ready)
 
@@ -95,7 +97,7 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
 
 
 def ready_selection(
-    app: Celery, default_queue: str, publisher: Publisher, standby_seconds: float = 0.0
+    app: Celery, default_queue: str, publisher: Publisher, standby_seconds: float = 0.0, database_url: str = ""
 ) -> ReadySelection:
     """What this worker may claim without a doorbell: the tasks registered here, on the queues it consumes
     (`-Q`, selected before the pool forks, so a child sees the same). Executions with no queue of their own
@@ -106,10 +108,23 @@ def ready_selection(
         tasks=tasks,
         queues=queues,
         default_queue=default_queue in queues,
-        stand_by=functools.partial(Standby, app, queues, publisher.publish, publisher.ring_queue, standby_seconds)
+        stand_by=functools.partial(
+            Standby,
+            app,
+            queues,
+            publisher.publish,
+            publisher.ring_queue,
+            standby_seconds,
+            still_pending=functools.partial(_pending_among, database_url) if database_url else None,
+        )
         if standby_seconds > 0
         else None,
     )
+
+
+def _pending_among(database_url: str, execution_ids: list[str]) -> list[str]:
+    with db.autocommit(database_url) as conn:
+        return executions.pending_among(conn, execution_ids)
 
 
 def run_worker(app: Celery, argv: list[str]) -> int:

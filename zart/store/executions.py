@@ -622,6 +622,14 @@ def wake_parent_if_children_done(conn: Connection, parent_id: str, run_index: in
     return one(conn, _WAKE_PARENT, id=parent_id, run=run_index) is not None
 
 
+_PENDING_AMONG = text("SELECT id FROM executions WHERE id = ANY(:ids) AND status = 'pending'")
+
+
+def pending_among(conn: Connection, execution_ids: list[str]) -> list[str]:
+    """Those of `execution_ids` still waiting to be claimed (a standby's takers that nobody took yet)."""
+    return [row["id"] for row in rows(conn, _PENDING_AMONG, ids=execution_ids)]
+
+
 _QUEUE_OF = text("SELECT queue FROM executions WHERE id = :id")
 
 
