@@ -132,8 +132,8 @@ class Standby:
 
     It remembers the executions that took it until the worker says it claimed them (`claimed`): `leave` rings
     `ring(execution_id)` for each one left that `still_pending` says nobody claimed, since a look skips what
-    this worker cannot run. A standby found gone
-    with no taker named (it lapsed, or a client that records none took it) gets `ring_queue(queue)` instead.
+    this worker cannot run. A standby found gone with no taker named (it lapsed, or a client that records none
+    took it) gets `ring_queue(queue)` instead.
 
     A run that outlasts its standby withdraws it from a background thread (see _Lapses), ringing for the
     executions that took it meanwhile: a long run never keeps a new execution from an idle worker."""
