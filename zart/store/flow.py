@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, TextClause, text
+from sqlalchemy import Connection, text
 
 from zart.store import executions, pause
 from zart.store.sql import CLAIM_UNSYNCED, hot_one, hot_rows, hot_statement, one, rows, scalar, to_json
@@ -52,9 +52,8 @@ def claim(conn: Connection, execution_id: str, token: str, worker: str, lease: f
 # How many held executions of each limit may start now (free slots, tokens in the bucket), and the best of
 # them in priority order; a rate-limited limit with an empty bucket still names its head, with the delay
 # until its token is due. Held executions whose key is busy are passed over.
-def _heads_of(limits: str) -> TextClause:
-    return text(
-        f"""
+def _heads_of(limits: str) -> str:
+    return f"""
     SELECT h.id, l.name AS limit_name, room.delay
     FROM flow_limits l
     CROSS JOIN LATERAL (
@@ -82,13 +81,13 @@ def _heads_of(limits: str) -> TextClause:
     ) h
     WHERE NOT l.paused AND {limits}
     """
-    )
 
 
-_HEADS = _heads_of("(CAST(:names AS text[]) IS NULL OR l.name = ANY(CAST(:names AS text[])))")
+_HEADS = text(_heads_of("(CAST(:names AS text[]) IS NULL OR l.name = ANY(CAST(:names AS text[])))"))
 # a worker hands on one limit's capacity after runs under it: a statement naming one limit, whose generic plan is
-# as good as one made for the name, so Postgres keeps the prepared plan instead of planning every call
-_HEADS_OF_ONE = _heads_of("l.name = :name")
+# as good as one made for the name, so Postgres keeps its plan instead of planning every call (as a server-side
+# function, also behind a transaction pooler)
+_HEADS_OF_ONE = hot_statement("flow_heads_of_one", _heads_of("l.name = :name"))
 
 # A finish that may skip handing its slot on holds this lock of its limit, shared, from its look for held
 # executions until its commit (`zart_flow_held`, migration 0020). The look after a refused admission first takes
