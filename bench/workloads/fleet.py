@@ -159,8 +159,6 @@ def run(ctx: BenchContext) -> list[Row]:
     return rows
 
 
-
-
 @dataclass(frozen=True)
 class FleetResult:
     rate: float

@@ -97,7 +97,7 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
 
 
 def ready_selection(
-    app: Celery, default_queue: str, publisher: Publisher, standby_seconds: float = 0.0, database_url: str = ""
+    app: Celery, default_queue: str, publisher: Publisher, standby_seconds: float, database_url: str
 ) -> ReadySelection:
     """What this worker may claim without a doorbell: the tasks registered here, on the queues it consumes
     (`-Q`, selected before the pool forks, so a child sees the same). Executions with no queue of their own
@@ -115,7 +115,7 @@ def ready_selection(
             publisher.publish,
             publisher.ring_queue,
             standby_seconds,
-            still_pending=functools.partial(_pending_among, database_url) if database_url else None,
+            still_pending=functools.partial(_pending_among, database_url),
         )
         if standby_seconds > 0
         else None,
