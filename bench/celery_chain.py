@@ -7,6 +7,7 @@ can count completions.
 from __future__ import annotations
 
 import os
+import uuid
 
 import redis
 from celery import Celery, chain
@@ -52,3 +53,12 @@ def last(i: int, counter_key: str) -> int:
 def send(i: int, counter_key: str) -> None:
     """Start one chain: first → middle → last."""
     chain(first.s(i), middle.s(), last.s(counter_key)).apply_async()
+
+
+def run_batch(count: int, clients: int, timeout: float) -> None:
+    """Start `count` chains from `clients` threads and return once the last task of every one has run."""
+    from bench.measure import submit_all, wait_until
+
+    key = f"bench:chain:{uuid.uuid4().hex}"
+    submit_all(lambda i: send(i, key), range(count), clients)
+    wait_until(lambda: int(_redis().get(key) or 0) >= count, timeout, what=f"{count} Celery chains")

@@ -87,15 +87,17 @@ def zart_worker(
     return WorkerProcess(name, argv, env, log_dir)
 
 
-def celery_chain_worker(broker_url: str, log_dir: Path, concurrency: int) -> WorkerProcess:
-    """The plain Celery baseline's worker, with the concurrency a default zart worker gets."""
+def celery_chain_worker(broker_url: str, log_dir: Path, concurrency: int, name: str = "chain") -> WorkerProcess:
+    """The plain Celery baseline's worker, with the concurrency a default zart worker gets and the start-up
+    flags `zart worker` passes to Celery (no mingle, no gossip), so both sides pay for the same services."""
     from bench.celery_chain import QUEUE
 
     argv = [
         sys.executable, "-m", "celery", "-A", "bench.celery_chain", "worker", "-Q", QUEUE,
-        "--concurrency", str(concurrency), "--loglevel", "INFO", "--hostname", "chain@%h",
+        "--concurrency", str(concurrency), "--loglevel", "INFO", "--hostname", f"{name}@%h",
+        "--without-mingle", "--without-gossip",
     ]
-    return WorkerProcess("celery-chain", argv, {"BENCH_BROKER_URL": broker_url}, log_dir)
+    return WorkerProcess(f"celery-{name}", argv, {"BENCH_BROKER_URL": broker_url}, log_dir)
 
 
 def remote_fleet_worker(services_env: Mapping[str, str], log_dir: Path, concurrency: int) -> WorkerProcess:

@@ -4,6 +4,11 @@ mode with 20 server connections, against the same work on 4 workers straight to 
 Reported: executions/s of each and their ratio, steps/s and commits/s (pg_stat_database) of the fleet, the
 most client connections Postgres itself saw during each run, and a run in which one fleet member is
 SIGKILLed midway (every execution still completes).
+
+On one 2-core machine, 24 workers (a main and a pool process each) share the cores that 4 had to themselves,
+so some loss is the simulation's, not zart's. The baseline says how much: the plain Celery chain of the same
+three steps on the same two fleet shapes. "Does not collapse" is then zart keeping at least 90% of the ratio
+Celery itself keeps.
 """
 
 from __future__ import annotations
@@ -13,15 +18,15 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 
 import psycopg
 
-from bench import workflows
+from bench import celery_chain, workflows
 from bench.context import BenchContext
 from bench.measure import submit_all
-from bench.processes import WorkerProcess, zart_worker
+from bench.processes import WorkerProcess, celery_chain_worker, zart_worker
 from bench.readback import Readback
 from bench.report import Row, per_second, verdict
 from zart.config import Settings, mark_pooled
@@ -38,21 +43,37 @@ STEPS = 3
 TIMEOUT = 600.0
 LEASE_SECONDS = "10"
 STANDBY_SECONDS = "2"  # the second fleet row: running workers stand by for new executions
-RATIO_FLOOR = 0.7  # "does not collapse": the fleet keeps at least this share of the 4 workers' rate
+RATIO_SHARE = 0.9  # "does not collapse": zart's fleet keeps at least this share of plain Celery's fleet ratio
 
 
 @contextmanager
-def workers(ctx: BenchContext, count: int, url: str, env: Mapping[str, str]) -> Iterator[list[WorkerProcess]]:
-    """`count` single-slot workers, started together, all ready before the block."""
+def ready(started: list[WorkerProcess]) -> Iterator[list[WorkerProcess]]:
+    """Workers started together, all ready before the block and all stopped after it."""
     with ExitStack() as stack:
-        started = [
-            zart_worker(url, ctx.services.broker_url, ctx.log_dir, f"fleet-{count}-{n}", 1, env) for n in range(count)
-        ]
         for worker in started:
             stack.callback(worker.stop)
         for worker in started:
             worker.wait_ready(timeout=300)
         yield started
+
+
+def workers(
+    ctx: BenchContext, count: int, url: str, env: Mapping[str, str]
+) -> AbstractContextManager[list[WorkerProcess]]:
+    """`count` single-slot `zart worker` processes."""
+    broker = ctx.services.broker_url
+    return ready([zart_worker(url, broker, ctx.log_dir, f"fleet-{count}-{n}", 1, env) for n in range(count)])
+
+
+def celery_fleet_rate(ctx: BenchContext, size: int, count: int, warmup: int) -> float:
+    """Chains/s of `count` plain Celery chains on `size` single-slot `celery worker` processes."""
+    broker = ctx.services.broker_url
+    celery_chain.app.conf.broker_url = broker
+    with ready([celery_chain_worker(broker, ctx.log_dir, 1, f"chain-{size}-{n}") for n in range(size)]):
+        celery_chain.run_batch(warmup, CLIENTS, TIMEOUT)
+        started = time.monotonic()
+        celery_chain.run_batch(count, CLIENTS, TIMEOUT)
+        return count / (time.monotonic() - started)
 
 
 def commits(libpq_url: str) -> int:
@@ -98,7 +119,9 @@ def run(ctx: BenchContext) -> list[Row]:
     try:
         with Readback(services.libpq_url(DATABASE)) as readback:
             base = measure(ctx, BASELINE_WORKERS, direct, env, direct_settings, readback, count, warmup)
+            celery_base = celery_fleet_rate(ctx, BASELINE_WORKERS, count, warmup)
             fleet = measure(ctx, fleet_size, pooled, pooled_env, pooled_settings, readback, count, warmup, kill=True)
+            celery_fleet = celery_fleet_rate(ctx, fleet_size, count, warmup)
             tuned_env = {**pooled_env, "ZART_STANDBY_SECONDS": STANDBY_SECONDS}
             tuned = measure(ctx, fleet_size, pooled, tuned_env, pooled_settings, readback, count, warmup)
     finally:
@@ -110,10 +133,22 @@ def run(ctx: BenchContext) -> list[Row]:
         "count of client backends on the database (pg_stat_activity, sampled every 50 ms), including the "
         "benchmark's one direct read-back connection. Commits/s from pg_stat_database. The second fleet row turns "
         f"standbys on (ZART_STANDBY_SECONDS={STANDBY_SECONDS}, off by default): running workers take new executions "
-        "without their doorbells."
+        "without their doorbells. The baseline runs the plain Celery chain of the same three steps (no result "
+        f"backend) on {BASELINE_WORKERS} and on {fleet_size} single-slot `celery worker` processes, started with the "
+        "flags `zart worker` gives Celery (no mingle, no gossip); the fleet rows pass when zart keeps at least "
+        f"{RATIO_SHARE:.0%} of the ratio Celery itself keeps between the two shapes."
     )
     name = "fleet"
-    rows = []
+    celery_ratio = celery_fleet / celery_base
+    rows = [
+        Row(
+            name,
+            f"plain Celery chain, {fleet_size} workers x1, chains/s",
+            per_second(celery_fleet),
+            f"{per_second(celery_base)} on {BASELINE_WORKERS} workers",
+            f"{celery_ratio:.2f}x",
+        )
+    ]
     for label, result in (
         (f"{fleet_size} workers x1 via PgBouncer", fleet),
         (f"same, ZART_STANDBY_SECONDS={STANDBY_SECONDS}", tuned),
@@ -126,8 +161,8 @@ def run(ctx: BenchContext) -> list[Row]:
                 per_second(result.rate),
                 f"{per_second(base.rate)} on {BASELINE_WORKERS} workers",
                 f"{ratio:.2f}x",
-                f">= {RATIO_FLOOR:.1f}x",
-                verdict(ratio >= RATIO_FLOOR),
+                f">= {RATIO_SHARE:.1f} × Celery's {celery_ratio:.2f}x",
+                verdict(ratio >= RATIO_SHARE * celery_ratio),
             ),
             Row(
                 name,

@@ -130,12 +130,9 @@ def dbos_rates(ctx: BenchContext, count: int, warmup: int) -> dict[str, Rate]:
 
 def celery_rate(ctx: BenchContext, count: int, warmup: int) -> Rate:
     celery_chain.app.conf.broker_url = ctx.services.broker_url
-    counter = redis.Redis.from_url(ctx.services.broker_url)
 
     def batch(n: int) -> None:
-        key = f"bench:chain:{uuid.uuid4().hex}"
-        submit_all(lambda i: celery_chain.send(i, key), range(n), CLIENTS)
-        wait_until(lambda: int(counter.get(key) or 0) >= n, TIMEOUT, what=f"{n} Celery chains")
+        celery_chain.run_batch(n, CLIENTS, TIMEOUT)
 
     with celery_chain_worker(ctx.services.broker_url, ctx.log_dir, default_concurrency()):
         batch(warmup)

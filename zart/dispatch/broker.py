@@ -32,6 +32,16 @@ class BrokerState:
     self_claiming: bool = False
 
 
+@dataclass(frozen=True)
+class SweepLead:
+    """The fleet's sweeping turn as its taker mirrors it in the broker: while it stands, the other sweepers
+    know the fleet is being swept without asking Postgres (whose turn row stays the only arbiter)."""
+
+    key: str  # one per database (see `zart.dispatch.sweeper`), so deployments sharing a Redis never mix
+    holder: str  # the sweeper that took the turn last
+    seconds: float  # how long the mirror stands without being renewed
+
+
 class BrokerProbe:
     """Asked once per sweep; keeps one connection between calls and replaces it only when it fails.
 
@@ -66,14 +76,43 @@ class BrokerProbe:
             self.close()
             return None
 
-    def announce(self) -> None:
-        """Renew this worker's self-claim markers only: a sweeper that did not take the fleet's turn still
-        drains its queues, and says so."""
+    def announce(self, lead: SweepLead | None = None) -> bool:
+        """Renew this worker's self-claim markers (a sweeper that does not sweep still drains its queues, and
+        says so); True when another sweeper holds the fleet's turn, as `lead` mirrors it in the broker. False
+        whenever the broker cannot tell (not Redis, unreachable): the sweeper then asks Postgres."""
         try:
-            self._self_claiming(self._channel())
+            channel = self._channel()
+            self._self_claiming(channel)
+            if lead is None or self._connection.transport.driver_type != "redis":
+                return False
+            holder = channel.client.get(lead.key)
         except Exception as exc:
             log.info("broker unreachable from the sweeper: %s", exc)
             self.close()
+            return False
+        return holder is not None and _text(holder) != lead.holder
+
+    def hold_lead(self, lead: SweepLead) -> None:
+        """Mirror a turn this sweeper has just taken in Postgres; it lapses unless the next turn renews it."""
+        try:
+            channel = self._channel()
+            if self._connection.transport.driver_type == "redis":
+                channel.client.set(lead.key, lead.holder, px=int(lead.seconds * 1000))
+        except Exception as exc:  # the others ask Postgres, as they would without the mirror
+            log.info("broker unreachable from the sweeper: %s", exc)
+            self.close()
+
+    def release_lead(self, lead: SweepLead) -> None:
+        """A stopping sweeper gives up its mirror, so another takes the turn at its next wake."""
+        if self._connection is None or self._connection.transport.driver_type != "redis":
+            return
+        try:
+            client = self._connection.default_channel.client
+            holder = client.get(lead.key)
+            if holder is not None and _text(holder) == lead.holder:
+                client.delete(lead.key)
+        except Exception as exc:  # it lapses by itself
+            log.info("could not release the sweep lead: %s", exc)
 
     def withdraw(self) -> None:
         """A stopping worker no longer drains its queues: new executions get their doorbells again at once. Its
@@ -127,4 +166,8 @@ class BrokerProbe:
         if client.set(self.marker_key, now.isoformat(), nx=True):
             return now
         value = client.get(self.marker_key)
-        return datetime.fromisoformat(value.decode() if isinstance(value, bytes) else value) if value else now
+        return datetime.fromisoformat(_text(value)) if value else now
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -2,6 +2,9 @@
 
 Every worker's sweeper wakes at its interval, but the duties are the fleet's: the first to wake after the
 interval takes the fleet's turn (one statement) and sweeps; the others only renew their self-claim markers.
+The taker mirrors its turn in the broker for a few intervals, so while it keeps sweeping the others do not
+ask Postgres at all: an idle fleet of any size costs Postgres one turn per interval, not one per worker. A
+sweeper that cannot see the mirror (gone, lapsed, no Redis) asks Postgres as before.
 A sweep is one loop calling one small function per duty (see `duties`): lost messages, due timers, expired
 leases, lifted pause rules under one advisory lock (so two overlapping sweeps never do them twice); then
 overdue executions, the stranded check, count folding and retention, each in its own transaction; then
@@ -10,18 +13,25 @@ schedules.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from datetime import datetime
+
+from sqlalchemy import Connection
 
 from zart.celery.doorbell import Publisher
 from zart.config import Settings
-from zart.dispatch.broker import BrokerProbe
+from zart.dispatch.broker import BrokerProbe, SweepLead
 from zart.dispatch.duties import LOCKED_DUTIES, OWN_TRANSACTION_DUTIES, SWEEP_BATCH, Round, redispatch_budget
 from zart.observability import hooks
 from zart.schedules import firing
 from zart.store import db, sweeps
+from zart.store.identity import database_identity
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +40,9 @@ __all__ = ["SWEEP_BATCH", "Sweeper", "redispatch_budget"]
 # a lone sweeper's ticks fall a little more than its interval apart: the turn opens slightly sooner, so that
 # sweeper never misses its own turn
 TURN_SHARE = 0.9
+# the broker's mirror of a turn stands this many intervals: a taker that stops (or stalls in a long sweep) is
+# replaced that much later than with every sweeper asking Postgres
+LEAD_INTERVALS = 3.0
 
 
 class Sweeper:
@@ -41,6 +54,7 @@ class Sweeper:
         self._probe = probe
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="zart-sweeper", daemon=True)
+        self._lead: SweepLead | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -48,6 +62,8 @@ class Sweeper:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        if self._lead is not None:
+            self._probe.release_lead(self._lead)
         self._probe.withdraw()
         self._probe.close()
 
@@ -56,11 +72,15 @@ class Sweeper:
         while not self._stop.wait(interval):
             started = time.perf_counter()
             try:
+                if self._probe.announce(self._lead):  # another sweeper holds the fleet's turn
+                    continue
                 with db.autocommit(self._settings.database_url) as conn:
+                    if self._lead is None:
+                        self._lead = _lead_for(conn, interval)
                     turn = sweeps.take_turn(conn, interval * TURN_SHARE)
                 if turn is None:
-                    self._probe.announce()
                     continue
+                self._probe.hold_lead(self._lead)
                 self.sweep_once(turn)
                 hooks.sweep_pass(time.perf_counter() - started)
             except Exception:
@@ -98,3 +118,12 @@ class Sweeper:
             firing.fire_due(self._settings.database_url, self._publisher.publish_many, self._settings.schedule_grace)
         except Exception:
             log.warning("firing schedules failed; trying again next sweep", exc_info=True)
+
+
+def _lead_for(conn: Connection, interval: float) -> SweepLead:
+    """This sweeper's mirror of the fleet's turn, keyed by the database it sweeps (name, oid and the server's
+    start), so two deployments sharing one Redis never take each other's mirror for their own."""
+    identity = database_identity(conn)
+    digest = hashlib.sha1("/".join(map(str, identity)).encode(), usedforsecurity=False).hexdigest()[:16]
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return SweepLead(f"zart:sweep-lead:{identity.name}:{digest}", holder, LEAD_INTERVALS * interval)
