@@ -61,6 +61,11 @@ class BrokerProbe:
         self._announce_seconds = max(int(announce_seconds), 1)
 
     @property
+    def queue(self) -> str:
+        """The queue whose state `inspect` reads: the worker's default queue."""
+        return self._queue
+
+    @property
     def marker_key(self) -> str:
         return f"zart:{self._queue}:broker-since"
 

@@ -76,7 +76,7 @@ class Sweeper:
                     continue
                 with db.autocommit(self._settings.database_url) as conn:
                     if self._lead is None:
-                        self._lead = _lead_for(conn, interval)
+                        self._lead = _lead_for(conn, self._settings, self._probe.queue)
                     turn = sweeps.take_turn(conn, interval * TURN_SHARE)
                 if turn is None:
                     continue
@@ -120,10 +120,13 @@ class Sweeper:
             log.warning("firing schedules failed; trying again next sweep", exc_info=True)
 
 
-def _lead_for(conn: Connection, interval: float) -> SweepLead:
-    """This sweeper's mirror of the fleet's turn, keyed by the database it sweeps (name, oid and the server's
-    start), so two deployments sharing one Redis never take each other's mirror for their own."""
+def _lead_for(conn: Connection, settings: Settings, queue: str) -> SweepLead:
+    """This sweeper's mirror of the fleet's turn. It is keyed by the database swept (name, oid and the server's
+    start, so deployments sharing one Redis never mix) and by what the sweep does here (the duties' settings
+    and the queue whose broker state it reads): a sweeper defers only to a taker that sweeps as it would, and
+    sweepers configured differently keep taking turns between them in Postgres."""
     identity = database_identity(conn)
-    digest = hashlib.sha1("/".join(map(str, identity)).encode(), usedforsecurity=False).hexdigest()[:16]
+    duties = (settings.retention, settings.redispatch_after, settings.schedule_grace, settings.sweep_interval, queue)
+    digest = hashlib.sha1(repr((tuple(identity), duties)).encode(), usedforsecurity=False).hexdigest()[:16]
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    return SweepLead(f"zart:sweep-lead:{identity.name}:{digest}", holder, LEAD_INTERVALS * interval)
+    return SweepLead(f"zart:sweep-lead:{identity.name}:{digest}", holder, LEAD_INTERVALS * settings.sweep_interval)
