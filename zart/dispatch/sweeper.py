@@ -42,7 +42,7 @@ __all__ = ["SWEEP_BATCH", "Sweeper", "redispatch_budget"]
 TURN_SHARE = 0.9
 # the broker's mirror of a turn stands this many intervals: a taker that stops (or stalls in a long sweep) is
 # replaced that much later than with every sweeper asking Postgres
-LEAD_INTERVALS = 3.0
+LEAD_INTERVALS = 2.0
 
 
 class Sweeper:
