@@ -37,13 +37,16 @@ class SweepLead:
     """The fleet's sweeping turn as its taker mirrors it in the broker: while it stands, the other sweepers
     know the fleet is being swept without asking Postgres (whose turn row stays the only arbiter)."""
 
-    key: str  # one per database (see `zart.dispatch.sweeper`), so deployments sharing a Redis never mix
+    # one per database and sweep configuration (see `zart.dispatch.sweeper`): deployments sharing a Redis never
+    # mix, and sweepers configured differently keep taking turns in Postgres
+    key: str
     holder: str  # the sweeper that took the turn last
     seconds: float  # how long the mirror stands without being renewed
 
 
 class BrokerProbe:
-    """Asked once per sweep; keeps one connection between calls and replaces it only when it fails.
+    """Asked at each of the sweeper's wakes; keeps one connection between calls and replaces it only when it
+    fails.
 
     A Redis broker also keeps a marker key holding the instant the marker was first written: a flush or a
     restart without persistence removes it together with every queued message, so a missing marker means

@@ -40,8 +40,9 @@ __all__ = ["SWEEP_BATCH", "Sweeper", "redispatch_budget"]
 # a lone sweeper's ticks fall a little more than its interval apart: the turn opens slightly sooner, so that
 # sweeper never misses its own turn
 TURN_SHARE = 0.9
-# the broker's mirror of a turn stands this many intervals: a taker that stops (or stalls in a long sweep) is
-# replaced that much later than with every sweeper asking Postgres
+# the broker's mirror of a turn stands this many intervals from the end of the sweep that renewed it; the taker
+# renews it an interval plus its next sweep later, so a sweep longer than about one interval lets the others ask
+# again, and a taker that stops is replaced up to this much later than with every sweeper asking Postgres
 LEAD_INTERVALS = 2.0
 
 
@@ -80,8 +81,10 @@ class Sweeper:
                     turn = sweeps.take_turn(conn, interval * TURN_SHARE)
                 if turn is None:
                     continue
-                self._probe.hold_lead(self._lead)
                 self.sweep_once(turn)
+                # mirrored only once the sweep went through: a sweeper whose sweeps fail (a duty its own
+                # connection refuses, say) never keeps the others from sweeping
+                self._probe.hold_lead(self._lead)
                 hooks.sweep_pass(time.perf_counter() - started)
             except Exception:
                 log.warning("sweep failed; trying again in %ss", interval, exc_info=True)
@@ -112,8 +115,9 @@ class Sweeper:
         return ready
 
     def fire_schedules(self) -> None:
-        """Leader-free, outside the sweep lock: sweepers share due schedules row by row, and a tick's derived
-        execution id makes it fire once whatever the race."""
+        """Outside the sweep lock, by the turn's taker: sweepers whose turns overlap (a long sweep lets another
+        take the next one once the mirror lapses) share due schedules row by row, and a tick's derived execution
+        id makes it fire once whatever the race."""
         try:
             firing.fire_due(self._settings.database_url, self._publisher.publish_many, self._settings.schedule_grace)
         except Exception:
