@@ -224,7 +224,7 @@ class Standby:
         except Exception as exc:  # its takers are unknown: look again, then ring the queues (or the sweeper will)
             log.info("could not withdraw the standby: %s", exc)
             return "gone"
-        there, takers = int(answer[0]), {_text(taker) for taker in answer[1:]}
+        there, takers = int(answer[0]), {as_text(taker) for taker in answer[1:]}
         with self._lock:
             self._takers |= takers - self._claimed
         if takers:
@@ -237,7 +237,8 @@ class Standby:
             self.leave()
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
+    """A Redis reply as text (a client may answer bytes or str)."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -302,4 +303,4 @@ def take(app: Celery, queue: str, marker: str, execution_id: str) -> str:
     answer = scripts.take(
         keys=[standby_key(queue), marker, queue], args=[execution_id, TAKERS_PREFIX, TAKERS_GRACE_SECONDS]
     )
-    return _text(answer)
+    return as_text(answer)

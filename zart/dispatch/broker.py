@@ -13,7 +13,7 @@ from typing import Any
 from celery import Celery
 
 from zart.celery.doorbell import self_claim_marker
-from zart.celery.standby import standby_key
+from zart.celery.standby import as_text, standby_key
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class BrokerProbe:
         try:
             channel = self._channel()
             return BrokerState(
-                self._queued(channel), self._forgotten_before(channel, now), self._self_claiming(channel)
+                self._queued(channel), self._forgotten_before(channel, now), self._self_claiming(channel)[0]
             )
         except Exception as exc:
             log.info("broker unreachable from the sweeper: %s", exc)
@@ -89,16 +89,12 @@ class BrokerProbe:
         says so); True when another sweeper holds the fleet's turn, as `lead` mirrors it in the broker. False
         whenever the broker cannot tell (not Redis, unreachable): the sweeper then asks Postgres."""
         try:
-            channel = self._channel()
-            self._self_claiming(channel)
-            if lead is None or self._connection.transport.driver_type != "redis":
-                return False
-            holder = channel.client.get(lead.key)
+            _, holder = self._self_claiming(self._channel(), lead.key if lead is not None else None)
         except Exception as exc:
             log.info("broker unreachable from the sweeper: %s", exc)
             self.close()
             return False
-        return holder is not None and _text(holder) != lead.holder
+        return lead is not None and holder is not None and as_text(holder) != lead.holder
 
     def hold_lead(self, lead: SweepLead) -> None:
         """Mirror a turn this sweeper has just taken in Postgres; it lapses unless the next turn renews it."""
@@ -117,7 +113,7 @@ class BrokerProbe:
         try:
             client = self._connection.default_channel.client
             holder = client.get(lead.key)
-            if holder is not None and _text(holder) == lead.holder:
+            if holder is not None and as_text(holder) == lead.holder:
                 client.delete(lead.key)
         except Exception as exc:  # it lapses by itself
             log.info("could not release the sweep lead: %s", exc)
@@ -151,12 +147,13 @@ class BrokerProbe:
         except self._connection.channel_errors:  # no such queue: a Redis list disappears when emptied
             return 0
 
-    def _self_claiming(self, channel: Any) -> bool:
+    def _self_claiming(self, channel: Any, read: str | None = None) -> tuple[bool, Any]:
         """Renew this worker's self-claim markers (they lapse soon after it stops sweeping), or remove them from
         its queues when it does not take ready executions itself (a fleet of both kinds leaves the doorbells
-        on), and say whether the default queue's workers take ready executions themselves."""
+        on), and say whether the default queue's workers take ready executions themselves; with `read`, also
+        that key's value, in the same round trip. (False, None) on a broker other than Redis."""
         if self._connection.transport.driver_type != "redis":
-            return False
+            return False, None
         client = channel.client
         with client.pipeline(transaction=False) as pipe:
             for queue in self._queues:
@@ -165,7 +162,10 @@ class BrokerProbe:
                 else:
                     pipe.delete(self_claim_marker(queue))
             pipe.exists(self_claim_marker(self._queue))
-            return bool(pipe.execute()[-1])
+            if read is not None:
+                pipe.get(read)
+            replies = pipe.execute()
+        return bool(replies[len(self._queues)]), replies[-1] if read is not None else None
 
     def _forgotten_before(self, channel: Any, now: datetime) -> datetime | None:
         if self._connection.transport.driver_type != "redis":
@@ -174,8 +174,4 @@ class BrokerProbe:
         if client.set(self.marker_key, now.isoformat(), nx=True):
             return now
         value = client.get(self.marker_key)
-        return datetime.fromisoformat(_text(value)) if value else now
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+        return datetime.fromisoformat(as_text(value)) if value else now
