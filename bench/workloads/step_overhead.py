@@ -23,6 +23,8 @@ from zart.service import ZartService
 STEPS = 50
 WARMUP = 2
 RAW_COMMIT_SECONDS = 0.5
+# the overhead asked of a step: at most this many raw commits (the level measured when the target was set)
+OVER_COMMIT_TARGET = 1.8
 DBOS_DATABASE = "dbos_steps"
 
 
@@ -66,7 +68,7 @@ def run(ctx: BenchContext) -> list[Row]:
     )
     return [
         Row("step overhead", measure, ms(median(zart)), f"raw commit {ms(median(commit))}", times(over_commit),
-            "≤ 2×", verdict(over_commit <= 2)),
+            f"≤ {OVER_COMMIT_TARGET}×", verdict(over_commit <= OVER_COMMIT_TARGET)),
         Row("step overhead", measure, ms(median(zart)), f"DBOS {ms(median(dbos))}", f"{times(dbos_over_zart)} lower",
             "≥ 3× lower", verdict(dbos_over_zart >= 3)),
     ]
