@@ -17,9 +17,10 @@ from tests.integration.test_core import finished
 from tests.integration.test_flow import limit_running
 from tests.reliability.journal import audit
 from zart.celery.doorbell import self_claim_marker
-from zart.registry import Registry
+from zart.engine import runner
+from zart.registry import Registry, default_registry
 from zart.service import ZartService
-from zart.store import db
+from zart.store import db, executions
 
 NO_RESCUE = {"ZART_REDISPATCH_AFTER": "600"}
 
@@ -137,6 +138,32 @@ def test_a_flow_limited_backlog_on_self_claiming_workers_never_exceeds_its_limit
         assert finished(service, execution_id, timeout=60)["status"] == "completed"
     assert len(starts(journal)) == 40
     assert overlap(journal) <= 2
+
+
+def test_a_doorbell_whose_execution_was_taken_makes_its_look_in_its_own_claim(env, service, log_dir, monkeypatch):
+    """A self-claiming worker owes a look for ready executions after every doorbell. When the doorbell's own
+    execution was taken already (by a worker that ended a run: most doorbells of an idle fleet), the doorbell's
+    claim makes that look itself, in the same statement, and runs what it finds: one round trip, not two."""
+    url = service.settings.database_url
+    config = runner.RunnerConfig(url, 30.0, 0.0, "test-worker")
+    selection = runner.ReadySelection(tasks=("r.steps",), queues=(service.settings.queue,), default_queue=True)
+    looks: list[str] = []
+    claim_next = executions.claim_next
+    monkeypatch.setattr(executions, "claim_next", lambda *a, **k: looks.append("look") or claim_next(*a, **k))
+
+    def ring(execution_id: str) -> str:
+        return runner.run_execution(execution_id, config, lambda *_: True, default_registry, then_ready=selection)
+
+    taken = service.schedule("r.steps", steps_input(log_dir, "taken")).execution["execution_id"]
+    assert ring(taken) == "completed"
+    assert looks == ["look"]  # after its run, found nothing
+    looks.clear()
+    assert ring(taken) == "skipped"  # a doorbell for an execution that ran already, nothing else ready
+    assert looks == []
+    unrung = silent(env).schedule("r.steps", steps_input(log_dir, "unrung")).execution["execution_id"]
+    assert ring(taken) == "skipped"
+    assert statuses(service, [unrung]) == {unrung: "completed"}  # taken by the doorbell's claim, and run
+    assert looks == ["look"]  # only the look after that run
 
 
 def test_a_worker_killed_while_taking_ready_executions_loses_nothing(env, service, start_worker, log_dir, unique):

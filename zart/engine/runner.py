@@ -103,7 +103,7 @@ def run_execution(
     With `then_ready`, the worker then claims and runs the next ready executions of its queues itself until
     none is left (or SELF_CLAIM_SECONDS have passed): a busy worker needs no broker round trip per execution,
     while an idle one is still woken by its doorbell. The doorbells of executions taken this way still
-    arrive; each then costs one claim statement that takes nothing (and a new look for ready ones).
+    arrive; each then costs one statement, its claim, which also makes the look for ready ones its taker owes.
 
     While it runs and looks, the worker stands by on its queues (`then_ready.stand_by`): a new execution that
     takes the standby rings no doorbell, and a worker whose standby was taken looks again before it leaves.
@@ -129,27 +129,65 @@ def _run_then_ready(
     standby: Standby | None,
 ) -> str:
     token = uuid.uuid4().hex
+    looked = False  # the doorbell's claim already looked for a ready execution and found none
     try:
         with db.autocommit(config.database_url) as conn:
-            claimed, limited = executions.claim_or_route(
-                conn, execution_id, token, config.worker_name, config.lease_seconds
-            )
-            if claimed is not None:
+            if then_ready is None:
+                claimed, limited = executions.claim_or_route(
+                    conn, execution_id, token, config.worker_name, config.lease_seconds
+                )
+            else:
+                claimed, limited = executions.claim_or_next(
+                    conn, execution_id, token, config.worker_name, config.lease_seconds, **_where(then_ready)
+                )
+            if claimed is not None and claimed["id"] == execution_id:
                 outcome = _run_claimed(conn, claimed, token, config, publish, registry, make_context)
             elif limited:
                 admitted = flow.claim(conn, execution_id, token, config.worker_name, config.lease_seconds)
                 outcome = _run_limited(conn, admitted, token, config, publish, registry, make_context)
             else:
                 outcome = "skipped"
+                if claimed is None:
+                    looked = then_ready is not None
+                else:  # taken by the look in the doorbell's claim
+                    _run_taken(conn, claimed, token, config, publish, registry, make_context, standby)
     except StoreUnavailable:
         log.warning("database unavailable while running %s; it will be recovered", execution_id, exc_info=True)
         return "store-unavailable"
-    if then_ready is not None:
+    if then_ready is not None and not (looked and standby is None):  # else nothing is left to look for
         try:
             with db.autocommit(config.database_url) as conn:
-                run_ready(conn, then_ready, config, publish, registry, make_context, standby)
+                run_ready(conn, then_ready, config, publish, registry, make_context, standby, looked=looked)
         except StoreUnavailable:
             log.warning("database unavailable while taking ready executions; they will be dispatched", exc_info=True)
+    return outcome
+
+
+def _where(selection: ReadySelection) -> dict[str, Any]:
+    """The look's parameters for a worker's selection."""
+    return {"tasks": list(selection.tasks), "queues": list(selection.queues), "default_queue": selection.default_queue}
+
+
+def _run_taken(
+    conn: Connection,
+    claimed: dict[str, Any],
+    token: str,
+    config: RunnerConfig,
+    publish: Publish,
+    registry: Registry,
+    make_context: Callable[..., Context],
+    standby: Standby | None,
+) -> str:
+    """Run an execution a look took (not its doorbell), as its doorbell's claim would have."""
+    execution_id = claimed["id"]
+    if standby is not None:
+        standby.claimed(execution_id)
+    if claimed["verdict"] is None:
+        outcome = _run_claimed(conn, claimed, token, config, publish, registry, make_context)
+    else:
+        outcome = _run_limited(conn, claimed, token, config, publish, registry, make_context)
+    # Celery logs only the doorbell's own outcome: these runs say theirs the same way
+    log.info("execution %s (taken without its doorbell) ended: %r", execution_id, outcome)
     return outcome
 
 
@@ -161,36 +199,31 @@ def run_ready(
     registry: Registry = default_registry,
     make_context: Callable[..., Context] = Context,
     standby: Standby | None = None,
+    looked: bool = False,
 ) -> int:
     """Claim and run ready executions of `selection` one after another (FOR UPDATE SKIP LOCKED: workers doing
     the same never wait for each other); returns how many were taken. Each is claimed exactly as a doorbell's
     would be (same conditions, pause rules, lease), oldest first. When no unlimited one is ready, the oldest
     limited one not yet held goes through flow control in the same statement, as its doorbell would (admitted
     and run, held, or cancelled), so a held one is never taken twice and held ones still start in their limit's
-    order, by the hand-on."""
+    order, by the hand-on. `looked`: the caller's own look just found nothing (the first is then not repeated)."""
     deadline = time.monotonic() + SELF_CLAIM_SECONDS
     ran = 0
     last = ""
-    where = {"tasks": list(selection.tasks), "queues": list(selection.queues), "default_queue": selection.default_queue}
     while time.monotonic() < deadline:
         token = uuid.uuid4().hex
-        claimed = executions.claim_next(conn, token, config.worker_name, config.lease_seconds, **where)
+        claimed = None
+        if not looked:
+            claimed = executions.claim_next(conn, token, config.worker_name, config.lease_seconds, **_where(selection))
+        looked = False
         if claimed is None:
             if standby is None or standby.withdraw():
                 return ran
             standby.offer()  # it was taken, maybe after this look began: look again, standing by anew
             continue
-        execution_id = claimed["id"]
-        if standby is not None:
-            standby.claimed(execution_id)
-        if claimed["verdict"] is None:
-            outcome = _run_claimed(conn, claimed, token, config, publish, registry, make_context)
-        else:
-            outcome = _run_limited(conn, claimed, token, config, publish, registry, make_context)
-        # Celery logs only the doorbell's own outcome: these runs say theirs the same way
-        log.info("execution %s (taken without its doorbell) ended: %r", execution_id, outcome)
+        _run_taken(conn, claimed, token, config, publish, registry, make_context, standby)
         ran += 1
-        last = execution_id
+        last = claimed["id"]
     # out of time with ready executions perhaps left: a doorbell (a no-op claim, then a new drain) hands them on
     publish(last, None)
     return ran

@@ -343,10 +343,8 @@ ADMISSION_OUTCOME = f"""
 
 # One row whenever the execution exists: its columns NULL when it was not claimable here, with `limited` saying
 # whether flow control must decide instead (so a stale doorbell for a finished execution costs one statement).
-_CLAIM = hot_statement(
-    "claim",
-    f"""
-    WITH claimed AS (
+# The named execution, taken if it is ready (or its owner's lease ran out) and under no limit.
+_CLAIM_NAMED = f"""
         {_CLAIM_SET}
         WHERE id = :id AND flow_limit IS NULL AND (
                (status = 'pending' AND (wake_at IS NULL OR wake_at <= now()))
@@ -355,7 +353,12 @@ _CLAIM = hot_statement(
           AND NOT {pause.HOLDS_EXECUTION}
           AND {CLAIM_UNSYNCED}
         {_CLAIM_RETURNING}
-    )
+"""
+
+_CLAIM = hot_statement(
+    "claim",
+    f"""
+    WITH claimed AS ({_CLAIM_NAMED})
     SELECT c.*, {_CLAIMED_STEPS}, x.flow_limit IS NOT NULL AS limited
     FROM executions x LEFT JOIN claimed c ON TRUE
     WHERE x.id = :id
@@ -398,32 +401,72 @@ _READY_OF_SELECTION = f"""
 # would), else one under a limit, admitted by it (`zart_flow_claim`: claimed, cancel or held; the second look
 # runs only when the first finds nothing). The row stays locked from the look to the verdict, and a look is one
 # round trip whatever it finds.
-_CLAIM_NEXT = hot_statement(
-    "claim_next",
-    f"""
-    WITH next AS MATERIALIZED (
-        SELECT * FROM ({_READY_OF_SELECTION} AND e.flow_limit IS NULL
+_LOOK_CTES = """
+    next AS MATERIALIZED (
+        SELECT * FROM ({ready} AND e.flow_limit IS NULL{gate}
                        ORDER BY e.dispatched_at LIMIT 1 FOR UPDATE SKIP LOCKED) unlimited
         UNION ALL
-        SELECT * FROM ({_READY_OF_SELECTION} AND e.flow_limit IS NOT NULL
+        SELECT * FROM ({ready} AND e.flow_limit IS NOT NULL{gate}
                        ORDER BY e.dispatched_at LIMIT 1 FOR UPDATE SKIP LOCKED) limited
         LIMIT 1
     ), plain AS (
-        {_CLAIM_SET}
+        {claim_set}
         FROM next WHERE e.id = next.id AND next.flow_limit IS NULL
-        {_CLAIM_RETURNING}
+        {claim_returning}
     ), admitted AS (
         SELECT f.* FROM (SELECT id FROM next WHERE flow_limit IS NOT NULL) n
         CROSS JOIN LATERAL zart_flow_claim(n.id, :token, :worker, :lease, false) f
-    ), claimed AS (
-        SELECT NULL::text AS verdict, NULL::text AS held_reason, NULL::double precision AS retry_in,
-               NULL::text AS limit_name, false AS rated, p.id, p.task, p.input, p.function_ref, p.run_index,
-               p.attempt, p.recoveries, p.deadline_at, p.parent_id, p.trace_context
-        FROM plain p
+    )"""
+
+
+def _look(gate: str = "") -> str:
+    """The look's CTEs (`next`, then `plain` or `admitted`); `gate`, a condition the look runs only under."""
+    return _LOOK_CTES.format(
+        ready=_READY_OF_SELECTION, gate=gate, claim_set=_CLAIM_SET, claim_returning=_CLAIM_RETURNING
+    )
+
+
+def _as_admission(alias: str) -> str:
+    """A claimed row of `plain` (or of the named claim) in the shape of an admission's."""
+    columns = ("id", "task", "input", "function_ref", "run_index", "attempt", "recoveries", "deadline_at",
+               "parent_id", "trace_context")
+    return (
+        "SELECT NULL::text AS verdict, NULL::text AS held_reason, NULL::double precision AS retry_in, "
+        f"NULL::text AS limit_name, false AS rated, {', '.join(f'{alias}.{c}' for c in columns)}"
+    )
+
+
+_CLAIM_NEXT = hot_statement(
+    "claim_next",
+    f"""
+    WITH {_look()}, claimed AS (
+        {_as_admission("p")} FROM plain p
         UNION ALL
         SELECT * FROM admitted
     )
     {ADMISSION_OUTCOME}
+    """
+)
+
+# A self-claiming worker's doorbell: its own execution as `_CLAIM` takes it, else, in the same statement, the
+# look the doorbell's taker owes (as `_CLAIM_NEXT`); an execution of its own under a limit goes to flow control
+# instead (`limited`), as with `_CLAIM`. In a fleet of idle workers most doorbells find their execution taken
+# already by a worker that has just ended a run: their look then costs no second round trip.
+_CLAIM_OR_NEXT = hot_statement(
+    "claim_or_next",
+    f"""
+    WITH target AS (
+        SELECT x.flow_limit IS NOT NULL AS limited FROM executions x WHERE x.id = :id
+    ), own AS ({_CLAIM_NAMED}),
+    {_look(" AND NOT EXISTS (SELECT 1 FROM own) AND NOT EXISTS (SELECT 1 FROM target WHERE limited)")},
+    claimed AS (
+        {_as_admission("o")} FROM own o
+        UNION ALL
+        {_as_admission("p")} FROM plain p
+        UNION ALL
+        SELECT * FROM admitted
+    )
+    SELECT o.*, coalesce(t.limited, false) AS limited FROM ({ADMISSION_OUTCOME}) o FULL JOIN target t ON TRUE
     """
 )
 
@@ -445,6 +488,31 @@ def claim_next(
         conn, _CLAIM_NEXT, token=token, worker=worker, lease=lease, tasks=tasks, queues=queues,
         default_queue=default_queue,
     )
+
+
+def claim_or_next(
+    conn: Connection,
+    execution_id: str,
+    token: str,
+    worker: str,
+    lease: float,
+    *,
+    tasks: list[str],
+    queues: list[str],
+    default_queue: bool,
+) -> tuple[dict[str, Any] | None, bool]:
+    """A doorbell's claim by a worker that looks for ready executions after it: `execution_id` if `claim` would
+    take it, else the next ready execution as `claim_next` would take it (or None), in one statement. Also
+    returns whether `execution_id`, not taken, is under a limit (then flow.claim decides, and nothing else was
+    taken)."""
+    row = hot_one(
+        conn, _CLAIM_OR_NEXT, id=execution_id, token=token, worker=worker, lease=lease, tasks=tasks, queues=queues,
+        default_queue=default_queue,
+    )
+    if row is None:
+        return None, False
+    limited = bool(row.pop("limited"))
+    return (row if row["id"] is not None else None), limited
 
 
 _FENCE = text(
