@@ -18,6 +18,7 @@ from tests.integration.test_flow import limit_running
 from tests.reliability.journal import audit
 from zart.celery.doorbell import self_claim_marker
 from zart.engine import runner
+from zart.errors import StoreUnavailable
 from zart.registry import Registry, default_registry
 from zart.service import ZartService
 from zart.store import db, executions
@@ -164,6 +165,30 @@ def test_a_doorbell_whose_execution_was_taken_makes_its_look_in_its_own_claim(en
     assert ring(taken) == "skipped"
     assert statuses(service, [unrung]) == {unrung: "completed"}  # taken by the doorbell's claim, and run
     assert looks == ["look"]  # only the look after that run
+
+
+def test_a_lost_database_during_a_run_the_doorbells_claim_took_is_not_the_doorbells(env, service, log_dir, monkeypatch):
+    """The doorbell's own execution had run already; the database goes away during the run its claim took
+    instead: the doorbell's outcome stays `skipped` (the other run is recovered by the sweeper as any other)."""
+    url = service.settings.database_url
+    config = runner.RunnerConfig(url, 30.0, 0.0, "test-worker")
+    selection = runner.ReadySelection(tasks=("r.steps",), queues=(service.settings.queue,), default_queue=True)
+    taken = service.schedule("r.steps", steps_input(log_dir, "taken")).execution["execution_id"]
+    assert runner.run_execution(taken, config, lambda *_: True, default_registry, then_ready=selection) == "completed"
+    unrung = silent(env).schedule("r.steps", steps_input(log_dir, "unrung")).execution["execution_id"]
+    run_claimed = runner._run_claimed
+
+    def database_gone(conn: Any, claimed: dict[str, Any], *args: Any) -> str:
+        if claimed["id"] == unrung:
+            raise StoreUnavailable("database unavailable: gone")
+        return run_claimed(conn, claimed, *args)
+
+    monkeypatch.setattr(runner, "_run_claimed", database_gone)
+    try:
+        assert runner.run_execution(taken, config, lambda *_: True, default_registry, then_ready=selection) == "skipped"
+        assert statuses(service, [unrung]) == {unrung: "running"}  # claimed by the doorbell's look, then lost
+    finally:
+        service.cancel(unrung)
 
 
 def test_a_worker_killed_while_taking_ready_executions_loses_nothing(env, service, start_worker, log_dir, unique):

@@ -149,8 +149,12 @@ def _run_then_ready(
                 outcome = "skipped"
                 if claimed is None:
                     looked = then_ready is not None
-                else:  # taken by the look in the doorbell's claim
-                    _run_taken(conn, claimed, token, config, publish, registry, make_context, standby)
+                else:  # taken by the look in the doorbell's claim: its failure is not the doorbell's
+                    try:
+                        _run_taken(conn, claimed, token, config, publish, registry, make_context, standby)
+                    except StoreUnavailable:
+                        log.warning(_READY_UNAVAILABLE, exc_info=True)
+                        return outcome
     except StoreUnavailable:
         log.warning("database unavailable while running %s; it will be recovered", execution_id, exc_info=True)
         return "store-unavailable"
@@ -159,8 +163,11 @@ def _run_then_ready(
             with db.autocommit(config.database_url) as conn:
                 run_ready(conn, then_ready, config, publish, registry, make_context, standby, looked=looked)
         except StoreUnavailable:
-            log.warning("database unavailable while taking ready executions; they will be dispatched", exc_info=True)
+            log.warning(_READY_UNAVAILABLE, exc_info=True)
     return outcome
+
+
+_READY_UNAVAILABLE = "database unavailable while taking ready executions; they will be dispatched"
 
 
 def _where(selection: ReadySelection) -> dict[str, Any]:
