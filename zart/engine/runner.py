@@ -217,11 +217,12 @@ def run_ready(
     deadline = time.monotonic() + SELF_CLAIM_SECONDS
     ran = 0
     last = ""
+    where = _where(selection)
     while time.monotonic() < deadline:
         token = uuid.uuid4().hex
         claimed = None
         if not looked:
-            claimed = executions.claim_next(conn, token, config.worker_name, config.lease_seconds, **_where(selection))
+            claimed = executions.claim_next(conn, token, config.worker_name, config.lease_seconds, **where)
         looked = False
         if claimed is None:
             if standby is None or standby.withdraw():

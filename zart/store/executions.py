@@ -378,7 +378,11 @@ def claim_or_route(
 ) -> tuple[dict[str, Any] | None, bool]:
     """`claim`, and whether an execution it did not take is under a limit (then flow.claim decides): a
     doorbell for an execution that already ran costs this one statement."""
-    row = hot_one(conn, _CLAIM, id=execution_id, token=token, worker=worker, lease=lease)
+    return _claimed_or_routed(hot_one(conn, _CLAIM, id=execution_id, token=token, worker=worker, lease=lease))
+
+
+def _claimed_or_routed(row: dict[str, Any] | None) -> tuple[dict[str, Any] | None, bool]:
+    """A named claim's row as (the claimed execution or None, whether the named one is left to flow control)."""
     if row is None:
         return None, False
     limited = bool(row.pop("limited"))
@@ -509,10 +513,7 @@ def claim_or_next(
         conn, _CLAIM_OR_NEXT, id=execution_id, token=token, worker=worker, lease=lease, tasks=tasks, queues=queues,
         default_queue=default_queue,
     )
-    if row is None:
-        return None, False
-    limited = bool(row.pop("limited"))
-    return (row if row["id"] is not None else None), limited
+    return _claimed_or_routed(row)
 
 
 _FENCE = text(
