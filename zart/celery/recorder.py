@@ -23,13 +23,13 @@ UNINTEGRATED_FAILURE = (
 
 
 def register_fallback_tasks(app: Celery, database_url: str, publish: Publish) -> None:
-    @app.task(name=RESULT_TASK, ignore_result=True)
+    @app.task(name=RESULT_TASK, ignore_result=True, shared=False)
     def remote_result(result: Any = None, token: str = "") -> None:
         woken = results.succeeded(database_url, token, result)
         if woken is not None:
             publish(woken)
 
-    @app.task(name=FAILURE_TASK, ignore_result=True)
+    @app.task(name=FAILURE_TASK, ignore_result=True, shared=False)
     def remote_failure(task_id: str = "", *_: Any) -> None:
         woken = results.failed(database_url, task_id, {"type": "TaskFailed", "message": UNINTEGRATED_FAILURE})
         if woken is not None:

@@ -79,7 +79,9 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
     publisher = Publisher(app)
     selection: list[ReadySelection] = []
 
-    @app.task(name=RUN_TASK, ignore_result=True)
+    # not shared: Celery would otherwise register this closure (over these settings) in every app finalised later
+    # in the process, another zart app's or a team's own
+    @app.task(name=RUN_TASK, ignore_result=True, shared=False)
     def run(execution_id: str) -> str:
         # named per call: a prefork pool child has its own pid
         config = replace(runner_config, worker_name=f"{socket.gethostname()}:{os.getpid()}")
