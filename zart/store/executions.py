@@ -20,7 +20,10 @@ from zart.store.sql import (
     to_json,
 )
 
-_INSERT = text(
+# Once per execution from every client: a server-side function, so a client behind a transaction pooler does not
+# have Postgres plan it at every call (it cannot prepare it there).
+_INSERT = hot_statement(
+    "insert_execution",
     """
     WITH lim AS (
         SELECT name, key_path, key_strategy FROM flow_limits WHERE name = :limit_name
@@ -79,7 +82,7 @@ def insert_execution(
 
     `function_ref` (a function child's `module:qualname`) is written here and nowhere else; `trace_context` is
     the W3C context every run of the execution continues."""
-    return one(
+    return hot_one(
         conn,
         _INSERT,
         limit_name=limit_name or task,
