@@ -158,6 +158,31 @@ def test_an_event_delivered_in_a_rolled_back_transaction_is_not_delivered(
     engine.dispose()
 
 
+def on_psycopg2(database_url: str) -> str:
+    """The same database through psycopg2, SQLAlchemy's default driver for `postgresql://` (many Flask apps')."""
+    return database_url.replace("postgresql+psycopg://", "postgresql+psycopg2://", 1)
+
+
+def test_an_app_on_the_psycopg2_driver_schedules_and_delivers_events_in_its_own_transactions(
+    env, configured, start_worker, unique, log_dir
+):
+    start_worker(ZART_BROKER_URL=configured.url, ZART_IMPORTS=SHOP_IMPORTS)
+    client = shop.create_app(on_psycopg2(env.database_url)).test_client()
+    order_id = unique("pg2-order")
+    response = client.post("/orders", json={"id": order_id, "amount": 7})
+    assert response.status_code == 201, response.get_json()
+    assert finished(env, response.get_json()["execution_id"])["output"] == {"order_id": order_id, "status": "fulfilled"}
+    execution_id = zart.schedule("t.event", {"journal": str(log_dir / "pg2.j"), "timeout": 60}, id=unique("pg2-ev"))
+    poll(lambda: (execution_row(env, execution_id) or {}).get("status") == "waiting", what="the event wait")
+    engine = create_engine(on_psycopg2(env.database_url))
+    assert engine.dialect.driver == "psycopg2"
+    with Session(engine) as session:
+        zart.send_event(execution_id, "approval", {"by": "ada"}, connection=session)
+        session.commit()
+    assert finished(env, execution_id)["output"] == {"payload": {"by": "ada"}}
+    engine.dispose()
+
+
 def test_a_connection_to_another_database_is_refused_and_writes_nothing(env, postgres, configured, unique):
     with psycopg.connect(f"postgresql://postgres@127.0.0.1:{postgres.port}/postgres", autocommit=True) as admin:
         if not admin.execute("SELECT 1 FROM pg_database WHERE datname = 'shop_elsewhere'").fetchone():

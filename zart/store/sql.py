@@ -181,6 +181,9 @@ def hot_rows(conn: Connection, statement: TextClause, **params: Any) -> list[dic
 
 def _hot(conn: Connection, statement: TextClause, params: dict[str, Any], all_rows: bool) -> list[dict[str, Any]]:
     driver = conn.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection):  # an app's own engine on another driver (psycopg2): as it is
+        found = rows(conn, statement, **params)
+        return found if all_rows else found[:1]
     try:
         sql = (_call(conn, driver, statement.text) if statement.text in HOT_STATEMENTS else "") or _driver_sql(
             statement.text
