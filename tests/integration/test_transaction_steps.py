@@ -128,21 +128,27 @@ def test_an_app_engine_on_another_database_is_refused_clearly(env, postgres, led
     assert entries(str(log_dir / "d.j"), "debit") == 0  # the body never ran
 
 
-def test_a_failed_attempt_rolls_its_write_back_and_the_retry_writes_once(env, ledger, zart_workflows, log_dir):
-    """In-process (zart.testing): the 30 s back-off passes at once; the app engine is a connection factory."""
+@pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+def test_a_failed_attempt_rolls_its_write_back_and_the_retry_writes_once(
+    env, ledger, zart_workflows, log_dir, driver
+):
+    """In-process (zart.testing): the 30 s back-off passes at once; the app engine is a connection factory, on
+    either driver an app may use (psycopg2 is SQLAlchemy's default for `postgresql://`)."""
     import tests.apps.ledger  # noqa: F401  (registers the workflow)
 
-    engine = create_engine(app_engine_url(env))
+    engine = create_engine(app_engine_url(env).replace("+psycopg", f"+{driver}", 1))
+    assert engine.dialect.driver == driver
     appconfig.configure(app_engine=engine.connect)
-    journal = str(log_dir / "flaky.j")
+    journal = str(log_dir / f"flaky-{driver}.j")
+    execution_id = f"debit-flaky-{driver}"
     try:
-        output = zart_workflows.run("ledger.flaky-debit", {"journal": journal, "amount": 5}, id="debit-flaky")
+        output = zart_workflows.run("ledger.flaky-debit", {"journal": journal, "amount": 5}, id=execution_id)
     finally:
         appconfig.reset()
         engine.dispose()
     assert output == {"debited": 5}
     assert entries(journal, "debit") == 2
-    assert ledger_rows(env, "debit-flaky") == [-5]
-    (debit,) = zart_workflows.service.steps("debit-flaky")
+    assert ledger_rows(env, execution_id) == [-5]
+    (debit,) = zart_workflows.service.steps(execution_id)
     assert (debit["kind"], debit["attempts"], debit["failures"]) == ("transaction", 2, 1)
     assert [a["outcome"] for a in debit["attempts_detail"]] == ["failed", "completed"]
