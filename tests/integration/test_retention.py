@@ -243,3 +243,36 @@ def test_a_large_prune_runs_batch_after_batch_to_the_end(renv, rservice):
     assert done["pruned"] == {"completed": total - total // 10, "failed": total // 10, "cancelled": 0}
     assert rows_of(renv, [f"ret-bulk-{n}" for n in range(1, total + 1)])["executions"] == 0
     assert_counts_exact(renv)
+
+
+def test_a_sweep_that_found_nothing_due_asks_again_only_when_the_oldest_root_is_due(postgres):
+    """An idle database costs the sweeper no statement per pass: after finding nothing due it leaves the status
+    alone until its oldest finished root is due, and deletes that root then."""
+    from zart import pruning
+
+    url = fresh_database(postgres.port, "zart_retention_rest")
+    upgrade(url)
+    age = 4.0
+    with db.transaction(url) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO executions (id, task, status, input, created_at, updated_at, completed_at) "
+                "VALUES ('rest-1', 't.any', 'completed', '{}', now(), now(), now() - interval '1 second')"
+            )
+        )
+    policy = {"completed": age}
+    assert pruning.sweep(url, policy) == 0  # due in about three seconds: the sweep rests until then
+    with db.transaction(url) as conn:  # due now, but a resting sweep does not ask
+        conn.execute(text("UPDATE executions SET completed_at = completed_at - interval '1 hour' WHERE id = 'rest-1'"))
+    assert pruning.sweep(url, policy) == 0
+    with db.autocommit(url) as conn:
+        assert conn.execute(text("SELECT count(*) FROM executions")).scalar_one() == 1
+    swept: list[int] = []
+
+    def pruned() -> bool:
+        swept.append(pruning.sweep(url, policy))
+        return sum(swept) == 1
+
+    poll(pruned, timeout=10, what="the sweep to delete the root once it is due")
+    with db.autocommit(url) as conn:
+        assert conn.execute(text("SELECT count(*) FROM executions")).scalar_one() == 0

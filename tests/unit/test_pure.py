@@ -233,3 +233,18 @@ def test_a_patch_id_must_be_a_short_string():
     for bad in ("", None, "x" * 151):
         with pytest.raises(ValueError):
             marker_name(bad)  # type: ignore[arg-type]
+
+
+def test_a_sweep_rests_until_the_oldest_root_is_due_and_never_while_one_is():
+    from datetime import UTC, datetime
+
+    from zart.pruning import rest_seconds
+    from zart.store.retention import Batch
+
+    day = 86400.0
+    assert rest_seconds(Batch(0, None, None), day) == day  # nothing finished: a root finishing now is due in `age`
+    assert rest_seconds(Batch(0, None, 120.0), day) == 120.0  # until the oldest finished root is due
+    assert rest_seconds(Batch(0, None, 5 * day), day) == day  # never longer than `age`
+    assert rest_seconds(Batch(0, None, -3.0), day) == 0.0  # one is due (held, or locked): ask every pass
+    held = Batch(0, datetime(2026, 1, 1, tzinfo=UTC), -3.0)
+    assert rest_seconds(held, day) == 0.0  # roots were due but held by active children

@@ -10,6 +10,7 @@ so the maintained counts stay exact.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Connection, text
 
@@ -49,7 +50,10 @@ _DELETE_BATCH = text(
     remote_gone AS (DELETE FROM remote_steps WHERE execution_id IN (SELECT id FROM doomed)),
     actions_gone AS (DELETE FROM admin_actions WHERE execution_id IN (SELECT id FROM doomed)),
     gone AS (DELETE FROM executions WHERE id IN (SELECT id FROM doomed) RETURNING id)
-    SELECT (SELECT count(*) FROM gone) AS deleted, (SELECT max(completed_at) FROM roots) AS last
+    SELECT (SELECT count(*) FROM gone) AS deleted, (SELECT max(completed_at) FROM roots) AS last,
+           (SELECT extract(epoch FROM min(r.completed_at) + make_interval(secs => :age) - now())
+            FROM executions r WHERE r.parent_id IS NULL AND r.status IN ('completed', 'failed', 'cancelled')
+              AND r.status = :status) AS due_in
     """
 )
 
@@ -61,15 +65,25 @@ _COUNT = text(
 )
 
 
+class Batch(NamedTuple):
+    """What one batch did: executions deleted (roots and descendants); the newest root's completion time (None
+    when no root was due), where the next batch may start; and, as the batch began, the seconds until the oldest
+    root of that status is due (≤ 0: one is due, perhaps held by an active child; None: there is none)."""
+
+    deleted: int
+    last: datetime | None
+    due_in: float | None
+
+
 def delete_batch(
     conn: Connection, *, status: str, age: float, limit: int, after: datetime | None = None
-) -> tuple[int, datetime | None]:
+) -> Batch:
     """Delete up to `limit` trees whose root finished as `status` over `age` seconds ago (and not before
-    `after`); returns the executions deleted (roots and descendants) and the newest root's completion time
-    (None when no root was due), where the next batch may start."""
+    `after`)."""
     row = one(conn, _DELETE_BATCH, status=status, age=age, limit=limit, after=after)
     assert row is not None
-    return int(row["deleted"]), row["last"]
+    due_in = row["due_in"]
+    return Batch(int(row["deleted"]), row["last"], None if due_in is None else float(due_in))
 
 
 def count(conn: Connection, *, status: str, age: float) -> int:
