@@ -8,7 +8,7 @@ from flask import request
 from flask.views import MethodView
 
 from flask_app.api import GUARDED, INVALID, NOT_FOUND, UNAVAILABLE, ZartBlueprint, respond
-from flask_app.auth import current_actor
+from flask_app.auth import Forbidden, current_actor, may
 from flask_app.extension import current_service, current_zart
 from flask_app.guards import protected
 from flask_app.schemas import (
@@ -24,6 +24,7 @@ from flask_app.schemas import (
     WaitQuery,
 )
 from zart import views
+from zart.limits import CALLER_NAMED_TASKS
 
 blp = protected(ZartBlueprint("executions", __name__, description="Schedule, inspect, wait for and cancel executions."))
 
@@ -48,7 +49,12 @@ class Executions(MethodView):
         }
     )
     def post(self, body: dict[str, Any]) -> Any:
-        """Schedule an execution"""
+        """Schedule an execution
+
+        A canvas (`zart.canvas`), whose input names the Celery tasks it sends, needs an `admin` token, as a
+        schedule with a Celery target does."""
+        if body["task"] in CALLER_NAMED_TASKS and not may("admin"):
+            raise Forbidden(f"'{body['task']}' sends the Celery tasks its data names: it needs an 'admin' token.")
         scheduled = current_service().schedule(
             body["task"],
             body["data"],

@@ -22,10 +22,38 @@ DEFAULT_PAUSE_PAGE = 100
 
 # a Celery queue name zart sends to: what every broker accepts
 QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:@-]{0,199}$")
-QUEUE_RULE = "1 to 200 characters: letters, digits and . _ : @ - (not first)"
+# On Redis a queue is a list under its own name, beside the keys kombu keeps for unacknowledged messages and
+# bindings and zart's own keys: a queue named like one of those would push onto it.
+RESERVED_QUEUE_NAMES = frozenset({"unacked", "unacked_index", "unacked_mutex"})
+RESERVED_QUEUE_PREFIXES = ("_kombu.", "zart:")
+QUEUE_RULE = (
+    "1 to 200 characters: letters, digits and . _ : @ - (not first), and not a key kombu or zart keeps in Redis "
+    "(unacked, unacked_index, unacked_mutex, _kombu.*, zart:*)"
+)
 # The built-in workflow a schedule with a Celery target fires (zart.celery.target): only a schedule
 # may start it, since it dispatches whatever Celery task its input names.
 SCHEDULES_ONLY_TASKS = ("zart.schedules.celery-task",)
+# Built-in workflows whose input names the Celery tasks they send (a canvas): over HTTP only an admin token
+# may start one, as only an admin may create a schedule with a Celery target.
+CALLER_NAMED_TASKS = ("zart.canvas",)
+# Task names zart and Celery keep for their own tasks (result callbacks, doorbells, chord joins): a canvas or a
+# schedule, whose task names are data, may not send one.
+RESERVED_TASK_PREFIXES = ("zart.", "celery.")
+
+
+def is_queue(value: object) -> bool:
+    """Whether `value` is a queue name zart may send to (QUEUE_RULE)."""
+    return (
+        isinstance(value, str)
+        and QUEUE_PATTERN.fullmatch(value) is not None
+        and value not in RESERVED_QUEUE_NAMES
+        and not value.startswith(RESERVED_QUEUE_PREFIXES)
+    )
+
+
+def is_reserved_task(name: str) -> bool:
+    """Whether `name` is one of zart's or Celery's own task names, which data may not name."""
+    return name.startswith(RESERVED_TASK_PREFIXES)
 
 
 def is_name(value: object, max_length: int = NAME_MAX) -> bool:

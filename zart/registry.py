@@ -14,7 +14,7 @@ from typing import Any
 
 from zart.errors import WorkflowDefinitionError
 from zart.flow.definitions import LimitSpec, check_priority, parse_rate
-from zart.limits import QUEUE_PATTERN, QUEUE_RULE
+from zart.limits import QUEUE_RULE, is_queue
 from zart.retry import RetryPolicy
 from zart.schedules.declare import Declaration, bind_all
 from zart.schedules.spec import ScheduleSpec
@@ -116,7 +116,7 @@ def task(
     """
     if not name or len(name) > 200:
         raise ValueError("a task name must have 1 to 200 characters")
-    if queue is not None and not QUEUE_PATTERN.match(queue):
+    if queue is not None and not is_queue(queue):
         raise ValueError(f"queue name {queue!r} of task {name!r} is not valid: {QUEUE_RULE}")
     check_priority(priority)
     schedules = bind_all(name, schedule)

@@ -17,7 +17,7 @@ from celery.app.task import Task as CeleryTask
 from celery.canvas import _chain, chord, group
 
 from zart.celery import wire
-from zart.limits import QUEUE_PATTERN, QUEUE_RULE
+from zart.limits import QUEUE_RULE, is_queue
 from zart.observability import hooks
 from zart.retry import RetryPolicy
 
@@ -128,7 +128,7 @@ def route(app: Celery, signature: Signature) -> str:
     routed = app.amqp.router.route(options, signature.task, signature.args, signature.kwargs)
     queue = routed.get("queue")
     name = getattr(queue, "name", queue) or app.conf.task_default_queue
-    if not isinstance(name, str) or not QUEUE_PATTERN.match(name):
+    if not is_queue(name):
         raise ValueError(
             f"queue name {name!r} for {signature.task!r} is not valid: {QUEUE_RULE}"
         )

@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-CANVAS_TASK = "zart.canvas"
+from zart.limits import CALLER_NAMED_TASKS, QUEUE_RULE, is_queue, is_reserved_task
+
+CANVAS_TASK = CALLER_NAMED_TASKS[0]
 KINDS = ("task", "chain", "group", "chord")
 MAX_TASKS = 10_000
 _CELERY_NAMES = {"celery.chain": "chain", "celery.group": "group", "celery.chord": "chord"}
@@ -140,6 +142,9 @@ def _task(
     if not isinstance(name, str) or not name or len(name) > 200:
         problems.append(f"{where}.task must be a task name of 1 to 200 characters")
         return None
+    if is_reserved_task(name):
+        problems.append(f"{where}.task {name!r} is one of zart's or Celery's own tasks, which a canvas may not send")
+        return None
     args = value.get("args") or []
     if not isinstance(args, (list, tuple)):
         problems.append(f"{where}.args must be an array")
@@ -147,8 +152,8 @@ def _task(
     queue = options.get("queue")
     if isinstance(queue, dict):  # a kombu Queue, serialised
         queue = queue.get("name")
-    if queue is not None and not isinstance(queue, str):
-        problems.append(f"{where}.options.queue must be a queue name")
+    if queue is not None and not is_queue(queue):
+        problems.append(f"{where}.options.queue must be a queue name of {QUEUE_RULE}")
         return None
     return Node(
         "task",

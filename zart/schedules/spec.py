@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from zart.errors import InvalidData
-from zart.limits import MAX_ID_LENGTH, NAME_RULE, QUEUE_PATTERN, QUEUE_RULE, is_name
+from zart.limits import MAX_ID_LENGTH, NAME_RULE, QUEUE_RULE, is_name, is_queue, is_reserved_task
 
 OVERLAP_POLICIES = ("skip", "buffer_one", "allow_all", "cancel_previous")
 CATCH_UP_POLICIES = ("latest", "all", "none")
@@ -180,8 +180,10 @@ def validate(spec: ScheduleSpec) -> ScheduleSpec:
     if spec.target_kind == "celery":
         unknown = sorted(set(spec.data) - set(CELERY_SEND_OPTIONS))
         queue = spec.data.get("queue")
-        if unknown or (queue is not None and (not isinstance(queue, str) or not QUEUE_PATTERN.fullmatch(queue))):
+        if unknown or (queue is not None and not is_queue(queue)):
             raise InvalidData(f"a Celery target's only option is its queue, a name of {QUEUE_RULE}")
+        if is_reserved_task(spec.task):
+            raise InvalidData(f"a Celery target may not be one of zart's or Celery's own tasks ({spec.task!r})")
     return spec
 
 
