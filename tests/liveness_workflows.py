@@ -165,3 +165,19 @@ def replay_past_paused_step(ctx: zart.Context, data: dict) -> dict:
     first = ctx.step("first", int, 1)
     ctx.wait_for_event("go")
     return {"first": first, "second": ctx.step("second", int, 2)}
+
+
+# A slow bucket: a step that draws on it waits durably for its token when the bucket is in debt.
+zart.limit("l.slow-bucket", rate="1/6s", burst=1)
+
+
+def die_after_a_while(flag: str) -> str:
+    """Like die_unless, but the body runs long enough (> visible_after) to be marked running first."""
+    time.sleep(0.5)
+    return die_unless(flag)
+
+
+@zart.task("l.rated-poison")
+def rated_poison(ctx: zart.Context, data: dict) -> dict:
+    ctx.step("before", int, 1)
+    return {"result": ctx.step("deadly", die_after_a_while, data["flag"], rate_limit="l.slow-bucket")}

@@ -295,3 +295,16 @@ def test_an_event_delivered_as_its_timeout_falls_due_is_not_taken_for_a_lost_lea
     worker.join(30)
     assert outcome == ["completed"], outcome
     assert service.status(execution_id)["output"] == {"payload": {"ok": True}}
+
+
+def test_a_rate_limited_step_whose_runs_keep_killing_the_worker_fails_after_the_recovery_limit(
+    service, start_worker, log_dir
+):
+    """Each run after the first parks for its token before it dies: the park is not progress."""
+    start_worker(concurrency=1, ZART_MAX_RECOVERIES="1")
+    flag = log_dir / "never"
+    execution_id = service.schedule("l.rated-poison", {"flag": str(flag)}).execution["execution_id"]
+    done, row = service.wait(execution_id, 60)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] == "RecoveriesExhausted", row["error"]
+    assert (log_dir / "never.count").read_text() == "xx"  # the first run and one recovery, then no more

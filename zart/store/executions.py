@@ -533,11 +533,13 @@ def extend_lease(conn: Connection, execution_id: str, token: str, lease: float) 
     return one(conn, _FENCE, id=execution_id, token=token, lease=lease) is not None
 
 
+# A park keeps the run's count of recoveries: only a checkpoint is progress, so a step whose every run dies
+# after a park (waiting for its rate limit's token, say) still reaches the limit instead of looping.
 _PARK = text(
     """
     UPDATE executions SET status = :status, wake_at = :wake_at, waiting_for = CAST(:waiting_for AS jsonb),
            waiting_for_event = :event, lease_token = NULL, lease_expires_at = NULL, leased_by = NULL,
-           attempt = :attempt, recoveries = 0, dispatched_at = now(), updated_at = now()
+           attempt = :attempt, dispatched_at = now(), updated_at = now()
     WHERE id = :id AND lease_token = :token
     RETURNING id
     """
@@ -581,7 +583,7 @@ _PARK_ON_RULE = text(
     ), parked AS (
         UPDATE executions SET status = 'waiting', wake_at = :wake_at, waiting_for = CAST(:waiting_for AS jsonb),
                waiting_for_event = NULL, lease_token = NULL, lease_expires_at = NULL, leased_by = NULL,
-               attempt = :attempt, recoveries = 0, dispatched_at = now(), updated_at = now()
+               attempt = :attempt, dispatched_at = now(), updated_at = now()
         WHERE id = :id AND lease_token = :token AND EXISTS (SELECT 1 FROM rule)
         RETURNING id
     )
