@@ -42,15 +42,25 @@ def test_an_output_postgres_cannot_store_fails_the_execution_clearly(service, wo
     assert row["error"]["type"] == "UnstorableValue" and "output cannot be stored" in row["error"]["message"]
 
 
-def test_an_execution_whose_runs_keep_killing_the_worker_fails_after_the_recovery_limit(service, start_worker, log_dir):
-    start_worker(concurrency=1, ZART_MAX_RECOVERIES="2")
+@pytest.mark.parametrize(
+    ("task", "limit"),
+    [
+        ("l.poison", 2),
+        # each run after the first parks for its rate limit's token before it dies: a park is not progress
+        ("l.rated-poison", 1),
+    ],
+)
+def test_an_execution_whose_runs_keep_killing_the_worker_fails_after_the_recovery_limit(
+    service, start_worker, log_dir, task, limit
+):
+    start_worker(concurrency=1, ZART_MAX_RECOVERIES=str(limit))
     flag = log_dir / "never"
-    execution_id = service.schedule("l.poison", {"flag": str(flag)}).execution["execution_id"]
+    execution_id = service.schedule(task, {"flag": str(flag)}).execution["execution_id"]
     done, row = service.wait(execution_id, 60)
     assert done and row["status"] == "failed", row
     assert row["error"]["type"] == "RecoveriesExhausted", row["error"]
-    assert "2 times" in row["error"]["message"]
-    assert (log_dir / "never.count").read_text() == "xxx"  # the first run and two recoveries, then no more
+    assert f"{limit} times" in row["error"]["message"]
+    assert (log_dir / "never.count").read_text() == "x" * (limit + 1)  # the first run and `limit` recoveries
 
 
 def test_progress_resets_the_recovery_count(service, start_worker, log_dir):
@@ -296,15 +306,3 @@ def test_an_event_delivered_as_its_timeout_falls_due_is_not_taken_for_a_lost_lea
     assert outcome == ["completed"], outcome
     assert service.status(execution_id)["output"] == {"payload": {"ok": True}}
 
-
-def test_a_rate_limited_step_whose_runs_keep_killing_the_worker_fails_after_the_recovery_limit(
-    service, start_worker, log_dir
-):
-    """Each run after the first parks for its token before it dies: the park is not progress."""
-    start_worker(concurrency=1, ZART_MAX_RECOVERIES="1")
-    flag = log_dir / "never"
-    execution_id = service.schedule("l.rated-poison", {"flag": str(flag)}).execution["execution_id"]
-    done, row = service.wait(execution_id, 60)
-    assert done and row["status"] == "failed", row
-    assert row["error"]["type"] == "RecoveriesExhausted", row["error"]
-    assert (log_dir / "never.count").read_text() == "xx"  # the first run and one recovery, then no more
