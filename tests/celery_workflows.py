@@ -7,6 +7,7 @@ from typing import Any
 
 import zart
 from tests.legacy import app as legacy
+from tests.workflows import note
 from zart import RetryPolicy
 
 
@@ -103,3 +104,24 @@ def etl(ctx: zart.Context, data: dict) -> str:
 @zart.task("c.default-pool")
 def default_pool(ctx: zart.Context, data: dict) -> str:
     return str(ctx.step("where", pool_name))
+
+
+@zart.task("c.silent-not-awaited")
+def silent_not_awaited(ctx: zart.Context, data: dict) -> str:
+    """A step scheduled and never awaited goes silent (nobody serves its queue) while the run awaits another."""
+    j = data["journal"]
+    note(j, "replay")  # outside any step: once per replay
+    ctx.schedule("lost", legacy.unserved, j, dispatch_timeout=1.0)
+    return ctx.step("wait", legacy.wait_for_file, j, "wait", data["release"], "released")
+
+
+@zart.task("c.timeout-race")
+def timeout_race(ctx: zart.Context, data: dict) -> object:
+    return ctx.step("nowhere", legacy.unserved, data["journal"], timeout=0.5)
+
+
+@zart.task("c.rate-limited")
+def rate_limited(ctx: zart.Context, data: dict) -> object:
+    j = data["journal"]
+    handles = [ctx.schedule(f"r-{n}", legacy.rate_limited, j, n, dispatch_timeout=2.0) for n in range(2)]
+    return ctx.wait_all(handles)

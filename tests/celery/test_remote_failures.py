@@ -145,3 +145,79 @@ def test_redis_flushed_during_a_remote_step_loses_nothing(service, start_zart, s
     release.touch()
     assert finished(service, execution_id, timeout=40)["output"] == {"value": "released", "after": 4}
     assert entries(journal, "wait-end") >= 1
+
+
+def test_a_silent_step_the_run_does_not_await_does_not_wake_it_every_sweep(
+    service, start_zart, legacy_worker, log_dir
+):
+    start_zart(ZART_REMOTE_HOLD="0")  # every wake is a replay that parks at once
+    release = log_dir / f"release-{time.monotonic_ns()}"
+    execution_id, journal = schedule(service, "c.silent-not-awaited", log_dir, release=str(release))
+    poll(lambda: entries(journal, "wait") == 1, what="the awaited task to begin")
+
+    def silent_for_a_while() -> bool:
+        rows = query(
+            service,
+            "SELECT now() - alive_until > interval '2 seconds' AS long FROM remote_steps "
+            "WHERE execution_id = :id AND step_name = 'lost'",
+            id=execution_id,
+        )
+        return bool(rows and rows[0]["long"])
+
+    poll(silent_for_a_while, what="the scheduled step to be silent for several sweeps")
+    replays = entries(journal, "replay")
+    release.touch()
+    assert finished(service, execution_id)["output"] == "released"
+    # the first run (dispatch, hold, park), perhaps one more when the awaited result came: never once per sweep
+    assert replays <= 2, f"the run was replayed {replays} times while it awaited one running task"
+
+
+def test_a_result_recorded_as_the_steps_timeout_is_judged_is_the_steps_outcome(service, env, log_dir, monkeypatch):
+    """The fleet's result commits after the replay read the dispatch in flight and before the run records the
+    timeout as a failed attempt: the run takes the result, as the checkpoint says."""
+    from celery import Celery
+
+    from zart.celery import calls
+    from zart.engine import remote as engine_remote
+    from zart.engine.runner import RunnerConfig, run_execution
+    from zart.registry import default_registry
+    from zart.store import db, sweeps
+
+    url = service.settings.database_url
+    home = Celery("timeout-race", broker=env.broker_url, set_as_current=False)
+    home.conf.update(task_serializer="json")
+    monkeypatch.setattr(calls, "_home", calls._home)  # restored afterwards: the home is this process's
+    calls.configure_home(home, "nobody-serves-this-either", 300.0)
+    config = RunnerConfig(url, 30.0, 0.0, "test-runner")
+    execution_id, _ = schedule(service, "c.timeout-race", log_dir)
+    assert run_execution(execution_id, config, lambda *_: True, default_registry) == "suspended"
+    (token,) = [r["token"] for r in query(service, "SELECT token FROM remote_steps WHERE execution_id = :id",
+                                          id=execution_id)]
+
+    def timed_out() -> bool:
+        with db.autocommit(url) as conn:
+            return execution_id in sweeps.wake_due(conn, 100)
+
+    poll(timed_out, what="the step's timeout to fall due")
+    judged = engine_remote.steps.record_failure
+
+    def result_lands_first(*args, **kwargs):
+        results.succeeded(url, token, 42)
+        return judged(*args, **kwargs)
+
+    monkeypatch.setattr(engine_remote.steps, "record_failure", result_lands_first)
+    outcome = run_execution(execution_id, config, lambda *_: True, default_registry)
+    row = service.status(execution_id)
+    assert (outcome, row["status"], row.get("output")) == ("completed", "completed", 42), row.get("error")
+    assert remote_rows(service, execution_id)[0]["state"] == "succeeded"
+
+
+def test_a_task_the_worker_holds_back_for_its_celery_rate_limit_is_reported_held(
+    service, zart_worker, start_legacy, log_dir
+):
+    """The second call waits about five seconds in the worker's token bucket, received but neither reserved nor
+    running: the worker holds it, so it is neither sent again nor failed after its two-second dispatch timeout."""
+    start_legacy()
+    execution_id, journal = schedule(service, "c.rate-limited", log_dir)
+    assert finished(service, execution_id, timeout=40)["output"] == [0, 1]
+    assert entries(journal, "rate_limited-1") == 1

@@ -76,3 +76,10 @@ def always_fails(journal: str) -> None:
 def unserved(journal: str) -> str:
     note(journal, "unserved")
     return "never"
+
+
+@app.task(name="legacy.rate_limited", rate_limit="12/m")
+def rate_limited(journal: str, n: int) -> int:
+    """Celery's own rate limit: a second call waits about five seconds in the worker's token bucket."""
+    note(journal, f"rate_limited-{n}")
+    return n

@@ -64,6 +64,7 @@ class Integration:
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
         self._reporters: dict[int, threading.Thread] = {}
+        self._consumer: Any = None  # the worker's consumer, which holds rate-limited tasks in its buckets
 
     # --------------------------------------------------------------- signals
 
@@ -82,8 +83,9 @@ class Integration:
         that sat idle (set before the pool forks, so its processes inherit it)."""
         db.ping_only_after_idle(db.WORKER_PING_AFTER_IDLE)
 
-    def on_worker_ready(self, **_: Any) -> None:
+    def on_worker_ready(self, sender: Any = None, **_: Any) -> None:
         """Start reporting before the first task comes, so its first report does not wait for a connection."""
+        self._consumer = sender
         self._ensure_reporter()
 
     def on_prerun(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
@@ -168,9 +170,11 @@ class Integration:
             young = now - task.received_at < FIRST_REPORT_AFTER
             if active or task.request in worker_state.reserved_requests:
                 task.seen_reserved = True
-            elif task.seen_reserved or not (young or getattr(task.request, "eta", None)):
+            elif task.seen_reserved or not (
+                young or getattr(task.request, "eta", None) or self._rate_limited(task.request)
+            ):
                 # finished (or lost with its pool process): no longer ours to vouch for. A task waiting for
-                # its countdown is held without being reserved.
+                # its countdown, or for its Celery rate limit, is held without being reserved.
                 self._forget(token, task)
                 continue
             if young and task.reported_at is None:
@@ -189,6 +193,17 @@ class Integration:
                     task.reported_running = task.reported_running or token in running
                     if token not in in_flight:
                         self._forget(token, task)
+
+    def _rate_limited(self, request: Any) -> bool:
+        """Whether the worker holds `request` back in its task's token bucket (Celery's `rate_limit`)."""
+        buckets = getattr(self._consumer, "task_buckets", None)
+        bucket = buckets.get(getattr(request, "name", None)) if buckets is not None else None
+        if bucket is None:
+            return False
+        try:
+            return any(waiting is request for waiting, _ in list(bucket.contents))
+        except RuntimeError:  # the worker's loop changed the bucket as we looked: keep it until the next tick
+            return True
 
     def _forget(self, token: str, task: _Held) -> None:
         with self._lock:

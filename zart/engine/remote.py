@@ -282,9 +282,7 @@ class RemoteSteps:
             dispatch_timeout=handle.dispatch_timeout,
         )
         if not written:  # completed by a report that came in meanwhile
-            self._dispatched.discard(handle.name)
-            self._refresh([handle.name])
-            return _Outcome("done", output=ctx._checkpoints[handle.name]["output"])
+            return self._recorded_meanwhile(handle)
         now = _now()
         ctx._checkpoints[handle.name] = {
             **ctx._checkpoints.get(handle.name, {}),
@@ -325,7 +323,7 @@ class RemoteSteps:
         if handle.policy.allows_retry(failures):
             retry_at = _now() + timedelta(seconds=handle.policy.delay_before_retry(failures))
         with ctx._store_errors(), db.transaction(ctx._url) as conn:
-            fenced = steps.record_failure(
+            fenced, written = steps.record_failure(
                 conn,
                 execution_id=ctx.execution_id,
                 token=ctx._token,
@@ -343,7 +341,10 @@ class RemoteSteps:
             )
             if not fenced:
                 raise LeaseLost()
-            remote_store.close(conn, ctx.execution_id, ctx.run_index, handle.name, row["token"])
+            if written:
+                remote_store.close(conn, ctx.execution_id, ctx.run_index, handle.name, row["token"])
+        if not written:  # the task's result was recorded as this failure was judged: it is the step's outcome
+            return self._recorded_meanwhile(handle)
         checkpoint = ctx._checkpoints[handle.name]
         checkpoint.update(
             status="failed" if retry_at is None else "waiting",
@@ -358,6 +359,12 @@ class RemoteSteps:
         if retry_at <= _now():
             return self._dispatch(handle, attempt=row["attempt"] + 1, failures=failures)
         return _Outcome("waiting", wake_at=retry_at)
+
+    def _recorded_meanwhile(self, handle: RemoteHandle) -> _Outcome:
+        """A write found the step completed by a report that came in meanwhile: its checkpoint is the truth."""
+        self._dispatched.discard(handle.name)
+        self._refresh([handle.name])
+        return _Outcome("done", output=self._ctx._checkpoints[handle.name]["output"])
 
     def _park(self, names: list[str], wake_at: datetime | None) -> None:
         """Release the worker slot until a result is recorded, a timer is due, or a dispatch goes silent."""

@@ -277,6 +277,7 @@ _WAKE_SILENT = text(
         SELECT e.id FROM remote_steps r JOIN executions e ON e.id = r.execution_id AND e.run_index = r.run_index
         WHERE r.state IN {_IN_FLIGHT_SQL} AND r.alive_until <= now()
           AND e.status = 'waiting' AND e.waiting_for ->> 'kind' = 'remote'
+          AND r.step_name IN (SELECT jsonb_array_elements_text(e.waiting_for -> 'steps'))
         LIMIT :limit FOR UPDATE OF e SKIP LOCKED)
     RETURNING id
     """
@@ -294,7 +295,8 @@ _ABANDON = text(
 
 
 def wake_silent(conn: Connection, limit: int) -> list[str]:
-    """Executions waiting on a dispatch nobody has reported on in time: their replay re-dispatches or fails it."""
+    """Executions waiting on a dispatch nobody has reported on in time: their replay re-dispatches or fails it.
+    Only a dispatch the run awaits wakes it: one it scheduled and awaits later is sent again when it does."""
     conn.execute(_ABANDON)
     return [r["id"] for r in rows(conn, _WAKE_SILENT, limit=limit)]
 

@@ -129,7 +129,7 @@ _FAIL = text(
         ON CONFLICT (execution_id, run_index, step_name, attempt) DO UPDATE
             SET ended_at = now(), outcome = 'failed', error = EXCLUDED.error
     )
-    SELECT (SELECT count(*) FROM fence) AS fenced
+    SELECT (SELECT count(*) FROM fence) AS fenced, (SELECT count(*) FROM step) AS written
     """
 )
 
@@ -150,8 +150,10 @@ def record_failure(
     exec_attempt: int,
     started_at: datetime,
     retry_at: datetime | None,
-) -> bool:
-    """Record a failed attempt: the step waits for `retry_at`, or is failed for good when it is None."""
+) -> tuple[bool, bool]:
+    """Record a failed attempt: the step waits for `retry_at`, or is failed for good when it is None. Returns
+    (fenced, written): not written when the step was completed meanwhile (a remote step's result, recorded by
+    the fleet without the lease, can land as its timeout is judged)."""
     row = one(
         conn,
         _FAIL,
@@ -170,7 +172,7 @@ def record_failure(
         wake_at=retry_at,
         started_at=started_at,
     )
-    return bool(row and row["fenced"])
+    return bool(row and row["fenced"]), bool(row and row["written"])
 
 
 _MARK_RUNNING = text(
