@@ -29,7 +29,7 @@ from zart.errors import (
     NotWaitingForEvent,
     TaskNotRegistered,
 )
-from zart.flow.definitions import check_priority
+from zart.flow.definitions import check_priority, missing_key
 from zart.limits import (
     EXECUTION_STATUSES,
     MAX_ID_LENGTH,
@@ -297,17 +297,19 @@ class ZartService:
             existing = self._existing(conn, execution_id, idempotency_key, flow.dedup_key)
             if existing is not None:
                 if flow.debounce is not None and existing["task"] == task:
-                    executions.replace_unstarted_input(conn, existing["execution_id"], data)
+                    replaced = executions.replace_unstarted_input(conn, existing["execution_id"], data)
+                    problem = missing_key(replaced) if replaced is not None else None
+                    if problem is not None:
+                        raise InvalidData(problem)
                 return self._same_task_or_conflict(existing, task), []
             if flow.dedup_key is None:
                 raise ExecutionAlreadyExists("an execution with that id already exists")
             # the active execution holding the dedup key finished meanwhile: try again
         else:
             raise ExecutionAlreadyExists(f"dedup key '{flow.dedup_key}' is contended; try again")
-        if created["key_path"] is not None and created["flow_key"] is None:
-            raise InvalidData(
-                f"data has no '{created['key_path']}', the concurrency key of limit '{created['flow_limit']}'"
-            )
+        problem = missing_key(created)
+        if problem is not None:
+            raise InvalidData(problem)
         record = {"execution_id": created["id"], **{k: created[k] for k in ("task", "status", "created_at")}}
         scheduled = Scheduled(record, created=True, published=False)
         return scheduled, self._supersede(conn, created)

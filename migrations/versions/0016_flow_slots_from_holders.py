@@ -19,12 +19,10 @@ Create Date: 2026-12-02
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import sqlalchemy as sa
 from alembic import op
+
+from migrations import load_revision
 
 revision = "0016"
 down_revision = "0015"
@@ -151,18 +149,8 @@ def upgrade() -> None:
     op.drop_table("flow_keys")
 
 
-def _flow_control_revision() -> ModuleType:
-    """Revision 0013, whose functions kept the counters (loaded from its file: revision files are not a package)."""
-    path = Path(__file__).with_name("0013_flow_control.py")
-    spec = importlib.util.spec_from_file_location("zart_migration_0013", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def downgrade() -> None:
-    previous = _flow_control_revision()
+    previous = load_revision("0013_flow_control.py")  # whose functions kept the counters
     op.create_table(
         "flow_keys",
         sa.Column("limit_name", sa.Text(), nullable=False),

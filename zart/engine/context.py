@@ -436,8 +436,10 @@ class Context:
             return ChildHandle(name, checkpoint["child_id"])
         child_id = _child_id(self.execution_id, self.run_index, name)
         function_ref = None
-        if isinstance(fn, Task):
+        limit_name, priority = None, 0
+        if isinstance(fn, Task):  # admitted under its task's limit, as when the service schedules it
             task_name, data, timeout = fn.name, (args[0] if args else kwargs.get("data", {})), fn.timeout
+            limit_name, priority = fn.flow_limit, fn.priority
         else:
             task_name, timeout = CHILD_FUNCTION_TASK, None
             function_ref = function_reference(fn, self._workflow_modules)
@@ -460,9 +462,13 @@ class Context:
                 parent_step=name,
                 function_ref=function_ref,
                 trace_context=hooks.child_trace_context(),
+                limit_name=limit_name,
+                priority=priority,
             )
             if created is None:
                 guards.refuse_taken_child_id(executions.get_execution(conn, child_id), self.execution_id)
+            if created is not None:
+                guards.require_concurrency_key(created)
             if not steps.record_wait_step(
                 conn,
                 execution_id=self.execution_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from zart.errors import MisplacedCall, WorkflowDefinitionError
+from zart.flow.definitions import missing_key
 from zart.registry import plain_function_problem
 
 # kinds of `_enter` a step body may not reach
@@ -38,3 +39,11 @@ def refuse_taken_child_id(existing: dict[str, Any] | None, parent_id: str) -> No
             f"child id {existing['execution_id']} is already taken by an execution that is not a child of "
             f"{parent_id}; choose another step name (or another id for that execution)"
         )
+
+
+def require_concurrency_key(created: dict[str, Any]) -> None:
+    """A child under a limit keyed on its input must carry the key, as a scheduled execution must (the service
+    refuses that one); the parent fails rather than start a child its limit cannot place."""
+    problem = missing_key(created)
+    if problem is not None:
+        raise WorkflowDefinitionError(f"child {created['id']}: its {problem}")

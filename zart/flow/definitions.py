@@ -153,3 +153,11 @@ def rate_text(count: int | None, period_seconds: float | None) -> str | None:
     if count is None or period_seconds is None:
         return None
     return f"{count}/{_period_text(period_seconds)}"
+
+
+def missing_key(created: dict[str, Any]) -> str | None:
+    """What is wrong with a new execution (as the insert returned it) whose limit is keyed on its input but whose
+    input has no key; None when nothing is."""
+    if created["key_path"] is not None and created["flow_key"] is None:
+        return f"data has no '{created['key_path']}', the concurrency key of limit '{created['flow_limit']}'"
+    return None

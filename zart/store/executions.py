@@ -218,23 +218,34 @@ def get_active_by_dedup_key(conn: Connection, key: str) -> dict[str, Any] | None
     return one(conn, _GET_BY_DEDUP_KEY, key=key)
 
 
-# Debounce: a later schedule within the window replaces the input of the execution that has not started yet.
+# Debounce: a later schedule within the window replaces the input of the execution that has not started yet,
+# and with it the concurrency key its limit reads from the input (an input without the key replaces nothing).
 _REPLACE_INPUT = text(
     """
-    WITH replaced AS (
-        UPDATE executions e SET input = CAST(:input AS jsonb), updated_at = now()
+    WITH target AS (
+        SELECT e.id, e.flow_limit, l.key_path,
+               CASE WHEN l.key_path IS NULL THEN e.flow_key
+                    ELSE CAST(:input AS jsonb) #>> string_to_array(l.key_path, '.') END AS new_key
+        FROM executions e LEFT JOIN flow_limits l ON l.name = e.flow_limit
         WHERE e.id = :id AND e.status = 'pending' AND e.started_at IS NULL
+        FOR UPDATE OF e
+    ), replaced AS (
+        UPDATE executions e SET input = CAST(:input AS jsonb), flow_key = t.new_key, updated_at = now()
+        FROM target t WHERE e.id = t.id AND (t.key_path IS NULL OR t.new_key IS NOT NULL)
         RETURNING e.id, e.input
     ), run AS (
         UPDATE runs r SET input = replaced.input FROM replaced WHERE r.execution_id = replaced.id AND r.run_index = 0
     )
-    SELECT id FROM replaced
+    SELECT t.id, t.flow_limit, t.key_path, t.new_key AS flow_key, EXISTS (SELECT 1 FROM replaced) AS replaced
+    FROM target t
     """
 )
 
 
-def replace_unstarted_input(conn: Connection, execution_id: str, data: Any) -> bool:
-    return one(conn, _REPLACE_INPUT, id=execution_id, input=to_json(data)) is not None
+def replace_unstarted_input(conn: Connection, execution_id: str, data: Any) -> dict[str, Any] | None:
+    """Replace the input of an execution that has not started; None when it has. The row says whether it was
+    `replaced` (not when the new input lacks the key its limit reads: see `flow.definitions.missing_key`)."""
+    return one(conn, _REPLACE_INPUT, id=execution_id, input=to_json(data))
 
 
 def list_executions(

@@ -51,7 +51,8 @@ def claim(conn: Connection, execution_id: str, token: str, worker: str, lease: f
 
 # How many held executions of each limit may start now (free slots, tokens in the bucket), and the best of
 # them in priority order; a rate-limited limit with an empty bucket still names its head, with the delay
-# until its token is due. Held executions whose key is busy are passed over.
+# until its token is due. Held executions whose key is busy, or that a pause rule holds, are passed over (a
+# paused one is rung again when its rule lifts).
 def _heads_of(limits: str) -> str:
     return f"""
     SELECT h.id, l.name AS limit_name, room.delay
@@ -76,6 +77,7 @@ def _heads_of(limits: str) -> str:
           AND (h.wake_at IS NULL OR h.wake_at <= now())
           AND (h.flow_key IS NULL OR l.key_concurrency IS NULL
                OR {_holders(key_of='h')} < l.key_concurrency)
+          AND NOT {pause.holds('h')}
         ORDER BY h.priority DESC, h.created_at, h.id
         LIMIT room.n
     ) h

@@ -12,10 +12,24 @@ from zart.store.sql import one, rows, scalar
 # A rule holds while it is neither resumed nor expired.
 ACTIVE = "r.resumed_at IS NULL AND (r.expires_at IS NULL OR r.expires_at > now())"
 
-# Does rule r apply to execution e as a whole (not to particular steps)?
-MATCHES_EXECUTION = """
-    (r.applies_to_all OR ((r.execution_id IS NULL OR r.execution_id = e.id) AND (r.task IS NULL OR r.task = e.task)))
+
+
+def matches_execution(alias: str) -> str:
+    """Does rule r apply to the execution aliased `alias` as a whole (not to particular steps)?"""
+    return f"""
+    (r.applies_to_all OR ((r.execution_id IS NULL OR r.execution_id = {alias}.id)
+                          AND (r.task IS NULL OR r.task = {alias}.task)))
 """
+
+
+def holds(alias: str) -> str:
+    """Claim-time hold of the execution aliased `alias`: an active rule without a step pattern matches it."""
+    return f"""
+    EXISTS (SELECT 1 FROM pause_rules r WHERE {ACTIVE} AND r.step_pattern IS NULL AND {matches_execution(alias)})
+"""
+
+
+MATCHES_EXECUTION = matches_execution("e")
 
 # The active rules as one value that changes whenever one is created, lifted, deleted or expires; NULL when none.
 # Checkpoints report it, so a running execution re-reads its matching rules only when they may have changed.
@@ -23,10 +37,7 @@ RULES_VERSION = (
     f"(SELECT nullif(count(*), 0)::text || ':' || max(r.created_at)::text FROM pause_rules r WHERE {ACTIVE})"
 )
 
-# Claim-time hold: an active rule without a step pattern that matches the execution.
-HOLDS_EXECUTION = f"""
-    EXISTS (SELECT 1 FROM pause_rules r WHERE {ACTIVE} AND r.step_pattern IS NULL AND {MATCHES_EXECUTION})
-"""
+HOLDS_EXECUTION = holds("e")
 
 def rules_version(conn: Connection) -> str | None:
     return scalar(conn, text(f"SELECT {RULES_VERSION}"))  # type: ignore[no-any-return]
