@@ -167,6 +167,8 @@ def test_overlap_policies_when_idle():
         {"overlap": "queue"},
         {"catch_up": "some"},
         {"jitter": -1},
+        {"jitter": 300},  # as long as the gap between two ticks: they would fire out of order
+        {"every": 60, "cron": None, "jitter": 60},
         {"id": "-starts-with-dash"},
         {"id": "has space"},
     ],
@@ -176,3 +178,87 @@ def test_invalid_definitions_are_refused(changes: dict):
     validate(good)
     with pytest.raises(InvalidData):
         validate(good.with_changes(**changes))
+
+
+END = T0 + timedelta(minutes=10)  # a schedule that ends ten minutes after its stored next tick
+
+
+def test_the_latest_tick_of_a_schedule_that_has_ended_is_its_last():
+    assert latest_tick(ScheduleSpec(id="s", task="t", every=60, end_at=END), T0 + timedelta(hours=1), T0) == END
+
+
+@pytest.mark.parametrize("timing", [{"every": 60}, {"cron": "* * * * *"}])
+@pytest.mark.parametrize("policy", ["latest", "none"])
+def test_catch_up_keeps_its_policy_after_an_outage_that_outlived_the_end(policy, timing):
+    spec = ScheduleSpec(id="s", task="t", end_at=END, catch_up=policy, overlap="allow_all", **timing)
+    candidates = due_ticks(spec, T0, T0 + timedelta(hours=1, seconds=30), grace=60)
+    assert candidates.due == ([END] if policy == "latest" else [])
+    assert candidates.passed_over and candidates.next_tick is None
+
+
+def test_catch_up_all_keeps_its_window_after_an_outage_that_outlived_the_end():
+    spec = ScheduleSpec(id="s", task="t", every=60, end_at=END, catch_up="all", catch_up_window=3600)
+    candidates = due_ticks(spec, T0, T0 + timedelta(days=3), grace=60)
+    assert candidates.due == [] and candidates.next_tick is None  # every missed tick lies outside the window
+
+
+def test_latest_with_skip_fires_the_newest_missed_tick_of_an_ended_schedule():
+    spec = ScheduleSpec(id="s", task="t", every=60, end_at=END, catch_up="latest", overlap="skip")
+    candidates = due_ticks(spec, T0, T0 + timedelta(hours=1), grace=60)
+    assert decide(spec.overlap, candidates.due, False, None).fire == [END]
+
+
+@pytest.mark.parametrize("policy", ["latest", "none"])
+def test_a_newest_missed_tick_on_time_by_its_jitter_keeps_catch_up_on(policy):
+    """Every minute, 50 s of jitter, no sweep for an hour; the sweep comes back as that hour's last tick is
+    still on time by its jitter: it fires, and of the hour's missed ticks only `latest`'s newest one."""
+    spec = ScheduleSpec(id="s", task="t", every=60, jitter=50, catch_up=policy, overlap="allow_all")
+    newest = T0 + timedelta(hours=1)
+    assert fire_time(spec, newest) > newest
+    now = fire_time(spec, newest) + timedelta(seconds=60)
+    candidates = due_ticks(spec, T0, now, grace=60)
+    late = [tick for tick in candidates.due if fire_time(spec, tick) < now - timedelta(seconds=60)]
+    assert late == ([] if policy == "none" else [newest - timedelta(minutes=1)])
+    assert newest in candidates.due and candidates.passed_over
+
+
+def test_with_jitter_every_tick_fires_once_while_a_sweeper_runs_every_second():
+    spec = ScheduleSpec(id="sched-a", task="t", every=60, jitter=50, catch_up="none", overlap="allow_all")
+    validate(spec)
+    stored, fired, now, end = next_tick(spec, T0), [], T0, T0 + timedelta(hours=2)
+    while now < end:  # the sweeper: take the row once its next fire time has come, fire, store where it goes on
+        if stored is not None and fire_time(spec, stored) <= now:
+            candidates = due_ticks(spec, stored, now, grace=60)
+            fired += candidates.due
+            stored = candidates.next_tick
+        now += timedelta(seconds=1)
+    expected = [T0 + timedelta(minutes=i) for i in range(1, 200) if fire_time(spec, T0 + timedelta(minutes=i)) < end]
+    assert fired == expected
+
+
+@pytest.mark.parametrize("policy", ["allow_all", "cancel_previous"])
+def test_a_tick_buffered_before_the_policy_changed_fires_under_the_new_one(policy):
+    decision = decide(policy, [], False, T0)
+    assert decision.buffered is None and decision.fire == [T0]
+    decision = decide(policy, [T0 + timedelta(minutes=1)], True, T0)
+    assert decision.buffered is None
+    assert decision.fire == ([T0, T0 + timedelta(minutes=1)] if policy == "allow_all" else [T0 + timedelta(minutes=1)])
+
+
+def test_a_beat_crontab_on_both_a_day_of_month_and_a_day_of_week_is_refused_not_widened():
+    """Celery fires `day_of_month="1-7", day_of_week="mon"` on the first Monday only; cron would fire on each of
+    the first seven days and every Monday, so the entry is refused with its reason."""
+    from celery import Celery
+    from celery.schedules import crontab
+
+    from zart.schedules import beat
+
+    app = Celery("beat-days", set_as_current=False)
+    app.conf.timezone = "UTC"
+    app.conf.beat_schedule = {
+        "first-monday": {"task": "proj.report", "schedule": crontab(0, 9, day_of_month="1-7", day_of_week="mon")},
+        "mondays": {"task": "proj.report", "schedule": crontab(0, 9, day_of_week="mon")},
+    }
+    entries = {entry.name: entry for entry in beat.read_entries(app)}
+    assert entries["first-monday"].spec is None and "both match" in entries["first-monday"].refused
+    assert entries["mondays"].spec is not None and entries["mondays"].spec.cron == "0 9 * * mon"

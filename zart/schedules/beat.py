@@ -96,7 +96,13 @@ def _timing(schedule: Any, timezone: str) -> dict[str, Any]:
         raise InvalidData(f"solar schedules ({schedule.event}) follow the sun; no cron or interval expresses them")
     if isinstance(schedule, crontab):
         fields = ("_orig_minute", "_orig_hour", "_orig_day_of_month", "_orig_month_of_year", "_orig_day_of_week")
-        return {"cron": " ".join(_cron_field(getattr(schedule, f)) for f in fields), "timezone": timezone}
+        cron = [_cron_field(getattr(schedule, f)) for f in fields]
+        if cron[2] != "*" and cron[4] != "*":
+            raise InvalidData(
+                f"day_of_month={cron[2]!r} with day_of_week={cron[4]!r}: Celery fires when both match, a cron "
+                "expression when either does, so none says the same (split it, or check the day in the workflow)"
+            )
+        return {"cron": " ".join(cron), "timezone": timezone}
     if isinstance(schedule, interval) and type(schedule) is interval:
         schedule = schedule.run_every
     if isinstance(schedule, timedelta):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from zart.schedules.spec import ScheduleSpec
-from zart.schedules.ticks import jitter_offset, latest_tick, next_tick, ticks
+from zart.schedules.ticks import ONE_MICROSECOND, jitter_offset, latest_tick, next_tick, ticks
 
 MAX_TICKS_PER_SWEEP = 1000  # a long catch-up goes on in the next sweeps
 
@@ -56,32 +56,45 @@ def due_ticks(spec: ScheduleSpec, first: datetime | None, now: datetime, grace: 
         window_start = now - timedelta(seconds=spec.catch_up_window)
         start = first
         if fire_time(spec, first) < window_start:
-            start = next_tick(spec, window_start - timedelta(microseconds=1)) or first
             passed_over = True
+            in_window = next_tick(spec, window_start - ONE_MICROSECOND)
+            if in_window is None:  # the schedule ended before the window: nothing left to fire
+                return Candidates([], passed_over, None)
+            start = in_window
     else:
-        newest_missed = latest_tick(spec, on_time_from - timedelta(microseconds=1), first)
         start = first
-        if newest_missed is not None and fire_time(spec, newest_missed) < on_time_from:
+        newest_missed = latest_tick(spec, on_time_from - ONE_MICROSECOND, first)
+        if newest_missed is not None and fire_time(spec, newest_missed) >= on_time_from:
+            # its jitter puts it on time: the walk takes it, and the missed ticks are those before it (a jitter is
+            # shorter than the gap between ticks, so none of those is on time)
+            start = newest_missed
+            newest_missed = latest_tick(spec, newest_missed - ONE_MICROSECOND, first)
+        if newest_missed is not None:
             passed_over = spec.catch_up == "none" or newest_missed != first
             if spec.catch_up == "latest":
                 due.append(newest_missed)
-            start = next_tick(spec, newest_missed) or newest_missed
-            if start == newest_missed:  # no tick after it: it was the last one
-                return Candidates(due, passed_over, None)
+            if start <= newest_missed:
+                following = next_tick(spec, newest_missed)
+                if following is None:  # it was the last one
+                    return Candidates(due, passed_over, None)
+                start = following
     # the walk: every tick from `start` whose fire time has come, up to the per-sweep cap
     last = None
-    for tick in ticks(spec, start - timedelta(microseconds=1), now, MAX_TICKS_PER_SWEEP - len(due)):
+    for tick in ticks(spec, start - ONE_MICROSECOND, now, MAX_TICKS_PER_SWEEP - len(due)):
         if fire_time(spec, tick) > now:
             return Candidates(due, passed_over, tick)
         due.append(tick)
         last = tick
-    following = next_tick(spec, last or (due[-1] if due else start - timedelta(microseconds=1)))
+    following = next_tick(spec, last or (due[-1] if due else start - ONE_MICROSECOND))
     return Candidates(due, passed_over, following)
 
 
 def decide(overlap: str, candidates: Sequence[datetime], active: bool, buffered: datetime | None) -> Decision:
     """Apply the overlap policy to the ticks due now (and a tick buffered earlier)."""
     decision = Decision(buffered=buffered)
+    if overlap in ("cancel_previous", "allow_all") and buffered is not None:
+        # kept by buffer_one before the policy changed: these policies keep nothing back, so it is due with the rest
+        candidates, decision.buffered = [buffered, *candidates], None
     if overlap == "cancel_previous":
         if candidates:
             decision.skipped = [(tick, "superseded") for tick in candidates[:-1]]

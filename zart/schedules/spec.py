@@ -171,6 +171,8 @@ def validate(spec: ScheduleSpec) -> ScheduleSpec:
         raise InvalidData(f"catch_up_window must be a positive number of seconds, at most {MAX_SECONDS:,}")
     if not _number(spec.jitter) or not 0 <= spec.jitter <= MAX_JITTER:
         raise InvalidData(f"jitter must be between 0 and {MAX_JITTER:.0f} seconds")
+    if spec.jitter:
+        _check_jitter_within_gap(spec)
     if not isinstance(spec.data, dict):
         raise InvalidData("data must be a JSON object")
     if not isinstance(spec.args, list) or not isinstance(spec.kwargs, dict):
@@ -185,6 +187,16 @@ def validate(spec: ScheduleSpec) -> ScheduleSpec:
         if is_reserved_task(spec.task):
             raise InvalidData(f"a Celery target may not be one of zart's or Celery's own tasks ({spec.task!r})")
     return spec
+
+
+def _check_jitter_within_gap(spec: ScheduleSpec) -> None:
+    """A tick's jitter must end before the next tick: ticks then fire in their order, and catch-up can tell a
+    missed tick from an on-time one."""
+    from zart.schedules.ticks import shortest_gap
+
+    gap = shortest_gap(spec)
+    if gap is not None and spec.jitter >= gap:
+        raise InvalidData(f"jitter must be shorter than the time between two ticks ({gap:g} seconds here)")
 
 
 def _number(value: Any) -> bool:
