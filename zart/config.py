@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from dotenv import dotenv_values
 
@@ -23,6 +23,11 @@ DEFAULT_BROKER_URL = "redis://localhost:6379/0"
 
 
 POSTGRES_SCHEME = "postgresql+psycopg://"
+
+
+def database_name(url: str) -> str:
+    """The database a PostgreSQL URL names (the path after the host)."""
+    return urlsplit(url).path.lstrip("/")
 
 
 def normalise_database_url(url: str) -> str:
@@ -156,9 +161,17 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_database_url(self, url: str | None) -> Settings:
+        """These settings on another database (`--database-url`). The direct URL (for LISTEN and migrations) must
+        name the same database, or a migration would run on the other one."""
         if not url:
             return self
         chosen = with_schema(normalise_database_url(url), self.schema)
+        direct = self.direct_database_url
+        if direct is not None and database_name(direct) != database_name(chosen):
+            raise ConfigurationError(
+                f"the database URL names database '{database_name(chosen)}' but ZART_DIRECT_DATABASE_URL names "
+                f"'{database_name(direct)}': set ZART_DIRECT_DATABASE_URL to the same database"
+            )
         return replace(self, database_url=mark_pooled(chosen) if self.pooler else chosen)
 
     @property

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.cli.cli import Cli, Result
+from tests.harness import fresh_database
 from zart.localservices import free_port
 
 
@@ -106,3 +108,26 @@ def test_a_database_without_the_schema_says_to_migrate(zart, env, unique):
         assert "zart migrate" in one_line_error(zart("--database-url", empty, *args)), args
     assert zart("--database-url", empty, "migrate").returncode == 0
     assert zart("--database-url", empty, "status", "exec-1").returncode == 3
+
+
+def test_migrate_speaks_json_and_a_fresh_database_gets_every_revision(zart, postgres):
+    url = fresh_database(postgres.port, "zart_cli_migrate")
+    first = zart("--json", "--database-url", url, "migrate")
+    assert first.returncode == 0, first.stderr
+    assert first.json()["applied"] > 0
+    again = zart("migrate", "--json", "--database-url", url)
+    assert again.returncode == 0 and again.json() == {"applied": 0}
+    assert zart("migrate", "--database-url", url).stdout.strip() == "Schema is up to date."
+
+
+def test_a_database_url_and_a_direct_url_naming_different_databases_are_refused(zart, env, postgres):
+    """The direct URL is where migrations run: `--database-url` naming another database would have migrated the
+    wrong one, and every later command found no schema."""
+    url = fresh_database(postgres.port, "zart_cli_other")
+    refused = zart("--database-url", url, "migrate", ZART_DIRECT_DATABASE_URL=env.database_url)
+    assert refused.returncode == 1
+    assert "ZART_DIRECT_DATABASE_URL" in refused.stderr and "zart_cli_other" in refused.stderr
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        assert conn.execute("SELECT to_regclass('executions')").fetchone() == (None,)  # nothing migrated there
+    same = zart("--database-url", env.database_url, "list", ZART_DIRECT_DATABASE_URL=env.database_url)
+    assert same.returncode == 0, same.stderr

@@ -9,6 +9,7 @@ from types import FrameType
 
 import click
 
+from zart.cli.render import emit
 from zart.cli.state import CliState, global_options, with_state
 
 
@@ -22,12 +23,10 @@ def migrate(state: CliState) -> None:
 
     with translated_errors():
         applied = upgrade(state.settings.session_url)
-    if state.quiet:
-        return
-    if applied:
-        click.echo(f"Applied {applied} migration{'s' if applied != 1 else ''} successfully.")
-    else:
-        click.echo("Schema is up to date.")
+    line = f"Applied {applied} migration{'s' if applied != 1 else ''} successfully." if applied else (
+        "Schema is up to date."
+    )
+    emit(state, {"applied": applied}, [line])
 
 
 @click.command()
