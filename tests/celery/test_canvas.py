@@ -41,6 +41,23 @@ def test_a_chain_passes_each_result_on_and_an_immutable_signature_ignores_it(ser
     assert names == ["0.0 legacy.plus", "0.1 legacy.plus", "0.2 legacy.plus", "0.3 legacy.plus"]
 
 
+def test_a_failing_link_callback_stops_only_itself(service, zart_worker, legacy_worker, run):
+    """As in Celery: a task's `link` runs with its result, but its failure neither fails the chain nor runs the
+    task's own `link_error` (the task succeeded); the callback's own error callback runs."""
+
+    def build(j: str) -> Any:
+        first = plus.s(1, j, 2).set(
+            link=fail.si(j, "audit is down").set(link_error=on_error.si("x", j, "audit-error")),
+            link_error=on_error.si("x", j, "first-error"),
+        )
+        return chain(first, plus.s(j, 10))
+
+    execution_id, journal = run(build)
+    assert finished(service, execution_id)["output"] == 13
+    assert (entries(journal, "plus"), entries(journal, "fail"), entries(journal, "audit-error")) == (2, 1, 1)
+    assert entries(journal, "first-error") == 0
+
+
 def test_a_group_and_a_chord_of_chains(service, zart_worker, legacy_worker, run):
     group_id, _ = run(lambda j: group(plus.s(n, j, 1) for n in range(4)))
     chord_id, journal = run(

@@ -8,6 +8,9 @@ unless that signature is immutable), a group collects its members' results in or
 once with the list of its header's results. Nothing later than a failed task is ever dispatched: the failure
 runs the `link_error` callbacks that cover the failed task (each once, as steps of their own) and fails the
 execution with the task's error.
+
+A `link` callback runs with its task's result, as in Celery, but is no part of the canvas's outcome: its
+failure stops only the callback (running the error callbacks inside it) and is logged; the canvas goes on.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _PENDING = object()
 _NOTHING = object()
+_FAILED = object()  # a link callback's task that failed: what follows it inside the callback does not run
 
 
 @registry.task(CANVAS_TASK, schema={"type": "object", "required": ["canvas"]})
@@ -59,17 +63,21 @@ class Walk:
             if not self._frontier:
                 return value
             handles = [self._ctx.schedule(step_name(node), signature_of(node, args)) for node, args in self._frontier]
+            canvas = [(node, h) for (node, _), h in zip(self._frontier, handles, strict=True) if not _in_link(node)]
             try:
-                outputs = self._ctx.wait_all(handles)
+                outputs = self._ctx.wait_all([handle for _, handle in canvas])
             except StepFailed as failure:
                 # a replay may see another member of the round failed too: the callbacks already recorded
                 # after this round are the ones that run, whichever failure this replay saw first
-                if not self._revisit_error_callbacks([node for node, _ in self._frontier]):
+                if not self._revisit_error_callbacks([node for node, _ in canvas]):
                     self._run_error_callbacks(failure)
                 raise
-            for (node, _), output in zip(self._frontier, outputs, strict=True):
+            for (node, _), output in zip(canvas, outputs, strict=True):
                 self._results[node.path] = output
-            self._revisit_error_callbacks([node for node, _ in self._frontier])
+            self._revisit_error_callbacks([node for node, _ in canvas])
+            for (node, _), handle in zip(self._frontier, handles, strict=True):
+                if _in_link(node):
+                    self._results[node.path] = self._link_outcome(node, handle)
 
     # ------------------------------------------------------------- evaluation
 
@@ -81,15 +89,15 @@ class Walk:
             value = previous
             for member in node.members:
                 value = self._value(member, value)
-                if value is _PENDING:
-                    return _PENDING
+                if value is _PENDING or value is _FAILED:
+                    return value
         else:
             values = [self._value(member, previous) for member in node.members]
-            value = _PENDING if any(v is _PENDING for v in values) else values
-            if node.kind == "chord" and value is not _PENDING:
+            value = next((v for v in (_PENDING, _FAILED) if any(m is v for m in values)), values)
+            if node.kind == "chord" and value is values:
                 assert node.body is not None
                 value = self._value(node.body, values)
-        if value is not _PENDING:
+        if value is not _PENDING and value is not _FAILED:
             for callback in node.link:
                 self._value(callback, value)
         return value
@@ -103,9 +111,23 @@ class Walk:
 
     # ------------------------------------------------------------- failure
 
+    def _link_outcome(self, node: Node, handle: Any) -> Any:
+        """A link callback's task: its result, or _FAILED after its own error callbacks ran."""
+        try:
+            return self._ctx.wait_all([handle])[0]
+        except StepFailed as failure:
+            log.warning("a link callback of the canvas failed (the canvas goes on): %s", failure)
+            callbacks = self._covering(node.path)
+            if callbacks:
+                self._call_error_callbacks(callbacks, failure.step_name)
+            return _FAILED
+
     def _covering(self, path: str) -> list[Node]:
-        """The `link_error` callbacks covering the task at `path`: its own, then its ancestors' outward."""
-        covering = [cb for node in reversed(_lineage(self._root, path)) for cb in node.link_error]
+        """The `link_error` callbacks covering the task at `path`: its own, then its ancestors' outward, up to the
+        `link` callback it belongs to, if any (a task's error callbacks cover the task, not its callbacks)."""
+        lineage = _lineage(self._root, path)
+        boundary = max((i for i, node in enumerate(lineage) if _is_link(node)), default=0)
+        covering = [cb for node in reversed(lineage[boundary:]) for cb in node.link_error]
         return list({cb.path: cb for cb in covering}.values())
 
     def _run_error_callbacks(self, failure: StepFailed) -> None:
@@ -143,6 +165,16 @@ class Walk:
             self._ctx.wait_all(handles)
         except StepFailed as callback_failure:  # the task's own failure is what the execution reports
             log.warning("an error callback of %s failed: %s", failed_step or "a retried task", callback_failure)
+
+
+def _is_link(node: Node) -> bool:
+    """Whether `node` is a `link` callback itself (its path's last part, `link0`)."""
+    return node.path.rsplit(".", 1)[-1].startswith("link")
+
+
+def _in_link(node: Node) -> bool:
+    """Whether `node` is, or is inside, a `link` callback."""
+    return any(part.startswith("link") for part in node.path.split("."))
 
 
 def _lineage(root: Node, path: str) -> list[Node]:
