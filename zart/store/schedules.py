@@ -190,20 +190,27 @@ def set_paused(
 
 
 # Due now, or holding a buffered tick: the sweepers split these between them, each skipping rows another holds.
+# The rows are locked first and read in a statement of their own: a statement reads as of its start, so a row
+# read by the statement that waited to lock it could be the version from before a change committed meanwhile (a
+# manual trigger's run, an update of its task), and the sweep would fire the old definition, or beside that run.
 _LOCK_DUE = text(
-    f"""
-    SELECT {_COLUMNS}, {_ACTIVE} AS active FROM schedules s
-    WHERE s.id IN (SELECT id FROM schedules WHERE enabled AND NOT paused AND next_fire_at IS NOT NULL
-                                              AND next_fire_at <= now()
-                   ORDER BY next_fire_at LIMIT :limit FOR UPDATE SKIP LOCKED)
-    ORDER BY s.next_fire_at
+    """
+    SELECT id FROM schedules WHERE enabled AND NOT paused AND next_fire_at IS NOT NULL AND next_fire_at <= now()
+    ORDER BY next_fire_at LIMIT :limit FOR UPDATE SKIP LOCKED
     """
 )
 _LOCK_BUFFERED = text(
+    """
+    SELECT id FROM schedules WHERE enabled AND NOT paused AND buffered_tick IS NOT NULL
+    LIMIT :limit FOR UPDATE SKIP LOCKED
+    """
+)
+_READ_LOCKED = text(
     f"""
     SELECT {_COLUMNS}, {_ACTIVE} AS active FROM schedules s
-    WHERE s.id IN (SELECT id FROM schedules WHERE enabled AND NOT paused AND buffered_tick IS NOT NULL
-                   LIMIT :limit FOR UPDATE SKIP LOCKED)
+    WHERE s.id = ANY(:ids) AND s.enabled AND NOT s.paused
+      AND ((s.next_fire_at IS NOT NULL AND s.next_fire_at <= now()) OR s.buffered_tick IS NOT NULL)
+    ORDER BY s.next_fire_at NULLS LAST, s.id
     """
 )
 
@@ -211,9 +218,9 @@ _LOCK_BUFFERED = text(
 def lock_due(conn: Connection, limit: int) -> list[dict[str, Any]]:
     """Schedules with a tick due (or a buffered tick waiting for its turn), locked; rows another sweeper holds
     are skipped, so sweepers share the work instead of queueing behind each other."""
-    due = rows(conn, _LOCK_DUE, limit=limit)
-    seen = {row["id"] for row in due}
-    return due + [row for row in rows(conn, _LOCK_BUFFERED, limit=limit) if row["id"] not in seen]
+    ids = [row["id"] for row in rows(conn, _LOCK_DUE, limit=limit)]
+    ids += [row["id"] for row in rows(conn, _LOCK_BUFFERED, limit=limit) if row["id"] not in ids]
+    return rows(conn, _READ_LOCKED, ids=ids) if ids else []
 
 
 # Where each schedule of a sweep goes on from, in one statement for the whole batch.
