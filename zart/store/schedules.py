@@ -191,7 +191,7 @@ def set_paused(
 
 # Due now, or holding a buffered tick: the sweepers split these between them, each skipping rows another holds.
 # The rows are locked first and read in a statement of their own: a statement reads as of its start, so a row
-# read by the statement that waited to lock it could be the version from before a change committed meanwhile (a
+# read by the statement that locks it could be the version from before a change committed as it ran (a
 # manual trigger's run, an update of its task), and the sweep would fire the old definition, or beside that run.
 _LOCK_DUE = text(
     """
