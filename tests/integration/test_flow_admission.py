@@ -144,3 +144,48 @@ def test_a_child_of_a_task_under_a_shared_limit_comes_under_that_limit(env, uniq
             conn.execute(text("UPDATE executions SET status = 'cancelled' WHERE (id = :p OR parent_id = :p "
                               "OR task = 'flow.queue-a') AND status IN ('pending', 'running', 'waiting')"),
                          {"p": parent_id})
+
+
+def test_two_schedules_of_one_key_at_once_under_cancel_in_progress_leave_the_newest(env, unique):
+    """A is scheduled in an app's open transaction; B, of the same key, is scheduled meanwhile. B's look for
+    older executions waits for A's commit, then supersedes A (neither used to see the other)."""
+    import threading
+
+    from sqlalchemy import create_engine
+
+    from tests.harness import poll
+    from zart.registry import Registry
+    from zart.service import ZartService
+
+    silent = ZartService(env.settings(), publish=lambda *_: True, registry=Registry())
+    data = {"journal": "/dev/null", "release": "/dev/null", "customer_id": unique("key")}
+    engine = create_engine(env.database_url)
+    newest: list[str] = []
+    try:
+        with engine.connect() as app_conn:
+            older = silent.schedule("flow.supersede", data, connection=app_conn).execution["execution_id"]
+            second = threading.Thread(
+                target=lambda: newest.append(silent.schedule("flow.supersede", data).execution["execution_id"])
+            )
+            second.start()
+
+            def waits_for_its_turn() -> bool:
+                with db.autocommit(env.database_url) as conn:
+                    waiting = conn.execute(text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND wait_event = 'advisory' AND datname = current_database()"
+                    )).scalar_one()
+                return bool(newest) or waiting > 0
+
+            poll(waits_for_its_turn, what="the second schedule to finish or wait for the first one's commit")
+            app_conn.commit()
+            second.join(30)
+        assert newest, "the second schedule did not finish"
+        with db.autocommit(env.database_url) as conn:
+            statuses = dict(conn.execute(text("SELECT id, status FROM executions WHERE id = ANY(:ids)"),
+                                         {"ids": [older, newest[0]]}).all())
+        assert statuses == {older: "cancelled", newest[0]: "pending"}
+    finally:
+        for execution_id in newest:
+            silent.cancel(execution_id)
+        engine.dispose()

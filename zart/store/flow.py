@@ -261,8 +261,15 @@ _OLDER_WITH_KEY = text(
 )
 
 
+# Schedules of one key take turns from here to their commit: the second one's look sees the first one committed.
+_KEY_TURN = text("SELECT pg_advisory_xact_lock(hashtext(:limit_name), hashtext(:key))")
+
+
 def older_with_key(conn: Connection, limit_name: str, key: str, newest: str) -> list[str]:
-    """Active executions of the same limit and key created before `newest`."""
+    """Active executions of the same limit and key created before `newest`. Two schedules of the key at once
+    take turns here, so the later one sees (and supersedes) the earlier one instead of neither seeing the
+    other's uncommitted row."""
+    conn.execute(_KEY_TURN, {"limit_name": limit_name, "key": key})
     return [row["id"] for row in rows(conn, _OLDER_WITH_KEY, limit_name=limit_name, key=key, newest=newest)]
 
 
