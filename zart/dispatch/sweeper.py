@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -49,10 +50,19 @@ LEAD_INTERVALS = 2.0
 class Sweeper:
     """Runs in a worker's main process, in its own thread."""
 
-    def __init__(self, settings: Settings, publisher: Publisher, probe: BrokerProbe) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        publisher: Publisher,
+        probe: BrokerProbe,
+        pending_start: Callable[[], object] | None = None,
+    ) -> None:
         self._settings = settings
         self._publisher = publisher
         self._probe = probe
+        # the worker's start-up writes (its catalog, its declared schedules) when they failed as it became
+        # ready (Postgres unreachable): tried again before each pass until they go through
+        self._pending_start = pending_start
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="zart-sweeper", daemon=True)
         self._lead: SweepLead | None = None
@@ -72,6 +82,7 @@ class Sweeper:
         interval = self._settings.sweep_interval
         while not self._stop.wait(interval):
             started = time.perf_counter()
+            self._finish_start()
             try:
                 if self._probe.announce(self._lead):  # another sweeper holds the fleet's turn
                     continue
@@ -89,6 +100,18 @@ class Sweeper:
             except Exception:
                 log.warning("sweep failed; trying again in %ss", interval, exc_info=True)
             self.fire_schedules()
+
+    def _finish_start(self) -> None:
+        if self._pending_start is None:
+            return
+        try:
+            self._pending_start()
+        except Exception:
+            log.warning("could not record this worker's tasks yet; trying again in %ss",
+                        self._settings.sweep_interval, exc_info=True)
+            return
+        log.info("recorded this worker's tasks")
+        self._pending_start = None
 
     def sweep_once(self, now: datetime | None = None) -> list[str]:
         """Every duty once (`now`: the database's clock as the sweep began, when the caller has it); returns

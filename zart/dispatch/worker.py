@@ -173,6 +173,12 @@ def record_catalog(settings: Settings) -> None:
         flow.declare(conn, [spec.columns() for spec in default_registry.limits()], recorder)
 
 
+def start_up(settings: Settings) -> None:
+    """What a worker writes as it becomes ready: the tasks it runs, and the schedules its code declares."""
+    record_catalog(settings)
+    reconcile_schedules(settings)
+
+
 def reconcile_schedules(settings: Settings) -> None:
     """Bring the schedules declared on this process's tasks into the store (see zart.schedules.reconcile).
 
@@ -192,11 +198,16 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
         if getattr(sender, "app", None) is not app:
             return
         import_modules((BUILT_IN_WORKFLOWS, *settings.imports))
-        record_catalog(settings)
-        reconcile_schedules(settings)
+        pending_start = None
+        try:
+            start_up(settings)
+        except Exception:  # Postgres unreachable as the worker starts: the sweeper must run all the same
+            log.warning("could not record this worker's tasks; its sweeper tries again every %ss",
+                        settings.sweep_interval, exc_info=True)
+            pending_start = functools.partial(start_up, settings)
         queues = tuple(sorted(app.amqp.queues.consume_from))
         probe = BrokerProbe(app, queues, settings.self_claim, announce_seconds=max(10.0, 3 * settings.sweep_interval))
-        sweeper = Sweeper(settings, publisher, probe)
+        sweeper = Sweeper(settings, publisher, probe, pending_start)
         sweeper.start()
         state["sweeper"] = sweeper
         freeze_startup_heap()
