@@ -22,9 +22,11 @@ def supervise(argv: list[str], say: Callable[[str], None]) -> int:
     stopping = False
     child: subprocess.Popen[bytes] | None = None
 
+    stop_signal = signal.SIGTERM
+
     def forward(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
+        nonlocal stopping, stop_signal
+        stopping, stop_signal = True, signal.Signals(signum)
         if child is not None and child.poll() is None:
             child.send_signal(signum)
 
@@ -32,6 +34,8 @@ def supervise(argv: list[str], say: Callable[[str], None]) -> int:
         signal.signal(signum, forward)
     while True:
         child = subprocess.Popen(argv)
+        if stopping:  # asked to stop while the new worker was starting: the signal reached only the old one
+            child.send_signal(stop_signal)
         code = child.wait()
         if stopping or code == 0:
             return code
