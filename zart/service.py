@@ -492,13 +492,15 @@ class ZartService:
         url = self.settings.database_url
         with db.transaction(url) as conn:
             done = cancel_store.cancel(conn, execution_id)
-            if not done.finished:
-                row = executions.get_execution(conn, execution_id)
-                if row is None:
-                    raise ExecutionNotFound(execution_id)
-                raise ExecutionAlreadyFinished(f"execution {execution_id} already finished as {row['status']}")
-            if triggered_by is not None:
+            row = None if done.finished else executions.get_execution(conn, execution_id)
+            if done.finished and triggered_by is not None:
                 audit.record_action(conn, action="cancel", triggered_by=triggered_by, execution_id=execution_id)
+        if not done.finished:
+            if row is None:
+                raise ExecutionNotFound(execution_id)
+            if row["status"] == "cancelled":  # cancelled before: finish a cascade an earlier cancel left cut short
+                self.cancel_descendants(execution_id)
+            raise ExecutionAlreadyFinished(f"execution {execution_id} already finished as {row['status']}")
         if done.wake_parent is not None:  # a cancelled child counts as a failed one: its parent goes on
             self.publish(done.wake_parent)
         self.cancel_descendants(execution_id)
