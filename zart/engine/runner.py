@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from zart.engine import clock
 from zart.engine.context import CHILD_FUNCTION_TASK, Context, Publish, current_context, ensure_storable, utcnow
 from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper
@@ -35,7 +36,7 @@ from zart.flow.handoff import dispatch_held
 from zart.observability import hooks
 from zart.registry import Registry, Task, default_registry, resolve_function
 from zart.retry import RetryPolicy
-from zart.store import completion, db, executions, flow
+from zart.store import completion, db, executions, flow, sweeps
 from zart.store.sql import Undecodable
 
 log = logging.getLogger(__name__)
@@ -246,6 +247,7 @@ def _run_claimed(
     registry: Registry,
     make_context: Callable[..., Context],
 ) -> str:
+    clock.keep_in_step(lambda: sweeps.database_now(conn))  # deadlines are the database's times
     return _run_hooked(_ClaimedRun(config, conn, claimed, token, publish, make_context), registry)
 
 
