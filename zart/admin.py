@@ -182,10 +182,13 @@ class AdminService:
         if unknown:
             raise StepNotFound(f"execution {execution_id} has no step(s) {', '.join(repr(n) for n in unknown)}")
         first = min(by_name[n]["position"] for n in step_names)
-        rerun = [
+        named = {
             s["name"] for s in steps if s["name"] in step_names or (s["position"] > first and s["name"] not in preserve)
-        ]
-        keep = [s["name"] for s in steps if s["name"] not in rerun and s["status"] == "completed"]
+        }
+        keep = [s["name"] for s in steps if s["name"] not in named and s["status"] == "completed"]
+        # only checkpoints are copied: a step that had not completed (a child still running, a failure the handler
+        # caught, a wait that timed out) runs again too, wherever it is
+        rerun = [s["name"] for s in steps if s["name"] not in keep]
         return {
             "execution_id": execution_id,
             "status": execution["status"],
