@@ -244,6 +244,7 @@ def test_a_100_task_chord_and_a_50_task_chain(service, start_zart, start_legacy,
         ({"canvas": {"task": "x", "subtask_type": "xmap"}}, "not a canvas type"),
         ({"canvas": {"task": "legacy.add", "args": "1,2"}}, "args must be an array"),
         ({"canvas": {"task": "legacy.add"}, "start_at": "tomorrow"}, "start_at"),
+        ({"canvas": {"task": "legacy." + "x" * 193}}, "task name of 1 to 198 characters"),
         ({}, "data.canvas is required"),
     ],
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from zart.limits import CALLER_NAMED_TASKS, QUEUE_RULE, is_queue, is_reserved_task
+from zart.limits import CALLER_NAMED_TASKS, NAME_MAX, QUEUE_RULE, is_queue, is_reserved_task
 
 CANVAS_TASK = CALLER_NAMED_TASKS[0]
 KINDS = ("task", "chain", "group", "chord")
@@ -139,8 +139,9 @@ def _task(
     problems: list[str],
 ) -> Node | None:
     name = value.get("task")
-    if not isinstance(name, str) or not name or len(name) > 200:
-        problems.append(f"{where}.task must be a task name of 1 to 200 characters")
+    if not isinstance(name, str) or not name or len(f"{path} {name}") > NAME_MAX:
+        problems.append(f"{where}.task must be a task name of 1 to {NAME_MAX - len(path) - 1} characters here "
+                        "(its step is named after its position and the task)")
         return None
     if is_reserved_task(name):
         problems.append(f"{where}.task {name!r} is one of zart's or Celery's own tasks, which a canvas may not send")
