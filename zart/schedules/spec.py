@@ -6,6 +6,7 @@ Pure and light: no database, and the cron library is imported only when an expre
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -189,11 +190,26 @@ def validate(spec: ScheduleSpec) -> ScheduleSpec:
     return spec
 
 
+GAP_SAMPLE = 64  # a cron expression's coming ticks looked at for its shortest gap (two months of a daily one)
+
+
+def shortest_gap(spec: ScheduleSpec) -> float | None:
+    """Seconds between the two closest of the schedule's ticks (an interval's own length; for a cron expression,
+    over its next GAP_SAMPLE instants); None when it has fewer than two."""
+    if spec.every:
+        return float(spec.every)
+    from cronsim import CronSim
+
+    assert spec.cron is not None
+    start = max(datetime.now(UTC), spec.start_at or datetime.now(UTC)).astimezone(zone(spec.timezone))
+    instants = [t.astimezone(UTC) for t in itertools.islice(CronSim(spec.cron, start), GAP_SAMPLE)]
+    gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(instants) if later > earlier]
+    return min(gaps) if gaps else None
+
+
 def _check_jitter_within_gap(spec: ScheduleSpec) -> None:
     """A tick's jitter must end before the next tick: ticks then fire in their order, and catch-up can tell a
     missed tick from an on-time one."""
-    from zart.schedules.ticks import shortest_gap
-
     gap = shortest_gap(spec)
     if gap is not None and spec.jitter >= gap:
         raise InvalidData(f"jitter must be shorter than the time between two ticks ({gap:g} seconds here)")

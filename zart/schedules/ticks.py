@@ -16,7 +16,6 @@ Intervals ignore the timezone: every 3600 seconds is every hour of elapsed time,
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -72,20 +71,6 @@ def latest_tick(spec: ScheduleSpec, at_or_before: datetime, not_before: datetime
     if spec.end_at is not None and candidate > spec.end_at:
         return None
     return candidate
-
-
-GAP_SAMPLE = 64  # a cron expression's ticks looked at for its shortest gap (about two months of a daily one)
-
-
-def shortest_gap(spec: ScheduleSpec) -> float | None:
-    """Seconds between the two closest of the schedule's coming ticks (an interval's own length; for a cron
-    expression, over its next GAP_SAMPLE ticks); None when it has fewer than two."""
-    if spec.every:
-        return float(spec.every)
-    start = max(datetime.now(UTC), spec.start_at or EPOCH)
-    coming = list(ticks(spec, start, datetime.max.replace(tzinfo=UTC), GAP_SAMPLE))
-    gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(coming)]
-    return min(gaps) if gaps else None
 
 
 def jitter_offset(schedule_id: str, tick: datetime, jitter: float) -> float:
