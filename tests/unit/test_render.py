@@ -28,6 +28,8 @@ def test_waiting_text_names_the_reason():
     remote = {"kind": "remote", "steps": ["charge", "thumb-1"]}
     assert render.waiting_text(remote, None, None) == "remote celery charge, thumb-1"
     assert render.waiting_text(remote, None, until) == f"remote celery charge, thumb-1 (until {until})"
+    waiting_for_worker = {"kind": "worker", "task": "etl.nightly"}
+    assert render.waiting_text(waiting_for_worker, None, until) == f"worker registering etl.nightly (until {until})"
     assert render.waiting_text(None, None, until) == f"timer (until {until})"
     assert render.waiting_text(None, None, None) is None
 

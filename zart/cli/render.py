@@ -142,6 +142,7 @@ def waiting_text(waiting_for: Mapping[str, Any] | None, event: str | None, wake_
         "children": ", ".join(details.get("steps", [])),
         "remote": "celery " + ", ".join(details.get("steps", [])),
         "rate_limit": f"{details.get('limit')} (step {details.get('step')})",
+        "worker": f"registering {details.get('task')}",
     }
     reason = " ".join(part for part in (kind, subject.get(kind, details.get("step"))) if part)
     return f"{reason} (until {wake_at})" if wake_at and kind != "children" else reason

@@ -31,7 +31,7 @@ from zart.engine.runner import ReadySelection, RunnerConfig, run_execution
 from zart.heap import freeze_startup_heap
 from zart.observability import logs, metrics, tracing
 from zart.registry import default_registry, import_modules
-from zart.store import catalog, db, executions, flow
+from zart.store import catalog, db, executions, flow, unregistered
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,8 @@ def record_catalog(settings: Settings) -> None:
             ],
             recorder,
         )
+        # executions given back by workers that lacked these tasks need not wait out their back-off
+        unregistered.wake_for_tasks(conn, [task.name for task in default_registry.tasks()])
         flow.declare(conn, [spec.columns() for spec in default_registry.limits()], recorder)
 
 

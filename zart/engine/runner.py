@@ -36,12 +36,21 @@ from zart.flow.handoff import dispatch_held
 from zart.observability import hooks
 from zart.registry import Registry, Task, default_registry, resolve_function
 from zart.retry import RetryPolicy
-from zart.store import completion, db, executions, flow, sweeps
+from zart.store import completion, db, executions, flow, sweeps, unregistered
 from zart.store.sql import Undecodable
 
 log = logging.getLogger(__name__)
 
+# An execution of a task this worker does not register waits for a worker that does: a tenth of its age, within
+# these bounds, so a new task's first executions during a rolling deploy come back within seconds while one no
+# worker has been able to run for an hour is looked at every five minutes, not every few seconds forever.
 UNKNOWN_TASK_BACKOFF = 5.0
+UNKNOWN_TASK_BACKOFF_CAP = 300.0
+
+
+def unregistered_task_delay(age_seconds: float) -> float:
+    """Seconds before an execution whose task this worker lacks is offered again."""
+    return min(UNKNOWN_TASK_BACKOFF_CAP, max(UNKNOWN_TASK_BACKOFF, age_seconds / 10))
 
 
 @dataclass(frozen=True)
@@ -382,7 +391,7 @@ class _ClaimedRun:
             log.warning(
                 "task %r is not registered in this worker; releasing %s", self.claimed["task"], self.execution_id
             )
-            self._release(self.claimed["attempt"], UNKNOWN_TASK_BACKOFF)
+            self._wait_for_a_worker_with_the_task()
             return "unknown-task"
         if self.claimed["past_deadline"]:
             return self._finish("failed", None, error_json(ExecutionTimeout("execution exceeded its timeout")))
@@ -436,6 +445,18 @@ class _ClaimedRun:
         self._release(attempt + 1, delay)
         self.publish(self.execution_id, delay if delay <= self.config.short_wait_hint else None)
         return "retrying"
+
+    def _wait_for_a_worker_with_the_task(self) -> None:
+        """Give the execution back to wait for a worker that registers its task (one starting wakes it)."""
+        delay = unregistered_task_delay(unregistered.age_seconds(self.conn, self.execution_id))
+        executions.park(
+            self.conn,
+            self.execution_id,
+            self.token,
+            wake_at=utcnow() + timedelta(seconds=delay),
+            waiting_for={"kind": "worker", "task": self.claimed["task"]},
+            attempt=self.claimed["attempt"],
+        )
 
     def _release(self, attempt: int, delay: float) -> None:
         """Give the execution back, ready again after `delay` seconds."""

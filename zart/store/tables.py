@@ -121,6 +121,12 @@ executions = Table(
         text("(waiting_for ->> 'rule')"),
         postgresql_where=text("status = 'waiting' AND (waiting_for ->> 'kind') = 'pause'"),
     ),
+    # the executions given back by a worker that lacks their task (migration 0022): a worker with it wakes them
+    Index(
+        "executions_waiting_for_worker_idx",
+        "task",
+        postgresql_where=text("status = 'waiting' AND (waiting_for ->> 'kind') = 'worker'"),
+    ),
     Index(
         "executions_held_idx",
         "flow_limit",
