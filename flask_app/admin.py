@@ -51,6 +51,9 @@ ACTIVE = (
     "`run_changed`: `expected_run_index` was given and the execution is at another run (a repeated request)."
 )
 CHILD = "`child_execution`: new `data` for a child execution (its input is what its parent's code passed)."
+DEDUP = (
+    "`execution_already_exists`: its dedup key is held by another active execution (reviving this one would make two)."
+)
 RULE_NOT_FOUND = "`pause_rule_not_found`: no pause rule has this ID."
 
 
@@ -90,7 +93,7 @@ def runs(execution_id: str) -> Any:
     {
         **COMMON,
         404: NOT_FOUND + " `step_not_found`: the current run has no step of that name.",
-        409: "`step_not_dead`: only a step whose exhausted retries failed the execution can be retried.",
+        409: "`step_not_dead`: only a step whose exhausted retries failed the execution can be retried. " + DEDUP,
     }
 )
 def retry_step(body: dict[str, Any], execution_id: str) -> Any:
@@ -106,7 +109,7 @@ def retry_step(body: dict[str, Any], execution_id: str) -> Any:
     {
         **COMMON,
         404: NOT_FOUND,
-        409: ACTIVE + " " + CHILD,
+        409: ACTIVE + " " + CHILD + " " + DEDUP,
         422: INVALID + " New `data` passes the checks of scheduling: the task's schema, `task_not_registered`.",
     }
 )
@@ -121,7 +124,9 @@ def restart(body: dict[str, Any], execution_id: str) -> Any:
 @blp.requires("admin")
 @blp.arguments(RerunRequest)
 @blp.response(200, RerunResult)
-@blp.errors({**COMMON, 404: NOT_FOUND + " `step_not_found`: a named step is not in the current run.", 409: ACTIVE})
+@blp.errors(
+    {**COMMON, 404: NOT_FOUND + " `step_not_found`: a named step is not in the current run.", 409: ACTIVE + " " + DEDUP}
+)
 def rerun(body: dict[str, Any], execution_id: str) -> Any:
     """Selective rerun: a new run re-running the named steps and everything after the first of them"""
     return _admin().rerun(

@@ -11,7 +11,14 @@ from tests.harness import poll
 from tests.reliability.journal import body_runs
 from tests.workflows import entries
 from zart.admin import AdminService
-from zart.errors import ExecutionActive, ExecutionNotFound, InvalidData, StepNotDead, StepNotFound
+from zart.errors import (
+    ExecutionActive,
+    ExecutionAlreadyExists,
+    ExecutionNotFound,
+    InvalidData,
+    StepNotDead,
+    StepNotFound,
+)
 
 
 @pytest.fixture()
@@ -55,6 +62,37 @@ def test_retry_step_revives_a_dead_step_without_rerunning_earlier_ones(service, 
     assert [a["outcome"] for a in b["attempts_detail"]] == ["failed", "failed", "completed"]
     assert [(a["action"], a["triggered_by"]) for a in detail["actions"]] == [("retry-step", "ops@example.com")]
     assert len(detail["runs"]) == 1
+
+
+def test_reviving_an_execution_whose_dedup_key_a_newer_one_holds_is_refused_cleanly(
+    service, admin, worker, log_dir, unique
+):
+    """A finished execution's dedup key was taken by a newer active execution: a retry, restart or rerun of the
+    old one would make two active executions of one key. Each is refused (409) and changes nothing; once the
+    newer one is gone the retry goes through."""
+    journal, flag, key = log_dir / "bodies.journal", log_dir / "flag", unique("key")
+    old = unique("dead")
+    service.schedule("a.dead-step", {"journal": str(journal), "flag": str(flag)}, execution_id=old, dedup_key=key)
+    assert finished(service, old)["status"] == "failed"
+    newer = unique("newer")
+    service.schedule("t.event", {"journal": str(journal)}, execution_id=newer, dedup_key=key)
+    poll(lambda: service.status(newer)["status"] == "waiting", what="the newer execution to wait")
+
+    flag.touch()
+    for revive in (
+        lambda: admin.retry_step(old, "b", "ops@example.com"),
+        lambda: admin.restart(old, None, force=False, triggered_by="ops@example.com"),
+        lambda: admin.rerun(old, ["b"], preserve=[], force=False, triggered_by="ops@example.com"),
+    ):
+        with pytest.raises(ExecutionAlreadyExists, match="dedup key"):
+            revive()
+    row = service.status(old)
+    assert (row["status"], row["run_index"]) == ("failed", 0)
+    assert admin.detail(old)["actions"] == []
+
+    service.cancel(newer)
+    admin.retry_step(old, "b", "ops@example.com")
+    assert finished(service, old)["status"] == "completed"
 
 
 def test_rerun_reruns_the_named_step_and_its_successors_only(service, admin, worker, log_dir, unique):

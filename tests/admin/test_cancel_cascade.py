@@ -65,3 +65,34 @@ def test_a_repeated_cancel_finishes_a_cascade_cut_short(env, monkeypatch):
     with pytest.raises(ExecutionAlreadyFinished):
         service.cancel(parent_id, triggered_by="ops")  # what an operator does after an error
     assert [status(url, child) for child in kids] == ["cancelled", "cancelled"]
+
+
+@zart.task("cascade.forgetful", registry=registry)
+def forgetful(ctx: zart.Context, data: dict) -> Any:
+    """Starts a grandchild and finishes without waiting for it."""
+    ctx.schedule("grandchild", kid, {})
+    return "done"
+
+
+@zart.task("cascade.root", registry=registry)
+def root(ctx: zart.Context, data: dict) -> Any:
+    ctx.schedule("child", forgetful, {})
+    return ctx.wait_for_event("stop")
+
+
+def test_a_cancel_reaches_a_grandchild_under_a_child_that_already_finished(env):
+    """The child finished, leaving its grandchild running: cancelling the root still cancels the grandchild (it
+    would otherwise run, or wait for its event, with nobody left to want it, and keep the tree from retention)."""
+    settings = env.settings()
+    service = ZartService(settings, publish=lambda _id: True, registry=registry)
+    config = RunnerConfig(settings.database_url, 30.0, 0.0, "cascade-runner")
+    url = settings.database_url
+    root_id = f"cascade-{uuid.uuid4().hex[:10]}"
+    child, grandchild = f"{root_id}~child", f"{root_id}~child~grandchild"
+    service.schedule("cascade.root", {}, execution_id=root_id)
+    for execution_id in (root_id, child, grandchild):
+        run_execution(execution_id, config, lambda *_: True, registry)
+    assert [status(url, e) for e in (root_id, child, grandchild)] == ["waiting", "completed", "waiting"]
+
+    service.cancel(root_id, triggered_by="ops")
+    assert [status(url, e) for e in (root_id, child, grandchild)] == ["cancelled", "completed", "cancelled"]

@@ -7,6 +7,7 @@ from typing import Any
 from tests.harness import assert_nothing_stranded, poll
 from tests.integration.test_core import finished, query, schedule
 from tests.workflows import entries
+from zart.service import ZartService
 
 
 def remote_rows(service: Any, execution_id: str) -> list[dict[str, Any]]:
@@ -139,3 +140,25 @@ def test_remote_steps_are_spans_in_the_execution_trace(service, start_zart, lega
     assert len({run["trace_id"] for run in runs}) == 1 and len(runs) >= 2  # one trace across runs
     assert sorted(s["attributes"]["zart.remote.task"] for s in remote) == ["legacy.add", "legacy.multiply"]
     assert all(s["trace_id"] == runs[0]["trace_id"] for s in remote)
+
+
+def test_replay_of_a_run_waiting_on_a_remote_step_is_consistent_and_writes_nothing(
+    service, env, zart_worker, legacy_worker, log_dir
+):
+    """`zart replay` stops where the record ends: a run parked on a Celery task still running (alone, or beside
+    another task) replays as consistent, and the replay neither parks, fails nor re-sends anything."""
+    release = log_dir / "release"
+    single, journal = schedule(service, "c.blocking", log_dir, release=str(release))
+    beside, _ = schedule(service, "c.blocking-beside-another", log_dir, release=str(release))
+    for execution_id in (single, beside):
+        poll(lambda e=execution_id: service.status(e)["status"] == "waiting", what="the run to park on its task")
+    before = {e: (remote_rows(service, e), service.status(e)) for e in (single, beside)}
+    replayer = ZartService(env.settings())  # knows the workflows' code, as `zart replay -I ...` does
+    results = {r["execution_id"]: r for r in replayer.replay(task="c.blocking", limit=100)}
+    results.update({r["execution_id"]: r for r in replayer.replay(task="c.blocking-beside-another", limit=100)})
+    outcomes = [(results[e]["outcome"], results[e]["message"]) for e in (single, beside)]
+    assert outcomes == [("consistent", None), ("consistent", None)]
+    assert {e: (remote_rows(service, e), service.status(e)) for e in (single, beside)} == before
+    release.touch()
+    assert finished(service, single)["output"] == {"value": "released", "after": 4}
+    assert finished(service, beside)["output"] == ["released", 4]

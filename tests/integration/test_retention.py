@@ -140,6 +140,47 @@ def test_a_parent_goes_only_with_all_its_children(renv, rservice):
     assert_counts_exact(renv)
 
 
+def test_a_child_revived_while_a_prune_runs_is_not_deleted_under_its_restart(renv, rservice):
+    """A restart of a finished child commits while a prune that saw the whole tree finished is deleting it: the
+    prune must leave the tree (the child is active again), not delete the execution the restart just revived."""
+    import threading
+
+    from zart.store import admin as admin_store
+
+    admin = AdminService(rservice)
+    root, child = "ret-revived", "ret-revived~child"
+    with db.transaction(renv.database_url) as conn:
+        executions.insert_execution(conn, execution_id=root, task="t.any", data={})
+        executions.insert_execution(conn, execution_id=child, task="t.any", data={}, parent_id=root)
+        executions.finish(conn, child, status="cancelled", token=None)
+        executions.finish(conn, root, status="completed", token=None, output={})
+    backdate(renv, [root], days=1000)
+
+    pruned: list[dict] = []
+    with db.transaction(renv.database_url) as conn:  # the restart of the child, as AdminService.restart writes it
+        assert admin_store.lock_execution(conn, child) is not None
+        admin_store.start_new_run(conn, child, "restart", None, "ops", None)
+        pruner = threading.Thread(target=lambda: pruned.append(admin.prune(900 * 86400, ["completed"], False, "t")))
+        pruner.start()
+
+        def prune_done_or_blocked() -> bool:
+            with db.autocommit(renv.database_url) as probe:
+                waiting = probe.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar_one()
+            return not pruner.is_alive() or waiting > 0
+
+        poll(prune_done_or_blocked, what="the prune to finish or wait for the child's row")
+    pruner.join(30)
+    assert not pruner.is_alive()
+    assert rservice.status(child)["status"] == "pending"  # the restart's new run is there to be run
+    assert rservice.status(root)["status"] == "completed"  # and its tree was left whole
+    assert pruned and pruned[0]["total"] == 0
+
+    rservice.cancel(child)
+    assert admin.prune(900 * 86400, ["completed"], False, "test")["total"] == 2  # finished again: both go
+    assert rows_of(renv, [root])["executions"] == 0
+    assert_counts_exact(renv)
+
+
 def test_bad_prune_requests_change_nothing(rservice):
     admin = AdminService(rservice)
     with pytest.raises(InvalidData):

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from zart.engine.context import CHILD_FUNCTION_TASK, Context, current_context
+from zart.engine.remote import RemoteSteps
 from zart.errors import ControlSignal, NonDeterminismError, WorkflowDefinitionError
 from zart.registry import Registry
 from zart.store import db, history
@@ -53,8 +54,26 @@ class _NoLease:
         pass
 
 
+class _ReplayRemoteSteps(RemoteSteps):
+    """Remote steps as a replay sees them: a dispatch still in flight, or one whose failure would now be judged,
+    is where the record ends (a live run would listen for its outcome there, or write the failure in a
+    transaction of its own, not through `_write`)."""
+
+    def _wait_for_outcome(self, deadline: float) -> bool:
+        return False
+
+    def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        raise ReachedFrontier()
+
+
 class ReplayContext(Context):
     """A context that answers only from the recorded run and stops where the record ends."""
+
+    @property
+    def _remote(self) -> RemoteSteps:
+        if self._remote_steps is None:
+            self._remote_steps = _ReplayRemoteSteps(self)
+        return self._remote_steps
 
     def _enter(self, name: str, kind: str) -> tuple[int, dict[str, Any] | None]:
         position, checkpoint = super()._enter(name, kind)
@@ -73,6 +92,9 @@ class ReplayContext(Context):
 
     def _park_for_children(self, names: list[str]) -> None:
         raise ReachedFrontier()
+
+    def _park_on_steps(self, kind: str, names: list[str], wake_at: Any, *, relaxed: bool = False) -> None:
+        raise ReachedFrontier()  # a wait on remote steps (beside children or not) still in flight
 
     def _hold_if_paused(self, name: str) -> None:
         return None

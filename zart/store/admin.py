@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
+from zart.errors import ExecutionAlreadyExists
 from zart.store.sql import one, rows, to_json
+
+DEDUP_KEY_INDEX = "executions_dedup_key_idx"
+
+
+@contextmanager
+def _reviving(execution_id: str) -> Iterator[None]:
+    """Making a finished execution active again: its dedup key may be held by a newer active execution, and the
+    unique index refuses a second one. Say so as a conflict (the transaction is spoilt: the caller ends it)."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) != DEDUP_KEY_INDEX:
+            raise
+        raise ExecutionAlreadyExists(
+            f"execution {execution_id}'s dedup key is held by another active execution: reviving this one would "
+            "make two; wait for that one to finish (or cancel it) first"
+        ) from None
+
 
 _LOCK = text(
     """
@@ -61,7 +83,8 @@ def reset_dead_step(
     """The step gets a fresh retry budget (its attempts stay in history) and the execution is ready again,
     with a fresh deadline `timeout` seconds away (none when None)."""
     conn.execute(_RESET_STEP, {"id": execution_id, "run": run_index, "name": name, "attempt": attempt})
-    conn.execute(_REOPEN, {"id": execution_id, "timeout": timeout})
+    with _reviving(execution_id):
+        conn.execute(_REOPEN, {"id": execution_id, "timeout": timeout})
 
 
 _NEW_RUN = text(
@@ -96,7 +119,10 @@ def start_new_run(
 ) -> int:
     """Close the current run (cancelled if it was still active) and open the next one, pending, with a fresh
     deadline `timeout` seconds away (none when None)."""
-    row = one(conn, _NEW_RUN, id=execution_id, input=to_json(data), trigger=trigger, by=triggered_by, timeout=timeout)
+    with _reviving(execution_id):
+        row = one(
+            conn, _NEW_RUN, id=execution_id, input=to_json(data), trigger=trigger, by=triggered_by, timeout=timeout
+        )
     assert row is not None
     return int(row["run_index"])
 

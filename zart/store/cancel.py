@@ -1,4 +1,5 @@
-"""Cancellation: the terminal write (completion's, so a child reports to its parent) and the active children."""
+"""Cancellation: the terminal write (completion's, so a child reports to its parent) and the active executions
+below one."""
 
 from __future__ import annotations
 
@@ -7,11 +8,19 @@ from sqlalchemy import Connection, text
 from zart.store import completion
 from zart.store.sql import rows
 
-_CHILDREN = text(
+# The active executions nearest below `id`: its active children and, when `through_finished`, the active
+# descendants of its finished children (a child that finished may have left a child of its own running). Only the
+# first level is limited to runs before `before_run`.
+_ACTIVE_BELOW = text(
     """
-    SELECT id FROM executions
-    WHERE parent_id = :id AND status IN ('pending', 'running', 'waiting')
-      AND (CAST(:before_run AS integer) IS NULL OR parent_run < :before_run)
+    WITH RECURSIVE walk AS (
+        SELECT id, status FROM executions
+        WHERE parent_id = :id AND (CAST(:before_run AS integer) IS NULL OR parent_run < :before_run)
+        UNION ALL
+        SELECT c.id, c.status FROM executions c JOIN walk w ON c.parent_id = w.id
+        WHERE :through_finished AND w.status NOT IN ('pending', 'running', 'waiting')
+    )
+    SELECT id FROM walk WHERE status IN ('pending', 'running', 'waiting')
     """
 )
 
@@ -22,6 +31,10 @@ def cancel(conn: Connection, execution_id: str) -> completion.Finished:
     return completion.finish_and_report(conn, execution_id, status="cancelled", token=None)
 
 
-def active_children(conn: Connection, execution_id: str, before_run: int | None = None) -> list[str]:
-    """The active children of an execution; with `before_run`, only those its earlier runs started."""
-    return [r["id"] for r in rows(conn, _CHILDREN, id=execution_id, before_run=before_run)]
+def active_below(
+    conn: Connection, execution_id: str, before_run: int | None = None, *, through_finished: bool = True
+) -> list[str]:
+    """The active children of an execution (with `before_run`, only those its earlier runs started) and, when
+    `through_finished`, the active executions below its finished children, however deep."""
+    rows_found = rows(conn, _ACTIVE_BELOW, id=execution_id, before_run=before_run, through_finished=through_finished)
+    return [r["id"] for r in rows_found]

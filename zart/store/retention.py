@@ -3,8 +3,8 @@
 A batch picks a few hundred roots (top-level, final, finished before the cutoff) from the partial index on
 completion time, locking them with SKIP LOCKED so it never waits on a row someone else holds. Each root goes
 with all its descendants, its runs, events, steps, attempts and audit entries, in one short transaction; a
-root with a descendant still active is left for a later pass. The counting triggers see every deleted row,
-so the maintained counts stay exact.
+root with a descendant still active (or locked by someone changing it) is left for a later pass. The counting
+triggers see every deleted row, so the maintained counts stay exact.
 """
 
 from __future__ import annotations
@@ -27,15 +27,34 @@ _FINISHED_ROOTS = """
                       WHERE c.parent_id = r.id AND c.status IN ('pending', 'running', 'waiting'))
 """
 
-# the roots with every descendant; a tree with any active member is dropped whole
-_TREES = """
+# the roots with every descendant
+_TREE = """
     tree AS (
         SELECT id, id AS root, status FROM roots
         UNION ALL
         SELECT c.id, t.root, c.status FROM executions c JOIN tree t ON c.parent_id = t.id
-    ), doomed AS (
+    )
+"""
+
+# a tree with any active member is dropped whole (as the statement's snapshot saw them: for a count)
+_TREES = f"""
+    {_TREE}, doomed AS (
         SELECT id FROM tree WHERE root NOT IN (
             SELECT root FROM tree WHERE status IN ('pending', 'running', 'waiting'))
+    )
+"""
+
+# For a delete, every member is locked first and judged by its latest version: a restart or dead-step retry of
+# a descendant may commit after the statement's snapshot (which saw it finished), and a delete that waited for
+# it would otherwise remove the execution just revived. A member someone else holds (SKIP LOCKED, so the batch
+# never waits) or that changed to active keeps its tree for a later pass.
+_LOCKED_TREES = f"""
+    {_TREE}, members AS MATERIALIZED (
+        SELECT e.id, e.status FROM executions e WHERE e.id IN (SELECT id FROM tree) FOR UPDATE SKIP LOCKED
+    ), doomed AS (
+        SELECT id FROM tree WHERE root NOT IN (
+            SELECT t.root FROM tree t LEFT JOIN members m ON m.id = t.id
+            WHERE m.id IS NULL OR m.status IN ('pending', 'running', 'waiting'))
     )
 """
 
@@ -44,7 +63,7 @@ _DELETE_BATCH = text(
     WITH RECURSIVE roots AS (
         SELECT id, status, completed_at FROM ({_FINISHED_ROOTS}
             ORDER BY r.completed_at LIMIT :limit FOR UPDATE OF r SKIP LOCKED) picked
-    ), {_TREES},
+    ), {_LOCKED_TREES},
     steps_gone AS (DELETE FROM steps WHERE execution_id IN (SELECT id FROM doomed)),
     attempts_gone AS (DELETE FROM step_attempts WHERE execution_id IN (SELECT id FROM doomed)),
     remote_gone AS (DELETE FROM remote_steps WHERE execution_id IN (SELECT id FROM doomed)),
