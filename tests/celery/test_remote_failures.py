@@ -221,3 +221,22 @@ def test_a_task_the_worker_holds_back_for_its_celery_rate_limit_is_reported_held
     execution_id, journal = schedule(service, "c.rate-limited", log_dir)
     assert finished(service, execution_id, timeout=40)["output"] == [0, 1]
     assert entries(journal, "rate_limited-1") == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "cause", "problem"),
+    [
+        ("nan", "UnstorableValue", "NaN"),
+        ("nul", "UnstorableValue", "U+0000"),
+        ("set", "UnstorableValue", "not JSON"),
+        ("raise-nul", "ValueError", "bad\ufffdbyte"),
+    ],
+)
+def test_a_result_the_store_cannot_hold_fails_the_step_once_and_clearly(
+    service, zart_worker, legacy_worker, log_dir, kind, cause, problem
+):
+    execution_id, journal = schedule(service, "c.unstorable-result", log_dir, kind=kind)
+    row = finished(service, execution_id)
+    assert row["status"] == "failed"
+    assert row["error"]["cause"] == cause and problem in row["error"]["message"]
+    assert entries(journal, "returns") == 1  # not run again as if its worker had gone silent

@@ -83,3 +83,13 @@ def rate_limited(journal: str, n: int) -> int:
     """Celery's own rate limit: a second call waits about five seconds in the worker's token bucket."""
     note(journal, f"rate_limited-{n}")
     return n
+
+
+@app.task(name="legacy.returns")
+def returns(journal: str, kind: str) -> object:
+    """A value Postgres's jsonb refuses (or an exception whose message it refuses)."""
+    note(journal, "returns")
+    if kind == "raise-nul":
+        raise ValueError("bad\x00byte")
+    return {"nan": float("nan"), "nul": "a\x00b", "set": {1, 2}}[kind]
+
