@@ -131,3 +131,8 @@ def rate_limited(ctx: zart.Context, data: dict) -> object:
 def unstorable_result(ctx: zart.Context, data: dict) -> object:
     return ctx.step("returns", legacy.returns, data["journal"], data["kind"])
 
+
+@zart.task("c.refuses")
+def refuses(ctx: zart.Context, data: dict) -> object:
+    return ctx.step("refuses", legacy.refuses, data["journal"], data["how"], dispatch_timeout=data["dispatch_timeout"])
+

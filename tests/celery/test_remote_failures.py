@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 
 import pytest
+from celery import Celery
 
 from tests.celery.test_remote_steps import remote_rows
 from tests.harness import poll
 from tests.integration.test_core import attempts_of, finished, query, schedule
 from tests.workflows import entries
 from zart.celery import results
+from zart.celery.calls import FAILURE_TASK, RESULT_TASK
 
 
 def test_self_retry_is_honoured_and_is_not_a_step_failure(service, zart_worker, legacy_worker, log_dir):
@@ -240,3 +242,23 @@ def test_a_result_the_store_cannot_hold_fails_the_step_once_and_clearly(
     assert row["status"] == "failed"
     assert row["error"]["cause"] == cause and problem in row["error"]["message"]
     assert entries(journal, "returns") == 1  # not run again as if its worker had gone silent
+
+
+def test_a_failure_an_integrated_worker_reports_from_its_main_process_sends_no_fallback_callback(
+    env, service, zart_worker, legacy_worker, log_dir
+):
+    """A Reject (like a hard time limit or a lost pool process) is failed by the worker's main process, which
+    also runs the message's error callbacks: the fallback one must not go out, or it races the integration's
+    own report and may record the failure as coming from a worker without the integration."""
+    fallbacks = zart_worker.log_path.read_bytes().count(f"{FAILURE_TASK}[".encode())
+    execution_id, journal = schedule(service, "c.refuses", log_dir, how="reject", dispatch_timeout=300.0)
+    row = finished(service, execution_id)
+    assert row["error"]["cause"] == "Reject" and "not for us" in row["error"]["message"]
+    assert entries(journal, "refuses") == 1
+    # a message queued after the step failed: once the zart worker has taken it, it has taken any callback too
+    sender = Celery("marker", broker=env.broker_url, set_as_current=False)
+    marker = sender.send_task(RESULT_TASK, kwargs={"token": "zart-marker"}, queue=env.settings().queue).id
+    poll(lambda: f"{RESULT_TASK}[{marker}] received".encode() in zart_worker.log_path.read_bytes(),
+         what="the zart worker to take the marker")
+    assert zart_worker.log_path.read_bytes().count(f"{FAILURE_TASK}[".encode()) == fallbacks
+

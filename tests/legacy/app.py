@@ -6,6 +6,7 @@ import os
 import time
 
 from celery import Celery
+from celery.exceptions import Ignore, Reject
 
 from tests.workflows import entries, note
 
@@ -93,3 +94,11 @@ def returns(journal: str, kind: str) -> object:
         raise ValueError("bad\x00byte")
     return {"nan": float("nan"), "nul": "a\x00b", "set": {1, 2}}[kind]
 
+
+@app.task(name="legacy.refuses")
+def refuses(journal: str, how: str) -> str:
+    """Raise Celery's own Reject (the worker drops the message) or Ignore (the worker records nothing)."""
+    note(journal, "refuses")
+    if how == "reject":
+        raise Reject("not for us", requeue=False)
+    raise Ignore()

@@ -73,6 +73,7 @@ class Integration:
         token = getattr(request, "id", None)
         if not is_dispatch_token(token):
             return
+        _drop_fallbacks(request)
         worker = str(getattr(request, "hostname", None) or f"pid-{os.getpid()}")
         with self._lock:
             self._held[token] = _Held(request, worker, time.monotonic())
@@ -89,6 +90,7 @@ class Integration:
         self._ensure_reporter()
 
     def on_prerun(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
+        """The pool process runs the callbacks of a task that returned or raised: it drops the fallback ones."""
         if not is_dispatch_token(task_id) or task is None:
             return
         request = task.request
@@ -229,6 +231,22 @@ def integrate(app: Celery | None = None, settings: Settings | None = None) -> In
         signals.task_unknown.connect(_integration.on_unknown, weak=False)
         signals.task_revoked.connect(_integration.on_revoked, weak=False)
     return _integration
+
+
+def _drop_fallbacks(request: Any) -> None:
+    """The worker's main process fails a task itself (a Reject, a hard time limit, a lost pool process) and then
+    sends the message's error callbacks: drop the fallback ones from the message it decoded, or they race this
+    worker's own report and may record the failure without its exception."""
+    try:
+        _, _, embed = request._payload
+    except (AttributeError, TypeError, ValueError):  # not a protocol 2 message: nothing of ours to drop
+        return
+    if not isinstance(embed, dict):
+        return
+    for key in ("callbacks", "errbacks"):
+        attached = embed.get(key)
+        if isinstance(attached, list):
+            attached[:] = [c for c in attached if _task_of(c) not in _FALLBACK_TASKS]
 
 
 def _task_of(callback: Any) -> Any:
