@@ -7,12 +7,19 @@ import time
 import pytest
 from celery import Celery
 
+from tests.celery.conftest import IMPORTS, celery_worker_argv
 from tests.celery.test_remote_steps import remote_rows
-from tests.harness import poll
+from tests.harness import Environment, Process, Worker, poll, stop_together
 from tests.integration.test_core import attempts_of, finished, query, schedule
 from tests.workflows import entries
 from zart.celery import results
 from zart.celery.calls import FAILURE_TASK, RESULT_TASK
+from zart.dispatch import record_catalog
+from zart.localservices import LocalPostgres, free_port
+from zart.migrate import upgrade
+from zart.registry import Registry
+from zart.service import ZartService
+from zart.store import db
 
 
 def test_self_retry_is_honoured_and_is_not_a_step_failure(service, zart_worker, legacy_worker, log_dir):
@@ -262,3 +269,34 @@ def test_a_failure_an_integrated_worker_reports_from_its_main_process_sends_no_f
          what="the zart worker to take the marker")
     assert zart_worker.log_path.read_bytes().count(f"{FAILURE_TASK}[".encode()) == fallbacks
 
+
+def test_a_result_reported_while_postgres_is_down_is_recorded_once_it_is_back(env, services_dir, log_dir, unique):
+    """The task finished during a database outage: its integrated worker keeps the result and reports it when
+    Postgres is back, instead of losing it and having the task run again as if its worker had gone silent."""
+    postgres = LocalPostgres(services_dir / unique("pg-remote"), free_port())
+    postgres.start(fsync=False)
+    # a lease longer than the outage: the zart worker would otherwise take the task for lost as Postgres returns
+    private = Environment(postgres.url, env.broker_url.rsplit("/", 1)[0] + "/9", IMPORTS,
+                          extra={"ZART_LEASE_SECONDS": "10"})
+    upgrade(postgres.url)
+    record_catalog(private.settings())
+    zart = Worker(private, log_dir, ZART_IMPORTS=IMPORTS)
+    legacy = Process(private.variables(), log_dir, "legacy", celery_worker_argv("tests.legacy.integrated", "legacy", 1))
+    try:
+        zart.wait_ready(60)
+        legacy.wait_for(b" ready.")
+        service = ZartService(private.settings(), registry=Registry())
+        release = log_dir / "release"
+        execution_id, journal = schedule(service, "c.blocking", log_dir, release=str(release))
+        poll(lambda: entries(journal, "wait") == 1, 30, what="the task to start")
+        postgres.stop()
+        release.touch()
+        poll(lambda: entries(journal, "wait-end") == 1, 30, what="the task to finish")
+        time.sleep(1)  # the outage goes on for a moment after the task finished (its report failed)
+        postgres.start(fsync=False)
+        assert finished(service, execution_id, 60)["output"] == {"value": "released", "after": 4}
+        assert entries(journal, "wait") == 1  # recorded, not run again
+    finally:
+        stop_together([legacy, zart])
+        db.dispose_all()
+        postgres.stop(mode="immediate")

@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from zart.celery import results
 from zart.celery.calls import FAILURE_TASK, RESULT_TASK, is_dispatch_token
 from zart.celery.doorbell import Publisher, doorbell_app
 from zart.config import Settings, load_settings
+from zart.errors import StoreUnavailable
 from zart.store import db
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ TICK_SECONDS = 0.05
 # A task is first reported once the worker has held it this long: a quick task is done by then and costs no
 # report at all. A worker killed within this moment of taking a task leaves it to the dispatch timeout.
 FIRST_REPORT_AFTER = 0.05
+# How long a pool process keeps trying to record its task's outcome while zart's database is unreachable.
+REPORT_RETRY_SECONDS = 60.0
 
 
 @dataclass
@@ -65,6 +69,7 @@ class Integration:
         self._lock = threading.Lock()
         self._reporters: dict[int, threading.Thread] = {}
         self._consumer: Any = None  # the worker's consumer, which holds rate-limited tasks in its buckets
+        self._main_pid = os.getpid()  # integrate() runs as the worker loads its app, before the pool forks
 
     # --------------------------------------------------------------- signals
 
@@ -103,12 +108,14 @@ class Integration:
     def on_success(self, sender: Any = None, result: Any = None, **_: Any) -> None:
         token = getattr(getattr(sender, "request", None), "id", None)
         if is_dispatch_token(token):
-            self._ring(results.succeeded(self.settings.database_url, token, result, _host(sender)))
+            url, host = self.settings.database_url, _host(sender)
+            self._ring(self._outcome(lambda: results.succeeded(url, token, result, host)))
 
     def on_failure(self, sender: Any = None, task_id: str | None = None, exception: Any = None, **_: Any) -> None:
         if is_dispatch_token(task_id):
             error = results.error_of(exception) if exception is not None else {"type": "TaskFailed", "message": ""}
-            self._ring(results.failed(self.settings.database_url, task_id, error, _host(sender)))
+            url, host = self.settings.database_url, _host(sender)
+            self._ring(self._outcome(lambda: results.failed(url, task_id, error, host)))
 
     def on_retry(self, request: Any = None, reason: Any = None, **_: Any) -> None:
         token = getattr(request, "id", None)
@@ -128,6 +135,23 @@ class Integration:
             self._ring(results.failed(self.settings.database_url, token, error))
 
     # --------------------------------------------------------------- machinery
+
+    def _outcome(self, write: Callable[[], str | None]) -> str | None:
+        """Write a task's outcome. A pool process waits out a store outage (its task stays active, so the main
+        process reports it alive meanwhile): a lost result would have the task run again. The main process,
+        whose loop must not block, tries once."""
+        patience = REPORT_RETRY_SECONDS if os.getpid() != self._main_pid else 0.0
+        deadline = time.monotonic() + patience
+        delay = 0.1
+        while True:
+            try:
+                return write()
+            except StoreUnavailable as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("could not record a remote step's outcome (%s); trying again", exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     def _ring(self, execution_id: str | None) -> None:
         if execution_id is None:
