@@ -300,3 +300,18 @@ def test_a_result_reported_while_postgres_is_down_is_recorded_once_it_is_back(en
         stop_together([legacy, zart])
         db.dispose_all()
         postgres.stop(mode="immediate")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a task that raises Ignore reports nothing (Celery records no state), so zart takes the dispatch for "
+    "lost: it sends the task again and ends with a DispatchTimeout (or WorkerLost) that blames the fleet; "
+    "telling a plain Ignore from self.replace() (which raises Ignore too) needs a design decision",
+)
+def test_a_task_that_raises_ignore_ends_the_step_clearly_without_running_again(
+    service, zart_worker, legacy_worker, log_dir
+):
+    execution_id, journal = schedule(service, "c.refuses", log_dir, how="ignore", dispatch_timeout=1.0)
+    row = finished(service, execution_id)
+    assert row["status"] == "failed" and row["error"]["cause"] == "Ignore"
+    assert entries(journal, "refuses") == 1
