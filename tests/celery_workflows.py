@@ -136,3 +136,9 @@ def unstorable_result(ctx: zart.Context, data: dict) -> object:
 def refuses(ctx: zart.Context, data: dict) -> object:
     return ctx.step("refuses", legacy.refuses, data["journal"], data["how"], dispatch_timeout=data["dispatch_timeout"])
 
+
+
+@zart.task("c.reject-when-released")
+def reject_when_released(ctx: zart.Context, data: dict) -> object:
+    return ctx.step("refuses", legacy.reject_when_released, data["journal"], data["release"])
+

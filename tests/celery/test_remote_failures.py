@@ -270,8 +270,17 @@ def test_a_failure_an_integrated_worker_reports_from_its_main_process_sends_no_f
     assert zart_worker.log_path.read_bytes().count(f"{FAILURE_TASK}[".encode()) == fallbacks
 
 
-def test_a_result_reported_while_postgres_is_down_is_recorded_once_it_is_back(env, services_dir, log_dir, unique):
-    """The task finished during a database outage: its integrated worker keeps the result and reports it when
+@pytest.mark.parametrize(
+    ("task", "outcome"),
+    [
+        ("c.blocking", {"value": "released", "after": 4}),  # reported by the pool process
+        ("c.reject-when-released", "Reject"),  # a failure the worker's main process reports
+    ],
+)
+def test_a_result_reported_while_postgres_is_down_is_recorded_once_it_is_back(
+    env, services_dir, log_dir, unique, task, outcome
+):
+    """The task finished during a database outage: its integrated worker keeps the outcome and reports it when
     Postgres is back, instead of losing it and having the task run again as if its worker had gone silent."""
     postgres = LocalPostgres(services_dir / unique("pg-remote"), free_port())
     postgres.start(fsync=False)
@@ -287,14 +296,15 @@ def test_a_result_reported_while_postgres_is_down_is_recorded_once_it_is_back(en
         legacy.wait_for(b" ready.")
         service = ZartService(private.settings(), registry=Registry())
         release = log_dir / "release"
-        execution_id, journal = schedule(service, "c.blocking", log_dir, release=str(release))
+        execution_id, journal = schedule(service, task, log_dir, release=str(release))
         poll(lambda: entries(journal, "wait") == 1, 30, what="the task to start")
         postgres.stop()
         release.touch()
         poll(lambda: entries(journal, "wait-end") == 1, 30, what="the task to finish")
         time.sleep(1)  # the outage goes on for a moment after the task finished (its report failed)
         postgres.start(fsync=False)
-        assert finished(service, execution_id, 60)["output"] == {"value": "released", "after": 4}
+        row = finished(service, execution_id, 60)
+        assert (row["output"] if row["status"] == "completed" else row["error"]["cause"]) == outcome
         assert entries(journal, "wait") == 1  # recorded, not run again
     finally:
         stop_together([legacy, zart])

@@ -102,3 +102,10 @@ def refuses(journal: str, how: str) -> str:
     if how == "reject":
         raise Reject("not for us", requeue=False)
     raise Ignore()
+
+
+@app.task(name="legacy.reject_when_released")
+def reject_when_released(journal: str, release: str) -> None:
+    """Block like wait_for_file, then Reject: the worker's main process fails it."""
+    wait_for_file(journal, "wait", release, "")
+    raise Reject("not for us", requeue=False)

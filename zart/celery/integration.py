@@ -70,6 +70,7 @@ class Integration:
         self._reporters: dict[int, threading.Thread] = {}
         self._consumer: Any = None  # the worker's consumer, which holds rate-limited tasks in its buckets
         self._main_pid = os.getpid()  # integrate() runs as the worker loads its app, before the pool forks
+        self._unrecorded: list[tuple[float, Callable[[], str | None]]] = []  # the main process's, to try again
 
     # --------------------------------------------------------------- signals
 
@@ -125,33 +126,56 @@ class Integration:
     def on_unknown(self, name: str | None = None, id: str | None = None, **_: Any) -> None:  # noqa: A002
         if is_dispatch_token(id):
             error = {"type": "NotRegistered", "message": f"celery task {name!r} is not registered on this worker"}
-            self._ring(results.failed(self.settings.database_url, id, error))
+            url = self.settings.database_url
+            self._ring(self._outcome(lambda: results.failed(url, id, error)))
 
     def on_revoked(self, request: Any = None, terminated: bool = False, expired: bool = False, **_: Any) -> None:
         token = getattr(request, "id", None)
         if is_dispatch_token(token):
             why = "expired" if expired else "terminated" if terminated else "revoked"
             error = {"type": "TaskRevokedError", "message": f"the celery task was {why}"}
-            self._ring(results.failed(self.settings.database_url, token, error))
+            url = self.settings.database_url
+            self._ring(self._outcome(lambda: results.failed(url, token, error)))
 
     # --------------------------------------------------------------- machinery
 
     def _outcome(self, write: Callable[[], str | None]) -> str | None:
         """Write a task's outcome. A pool process waits out a store outage (its task stays active, so the main
-        process reports it alive meanwhile): a lost result would have the task run again. The main process,
-        whose loop must not block, tries once."""
-        patience = REPORT_RETRY_SECONDS if os.getpid() != self._main_pid else 0.0
-        deadline = time.monotonic() + patience
+        process reports it alive meanwhile): a lost outcome would have the task run again. The main process,
+        whose loop must not block, leaves the write to its reporter thread, which tries it again each tick."""
+        deadline = time.monotonic() + REPORT_RETRY_SECONDS
         delay = 0.1
         while True:
             try:
                 return write()
             except StoreUnavailable as exc:
+                if os.getpid() == self._main_pid:
+                    log.warning("could not record a remote step's outcome (%s); trying again shortly", exc)
+                    with self._lock:
+                        self._unrecorded.append((deadline, write))
+                    self._ensure_reporter()
+                    return None
                 if time.monotonic() + delay > deadline:
                     raise
                 log.warning("could not record a remote step's outcome (%s); trying again", exc)
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+    def _record_unrecorded(self, now: float) -> None:
+        """The reporter thread's retry of the outcomes the main process could not write (oldest first)."""
+        with self._lock:
+            waiting, self._unrecorded = self._unrecorded, []
+        for index, (_, write) in enumerate(waiting):
+            try:
+                woken = write()
+            except StoreUnavailable:
+                with self._lock:  # kept for the next tick, until their time is up
+                    self._unrecorded[:0] = [(d, w) for d, w in waiting[index:] if d > now]
+                return
+            except Exception:  # noqa: BLE001  this one cannot be written: the others still can
+                log.warning("could not record a remote step's outcome", exc_info=True)
+                continue
+            self._ring(woken)
 
     def _ring(self, execution_id: str | None) -> None:
         if execution_id is None:
@@ -181,6 +205,8 @@ class Integration:
         while True:
             time.sleep(TICK_SECONDS)
             try:
+                if self._unrecorded:
+                    self._record_unrecorded(time.monotonic())
                 self._report(time.monotonic())
             except Exception:  # the next tick tries again; a long outage makes zart re-dispatch, as it should
                 log.warning("could not report the remote steps this worker holds", exc_info=True)
