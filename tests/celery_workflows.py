@@ -125,3 +125,20 @@ def rate_limited(ctx: zart.Context, data: dict) -> object:
     j = data["journal"]
     handles = [ctx.schedule(f"r-{n}", legacy.rate_limited, j, n, dispatch_timeout=2.0) for n in range(2)]
     return ctx.wait_all(handles)
+
+
+@zart.task("c.unstorable-result")
+def unstorable_result(ctx: zart.Context, data: dict) -> object:
+    return ctx.step("returns", legacy.returns, data["journal"], data["kind"])
+
+
+@zart.task("c.refuses")
+def refuses(ctx: zart.Context, data: dict) -> object:
+    return ctx.step("refuses", legacy.refuses, data["journal"], data["how"], dispatch_timeout=data["dispatch_timeout"])
+
+
+
+@zart.task("c.reject-when-released")
+def reject_when_released(ctx: zart.Context, data: dict) -> object:
+    return ctx.step("refuses", legacy.reject_when_released, data["journal"], data["release"])
+

@@ -58,6 +58,16 @@ def test_a_worker_without_the_integration_line_still_completes_the_step(service,
     assert [(r["state"], r["worker"]) for r in remote_rows(service, execution_id)] == [("succeeded", None)] * 2
 
 
+def test_a_worker_without_the_integration_on_a_pickle_fleet_still_completes_the_step(
+    service, zart_worker, start_legacy, log_dir
+):
+    """The fallback callbacks are JSON whatever the fleet's default serializer: zart's worker takes JSON only."""
+    start_legacy("tests.legacy.pickled")
+    execution_id, journal = schedule(service, "c.sequence", log_dir)
+    assert finished(service, execution_id)["output"] == {"a": 3, "b": 30}
+    assert entries(journal, "add") == 1
+
+
 def test_a_failure_on_a_worker_without_the_integration_fails_the_step_clearly(
     service, zart_worker, start_legacy, log_dir
 ):

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis
 from celery import Celery, signals
+from kombu import Exchange, Queue
 
 from zart.celery import calls, wire
 from zart.localservices import LocalRedis
@@ -124,3 +125,36 @@ def test_a_publish_signal_receiver_makes_the_wire_step_aside(team_app: Celery) -
         signals.before_task_publish.disconnect(receiver)
     assert seen == [token]
     assert redis.Redis.from_url(team_app.conf.broker_url).rpop(call.queue) is not None
+
+
+def test_a_task_routed_by_exchange_and_routing_key_reaches_the_queue_bound_to_them(redis_server: LocalRedis) -> None:
+    """`task_routes` naming an exchange and a routing key (no queue): the message goes where Celery sends it,
+    to the queue bound to them, not onto the app's default queue."""
+    app = Celery(f"media-{uuid.uuid4().hex[:6]}", broker=redis_server.url, set_as_current=False)
+    app.conf.update(
+        task_routes={"media.*": {"exchange": "media", "routing_key": "media.video"}},
+        task_serializer="json",
+        accept_content=["json"],
+    )
+
+    @app.task(name="media.resize", ignore_result=True)
+    def resize(n: int) -> int:
+        return n
+
+    bound = Queue("media-video", Exchange("media", type="direct"), routing_key="media.video")
+    with app.connection_for_write() as connection:
+        bound(connection.default_channel).declare()
+    try:
+        call = calls.build_call(app.tasks["media.resize"], (1,), {})
+        token = calls.new_token()
+        calls.send(call, token)
+        client = redis.Redis.from_url(redis_server.url)
+        delivered = {
+            key.decode(): [json.loads(m)["headers"]["id"] for m in client.lrange(key, 0, -1)]
+            for key in client.keys("*")
+            if client.type(key) == b"list"
+        }
+        assert token in delivered.get("media-video", []), delivered
+    finally:
+        wire._forget(app)
+        client.delete("media-video", "celery")

@@ -6,6 +6,7 @@ import os
 import time
 
 from celery import Celery
+from celery.exceptions import Ignore, Reject
 
 from tests.workflows import entries, note
 
@@ -83,3 +84,28 @@ def rate_limited(journal: str, n: int) -> int:
     """Celery's own rate limit: a second call waits about five seconds in the worker's token bucket."""
     note(journal, f"rate_limited-{n}")
     return n
+
+
+@app.task(name="legacy.returns")
+def returns(journal: str, kind: str) -> object:
+    """A value Postgres's jsonb refuses (or an exception whose message it refuses)."""
+    note(journal, "returns")
+    if kind == "raise-nul":
+        raise ValueError("bad\x00byte")
+    return {"nan": float("nan"), "nul": "a\x00b", "set": {1, 2}}[kind]
+
+
+@app.task(name="legacy.refuses")
+def refuses(journal: str, how: str) -> str:
+    """Raise Celery's own Reject (the worker drops the message) or Ignore (the worker records nothing)."""
+    note(journal, "refuses")
+    if how == "reject":
+        raise Reject("not for us", requeue=False)
+    raise Ignore()
+
+
+@app.task(name="legacy.reject_when_released")
+def reject_when_released(journal: str, release: str) -> None:
+    """Block like wait_for_file, then Reject: the worker's main process fails it."""
+    wait_for_file(journal, "wait", release, "")
+    raise Reject("not for us", requeue=False)

@@ -150,8 +150,10 @@ def send(call: RemoteCall, token: str) -> None:
     a Redis broker is pushed straight onto its queue (`zart.celery.wire`); anything else goes through Celery.
     """
     app = call.signature._app
-    on_success = Signature(RESULT_TASK, kwargs={"token": token}, options={"queue": _home.queue}, app=app)
-    on_failure = Signature(FAILURE_TASK, options={"queue": _home.queue}, app=app)
+    # JSON whatever the fleet's default serializer: zart's worker accepts nothing else
+    options = {"queue": _home.queue, "serializer": "json"}
+    on_success = Signature(RESULT_TASK, kwargs={"token": token}, options=options, app=app)
+    on_failure = Signature(FAILURE_TASK, options=dict(options), app=app)
     with hooks.remote_step(call.signature.task, token) as trace_headers:  # the fleet's task may continue the trace
         if not trace_headers and wire.push(call.signature, call.queue, token, on_success, on_failure):
             return

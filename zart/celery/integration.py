@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from zart.celery import results
 from zart.celery.calls import FAILURE_TASK, RESULT_TASK, is_dispatch_token
 from zart.celery.doorbell import Publisher, doorbell_app
 from zart.config import Settings, load_settings
+from zart.errors import StoreUnavailable
 from zart.store import db
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ TICK_SECONDS = 0.05
 # A task is first reported once the worker has held it this long: a quick task is done by then and costs no
 # report at all. A worker killed within this moment of taking a task leaves it to the dispatch timeout.
 FIRST_REPORT_AFTER = 0.05
+# How long a pool process keeps trying to record its task's outcome while zart's database is unreachable.
+REPORT_RETRY_SECONDS = 60.0
 
 
 @dataclass
@@ -65,6 +69,8 @@ class Integration:
         self._lock = threading.Lock()
         self._reporters: dict[int, threading.Thread] = {}
         self._consumer: Any = None  # the worker's consumer, which holds rate-limited tasks in its buckets
+        self._main_pid = os.getpid()  # integrate() runs as the worker loads its app, before the pool forks
+        self._unrecorded: list[tuple[float, Callable[[], str | None]]] = []  # the main process's, to try again
 
     # --------------------------------------------------------------- signals
 
@@ -73,6 +79,7 @@ class Integration:
         token = getattr(request, "id", None)
         if not is_dispatch_token(token):
             return
+        _drop_fallbacks(request)
         worker = str(getattr(request, "hostname", None) or f"pid-{os.getpid()}")
         with self._lock:
             self._held[token] = _Held(request, worker, time.monotonic())
@@ -89,6 +96,7 @@ class Integration:
         self._ensure_reporter()
 
     def on_prerun(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
+        """The pool process runs the callbacks of a task that returned or raised: it drops the fallback ones."""
         if not is_dispatch_token(task_id) or task is None:
             return
         request = task.request
@@ -101,12 +109,14 @@ class Integration:
     def on_success(self, sender: Any = None, result: Any = None, **_: Any) -> None:
         token = getattr(getattr(sender, "request", None), "id", None)
         if is_dispatch_token(token):
-            self._ring(results.succeeded(self.settings.database_url, token, result, _host(sender)))
+            url, host = self.settings.database_url, _host(sender)
+            self._ring(self._outcome(lambda: results.succeeded(url, token, result, host)))
 
     def on_failure(self, sender: Any = None, task_id: str | None = None, exception: Any = None, **_: Any) -> None:
         if is_dispatch_token(task_id):
             error = results.error_of(exception) if exception is not None else {"type": "TaskFailed", "message": ""}
-            self._ring(results.failed(self.settings.database_url, task_id, error, _host(sender)))
+            url, host = self.settings.database_url, _host(sender)
+            self._ring(self._outcome(lambda: results.failed(url, task_id, error, host)))
 
     def on_retry(self, request: Any = None, reason: Any = None, **_: Any) -> None:
         token = getattr(request, "id", None)
@@ -116,16 +126,56 @@ class Integration:
     def on_unknown(self, name: str | None = None, id: str | None = None, **_: Any) -> None:  # noqa: A002
         if is_dispatch_token(id):
             error = {"type": "NotRegistered", "message": f"celery task {name!r} is not registered on this worker"}
-            self._ring(results.failed(self.settings.database_url, id, error))
+            url = self.settings.database_url
+            self._ring(self._outcome(lambda: results.failed(url, id, error)))
 
     def on_revoked(self, request: Any = None, terminated: bool = False, expired: bool = False, **_: Any) -> None:
         token = getattr(request, "id", None)
         if is_dispatch_token(token):
             why = "expired" if expired else "terminated" if terminated else "revoked"
             error = {"type": "TaskRevokedError", "message": f"the celery task was {why}"}
-            self._ring(results.failed(self.settings.database_url, token, error))
+            url = self.settings.database_url
+            self._ring(self._outcome(lambda: results.failed(url, token, error)))
 
     # --------------------------------------------------------------- machinery
+
+    def _outcome(self, write: Callable[[], str | None]) -> str | None:
+        """Write a task's outcome. A pool process waits out a store outage (its task stays active, so the main
+        process reports it alive meanwhile): a lost outcome would have the task run again. The main process,
+        whose loop must not block, leaves the write to its reporter thread, which tries it again each tick."""
+        deadline = time.monotonic() + REPORT_RETRY_SECONDS
+        delay = 0.1
+        while True:
+            try:
+                return write()
+            except StoreUnavailable as exc:
+                if os.getpid() == self._main_pid:
+                    log.warning("could not record a remote step's outcome (%s); trying again shortly", exc)
+                    with self._lock:
+                        self._unrecorded.append((deadline, write))
+                    self._ensure_reporter()
+                    return None
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("could not record a remote step's outcome (%s); trying again", exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def _record_unrecorded(self, now: float) -> None:
+        """The reporter thread's retry of the outcomes the main process could not write (oldest first)."""
+        with self._lock:
+            waiting, self._unrecorded = self._unrecorded, []
+        for index, (_, write) in enumerate(waiting):
+            try:
+                woken = write()
+            except StoreUnavailable:
+                with self._lock:  # kept for the next tick, until their time is up
+                    self._unrecorded[:0] = [(d, w) for d, w in waiting[index:] if d > now]
+                return
+            except Exception:  # noqa: BLE001  this one cannot be written: the others still can
+                log.warning("could not record a remote step's outcome", exc_info=True)
+                continue
+            self._ring(woken)
 
     def _ring(self, execution_id: str | None) -> None:
         if execution_id is None:
@@ -155,6 +205,8 @@ class Integration:
         while True:
             time.sleep(TICK_SECONDS)
             try:
+                if self._unrecorded:
+                    self._record_unrecorded(time.monotonic())
                 self._report(time.monotonic())
             except Exception:  # the next tick tries again; a long outage makes zart re-dispatch, as it should
                 log.warning("could not report the remote steps this worker holds", exc_info=True)
@@ -229,6 +281,22 @@ def integrate(app: Celery | None = None, settings: Settings | None = None) -> In
         signals.task_unknown.connect(_integration.on_unknown, weak=False)
         signals.task_revoked.connect(_integration.on_revoked, weak=False)
     return _integration
+
+
+def _drop_fallbacks(request: Any) -> None:
+    """The worker's main process fails a task itself (a Reject, a hard time limit, a lost pool process) and then
+    sends the message's error callbacks: drop the fallback ones from the message it decoded, or they race this
+    worker's own report and may record the failure without its exception."""
+    try:
+        _, _, embed = request._payload
+    except (AttributeError, TypeError, ValueError):  # not a protocol 2 message: nothing of ours to drop
+        return
+    if not isinstance(embed, dict):
+        return
+    for key in ("callbacks", "errbacks"):
+        attached = embed.get(key)
+        if isinstance(attached, list):
+            attached[:] = [c for c in attached if _task_of(c) not in _FALLBACK_TASKS]
 
 
 def _task_of(callback: Any) -> Any:

@@ -6,10 +6,11 @@ foreign report changes nothing. The caller rings the doorbell of the execution a
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
+from zart.errors import UnstorableValue
+from zart.schema import storage_problem
 from zart.store import db
 from zart.store import remote as remote_store
 
@@ -19,12 +20,14 @@ def error_of(exc: BaseException) -> dict[str, Any]:
 
 
 def succeeded(database_url: str, token: str, result: Any, worker: str | None = None) -> str | None:
-    """Checkpoint the task's return value as the step's result. Returns the execution to wake, if any."""
-    try:
-        json.dumps(result)
-    except (TypeError, ValueError) as exc:
-        problem = TypeError(f"the task's return value is not JSON-serialisable: {exc}")
-        return failed(database_url, token, error_of(problem), worker)
+    """Checkpoint the task's return value as the step's result. Returns the execution to wake, if any.
+
+    A value jsonb refuses (not JSON, NaN, U+0000, ...) fails the attempt clearly: written as is, the statement
+    would fail, the result be lost and the task be run again as if its worker had gone silent."""
+    problem = storage_problem(result)
+    if problem is not None:
+        unstorable = UnstorableValue(f"the task's return value cannot be stored: {problem}")
+        return failed(database_url, token, error_of(unstorable), worker)
     with db.autocommit(database_url) as conn:
         return remote_store.record_success(conn, token, result, worker)
 
@@ -32,7 +35,16 @@ def succeeded(database_url: str, token: str, result: Any, worker: str | None = N
 def failed(database_url: str, token: str, error: dict[str, Any], worker: str | None = None) -> str | None:
     """The task failed for good (its own retries, if any, are spent). Returns the execution to wake, if any."""
     with db.autocommit(database_url) as conn:
-        return remote_store.record_failure(conn, token, error, worker)
+        return remote_store.record_failure(conn, token, _storable_error(error), worker)
+
+
+def _storable_error(error: dict[str, Any]) -> dict[str, Any]:
+    """An exception's message may hold what jsonb refuses (U+0000, a lone surrogate): replaced, not lost."""
+    return {
+        key: value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+        if isinstance(value, str) else value
+        for key, value in error.items()
+    }
 
 
 def held(database_url: str, tokens: list[str], running: list[str], worker: str, silence: float) -> set[str]:

@@ -92,6 +92,9 @@ def _plain(app: Celery, task: CeleryTask | None, signature: Signature, queue: st
     if any(s.receivers for s in _PUBLISH_SIGNALS):
         return False
     options = {**(task._get_exec_options() if task is not None else {}), **signature.options}
+    # what the app's task_routes add (an exchange and routing key, a priority, ...) counts as well
+    routed = app.amqp.router.route(dict(options), signature.task, signature.args, signature.kwargs)
+    options.update({key: value for key, value in routed.items() if key != "queue"})
     if any(value for key, value in options.items() if key not in _ROUTING):
         return False
     if options.get("serializer") not in (None, "json") or options.get("exchange"):
