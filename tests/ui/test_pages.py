@@ -118,6 +118,12 @@ def test_filters_by_time_range_and_refuses_a_bad_one(open_client, service, uniqu
     assert open_client.get("/ui/executions?older=garbage").status_code == 422
 
 
+def test_a_time_with_an_offset_that_leaves_the_calendar_is_refused_not_a_500(open_client):
+    for bound in ("from=0001-01-01T00:00%2B05:00", "to=9999-12-31T23:59-05:00"):
+        response = open_client.get(f"/ui/executions?{bound}")
+        assert response.status_code == 422 and "out of range" in response.text, bound
+
+
 def test_unknown_execution_is_a_404_page(open_client):
     response = open_client.get("/ui/executions/no-such-execution")
     assert response.status_code == 404 and "No execution found" in response.text
