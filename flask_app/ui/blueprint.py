@@ -75,7 +75,9 @@ def _load_session() -> Response | None:
             raise CsrfRefused()
     if tokens and token is None and request.endpoint not in OPEN_ENDPOINTS:
         if request.method in ("GET", "HEAD"):
-            return redirect(url_for("zart_ui.sign_in", next=request.full_path.rstrip("?")))  # type: ignore[return-value]
+            # with the script root: sign-in only returns to a path under the dashboard's URL, mount point included
+            asked = request.script_root + request.full_path.rstrip("?")
+            return redirect(url_for("zart_ui.sign_in", next=asked))  # type: ignore[return-value]
         raise Forbidden("Sign in first.")
     return None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -133,6 +134,20 @@ def test_with_tokens_every_page_asks_to_sign_in_first(secured):
     response = secured.get("/ui/executions?status=failed")
     assert response.status_code == 302 and "/ui/sign-in?next=" in response.headers["Location"]
     assert secured.get("/ui/static/zart-ui.css").status_code == 200
+
+
+def test_under_a_mount_point_sign_in_returns_to_the_page_asked_for(secured):
+    """An app served below a path (SCRIPT_NAME, e.g. a DispatcherMiddleware mount) keeps the deep link."""
+    base = "http://localhost/internal"
+    asked = secured.get("/ui/executions?status=failed", base_url=base)
+    assert asked.status_code == 302
+    target = parse_qs(urlsplit(asked.headers["Location"]).query)["next"][0]
+    form = secured.get("/ui/sign-in", base_url=base, query_string={"next": target})
+    assert 'name="next" value="/internal/ui/executions?status=failed"' in form.text
+    response = secured.post(
+        "/ui/sign-in", base_url=base, data={"token": "read-secret", "csrf": csrf_of(form.text), "next": target}
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/internal/ui/executions?status=failed"
 
 
 def test_a_wrong_token_is_refused_and_a_right_one_signs_in(secured):
