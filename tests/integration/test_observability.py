@@ -283,3 +283,51 @@ def _pids(worker: Worker) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+HOST_APP_CONFIGURES_TRACING_LATER = """
+import json, sys
+from flask import Flask
+from flask_app import init_zart
+
+app = Flask("host")
+init_zart(app)  # before the app sets up OpenTelemetry, as a factory that wires extensions first does
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+
+response = app.test_client().post(
+    "/api/v1/executions",
+    json={"task": "t.typed", "data": {"amount": 1}},
+    headers={"traceparent": sys.argv[1]},
+)
+assert response.status_code == 201, response.get_json()
+spans = [
+    {"name": s.name, "trace_id": format(s.context.trace_id, "032x"), "parent": format(s.parent.span_id, "016x")}
+    for s in exporter.get_finished_spans() if s.parent is not None
+]
+print(json.dumps(spans))
+"""
+
+
+def test_a_provider_the_host_app_sets_after_init_zart_is_used(env):
+    """OpenTelemetry is often configured after the app's extensions: zart must not have decided for good that
+    tracing is off when init_zart ran."""
+    done = subprocess.run(
+        [sys.executable, "-c", HOST_APP_CONFIGURES_TRACING_LATER, f"00-{TRACE_ID}-{CALLER_SPAN}-01"],
+        cwd=REPO,
+        env=env.variables(OTEL_TRACES_EXPORTER=""),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    spans = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"name": "zart.schedule t.typed", "trace_id": TRACE_ID, "parent": CALLER_SPAN} in spans
