@@ -79,7 +79,7 @@ def init_zart(
         api_prefix=api_at,
         admin_prefix=admin_at,
         ui_prefix=ui_at,
-        ui_sessions=SessionCodec(tokens),
+        ui_sessions=SessionCodec(tokens, f"{settings.database_url}\0{settings.broker_url}"),
         public_docs=settings.public_docs if public_docs is None else public_docs,
     )
     app.extensions[EXTENSION_KEY] = extension
