@@ -101,6 +101,12 @@ def _write_session(response: Response) -> Response:
     return response
 
 
+def posted() -> bool:
+    """Whether the request may change anything: only a POST, the one method the CSRF check covers. A HEAD runs a
+    view as a GET does but skips that check, so a view must never read "not a GET" as "act"."""
+    return request.method == "POST"
+
+
 def require(scope: str) -> None:
     """Refuse the request unless the signed-in token's scope covers `scope`."""
     if not reader().may(scope):

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from flask_app import create_app
+from zart.admin import AdminService
 from zart.service import ZartService
 
 TOKENS = "ops:admin:admin-secret,viewer:read:read-secret,writer:write:write-secret"
@@ -198,6 +199,32 @@ def test_a_post_without_the_session_csrf_token_changes_nothing(open_client, serv
         response = open_client.post(f"/ui/executions/{execution_id}/cancel", data=data)
         assert response.status_code == 403 and "did not come from this dashboard" in response.text
     assert service.status(execution_id)["status"] in ("pending", "running", "waiting")
+
+
+def test_a_head_request_acts_on_nothing(open_client, service, unique, log_dir):
+    """HEAD is answered like GET and is exempt from the CSRF check: a link previewer's, or a no-cors fetch from
+    another site, must not cancel, pause or delete anything."""
+    execution_id = schedule_waiting(service, unique, log_dir)
+    task = unique("head-task")
+    assert open_client.head(f"/ui/executions/{execution_id}/cancel").status_code == 200
+    assert open_client.head(f"/ui/executions/{execution_id}/event?event_name=approval").status_code == 200
+    assert open_client.head(f"/ui/pauses/new?task={task}&reason=head").status_code == 200
+    assert service.status(execution_id)["status"] in ("pending", "running", "waiting")
+    admin = AdminService(service)
+    assert not [r for r in admin.list_pauses(include_inactive=True) if r["task"] == task]
+    rule = admin.create_pause(
+        execution_id=None,
+        task=task,
+        step_pattern=None,
+        reason=None,
+        expires_at=None,
+        applies_to_all=False,
+        triggered_by="test",
+    )
+    for action in ("resume", "delete"):
+        assert open_client.head(f"/ui/pauses/{rule['rule_id']}/{action}").status_code == 200
+    assert [r["rule_id"] for r in admin.list_pauses() if r["task"] == task] == [rule["rule_id"]]
+    admin.delete_pause(rule["rule_id"], "test")
 
 
 def test_removing_a_token_from_the_configuration_signs_its_sessions_out(env, secured):
