@@ -331,3 +331,43 @@ def test_a_provider_the_host_app_sets_after_init_zart_is_used(env):
     assert done.returncode == 0, done.stderr
     spans = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"name": "zart.schedule t.typed", "trace_id": TRACE_ID, "parent": CALLER_SPAN} in spans
+
+
+REFUSED_AND_REPEATED = """
+import sys
+from zart.config import load_settings
+from zart.errors import NotWaitingForEvent
+from zart.service import ZartService
+
+service = ZartService(load_settings())
+first = service.schedule("t.typed", {"amount": 1}, idempotency_key=sys.argv[1]).execution["execution_id"]
+again = service.schedule("t.typed", {"amount": 1}, idempotency_key=sys.argv[1])
+assert not again.created and again.execution["execution_id"] == first
+try:
+    service.send_event(first, "approval", {"ok": True})  # pending, not waiting: refused
+except NotWaitingForEvent:
+    pass
+else:
+    raise AssertionError("the event was accepted")
+print(first)
+"""
+
+
+def test_a_refused_event_and_a_repeated_schedule_are_told_truly_by_their_spans(env, traced, unique):
+    spans_file, otel = traced
+    done = subprocess.run(
+        [sys.executable, "-c", REFUSED_AND_REPEATED, unique("repeat-key")],
+        cwd=REPO,
+        env=env.variables(**otel),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    execution_id = done.stdout.strip().splitlines()[-1]
+    spans = spans_of(spans_file)
+    (event,) = [s for s in spans if s["name"] == "zart.event approval"]
+    assert event["status"] == "ERROR"  # nothing was delivered
+    schedules = [s for s in spans if s["name"] == "zart.schedule t.typed"]
+    assert len(schedules) == 2
+    assert [s["attributes"]["zart.execution_id"] for s in schedules] == [execution_id, execution_id]

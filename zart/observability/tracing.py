@@ -185,6 +185,13 @@ def span(
             raise
 
 
+def set_attributes(attributes: Mapping[str, Any]) -> None:
+    """Set attributes on the current span (overwriting those it was started with)."""
+    if not active():
+        return
+    trace.get_current_span().set_attributes({k: v for k, v in attributes.items() if v is not None})
+
+
 def add_event(name: str, attributes: Mapping[str, Any]) -> None:
     if not active():
         return
