@@ -168,7 +168,11 @@ def _when_committed(pending: list[tuple[int, str, AfterCommit]]) -> None:
 
 
 def _autocommits(conn: Connection) -> bool:
-    return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    """Whether each statement commits by itself: asked of the driver's connection, which knows it whether it was
+    set for this connection (an execution option) or for the whole engine (`create_engine(isolation_level=…)`)."""
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return True
+    return getattr(conn.connection.dbapi_connection, "autocommit", False) is True
 
 
 def _run(callback: AfterCommit) -> None:

@@ -163,6 +163,17 @@ def test_a_plain_connection_joins_too_and_publishes_once_its_commit_is_done(env,
     engine.dispose()
 
 
+def test_a_connection_of_an_autocommit_engine_rings_at_once(env, configured, unique):
+    """Each statement commits by itself there, and the app never calls commit: the doorbell cannot wait for it."""
+    engine = create_engine(env.database_url, isolation_level="AUTOCOMMIT")
+    execution_id = unique("autocommit")
+    with engine.connect() as conn:
+        zart.schedule("t.three-steps", {"journal": "/dev/null"}, id=execution_id, connection=conn)
+        assert execution_row(env, execution_id) is not None  # committed already
+        assert queued(configured) == 1
+    engine.dispose()
+
+
 def test_redis_down_at_commit_still_runs_when_it_returns(env, configured, start_worker, unique):
     client = shop.create_app(env.database_url).test_client()
     configured.stop()
