@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from flask_app import create_app
+import pytest
+from flask import Flask
+
+from flask_app import create_app, init_zart
 from tests.api.conftest import assert_error
+from zart.errors import ConfigurationError
 
 
 def paths(app) -> set[str]:
@@ -47,3 +51,13 @@ def test_under_a_mount_point_the_document_sends_calls_below_it(env):
     assert server["url"] == "/internal" and "/api/v1/stats" in spec["paths"]
     assert client.get("/api/v1/stats", base_url=base).status_code == 200  # server + path: /internal/api/v1/stats
     assert "servers" not in client.get("/openapi.json").get_json()  # at the root, the document's own location
+
+
+def test_mounting_zart_twice_on_one_app_is_refused_before_anything_changes(env):
+    app = Flask("host")
+    first = init_zart(app, env.settings())
+    hooks = len(app.before_request_funcs[None])
+    with pytest.raises(ConfigurationError, match="already"):
+        init_zart(app, env.settings(), api_prefix="/other")
+    assert app.extensions["zart"] is first and len(app.before_request_funcs[None]) == hooks
+    assert app.test_client().get("/api/v1/stats").status_code == 200
