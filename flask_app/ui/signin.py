@@ -12,9 +12,12 @@ from flask_app.ui.blueprint import blp, codec, page, posted, reader, start_sessi
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path inside the dashboard: never another host (no open redirect)."""
+    """Only a path inside the dashboard: never another host (no open redirect), nor a control character (a line
+    break cannot go into the Location header: it would fail the request)."""
     home = url_for("zart_ui.overview")
-    if target and target.startswith(home.rstrip("/") + "/") and not target.startswith("//") and "\\" not in target:
+    if not target or not target.isprintable():
+        return home
+    if target.startswith(home.rstrip("/") + "/") and not target.startswith("//") and "\\" not in target:
         return target
     return home
 

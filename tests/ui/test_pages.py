@@ -162,10 +162,15 @@ def test_a_wrong_token_is_refused_and_a_right_one_signs_in(secured):
 
 def test_sign_in_never_redirects_to_another_host(secured):
     csrf = csrf_of(secured.get("/ui/sign-in").text)
-    for target in ("https://evil.example/", "//evil.example/ui/", "/ui/\\evil"):
+    for target in ("https://evil.example/", "//evil.example/ui/", "/ui/\\evil", "/ui/\r\nSet-Cookie: a=b"):
         response = secured.post("/ui/sign-in", data={"token": "admin-secret", "csrf": csrf, "next": target})
         assert response.status_code == 303 and response.headers["Location"] == "/ui/", target
         csrf = csrf_of(secured.get("/ui/").text)  # signing in starts a new session with a new token
+
+
+def test_a_next_target_with_a_line_break_goes_home_rather_than_failing(open_client):
+    response = open_client.get("/ui/sign-in?next=/ui/%0d%0aSet-Cookie:%20a=b")
+    assert response.status_code == 302 and response.headers["Location"] == "/ui/"
 
 
 def test_a_read_only_token_sees_no_action_and_the_server_refuses_it(secured, service, unique, log_dir):
