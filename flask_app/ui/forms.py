@@ -67,7 +67,7 @@ def run_index(form: Any) -> int | None:
     raw = text(form, "run")
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # isdigit alone takes "²", which int() refuses
         raise InvalidData("run must be a run index")
     return int(raw)
 

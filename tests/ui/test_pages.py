@@ -269,4 +269,9 @@ def test_a_confirmation_shown_for_an_earlier_run_is_refused(open_client, service
         f"/ui/executions/{execution_id}/restart", data={"csrf": csrf_of(form.text), "run": "0", "force": "1"}
     )
     assert stale.status_code == 409 and 'class="message error"' in stale.text
+    for odd in ("\u00b2", "-1"):  # a superscript two is a digit to str.isdigit, and no number to int()
+        refused = open_client.post(
+            f"/ui/executions/{execution_id}/restart", data={"csrf": csrf_of(form.text), "run": odd, "force": "1"}
+        )
+        assert refused.status_code == 422 and "run must be a run index" in refused.text, odd
     assert service.status(execution_id)["run_index"] == 1  # no third run
