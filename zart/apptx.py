@@ -46,10 +46,10 @@ def join(target: Any, database_url: str) -> Joined:
         target = target()
     if isinstance(target, Session):
         conn = target.connection()
-        identity.check_same_database(conn.engine, database_url)
+        identity.check_same_database(conn, database_url)
         return Joined(conn, lambda callback: _after_session_commit(target, callback))
     if isinstance(target, Connection):
-        identity.check_same_database(target.engine, database_url)
+        identity.check_same_database(target, database_url)
         if _autocommits(target):
             return Joined(target, lambda callback: callback())
         if not target.in_transaction():

@@ -174,6 +174,19 @@ def test_a_connection_of_an_autocommit_engine_rings_at_once(env, configured, uni
     engine.dispose()
 
 
+def test_an_app_whose_pool_is_all_in_use_can_still_schedule(env, configured, unique):
+    """Checking which database the app's engine reaches must not need a second connection from the app's pool:
+    with every one held by a request in its transaction, that check would wait for the pool's timeout."""
+    engine = create_engine(env.database_url, pool_size=1, max_overflow=0, pool_timeout=3)
+    execution_id = unique("full-pool")
+    with Session(engine) as session:
+        session.execute(text("SELECT 1"))  # the pool's only connection, held by this transaction
+        zart.schedule("t.three-steps", {"journal": "/dev/null"}, id=execution_id, connection=session)
+        session.commit()
+    assert execution_row(env, execution_id) is not None and queued(configured) == 1
+    engine.dispose()
+
+
 def test_redis_down_at_commit_still_runs_when_it_returns(env, configured, start_worker, unique):
     client = shop.create_app(env.database_url).test_client()
     configured.stop()
