@@ -21,6 +21,9 @@ BAD_DEFINITIONS = [
     ({}, "exactly one"),
     ({"every": 60, "overlap": "queue"}, "overlap"),
     ({"every": 60, "start_at": "2026-05-01T00:00:00"}, "start_at"),
+    # in UTC these leave years 1 to 9999: Postgres would store them, Python could not read them back
+    ({"cron": "0 * * * *", "end_at": "9999-12-31T23:59:00-05:00"}, "end_at"),
+    ({"cron": "0 * * * *", "start_at": "0001-01-01T00:00:00+05:00"}, "start_at"),
     ({"every": 60, "data": {"amount": "ten"}, "task": "t.typed"}, "amount"),
 ]
 
