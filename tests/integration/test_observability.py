@@ -34,6 +34,21 @@ def test_log_lines_from_inside_a_step_carry_the_execution(service, start_worker,
     assert line.endswith(f"[execution_id={execution_id} task=t.logs run=0 step=charge attempt=1]"), line
 
 
+def test_an_app_that_configures_logging_itself_still_gets_the_execution_fields(
+    env, service, start_worker, log_dir, unique
+):
+    worker = start_worker(ZART_IMPORTS=f"{env.imports},tests.own_logging")
+    execution_id = unique("own-logs")
+    service.schedule("t.logs", {"journal": str(log_dir / "j")}, execution_id=execution_id)
+    assert service.wait(execution_id, 30)[0]
+    line = poll(
+        lambda: next((x for x in worker_lines(worker) if "charging card for charge" in x), None),
+        what="the step's own log line",
+    )
+    assert line.startswith("OWN WARNING tests.user-code"), line  # the app's own format is kept
+    assert line.endswith(f"[execution_id={execution_id} task=t.logs run=0 step=charge attempt=1]"), line
+
+
 def test_json_log_format_gives_one_object_per_line(service, start_worker, log_dir, unique):
     worker = start_worker(ZART_LOG_FORMAT="json")
     execution_id = unique("json-logs")
