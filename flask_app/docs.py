@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import flask_swagger_ui
-from flask import Blueprint, Response, current_app, render_template, send_from_directory, url_for
+from flask import Blueprint, Response, current_app, render_template, request, send_from_directory, url_for
 from flask.typing import ResponseReturnValue
 
 from flask_app.extension import current_zart
@@ -24,7 +24,12 @@ blp = documentation(Blueprint("zart_docs", __name__, template_folder="templates"
 
 @blp.route("/openapi.json")
 def openapi_json() -> ResponseReturnValue:
-    return current_app.json.response(current_zart().api.spec.to_dict())
+    """Below a mount point (SCRIPT_NAME) the paths are still the app's own: a `servers` entry naming the mount
+    point sends Swagger UI's and generated clients' calls there rather than to the host's root."""
+    document = current_zart().api.spec.to_dict()
+    if request.script_root:
+        document = {**document, "servers": [{"url": request.script_root}]}
+    return current_app.json.response(document)
 
 
 @blp.route("/docs")

@@ -20,6 +20,7 @@ from flask_app.ui.session import SessionCodec
 from flask_app.waiting import WaitSlots
 from zart import __version__
 from zart.config import Settings, load_settings
+from zart.errors import ConfigurationError
 from zart.service import ZartService
 
 DESCRIPTION = (
@@ -52,6 +53,8 @@ def init_zart(
     `max_waiters` caps concurrent /wait long-polls (keep it below the WSGI server's thread count).
     `public_docs` (default: ZART_PUBLIC_DOCS) serves /openapi.json and /docs without a token when tokens are set.
     """
+    if EXTENSION_KEY in app.extensions:  # a second mount would half-replace the first before failing
+        raise ConfigurationError("init_zart was already called on this app: zart is mounted once per app")
     settings = settings or load_settings()
     api_at = normalise_prefix(settings.api_prefix if api_prefix is None else api_prefix)
     admin_at = normalise_prefix(settings.admin_prefix if admin_prefix is None else admin_prefix)
@@ -79,7 +82,7 @@ def init_zart(
         api_prefix=api_at,
         admin_prefix=admin_at,
         ui_prefix=ui_at,
-        ui_sessions=SessionCodec(tokens),
+        ui_sessions=SessionCodec(tokens, f"{settings.database_url}\0{settings.broker_url}"),
         public_docs=settings.public_docs if public_docs is None else public_docs,
     )
     app.extensions[EXTENSION_KEY] = extension

@@ -11,8 +11,8 @@ _TOKEN = "zart_trace_token"
 
 
 def init_tracing(app: Flask) -> None:
-    if not tracing.active():
-        return
+    """Always hooked: a host app may set its tracer provider after `init_zart` (each hook is a no-op while
+    tracing is off)."""
 
     @app.before_request
     def continue_incoming_trace() -> None:

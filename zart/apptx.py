@@ -1,9 +1,10 @@
 """Joining an application's own SQLAlchemy transaction, and acting only once it has committed.
 
 An app hands zart its `Session` (Flask-SQLAlchemy's `db.session` included) or `Connection`; zart writes its rows
-on that connection, inside the app's transaction, and rings the doorbell only after the app commits. A rollback
-takes the rows and the doorbell with it. Should the process die between the commit and the publish, the
-workers' sweeper publishes the committed row anyway.
+on that connection, inside the app's transaction, and rings the doorbell only after the app's outermost
+transaction commits (releasing a savepoint is no commit). A rollback, of the transaction or of a savepoint
+around the call, takes the rows and the doorbell with it. Should the process die between the commit and the
+publish, the workers' sweeper publishes the committed row anyway.
 """
 
 from __future__ import annotations
@@ -45,10 +46,10 @@ def join(target: Any, database_url: str) -> Joined:
         target = target()
     if isinstance(target, Session):
         conn = target.connection()
-        identity.check_same_database(conn.engine, database_url)
+        identity.check_same_database(conn, database_url)
         return Joined(conn, lambda callback: _after_session_commit(target, callback))
     if isinstance(target, Connection):
-        identity.check_same_database(target.engine, database_url)
+        identity.check_same_database(target, database_url)
         if _autocommits(target):
             return Joined(target, lambda callback: callback())
         if not target.in_transaction():
@@ -65,15 +66,36 @@ _SESSION_PENDING = "zart_after_commit"
 
 
 def _after_session_commit(session: Session, callback: AfterCommit) -> None:
-    session.info.setdefault(_SESSION_PENDING, []).append(callback)
+    # the innermost savepoint open now: rolling it (or one around it) back takes the callback back too
+    scope = session.get_nested_transaction()
+    session.info.setdefault(_SESSION_PENDING, []).append((scope, callback))
     if not event.contains(session, "after_commit", _session_committed):
         event.listen(session, "after_commit", _session_committed)
+        event.listen(session, "after_soft_rollback", _session_rolled_back)
         event.listen(session, "after_transaction_end", _session_transaction_ended)
 
 
 def _session_committed(session: Session) -> None:
-    for callback in session.info.pop(_SESSION_PENDING, []):
+    """`after_commit` fires for a released savepoint too: only the outermost commit makes the rows visible."""
+    if session.in_nested_transaction():
+        return
+    for _, callback in session.info.pop(_SESSION_PENDING, []):
         _run(callback)
+
+
+def _session_rolled_back(session: Session, transaction: Any) -> None:
+    """A savepoint rolled back: forget what was scheduled inside it (the outer transaction may still commit)."""
+    pending = session.info.get(_SESSION_PENDING)
+    if transaction.nested and pending:
+        pending[:] = [(scope, cb) for scope, cb in pending if not _inside(scope, transaction)]
+
+
+def _inside(scope: Any, transaction: Any) -> bool:
+    while scope is not None:
+        if scope is transaction:
+            return True
+        scope = scope.parent
+    return False
 
 
 def _session_transaction_ended(session: Session, transaction: Any) -> None:
@@ -84,27 +106,46 @@ def _session_transaction_ended(session: Session, transaction: Any) -> None:
 
 # ---------------------------------------------------------------- after a Connection commits
 
-_connection_pending: weakref.WeakKeyDictionary[Connection, list[tuple[int, str, AfterCommit]]] = (
+_connection_pending: weakref.WeakKeyDictionary[Connection, list[tuple[int, str, AfterCommit, frozenset[str]]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def _after_connection_commit(conn: Connection, callback: AfterCommit, database_url: str) -> None:
     xid = identity.current_transaction_id(conn)
-    _connection_pending.setdefault(conn, []).append((xid, database_url, callback))
+    _connection_pending.setdefault(conn, []).append((xid, database_url, callback, _open_savepoints(conn)))
     if not event.contains(conn, "commit", _connection_committing):
         event.listen(conn, "commit", _connection_committing)
         event.listen(conn, "rollback", _connection_rolled_back)
+        event.listen(conn, "rollback_savepoint", _connection_savepoint_rolled_back)
+
+
+def _open_savepoints(conn: Connection) -> frozenset[str]:
+    """The names of the connection's savepoints open now (SQLAlchemy chains each to the one it is in; a name is
+    never reused on one connection)."""
+    found = []
+    nested = conn.get_nested_transaction()
+    while nested is not None:
+        found.append(nested._savepoint)
+        nested = nested._previous_nested
+    return frozenset(found)
 
 
 def _connection_committing(conn: Connection) -> None:
-    pending = _connection_pending.pop(conn, [])
+    pending = [(xid, url, callback) for xid, url, callback, _ in _connection_pending.pop(conn, [])]
     if pending:
         threading.Thread(target=_when_committed, args=(pending,), name="zart-after-commit", daemon=True).start()
 
 
 def _connection_rolled_back(conn: Connection) -> None:
     _connection_pending.pop(conn, None)
+
+
+def _connection_savepoint_rolled_back(conn: Connection, name: str, context: Any) -> None:
+    """A savepoint rolled back: forget what was scheduled inside it (the outer transaction may still commit)."""
+    pending = _connection_pending.get(conn)
+    if pending:
+        pending[:] = [entry for entry in pending if name not in entry[3]]
 
 
 def _when_committed(pending: list[tuple[int, str, AfterCommit]]) -> None:
@@ -127,7 +168,11 @@ def _when_committed(pending: list[tuple[int, str, AfterCommit]]) -> None:
 
 
 def _autocommits(conn: Connection) -> bool:
-    return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    """Whether each statement commits by itself: asked of the driver's connection, which knows it whether it was
+    set for this connection (an execution option) or for the whole engine (`create_engine(isolation_level=…)`)."""
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return True
+    return getattr(conn.connection.dbapi_connection, "autocommit", False) is True
 
 
 def _run(callback: AfterCommit) -> None:

@@ -6,7 +6,7 @@ are published after commit (the sweeper re-publishes any the broker missed).
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from zart.celery import target  # noqa: F401  (registers the workflow a Celery-target schedule fires)
@@ -177,6 +177,11 @@ class ScheduleService:
                 raise InvalidData(f"--{name} must carry a timezone (e.g. 2026-04-04T10:00:00Z)")
         if end < start:
             raise InvalidData("the backfill window ends before it starts")
+        try:  # the instant before the window, in UTC: at year 1 or 9999 it leaves what Python can hold
+            just_before = start.astimezone(UTC) - ONE_MICROSECOND
+            end = end.astimezone(UTC)
+        except OverflowError as exc:
+            raise InvalidData("the backfill window is out of range") from exc
         with db.transaction(self._url) as conn:
             row = self._locked(conn, schedule_id)
             spec = ScheduleSpec.from_row(row)
@@ -186,7 +191,7 @@ class ScheduleService:
             policy = overlap or spec.overlap
             if policy not in ("skip", "buffer_one", "allow_all", "cancel_previous"):
                 raise InvalidData("overlap must be one of skip, buffer_one, allow_all, cancel_previous")
-            window = list(ticks(spec, start - ONE_MICROSECOND, end, MAX_BACKFILL_TICKS + 1))
+            window = list(ticks(spec, just_before, end, MAX_BACKFILL_TICKS + 1))
             if len(window) > MAX_BACKFILL_TICKS:
                 raise InvalidData(f"the window holds more than {MAX_BACKFILL_TICKS:,} ticks; backfill it in parts")
             decision = decide(policy, window, bool(row["active"]), row["buffered_tick"])

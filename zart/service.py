@@ -291,10 +291,14 @@ class ZartService:
                     dedup_key=flow.dedup_key,
                     delay=flow.debounce,
                 )
+                # the id or a key is taken: the same request again, a duplicate, or a conflict
+                existing = (
+                    None if created is not None else self._existing(conn, execution_id, idempotency_key, flow.dedup_key)
+                )
+                if existing is not None:
+                    hooks.scheduled_existing(existing["execution_id"])
             if created is not None:
                 break
-            # the id or a key is taken: the same request again, a duplicate, or a conflict
-            existing = self._existing(conn, execution_id, idempotency_key, flow.dedup_key)
             if existing is not None:
                 if flow.debounce is not None and existing["task"] == task:
                     replaced = executions.replace_unstarted_input(conn, existing["execution_id"], data)
@@ -545,13 +549,13 @@ class ZartService:
         stored_context = lambda: executions.trace_context(conn, execution_id)  # noqa: E731  (read only if traced)
         with hooks.delivering_event(execution_id, event_name, stored_context):
             delivered = events.deliver(conn, execution_id, event_name, payload)
-        if not delivered:
-            row = executions.get_execution(conn, execution_id)
-            if row is None:
-                raise ExecutionNotFound(execution_id)
-            raise NotWaitingForEvent(
-                f"execution {execution_id} is not waiting for event '{event_name}' (status: {row['status']})"
-            )
+            if not delivered:  # raised inside the span, which then tells that nothing was delivered
+                row = executions.get_execution(conn, execution_id)
+                if row is None:
+                    raise ExecutionNotFound(execution_id)
+                raise NotWaitingForEvent(
+                    f"execution {execution_id} is not waiting for event '{event_name}' (status: {row['status']})"
+                )
         if triggered_by is not None:
             details = {"event": event_name}
             audit.record_action(

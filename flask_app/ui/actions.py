@@ -14,7 +14,7 @@ from flask import redirect, request, url_for
 from flask_app.extension import current_service
 from flask_app.ui import forms
 from flask_app.ui.access import ADMIN, WRITE
-from flask_app.ui.blueprint import blp, page, reader, require
+from flask_app.ui.blueprint import blp, page, posted, reader, require
 from zart.admin import AdminService
 from zart.errors import ZartError
 
@@ -36,8 +36,8 @@ def _act(template: str, context: dict[str, Any], action: Callable[[], Any]) -> A
 
 
 def _ask_then_act(template: str, context: dict[str, Any], action: Callable[[], Any]) -> Any:
-    """A GET shows the form that says what will happen; a POST runs the action."""
-    if request.method == "GET":
+    """A GET (or HEAD) shows the form that says what will happen; only a POST runs the action."""
+    if not posted():
         return page(template, **context)
     return _act(template, context, action)
 
@@ -129,14 +129,14 @@ def rerun(execution_id: str) -> Any:
         "plan": None,
         "active": execution["status"] in ("pending", "running", "waiting"),
     }
-    if request.method == "GET" and not chosen:
+    if not posted() and not chosen:
         return page("rerun.html", **context)
 
     def preview() -> Any:
         context["plan"] = _admin().rerun_plan(execution_id, chosen, preserve)
         return page("rerun.html", **context)
 
-    if request.method == "GET" or request.form.get("confirm") != "1":
+    if not posted() or request.form.get("confirm") != "1":
         return _act("rerun.html", context, preview)
 
     def run() -> Any:

@@ -75,7 +75,9 @@ def _load_session() -> Response | None:
             raise CsrfRefused()
     if tokens and token is None and request.endpoint not in OPEN_ENDPOINTS:
         if request.method in ("GET", "HEAD"):
-            return redirect(url_for("zart_ui.sign_in", next=request.full_path.rstrip("?")))  # type: ignore[return-value]
+            # with the script root: sign-in only returns to a path under the dashboard's URL, mount point included
+            asked = request.script_root + request.full_path.rstrip("?")
+            return redirect(url_for("zart_ui.sign_in", next=asked))  # type: ignore[return-value]
         raise Forbidden("Sign in first.")
     return None
 
@@ -97,6 +99,12 @@ def _write_session(response: Response) -> Response:
             continue  # the stylesheet and script may be cached (Flask sends them with validators)
         response.headers.setdefault(name, value)
     return response
+
+
+def posted() -> bool:
+    """Whether the request may change anything: only a POST, the one method the CSRF check covers. A HEAD runs a
+    view as a GET does but skips that check, so a view must never read "not a GET" as "act"."""
+    return request.method == "POST"
 
 
 def require(scope: str) -> None:

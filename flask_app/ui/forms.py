@@ -38,7 +38,10 @@ def json_object(form: Any, name: str, what: str) -> dict[str, Any] | None:
 
 
 def utc_time(form: Any, name: str, what: str) -> datetime | None:
-    """A `datetime-local` value (or ISO 8601 text); without an offset it is read as UTC."""
+    """A `datetime-local` value (or ISO 8601 text), as UTC; without an offset it is read as UTC.
+
+    Turned to UTC here, so a time whose offset takes it past year 1 or 9999 is refused as input rather than
+    failing when the page writes it back into the form."""
     raw = text(form, name)
     if raw is None:
         return None
@@ -46,7 +49,10 @@ def utc_time(form: Any, name: str, what: str) -> datetime | None:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError as exc:
         raise InvalidData(f"{what} must be a date and time such as 2026-04-04T10:23") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError as exc:
+        raise InvalidData(f"{what} is out of range once turned to UTC") from exc
 
 
 def local_input(moment: datetime | None) -> str:
@@ -61,7 +67,7 @@ def run_index(form: Any) -> int | None:
     raw = text(form, "run")
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # isdigit alone takes "²", which int() refuses
         raise InvalidData("run must be a run index")
     return int(raw)
 

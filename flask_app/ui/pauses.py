@@ -9,7 +9,7 @@ from flask import redirect, request, url_for
 from flask_app.extension import current_service
 from flask_app.ui import forms
 from flask_app.ui.access import ADMIN
-from flask_app.ui.blueprint import blp, page, reader, require
+from flask_app.ui.blueprint import blp, page, posted, reader, require
 from flask_app.ui.notices import NOTICES
 from zart.admin import AdminService
 from zart.errors import ZartError
@@ -42,7 +42,7 @@ def new_pause() -> Any:
         "values": {k: values.get(k, "") for k in ("execution_id", "task", "step_pattern", "reason", "expires_at")}
     }
     context["values"]["all"] = forms.checked(values, "all")
-    if request.method == "GET":
+    if not posted():
         return page("pause_new.html", **context)
     form = request.form
     try:
@@ -68,7 +68,7 @@ def _rule(rule_id: str) -> dict[str, Any] | None:
 def change_pause(rule_id: str, action: str) -> Any:
     require(ADMIN)
     context = {"rule": _rule(rule_id), "rule_id": rule_id, "action": action}
-    if request.method == "GET":
+    if not posted():
         return page("pause_change.html", **context)
     try:
         if action == "resume":

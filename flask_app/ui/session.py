@@ -4,14 +4,15 @@ The cookie is HttpOnly and SameSite=Strict, signed with a key derived from the c
 server process with the same tokens accepts it, and removing every token invalidates every session). It
 names the token by a keyed fingerprint, never the secret itself, and is checked against the current token
 list on every request: a token taken out of ZART_API_TOKENS signs its sessions out at once.
-Without tokens the cookie still carries a CSRF token, so a page elsewhere cannot post to the dashboard.
+Without tokens the cookie still carries a CSRF token, so a page elsewhere cannot post to the dashboard; its key
+then comes from the deployment's connection URLs, which every process of it shares (a key of each process's
+own would refuse a form one gunicorn worker showed when the next one receives it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 
@@ -21,7 +22,6 @@ from flask_app.auth import Token
 
 COOKIE = "zart_ui"
 MAX_AGE_SECONDS = 12 * 3600
-_PROCESS_KEY = os.urandom(32)  # no tokens: nothing to derive from, and nothing secret to protect but CSRF
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,10 @@ class Session:
     fingerprint: str | None = None  # of the token signed in with, if any
 
 
-def signing_key(tokens: tuple[Token, ...]) -> bytes:
+def signing_key(tokens: tuple[Token, ...], deployment: str) -> bytes:
+    """From the tokens; without any, from `deployment` (what every process of one deployment shares)."""
     if not tokens:
-        return _PROCESS_KEY
+        return hashlib.sha256(b"zart-ui-open-session\0" + deployment.encode()).digest()
     digest = hashlib.sha256(b"zart-ui-session\0")
     for token in tokens:
         digest.update(hashlib.sha256(token.secret).digest())
@@ -46,8 +47,8 @@ def fingerprint(key: bytes, token: Token) -> str:
 class SessionCodec:
     """Turns a Session into a cookie value and back; a tampered, foreign or expired cookie reads as None."""
 
-    def __init__(self, tokens: tuple[Token, ...]) -> None:
-        self.key = signing_key(tokens)
+    def __init__(self, tokens: tuple[Token, ...], deployment: str) -> None:
+        self.key = signing_key(tokens, deployment)
         self._serializer = URLSafeTimedSerializer(self.key, salt="zart-ui")
 
     def dumps(self, session: Session) -> str:

@@ -8,13 +8,16 @@ from flask import redirect, request, url_for
 
 from flask_app.auth import matching_token
 from flask_app.extension import current_zart
-from flask_app.ui.blueprint import blp, codec, page, reader, start_session
+from flask_app.ui.blueprint import blp, codec, page, posted, reader, start_session
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path inside the dashboard: never another host (no open redirect)."""
+    """Only a path inside the dashboard: never another host (no open redirect), nor a control character (a line
+    break cannot go into the Location header: it would fail the request)."""
     home = url_for("zart_ui.overview")
-    if target and target.startswith(home.rstrip("/") + "/") and not target.startswith("//") and "\\" not in target:
+    if not target or not target.isprintable():
+        return home
+    if target.startswith(home.rstrip("/") + "/") and not target.startswith("//") and "\\" not in target:
         return target
     return home
 
@@ -23,9 +26,9 @@ def _safe_next(target: str | None) -> str:
 def sign_in() -> Any:
     tokens = current_zart().tokens
     target = _safe_next(request.values.get("next"))
-    if not tokens or (request.method == "GET" and reader().token is not None):
+    if not tokens or (not posted() and reader().token is not None):
         return redirect(target)
-    if request.method == "GET":
+    if not posted():
         return page("sign_in.html", next=target)
     presented = (request.form.get("token") or "").strip().encode("utf-8")
     token = matching_token(presented, tokens) if presented else None

@@ -111,6 +111,12 @@ def test_restart_of_an_active_execution_is_409_without_force(client, worker, log
     assert forced.status_code == 200 and forced.get_json()["run_index"] == 1
 
 
+def test_a_pause_expiry_past_year_9999_once_in_utc_is_invalid_data(client):
+    """Postgres stores 10000-01-01 04:59 UTC, but Python cannot read it back: it must not get that far."""
+    far = client.post(f"{ADMIN}/pause", json={"task": "x", "expires_at": "9999-12-31T23:59:00-05:00"})
+    assert error_code(far, 422) == "invalid_data"
+
+
 def test_pause_rules_over_http(client, worker, log_dir):
     assert error_code(client.post(f"{ADMIN}/pause", json={}), 422) == "invalid_data"
     assert error_code(client.post(f"{ADMIN}/pause", json={"step_pattern": "*"}), 422) == "invalid_data"

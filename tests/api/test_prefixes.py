@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from flask_app import create_app
+import pytest
+from flask import Flask
+
+from flask_app import create_app, init_zart
 from tests.api.conftest import assert_error
+from zart.errors import ConfigurationError
 
 
 def paths(app) -> set[str]:
@@ -35,3 +39,25 @@ def test_the_api_can_be_served_at_the_root(env):
     client = create_app(settings=env.settings(), api_prefix="/").test_client()
     assert client.get("/stats").status_code == 200
     assert client.get("/healthz").status_code == 200
+
+
+def test_under_a_mount_point_the_document_sends_calls_below_it(env):
+    """Served below a path (SCRIPT_NAME), the document's paths are still the app's own: Swagger UI's calls must
+    go to the mount point, not to the host's root where nothing of zart answers."""
+    client = create_app(settings=env.settings()).test_client()
+    base = "http://localhost/internal"
+    spec = client.get("/openapi.json", base_url=base).get_json()
+    (server,) = spec["servers"]
+    assert server["url"] == "/internal" and "/api/v1/stats" in spec["paths"]
+    assert client.get("/api/v1/stats", base_url=base).status_code == 200  # server + path: /internal/api/v1/stats
+    assert "servers" not in client.get("/openapi.json").get_json()  # at the root, the document's own location
+
+
+def test_mounting_zart_twice_on_one_app_is_refused_before_anything_changes(env):
+    app = Flask("host")
+    first = init_zart(app, env.settings())
+    hooks = len(app.before_request_funcs[None])
+    with pytest.raises(ConfigurationError, match="already"):
+        init_zart(app, env.settings(), api_prefix="/other")
+    assert app.extensions["zart"] is first and len(app.before_request_funcs[None]) == hooks
+    assert app.test_client().get("/api/v1/stats").status_code == 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import psycopg
+
 from flask_app import create_app
 from tests.api.conftest import API, assert_error, schedule
 from zart.localservices import free_port
@@ -87,3 +89,15 @@ def test_metrics_show_queue_depth_and_oldest_pending_age_by_task(client, env, un
     assert samples[f'zart_queue_depth{{task="{other}"}}'] == 1
     assert 90 <= samples[f'zart_queue_oldest_pending_age_seconds{{task="{task}"}}'] < 120
     assert samples[f'zart_queue_oldest_pending_age_seconds{{task="{other}"}}'] < 30
+
+
+def test_readyz_is_503_when_the_database_has_no_zart_schema(env, postgres):
+    """A DATABASE_URL naming the wrong (or a never migrated) database: every API call would fail."""
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{postgres.port}/postgres", autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = 'zart_unmigrated'").fetchone():
+            admin.execute("CREATE DATABASE zart_unmigrated")
+    empty = f"postgresql+psycopg://postgres@127.0.0.1:{postgres.port}/zart_unmigrated"
+    client = unreachable_app(env, DATABASE_URL=empty).test_client()
+    assert_error(client.get(f"{API}/stats"), 503, "database_unavailable")
+    error = assert_error(client.get("/readyz"), 503, "service_unavailable")
+    assert "database" in error["message"] and "broker" not in error["message"]

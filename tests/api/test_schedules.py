@@ -21,6 +21,9 @@ BAD_DEFINITIONS = [
     ({}, "exactly one"),
     ({"every": 60, "overlap": "queue"}, "overlap"),
     ({"every": 60, "start_at": "2026-05-01T00:00:00"}, "start_at"),
+    # in UTC these leave years 1 to 9999: Postgres would store them, Python could not read them back
+    ({"cron": "0 * * * *", "end_at": "9999-12-31T23:59:00-05:00"}, "end_at"),
+    ({"cron": "0 * * * *", "start_at": "0001-01-01T00:00:00+05:00"}, "start_at"),
     ({"every": 60, "data": {"amount": "ten"}, "task": "t.typed"}, "amount"),
 ]
 
@@ -127,3 +130,12 @@ def test_a_celery_target_is_created_with_its_args_kwargs_and_queue(client, uniqu
         assert_error(client.get(f"{API}/schedules/{other}"), 404, "schedule_not_found")
     bad_queue = body(unique("bad-queue"), every=60, target_kind="celery", task="legacy.add", queue="no spaces")
     assert_error(client.post(f"{API}/schedules", json=bad_queue), 422, "invalid_data")
+
+
+def test_a_backfill_window_at_the_start_of_year_1_is_invalid_data(client, unique):
+    schedule_id = unique("ancient")
+    assert client.post(f"{API}/schedules", json=body(schedule_id, cron="0 * * * *")).status_code == 201
+    for start in ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00+05:00"):
+        window = {"from": start, "to": "0001-01-02T00:00:00Z"}
+        error = assert_error(client.post(f"{API}/schedules/{schedule_id}/backfill", json=window), 422, "invalid_data")
+        assert "out of range" in error["message"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,3 +60,27 @@ def test_the_server_starts_and_serves_the_api(env, tmp_path, launcher):
             assert set(json.loads(response.read())) >= {"pending", "completed"}
         if launcher == "zart":
             assert "zart API on http://127.0.0.1" in (tmp_path / "server.log").read_text()
+
+
+def test_a_dashboard_form_from_one_server_process_is_accepted_by_another(env, tmp_path, service, unique):
+    """Without tokens, several processes behind one address (gunicorn workers, replicas) must accept each
+    other's session cookie, or a form shown by one is refused as forged by the next."""
+    execution_id = unique("two-servers")
+    service.schedule("t.typed", {"amount": 1}, execution_id=execution_id)
+    ports = free_port(), free_port()
+    argv = [[sys.executable, "-m", "zart", "server", "--port", str(port), "--threads", "8"] for port in ports]
+    with (
+        running(argv[0], env.variables(), tmp_path / "first.log", ports[0]) as first,
+        running(argv[1], env.variables(), tmp_path / "second.log", ports[1]) as second,
+    ):
+        with urllib.request.urlopen(f"{first}/ui/executions/{execution_id}/cancel", timeout=5) as response:
+            cookie = response.headers["Set-Cookie"].split(";", 1)[0]
+            csrf = re.search(r'name="csrf" value="([^"]+)"', response.read().decode()).group(1)
+        request = urllib.request.Request(
+            f"{second}/ui/executions/{execution_id}/cancel",
+            data=urllib.parse.urlencode({"csrf": csrf}).encode(),
+            headers={"Cookie": cookie},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:  # the redirect to the detail page is followed
+            assert response.status == 200
+    assert service.status(execution_id)["status"] == "cancelled"

@@ -105,6 +105,48 @@ def test_the_doorbell_rings_only_after_the_session_commits(env, configured, uniq
     engine.dispose()
 
 
+def test_a_savepoint_released_inside_the_session_rings_nothing_until_the_outer_commit(env, configured, unique):
+    engine = create_engine(env.database_url)
+    dropped, kept = unique("sp-dropped"), unique("sp-kept")
+    with Session(engine) as session:
+        with session.begin_nested():  # released here: the outer transaction is still open
+            zart.schedule("t.three-steps", {"journal": "/dev/null"}, id=dropped, connection=session)
+        assert queued(configured) == 0  # a released savepoint is not a commit
+        session.rollback()
+    assert execution_row(env, dropped) is None and queued(configured) == 0
+    with Session(engine) as session:
+        with session.begin_nested():
+            zart.schedule("t.three-steps", {"journal": "/dev/null"}, id=kept, connection=session)
+        assert queued(configured) == 0
+        session.commit()
+    assert execution_row(env, kept) is not None and queued(configured) == 1
+    engine.dispose()
+
+
+def test_what_a_rolled_back_savepoint_scheduled_rings_no_doorbell_at_the_commit(env, configured, unique):
+    engine = create_engine(env.database_url)
+    undone, kept = unique("sp-undone"), unique("sp-kept")
+    with Session(engine) as session:
+        savepoint = session.begin_nested()
+        zart.schedule("t.three-steps", {"journal": "/dev/null"}, id=undone, connection=session)
+        savepoint.rollback()
+        zart.schedule("t.three-steps", {"journal": "/dev/null"}, id=kept, connection=session)
+        session.commit()
+    with engine.connect() as conn:
+        conn.begin()
+        savepoint = conn.begin_nested()
+        zart.schedule("t.three-steps", {"journal": "/dev/null"}, id=undone + "-c", connection=conn)
+        savepoint.rollback()
+        zart.schedule("t.three-steps", {"journal": "/dev/null"}, id=kept + "-c", connection=conn)
+        conn.commit()
+    assert execution_row(env, undone) is None and execution_row(env, undone + "-c") is None
+    # a connection's doorbells ring in order, from one thread, once its commit is seen: the last one comes last
+    poll(lambda: queued(configured) >= 2, what="the kept executions' doorbells")
+    messages = redis.Redis.from_url(configured.url).lrange("zart", 0, -1)
+    assert len(messages) == 2 and kept.encode() in messages[-1] and (kept + "-c").encode() in messages[0]
+    engine.dispose()
+
+
 def test_a_plain_connection_joins_too_and_publishes_once_its_commit_is_done(env, configured, unique):
     engine = create_engine(env.database_url)
     kept, dropped = unique("conn-kept"), unique("conn-dropped")
@@ -118,6 +160,30 @@ def test_a_plain_connection_joins_too_and_publishes_once_its_commit_is_done(env,
     assert execution_row(env, kept) is not None and execution_row(env, dropped) is None
     message = redis.Redis.from_url(configured.url).lrange("zart", 0, -1)[0]
     assert kept.encode() in message
+    engine.dispose()
+
+
+def test_a_connection_of_an_autocommit_engine_rings_at_once(env, configured, unique):
+    """Each statement commits by itself there, and the app never calls commit: the doorbell cannot wait for it."""
+    engine = create_engine(env.database_url, isolation_level="AUTOCOMMIT")
+    execution_id = unique("autocommit")
+    with engine.connect() as conn:
+        zart.schedule("t.three-steps", {"journal": "/dev/null"}, id=execution_id, connection=conn)
+        assert execution_row(env, execution_id) is not None  # committed already
+        assert queued(configured) == 1
+    engine.dispose()
+
+
+def test_an_app_whose_pool_is_all_in_use_can_still_schedule(env, configured, unique):
+    """Checking which database the app's engine reaches must not need a second connection from the app's pool:
+    with every one held by a request in its transaction, that check would wait for the pool's timeout."""
+    engine = create_engine(env.database_url, pool_size=1, max_overflow=0, pool_timeout=3)
+    execution_id = unique("full-pool")
+    with Session(engine) as session:
+        session.execute(text("SELECT 1"))  # the pool's only connection, held by this transaction
+        zart.schedule("t.three-steps", {"journal": "/dev/null"}, id=execution_id, connection=session)
+        session.commit()
+    assert execution_row(env, execution_id) is not None and queued(configured) == 1
     engine.dispose()
 
 

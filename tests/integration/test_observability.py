@@ -34,6 +34,21 @@ def test_log_lines_from_inside_a_step_carry_the_execution(service, start_worker,
     assert line.endswith(f"[execution_id={execution_id} task=t.logs run=0 step=charge attempt=1]"), line
 
 
+def test_an_app_that_configures_logging_itself_still_gets_the_execution_fields(
+    env, service, start_worker, log_dir, unique
+):
+    worker = start_worker(ZART_IMPORTS=f"{env.imports},tests.own_logging")
+    execution_id = unique("own-logs")
+    service.schedule("t.logs", {"journal": str(log_dir / "j")}, execution_id=execution_id)
+    assert service.wait(execution_id, 30)[0]
+    line = poll(
+        lambda: next((x for x in worker_lines(worker) if "charging card for charge" in x), None),
+        what="the step's own log line",
+    )
+    assert line.startswith("OWN WARNING tests.user-code"), line  # the app's own format is kept
+    assert line.endswith(f"[execution_id={execution_id} task=t.logs run=0 step=charge attempt=1]"), line
+
+
 def test_json_log_format_gives_one_object_per_line(service, start_worker, log_dir, unique):
     worker = start_worker(ZART_LOG_FORMAT="json")
     execution_id = unique("json-logs")
@@ -283,3 +298,91 @@ def _pids(worker: Worker) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+HOST_APP_CONFIGURES_TRACING_LATER = """
+import json, sys
+from flask import Flask
+from flask_app import init_zart
+
+app = Flask("host")
+init_zart(app)  # before the app sets up OpenTelemetry, as a factory that wires extensions first does
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+
+response = app.test_client().post(
+    "/api/v1/executions",
+    json={"task": "t.typed", "data": {"amount": 1}},
+    headers={"traceparent": sys.argv[1]},
+)
+assert response.status_code == 201, response.get_json()
+spans = [
+    {"name": s.name, "trace_id": format(s.context.trace_id, "032x"), "parent": format(s.parent.span_id, "016x")}
+    for s in exporter.get_finished_spans() if s.parent is not None
+]
+print(json.dumps(spans))
+"""
+
+
+def test_a_provider_the_host_app_sets_after_init_zart_is_used(env):
+    """OpenTelemetry is often configured after the app's extensions: zart must not have decided for good that
+    tracing is off when init_zart ran."""
+    done = subprocess.run(
+        [sys.executable, "-c", HOST_APP_CONFIGURES_TRACING_LATER, f"00-{TRACE_ID}-{CALLER_SPAN}-01"],
+        cwd=REPO,
+        env=env.variables(OTEL_TRACES_EXPORTER=""),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    spans = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"name": "zart.schedule t.typed", "trace_id": TRACE_ID, "parent": CALLER_SPAN} in spans
+
+
+REFUSED_AND_REPEATED = """
+import sys
+from zart.config import load_settings
+from zart.errors import NotWaitingForEvent
+from zart.service import ZartService
+
+service = ZartService(load_settings())
+first = service.schedule("t.typed", {"amount": 1}, idempotency_key=sys.argv[1]).execution["execution_id"]
+again = service.schedule("t.typed", {"amount": 1}, idempotency_key=sys.argv[1])
+assert not again.created and again.execution["execution_id"] == first
+try:
+    service.send_event(first, "approval", {"ok": True})  # pending, not waiting: refused
+except NotWaitingForEvent:
+    pass
+else:
+    raise AssertionError("the event was accepted")
+print(first)
+"""
+
+
+def test_a_refused_event_and_a_repeated_schedule_are_told_truly_by_their_spans(env, traced, unique):
+    spans_file, otel = traced
+    done = subprocess.run(
+        [sys.executable, "-c", REFUSED_AND_REPEATED, unique("repeat-key")],
+        cwd=REPO,
+        env=env.variables(**otel),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    execution_id = done.stdout.strip().splitlines()[-1]
+    spans = spans_of(spans_file)
+    (event,) = [s for s in spans if s["name"] == "zart.event approval"]
+    assert event["status"] == "ERROR"  # nothing was delivered
+    schedules = [s for s in spans if s["name"] == "zart.schedule t.typed"]
+    assert len(schedules) == 2
+    assert [s["attributes"]["zart.execution_id"] for s in schedules] == [execution_id, execution_id]

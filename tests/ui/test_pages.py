@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from flask_app import create_app
+from zart.admin import AdminService
 from zart.service import ZartService
 
 TOKENS = "ops:admin:admin-secret,viewer:read:read-secret,writer:write:write-secret"
@@ -118,6 +120,12 @@ def test_filters_by_time_range_and_refuses_a_bad_one(open_client, service, uniqu
     assert open_client.get("/ui/executions?older=garbage").status_code == 422
 
 
+def test_a_time_with_an_offset_that_leaves_the_calendar_is_refused_not_a_500(open_client):
+    for bound in ("from=0001-01-01T00:00%2B05:00", "to=9999-12-31T23:59-05:00"):
+        response = open_client.get(f"/ui/executions?{bound}")
+        assert response.status_code == 422 and "out of range" in response.text, bound
+
+
 def test_unknown_execution_is_a_404_page(open_client):
     response = open_client.get("/ui/executions/no-such-execution")
     assert response.status_code == 404 and "No execution found" in response.text
@@ -127,6 +135,20 @@ def test_with_tokens_every_page_asks_to_sign_in_first(secured):
     response = secured.get("/ui/executions?status=failed")
     assert response.status_code == 302 and "/ui/sign-in?next=" in response.headers["Location"]
     assert secured.get("/ui/static/zart-ui.css").status_code == 200
+
+
+def test_under_a_mount_point_sign_in_returns_to_the_page_asked_for(secured):
+    """An app served below a path (SCRIPT_NAME, e.g. a DispatcherMiddleware mount) keeps the deep link."""
+    base = "http://localhost/internal"
+    asked = secured.get("/ui/executions?status=failed", base_url=base)
+    assert asked.status_code == 302
+    target = parse_qs(urlsplit(asked.headers["Location"]).query)["next"][0]
+    form = secured.get("/ui/sign-in", base_url=base, query_string={"next": target})
+    assert 'name="next" value="/internal/ui/executions?status=failed"' in form.text
+    response = secured.post(
+        "/ui/sign-in", base_url=base, data={"token": "read-secret", "csrf": csrf_of(form.text), "next": target}
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/internal/ui/executions?status=failed"
 
 
 def test_a_wrong_token_is_refused_and_a_right_one_signs_in(secured):
@@ -140,10 +162,15 @@ def test_a_wrong_token_is_refused_and_a_right_one_signs_in(secured):
 
 def test_sign_in_never_redirects_to_another_host(secured):
     csrf = csrf_of(secured.get("/ui/sign-in").text)
-    for target in ("https://evil.example/", "//evil.example/ui/", "/ui/\\evil"):
+    for target in ("https://evil.example/", "//evil.example/ui/", "/ui/\\evil", "/ui/\r\nSet-Cookie: a=b"):
         response = secured.post("/ui/sign-in", data={"token": "admin-secret", "csrf": csrf, "next": target})
         assert response.status_code == 303 and response.headers["Location"] == "/ui/", target
         csrf = csrf_of(secured.get("/ui/").text)  # signing in starts a new session with a new token
+
+
+def test_a_next_target_with_a_line_break_goes_home_rather_than_failing(open_client):
+    response = open_client.get("/ui/sign-in?next=/ui/%0d%0aSet-Cookie:%20a=b")
+    assert response.status_code == 302 and response.headers["Location"] == "/ui/"
 
 
 def test_a_read_only_token_sees_no_action_and_the_server_refuses_it(secured, service, unique, log_dir):
@@ -177,6 +204,32 @@ def test_a_post_without_the_session_csrf_token_changes_nothing(open_client, serv
         response = open_client.post(f"/ui/executions/{execution_id}/cancel", data=data)
         assert response.status_code == 403 and "did not come from this dashboard" in response.text
     assert service.status(execution_id)["status"] in ("pending", "running", "waiting")
+
+
+def test_a_head_request_acts_on_nothing(open_client, service, unique, log_dir):
+    """HEAD is answered like GET and is exempt from the CSRF check: a link previewer's, or a no-cors fetch from
+    another site, must not cancel, pause or delete anything."""
+    execution_id = schedule_waiting(service, unique, log_dir)
+    task = unique("head-task")
+    assert open_client.head(f"/ui/executions/{execution_id}/cancel").status_code == 200
+    assert open_client.head(f"/ui/executions/{execution_id}/event?event_name=approval").status_code == 200
+    assert open_client.head(f"/ui/pauses/new?task={task}&reason=head").status_code == 200
+    assert service.status(execution_id)["status"] in ("pending", "running", "waiting")
+    admin = AdminService(service)
+    assert not [r for r in admin.list_pauses(include_inactive=True) if r["task"] == task]
+    rule = admin.create_pause(
+        execution_id=None,
+        task=task,
+        step_pattern=None,
+        reason=None,
+        expires_at=None,
+        applies_to_all=False,
+        triggered_by="test",
+    )
+    for action in ("resume", "delete"):
+        assert open_client.head(f"/ui/pauses/{rule['rule_id']}/{action}").status_code == 200
+    assert [r["rule_id"] for r in admin.list_pauses() if r["task"] == task] == [rule["rule_id"]]
+    admin.delete_pause(rule["rule_id"], "test")
 
 
 def test_removing_a_token_from_the_configuration_signs_its_sessions_out(env, secured):
@@ -216,4 +269,9 @@ def test_a_confirmation_shown_for_an_earlier_run_is_refused(open_client, service
         f"/ui/executions/{execution_id}/restart", data={"csrf": csrf_of(form.text), "run": "0", "force": "1"}
     )
     assert stale.status_code == 409 and 'class="message error"' in stale.text
+    for odd in ("\u00b2", "-1"):  # a superscript two is a digit to str.isdigit, and no number to int()
+        refused = open_client.post(
+            f"/ui/executions/{execution_id}/restart", data={"csrf": csrf_of(form.text), "run": odd, "force": "1"}
+        )
+        assert refused.status_code == 422 and "run must be a run index" in refused.text, odd
     assert service.status(execution_id)["run_index"] == 1  # no third run

@@ -71,13 +71,17 @@ def test_form_json_is_parsed_or_refused_with_the_reason():
 
 def test_a_session_cookie_survives_only_untouched_and_only_for_a_configured_token():
     tokens = (Token("ops", b"s3cret", "admin"), Token("viewer", b"look", "read"))
-    codec = SessionCodec(tokens)
+    codec = SessionCodec(tokens, "postgresql://db/zart")
     session = codec.fresh(tokens[1])
     value = codec.dumps(session)
     loaded = codec.loads(value)
     assert loaded == session and codec.token_of(loaded, tokens) == tokens[1]
     assert codec.loads(value[:-2] + "xx") is None and codec.loads("") is None
-    assert SessionCodec((tokens[0],)).loads(value) is None  # another token set signs with another key
+    assert SessionCodec((tokens[0],), "postgresql://db/zart").loads(value) is None  # another token set, another key
+    open_codec = SessionCodec((), "postgresql://db/zart")
+    shown = open_codec.dumps(open_codec.fresh())
+    assert SessionCodec((), "postgresql://db/zart").loads(shown) is not None  # any process of the deployment
+    assert SessionCodec((), "postgresql://other/zart").loads(shown) is None
     assert same_csrf(loaded, session.csrf) and not same_csrf(loaded, "forged") and not same_csrf(None, session.csrf)
 
 

@@ -199,6 +199,7 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
     def on_ready(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not app:
             return
+        fields_on_root_handlers()
         import_modules((BUILT_IN_WORKFLOWS, *settings.imports))
         pending_start = None
         try:
@@ -235,11 +236,18 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
         freeze_startup_heap()
 
     def on_pool_child_ready(**_: Any) -> None:
+        fields_on_root_handlers()
         freeze_startup_heap()
 
     def on_logging_set_up(logger: logging.Logger | None = None, **_: Any) -> None:
         if logger is not None:
             logs.install(logger.handlers, settings.log_format)
+
+    def fields_on_root_handlers() -> None:
+        """The run's fields on the root logger's handlers also when the app configures logging itself (a
+        `setup_logging` receiver): Celery then sends no after_setup_logger. In the main process once it is
+        ready, and in each pool child after the fork (a handler is set up once, whoever asks first)."""
+        logs.install(logging.getLogger().handlers, settings.log_format)
 
     def on_pool_child_exit(**_: Any) -> None:
         tracing.flush()  # a pool child leaves through os._exit: buffered spans would be lost

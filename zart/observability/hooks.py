@@ -91,6 +91,12 @@ def scheduling(task: str, execution_id: str, incoming: Carrier | None = None) ->
         yield tracing.current_carrier()
 
 
+def scheduled_existing(execution_id: str) -> None:
+    """The schedule found the execution its id or key already names: the span names that one, not the new id
+    nothing was created under."""
+    tracing.set_attributes({"zart.execution_id": execution_id, "zart.outcome": "existing"})
+
+
 @contextmanager
 def delivering_event(execution_id: str, event_name: str, stored: Callable[[], Carrier | None]) -> Iterator[None]:
     """An event delivery joins the execution's trace; the caller's own trace, if any, is linked."""

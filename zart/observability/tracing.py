@@ -39,13 +39,16 @@ _state: dict[str, Any] = {"checked": False, "tracer": None}
 
 
 def _tracer() -> Any:
-    """The tracer, or None when tracing is off; decided once per process."""
+    """The tracer, or None when tracing is off; decided once per process, except that "no provider yet and no
+    exporter named" is asked again each time: an application may set its provider after zart's first call
+    (after `init_zart`, in a worker's process-init hook), and its spans must then include zart's."""
     if _state["checked"]:
         return _state["tracer"]
     with _lock:
         if not _state["checked"]:
-            _state["tracer"] = _configure()
-            _state["checked"] = True
+            tracer, settled = _configure()
+            _state["tracer"] = tracer
+            _state["checked"] = settled
     return _state["tracer"]
 
 
@@ -53,29 +56,30 @@ def active() -> bool:
     return _tracer() is not None
 
 
-def _configure() -> Any:
+def _configure() -> tuple[Any, bool]:
+    """The tracer (or None), and whether that answer is final."""
     if trace is None or os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return None
+        return None, True
     provider = trace.get_tracer_provider()
     if not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
-        return provider.get_tracer(TRACER_NAME)  # the application configured its own
+        return provider.get_tracer(TRACER_NAME), True  # the application configured its own
     names = [n.strip() for n in os.environ.get("OTEL_TRACES_EXPORTER", "").split(",") if n.strip()]
     names = [n for n in names if n != "none"]
     if not names:
-        return None
+        return None, False  # the application may still set a provider
     try:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
     except ImportError:
         log.warning("OTEL_TRACES_EXPORTER is set but opentelemetry-sdk is not installed; tracing is off")
-        return None
+        return None, True
     provider = TracerProvider(resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "zart")}))
     for name in names:
         processor = _processor(name)
         if processor is not None:
             provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
-    return trace.get_tracer(TRACER_NAME)
+    return trace.get_tracer(TRACER_NAME), True
 
 
 def _processor(name: str) -> Any:
@@ -179,6 +183,13 @@ def span(
             current.record_exception(exc)
             current.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
             raise
+
+
+def set_attributes(attributes: Mapping[str, Any]) -> None:
+    """Set attributes on the current span (overwriting those it was started with)."""
+    if not active():
+        return
+    trace.get_current_span().set_attributes({k: v for k, v in attributes.items() if v is not None})
 
 
 def add_event(name: str, attributes: Mapping[str, Any]) -> None:

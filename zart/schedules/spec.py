@@ -142,6 +142,11 @@ def check_timezone(name: Any) -> None:
 def _aware(name: str, value: Any) -> None:
     if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
         raise InvalidData(f"{name} must be a date-time with a timezone (e.g. 2026-04-04T10:00:00Z)")
+    if value is not None:
+        try:  # in UTC it may leave years 1 to 9999: Postgres would store it, Python never read it back
+            value.astimezone(UTC)
+        except OverflowError as exc:
+            raise InvalidData(f"{name} is out of range") from exc
 
 
 def validate(spec: ScheduleSpec) -> ScheduleSpec:

@@ -55,13 +55,20 @@ _checked: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 _checked_lock = threading.Lock()
 
 
-def check_same_database(engine: Engine, database_url: str) -> None:
-    """Refuse an engine that does not reach zart's own database (checked once per engine, then remembered)."""
+def check_same_database(source: Engine | Connection, database_url: str) -> None:
+    """Refuse an engine that does not reach zart's own database (checked once per engine, then remembered).
+
+    Given the app's connection, the question is asked on it (a read inside its transaction): a second
+    connection from the app's pool may not come while the app's requests hold every one."""
+    engine = source.engine if isinstance(source, Connection) else source
     with _checked_lock:
         if _checked.get(engine) == database_url:
             return
-    with db.translated_errors(), engine.connect() as conn:
-        theirs = database_identity(conn)
+    if isinstance(source, Connection):
+        theirs = database_identity(source)
+    else:
+        with db.translated_errors(), engine.connect() as conn:
+            theirs = database_identity(conn)
     with db.autocommit(database_url) as conn:
         ours = database_identity(conn)
     if theirs != ours:
