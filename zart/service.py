@@ -468,6 +468,8 @@ class ZartService:
             if offset:
                 raise InvalidData("give either cursor or offset, not both")
             key = paging.decode(cursor, order)
+            if not _well_formed(key.execution_id):  # an edited cursor: its id must not reach the query
+                raise InvalidData(paging.NOT_ISSUED)
             after = (key.created_at, key.execution_id)
         with db.autocommit(self.settings.database_url) as conn:
             rows, more, total = executions.list_executions(
