@@ -39,6 +39,27 @@ def test_bad_definitions_are_refused_and_create_nothing(client, unique, fields, 
     assert_error(client.get(f"{API}/schedules/{schedule_id}"), 404, "schedule_not_found")
 
 
+def test_update_with_null_clears_a_bound_and_refuses_what_cannot_be_cleared(client, unique):
+    """`null` removes an optional field (it was taken for "not given": the bound stayed and the answer was 200)."""
+    schedule_id = unique("bounded")
+    start, end = datetime.now(UTC) + timedelta(days=2), datetime.now(UTC) + timedelta(days=30)
+    created = client.post(
+        f"{API}/schedules",
+        json=body(schedule_id, every=3600, start_at=start.isoformat(), end_at=end.isoformat(), description="d"),
+    )
+    assert created.status_code == 201, created.get_json()
+
+    cleared = client.patch(f"{API}/schedules/{schedule_id}", json={"end_at": None, "start_at": None, "description": None})
+    assert cleared.status_code == 200, cleared.get_json()
+    view = client.get(f"{API}/schedules/{schedule_id}").get_json()
+    assert (view["end_at"], view["start_at"], view["description"]) == (None, None, None)
+    assert datetime.fromisoformat(view["next_tick"]) < start  # no longer held back to the old start
+
+    for field in ("task", "overlap", "catch_up", "jitter", "timezone", "data"):
+        assert_error(client.patch(f"{API}/schedules/{schedule_id}", json={field: None}), 422, "invalid_data")
+    assert client.get(f"{API}/schedules/{schedule_id}").get_json() | {"upcoming": None} == view | {"upcoming": None}
+
+
 def test_create_read_update_pause_resume_delete(client, unique):
     schedule_id = unique("nightly")
     created = client.post(
