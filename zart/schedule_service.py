@@ -18,7 +18,7 @@ from zart.errors import (
     TaskNotRegistered,
     ZartError,
 )
-from zart.limits import MAX_LIST_LIMIT
+from zart.limits import MAX_LIST_LIMIT, MOMENT_RULE, in_moment_range
 from zart.schedules import firing
 from zart.schedules.plan import decide, fire_time
 from zart.schedules.reconcile import first_tick
@@ -175,6 +175,8 @@ class ScheduleService:
         for name, value in (("from", start), ("to", end)):
             if value.tzinfo is None:
                 raise InvalidData(f"--{name} must carry a timezone (e.g. 2026-04-04T10:00:00Z)")
+            if not in_moment_range(value):
+                raise InvalidData(f"--{name} must lie {MOMENT_RULE}")
         if end < start:
             raise InvalidData("the backfill window ends before it starts")
         with db.transaction(self._url) as conn:

@@ -116,6 +116,8 @@ def test_pause_rules_over_http(client, worker, log_dir):
     assert error_code(client.post(f"{ADMIN}/pause", json={"step_pattern": "*"}), 422) == "invalid_data"
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     assert error_code(client.post(f"{ADMIN}/pause", json={"task": "x", "expires_at": past}), 422) == "invalid_data"
+    beyond = "9999-12-31T23:59:59-14:00"  # year 10000 in UTC: PostgreSQL refused it and the API answered 500
+    assert error_code(client.post(f"{ADMIN}/pause", json={"task": "x", "expires_at": beyond}), 422) == "invalid_data"
     created = client.post(f"{ADMIN}/pause", json={"task": "t.three-steps", "reason": "maintenance"})
     assert created.status_code == 201
     rule = created.get_json()

@@ -22,6 +22,10 @@ BAD_DEFINITIONS = [
     ({"every": 60, "overlap": "queue"}, "overlap"),
     ({"every": 60, "start_at": "2026-05-01T00:00:00"}, "start_at"),
     ({"every": 60, "data": {"amount": "ten"}, "task": "t.typed"}, "amount"),
+    # bounds out of the range datetime and PostgreSQL hold (a 500; the year-9999 start was even created)
+    ({"every": 60, "start_at": "0001-01-01T00:00:00+14:00"}, "start_at"),
+    ({"every": 60, "end_at": "9999-12-31T23:59:59-14:00"}, "end_at"),
+    ({"every": 60, "start_at": "9999-12-31T23:59:59+00:00"}, "start_at"),
 ]
 
 
@@ -49,7 +53,9 @@ def test_update_with_null_clears_a_bound_and_refuses_what_cannot_be_cleared(clie
     )
     assert created.status_code == 201, created.get_json()
 
-    cleared = client.patch(f"{API}/schedules/{schedule_id}", json={"end_at": None, "start_at": None, "description": None})
+    cleared = client.patch(
+        f"{API}/schedules/{schedule_id}", json={"end_at": None, "start_at": None, "description": None}
+    )
     assert cleared.status_code == 200, cleared.get_json()
     view = client.get(f"{API}/schedules/{schedule_id}").get_json()
     assert (view["end_at"], view["start_at"], view["description"]) == (None, None, None)
@@ -58,6 +64,13 @@ def test_update_with_null_clears_a_bound_and_refuses_what_cannot_be_cleared(clie
     for field in ("task", "overlap", "catch_up", "jitter", "timezone", "data"):
         assert_error(client.patch(f"{API}/schedules/{schedule_id}", json={field: None}), 422, "invalid_data")
     assert client.get(f"{API}/schedules/{schedule_id}").get_json() | {"upcoming": None} == view | {"upcoming": None}
+
+
+def test_a_backfill_window_out_of_range_is_invalid_data(client, unique):
+    schedule_id = unique("ancient")
+    assert client.post(f"{API}/schedules", json=body(schedule_id, every=3600, paused=True)).status_code == 201
+    window = {"from": "0001-01-01T00:00:00+14:00", "to": "2026-01-01T00:00:00Z"}
+    assert_error(client.post(f"{API}/schedules/{schedule_id}/backfill", json=window), 422, "invalid_data")
 
 
 def test_create_read_update_pause_resume_delete(client, unique):
