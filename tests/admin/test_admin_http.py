@@ -107,6 +107,9 @@ def test_restart_of_an_active_execution_is_409_without_force(client, worker, log
     restart = f"{ADMIN}/executions/{execution_id}/restart"
     assert error_code(client.post(restart, json={"data": {"journal": "x"}}), 409) == "execution_active"
     assert error_code(client.post(restart, json={"data": [1]}), 422) == "invalid_data"
+    for fraction in (0.5, "0"):  # not a run index: it was cast to 0 and the restart went ahead
+        bad = {"force": True, "expected_run_index": fraction}
+        assert error_code(client.post(restart, json=bad), 422) == "invalid_data"
     forced = client.post(restart, json={"force": True})
     assert forced.status_code == 200 and forced.get_json()["run_index"] == 1
 

@@ -67,6 +67,8 @@ def test_unknown_task_is_refused(client):
         {"task": "", "data": {"amount": 1}},
         {"task": "t.typed", "data": {"amount": 1}, "unexpected": True},
         {"task": "t.typed", "data": {"amount": 1, "note": "nul \u0000 inside"}},
+        {"task": "t.typed", "data": {"amount": 1}, "priority": 1.5},  # was cast to 1
+        {"task": "t.typed", "data": {"amount": 1}, "priority": "5"},
     ],
 )
 def test_invalid_schedule_bodies_are_invalid_data(client, body):

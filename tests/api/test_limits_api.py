@@ -16,7 +16,9 @@ def test_limits_routes_set_show_pause_resume_delete(env, unique):
     assert (created.get_json()["concurrency"], created.get_json()["rate"]) == (2, "10/s")
     assert client.get(f"{ADMIN}/limits/{name}").get_json()["burst"] == 10
 
-    for bad in ({"rate": "100/fortnight"}, {"concurrency": -1}, {"concurrency": 0}, {"bogus": 1}, {}):
+    # a fraction or a string is not a whole number: it was cast (2.5 stored as 2, "3" as 3) and answered 200
+    fractions = ({"concurrency": 2.5}, {"concurrency": "3"}, {"rate": "5/s", "burst": 1.5}, {"key_concurrency": 0.5})
+    for bad in ({"rate": "100/fortnight"}, {"concurrency": -1}, {"concurrency": 0}, {"bogus": 1}, {}, *fractions):
         assert_error(client.put(f"{ADMIN}/limits/{name}", json=bad), 422, "invalid_data")
     assert client.get(f"{ADMIN}/limits/{name}").get_json()["concurrency"] == 2  # nothing changed
 
