@@ -76,10 +76,8 @@ class ScheduleService:
     # ------------------------------------------------------------ changing
 
     def create(self, spec: ScheduleSpec, *, paused: bool = False, source: str = "api") -> dict[str, Any]:
-        validate(spec)
-        check_storable("data", spec.data)
         with db.transaction(self._url) as conn:
-            self._check_target(conn, spec)
+            self._check_new(conn, spec)
             now = sweeps.database_now(conn)
             tick, fire_at = first_tick(spec, now)
             row = store.insert(
@@ -240,7 +238,8 @@ class ScheduleService:
                 return "unchanged"
             raise ScheduleAlreadyExists(f"a different schedule already has the id {spec.id}")
         if dry_run:
-            validate(spec)
+            with db.autocommit(self._url) as conn:
+                self._check_new(conn, spec)
             return "would create"
         self.create(spec, source="beat")
         return "created"
@@ -265,6 +264,12 @@ class ScheduleService:
                 f"schedule {row['id']} is declared in code ({row['declared_in']}); {action} it there "
                 "(workers rewrite it from the code when they start)"
             )
+
+    def _check_new(self, conn: Any, spec: ScheduleSpec) -> None:
+        """Every check a new schedule passes before it is written (and a dry-run import, which writes nothing)."""
+        validate(spec)
+        check_storable("data", spec.data)
+        self._check_target(conn, spec)
 
     def _check_target(self, conn: Any, spec: ScheduleSpec) -> None:
         """A zart target must be a registered task and `data` must satisfy its schema. A Celery task's name cannot
