@@ -98,7 +98,7 @@ def list_limits() -> Any:
     return {"limits": _flow().list()}
 
 
-@blp.route("/limits/<name>", parameters=[LIMIT_NAME_PARAMETER])
+@blp.route("/limits/<path:name>", parameters=[LIMIT_NAME_PARAMETER])  # a task name may hold `/`
 class LimitResource(MethodView):
     @blp.requires("read")
     @blp.response(200, Limit)
@@ -124,7 +124,7 @@ class LimitResource(MethodView):
         return _flow().delete(name, current_actor())
 
 
-@blp.route("/limits/<name>/pause", methods=["POST"], parameters=[LIMIT_NAME_PARAMETER])
+@blp.route("/limits/<path:name>/pause", methods=["POST"], parameters=[LIMIT_NAME_PARAMETER])
 @blp.requires("admin")
 @blp.arguments(Actor)
 @blp.response(200, Limit)
@@ -134,7 +134,7 @@ def pause(body: dict[str, Any], name: str) -> Any:
     return _flow().pause(name, **_who(body))
 
 
-@blp.route("/limits/<name>/resume", methods=["POST"], parameters=[LIMIT_NAME_PARAMETER])
+@blp.route("/limits/<path:name>/resume", methods=["POST"], parameters=[LIMIT_NAME_PARAMETER])
 @blp.requires("admin")
 @blp.arguments(Actor)
 @blp.response(200, Limit)
