@@ -10,6 +10,7 @@ from flask_app.schemas import (
     NAME,
     PRINTABLE,
     ExecutionStatus,
+    WholeNumber,
     any_json,
     path_parameter,
     status_field,
@@ -28,7 +29,7 @@ TRIGGERED_BY = fields.String(
         "`triggered_by`, which is always the authenticated token's name (`api` without tokens)."
     },
 )
-EXPECTED_RUN = fields.Integer(
+EXPECTED_RUN = WholeNumber(
     load_default=None,
     allow_none=True,
     validate=validate.Range(0, 2**31 - 1),

@@ -43,10 +43,19 @@ def read_json(request: Request) -> Any:
 
 
 class ArgumentsParser(FlaskParser):
-    """webargs' Flask parser, reading the body with `read_json` instead of trusting the Content-Type, and
-    leaving unknown query parameters to each schema (ours refuse them) instead of always ignoring them."""
+    """webargs' Flask parser, reading the body with `read_json` instead of trusting the Content-Type,
+    leaving unknown query parameters to each schema (ours refuse them) instead of always ignoring them, and
+    refusing a query parameter given twice."""
 
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
 
     def _raw_load_json(self, req: Request) -> Any:
         return read_json(req)
+
+    def load_querystring(self, req: Request, schema: Any) -> Any:
+        """Refuse a parameter given twice: every one of ours takes a single value, and webargs would use the
+        first and drop the rest (`status=running&status=failed` listing the running ones only)."""
+        repeated = sorted(key for key, values in req.args.lists() if len(values) > 1)
+        if repeated:
+            raise InvalidData(f"query parameter given more than once: {', '.join(repeated)}")
+        return super().load_querystring(req, schema)

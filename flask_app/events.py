@@ -26,7 +26,7 @@ ANY_JSON_BODY = {
 
 
 @blp.route(
-    "/events/<execution_id>/<event_name>",
+    "/events/<execution_id>/<path:event_name>",  # a name may hold `/`; an execution id never does
     methods=["POST"],
     parameters=[EXECUTION_ID_PARAMETER, EVENT_NAME_PARAMETER],
 )

@@ -17,7 +17,7 @@ from flask_app.api import GUARDED, INVALID, ZartBlueprint
 from flask_app.auth import current_actor
 from flask_app.extension import current_service
 from flask_app.guards import protected
-from flask_app.schemas import PRINTABLE, path_parameter, timestamp
+from flask_app.schemas import PRINTABLE, WholeNumber, path_parameter, timestamp
 from zart.flow.definitions import KEY_STRATEGIES, MAX_LIMIT
 from zart.flow_admin import FlowAdmin
 
@@ -32,19 +32,19 @@ COUNT = validate.Range(1, MAX_LIMIT)
 class LimitChange(Strict):
     """Fields left out keep their value; `null` removes that limit."""
 
-    concurrency = fields.Integer(allow_none=True, validate=COUNT, metadata={"description": "At most N running."})
+    concurrency = WholeNumber(allow_none=True, validate=COUNT, metadata={"description": "At most N running."})
     rate = fields.String(
         allow_none=True,
         validate=validate.Length(max=40),
         metadata={"description": "At most COUNT starts per PERIOD: `100/m`, `10/s`, `5/10s`.", "example": "100/m"},
     )
-    burst = fields.Integer(allow_none=True, validate=COUNT, metadata={"description": "Bucket size (default: COUNT)."})
+    burst = WholeNumber(allow_none=True, validate=COUNT, metadata={"description": "Bucket size (default: COUNT)."})
     concurrency_key = fields.String(
         allow_none=True,
         validate=validate.Length(max=600),
         metadata={"description": "Input field or dotted path whose value is limited separately."},
     )
-    key_concurrency = fields.Integer(allow_none=True, validate=COUNT, metadata={"description": "Per key (default 1)."})
+    key_concurrency = WholeNumber(allow_none=True, validate=COUNT, metadata={"description": "Per key (default 1)."})
     on_key_busy = fields.String(validate=validate.OneOf(KEY_STRATEGIES))
     triggered_by = TRIGGERED_BY
 
@@ -98,7 +98,7 @@ def list_limits() -> Any:
     return {"limits": _flow().list()}
 
 
-@blp.route("/limits/<name>", parameters=[LIMIT_NAME_PARAMETER])
+@blp.route("/limits/<path:name>", parameters=[LIMIT_NAME_PARAMETER])  # a task name may hold `/`
 class LimitResource(MethodView):
     @blp.requires("read")
     @blp.response(200, Limit)
@@ -124,7 +124,7 @@ class LimitResource(MethodView):
         return _flow().delete(name, current_actor())
 
 
-@blp.route("/limits/<name>/pause", methods=["POST"], parameters=[LIMIT_NAME_PARAMETER])
+@blp.route("/limits/<path:name>/pause", methods=["POST"], parameters=[LIMIT_NAME_PARAMETER])
 @blp.requires("admin")
 @blp.arguments(Actor)
 @blp.response(200, Limit)
@@ -134,7 +134,7 @@ def pause(body: dict[str, Any], name: str) -> Any:
     return _flow().pause(name, **_who(body))
 
 
-@blp.route("/limits/<name>/resume", methods=["POST"], parameters=[LIMIT_NAME_PARAMETER])
+@blp.route("/limits/<path:name>/resume", methods=["POST"], parameters=[LIMIT_NAME_PARAMETER])
 @blp.requires("admin")
 @blp.arguments(Actor)
 @blp.response(200, Limit)

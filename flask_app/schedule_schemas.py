@@ -20,8 +20,9 @@ class Strict(ma.Schema):
 
 
 def _definition(required: bool) -> dict[str, fields.Field]:
-    """The fields that define a schedule; on create the task is required, on update nothing is."""
-    optional = {"load_default": None} if not required else {}
+    """The fields that define a schedule; on create the task is required, on update nothing is. An update
+    leaves a field out unless the body names it, so an explicit `null` clears an optional one (an end, a
+    start, a description) instead of being taken for "not given"."""
     return {
         "task": fields.String(
             required=required, validate=NAME, metadata={"description": "The zart task each tick runs."}
@@ -30,46 +31,44 @@ def _definition(required: bool) -> dict[str, fields.Field]:
             allow_none=True,
             validate=validate.Length(max=200),
             metadata={"description": "5 fields, or 6 with seconds first.", "example": "*/5 * * * *"},
-            **optional,
         ),
         "every": fields.Float(
             allow_none=True,
             metadata={"description": "Interval in whole seconds (≥ 1), instead of cron.", "example": 300},
-            **optional,
         ),
         "timezone": fields.String(
             validate=validate.Length(min=1, max=64),
             metadata={"description": "IANA timezone the cron expression is read in.", "example": "Europe/Berlin"},
-            **({"load_default": "UTC"} if required else optional),
+            **({"load_default": "UTC"} if required else {}),
         ),
         "data": fields.Dict(
             error_messages={"invalid": "Must be a JSON object."},
             metadata={"description": "Input of each execution."},
-            **({"load_default": dict} if required else optional),
+            **({"load_default": dict} if required else {}),
         ),
-        "start_at": fields.AwareDateTime(format="iso", allow_none=True, **optional),
-        "end_at": fields.AwareDateTime(format="iso", allow_none=True, **optional),
+        "start_at": fields.AwareDateTime(format="iso", allow_none=True),
+        "end_at": fields.AwareDateTime(format="iso", allow_none=True),
         "overlap": fields.String(
             validate=validate.OneOf(OVERLAP_POLICIES),
             metadata={"description": "What a tick does while a run of the schedule is still active."},
-            **({"load_default": "skip"} if required else optional),
+            **({"load_default": "skip"} if required else {}),
         ),
         "catch_up": fields.String(
             validate=validate.OneOf(CATCH_UP_POLICIES),
             metadata={"description": "What happens to ticks missed while no worker swept."},
-            **({"load_default": "latest"} if required else optional),
+            **({"load_default": "latest"} if required else {}),
         ),
         "catch_up_window": fields.Float(
             validate=validate.Range(min=0, min_inclusive=False),
             metadata={"description": "Seconds back that `all` catches up."},
-            **({"load_default": 86_400.0} if required else optional),
+            **({"load_default": 86_400.0} if required else {}),
         ),
         "jitter": fields.Float(
             validate=validate.Range(0, MAX_JITTER),
             metadata={"description": "Each tick fires up to this many seconds late (derived, not random per run)."},
-            **({"load_default": 0.0} if required else optional),
+            **({"load_default": 0.0} if required else {}),
         ),
-        "description": fields.String(allow_none=True, validate=validate.Length(max=2000), **optional),
+        "description": fields.String(allow_none=True, validate=validate.Length(max=2000)),
     }
 
 

@@ -86,8 +86,7 @@ class ScheduleItem(MethodView):
     @blp.errors({**GUARDED, 404: NOT_FOUND, 409: IN_CODE, 422: REFUSED})
     def patch(self, body: dict[str, Any], schedule_id: str) -> Any:
         """Change some fields of a schedule (a new timing starts from the next tick after now)"""
-        changes = _interval({k: v for k, v in body.items() if v is not None})
-        return views.schedule_view(_schedules().update(schedule_id, changes))
+        return views.schedule_view(_schedules().update(schedule_id, _interval(body)))
 
     @blp.requires("admin")
     @blp.response(200, ScheduleDeleted)

@@ -28,6 +28,16 @@ class WholeMatch(validate.Regexp):
         return value
 
 
+class WholeNumber(fields.Integer):
+    """An integer in a JSON body: a number without a fraction (`4`, or `4.0`). marshmallow's Integer casts what
+    it is given with `int()`, so `2.5` became 2 and `"3"` became 3: a value the client never sent was acted on."""
+
+    def _validated(self, value: object) -> int:
+        if not isinstance(value, int | float) or (isinstance(value, float) and not value.is_integer()):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
 # the service's rules, stated in the document so clients (and generated tests) know them
 PRINTABLE = NAME_PATTERN.pattern
 printable = WholeMatch(NAME_PATTERN, error="must not contain control characters")
@@ -87,7 +97,7 @@ class ScheduleRequest(ma.Schema):
         validate=NAME,
         metadata={"description": "Repeating a request with the same key returns the same execution."},
     )
-    priority = fields.Integer(
+    priority = WholeNumber(
         load_default=None,
         allow_none=True,
         validate=validate.Range(-1_000_000, 1_000_000),

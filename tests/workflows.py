@@ -236,3 +236,9 @@ def scheduled(ctx: zart.Context, data: dict) -> dict:
     """A schedule's target: holds its worker slot for `seconds` (none by default)."""
     ctx.step("work", time.sleep, data.get("seconds", 0))
     return {"execution_id": ctx.execution_id}
+
+
+@zart.task("t.named-event")
+def named_event(ctx: zart.Context, data: dict) -> dict:
+    """Waits for the event its input names (any name the rules allow, `/` included)."""
+    return {"payload": ctx.wait_for_event(data["event"])}

@@ -24,7 +24,14 @@ from zart.errors import (
     StepNotDead,
     StepNotFound,
 )
-from zart.limits import ACTIVE_STATUSES, MAX_ACTIVE_PAUSE_RULES, MAX_LIST_LIMIT, TERMINAL_STATUSES
+from zart.limits import (
+    ACTIVE_STATUSES,
+    MAX_ACTIVE_PAUSE_RULES,
+    MAX_LIST_LIMIT,
+    MOMENT_RULE,
+    TERMINAL_STATUSES,
+    in_moment_range,
+)
 from zart.retention.policy import MAX_SECONDS
 from zart.service import ZartService, check_execution_id, check_input_shape, check_lookup_id, check_name
 from zart.store import admin, db, events, liveness, pause
@@ -359,6 +366,8 @@ class AdminService:
                 raise InvalidData("expires_at is out of range") from exc
         if expires_at is not None and expires_at <= datetime.now(UTC):
             raise InvalidData("expires_at must be in the future")
+        if expires_at is not None and not in_moment_range(expires_at):
+            raise InvalidData(f"expires_at must lie {MOMENT_RULE}")
         narrows = execution_id is not None or task is not None
         pattern_matches_all = step_pattern is not None and set(step_pattern) <= {"*"}
         if not applies_to_all and not narrows and step_pattern is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 EXECUTION_STATUSES = ("pending", "running", "waiting", "completed", "failed", "cancelled")
 TERMINAL_STATUSES = ("completed", "failed", "cancelled")
@@ -17,6 +18,13 @@ NAME_MAX = 200
 NAME_PATTERN = re.compile(r"^[^\x00-\x1f]*$")
 NAME_RULE = f"1 to {NAME_MAX} characters, none a control character (U+0000 to U+001F)"
 MAX_ID_LENGTH = 200  # execution ids, given or derived (a child's)
+# A date-time a caller gives (a schedule's bounds, a backfill window, a pause rule's expiry) lies between these:
+# what is computed from it (ticks years on, a catch-up window back) stays inside what Python's datetime and
+# PostgreSQL's timestamptz hold, so such a value is refused as invalid instead of failing in the arithmetic or
+# the database.
+EARLIEST_MOMENT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_MOMENT = datetime(9000, 1, 1, tzinfo=UTC)
+MOMENT_RULE = "between 1970-01-01 and 9000-01-01 (UTC)"
 MAX_ACTIVE_PAUSE_RULES = 1000  # every step of an execution a rule may hold checks the rules that match it
 DEFAULT_PAUSE_PAGE = 100
 
@@ -59,3 +67,8 @@ def is_reserved_task(name: str) -> bool:
 def is_name(value: object, max_length: int = NAME_MAX) -> bool:
     """Whether `value` keeps the name rule (NAME_PATTERN, 1 to `max_length` characters)."""
     return isinstance(value, str) and 0 < len(value) <= max_length and NAME_PATTERN.fullmatch(value) is not None
+
+
+def in_moment_range(value: datetime) -> bool:
+    """Whether an aware date-time lies in [EARLIEST_MOMENT, LATEST_MOMENT)."""
+    return EARLIEST_MOMENT <= value < LATEST_MOMENT

@@ -16,6 +16,7 @@ from datetime import datetime
 from zart.errors import InvalidData
 
 MAX_CURSOR_LENGTH = 1024
+NOT_ISSUED = "cursor is not one this API returned (pass next_cursor back unchanged)"
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def decode(token: str, order: str) -> Cursor:
         if created_at.tzinfo is None or not isinstance(execution_id, str) or issued_for not in ("asc", "desc"):
             raise ValueError("malformed")
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidData("cursor is not one this API returned (pass next_cursor back unchanged)") from None
+        raise InvalidData(NOT_ISSUED) from None
     if issued_for != order:
         raise InvalidData(f"this cursor pages in {issued_for} order; repeat order={issued_for} with it")
     return Cursor(created_at, execution_id, issued_for)

@@ -18,7 +18,7 @@ from zart.errors import (
     TaskNotRegistered,
     ZartError,
 )
-from zart.limits import MAX_LIST_LIMIT
+from zart.limits import MAX_LIST_LIMIT, MOMENT_RULE, in_moment_range
 from zart.schedules import firing
 from zart.schedules.plan import decide, fire_time
 from zart.schedules.reconcile import first_tick
@@ -76,10 +76,8 @@ class ScheduleService:
     # ------------------------------------------------------------ changing
 
     def create(self, spec: ScheduleSpec, *, paused: bool = False, source: str = "api") -> dict[str, Any]:
-        validate(spec)
-        check_storable("data", spec.data)
         with db.transaction(self._url) as conn:
-            self._check_target(conn, spec)
+            self._check_new(conn, spec)
             now = sweeps.database_now(conn)
             tick, fire_at = first_tick(spec, now)
             row = store.insert(
@@ -175,6 +173,8 @@ class ScheduleService:
         for name, value in (("from", start), ("to", end)):
             if value.tzinfo is None:
                 raise InvalidData(f"--{name} must carry a timezone (e.g. 2026-04-04T10:00:00Z)")
+            if not in_moment_range(value):
+                raise InvalidData(f"--{name} must lie {MOMENT_RULE}")
         if end < start:
             raise InvalidData("the backfill window ends before it starts")
         try:  # the instant before the window, in UTC: at year 1 or 9999 it leaves what Python can hold
@@ -243,7 +243,8 @@ class ScheduleService:
                 return "unchanged"
             raise ScheduleAlreadyExists(f"a different schedule already has the id {spec.id}")
         if dry_run:
-            validate(spec)
+            with db.autocommit(self._url) as conn:
+                self._check_new(conn, spec)
             return "would create"
         self.create(spec, source="beat")
         return "created"
@@ -268,6 +269,12 @@ class ScheduleService:
                 f"schedule {row['id']} is declared in code ({row['declared_in']}); {action} it there "
                 "(workers rewrite it from the code when they start)"
             )
+
+    def _check_new(self, conn: Any, spec: ScheduleSpec) -> None:
+        """Every check a new schedule passes before it is written (and a dry-run import, which writes nothing)."""
+        validate(spec)
+        check_storable("data", spec.data)
+        self._check_target(conn, spec)
 
     def _check_target(self, conn: Any, spec: ScheduleSpec) -> None:
         """A zart target must be a registered task and `data` must satisfy its schema. A Celery task's name cannot

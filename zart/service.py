@@ -7,6 +7,7 @@ publish is reported, never fatal (the workers' sweeper re-publishes from the tab
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 import threading
@@ -472,6 +473,8 @@ class ZartService:
             if offset:
                 raise InvalidData("give either cursor or offset, not both")
             key = paging.decode(cursor, order)
+            if not _well_formed(key.execution_id):  # an edited cursor: its id must not reach the query
+                raise InvalidData(paging.NOT_ISSUED)
             after = (key.created_at, key.execution_id)
         with db.autocommit(self.settings.database_url) as conn:
             rows, more, total = executions.list_executions(
@@ -571,6 +574,8 @@ class ZartService:
         `gone` tells whether the caller has hung up (an HTTP client that disconnected): it is asked every
         GONE_CHECK_INTERVAL, and a waiter whose caller left stops early instead of holding a thread."""
         check_lookup_id(execution_id)
+        if math.isnan(timeout):  # it would compare false with every deadline: a wait for good, re-reading in a loop
+            raise InvalidData("timeout must be a number of seconds")
         watcher = notifications.for_url(self.settings.libpq_url)
         waiter = watcher.watch(execution_id)
         deadline = time.monotonic() + max(timeout, 0.0)

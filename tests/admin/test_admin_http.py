@@ -107,6 +107,9 @@ def test_restart_of_an_active_execution_is_409_without_force(client, worker, log
     restart = f"{ADMIN}/executions/{execution_id}/restart"
     assert error_code(client.post(restart, json={"data": {"journal": "x"}}), 409) == "execution_active"
     assert error_code(client.post(restart, json={"data": [1]}), 422) == "invalid_data"
+    for fraction in (0.5, "0"):  # not a run index: it was cast to 0 and the restart went ahead
+        bad = {"force": True, "expected_run_index": fraction}
+        assert error_code(client.post(restart, json=bad), 422) == "invalid_data"
     forced = client.post(restart, json={"force": True})
     assert forced.status_code == 200 and forced.get_json()["run_index"] == 1
 
@@ -122,6 +125,8 @@ def test_pause_rules_over_http(client, worker, log_dir):
     assert error_code(client.post(f"{ADMIN}/pause", json={"step_pattern": "*"}), 422) == "invalid_data"
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     assert error_code(client.post(f"{ADMIN}/pause", json={"task": "x", "expires_at": past}), 422) == "invalid_data"
+    beyond = "9999-12-31T23:59:59-14:00"  # year 10000 in UTC: PostgreSQL refused it and the API answered 500
+    assert error_code(client.post(f"{ADMIN}/pause", json={"task": "x", "expires_at": beyond}), 422) == "invalid_data"
     created = client.post(f"{ADMIN}/pause", json={"task": "t.three-steps", "reason": "maintenance"})
     assert created.status_code == 201
     rule = created.get_json()

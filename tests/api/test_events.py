@@ -49,3 +49,17 @@ def test_a_body_that_is_not_json_is_invalid_data_and_delivers_nothing(client, ap
         response = client.post(f"{API}/events/{execution_id}/approval", data=raw, content_type="application/json")
         assert_error(response, 422, "invalid_data")
     assert client.get(f"{API}/executions/{execution_id}").get_json()["status"] == "waiting"
+
+
+def test_an_event_name_with_a_slash_is_delivered(client, api_worker):
+    """A name may hold `/` (the document's pattern allows it); the route stopped at it and answered 404."""
+    execution_id = schedule(client, "t.named-event", {"event": "orders/approved"})
+    wait_until_status(client, execution_id, "waiting")
+    response = client.post(f"{API}/events/{execution_id}/orders/approved", json={"ok": True})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["event_name"] == "orders/approved"
+    encoded = schedule(client, "t.named-event", {"event": "a/b"})
+    wait_until_status(client, encoded, "waiting")
+    assert client.post(f"{API}/events/{encoded}/a%2Fb", json=1).status_code == 200
+    for done, payload in ((execution_id, {"ok": True}), (encoded, 1)):
+        assert client.get(f"{API}/executions/{done}/wait?timeout=30").get_json()["output"] == {"payload": payload}

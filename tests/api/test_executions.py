@@ -67,6 +67,8 @@ def test_unknown_task_is_refused(client):
         {"task": "", "data": {"amount": 1}},
         {"task": "t.typed", "data": {"amount": 1}, "unexpected": True},
         {"task": "t.typed", "data": {"amount": 1, "note": "nul \u0000 inside"}},
+        {"task": "t.typed", "data": {"amount": 1}, "priority": 1.5},  # was cast to 1
+        {"task": "t.typed", "data": {"amount": 1}, "priority": "5"},
     ],
 )
 def test_invalid_schedule_bodies_are_invalid_data(client, body):
@@ -186,3 +188,18 @@ def test_cancel_an_unknown_execution_is_404(client):
 @pytest.mark.parametrize("query", ["stauts=pending", "=x"])
 def test_unknown_list_parameters_are_invalid_data(client, query):
     assert_error(client.get(f"{API}/executions?{query}"), 422, "invalid_data")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/executions?status=running&status=failed",
+        "/executions?limit=5&limit=6",
+        "/executions/exec-missing/wait?timeout=0&timeout=30",
+        "/schedules?task=a&task=b",
+    ],
+)
+def test_a_query_parameter_given_twice_is_invalid_data(client, url):
+    """Only the first value was used: `status=running&status=failed` silently listed the running ones only."""
+    error = assert_error(client.get(f"{API}{url}"), 422, "invalid_data")
+    assert "more than once" in error["message"]

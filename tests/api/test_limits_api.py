@@ -16,7 +16,9 @@ def test_limits_routes_set_show_pause_resume_delete(env, unique):
     assert (created.get_json()["concurrency"], created.get_json()["rate"]) == (2, "10/s")
     assert client.get(f"{ADMIN}/limits/{name}").get_json()["burst"] == 10
 
-    for bad in ({"rate": "100/fortnight"}, {"concurrency": -1}, {"concurrency": 0}, {"bogus": 1}, {}):
+    # a fraction or a string is not a whole number: it was cast (2.5 stored as 2, "3" as 3) and answered 200
+    fractions = ({"concurrency": 2.5}, {"concurrency": "3"}, {"rate": "5/s", "burst": 1.5}, {"key_concurrency": 0.5})
+    for bad in ({"rate": "100/fortnight"}, {"concurrency": -1}, {"concurrency": 0}, {"bogus": 1}, {}, *fractions):
         assert_error(client.put(f"{ADMIN}/limits/{name}", json=bad), 422, "invalid_data")
     assert client.get(f"{ADMIN}/limits/{name}").get_json()["concurrency"] == 2  # nothing changed
 
@@ -60,3 +62,18 @@ def test_schedule_body_flow_fields(env, unique):
     missing = client.post("/api/v1/executions", json={"task": "flow.keyed", "data": {"customer": {}}})
     assert_error(missing, 422, "invalid_data")
     assert client.post(f"/api/v1/executions/{first.get_json()['execution_id']}/cancel").status_code == 200
+
+
+def test_a_limit_name_with_a_slash_is_reachable(env, unique):
+    """A limit is named after a task (or a queue, or a shared name), and a task name may hold `/`: the route's
+    segment stopped at the slash, so such a limit could not be shown, set, paused or deleted over HTTP."""
+    client = create_app(settings=env.settings()).test_client()
+    name = unique("team") + "/billing"
+    created = client.put(f"{ADMIN}/limits/{name}", json={"concurrency": 2})
+    assert created.status_code == 200, created.get_json()
+    assert created.get_json()["name"] == name
+    assert client.get(f"{ADMIN}/limits/{name}").get_json()["concurrency"] == 2
+    assert client.post(f"{ADMIN}/limits/{name}/pause", json={}).get_json()["paused"] is True
+    assert client.post(f"{ADMIN}/limits/{name}/resume", json={}).get_json()["paused"] is False
+    assert client.delete(f"{ADMIN}/limits/{name}").get_json()["deleted"] is True
+    assert_error(client.get(f"{ADMIN}/limits/{name}"), 404, "limit_not_found")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 from tests.api.conftest import API, assert_error
@@ -69,6 +72,18 @@ def test_an_offset_page_offers_the_cursor_of_the_next(client, env, unique):
 )
 def test_a_cursor_we_did_not_issue_is_invalid_data(client, query):
     assert_error(client.get(f"{API}/executions?{query}"), 422, "invalid_data")
+
+
+def forged(execution_id: str, order: str = "desc") -> str:
+    """A cursor of the real encoding whose id no execution could have (an edited or forged one)."""
+    raw = json.dumps(["2026-01-01T00:00:00+00:00", execution_id, order]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("execution_id", ["a\u0000b", "a\ud800b", "x" * 700, " spaced id"])
+def test_a_forged_cursor_with_an_impossible_id_is_invalid_data(client, execution_id):
+    """Such an id reached the query: NUL and a lone surrogate made PostgreSQL or the driver fail (a 500)."""
+    assert_error(client.get(f"{API}/executions", query_string={"cursor": forged(execution_id)}), 422, "invalid_data")
 
 
 def test_a_cursor_needs_its_own_order_and_no_offset(client, env, unique):

@@ -25,6 +25,10 @@ BAD_DEFINITIONS = [
     ({"cron": "0 * * * *", "end_at": "9999-12-31T23:59:00-05:00"}, "end_at"),
     ({"cron": "0 * * * *", "start_at": "0001-01-01T00:00:00+05:00"}, "start_at"),
     ({"every": 60, "data": {"amount": "ten"}, "task": "t.typed"}, "amount"),
+    # bounds out of the range datetime and PostgreSQL hold (a 500; the year-9999 start was even created)
+    ({"every": 60, "start_at": "0001-01-01T00:00:00+14:00"}, "start_at"),
+    ({"every": 60, "end_at": "9999-12-31T23:59:59-14:00"}, "end_at"),
+    ({"every": 60, "start_at": "9999-12-31T23:59:59+00:00"}, "start_at"),
 ]
 
 
@@ -40,6 +44,36 @@ def test_bad_definitions_are_refused_and_create_nothing(client, unique, fields, 
     error = assert_error(response, 422, expected)
     assert mentioned in error["message"]
     assert_error(client.get(f"{API}/schedules/{schedule_id}"), 404, "schedule_not_found")
+
+
+def test_update_with_null_clears_a_bound_and_refuses_what_cannot_be_cleared(client, unique):
+    """`null` removes an optional field (it was taken for "not given": the bound stayed and the answer was 200)."""
+    schedule_id = unique("bounded")
+    start, end = datetime.now(UTC) + timedelta(days=2), datetime.now(UTC) + timedelta(days=30)
+    created = client.post(
+        f"{API}/schedules",
+        json=body(schedule_id, every=3600, start_at=start.isoformat(), end_at=end.isoformat(), description="d"),
+    )
+    assert created.status_code == 201, created.get_json()
+
+    cleared = client.patch(
+        f"{API}/schedules/{schedule_id}", json={"end_at": None, "start_at": None, "description": None}
+    )
+    assert cleared.status_code == 200, cleared.get_json()
+    view = client.get(f"{API}/schedules/{schedule_id}").get_json()
+    assert (view["end_at"], view["start_at"], view["description"]) == (None, None, None)
+    assert datetime.fromisoformat(view["next_tick"]) < start  # no longer held back to the old start
+
+    for field in ("task", "overlap", "catch_up", "jitter", "timezone", "data"):
+        assert_error(client.patch(f"{API}/schedules/{schedule_id}", json={field: None}), 422, "invalid_data")
+    assert client.get(f"{API}/schedules/{schedule_id}").get_json() | {"upcoming": None} == view | {"upcoming": None}
+
+
+def test_a_backfill_window_out_of_range_is_invalid_data(client, unique):
+    schedule_id = unique("ancient")
+    assert client.post(f"{API}/schedules", json=body(schedule_id, every=3600, paused=True)).status_code == 201
+    window = {"from": "0001-01-01T00:00:00+14:00", "to": "2026-01-01T00:00:00Z"}
+    assert_error(client.post(f"{API}/schedules/{schedule_id}/backfill", json=window), 422, "invalid_data")
 
 
 def test_create_read_update_pause_resume_delete(client, unique):

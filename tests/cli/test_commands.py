@@ -139,6 +139,14 @@ def test_wait_exits_2_only_when_it_times_out(zart, journal):
     assert f"Timeout reached: execution {execution_id} is still" in waited.stderr
 
 
+def test_wait_with_a_timeout_that_is_not_a_number_is_refused(zart, journal):
+    """`--timeout nan` passed the range check and waited for good, re-reading the execution in a busy loop."""
+    execution_id = scheduled_id(zart("schedule", "t.event", "--data", journal()))
+    waited = zart("wait", execution_id, "--timeout", "nan", timeout=20)
+    assert waited.returncode == 1 and waited.stdout == ""
+    assert "timeout" in waited.stderr
+
+
 def test_event_resumes_a_waiting_execution(zart, journal):
     execution_id = scheduled_id(zart("schedule", "t.event", "--data", journal()))
     poll(lambda: status_of(zart, execution_id) == "waiting", what="the execution to wait for its event")

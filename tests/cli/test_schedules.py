@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from tests.harness import poll
+from tests.harness import REPO, poll
 
 BAD = [
     (["--cron", "*/5 * * *"], "cron"),
@@ -24,6 +26,30 @@ def test_bad_input_exits_1_and_creates_nothing(zart, unique, options, mentioned)
     assert result.returncode == 1, result
     assert mentioned in result.stderr and result.stdout == ""
     assert zart("schedules", "show", schedule_id).returncode == 3
+
+
+BEAT_APP_WITH_BAD_DATA = """
+from celery import Celery
+app = Celery("badbeat", broker="memory://")
+app.conf.beat_schedule = {
+    "typed-bad": {"task": "t.typed", "schedule": 60.0, "kwargs": {"amount": "ten"}},
+    "typed-nul": {"task": "t.typed", "schedule": 60.0, "kwargs": {"amount": 1, "note": "a\\u0000b"}},
+}
+"""
+
+
+def test_import_beat_dry_run_refuses_what_the_import_would_refuse(zart, unique, tmp_path):
+    """A dry run checked only the definition: it said "would create" (exit 0) for entries whose data breaks
+    the task's schema or cannot be stored, which the import itself then refused (exit 1)."""
+    (tmp_path / "badbeat.py").write_text(BEAT_APP_WITH_BAD_DATA)
+    path = f"{REPO}{os.pathsep}{tmp_path}"
+    prefix = unique("bb") + "-"
+    dry = zart("schedules", "import-beat", "-A", "badbeat", "--prefix", prefix, "--dry-run", "--json", PYTHONPATH=path)
+    assert dry.returncode == 1, dry
+    reasons = {e["name"]: (e["result"], e.get("reason", "")) for e in dry.json()["entries"]}
+    assert reasons["typed-bad"][0] == "refused" and "amount" in reasons["typed-bad"][1]
+    assert reasons["typed-nul"][0] == "refused" and "U+0000" in reasons["typed-nul"][1]
+    assert zart("schedules", "show", f"{prefix}typed-bad").returncode == 3
 
 
 def test_unknown_target_exits_1(zart, unique):

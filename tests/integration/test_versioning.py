@@ -82,3 +82,24 @@ def test_replay_flags_the_breaking_change_and_patched_keeps_old_and_new_runs_com
     assert set(flagged(report)) == {waiting, finished}
     code, report = replay(env, "v1")
     assert code == 1 and flagged(report) == {new: (1, "__patch:add-tax", "approve")}
+
+
+def test_replay_json_stays_json_when_workflow_code_prints(env, service, start_worker, unique):
+    """What the workflow modules print (at import, in the handler) goes to stderr: it used to land on stdout
+    among the JSON, which `zart replay --json | jq` in a CI gate could no longer read."""
+    imports = "tests.workflows,tests.reliability_workflows,tests.apps.chatty"
+    start_worker(ZART_IMPORTS=imports)
+    execution_id = unique("chatty")
+    service.schedule("chatty.greet", {"name": "ada"}, execution_id=execution_id)
+    assert service.wait(execution_id, 30)[1]["output"] == "hello ada"
+    done = subprocess.run(
+        [sys.executable, "-m", "zart", "replay", "--task", "chatty.greet", "--json"],
+        cwd=REPO,
+        env=env.variables(ZART_IMPORTS=imports),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["consistent"] >= 1
+    assert "chatty: replaying for ada" in done.stderr and "chatty: module imported" in done.stderr

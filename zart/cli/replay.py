@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from datetime import UTC, datetime, timedelta
@@ -54,9 +55,11 @@ def replay(
     """
     from zart.registry import import_modules
 
-    import_modules(dict.fromkeys((*state.settings.imports, *imports)))
-    service = service_for(state)
-    results = service.replay(task=task_name, since=since, limit=limit)
+    # the workflow code runs here (its imports, then every handler): what it prints goes to stderr, so stdout
+    # carries only this command's own output (one JSON document with --json)
+    with contextlib.redirect_stdout(sys.stderr):
+        import_modules(dict.fromkeys((*state.settings.imports, *imports)))
+        results = service_for(state).replay(task=task_name, since=since, limit=limit)
     failing = [r for r in results if r["outcome"] in ("nondeterministic", "error")]
     summary = {
         "replayed": len(results),

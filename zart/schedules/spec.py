@@ -15,7 +15,16 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from zart.errors import InvalidData
-from zart.limits import MAX_ID_LENGTH, NAME_RULE, QUEUE_RULE, is_name, is_queue, is_reserved_task
+from zart.limits import (
+    MAX_ID_LENGTH,
+    MOMENT_RULE,
+    NAME_RULE,
+    QUEUE_RULE,
+    in_moment_range,
+    is_name,
+    is_queue,
+    is_reserved_task,
+)
 
 OVERLAP_POLICIES = ("skip", "buffer_one", "allow_all", "cancel_previous")
 CATCH_UP_POLICIES = ("latest", "all", "none")
@@ -142,11 +151,8 @@ def check_timezone(name: Any) -> None:
 def _aware(name: str, value: Any) -> None:
     if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
         raise InvalidData(f"{name} must be a date-time with a timezone (e.g. 2026-04-04T10:00:00Z)")
-    if value is not None:
-        try:  # in UTC it may leave years 1 to 9999: Postgres would store it, Python never read it back
-            value.astimezone(UTC)
-        except OverflowError as exc:
-            raise InvalidData(f"{name} is out of range") from exc
+    if value is not None and not in_moment_range(value):
+        raise InvalidData(f"{name} must lie {MOMENT_RULE}")
 
 
 def validate(spec: ScheduleSpec) -> ScheduleSpec:
