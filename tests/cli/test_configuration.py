@@ -131,3 +131,17 @@ def test_a_database_url_and_a_direct_url_naming_different_databases_are_refused(
         assert conn.execute("SELECT to_regclass('executions')").fetchone() == (None,)  # nothing migrated there
     same = zart("--database-url", env.database_url, "list", ZART_DIRECT_DATABASE_URL=env.database_url)
     assert same.returncode == 0, same.stderr
+
+
+def test_a_database_url_in_the_environment_and_a_direct_url_naming_different_databases_are_refused(
+    zart, env, postgres
+):
+    """Without `--database-url` too: DATABASE_URL on one database and ZART_DIRECT_DATABASE_URL on another had
+    `zart migrate` migrate the direct one ("up to date") while every other command found no schema on the first."""
+    url = fresh_database(postgres.port, "zart_cli_other_env")
+    refused = zart("migrate", DATABASE_URL=url, ZART_DIRECT_DATABASE_URL=env.database_url)
+    assert refused.returncode == 1, refused.stdout
+    assert "ZART_DIRECT_DATABASE_URL" in refused.stderr and "zart_cli_other_env" in refused.stderr
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        assert conn.execute("SELECT to_regclass('executions')").fetchone() == (None,)
