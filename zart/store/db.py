@@ -127,9 +127,13 @@ def _note_checkin(dbapi_connection: Any, record: Any) -> None:
 def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, proxy: Any) -> None:
     """Ping before use (the server may have restarted); in workers, only connections that sat idle.
 
-    A stale connection raises DisconnectionError, which makes the pool replace it transparently.
+    A stale connection raises DisconnectionError, which makes the pool replace it transparently. A connection
+    just opened is not pinged: its first statement tells as much, and a failure there is reported as the database
+    being unavailable, whereas a failed ping of the replacement too (a pooler accepts the connection while
+    Postgres is down) ended the pool's retries with an error that is none of the driver's.
     """
-    if time.monotonic() - record.info.get("checked_in", 0.0) < _ping_after_idle_seconds:
+    checked_in = record.info.get("checked_in")
+    if checked_in is None or time.monotonic() - checked_in < _ping_after_idle_seconds:
         return
     try:
         dialect.do_ping(dbapi_connection)
