@@ -87,3 +87,22 @@ def test_metrics_show_queue_depth_and_oldest_pending_age_by_task(client, env, un
     assert samples[f'zart_queue_depth{{task="{other}"}}'] == 1
     assert 90 <= samples[f'zart_queue_oldest_pending_age_seconds{{task="{task}"}}'] < 120
     assert samples[f'zart_queue_oldest_pending_age_seconds{{task="{other}"}}'] < 30
+
+
+def test_api_routes_report_every_pooled_connection_in_use_as_503(env):
+    """A database slow to answer (or a pooler queueing for it) holds each request's connection: past the pool's
+    size a request waited for one and then failed with the pool's own timeout error, a 500 with a traceback."""
+    from zart.store import db
+
+    url = f"{env.database_url}?connect_timeout=4"  # an engine of its own, not shared with the other tests
+    client = create_app(settings=env.settings(DATABASE_URL=url)).test_client()
+    assert client.get(f"{API}/stats").status_code == 200
+    engine = db.get_engine(client.application.extensions["zart"].service.settings.database_url)
+    held = [engine.connect() for _ in range(engine.pool.size() + engine.pool._max_overflow)]  # type: ignore[attr-defined]
+    try:
+        error = assert_error(client.get(f"{API}/stats"), 503, "database_unavailable")
+        assert "pool is in use" in error["message"]
+    finally:
+        for conn in held:
+            conn.close()
+    assert client.get(f"{API}/stats").status_code == 200

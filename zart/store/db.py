@@ -14,6 +14,7 @@ import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from zart.config import is_pooled, schema_of, without_pooler_mark
 from zart.errors import StoreUnavailable
@@ -165,6 +166,8 @@ def translated_errors() -> Iterator[None]:
         yield
     except OperationalError as exc:
         raise StoreUnavailable(f"database unavailable: {_first_line(exc)}{_pooler_hint(exc)}") from exc
+    except PoolTimeout as exc:  # every connection of the pool is held by a statement the database is slow to answer
+        raise StoreUnavailable("database unavailable: every connection of this process's pool is in use") from exc
     except psycopg.errors.InvalidSqlStatementName as exc:  # raised outside SQLAlchemy by the per-step path
         raise StoreUnavailable(f"database error: {_first_line(exc)}{_pooler_hint(exc)}") from exc
     except DBAPIError as exc:
