@@ -20,6 +20,9 @@ from zart.config import is_pooled, schema_of, without_pooler_mark
 from zart.errors import StoreUnavailable
 
 IDLE_IN_TRANSACTION_MS = 10_000
+# seconds a new connection may take to be established: a server that accepts it and never answers (frozen, or
+# another service on that port) is then reported as unavailable instead of holding the caller forever
+CONNECT_TIMEOUT = 5
 _ping_after_idle_seconds = 0.0  # ping on every checkout, unless a worker relaxes it
 # what a worker relaxes it to (zart's own workers, and a team's Celery worker reporting remote steps)
 WORKER_PING_AFTER_IDLE = 2.0
@@ -79,7 +82,7 @@ def get_engine(database_url: str) -> Engine:
 
 
 def _connect_args(database_url: str) -> dict[str, Any]:
-    common: dict[str, Any] = {"connect_timeout": 5, "application_name": "zart"}
+    common: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT, "application_name": "zart"}
     if is_pooled(database_url):
         # a transaction pooler hands each transaction to any server connection: a statement prepared on one
         # is unknown on the next, and startup options are refused (PgBouncer); the session settings below
