@@ -159,3 +159,9 @@ def test_a_database_url_in_the_environment_and_a_direct_url_naming_different_dat
     assert refused.stderr.count("\n") == 1, refused.stderr
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         assert conn.execute("SELECT to_regclass('executions')").fetchone() == (None,)
+
+
+def test_a_worker_with_a_bad_configuration_says_so_once_and_exits(zart):
+    """The supervisor started a worker child that failed on the configuration, then another every second, forever."""
+    refused = zart("worker", ZART_POOLER="transaction", ZART_DIRECT_DATABASE_URL="", timeout=30)
+    assert one_line_error(refused).startswith("Error: ZART_POOLER=transaction needs ZART_DIRECT_DATABASE_URL")

@@ -64,6 +64,7 @@ def worker(
     """
     from dataclasses import replace
 
+    state.settings  # noqa: B018  (a bad setting is reported once, here, not by every child the supervisor restarts)
     if not in_process:
         from zart.supervise import supervise
 
