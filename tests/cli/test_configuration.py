@@ -165,3 +165,10 @@ def test_a_worker_with_a_bad_configuration_says_so_once_and_exits(zart):
     """The supervisor started a worker child that failed on the configuration, then another every second, forever."""
     refused = zart("worker", ZART_POOLER="transaction", ZART_DIRECT_DATABASE_URL="", timeout=30)
     assert one_line_error(refused).startswith("Error: ZART_POOLER=transaction needs ZART_DIRECT_DATABASE_URL")
+
+
+def test_a_worker_whose_workflow_module_cannot_be_imported_says_so_once_and_exits(zart):
+    """A typo in ZART_IMPORTS failed every child the supervisor started, one a second, forever."""
+    refused = zart("worker", ZART_IMPORTS="no_such_workflows_module", timeout=60)
+    assert refused.returncode == 1, refused.stderr[-2000:]
+    assert refused.stderr.count("No module named 'no_such_workflows_module'") == 1, refused.stderr[-2000:]
