@@ -110,6 +110,16 @@ def _pooler(value: str | None) -> str | None:
     return chosen
 
 
+def check_same_database(database_url: str, direct_url: str | None) -> None:
+    """The direct URL (LISTEN, migrations) must name the database the others use: on another one, `zart migrate`
+    migrates it while every other command finds no schema, and the API listens where no execution finishes."""
+    if direct_url is not None and database_name(direct_url) != database_name(database_url):
+        raise ConfigurationError(
+            f"the database URL names database '{database_name(database_url)}' but ZART_DIRECT_DATABASE_URL names "
+            f"'{database_name(direct_url)}': set ZART_DIRECT_DATABASE_URL to the same database"
+        )
+
+
 def _split_list(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
@@ -166,12 +176,7 @@ class Settings:
         if not url:
             return self
         chosen = with_schema(normalise_database_url(url), self.schema)
-        direct = self.direct_database_url
-        if direct is not None and database_name(direct) != database_name(chosen):
-            raise ConfigurationError(
-                f"the database URL names database '{database_name(chosen)}' but ZART_DIRECT_DATABASE_URL names "
-                f"'{database_name(direct)}': set ZART_DIRECT_DATABASE_URL to the same database"
-            )
+        check_same_database(chosen, self.direct_database_url)
         return replace(self, database_url=mark_pooled(chosen) if self.pooler else chosen)
 
     @property
@@ -194,9 +199,14 @@ def merged_environment(environ: Mapping[str, str] | None, env_file: Path | None)
     return values
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
-    """Build Settings; the process environment wins over `.env`."""
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None, database_url: str | None = None
+) -> Settings:
+    """Build Settings; the process environment wins over `.env`, and `database_url` (`--database-url`) over
+    DATABASE_URL."""
     env = merged_environment(environ, env_file)
+    if database_url:
+        env["DATABASE_URL"] = database_url
 
     def number(name: str, default: float) -> float:
         raw = env.get(name)
@@ -218,10 +228,12 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
                 "(ALTER ROLE ... SET search_path = <schema>, public) and leave ZART_SCHEMA unset"
             )
         database_url = mark_pooled(database_url)
+    direct_url = with_schema(normalise_database_url(direct), schema) if direct else None
+    check_same_database(database_url, direct_url)
     return Settings(
         database_url=database_url,
         pooler=pooler,
-        direct_database_url=with_schema(normalise_database_url(direct), schema) if direct else None,
+        direct_database_url=direct_url,
         schema=schema,
         broker_url=env.get("ZART_BROKER_URL") or DEFAULT_BROKER_URL,
         imports=_split_list(env.get("ZART_IMPORTS")),

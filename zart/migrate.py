@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, pool
 import migrations
 from zart.config import schema_of
 from zart.store import hot
+from zart.store.db import CONNECT_TIMEOUT
 
 
 def alembic_config(database_url: str) -> Config:
@@ -26,7 +27,7 @@ def pending_revisions(database_url: str) -> list[str]:
     """Revisions not yet applied, oldest first."""
     config = alembic_config(database_url)
     script = ScriptDirectory.from_config(config)
-    engine = create_engine(database_url, poolclass=pool.NullPool)
+    engine = create_engine(database_url, poolclass=pool.NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT})
     try:
         with engine.connect() as conn:
             options = {"version_table_schema": schema_of(database_url)}

@@ -661,7 +661,10 @@ class ZartService:
     def _ping_broker(self, timeout: float) -> None:
         from kombu import Connection
 
-        with Connection(self.settings.broker_url, connect_timeout=timeout) as conn:
+        # a read timeout too: a broker that accepts the connection but never answers the ping would hold the
+        # probe, and every probe queued behind its lock, forever
+        options = {"socket_timeout": timeout}
+        with Connection(self.settings.broker_url, connect_timeout=timeout, transport_options=options) as conn:
             conn.ensure_connection(max_retries=0)  # one attempt: a probe must answer quickly
 
 

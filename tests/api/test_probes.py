@@ -101,3 +101,22 @@ def test_readyz_is_503_when_the_database_has_no_zart_schema(env, postgres):
     assert_error(client.get(f"{API}/stats"), 503, "database_unavailable")
     error = assert_error(client.get("/readyz"), 503, "service_unavailable")
     assert "database" in error["message"] and "broker" not in error["message"]
+
+
+def test_api_routes_report_every_pooled_connection_in_use_as_503(env):
+    """A database slow to answer (or a pooler queueing for it) holds each request's connection: past the pool's
+    size a request waited for one and then failed with the pool's own timeout error, a 500 with a traceback."""
+    from zart.store import db
+
+    url = f"{env.database_url}?connect_timeout=4"  # an engine of its own, not shared with the other tests
+    client = create_app(settings=env.settings(DATABASE_URL=url)).test_client()
+    assert client.get(f"{API}/stats").status_code == 200
+    engine = db.get_engine(client.application.extensions["zart"].service.settings.database_url)
+    held = [engine.connect() for _ in range(engine.pool.size() + engine.pool._max_overflow)]  # type: ignore[attr-defined]
+    try:
+        error = assert_error(client.get(f"{API}/stats"), 503, "database_unavailable")
+        assert "pool is in use" in error["message"]
+    finally:
+        for conn in held:
+            conn.close()
+    assert client.get(f"{API}/stats").status_code == 200

@@ -6,6 +6,8 @@ which source won.
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -97,6 +99,20 @@ def test_an_unreachable_database_during_migrate_is_one_line(zart, wrong):
     assert one_line_error(zart("--database-url", wrong, "migrate")).startswith("Error: database unavailable")
 
 
+@pytest.fixture()
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers (a frozen server, or another service's port)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_a_database_that_never_answers_during_migrate_is_one_line_not_a_hang(zart, silent_port):
+    """Migrations opened their connections without the timeout every other command has, and waited forever."""
+    url = f"postgresql://postgres@127.0.0.1:{silent_port}/zart"
+    assert one_line_error(zart("--database-url", url, "migrate", timeout=45)).startswith("Error: database unavailable")
+
+
 def test_a_database_without_the_schema_says_to_migrate(zart, env, unique):
     import psycopg
 
@@ -131,3 +147,28 @@ def test_a_database_url_and_a_direct_url_naming_different_databases_are_refused(
         assert conn.execute("SELECT to_regclass('executions')").fetchone() == (None,)  # nothing migrated there
     same = zart("--database-url", env.database_url, "list", ZART_DIRECT_DATABASE_URL=env.database_url)
     assert same.returncode == 0, same.stderr
+
+
+def test_a_database_url_in_the_environment_and_a_direct_url_naming_different_databases_are_refused(zart, env, postgres):
+    """Without `--database-url` too: DATABASE_URL on one database and ZART_DIRECT_DATABASE_URL on another had
+    `zart migrate` migrate the direct one ("up to date") while every other command found no schema on the first."""
+    url = fresh_database(postgres.port, "zart_cli_other_env")
+    refused = zart("migrate", DATABASE_URL=url, ZART_DIRECT_DATABASE_URL=env.database_url)
+    assert refused.returncode == 1, refused.stdout
+    assert "ZART_DIRECT_DATABASE_URL" in refused.stderr and "zart_cli_other_env" in refused.stderr
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        assert conn.execute("SELECT to_regclass('executions')").fetchone() == (None,)
+
+
+def test_a_worker_with_a_bad_configuration_says_so_once_and_exits(zart):
+    """The supervisor started a worker child that failed on the configuration, then another every second, forever."""
+    refused = zart("worker", ZART_POOLER="transaction", ZART_DIRECT_DATABASE_URL="", timeout=30)
+    assert one_line_error(refused).startswith("Error: ZART_POOLER=transaction needs ZART_DIRECT_DATABASE_URL")
+
+
+def test_a_worker_whose_workflow_module_cannot_be_imported_says_so_once_and_exits(zart):
+    """A typo in ZART_IMPORTS failed every child the supervisor started, one a second, forever."""
+    refused = zart("worker", ZART_IMPORTS="no_such_workflows_module", timeout=60)
+    assert refused.returncode == 1, refused.stderr[-2000:]
+    assert refused.stderr.count("No module named 'no_such_workflows_module'") == 1, refused.stderr[-2000:]

@@ -6,10 +6,14 @@ Each test runs its own Redis, so stopping it disturbs nothing else in the sessio
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -144,4 +148,45 @@ def test_a_flushed_broker_gets_its_lost_doorbells_back_without_waiting_out_the_b
     poll(lambda: broker.get("zart:zart:broker-since") not in (None, marked), what="the sweeper to notice the flush")
     for execution_id in ids:
         done, row = silent.wait(execution_id, 30)
+        assert done and row["output"] == {"sum": 6}, (execution_id, row["status"])
+
+
+def test_a_frozen_redis_neither_hangs_scheduling_nor_readiness(private_env, private_redis, start_worker, log_dir):
+    """A broker that keeps its TCP connections but answers nothing (a stopped process, a partition that drops
+    packets): a publish, and the readiness probe's ping, waited for its reply forever, so POST /executions never
+    answered although the execution was recorded, and every /readyz queued behind the hung probe."""
+    settings = private_env.settings()
+    client = create_app(settings=settings).test_client()
+    body = {"task": "t.three-steps", "data": {"journal": str(log_dir / "before.j")}}
+    assert client.post("/api/v1/executions", json=body).status_code == 201  # the app holds a broker connection
+    assert client.get("/readyz").status_code == 200
+    time.sleep(1.1)  # past the readiness cache
+    answers: dict[str, Any] = {}
+
+    def ask() -> None:
+        for n in range(2):
+            made = client.post(
+                "/api/v1/executions", json={"task": "t.three-steps", "data": {"journal": str(log_dir / f"{n}.j")}}
+            )
+            answers[f"post-{n}"] = (made.status_code, made.get_json())
+        answers["readyz"] = client.get("/readyz").status_code
+
+    os.kill(private_redis.process.pid, signal.SIGSTOP)
+    try:
+        asking = threading.Thread(target=ask, daemon=True)
+        asking.start()
+        asking.join(timeout=30)
+        assert not asking.is_alive(), f"the API hung on a frozen broker (answered so far: {answers})"
+    finally:
+        os.kill(private_redis.process.pid, signal.SIGCONT)
+    assert answers["readyz"] == 503
+    ids = []
+    for n in range(2):
+        status, made = answers[f"post-{n}"]
+        assert status == 201 and made["status"] == "pending", made
+        ids.append(made["execution_id"])
+    start_worker(concurrency=1, ZART_BROKER_URL=private_redis.url)
+    service = ZartService(settings, registry=Registry())
+    for execution_id in ids:
+        done, row = service.wait(execution_id, 60)
         assert done and row["output"] == {"sum": 6}, (execution_id, row["status"])

@@ -18,6 +18,9 @@ from zart.celery.routing import QueueRouter
 log = logging.getLogger(__name__)
 
 RUN_TASK = "zart.run_execution"
+# A broker that keeps its connections open but stops answering (a frozen process, a partition that drops packets)
+# would otherwise hold a publish, and the request or command behind it, forever; a worker's BRPOP waits 1 s
+BROKER_SOCKET_TIMEOUT = 5.0
 # what a doorbell naming no execution carries (no execution has this id: its claim takes nothing)
 ANY_READY = "any-ready"
 
@@ -31,7 +34,7 @@ def doorbell_app(broker_url: str, queue: str, database_url: str) -> Celery:
         task_serializer="json",
         task_routes={RUN_TASK: {"queue": queue}},
         broker_connection_timeout=2,
-        broker_transport_options={"socket_connect_timeout": 2},
+        broker_transport_options={"socket_connect_timeout": 2, "socket_timeout": BROKER_SOCKET_TIMEOUT},
     )
     return app
 

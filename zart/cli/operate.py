@@ -64,6 +64,7 @@ def worker(
     """
     from dataclasses import replace
 
+    state.settings  # noqa: B018  (a bad setting is reported once, here, not by every child the supervisor restarts)
     if not in_process:
         from zart.supervise import supervise
 
@@ -91,7 +92,17 @@ def worker(
         argv += ["--pool", pool]
     if hostname:
         argv += ["--hostname", hostname]
-    sys.exit(run_worker(app, argv))
+    try:
+        code = run_worker(app, argv)
+    except Exception as exc:  # raised before the worker ran (Celery's own import of ZART_IMPORTS, say)
+        from zart.cli.app import unexpected_failure
+        from zart.supervise import COULD_NOT_START, SUPERVISED_ENV
+
+        if not os.environ.get(SUPERVISED_ENV):
+            raise
+        click.echo(f"Error: {unexpected_failure(exc)}", err=True)
+        code = COULD_NOT_START
+    sys.exit(code)
 
 
 @click.command()

@@ -23,7 +23,7 @@ class CliState:
     def settings(self) -> Settings:
         """Read lazily, so `--help` never touches the environment or the database."""
         if self._settings is None:
-            self._settings = load_settings().with_database_url(self.database_url)
+            self._settings = load_settings(database_url=self.database_url)
         return self._settings
 
 

@@ -18,7 +18,7 @@ from celery import Celery, signals
 
 from zart.celery import target  # noqa: F401  (registers the workflow that fires Celery targets)
 from zart.celery.calls import configure_home
-from zart.celery.doorbell import RUN_TASK, Publisher
+from zart.celery.doorbell import BROKER_SOCKET_TIMEOUT, RUN_TASK, Publisher
 from zart.celery.recorder import register_fallback_tasks
 from zart.celery.routing import QueueRouter
 from zart.celery.standby import Standby
@@ -59,7 +59,11 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         task_routes={RUN_TASK: {"queue": settings.queue}},
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=2,
-        broker_transport_options={"visibility_timeout": 3600, "socket_connect_timeout": 2},
+        broker_transport_options={
+            "visibility_timeout": 3600,
+            "socket_connect_timeout": 2,
+            "socket_timeout": BROKER_SOCKET_TIMEOUT,
+        },
         broker_pool_limit=10,
         worker_send_task_events=False,
         imports=[BUILT_IN_WORKFLOWS, *settings.imports],

@@ -14,11 +14,15 @@ import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from zart.config import is_pooled, schema_of, without_pooler_mark
 from zart.errors import StoreUnavailable
 
 IDLE_IN_TRANSACTION_MS = 10_000
+# seconds a new connection may take to be established: a server that accepts it and never answers (frozen, or
+# another service on that port) is then reported as unavailable instead of holding the caller forever
+CONNECT_TIMEOUT = 5
 _ping_after_idle_seconds = 0.0  # ping on every checkout, unless a worker relaxes it
 # what a worker relaxes it to (zart's own workers, and a team's Celery worker reporting remote steps)
 WORKER_PING_AFTER_IDLE = 2.0
@@ -78,7 +82,7 @@ def get_engine(database_url: str) -> Engine:
 
 
 def _connect_args(database_url: str) -> dict[str, Any]:
-    common: dict[str, Any] = {"connect_timeout": 5, "application_name": "zart"}
+    common: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT, "application_name": "zart"}
     if is_pooled(database_url):
         # a transaction pooler hands each transaction to any server connection: a statement prepared on one
         # is unknown on the next, and startup options are refused (PgBouncer); the session settings below
@@ -127,9 +131,13 @@ def _note_checkin(dbapi_connection: Any, record: Any) -> None:
 def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, proxy: Any) -> None:
     """Ping before use (the server may have restarted); in workers, only connections that sat idle.
 
-    A stale connection raises DisconnectionError, which makes the pool replace it transparently.
+    A stale connection raises DisconnectionError, which makes the pool replace it transparently. A connection
+    just opened is not pinged: its first statement tells as much, and a failure there is reported as the database
+    being unavailable, whereas a failed ping of the replacement too (a pooler accepts the connection while
+    Postgres is down) ended the pool's retries with an error that is none of the driver's.
     """
-    if time.monotonic() - record.info.get("checked_in", 0.0) < _ping_after_idle_seconds:
+    checked_in = record.info.get("checked_in")
+    if checked_in is None or time.monotonic() - checked_in < _ping_after_idle_seconds:
         return
     try:
         dialect.do_ping(dbapi_connection)
@@ -161,6 +169,8 @@ def translated_errors() -> Iterator[None]:
         yield
     except OperationalError as exc:
         raise StoreUnavailable(f"database unavailable: {_first_line(exc)}{_pooler_hint(exc)}") from exc
+    except PoolTimeout as exc:  # every connection of the pool is held by a statement the database is slow to answer
+        raise StoreUnavailable("database unavailable: every connection of this process's pool is in use") from exc
     except psycopg.errors.InvalidSqlStatementName as exc:  # raised outside SQLAlchemy by the per-step path
         raise StoreUnavailable(f"database error: {_first_line(exc)}{_pooler_hint(exc)}") from exc
     except DBAPIError as exc:

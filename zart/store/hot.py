@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, pool
 
 # the modules whose hot statements are installed (imported for their declarations)
 from zart.store import executions, flow, remote, steps  # noqa: F401
+from zart.store.db import CONNECT_TIMEOUT
 from zart.store.sql import HOT_FUNCTION_OPTIONS, HOT_STATEMENTS, function_name, positional
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ _EXISTS = "SELECT to_regtype(%(name)s) IS NOT NULL AND EXISTS (SELECT 1 FROM pg_
 def install(database_url: str, refresh: bool = False) -> int:
     """Create the hot statements' functions missing from the database (all of them when `refresh`); returns how
     many were created."""
-    engine = create_engine(database_url, poolclass=pool.NullPool)
+    engine = create_engine(database_url, poolclass=pool.NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT})
     created = 0
     try:
         with engine.begin() as conn:
