@@ -23,6 +23,34 @@ def raise_base(kind: str) -> None:
     raise asyncio.CancelledError()
 
 
+class UnprintableError(Exception):
+    """An exception whose own __str__ fails, as a buggy library's may."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("this exception cannot be printed")
+
+
+def raise_unprintable() -> None:
+    raise UnprintableError()
+
+
+@zart.task("l.unprintable-step")
+def unprintable_step(ctx: zart.Context, data: dict) -> dict:
+    """A step body raising an exception whose str() fails; with one retry allowed."""
+    try:
+        ctx.step("boom", raise_unprintable, retry=RetryPolicy.fixed(max_retries=1, delay=0.05))
+    except StepFailed as failure:
+        return {"caught": failure.error_type, "message": failure.error_message}
+    return {}
+
+
+@zart.task("l.unprintable-handler")
+def unprintable_handler(ctx: zart.Context, data: dict) -> dict:
+    ctx.step("first", int, 1)
+    raise_unprintable()
+    return {}
+
+
 def unstorable(kind: str) -> object:
     return {"nan": float("nan"), "inf": float("inf"), "nul": "a\x00b", "surrogate": "\ud800"}[kind]
 

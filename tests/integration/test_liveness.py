@@ -25,6 +25,25 @@ def test_a_base_exception_from_the_handler_fails_the_execution(service, worker, 
     assert row["error"]["type"] in ("Interrupt", "SystemExit", "CancelledError")
 
 
+def test_a_step_exception_whose_str_fails_is_recorded_as_the_attempts_failure(service, worker):
+    execution_id = service.schedule("l.unprintable-step", {}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed", row
+    assert row["output"]["caught"] == "UnprintableError", row["output"]
+    assert "str() of this UnprintableError raised RuntimeError" in row["output"]["message"]
+    steps = {s["name"]: s for s in service.steps(execution_id)}
+    assert steps["boom"]["attempts"] == 2  # recorded as a failure, so the retry policy applied
+
+
+def test_a_handler_exception_whose_str_fails_fails_the_execution_at_once(service, worker):
+    """It once escaped the worker task holding the lease: recovered as a dead worker's run, again and again,
+    until RecoveriesExhausted."""
+    execution_id = service.schedule("l.unprintable-handler", {}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] == "UnprintableError", row["error"]
+
+
 @pytest.mark.parametrize("kind", ["nan", "inf", "nul", "surrogate"])
 def test_a_step_result_postgres_cannot_store_is_a_clean_step_failure(service, worker, kind):
     execution_id = service.schedule("l.unstorable-step", {"kind": kind}).execution["execution_id"]

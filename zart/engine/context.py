@@ -28,7 +28,7 @@ from sqlalchemy import Connection
 from zart.celery.calls import RemoteHandle, is_celery_target
 from zart.engine import guards, pausing, transactions, versioning
 from zart.engine.clock import utcnow
-from zart.engine.failures import error_json
+from zart.engine.failures import error_json, error_message
 from zart.engine.lease import LeaseKeeper, RunningAttempt
 from zart.engine.remote import RemoteSteps
 from zart.engine.storable import ensure_storable
@@ -240,7 +240,7 @@ class Context:
                     retry_at=retry_at,
                 )
                 if retry_at is None:
-                    raise StepFailed(name, type(exc).__name__, str(exc)) from exc
+                    raise StepFailed(name, type(exc).__name__, error_message(exc)) from exc
                 if retry_at > utcnow():
                     self._park(retry_at, {"kind": "retry", "step": name})
                 continue
