@@ -87,6 +87,20 @@ def unstorable_output(ctx: zart.Context, data: dict) -> object:
     return {"out": unstorable(data["kind"])}
 
 
+def prices_by_id() -> dict:
+    """A result JSON cannot keep as it is: int keys become strings, a tuple becomes a list."""
+    return {1: (9.5, "EUR")}
+
+
+@zart.task("l.json-shaped-result")
+def json_shaped_result(ctx: zart.Context, data: dict) -> dict:
+    """What the handler sees of a step result before a replay (checkpointed) and after one (the nap)."""
+    prices = ctx.step("prices", prices_by_id)
+    before = ctx.step("seen", repr, prices)
+    ctx.sleep("nap", 0.1)
+    return {"before": before, "after": repr(prices)}
+
+
 def die_unless(flag: str) -> str:
     """Kill the worker process outright, as an OOM kill or a segfault would, until `flag` exists."""
     with open(flag + ".count", "a") as handle:

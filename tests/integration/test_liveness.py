@@ -61,6 +61,15 @@ def test_an_output_postgres_cannot_store_fails_the_execution_clearly(service, wo
     assert row["error"]["type"] == "UnstorableValue" and "output cannot be stored" in row["error"]["message"]
 
 
+def test_a_step_result_reads_the_same_in_the_run_that_checkpoints_it_as_in_every_replay(service, worker):
+    """It was returned as the body built it the first time ({1: (9.5, 'EUR')}) but from its JSON checkpoint
+    on every replay ({'1': [9.5, 'EUR']}): code like prices[1] worked until the execution's first replay."""
+    execution_id = service.schedule("l.json-shaped-result", {}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed", row
+    assert row["output"] == {"before": "{'1': [9.5, 'EUR']}", "after": "{'1': [9.5, 'EUR']}"}
+
+
 @pytest.mark.parametrize(
     ("task", "limit"),
     [

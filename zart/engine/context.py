@@ -31,7 +31,7 @@ from zart.engine.clock import utcnow
 from zart.engine.failures import error_json, error_message
 from zart.engine.lease import LeaseKeeper, RunningAttempt
 from zart.engine.remote import RemoteSteps
-from zart.engine.storable import ensure_storable
+from zart.engine.storable import as_replayed, ensure_storable
 from zart.errors import (
     ControlSignal,
     DuplicateStepName,
@@ -312,7 +312,7 @@ class Context:
         if not written.written:
             # Someone completed this step first (a takeover race): their checkpoint is the truth.
             return self._reload(name)["output"]
-        return output
+        return as_replayed(output)
 
     def recorded_position(self, name: str) -> int | None:
         """Where this run recorded step `name`, or None if it has not: lets a handler re-enter, in their
