@@ -70,6 +70,29 @@ def test_a_step_result_reads_the_same_in_the_run_that_checkpoints_it_as_in_every
     assert row["output"] == {"before": "{'1': [9.5, 'EUR']}", "after": "{'1': [9.5, 'EUR']}"}
 
 
+def test_a_handler_catching_base_exception_runs_no_step_while_its_execution_waits(service, worker, log_dir):
+    """The sleep's suspend signal was caught and the alert step's body ran (only its checkpoint was refused)."""
+    journal = log_dir / "alerts"
+    execution_id = service.schedule("l.alert-on-any-failure", {"journal": str(journal)}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed" and row["output"] == {"done": True}, row
+    assert not journal.exists(), journal.read_text()
+    assert [s["name"] for s in service.steps(execution_id)] == ["nap"]
+
+
+def test_a_handler_catching_base_exception_runs_no_step_after_a_cancel(service, start_worker, log_dir):
+    worker = start_worker(concurrency=1)
+    journal, go = log_dir / "alerts", log_dir / "go"
+    data = {"journal": str(journal), "wait_for": str(go)}
+    execution_id = service.schedule("l.alert-on-any-failure", data).execution["execution_id"]
+    poll(lambda: _status(service, execution_id) == "running", what="the slow step to start")
+    service.cancel(execution_id)
+    go.touch()  # the slow step returns; its checkpoint is refused
+    poll(lambda: "'lease-lost'" in worker.log_path.read_text(), what="the run to end, fenced out")
+    assert not journal.exists(), journal.read_text()
+    assert service.status(execution_id)["status"] == "cancelled"
+
+
 @pytest.mark.parametrize(
     ("task", "limit"),
     [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import fnmatch
+import functools
 import hashlib
 import logging
 import re
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
@@ -61,7 +62,26 @@ FINAL_STEP = ("completed", "failed")
 current_context: contextvars.ContextVar[Context | None] = contextvars.ContextVar("zart_context", default=None)
 
 Publish = Callable[[str, float | None], object]
+_Call = TypeVar("_Call", bound=Callable[..., Any])
 
+
+def _durable(method: _Call) -> _Call:
+    """A durable call: refused once the run was told to stop, and noting when it tells the run to stop.
+
+    A control signal (suspend, lease lost, misplaced call) means the run must write and do nothing more. A
+    handler that catches BaseException would otherwise go on after it: run step bodies while the execution
+    waits, or belongs to another worker or was cancelled. Each later durable call raises the signal again."""
+
+    @functools.wraps(method)
+    def call(self: Context, *args: Any, **kwargs: Any) -> Any:
+        self.raise_if_stopped()
+        try:
+            return method(self, *args, **kwargs)
+        except ControlSignal as signal:
+            self._stopped = signal
+            raise
+
+    return call  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -118,9 +138,16 @@ class Context:
         self.suspension: Suspension | None = None
         self.to_publish: list[str] = []
         self._remote_steps: RemoteSteps | None = None
+        self._stopped: ControlSignal | None = None
+
+    def raise_if_stopped(self) -> None:
+        """Raise again the control signal a durable call raised, should user code have caught it."""
+        if self._stopped is not None:
+            raise self._stopped
 
     # ----------------------------------------------------------------- steps
 
+    @_durable
     def step(
         self,
         name: str,
@@ -149,6 +176,7 @@ class Context:
         guards.require_plain_function(fn, f"step '{name}'")
         return self._step(name, "step", fn, args, kwargs, retry, timeout, rate_limit)
 
+    @_durable
     def transaction(
         self, name: str, fn: Callable[..., Any], *args: Any, retry: RetryPolicy | None = None, **kwargs: Any
     ) -> Any:
@@ -322,11 +350,13 @@ class Context:
 
     # ----------------------------------------------------------------- time
 
+    @_durable
     def sleep(self, name: str, duration: float | timedelta) -> None:
         """Wait durably; the worker slot is released while the timer runs."""
         delay = seconds(duration) or 0.0
         self._sleep(name, lambda: utcnow() + timedelta(seconds=delay))
 
+    @_durable
     def sleep_until(self, name: str, when: datetime) -> None:
         if when.tzinfo is None:
             raise ValueError("sleep_until needs a timezone-aware datetime")
@@ -355,10 +385,12 @@ class Context:
         )
         return {"status": "waiting", "wake_at": due, "due": False}
 
+    @_durable
     def now(self) -> datetime:
         """The current time, recorded on first use and replayed after."""
         return datetime.fromisoformat(self._recorded("now", lambda: utcnow().isoformat()))
 
+    @_durable
     def uuid(self) -> str:
         """A random UUID, recorded on first use and replayed after."""
         return str(self._recorded("uuid", lambda: str(uuid_module.uuid4())))
@@ -380,17 +412,20 @@ class Context:
 
     # ----------------------------------------------------------------- versions
 
+    @_durable
     def patched(self, patch_id: str) -> bool:
         """True where this execution runs the code added with patch `patch_id`; False in executions whose
         recorded run had already passed this point without it."""
         return versioning.patched(self, patch_id)
 
+    @_durable
     def deprecate_patch(self, patch_id: str) -> None:
         """The patch's old path is gone: tolerate the marker older runs recorded here."""
         versioning.deprecate_patch(self, patch_id)
 
     # ----------------------------------------------------------------- events
 
+    @_durable
     def wait_for_event(self, name: str, timeout: float | timedelta | None = None) -> Any:
         """Wait durably for the event `name`; returns its payload, or raises EventTimeout."""
         position, checkpoint = self._enter(name, "event")
@@ -417,6 +452,7 @@ class Context:
 
     # ----------------------------------------------------------------- children
 
+    @_durable
     def schedule(
         self,
         name: str,
@@ -493,6 +529,7 @@ class Context:
         }
         return ChildHandle(name, child_id)
 
+    @_durable
     def wait_all(self, handles: Sequence[ChildHandle | RemoteHandle]) -> list[Any]:
         """Results in handle order; suspends until every one has finished."""
         guards.refuse_inside_step(self._in_step, "ctx.wait_all")

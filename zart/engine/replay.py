@@ -97,6 +97,7 @@ def replay_one(record: dict[str, Any], registry: Registry, database_url: str, co
     reset = current_context.set(ctx)
     try:
         task.handler(ctx, record["input"])
+        ctx.raise_if_stopped()
     except ReachedFrontier:
         return ReplayResult(**facts, outcome="consistent")
     except NonDeterminismError as exc:

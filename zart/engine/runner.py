@@ -408,6 +408,7 @@ class _ClaimedRun:
         reset = current_context.set(context)
         try:
             output = task.handler(context, self.claimed["input"])
+            context.raise_if_stopped()  # a handler that caught a control signal and returned: the signal stands
             ensure_storable(output, "the execution's output")
         except Suspend:
             for execution_id in context.to_publish:
