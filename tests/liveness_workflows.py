@@ -128,6 +128,19 @@ def alert_on_any_failure(ctx: zart.Context, data: dict) -> dict:
         raise
 
 
+@zart.task("l.unstorable-name")
+def unstorable_name(ctx: zart.Context, data: dict) -> dict:
+    """A durable call named with what PostgreSQL cannot store as text (built in code: no input may hold it)."""
+    name = {"nul": "charge\x00eu", "surrogate": "charge-\ud800"}[data["kind"]]
+    if data["call"] == "sleep":
+        ctx.sleep(name, 0.1)
+    elif data["call"] == "event":
+        ctx.wait_for_event(name, timeout=1)
+    else:
+        ctx.step(name, note, data["journal"], "ran")
+    return {}
+
+
 def die_unless(flag: str) -> str:
     """Kill the worker process outright, as an OOM kill or a segfault would, until `flag` exists."""
     with open(flag + ".count", "a") as handle:

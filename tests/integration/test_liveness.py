@@ -93,6 +93,21 @@ def test_a_handler_catching_base_exception_runs_no_step_after_a_cancel(service, 
     assert service.status(execution_id)["status"] == "cancelled"
 
 
+@pytest.mark.parametrize("call", ["step", "sleep", "event"])
+@pytest.mark.parametrize("kind", ["nul", "surrogate"])
+def test_a_name_postgres_cannot_store_fails_the_execution_saying_why(service, worker, log_dir, kind, call):
+    """It failed with the driver's error (a DataError quoting the SQL and its parameters, or a
+    UnicodeEncodeError), after running the step's body."""
+    journal = log_dir / "ran"
+    data = {"kind": kind, "call": call, "journal": str(journal)}
+    execution_id = service.schedule("l.unstorable-name", data).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] == "ValueError", row["error"]
+    assert "without U+0000 or unpaired surrogates" in row["error"]["message"], row["error"]
+    assert not journal.exists()
+
+
 @pytest.mark.parametrize(
     ("task", "limit"),
     [

@@ -594,8 +594,11 @@ class Context:
 
     def _enter(self, name: str, kind: str) -> tuple[int, dict[str, Any] | None]:
         """Claim the next position for `name`, checking uniqueness and agreement with the recorded run."""
-        if not isinstance(name, str) or not name or len(name) > 200:
-            raise ValueError("a step name must be a string of 1 to 200 characters")
+        if not isinstance(name, str) or not name or len(name) > 200 or not _storable_text(name):
+            raise ValueError(
+                "a step name must be a string of 1 to 200 characters, without U+0000 or unpaired surrogates "
+                "(PostgreSQL cannot store those)"
+            )
         if kind in guards.POSITIONED_WAITS:
             guards.refuse_inside_step(self._in_step, guards.POSITIONED_WAITS[kind])
         self._check_boundary()
@@ -716,6 +719,17 @@ class RateBucket:
 def holds_token(checkpoint: dict[str, Any]) -> bool:
     """A step row waiting for its reserved token (rather than for a retry)."""
     return (checkpoint.get("error") or {}).get("type") == flow.RATE_LIMITED
+
+
+def _storable_text(text: str) -> bool:
+    """Whether PostgreSQL can store `text`: no U+0000, and nothing UTF-8 cannot encode (a lone surrogate)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _child_id(parent_id: str, run_index: int, name: str) -> str:
