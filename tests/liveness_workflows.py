@@ -141,6 +141,39 @@ def unstorable_name(ctx: zart.Context, data: dict) -> dict:
     return {}
 
 
+def square(i: int) -> int:
+    time.sleep(0.05 * (i % 3))
+    return i * i
+
+
+@zart.task("l.steps-from-threads")
+def steps_from_threads(ctx: zart.Context, data: dict) -> dict:
+    """Steps run from a thread pool: each thread would take the run's next position, and one thread's body
+    running made another thread's step a plain, unrecorded call."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        squares = list(pool.map(lambda i: ctx.step(f"square-{i}", square, i), range(8)))
+    ctx.sleep("nap", 0.1)
+    return {"squares": squares}
+
+
+@zart.task("l.step-after-return")
+def step_after_return(ctx: zart.Context, data: dict) -> dict:
+    """A thread the handler leaves behind calls ctx.step once the execution has completed."""
+    import threading
+
+    def late() -> None:
+        wait_for_file(data["go"])
+        try:
+            ctx.step("late", note, data["journal"], "ran")
+        except BaseException as exc:  # noqa: BLE001  what the late call raised, for the test to read
+            note(data["journal"], type(exc).__name__)
+
+    threading.Thread(target=late, daemon=True).start()
+    return {"returned": True}
+
+
 def die_unless(flag: str) -> str:
     """Kill the worker process outright, as an OOM kill or a segfault would, until `flag` exists."""
     with open(flag + ".count", "a") as handle:

@@ -108,6 +108,28 @@ def test_a_name_postgres_cannot_store_fails_the_execution_saying_why(service, wo
     assert not journal.exists()
 
 
+def test_steps_called_from_other_threads_fail_the_execution_saying_why(service, worker):
+    """They were recorded in whatever order the threads ran, some not at all, and the first replay failed
+    with a NonDeterminismError that blamed the code outside steps."""
+    execution_id = service.schedule("l.steps-from-threads", {}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] == "MisplacedCall", row["error"]
+    assert "thread other than the handler's" in row["error"]["message"]
+    assert service.steps(execution_id) == []
+
+
+def test_a_step_called_after_the_handler_returned_does_not_run(service, worker, log_dir):
+    journal, go = log_dir / "late", log_dir / "go"
+    data = {"journal": str(journal), "go": str(go)}
+    execution_id = service.schedule("l.step-after-return", data).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed", row
+    go.touch()
+    poll(journal.exists, what="the late call to end")
+    assert journal.read_text() == "MisplacedCall\n"  # it was "ran", then an error from the closed connection
+
+
 @pytest.mark.parametrize(
     ("task", "limit"),
     [

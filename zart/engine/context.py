@@ -39,6 +39,7 @@ from zart.errors import (
     EventTimeout,
     ExecutionTimeout,
     LeaseLost,
+    MisplacedCall,
     NonDeterminismError,
     StepFailed,
     StepTimeout,
@@ -75,6 +76,9 @@ def _durable(method: _Call) -> _Call:
     @functools.wraps(method)
     def call(self: Context, *args: Any, **kwargs: Any) -> Any:
         self.raise_if_stopped()
+        if not self._in_step and threading.get_ident() != self._thread:
+            self._stopped = _other_thread(method.__name__)
+            raise self._stopped
         try:
             return method(self, *args, **kwargs)
         except ControlSignal as signal:
@@ -82,6 +86,16 @@ def _durable(method: _Call) -> _Call:
             raise
 
     return call  # type: ignore[return-value]
+
+
+def _other_thread(call: str) -> MisplacedCall:
+    """Durable calls take the run's next position and share its connection: made from several threads at once
+    they would be recorded in whatever order the threads ran (a replay then fails as non-deterministic) and a
+    body in one thread would make another thread's step a plain, unrecorded call."""
+    return MisplacedCall(
+        f"ctx.{call} was called from a thread other than the handler's (or after the handler returned); "
+        "durable calls belong to the handler's own thread: run work in parallel with ctx.schedule and ctx.wait_all"
+    )
 
 
 @dataclass(frozen=True)
@@ -139,6 +153,7 @@ class Context:
         self.to_publish: list[str] = []
         self._remote_steps: RemoteSteps | None = None
         self._stopped: ControlSignal | None = None
+        self._thread = threading.get_ident()  # the handler's: durable calls are made from it alone
 
     def raise_if_stopped(self) -> None:
         """Raise again the control signal a durable call raised, should user code have caught it."""
