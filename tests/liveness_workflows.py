@@ -51,6 +51,28 @@ def unprintable_handler(ctx: zart.Context, data: dict) -> dict:
     return {}
 
 
+def raise_unstorable_message(kind: str) -> None:
+    """An error whose message holds what PostgreSQL cannot store (data read from a binary protocol, a file
+    name decoded with surrogateescape)."""
+    raise ValueError({"nul": "bad byte \x00 in frame", "surrogate": "no file /tmp/\udcff"}[kind])
+
+
+@zart.task("l.unstorable-message-step")
+def unstorable_message_step(ctx: zart.Context, data: dict) -> dict:
+    try:
+        ctx.step("boom", raise_unstorable_message, data["kind"], retry=RetryPolicy.fixed(max_retries=1, delay=0.05))
+    except StepFailed as failure:
+        return {"caught": failure.error_type, "message": failure.error_message}
+    return {}
+
+
+@zart.task("l.unstorable-message-handler")
+def unstorable_message_handler(ctx: zart.Context, data: dict) -> dict:
+    ctx.step("first", int, 1)
+    raise_unstorable_message(data["kind"])
+    return {}
+
+
 def unstorable(kind: str) -> object:
     return {"nan": float("nan"), "inf": float("inf"), "nul": "a\x00b", "surrogate": "\ud800"}[kind]
 

@@ -44,6 +44,30 @@ def test_a_handler_exception_whose_str_fails_fails_the_execution_at_once(service
     assert row["error"]["type"] == "UnprintableError", row["error"]
 
 
+UNSTORABLE_MESSAGES = {"nul": "bad byte \\x00 in frame", "surrogate": "no file /tmp/\\udcff"}
+
+
+@pytest.mark.parametrize("kind", ["nul", "surrogate"])
+def test_a_step_error_message_postgres_cannot_store_is_recorded_escaped(service, worker, kind):
+    """Its failure's write was refused: the execution failed with the driver's DataError (quoting the SQL and
+    its parameters) and the step's retry policy never applied."""
+    execution_id = service.schedule("l.unstorable-message-step", {"kind": kind}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed", row
+    assert row["output"] == {"caught": "ValueError", "message": UNSTORABLE_MESSAGES[kind]}
+    assert {s["name"]: s["attempts"] for s in service.steps(execution_id)} == {"boom": 2}
+
+
+@pytest.mark.parametrize("kind", ["nul", "surrogate"])
+def test_a_handler_error_message_postgres_cannot_store_fails_the_execution_at_once(service, worker, kind):
+    """Its finish was refused and escaped the worker task holding the lease: recovered as a dead worker's run
+    again and again, until RecoveriesExhausted."""
+    execution_id = service.schedule("l.unstorable-message-handler", {"kind": kind}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"] == {"type": "ValueError", "message": UNSTORABLE_MESSAGES[kind]}
+
+
 @pytest.mark.parametrize("kind", ["nan", "inf", "nul", "surrogate"])
 def test_a_step_result_postgres_cannot_store_is_a_clean_step_failure(service, worker, kind):
     execution_id = service.schedule("l.unstorable-step", {"kind": kind}).execution["execution_id"]
