@@ -7,6 +7,8 @@ import os
 import time
 from pathlib import Path
 
+from celery import Celery
+
 import zart
 from zart import RetryPolicy, StepFailed
 
@@ -267,6 +269,15 @@ def recorded_in_step(ctx: zart.Context, data: dict) -> dict:
     return {"stamp": stamp, "again": again, "outer": ctx.uuid()}
 
 
+# a team's own Celery task (never sent: the test only checks it is refused inside a step body)
+team_app = Celery("l-team", set_as_current=False)
+
+
+@team_app.task(name="l.team-add")
+def team_add(a: int, b: int) -> int:
+    return a + b
+
+
 @zart.task("l.durable-call-in-step")
 def durable_call_in_step(ctx: zart.Context, data: dict) -> dict:
     def body() -> str:
@@ -277,6 +288,8 @@ def durable_call_in_step(ctx: zart.Context, data: dict) -> dict:
                 ctx.wait_for_event("inner")
             elif data["call"] == "schedule":
                 ctx.schedule("inner", int, 1)
+            elif data["call"] == "schedule-task":
+                ctx.schedule("inner", team_add, 1, 2)
         except Exception:  # noqa: BLE001  a careless body cannot hide the mistake
             return "swallowed"
         return "returned"

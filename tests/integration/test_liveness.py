@@ -261,7 +261,7 @@ def test_now_and_uuid_inside_a_step_body_are_plain_calls_and_replay_cleanly(serv
     assert names == ["stamp", "nap", "again", "__uuid_1"]  # nothing recorded from inside the bodies
 
 
-@pytest.mark.parametrize("call", ["sleep", "event", "schedule"])
+@pytest.mark.parametrize("call", ["sleep", "event", "schedule", "schedule-task"])
 def test_a_durable_call_inside_a_step_body_fails_the_execution_saying_why(service, worker, call):
     execution_id = service.schedule("l.durable-call-in-step", {"call": call}).execution["execution_id"]
     done, row = service.wait(execution_id, 30)

@@ -480,6 +480,7 @@ class Context:
     ) -> ChildHandle | RemoteHandle:
         """Start `fn` in parallel and return a handle for wait_all: a Celery task is dispatched to its queue as a
         remote step; a workflow or a function becomes a child execution."""
+        guards.refuse_inside_step(self._in_step, "ctx.schedule")  # a remote step too: it would take a position
         if is_celery_target(fn):
             return self._remote.start(name, fn, args, kwargs, retry, seconds(timeout), seconds(dispatch_timeout))
         position, checkpoint = self._enter(name, "child")
