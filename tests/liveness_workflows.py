@@ -297,6 +297,18 @@ def durable_call_in_step(ctx: zart.Context, data: dict) -> dict:
     return {"body": ctx.step("outer", body, retry=RetryPolicy.fixed(max_retries=2, delay=0.05))}
 
 
+@zart.task("l.patch-in-step")
+def patch_in_step(ctx: zart.Context, data: dict) -> dict:
+    """A patch guarding a change inside a step's own function; a sleep after forces a replay."""
+
+    def charge() -> str:
+        return "new" if ctx.patched("fix-tax") else "old"
+
+    path = ctx.step("charge", charge)
+    ctx.sleep("nap", 0.1)
+    return {"path": path, "after": ctx.step("after", int, 1)}
+
+
 async def fetch_async() -> int:
     return 1
 

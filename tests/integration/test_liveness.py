@@ -270,6 +270,16 @@ def test_a_durable_call_inside_a_step_body_fails_the_execution_saying_why(servic
     assert {s["name"]: s["attempts"] for s in service.steps(execution_id)}.get("outer", 1) == 1  # not retried
 
 
+def test_a_patch_checked_inside_a_step_body_records_nothing_and_replays_cleanly(service, worker):
+    """Its marker took a position inside the body, which the next replay (returning the step's checkpoint)
+    never reached: the sleep after it failed with a NonDeterminismError."""
+    execution_id = service.schedule("l.patch-in-step", {}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed", row
+    assert row["output"] == {"path": "new", "after": 1}
+    assert [s["name"] for s in service.steps(execution_id)] == ["charge", "nap", "after"]
+
+
 @pytest.mark.parametrize("kind", ["async", "generator"])
 def test_an_async_or_generator_step_function_is_refused_with_a_clear_message(service, worker, kind):
     execution_id = service.schedule("l.async-step", {"kind": kind}).execution["execution_id"]

@@ -430,12 +430,19 @@ class Context:
     @_durable
     def patched(self, patch_id: str) -> bool:
         """True where this execution runs the code added with patch `patch_id`; False in executions whose
-        recorded run had already passed this point without it."""
+        recorded run had already passed this point without it. Inside a step body, True without a marker: the
+        body runs on the code deployed now, and a marker there would take a position its replays never reach."""
+        if self._in_step:
+            versioning.marker_name(patch_id)
+            return True
         return versioning.patched(self, patch_id)
 
     @_durable
     def deprecate_patch(self, patch_id: str) -> None:
-        """The patch's old path is gone: tolerate the marker older runs recorded here."""
+        """The patch's old path is gone: tolerate the marker older runs recorded here (none inside a body)."""
+        if self._in_step:
+            versioning.marker_name(patch_id)
+            return
         versioning.deprecate_patch(self, patch_id)
 
     # ----------------------------------------------------------------- events
