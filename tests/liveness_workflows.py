@@ -152,6 +152,17 @@ def alert_on_any_failure(ctx: zart.Context, data: dict) -> dict:
         raise
 
 
+@zart.task("l.cleanup-in-finally")
+def cleanup_in_finally(ctx: zart.Context, data: dict) -> dict:
+    """A cleanup step in a finally block: the wait's suspend signal unwinds through it on every park."""
+    try:
+        ctx.step("reserve", note, data["journal"], "reserve")
+        payload = ctx.wait_for_event("approval")
+    finally:
+        ctx.step("release", note, data["journal"], "release")
+    return {"payload": payload}
+
+
 @zart.task("l.unstorable-name")
 def unstorable_name(ctx: zart.Context, data: dict) -> dict:
     """A durable call named with what PostgreSQL cannot store as text (built in code: no input may hold it)."""

@@ -104,6 +104,18 @@ def test_a_handler_catching_base_exception_runs_no_step_while_its_execution_wait
     assert [s["name"] for s in service.steps(execution_id)] == ["nap"]
 
 
+def test_a_cleanup_step_in_a_finally_block_runs_once_when_the_handler_ends_not_at_each_park(service, worker, log_dir):
+    """The release step's body ran as the event wait parked, while the reservation was still needed."""
+    journal = log_dir / "journal"
+    execution_id = service.schedule("l.cleanup-in-finally", {"journal": str(journal)}).execution["execution_id"]
+    poll(lambda: service.status(execution_id)["waiting_for_event"] == "approval", what="the event wait")
+    assert journal.read_text() == "reserve\n"
+    service.send_event(execution_id, "approval", {"ok": True})
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed" and row["output"] == {"payload": {"ok": True}}, row
+    assert journal.read_text() == "reserve\nrelease\n"
+
+
 def test_a_handler_catching_base_exception_runs_no_step_after_a_cancel(service, start_worker, log_dir):
     worker = start_worker(concurrency=1)
     journal, go = log_dir / "alerts", log_dir / "go"
