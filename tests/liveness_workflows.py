@@ -209,6 +209,26 @@ def step_after_return(ctx: zart.Context, data: dict) -> dict:
     return {"returned": True}
 
 
+KEPT_CONTEXTS: list[zart.Context] = []
+
+
+@zart.task("l.keep-context")
+def keep_context(ctx: zart.Context, data: dict) -> dict:
+    """Keeps its context past its run, as a cache or a client built around it might."""
+    KEPT_CONTEXTS.append(ctx)
+    return {}
+
+
+@zart.task("l.use-kept-context")
+def use_kept_context(ctx: zart.Context, data: dict) -> dict:
+    """Another execution, in the same worker process, calls a step on the context kept by the first."""
+    try:
+        KEPT_CONTEXTS[-1].step("late", note, data["journal"], "ran")
+    except BaseException as exc:  # noqa: BLE001  what the stale call raised, for the test to read
+        note(data["journal"], type(exc).__name__)
+    return {}
+
+
 def die_unless(flag: str) -> str:
     """Kill the worker process outright, as an OOM kill or a segfault would, until `flag` exists."""
     with open(flag + ".count", "a") as handle:

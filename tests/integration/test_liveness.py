@@ -94,6 +94,19 @@ def test_a_step_result_reads_the_same_in_the_run_that_checkpoints_it_as_in_every
     assert row["output"] == {"before": "{'1': [9.5, 'EUR']}", "after": "{'1': [9.5, 'EUR']}"}
 
 
+def test_a_context_kept_past_its_run_runs_no_step(service, start_worker, log_dir):
+    """The step's body ran, for an execution that had completed, before its write failed on the run's
+    returned connection."""
+    start_worker(concurrency=1)  # one pool process: the second execution runs where the first kept its context
+    journal = log_dir / "late"
+    first = service.schedule("l.keep-context", {}).execution["execution_id"]
+    assert service.wait(first, 30)[1]["status"] == "completed"
+    second = service.schedule("l.use-kept-context", {"journal": str(journal)}).execution["execution_id"]
+    assert service.wait(second, 30)[1]["status"] == "completed"
+    assert journal.read_text() == "MisplacedCall\n"
+    assert service.steps(first) == []
+
+
 def test_a_handler_catching_base_exception_runs_no_step_while_its_execution_waits(service, worker, log_dir):
     """The sleep's suspend signal was caught and the alert step's body ran (only its checkpoint was refused)."""
     journal = log_dir / "alerts"

@@ -93,7 +93,7 @@ def _other_thread(call: str) -> MisplacedCall:
     they would be recorded in whatever order the threads ran (a replay then fails as non-deterministic) and a
     body in one thread would make another thread's step a plain, unrecorded call."""
     return MisplacedCall(
-        f"ctx.{call} was called from a thread other than the handler's (or after the handler returned); "
+        f"ctx.{call} was called from a thread other than the handler's, or after its run ended; "
         "durable calls belong to the handler's own thread: run work in parallel with ctx.schedule and ctx.wait_all"
     )
 
@@ -153,7 +153,12 @@ class Context:
         self.to_publish: list[str] = []
         self._remote_steps: RemoteSteps | None = None
         self._stopped: ControlSignal | None = None
-        self._thread = threading.get_ident()  # the handler's: durable calls are made from it alone
+        self._thread: int | None = threading.get_ident()  # the handler's: durable calls are made from it alone
+
+    def end(self) -> None:
+        """The run is over: a durable call on this context (kept by user code, say) is refused from now on,
+        from any thread, instead of running a step for an execution that has moved on."""
+        self._thread = None
 
     def raise_if_stopped(self) -> None:
         """Raise again the control signal a durable call raised, should user code have caught it."""

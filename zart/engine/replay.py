@@ -117,6 +117,7 @@ def replay_one(record: dict[str, Any], registry: Registry, database_url: str, co
         return ReplayResult(**facts, outcome="error", message=f"{type(exc).__name__}: {exc}")
     finally:
         current_context.reset(reset)
+        ctx.end()
     return _finished(ctx, record, facts)
 
 

@@ -423,6 +423,7 @@ class _ClaimedRun:
             return self._retry_or_fail(task.retry, exc)
         finally:
             current_context.reset(reset)
+            context.end()
             keeper.stop()
         if _past(self.claimed["deadline_at"]):  # the last step overran: the timeout wins over its result
             return self._finish("failed", None, error_json(ExecutionTimeout("execution exceeded its timeout")))
