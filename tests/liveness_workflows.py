@@ -229,6 +229,12 @@ def use_kept_context(ctx: zart.Context, data: dict) -> dict:
     return {}
 
 
+@zart.task("l.step-timeout")
+def step_timeout(ctx: zart.Context, data: dict) -> dict:
+    """A step timeout computed by the caller (what is left of a budget, say)."""
+    return {"result": ctx.step("work", note, data["journal"], "ran", timeout=data["timeout"])}
+
+
 def die_unless(flag: str) -> str:
     """Kill the worker process outright, as an OOM kill or a segfault would, until `flag` exists."""
     with open(flag + ".count", "a") as handle:

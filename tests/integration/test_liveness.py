@@ -305,6 +305,19 @@ def test_a_patch_checked_inside_a_step_body_records_nothing_and_replays_cleanly(
     assert [s["name"] for s in service.steps(execution_id)] == ["charge", "nap", "after"]
 
 
+@pytest.mark.parametrize("timeout", [0, -1])
+def test_a_step_timeout_that_is_not_positive_is_refused_at_the_call(service, worker, log_dir, timeout):
+    """0 ran the step with no time limit at all (SIGALRM's timer takes 0 for "none"); a negative one failed
+    each attempt with the timer's 'Invalid argument'."""
+    journal = log_dir / "ran"
+    data = {"journal": str(journal), "timeout": timeout}
+    execution_id = service.schedule("l.step-timeout", data).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] == "ValueError" and "a step timeout must be positive" in row["error"]["message"]
+    assert not journal.exists()
+
+
 @pytest.mark.parametrize("kind", ["async", "generator"])
 def test_an_async_or_generator_step_function_is_refused_with_a_clear_message(service, worker, kind):
     execution_id = service.schedule("l.async-step", {"kind": kind}).execution["execution_id"]

@@ -217,6 +217,9 @@ class Context:
         timeout: float | timedelta | None,
         rate_limit: str | None = None,
     ) -> Any:
+        limit = seconds(timeout)
+        if limit is not None and not limit > 0:  # SIGALRM's timer reads 0 as "no timer" and refuses less
+            raise ValueError(f"a step timeout must be positive, got {timeout!r}")
         position, checkpoint = self._enter(name, kind)
         policy = retry or RetryPolicy.none()
         attempts = failures = 0
@@ -237,9 +240,7 @@ class Context:
                 self._park(checkpoint["wake_at"], {**waiting_for, "step": name})
             if bucket is not None and reserved:
                 bucket.reserved = True
-        return self._run_attempts(
-            name, position, kind, fn, args, kwargs, policy, seconds(timeout), attempts, failures, bucket
-        )
+        return self._run_attempts(name, position, kind, fn, args, kwargs, policy, limit, attempts, failures, bucket)
 
     def _run_attempts(
         self,
