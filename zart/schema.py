@@ -86,8 +86,8 @@ def storage_problem(value: Any, max_depth: int = MAX_JSON_DEPTH) -> str | None:
         return f"arrays and objects may be nested at most {max_depth} deep"
     try:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-    except ValueError:
-        return "NaN and Infinity are not JSON"
+    except ValueError as exc:  # NaN/Infinity, or an int past Python's limit on digits converted to text
+        return "NaN and Infinity are not JSON" if "float" in str(exc) else f"not JSON: {exc}"
     except TypeError as exc:
         return f"not JSON: {exc}"
     if "\\u0000" in text or "\x00" in text:

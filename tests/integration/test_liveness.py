@@ -25,6 +25,49 @@ def test_a_base_exception_from_the_handler_fails_the_execution(service, worker, 
     assert row["error"]["type"] in ("Interrupt", "SystemExit", "CancelledError")
 
 
+def test_a_step_exception_whose_str_fails_is_recorded_as_the_attempts_failure(service, worker):
+    execution_id = service.schedule("l.unprintable-step", {}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed", row
+    assert row["output"]["caught"] == "UnprintableError", row["output"]
+    assert "str() of this UnprintableError raised RuntimeError" in row["output"]["message"]
+    steps = {s["name"]: s for s in service.steps(execution_id)}
+    assert steps["boom"]["attempts"] == 2  # recorded as a failure, so the retry policy applied
+
+
+def test_a_handler_exception_whose_str_fails_fails_the_execution_at_once(service, worker):
+    """It once escaped the worker task holding the lease: recovered as a dead worker's run, again and again,
+    until RecoveriesExhausted."""
+    execution_id = service.schedule("l.unprintable-handler", {}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] == "UnprintableError", row["error"]
+
+
+UNSTORABLE_MESSAGES = {"nul": "bad byte \\x00 in frame", "surrogate": "no file /tmp/\\udcff"}
+
+
+@pytest.mark.parametrize("kind", ["nul", "surrogate"])
+def test_a_step_error_message_postgres_cannot_store_is_recorded_escaped(service, worker, kind):
+    """Its failure's write was refused: the execution failed with the driver's DataError (quoting the SQL and
+    its parameters) and the step's retry policy never applied."""
+    execution_id = service.schedule("l.unstorable-message-step", {"kind": kind}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed", row
+    assert row["output"] == {"caught": "ValueError", "message": UNSTORABLE_MESSAGES[kind]}
+    assert {s["name"]: s["attempts"] for s in service.steps(execution_id)} == {"boom": 2}
+
+
+@pytest.mark.parametrize("kind", ["nul", "surrogate"])
+def test_a_handler_error_message_postgres_cannot_store_fails_the_execution_at_once(service, worker, kind):
+    """Its finish was refused and escaped the worker task holding the lease: recovered as a dead worker's run
+    again and again, until RecoveriesExhausted."""
+    execution_id = service.schedule("l.unstorable-message-handler", {"kind": kind}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"] == {"type": "ValueError", "message": UNSTORABLE_MESSAGES[kind]}
+
+
 @pytest.mark.parametrize("kind", ["nan", "inf", "nul", "surrogate"])
 def test_a_step_result_postgres_cannot_store_is_a_clean_step_failure(service, worker, kind):
     execution_id = service.schedule("l.unstorable-step", {"kind": kind}).execution["execution_id"]
@@ -40,6 +83,100 @@ def test_an_output_postgres_cannot_store_fails_the_execution_clearly(service, wo
     done, row = service.wait(execution_id, 30)
     assert done and row["status"] == "failed", row
     assert row["error"]["type"] == "UnstorableValue" and "output cannot be stored" in row["error"]["message"]
+
+
+def test_a_step_result_reads_the_same_in_the_run_that_checkpoints_it_as_in_every_replay(service, worker):
+    """It was returned as the body built it the first time ({1: (9.5, 'EUR')}) but from its JSON checkpoint
+    on every replay ({'1': [9.5, 'EUR']}): code like prices[1] worked until the execution's first replay."""
+    execution_id = service.schedule("l.json-shaped-result", {}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed", row
+    assert row["output"] == {"before": "{'1': [9.5, 'EUR']}", "after": "{'1': [9.5, 'EUR']}"}
+
+
+def test_a_context_kept_past_its_run_runs_no_step(service, start_worker, log_dir):
+    """The step's body ran, for an execution that had completed, before its write failed on the run's
+    returned connection."""
+    start_worker(concurrency=1)  # one pool process: the second execution runs where the first kept its context
+    journal = log_dir / "late"
+    first = service.schedule("l.keep-context", {}).execution["execution_id"]
+    assert service.wait(first, 30)[1]["status"] == "completed"
+    second = service.schedule("l.use-kept-context", {"journal": str(journal)}).execution["execution_id"]
+    assert service.wait(second, 30)[1]["status"] == "completed"
+    assert journal.read_text() == "MisplacedCall\n"
+    assert service.steps(first) == []
+
+
+def test_a_handler_catching_base_exception_runs_no_step_while_its_execution_waits(service, worker, log_dir):
+    """The sleep's suspend signal was caught and the alert step's body ran (only its checkpoint was refused)."""
+    journal = log_dir / "alerts"
+    execution_id = service.schedule("l.alert-on-any-failure", {"journal": str(journal)}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed" and row["output"] == {"done": True}, row
+    assert not journal.exists(), journal.read_text()
+    assert [s["name"] for s in service.steps(execution_id)] == ["nap"]
+
+
+def test_a_cleanup_step_in_a_finally_block_runs_once_when_the_handler_ends_not_at_each_park(service, worker, log_dir):
+    """The release step's body ran as the event wait parked, while the reservation was still needed."""
+    journal = log_dir / "journal"
+    execution_id = service.schedule("l.cleanup-in-finally", {"journal": str(journal)}).execution["execution_id"]
+    poll(lambda: service.status(execution_id)["waiting_for_event"] == "approval", what="the event wait")
+    assert journal.read_text() == "reserve\n"
+    service.send_event(execution_id, "approval", {"ok": True})
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed" and row["output"] == {"payload": {"ok": True}}, row
+    assert journal.read_text() == "reserve\nrelease\n"
+
+
+def test_a_handler_catching_base_exception_runs_no_step_after_a_cancel(service, start_worker, log_dir):
+    worker = start_worker(concurrency=1)
+    journal, go = log_dir / "alerts", log_dir / "go"
+    data = {"journal": str(journal), "wait_for": str(go)}
+    execution_id = service.schedule("l.alert-on-any-failure", data).execution["execution_id"]
+    poll(lambda: _status(service, execution_id) == "running", what="the slow step to start")
+    service.cancel(execution_id)
+    go.touch()  # the slow step returns; its checkpoint is refused
+    poll(lambda: "'lease-lost'" in worker.log_path.read_text(), what="the run to end, fenced out")
+    assert not journal.exists(), journal.read_text()
+    assert service.status(execution_id)["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("call", ["step", "sleep", "event"])
+@pytest.mark.parametrize("kind", ["nul", "surrogate"])
+def test_a_name_postgres_cannot_store_fails_the_execution_saying_why(service, worker, log_dir, kind, call):
+    """It failed with the driver's error (a DataError quoting the SQL and its parameters, or a
+    UnicodeEncodeError), after running the step's body."""
+    journal = log_dir / "ran"
+    data = {"kind": kind, "call": call, "journal": str(journal)}
+    execution_id = service.schedule("l.unstorable-name", data).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] == "ValueError", row["error"]
+    assert "without U+0000 or unpaired surrogates" in row["error"]["message"], row["error"]
+    assert not journal.exists()
+
+
+def test_steps_called_from_other_threads_fail_the_execution_saying_why(service, worker):
+    """They were recorded in whatever order the threads ran, some not at all, and the first replay failed
+    with a NonDeterminismError that blamed the code outside steps."""
+    execution_id = service.schedule("l.steps-from-threads", {}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] == "MisplacedCall", row["error"]
+    assert "thread other than the handler's" in row["error"]["message"]
+    assert service.steps(execution_id) == []
+
+
+def test_a_step_called_after_the_handler_returned_does_not_run(service, worker, log_dir):
+    journal, go = log_dir / "late", log_dir / "go"
+    data = {"journal": str(journal), "go": str(go)}
+    execution_id = service.schedule("l.step-after-return", data).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed", row
+    go.touch()
+    poll(journal.exists, what="the late call to end")
+    assert journal.read_text() == "MisplacedCall\n"  # it was "ran", then an error from the closed connection
 
 
 @pytest.mark.parametrize(
@@ -149,13 +286,36 @@ def test_now_and_uuid_inside_a_step_body_are_plain_calls_and_replay_cleanly(serv
     assert names == ["stamp", "nap", "again", "__uuid_1"]  # nothing recorded from inside the bodies
 
 
-@pytest.mark.parametrize("call", ["sleep", "event", "schedule"])
+@pytest.mark.parametrize("call", ["sleep", "event", "schedule", "schedule-task"])
 def test_a_durable_call_inside_a_step_body_fails_the_execution_saying_why(service, worker, call):
     execution_id = service.schedule("l.durable-call-in-step", {"call": call}).execution["execution_id"]
     done, row = service.wait(execution_id, 30)
     assert done and row["status"] == "failed", row
     assert row["error"]["type"] == "MisplacedCall" and "inside a step body" in row["error"]["message"], row
     assert {s["name"]: s["attempts"] for s in service.steps(execution_id)}.get("outer", 1) == 1  # not retried
+
+
+def test_a_patch_checked_inside_a_step_body_records_nothing_and_replays_cleanly(service, worker):
+    """Its marker took a position inside the body, which the next replay (returning the step's checkpoint)
+    never reached: the sleep after it failed with a NonDeterminismError."""
+    execution_id = service.schedule("l.patch-in-step", {}).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "completed", row
+    assert row["output"] == {"path": "new", "after": 1}
+    assert [s["name"] for s in service.steps(execution_id)] == ["charge", "nap", "after"]
+
+
+@pytest.mark.parametrize("timeout", [0, -1])
+def test_a_step_timeout_that_is_not_positive_is_refused_at_the_call(service, worker, log_dir, timeout):
+    """0 ran the step with no time limit at all (SIGALRM's timer takes 0 for "none"); a negative one failed
+    each attempt with the timer's 'Invalid argument'."""
+    journal = log_dir / "ran"
+    data = {"journal": str(journal), "timeout": timeout}
+    execution_id = service.schedule("l.step-timeout", data).execution["execution_id"]
+    done, row = service.wait(execution_id, 30)
+    assert done and row["status"] == "failed", row
+    assert row["error"]["type"] == "ValueError" and "a step timeout must be positive" in row["error"]["message"]
+    assert not journal.exists()
 
 
 @pytest.mark.parametrize("kind", ["async", "generator"])

@@ -136,6 +136,8 @@ def test_values_postgres_cannot_store_are_named():
     assert "NaN" in storage_problem({"a": float("nan")})
     assert "U+0000" in storage_problem({"a": "nul\x00byte"})
     assert "surrogate" in storage_problem({"a": "\ud800"})
+    huge = storage_problem({"a": 10**5000})  # was named "NaN and Infinity are not JSON"
+    assert huge is not None and "NaN" not in huge and "4300 digits" in huge
 
 
 def test_redispatch_budget_counts_only_rows_the_queue_cannot_hold():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import fnmatch
+import functools
 import hashlib
 import logging
 import re
@@ -21,23 +22,24 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
 from zart.celery.calls import RemoteHandle, is_celery_target
 from zart.engine import guards, pausing, transactions, versioning
 from zart.engine.clock import utcnow
-from zart.engine.failures import error_json
+from zart.engine.failures import error_json, error_message
 from zart.engine.lease import LeaseKeeper, RunningAttempt
 from zart.engine.remote import RemoteSteps
-from zart.engine.storable import ensure_storable
+from zart.engine.storable import as_replayed, ensure_storable
 from zart.errors import (
     ControlSignal,
     DuplicateStepName,
     EventTimeout,
     ExecutionTimeout,
     LeaseLost,
+    MisplacedCall,
     NonDeterminismError,
     StepFailed,
     StepTimeout,
@@ -61,7 +63,39 @@ FINAL_STEP = ("completed", "failed")
 current_context: contextvars.ContextVar[Context | None] = contextvars.ContextVar("zart_context", default=None)
 
 Publish = Callable[[str, float | None], object]
+_Call = TypeVar("_Call", bound=Callable[..., Any])
 
+
+def _durable(method: _Call) -> _Call:
+    """A durable call: refused once the run was told to stop, and noting when it tells the run to stop.
+
+    A control signal (suspend, lease lost, misplaced call) means the run must write and do nothing more. A
+    handler that catches BaseException would otherwise go on after it: run step bodies while the execution
+    waits, or belongs to another worker or was cancelled. Each later durable call raises the signal again."""
+
+    @functools.wraps(method)
+    def call(self: Context, *args: Any, **kwargs: Any) -> Any:
+        self.raise_if_stopped()
+        if not self._in_step and threading.get_ident() != self._thread:
+            self._stopped = _other_thread(method.__name__)
+            raise self._stopped
+        try:
+            return method(self, *args, **kwargs)
+        except ControlSignal as signal:
+            self._stopped = signal
+            raise
+
+    return call  # type: ignore[return-value]
+
+
+def _other_thread(call: str) -> MisplacedCall:
+    """Durable calls take the run's next position and share its connection: made from several threads at once
+    they would be recorded in whatever order the threads ran (a replay then fails as non-deterministic) and a
+    body in one thread would make another thread's step a plain, unrecorded call."""
+    return MisplacedCall(
+        f"ctx.{call} was called from a thread other than the handler's, or after its run ended; "
+        "durable calls belong to the handler's own thread: run work in parallel with ctx.schedule and ctx.wait_all"
+    )
 
 
 @dataclass(frozen=True)
@@ -118,9 +152,22 @@ class Context:
         self.suspension: Suspension | None = None
         self.to_publish: list[str] = []
         self._remote_steps: RemoteSteps | None = None
+        self._stopped: ControlSignal | None = None
+        self._thread: int | None = threading.get_ident()  # the handler's: durable calls are made from it alone
+
+    def end(self) -> None:
+        """The run is over: a durable call on this context (kept by user code, say) is refused from now on,
+        from any thread, instead of running a step for an execution that has moved on."""
+        self._thread = None
+
+    def raise_if_stopped(self) -> None:
+        """Raise again the control signal a durable call raised, should user code have caught it."""
+        if self._stopped is not None:
+            raise self._stopped
 
     # ----------------------------------------------------------------- steps
 
+    @_durable
     def step(
         self,
         name: str,
@@ -149,6 +196,7 @@ class Context:
         guards.require_plain_function(fn, f"step '{name}'")
         return self._step(name, "step", fn, args, kwargs, retry, timeout, rate_limit)
 
+    @_durable
     def transaction(
         self, name: str, fn: Callable[..., Any], *args: Any, retry: RetryPolicy | None = None, **kwargs: Any
     ) -> Any:
@@ -169,6 +217,9 @@ class Context:
         timeout: float | timedelta | None,
         rate_limit: str | None = None,
     ) -> Any:
+        limit = seconds(timeout)
+        if limit is not None and not limit > 0:  # SIGALRM's timer reads 0 as "no timer" and refuses less
+            raise ValueError(f"a step timeout must be positive, got {timeout!r}")
         position, checkpoint = self._enter(name, kind)
         policy = retry or RetryPolicy.none()
         attempts = failures = 0
@@ -189,9 +240,7 @@ class Context:
                 self._park(checkpoint["wake_at"], {**waiting_for, "step": name})
             if bucket is not None and reserved:
                 bucket.reserved = True
-        return self._run_attempts(
-            name, position, kind, fn, args, kwargs, policy, seconds(timeout), attempts, failures, bucket
-        )
+        return self._run_attempts(name, position, kind, fn, args, kwargs, policy, limit, attempts, failures, bucket)
 
     def _run_attempts(
         self,
@@ -240,7 +289,7 @@ class Context:
                     retry_at=retry_at,
                 )
                 if retry_at is None:
-                    raise StepFailed(name, type(exc).__name__, str(exc)) from exc
+                    raise StepFailed(name, type(exc).__name__, error_message(exc)) from exc
                 if retry_at > utcnow():
                     self._park(retry_at, {"kind": "retry", "step": name})
                 continue
@@ -312,7 +361,7 @@ class Context:
         if not written.written:
             # Someone completed this step first (a takeover race): their checkpoint is the truth.
             return self._reload(name)["output"]
-        return output
+        return as_replayed(output)
 
     def recorded_position(self, name: str) -> int | None:
         """Where this run recorded step `name`, or None if it has not: lets a handler re-enter, in their
@@ -322,11 +371,13 @@ class Context:
 
     # ----------------------------------------------------------------- time
 
+    @_durable
     def sleep(self, name: str, duration: float | timedelta) -> None:
         """Wait durably; the worker slot is released while the timer runs."""
         delay = seconds(duration) or 0.0
         self._sleep(name, lambda: utcnow() + timedelta(seconds=delay))
 
+    @_durable
     def sleep_until(self, name: str, when: datetime) -> None:
         if when.tzinfo is None:
             raise ValueError("sleep_until needs a timezone-aware datetime")
@@ -355,10 +406,12 @@ class Context:
         )
         return {"status": "waiting", "wake_at": due, "due": False}
 
+    @_durable
     def now(self) -> datetime:
         """The current time, recorded on first use and replayed after."""
         return datetime.fromisoformat(self._recorded("now", lambda: utcnow().isoformat()))
 
+    @_durable
     def uuid(self) -> str:
         """A random UUID, recorded on first use and replayed after."""
         return str(self._recorded("uuid", lambda: str(uuid_module.uuid4())))
@@ -380,17 +433,27 @@ class Context:
 
     # ----------------------------------------------------------------- versions
 
+    @_durable
     def patched(self, patch_id: str) -> bool:
         """True where this execution runs the code added with patch `patch_id`; False in executions whose
-        recorded run had already passed this point without it."""
+        recorded run had already passed this point without it. Inside a step body, True without a marker: the
+        body runs on the code deployed now, and a marker there would take a position its replays never reach."""
+        if self._in_step:
+            versioning.marker_name(patch_id)
+            return True
         return versioning.patched(self, patch_id)
 
+    @_durable
     def deprecate_patch(self, patch_id: str) -> None:
-        """The patch's old path is gone: tolerate the marker older runs recorded here."""
+        """The patch's old path is gone: tolerate the marker older runs recorded here (none inside a body)."""
+        if self._in_step:
+            versioning.marker_name(patch_id)
+            return
         versioning.deprecate_patch(self, patch_id)
 
     # ----------------------------------------------------------------- events
 
+    @_durable
     def wait_for_event(self, name: str, timeout: float | timedelta | None = None) -> Any:
         """Wait durably for the event `name`; returns its payload, or raises EventTimeout."""
         position, checkpoint = self._enter(name, "event")
@@ -417,6 +480,7 @@ class Context:
 
     # ----------------------------------------------------------------- children
 
+    @_durable
     def schedule(
         self,
         name: str,
@@ -429,6 +493,7 @@ class Context:
     ) -> ChildHandle | RemoteHandle:
         """Start `fn` in parallel and return a handle for wait_all: a Celery task is dispatched to its queue as a
         remote step; a workflow or a function becomes a child execution."""
+        guards.refuse_inside_step(self._in_step, "ctx.schedule")  # a remote step too: it would take a position
         if is_celery_target(fn):
             return self._remote.start(name, fn, args, kwargs, retry, seconds(timeout), seconds(dispatch_timeout))
         position, checkpoint = self._enter(name, "child")
@@ -493,6 +558,7 @@ class Context:
         }
         return ChildHandle(name, child_id)
 
+    @_durable
     def wait_all(self, handles: Sequence[ChildHandle | RemoteHandle]) -> list[Any]:
         """Results in handle order; suspends until every one has finished."""
         guards.refuse_inside_step(self._in_step, "ctx.wait_all")
@@ -557,8 +623,11 @@ class Context:
 
     def _enter(self, name: str, kind: str) -> tuple[int, dict[str, Any] | None]:
         """Claim the next position for `name`, checking uniqueness and agreement with the recorded run."""
-        if not isinstance(name, str) or not name or len(name) > 200:
-            raise ValueError("a step name must be a string of 1 to 200 characters")
+        if not isinstance(name, str) or not name or len(name) > 200 or not _storable_text(name):
+            raise ValueError(
+                "a step name must be a string of 1 to 200 characters, without U+0000 or unpaired surrogates "
+                "(PostgreSQL cannot store those)"
+            )
         if kind in guards.POSITIONED_WAITS:
             guards.refuse_inside_step(self._in_step, guards.POSITIONED_WAITS[kind])
         self._check_boundary()
@@ -679,6 +748,17 @@ class RateBucket:
 def holds_token(checkpoint: dict[str, Any]) -> bool:
     """A step row waiting for its reserved token (rather than for a retry)."""
     return (checkpoint.get("error") or {}).get("type") == flow.RATE_LIMITED
+
+
+def _storable_text(text: str) -> bool:
+    """Whether PostgreSQL can store `text`: no U+0000, and nothing UTF-8 cannot encode (a lone surrogate)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _child_id(parent_id: str, run_index: int, name: str) -> str:

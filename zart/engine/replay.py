@@ -119,6 +119,7 @@ def replay_one(record: dict[str, Any], registry: Registry, database_url: str, co
     reset = current_context.set(ctx)
     try:
         task.handler(ctx, record["input"])
+        ctx.raise_if_stopped()
     except ReachedFrontier:
         return ReplayResult(**facts, outcome="consistent")
     except NonDeterminismError as exc:
@@ -138,6 +139,7 @@ def replay_one(record: dict[str, Any], registry: Registry, database_url: str, co
         return ReplayResult(**facts, outcome="error", message=f"{type(exc).__name__}: {exc}")
     finally:
         current_context.reset(reset)
+        ctx.end()
     return _finished(ctx, record, facts)
 
 

@@ -417,6 +417,7 @@ class _ClaimedRun:
         reset = current_context.set(context)
         try:
             output = task.handler(context, self.claimed["input"])
+            context.raise_if_stopped()  # a handler that caught a control signal and returned: the signal stands
             ensure_storable(output, "the execution's output")
         except Suspend:
             for execution_id in context.to_publish:
@@ -431,6 +432,7 @@ class _ClaimedRun:
             return self._retry_or_fail(task.retry, exc)
         finally:
             current_context.reset(reset)
+            context.end()
             keeper.stop()
         if _past(self.claimed["deadline_at"]):  # the last step overran: the timeout wins over its result
             return self._finish("failed", None, error_json(ExecutionTimeout("execution exceeded its timeout")))

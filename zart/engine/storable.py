@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from zart.errors import UnstorableValue
@@ -13,3 +14,12 @@ def ensure_storable(value: Any, what: str) -> None:
     problem = storage_problem(value)
     if problem is not None:
         raise UnstorableValue(f"{what} cannot be stored: {problem}")
+
+
+def as_replayed(value: Any) -> Any:
+    """`value` as every replay will read it back from its JSON checkpoint (a tuple becomes a list, a dict's
+    int keys become strings), so the run that checkpoints it sees what later runs see, not a value that
+    works only the first time."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.loads(json.dumps(value))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from zart import appconfig
-from zart.engine.storable import ensure_storable
+from zart.engine.storable import as_replayed, ensure_storable
 from zart.errors import LeaseLost
 from zart.store import db, identity, steps
 
@@ -59,7 +59,7 @@ class TransactionBody:
         except _WrittenByAnother:
             return Committed(ctx._reload(attempt.name)["output"])
         ctx._note_pausing(written.pausing)
-        return Committed(output)
+        return Committed(as_replayed(output))
 
     def _write_checkpoint(self, conn: Any, attempt: Any, output: Any) -> steps.Checkpoint:
         ctx = self._ctx
