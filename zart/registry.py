@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import re
 import sys
 import types
@@ -79,12 +80,16 @@ default_registry = Registry()
 
 
 def seconds(value: float | timedelta | None) -> float | None:
-    """Normalise a duration given as seconds or a timedelta."""
+    """Normalise a duration given as seconds or a timedelta; NaN or an infinity (which no timer or date can
+    hold) is refused with a sentence instead of an OverflowError from deep in the date arithmetic."""
     if value is None:
         return None
     if isinstance(value, timedelta):
         return value.total_seconds()
-    return float(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"a duration must be a finite number of seconds, got {value!r} (use None for no limit)")
+    return number
 
 
 def task(

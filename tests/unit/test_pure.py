@@ -257,3 +257,9 @@ def test_an_execution_of_a_task_no_worker_registers_is_offered_again_less_often_
     from zart.engine.runner import unregistered_task_delay
 
     assert unregistered_task_delay(age) == delay
+
+
+@pytest.mark.parametrize("duration", [float("inf"), float("-inf"), float("nan")])
+def test_a_duration_no_timer_can_hold_is_refused_with_a_sentence(duration):
+    with pytest.raises(ValueError, match="finite number of seconds"):
+        seconds(duration)
