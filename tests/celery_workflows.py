@@ -138,6 +138,11 @@ def refuses(ctx: zart.Context, data: dict) -> object:
 
 
 
+@zart.task("c.hands-over")
+def hands_over(ctx: zart.Context, data: dict) -> object:
+    return ctx.step("sum", legacy.hands_over, data["journal"], 2, 3)
+
+
 @zart.task("c.reject-when-released")
 def reject_when_released(ctx: zart.Context, data: dict) -> object:
     return ctx.step("refuses", legacy.reject_when_released, data["journal"], data["release"])

@@ -312,12 +312,6 @@ def test_a_result_reported_while_postgres_is_down_is_recorded_once_it_is_back(
         postgres.stop(mode="immediate")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a task that raises Ignore reports nothing (Celery records no state), so zart takes the dispatch for "
-    "lost: it sends the task again and ends with a DispatchTimeout (or WorkerLost) that blames the fleet; "
-    "telling a plain Ignore from self.replace() (which raises Ignore too) needs a design decision",
-)
 def test_a_task_that_raises_ignore_ends_the_step_clearly_without_running_again(
     service, zart_worker, legacy_worker, log_dir
 ):
@@ -325,3 +319,12 @@ def test_a_task_that_raises_ignore_ends_the_step_clearly_without_running_again(
     row = finished(service, execution_id)
     assert row["status"] == "failed" and row["error"]["cause"] == "Ignore"
     assert entries(journal, "refuses") == 1
+
+
+def test_a_task_that_replaces_itself_completes_the_step_with_its_replacements_result(
+    service, zart_worker, legacy_worker, log_dir
+):
+    execution_id, journal = schedule(service, "c.hands-over", log_dir)
+    row = finished(service, execution_id)
+    assert row["status"] == "completed" and row["output"] == 5
+    assert entries(journal, "hands-over") == 1 and entries(journal, "add") == 1

@@ -104,6 +104,13 @@ def refuses(journal: str, how: str) -> str:
     raise Ignore()
 
 
+@app.task(name="legacy.hands_over", bind=True)
+def hands_over(self, journal: str, a: int, b: int) -> None:
+    """Replace itself by legacy.add (Celery raises Ignore here; the replacement reports under this task's id)."""
+    note(journal, "hands-over")
+    raise self.replace(add.s(journal, a, b))
+
+
 @app.task(name="legacy.reject_when_released")
 def reject_when_released(journal: str, release: str) -> None:
     """Block like wait_for_file, then Reject: the worker's main process fails it."""

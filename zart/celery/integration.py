@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from celery import Celery, signals
+from celery import Celery, signals, states
+from celery.exceptions import Ignore
 from celery.worker import state as worker_state
 
 from zart.celery import results
@@ -38,6 +39,8 @@ from zart.store import db
 log = logging.getLogger(__name__)
 
 _FALLBACK_TASKS = (RESULT_TASK, FAILURE_TASK)
+# the message of the Ignore that Celery's Task.replace raises (the replacement reports under the same task id)
+REPLACED_BY_NEW_TASK = "Replaced by new task"
 TICK_SECONDS = 0.05
 # A task is first reported once the worker has held it this long: a quick task is done by then and costs no
 # report at all. A worker killed within this moment of taking a task leaves it to the dispatch timeout.
@@ -117,6 +120,20 @@ class Integration:
             error = results.error_of(exception) if exception is not None else {"type": "TaskFailed", "message": ""}
             url, host = self.settings.database_url, _host(sender)
             self._ring(self._outcome(lambda: results.failed(url, task_id, error, host)))
+
+    def on_postrun(
+        self, sender: Any = None, task_id: str | None = None, retval: Any = None, state: str | None = None, **_: Any
+    ) -> None:
+        """A task that raised Ignore records no outcome: without this its dispatch would look lost, be sent again
+        and end in a DispatchTimeout that blames the fleet. `self.replace()` raises Ignore too, but its
+        replacement carries the same task id and reports for it later."""
+        if state != states.IGNORED or not is_dispatch_token(task_id):
+            return
+        if isinstance(retval, Ignore) and str(retval) == REPLACED_BY_NEW_TASK:
+            return
+        error = {"type": "Ignore", "message": f"the celery task raised Ignore and recorded no outcome ({retval})"}
+        url, host = self.settings.database_url, _host(sender)
+        self._ring(self._outcome(lambda: results.failed(url, task_id, error, host)))
 
     def on_retry(self, request: Any = None, reason: Any = None, **_: Any) -> None:
         token = getattr(request, "id", None)
@@ -278,6 +295,7 @@ def integrate(app: Celery | None = None, settings: Settings | None = None) -> In
         signals.task_success.connect(_integration.on_success, weak=False)
         signals.task_failure.connect(_integration.on_failure, weak=False)
         signals.task_retry.connect(_integration.on_retry, weak=False)
+        signals.task_postrun.connect(_integration.on_postrun, weak=False)
         signals.task_unknown.connect(_integration.on_unknown, weak=False)
         signals.task_revoked.connect(_integration.on_revoked, weak=False)
     return _integration
