@@ -66,7 +66,8 @@ def test_a_dashboard_form_from_one_server_process_is_accepted_by_another(env, tm
     """Without tokens, several processes behind one address (gunicorn workers, replicas) must accept each
     other's session cookie, or a form shown by one is refused as forged by the next."""
     execution_id = unique("two-servers")
-    service.schedule("t.typed", {"amount": 1}, execution_id=execution_id)
+    # it waits for an event nobody sends: still active when the form is posted, even if a worker runs it
+    service.schedule("t.named-event", {"event": "never"}, execution_id=execution_id)
     ports = free_port(), free_port()
     argv = [[sys.executable, "-m", "zart", "server", "--port", str(port), "--threads", "8"] for port in ports]
     with (
