@@ -84,3 +84,17 @@ def test_a_runtime_schedule_with_a_declared_id_is_left_alone(env, start_worker, 
         assert (row["source"], row["task"], row["interval_seconds"]) == ("api", "t.scheduled", 3600)
     finally:
         schedules.delete(SCHEDULE_ID)
+
+
+def test_a_declaration_removed_from_a_module_imported_through_another_is_disabled(env, start_worker, schedules):
+    """ZART_IMPORTS names a module that imports the one declaring the schedule: when the declaration is removed
+    (its task stays), the schedule is disabled, not left firing forever."""
+    via = "tests.workflows,tests.schedule_declarations_via"
+    with contextlib.suppress(ScheduleNotFound):  # left disabled by another test, if it ran
+        schedules.delete(SCHEDULE_ID)
+    start_worker(ZART_IMPORTS=via, ZART_TEST_SCHEDULE="every-2s").stop()
+    row = schedules.get(SCHEDULE_ID)
+    assert (row["enabled"], row["declared_in"]) == (True, "tests.schedule_declarations")
+    start_worker(ZART_IMPORTS=via, ZART_TEST_SCHEDULE="removed").stop()
+    assert declared_rows(env) == [{"id": SCHEDULE_ID, "interval_seconds": 2, "cron": None, "enabled": False}]
+    schedules.delete(SCHEDULE_ID)
