@@ -98,3 +98,24 @@ def test_a_declaration_removed_from_a_module_imported_through_another_is_disable
     start_worker(ZART_IMPORTS=via, ZART_TEST_SCHEDULE="removed").stop()
     assert declared_rows(env) == [{"id": SCHEDULE_ID, "interval_seconds": 2, "cron": None, "enabled": False}]
     schedules.delete(SCHEDULE_ID)
+
+
+def test_a_declared_start_in_a_repeated_local_hour_is_unchanged_when_reconciled_again(env, schedules, unique):
+    """Python never finds a local time inside a DST fold equal to the same instant in another zone: a start
+    declared at 02:30 on Berlin's autumn change looked changed at every worker start, so the schedule's next tick
+    was recomputed each time (dropping a due or missed tick instead of catching it up)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from zart.schedules.declare import every
+    from zart.schedules.reconcile import reconcile
+
+    schedule_id = unique("folded-start")
+    spec = every(3600, id=schedule_id, start=datetime(2026, 10, 25, 2, 30, tzinfo=ZoneInfo("Europe/Berlin"))).bind(
+        "t.scheduled"
+    )
+    assert reconcile(env.database_url, [(spec, "tests.folded")], []).created == [schedule_id]
+    again = reconcile(env.database_url, [(spec, "tests.folded")], [])
+    assert (again.unchanged, again.updated) == ([schedule_id], [])
+    reconcile(env.database_url, [], ["tests.folded"])  # disabled, so it may be deleted
+    schedules.delete(schedule_id)
