@@ -52,8 +52,21 @@ class Registry:
         existing = self._tasks.get(task.name)
         if existing is not None and _qualified(existing.handler) != _qualified(task.handler):
             raise ValueError(f"task name '{task.name}' is already registered by {_qualified(existing.handler)}")
+        self._check_schedule_ids(task)
         self._tasks[task.name] = task
         return task
+
+    def _check_schedule_ids(self, task: Task) -> None:
+        """A schedule id is one row in the store: two tasks declaring it would overwrite each other's schedule
+        at every worker start, so one of them would silently never fire."""
+        ours = {spec.id for spec in task.schedules}
+        for other in self._tasks.values():
+            taken = ours & {spec.id for spec in other.schedules}
+            if other.name != task.name and taken:
+                raise ValueError(
+                    f"task '{task.name}' declares schedule id {sorted(taken)[0]!r}, which task '{other.name}' "
+                    "already declares; give one of them another id="
+                )
 
     def register_limit(self, spec: LimitSpec) -> LimitSpec:
         """Declare a limit once; declaring the same name again must say the same thing."""

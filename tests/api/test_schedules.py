@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -173,3 +173,17 @@ def test_a_backfill_window_at_the_start_of_year_1_is_invalid_data(client, unique
         window = {"from": start, "to": "0001-01-02T00:00:00Z"}
         error = assert_error(client.post(f"{API}/schedules/{schedule_id}/backfill", json=window), 422, "invalid_data")
         assert "must lie between" in error["message"]
+
+
+def test_a_jittered_first_tick_fires_when_announced_whatever_the_offset_its_start_was_given_in(client, unique):
+    """A tick's jitter is derived from the tick as an instant: a start given as +02:00 gave the first tick one
+    jitter when it was created (its stored next_fire_at) and another when read back from the database, which is
+    what the sweepers fire by."""
+    schedule_id = unique("jitter-offset")
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0).astimezone(timezone(timedelta(hours=2)))
+    created = client.post(
+        f"{API}/schedules", json=body(schedule_id, every=3600, jitter=600, start_at=start.isoformat())
+    )
+    assert created.status_code == 201, created.get_json()
+    view = created.get_json()
+    assert view["next_fire_at"] == view["upcoming"][0]

@@ -84,3 +84,38 @@ def test_a_runtime_schedule_with_a_declared_id_is_left_alone(env, start_worker, 
         assert (row["source"], row["task"], row["interval_seconds"]) == ("api", "t.scheduled", 3600)
     finally:
         schedules.delete(SCHEDULE_ID)
+
+
+def test_a_declaration_removed_from_a_module_imported_through_another_is_disabled(env, start_worker, schedules):
+    """ZART_IMPORTS names a module that imports the one declaring the schedule: when the declaration is removed
+    (its task stays), the schedule is disabled, not left firing forever."""
+    via = "tests.workflows,tests.schedule_declarations_via"
+    with contextlib.suppress(ScheduleNotFound):  # left disabled by another test, if it ran
+        schedules.delete(SCHEDULE_ID)
+    start_worker(ZART_IMPORTS=via, ZART_TEST_SCHEDULE="every-2s").stop()
+    row = schedules.get(SCHEDULE_ID)
+    assert (row["enabled"], row["declared_in"]) == (True, "tests.schedule_declarations")
+    start_worker(ZART_IMPORTS=via, ZART_TEST_SCHEDULE="removed").stop()
+    assert declared_rows(env) == [{"id": SCHEDULE_ID, "interval_seconds": 2, "cron": None, "enabled": False}]
+    schedules.delete(SCHEDULE_ID)
+
+
+def test_a_declared_start_in_a_repeated_local_hour_is_unchanged_when_reconciled_again(env, schedules, unique):
+    """Python never finds a local time inside a DST fold equal to the same instant in another zone: a start
+    declared at 02:30 on Berlin's autumn change looked changed at every worker start, so the schedule's next tick
+    was recomputed each time (dropping a due or missed tick instead of catching it up)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from zart.schedules.declare import every
+    from zart.schedules.reconcile import reconcile
+
+    schedule_id = unique("folded-start")
+    spec = every(3600, id=schedule_id, start=datetime(2026, 10, 25, 2, 30, tzinfo=ZoneInfo("Europe/Berlin"))).bind(
+        "t.scheduled"
+    )
+    assert reconcile(env.database_url, [(spec, "tests.folded")], []).created == [schedule_id]
+    again = reconcile(env.database_url, [(spec, "tests.folded")], [])
+    assert (again.unchanged, again.updated) == ([schedule_id], [])
+    reconcile(env.database_url, [], ["tests.folded"])  # disabled, so it may be deleted
+    schedules.delete(schedule_id)

@@ -262,3 +262,25 @@ def test_a_beat_crontab_on_both_a_day_of_month_and_a_day_of_week_is_refused_not_
     entries = {entry.name: entry for entry in beat.read_entries(app)}
     assert entries["first-monday"].spec is None and "both match" in entries["first-monday"].refused
     assert entries["mondays"].spec is not None and entries["mondays"].spec.cron == "0 9 * * mon"
+
+
+def test_two_tasks_declaring_one_schedule_id_are_refused():
+    """One id is one row: two tasks sharing it would overwrite each other's schedule at every worker start."""
+    import zart
+    from zart.registry import Registry
+
+    registry = Registry()
+
+    def first(ctx, data):
+        return data
+
+    def second(ctx, data):
+        return data
+
+    zart.task("t.first", schedule=zart.every(60, id="nightly"), registry=registry)(first)
+    with pytest.raises(ValueError, match="nightly"):
+        zart.task("t.second", schedule=zart.cron("0 3 * * *", id="nightly"), registry=registry)(second)
+    zart.task("t.daily", schedule=zart.every(60), registry=registry)(first)
+    with pytest.raises(ValueError, match="t.daily"):  # a default id (the task's name) counts too
+        zart.task("t.third", schedule=zart.every(60, id="t.daily"), registry=registry)(second)
+    zart.task("t.first", schedule=zart.every(60, id="nightly"), registry=registry)(first)  # re-registering is fine

@@ -188,11 +188,15 @@ def start_up(settings: Settings) -> None:
 def reconcile_schedules(settings: Settings) -> None:
     """Bring the schedules declared on this process's tasks into the store (see zart.schedules.reconcile).
 
-    A failure is logged, never fatal: the sweeper must start whatever happens to the declarations."""
+    A failure is logged, never fatal: the sweeper must start whatever happens to the declarations. The modules
+    whose stale declarations are disabled include every module defining one of this process's tasks, not only
+    those ZART_IMPORTS names: a package's tasks module often imports the modules that declare them."""
     from zart.schedules.reconcile import declared, reconcile
 
+    tasks = default_registry.tasks()
+    modules = [*settings.imports, *sorted({task.handler.__module__ for task in tasks})]
     try:
-        reconcile(settings.database_url, declared(default_registry.tasks()), settings.imports)
+        reconcile(settings.database_url, declared(tasks), modules)
     except Exception:
         log.exception("could not reconcile the schedules declared in code; they keep their previous definitions")
 

@@ -62,6 +62,15 @@ class ScheduleSpec:
     jitter: float = 0.0
     description: str | None = None
 
+    def __post_init__(self) -> None:
+        """Bounds are kept in UTC: Python never finds a local time inside a DST fold or gap equal to the same
+        instant in another zone, so a declared start of 02:30 on a change day would never equal its stored
+        copy, and every worker start would take the schedule's timing for changed."""
+        for name in ("start_at", "end_at"):
+            value = getattr(self, name)
+            if isinstance(value, datetime) and value.tzinfo is not None and in_moment_range(value):
+                object.__setattr__(self, name, value.astimezone(UTC))
+
     def timing(self) -> tuple[Any, ...]:
         """What decides the ticks: when it changes, the next tick is computed afresh."""
         return (self.cron, self.every, self.timezone, self.start_at, self.end_at)

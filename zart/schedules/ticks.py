@@ -74,10 +74,12 @@ def latest_tick(spec: ScheduleSpec, at_or_before: datetime, not_before: datetime
 
 
 def jitter_offset(schedule_id: str, tick: datetime, jitter: float) -> float:
-    """A delay in [0, jitter) derived from the schedule and tick, so every sweeper agrees on it."""
+    """A delay in [0, jitter) derived from the schedule and tick, so every sweeper agrees on it. The tick is
+    taken in UTC: the same instant read from the database (in the session's zone) or computed from a start given
+    with another offset must get the same delay."""
     if jitter <= 0:
         return 0.0
-    digest = hashlib.blake2b(f"{schedule_id}@{tick.isoformat()}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(f"{schedule_id}@{tick.astimezone(UTC).isoformat()}".encode(), digest_size=8).digest()
     return jitter * int.from_bytes(digest, "big") / 2**64
 
 

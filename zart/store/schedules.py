@@ -128,7 +128,8 @@ def redefine(
 
 
 _GET = text(f"SELECT {_COLUMNS}, {_LAST_STATUS} AS last_status FROM schedules s WHERE s.id = :id")
-_LOCK = text(f"SELECT {_COLUMNS}, {_ACTIVE} AS active FROM schedules s WHERE s.id = :id FOR UPDATE")
+_LOCK = text("SELECT id FROM schedules WHERE id = :id FOR UPDATE")
+_READ_ONE_LOCKED = text(f"SELECT {_COLUMNS}, {_ACTIVE} AS active FROM schedules s WHERE s.id = :id")
 
 
 def get(conn: Connection, schedule_id: str) -> dict[str, Any] | None:
@@ -136,8 +137,14 @@ def get(conn: Connection, schedule_id: str) -> dict[str, Any] | None:
 
 
 def lock(conn: Connection, schedule_id: str) -> dict[str, Any] | None:
-    """The schedule, locked for this transaction, with whether a run of it is active."""
-    return one(conn, _LOCK, id=schedule_id)
+    """The schedule, locked for this transaction, with whether a run of it is active.
+
+    Locked first and read in a statement of its own (as `lock_due` does): a statement that waited for the lock
+    sees the executions table as of its start, so it would miss the run a sweep committed meanwhile and a
+    trigger would fire beside it."""
+    if one(conn, _LOCK, id=schedule_id) is None:
+        return None
+    return one(conn, _READ_ONE_LOCKED, id=schedule_id)
 
 
 def list_schedules(
