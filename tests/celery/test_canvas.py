@@ -236,6 +236,47 @@ def test_a_100_task_chord_and_a_50_task_chain(service, start_zart, start_legacy,
     assert entries(chord_journal, "total") == 1
 
 
+class RecordedRun:
+    """The context a walk replays against, for a run in which every task completed with 1: a stand-in for the
+    engine (the walk asks it only to enter steps, for their results and for recorded positions)."""
+
+    def __init__(self) -> None:
+        self.positions: dict[str, int] = {}
+
+    def schedule(self, name: str, signature: Any) -> str:
+        self.positions.setdefault(name, len(self.positions))
+        return name
+
+    def wait_all(self, handles: list[str]) -> list[int]:
+        return [1] * len(handles)
+
+    def recorded_position(self, name: str) -> int | None:
+        return self.positions.get(name)
+
+
+def widest_chord(size: int) -> Any:
+    return chord([plus.s(n, "-", 1) for n in range(size - 1)], total.s("-"))
+
+
+def longest_chain(size: int) -> Any:
+    return chain(plus.s(0, "-", 1), *[plus.s("-", 1) for _ in range(size - 1)])
+
+
+@pytest.mark.parametrize("build", [widest_chord, longest_chain])
+def test_a_replay_of_a_canvas_of_the_most_tasks_allowed_takes_linear_time(build):
+    """Each replay walks the canvas again, a round at a time. Finding a task's error callbacks scanned every
+    sibling of its ancestors, so a round of a wide group cost the square of its width; and each round walked
+    the chain from its first task, so a replay of a long chain cost the square of its length (a minute each
+    for 10,000 tasks, on every replay)."""
+    from zart.canvas.workflow import Walk
+    from zart.celery.canvas import MAX_TASKS, parse
+
+    root = parse(canvas_input(build(MAX_TASKS))["canvas"])
+    started = time.monotonic()
+    assert Walk(RecordedRun(), root).run() == 1
+    assert time.monotonic() - started < 5
+
+
 @pytest.mark.parametrize(
     "data, problem",
     [
