@@ -113,6 +113,31 @@ def test_retry_step_resumes_a_failed_canvas_from_the_failed_task(
     assert entries(journal, "errback") == 1
 
 
+def test_retry_step_resumes_a_canvas_whose_failed_round_also_sent_a_link_callback(
+    service, zart_worker, legacy_worker, run, log_dir
+):
+    """The failed task's round also sent a link callback of another member, entered after it: the error
+    callback was recorded after both, and the replay looked for it right after the failed task only, did not
+    re-enter it, and met it where the chord's body now goes (a NonDeterminismError instead of the result)."""
+    from zart.admin import AdminService
+
+    release = str(log_dir / "released-link-round")
+
+    def build(j: str) -> Any:
+        header = [chain(plus.s(1, j, 1), flaky.s(j, release)), plus.s(5, j, 0).set(link=collect.s(j, "linked"))]
+        return chord(header, total.s(j).on_error(on_error.s(j, "errback")))
+
+    execution_id, journal = run(build)
+    assert finished(service, execution_id)["status"] == "failed"
+    assert entries(journal, "errback") == 1 and entries(journal, "linked") == 1
+    open(release, "w").close()
+    AdminService(service).retry_step(execution_id, "0.0.1 legacy.flaky", triggered_by="test")
+    row = finished(service, execution_id)
+    assert row["status"] == "completed", row["error"]
+    assert row["output"] == 2 + 5
+    assert (entries(journal, "errback"), entries(journal, "linked"), entries(journal, "total")) == (1, 1, 1)
+
+
 def assert_admin_detail_draws_the_tree(env: Any, log_dir: Any, execution_id: str) -> None:
     """`zart admin detail` and the admin API's detail show the same tree with each task's state."""
     import json

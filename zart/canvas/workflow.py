@@ -73,12 +73,12 @@ class Walk:
             except StepFailed as failure:
                 # a replay may see another member of the round failed too: the callbacks already recorded
                 # after this round are the ones that run, whichever failure this replay saw first
-                if not self._revisit_error_callbacks([node for node, _ in canvas]):
+                if not self._revisit_error_callbacks([node for node, _ in self._frontier]):
                     self._run_error_callbacks(failure)
                 raise
             for (node, _), output in zip(canvas, outputs, strict=True):
                 self._results[node.path] = output
-            self._revisit_error_callbacks([node for node, _ in canvas])
+            self._revisit_error_callbacks([node for node, _ in self._frontier])
             for (node, _), handle in zip(self._frontier, handles, strict=True):
                 if _in_link(node):
                     self._results[node.path] = self._link_outcome(node, handle)
@@ -165,13 +165,16 @@ class Walk:
 
     def _revisit_error_callbacks(self, round_tasks: list[Node]) -> bool:
         """A round that failed, ran its error callbacks, and was retried by an operator: its callbacks are
-        entered again where they were recorded (they do not run again), so the replay stays deterministic."""
+        entered again where they were recorded (they do not run again), so the replay stays deterministic.
+        `round_tasks` is every task the round sent, link callbacks too: the error callbacks come after them all."""
         positions = [self._ctx.recorded_position(step_name(task)) for task in round_tasks]
         after = max((p for p in positions if p is not None), default=None)
         if after is None:
             return False
         recorded: dict[int, Node] = {}
         for task in round_tasks:
+            if _in_link(task):  # a link callback's own error callbacks are entered when its outcome is read
+                continue
             for cb in self._covering(task.path):
                 position = self._ctx.recorded_position(step_name(cb))
                 if position is not None and position > after:
