@@ -328,6 +328,12 @@ def test_a_python_canvas_with_arguments_that_are_not_json_is_refused(log_dir):
         canvas_input("legacy.plus")
 
 
+def test_a_python_canvas_routed_to_a_queue_name_zart_cannot_use_is_refused_as_bad_input(log_dir):
+    """The route's ValueError escaped as it was, not as the CanvasError `zart.canvas.apply` documents."""
+    with pytest.raises(zart.canvas.CanvasError, match="queue name 'zart:ready'"):
+        canvas_input(group(plus.s(1, str(log_dir), 1), plus.s(2, str(log_dir), 1).set(queue="zart:ready")))
+
+
 def test_the_cli_refuses_a_bad_canvas_with_exit_1(env, service, log_dir):
     from tests.cli.cli import Cli
 
