@@ -117,3 +117,28 @@ def test_importing_entries_with_tuples_again_changes_nothing(env, tmp_path, uniq
     for name in ("resize", "report"):
         assert zart("schedules", "delete", f"{prefix}{name}").returncode == 0
 
+
+BEAT_APP_WITH_CLASHING_NAMES = """
+from celery import Celery
+app = Celery("clashbeat", broker="memory://")
+app.conf.beat_schedule = {
+    "nightly report": {"task": "t.scheduled", "schedule": 3600.0},
+    "nightly/report": {"task": "t.scheduled", "schedule": 60.0},
+}
+"""
+
+
+def test_two_entries_that_become_the_same_schedule_id_are_refused_by_the_dry_run_too(env, tmp_path, unique):
+    """Both names become `nightly-report`: the dry run said both would be created (exit 0), and the import
+    then created one and refused the other as "a different schedule already has the id"."""
+    (tmp_path / "clashbeat.py").write_text(BEAT_APP_WITH_CLASHING_NAMES)
+    zart = Cli(env, tmp_path)
+    path, prefix = f"{REPO}:{tmp_path}", unique("cb") + "-"
+    dry = zart(
+        "schedules", "import-beat", "-A", "clashbeat", "--prefix", prefix, "--dry-run", "--json", PYTHONPATH=path
+    )
+    assert dry.returncode == 1, dry
+    results = {e["name"]: (e["result"], e.get("reason", "")) for e in dry.json()["entries"]}
+    assert results["nightly report"] == ("would create", "")
+    assert results["nightly/report"][0] == "refused" and "'nightly report'" in results["nightly/report"][1]
+    assert zart("schedules", "show", f"{prefix}nightly-report").returncode == 3

@@ -56,7 +56,16 @@ def read_entries(app: Any, prefix: str = "") -> list[BeatEntry]:
     if not isinstance(beat_schedule, Mapping):
         raise InvalidData("the app's beat_schedule is not a mapping of entry names to entries")
     timezone = str(app.conf.timezone or "UTC")
-    return [_entry(app, str(name), entry, timezone, prefix) for name, entry in beat_schedule.items()]
+    entries: list[BeatEntry] = []
+    named: dict[str, str] = {}  # schedule id -> the entry that took it
+    for name, entry in beat_schedule.items():
+        read = _entry(app, str(name), entry, timezone, prefix)
+        taken_by = named.setdefault(read.schedule_id, read.name)
+        if taken_by != read.name:  # two names that differ only in characters an id cannot hold, or past its length
+            clash = f"entry {taken_by!r} becomes the same schedule id; rename one of them"
+            read = BeatEntry(read.name, read.schedule_id, read.task, None, clash)
+        entries.append(read)
+    return entries
 
 
 def _entry(app: Any, name: str, entry: Any, timezone: str, prefix: str) -> BeatEntry:
