@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.celery.conftest import Process, celery_worker_argv
 from tests.cli.cli import Cli
-from tests.harness import poll
+from tests.harness import REPO, poll
 from tests.schedules.conftest import fired
 
 
@@ -76,3 +76,69 @@ def test_a_scheduled_execution_goes_to_its_workflows_queue(env, service):
         service.cancel(outcome.fired[0].execution_id)
     finally:
         schedules.delete("etl-hourly")
+
+
+BEAT_APP_WITH_TUPLES = """
+from celery import Celery
+app = Celery("tuplebeat", broker="memory://")
+app.conf.task_routes = {"tuplebeat.*": {"queue": "tuplebeat"}}
+app.conf.beat_schedule = {
+    "resize": {"task": "tuplebeat.resize", "schedule": 3600.0, "args": ((640, 480),), "kwargs": {"keep": (1, 2)}},
+    "report": {"task": "t.scheduled", "schedule": 3600.0, "kwargs": {"seconds": 0, "window": (0, 10)}},
+    "split": {"task": "tuplebeat.resize", "schedule": 3600.0, "args": "abc"},
+}
+
+@app.task(name="tuplebeat.resize")
+def resize(*args, **kwargs):
+    return args
+"""
+
+
+def test_importing_entries_with_tuples_again_changes_nothing(env, tmp_path, unique):
+    """A tuple inside args or kwargs (common in a Python config) is stored as a JSON array, so a second import
+    compared a list with the tuple and refused the entry as "a different schedule"; args given as a string
+    were split into characters (Celery itself refuses them)."""
+    (tmp_path / "tuplebeat.py").write_text(BEAT_APP_WITH_TUPLES)
+    zart = Cli(env, tmp_path)
+    path, prefix = f"{REPO}:{tmp_path}", unique("tb") + "-"
+
+    def imported() -> dict[str, tuple[str, str]]:
+        result = zart("schedules", "import-beat", "-A", "tuplebeat", "--prefix", prefix, "--json", PYTHONPATH=path)
+        assert result.returncode == 1, result  # "split" is refused
+        return {e["name"]: (e["result"], e.get("reason", "")) for e in result.json()["entries"]}
+
+    first = imported()
+    assert (first["resize"][0], first["report"][0]) == ("created", "created")
+    assert first["split"][0] == "refused" and "args must be a list" in first["split"][1]
+    again = imported()
+    assert (again["resize"], again["report"]) == (("unchanged", ""), ("unchanged", ""))
+    shown = zart("schedules", "show", f"{prefix}resize", "--json").json()
+    assert (shown["args"], shown["kwargs"]) == ([[640, 480]], {"keep": [1, 2]})
+    for name in ("resize", "report"):
+        assert zart("schedules", "delete", f"{prefix}{name}").returncode == 0
+
+
+BEAT_APP_WITH_CLASHING_NAMES = """
+from celery import Celery
+app = Celery("clashbeat", broker="memory://")
+app.conf.beat_schedule = {
+    "nightly report": {"task": "t.scheduled", "schedule": 3600.0},
+    "nightly/report": {"task": "t.scheduled", "schedule": 60.0},
+}
+"""
+
+
+def test_two_entries_that_become_the_same_schedule_id_are_refused_by_the_dry_run_too(env, tmp_path, unique):
+    """Both names become `nightly-report`: the dry run said both would be created (exit 0), and the import
+    then created one and refused the other as "a different schedule already has the id"."""
+    (tmp_path / "clashbeat.py").write_text(BEAT_APP_WITH_CLASHING_NAMES)
+    zart = Cli(env, tmp_path)
+    path, prefix = f"{REPO}:{tmp_path}", unique("cb") + "-"
+    dry = zart(
+        "schedules", "import-beat", "-A", "clashbeat", "--prefix", prefix, "--dry-run", "--json", PYTHONPATH=path
+    )
+    assert dry.returncode == 1, dry
+    results = {e["name"]: (e["result"], e.get("reason", "")) for e in dry.json()["entries"]}
+    assert results["nightly report"] == ("would create", "")
+    assert results["nightly/report"][0] == "refused" and "'nightly report'" in results["nightly/report"][1]
+    assert zart("schedules", "show", f"{prefix}nightly-report").returncode == 3

@@ -113,6 +113,31 @@ def test_retry_step_resumes_a_failed_canvas_from_the_failed_task(
     assert entries(journal, "errback") == 1
 
 
+def test_retry_step_resumes_a_canvas_whose_failed_round_also_sent_a_link_callback(
+    service, zart_worker, legacy_worker, run, log_dir
+):
+    """The failed task's round also sent a link callback of another member, entered after it: the error
+    callback was recorded after both, and the replay looked for it right after the failed task only, did not
+    re-enter it, and met it where the chord's body now goes (a NonDeterminismError instead of the result)."""
+    from zart.admin import AdminService
+
+    release = str(log_dir / "released-link-round")
+
+    def build(j: str) -> Any:
+        header = [chain(plus.s(1, j, 1), flaky.s(j, release)), plus.s(5, j, 0).set(link=collect.s(j, "linked"))]
+        return chord(header, total.s(j).on_error(on_error.s(j, "errback")))
+
+    execution_id, journal = run(build)
+    assert finished(service, execution_id)["status"] == "failed"
+    assert entries(journal, "errback") == 1 and entries(journal, "linked") == 1
+    open(release, "w").close()
+    AdminService(service).retry_step(execution_id, "0.0.1 legacy.flaky", triggered_by="test")
+    row = finished(service, execution_id)
+    assert row["status"] == "completed", row["error"]
+    assert row["output"] == 2 + 5
+    assert (entries(journal, "errback"), entries(journal, "linked"), entries(journal, "total")) == (1, 1, 1)
+
+
 def assert_admin_detail_draws_the_tree(env: Any, log_dir: Any, execution_id: str) -> None:
     """`zart admin detail` and the admin API's detail show the same tree with each task's state."""
     import json
@@ -236,6 +261,47 @@ def test_a_100_task_chord_and_a_50_task_chain(service, start_zart, start_legacy,
     assert entries(chord_journal, "total") == 1
 
 
+class RecordedRun:
+    """The context a walk replays against, for a run in which every task completed with 1: a stand-in for the
+    engine (the walk asks it only to enter steps, for their results and for recorded positions)."""
+
+    def __init__(self) -> None:
+        self.positions: dict[str, int] = {}
+
+    def schedule(self, name: str, signature: Any) -> str:
+        self.positions.setdefault(name, len(self.positions))
+        return name
+
+    def wait_all(self, handles: list[str]) -> list[int]:
+        return [1] * len(handles)
+
+    def recorded_position(self, name: str) -> int | None:
+        return self.positions.get(name)
+
+
+def widest_chord(size: int) -> Any:
+    return chord([plus.s(n, "-", 1) for n in range(size - 1)], total.s("-"))
+
+
+def longest_chain(size: int) -> Any:
+    return chain(plus.s(0, "-", 1), *[plus.s("-", 1) for _ in range(size - 1)])
+
+
+@pytest.mark.parametrize("build", [widest_chord, longest_chain])
+def test_a_replay_of_a_canvas_of_the_most_tasks_allowed_takes_linear_time(build):
+    """Each replay walks the canvas again, a round at a time. Finding a task's error callbacks scanned every
+    sibling of its ancestors, so a round of a wide group cost the square of its width; and each round walked
+    the chain from its first task, so a replay of a long chain cost the square of its length (a minute each
+    for 10,000 tasks, on every replay)."""
+    from zart.canvas.workflow import Walk
+    from zart.celery.canvas import MAX_TASKS, parse
+
+    root = parse(canvas_input(build(MAX_TASKS))["canvas"])
+    started = time.monotonic()
+    assert Walk(RecordedRun(), root).run() == 1
+    assert time.monotonic() - started < 5
+
+
 @pytest.mark.parametrize(
     "data, problem",
     [
@@ -260,6 +326,12 @@ def test_a_python_canvas_with_arguments_that_are_not_json_is_refused(log_dir):
         canvas_input(chain(plus.s(1, str(log_dir), 1), plus.s({1, 2}, 3)))
     with pytest.raises(zart.canvas.CanvasError, match="Celery signature"):
         canvas_input("legacy.plus")
+
+
+def test_a_python_canvas_routed_to_a_queue_name_zart_cannot_use_is_refused_as_bad_input(log_dir):
+    """The route's ValueError escaped as it was, not as the CanvasError `zart.canvas.apply` documents."""
+    with pytest.raises(zart.canvas.CanvasError, match="queue name 'zart:ready'"):
+        canvas_input(group(plus.s(1, str(log_dir), 1), plus.s(2, str(log_dir), 1).set(queue="zart:ready")))
 
 
 def test_the_cli_refuses_a_bad_canvas_with_exit_1(env, service, log_dir):

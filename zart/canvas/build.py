@@ -62,7 +62,10 @@ def _serialise(sig: Any) -> dict[str, Any]:
                 "options": options}
     if sig.subtask_type:
         raise CanvasError(f"{sig.subtask_type!r} is not a canvas type zart runs (task, chain, group, chord)")
-    queue = route(sig.app, sig)
+    try:
+        queue = route(sig.app, sig)
+    except ValueError as exc:  # a queue name zart cannot send to: bad input, refused as the rest is
+        raise CanvasError(str(exc)) from exc
     return {
         "task": sig.task,
         "args": list(sig.args),

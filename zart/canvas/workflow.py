@@ -53,7 +53,11 @@ class Walk:
     def __init__(self, ctx: Context, root: Node) -> None:
         self._ctx = ctx
         self._root = root
+        self._nodes = _by_path(root)
         self._results: dict[str, Any] = {}
+        # nodes whose value and whose callbacks are all known: a later round takes their value without a walk
+        self._settled: dict[str, Any] = {}
+        self._chains: dict[str, tuple[int, Any]] = {}  # a chain's settled members: how many, and the last value
         self._frontier: list[tuple[Node, tuple[Any, ...]]] = []
 
     def run(self) -> Any:
@@ -69,12 +73,12 @@ class Walk:
             except StepFailed as failure:
                 # a replay may see another member of the round failed too: the callbacks already recorded
                 # after this round are the ones that run, whichever failure this replay saw first
-                if not self._revisit_error_callbacks([node for node, _ in canvas]):
+                if not self._revisit_error_callbacks([node for node, _ in self._frontier]):
                     self._run_error_callbacks(failure)
                 raise
             for (node, _), output in zip(canvas, outputs, strict=True):
                 self._results[node.path] = output
-            self._revisit_error_callbacks([node for node, _ in canvas])
+            self._revisit_error_callbacks([node for node, _ in self._frontier])
             for (node, _), handle in zip(self._frontier, handles, strict=True):
                 if _in_link(node):
                     self._results[node.path] = self._link_outcome(node, handle)
@@ -82,15 +86,19 @@ class Walk:
     # ------------------------------------------------------------- evaluation
 
     def _value(self, node: Node, previous: Any) -> Any:
-        """The node's result if everything it needs is known; else _PENDING, with its ready tasks queued."""
+        """The node's result if everything it needs is known; else _PENDING, with its ready tasks queued.
+
+        A node that is done, callbacks and all, is settled: each round walks only the rest of the tree, so a
+        replay of a long chain costs its length, not its length squared."""
+        if node.path in self._settled:
+            return self._settled[node.path]
+        queued = len(self._frontier)
         if node.kind == "task":
             value = self._task(node, previous)
         elif node.kind == "chain":
-            value = previous
-            for member in node.members:
-                value = self._value(member, value)
-                if value is _PENDING or value is _FAILED:
-                    return value
+            value = self._chain(node, previous)
+            if value is _PENDING or value is _FAILED:
+                return self._settle(node, value, queued)
         else:
             values = [self._value(member, previous) for member in node.members]
             value = next((v for v in (_PENDING, _FAILED) if any(m is v for m in values)), values)
@@ -100,6 +108,26 @@ class Walk:
         if value is not _PENDING and value is not _FAILED:
             for callback in node.link:
                 self._value(callback, value)
+        return self._settle(node, value, queued)
+
+    def _settle(self, node: Node, value: Any, queued: int) -> Any:
+        """Remember `value` for good when nothing below `node` was queued this round and it is not pending."""
+        if value is not _PENDING and len(self._frontier) == queued:
+            self._settled[node.path] = value
+        return value
+
+    def _chain(self, node: Node, previous: Any) -> Any:
+        """Each member's value passed on to the next, from the first member not settled yet."""
+        start, value = self._chains.get(node.path, (0, previous))
+        settled = True  # every member before this one is settled
+        for index in range(start, len(node.members)):
+            member = node.members[index]
+            value = self._value(member, value)
+            if value is _PENDING or value is _FAILED:
+                return value
+            settled = settled and member.path in self._settled
+            if settled:
+                self._chains[node.path] = (index + 1, value)
         return value
 
     def _task(self, node: Node, previous: Any) -> Any:
@@ -125,7 +153,7 @@ class Walk:
     def _covering(self, path: str) -> list[Node]:
         """The `link_error` callbacks covering the task at `path`: its own, then its ancestors' outward, up to the
         `link` callback it belongs to, if any (a task's error callbacks cover the task, not its callbacks)."""
-        lineage = _lineage(self._root, path)
+        lineage = _lineage(self._nodes, path)
         boundary = max((i for i, node in enumerate(lineage) if _is_link(node)), default=0)
         covering = [cb for node in reversed(lineage[boundary:]) for cb in node.link_error]
         return list({cb.path: cb for cb in covering}.values())
@@ -137,13 +165,16 @@ class Walk:
 
     def _revisit_error_callbacks(self, round_tasks: list[Node]) -> bool:
         """A round that failed, ran its error callbacks, and was retried by an operator: its callbacks are
-        entered again where they were recorded (they do not run again), so the replay stays deterministic."""
+        entered again where they were recorded (they do not run again), so the replay stays deterministic.
+        `round_tasks` is every task the round sent, link callbacks too: the error callbacks come after them all."""
         positions = [self._ctx.recorded_position(step_name(task)) for task in round_tasks]
         after = max((p for p in positions if p is not None), default=None)
         if after is None:
             return False
         recorded: dict[int, Node] = {}
         for task in round_tasks:
+            if _in_link(task):  # a link callback's own error callbacks are entered when its outcome is read
+                continue
             for cb in self._covering(task.path):
                 position = self._ctx.recorded_position(step_name(cb))
                 if position is not None and position > after:
@@ -177,14 +208,20 @@ def _in_link(node: Node) -> bool:
     return any(part.startswith("link") for part in node.path.split("."))
 
 
-def _lineage(root: Node, path: str) -> list[Node]:
-    """The nodes from the root down to the one at `path` (only those whose path prefixes it)."""
-    found: list[Node] = []
-    node: Node | None = root
-    while node is not None:
-        found.append(node)
-        if node.path == path:
-            break
-        children = (*node.members, *((node.body,) if node.body else ()), *node.link, *node.link_error)
-        node = next((c for c in children if path == c.path or path.startswith(c.path + ".")), None)
-    return found
+def _by_path(root: Node) -> dict[str, Node]:
+    """Every node of the tree by its path, so a task's ancestors are found without scanning their siblings
+    (a scan made each round of a wide group quadratic, on every replay)."""
+    nodes: dict[str, Node] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        nodes[node.path] = node
+        stack.extend((*node.members, *((node.body,) if node.body else ()), *node.link, *node.link_error))
+    return nodes
+
+
+def _lineage(nodes: dict[str, Node], path: str) -> list[Node]:
+    """The nodes from the root down to the one at `path`: a node's path is its parent's, one part longer."""
+    parts = path.split(".")
+    prefixes = (".".join(parts[: end + 1]) for end in range(len(parts)))
+    return [nodes[prefix] for prefix in prefixes if prefix in nodes]

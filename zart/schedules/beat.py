@@ -7,6 +7,7 @@ app's timezone, `timedelta`, a number of seconds and `schedule(run_every=...)` b
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -55,7 +56,16 @@ def read_entries(app: Any, prefix: str = "") -> list[BeatEntry]:
     if not isinstance(beat_schedule, Mapping):
         raise InvalidData("the app's beat_schedule is not a mapping of entry names to entries")
     timezone = str(app.conf.timezone or "UTC")
-    return [_entry(app, str(name), entry, timezone, prefix) for name, entry in beat_schedule.items()]
+    entries: list[BeatEntry] = []
+    named: dict[str, str] = {}  # schedule id -> the entry that took it
+    for name, entry in beat_schedule.items():
+        read = _entry(app, str(name), entry, timezone, prefix)
+        taken_by = named.setdefault(read.schedule_id, read.name)
+        if taken_by != read.name:  # two names that differ only in characters an id cannot hold, or past its length
+            clash = f"entry {taken_by!r} becomes the same schedule id; rename one of them"
+            read = BeatEntry(read.name, read.schedule_id, read.task, None, clash)
+        entries.append(read)
+    return entries
 
 
 def _entry(app: Any, name: str, entry: Any, timezone: str, prefix: str) -> BeatEntry:
@@ -65,7 +75,7 @@ def _entry(app: Any, name: str, entry: Any, timezone: str, prefix: str) -> BeatE
         return BeatEntry(name, schedule_id, str(task), None, "the entry names no task")
     try:
         timing = _timing(entry.get("schedule"), timezone)
-        args, kwargs = list(entry.get("args") or ()), dict(entry.get("kwargs") or {})
+        args, kwargs = _arguments(entry)
         options = {"queue": _queue(app, task, args, kwargs, entry.get("options") or {})}
         spec = validate(
             ScheduleSpec(
@@ -75,6 +85,18 @@ def _entry(app: Any, name: str, entry: Any, timezone: str, prefix: str) -> BeatE
     except InvalidData as exc:
         return BeatEntry(name, schedule_id, task, None, exc.message)
     return BeatEntry(name, schedule_id, task, spec)
+
+
+def _arguments(entry: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """The entry's args and kwargs as they read back from JSON (a tuple becomes a list), so a later import
+    compares like with like; refused when they are not JSON."""
+    args, kwargs = entry.get("args") or (), entry.get("kwargs") or {}
+    if not isinstance(args, list | tuple) or not isinstance(kwargs, Mapping):
+        raise InvalidData("args must be a list or a tuple, and kwargs a mapping")
+    try:
+        return json.loads(json.dumps(list(args))), json.loads(json.dumps(dict(kwargs)))
+    except (TypeError, ValueError) as exc:
+        raise InvalidData(f"args and kwargs must be JSON: {exc}") from exc
 
 
 def _queue(app: Any, task: str, args: list[Any], kwargs: dict[str, Any], options: Mapping[str, Any]) -> str:
