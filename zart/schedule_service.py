@@ -18,7 +18,7 @@ from zart.errors import (
     TaskNotRegistered,
     ZartError,
 )
-from zart.limits import MAX_LIST_LIMIT, MOMENT_RULE, in_moment_range
+from zart.limits import MAX_LIST_LIMIT, MOMENT_RULE, SCHEDULES_ONLY_TASKS, in_moment_range
 from zart.schedules import firing
 from zart.schedules.plan import decide, fire_time
 from zart.schedules.reconcile import first_tick
@@ -278,6 +278,8 @@ class ScheduleService:
         if spec.target_kind == "celery":
             check_storable("args and kwargs", [spec.args, spec.kwargs])
             return
+        if spec.task in SCHEDULES_ONLY_TASKS:  # its data would name the Celery task, unchecked as one
+            raise InvalidData(f"'{spec.task}' runs Celery targets: create the schedule with target_kind celery")
         schema, _ = self.service._task_definition(conn, spec.task)  # raises TaskNotRegistered
         problems = validation_errors(schema, spec.data)
         if problems:
