@@ -303,8 +303,8 @@ class ZartService:
             if created is not None:
                 break
             if existing is not None:
-                if flow.debounce is not None and existing["task"] == task:
-                    replaced = executions.replace_unstarted_input(conn, existing["execution_id"], data)
+                if flow.debounce is not None and flow.dedup_key is not None and existing["task"] == task:
+                    replaced = executions.replace_unstarted_input(conn, existing["execution_id"], data, flow.dedup_key)
                     problem = missing_key(replaced) if replaced is not None else None
                     if problem is not None:
                         raise InvalidData(problem)
