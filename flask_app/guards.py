@@ -7,11 +7,12 @@ blueprints serve any number of apps (tests, or a team mounting them next to its 
 from __future__ import annotations
 
 from typing import TypeVar
+from urllib.parse import urlsplit
 
-from flask import Blueprint, request
+from flask import Blueprint, Request, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from flask_app.auth import check_request, enforce_scope
+from flask_app.auth import Forbidden, check_request, enforce_scope, presented_token
 from flask_app.errors import register_error_handlers
 from flask_app.extension import current_zart
 from flask_app.headers import add_security_headers
@@ -30,14 +31,39 @@ def _authenticate() -> None:
     check_request(request, current_zart().tokens)
 
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def from_another_site(request: Request) -> bool:
+    """Whether a browser sent this request for a page of another site: its own Sec-Fetch-Site header, else an
+    Origin naming another host. A client that is not a browser (curl, a service) sends neither."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    return origin is not None and urlsplit(origin).netloc != request.host
+
+
+def _refuse_cross_site() -> None:
+    """A browser sends a form's or a `text/plain` POST to any site without asking it first, and the API reads a
+    body whatever its Content-Type: so a page elsewhere could act through the browser of anyone who reaches an
+    API without tokens (schedule, cancel, restart, create schedules). A request carrying a bearer token is not at
+    risk (no browser adds one by itself), so only one without is refused."""
+    if request.method in SAFE_METHODS or presented_token(request) is not None:
+        return
+    if from_another_site(request):
+        raise Forbidden("A browser's request from another site may change nothing here; send a bearer token.")
+
+
 def _authenticate_docs() -> None:
     if not current_zart().public_docs:
         _authenticate()
 
 
 def protected(blueprint: B) -> B:
-    """Bearer token (when configured) and its scope, then the body limit."""
+    """Bearer token (when configured) and its scope, no change from another site's page, then the body limit."""
     blueprint.before_request(_authenticate)
+    blueprint.before_request(_refuse_cross_site)
     blueprint.before_request(enforce_scope)
     blueprint.before_request(_limit_body)
     blueprint.after_request(add_security_headers)

@@ -7,6 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from flask_app.api import GUARDED, INVALID, ZartBlueprint
+from flask_app.auth import current_actor
 from flask_app.extension import current_service
 from flask_app.guards import protected
 from flask_app.schedule_schemas import (
@@ -57,7 +58,8 @@ class Schedules(MethodView):
         body = _interval(body)
         schedule_id, paused = body.pop("schedule_id"), body.pop("paused")
         spec = ScheduleSpec(id=schedule_id, **target_options(body))
-        return views.schedule_view(_schedules().create(spec, paused=paused, source="api")), 201
+        created = _schedules().create(spec, paused=paused, source="api", triggered_by=current_actor())
+        return views.schedule_view(created), 201
 
     @blp.requires("read")
     @blp.arguments(ScheduleListQuery, location="query")
@@ -86,14 +88,14 @@ class ScheduleItem(MethodView):
     @blp.errors({**GUARDED, 404: NOT_FOUND, 409: IN_CODE, 422: REFUSED})
     def patch(self, body: dict[str, Any], schedule_id: str) -> Any:
         """Change some fields of a schedule (a new timing starts from the next tick after now)"""
-        return views.schedule_view(_schedules().update(schedule_id, _interval(body)))
+        return views.schedule_view(_schedules().update(schedule_id, _interval(body), triggered_by=current_actor()))
 
     @blp.requires("admin")
     @blp.response(200, ScheduleDeleted)
     @blp.errors({**GUARDED, 404: NOT_FOUND, 409: IN_CODE})
     def delete(self, schedule_id: str) -> Any:
         """Delete a schedule (its executions stay)"""
-        return _schedules().delete(schedule_id)
+        return _schedules().delete(schedule_id, triggered_by=current_actor())
 
 
 @blp.route("/schedules/<schedule_id>/pause", methods=["POST"], parameters=[SCHEDULE_ID_PARAMETER])
@@ -102,7 +104,7 @@ class ScheduleItem(MethodView):
 @blp.errors({**GUARDED, 404: NOT_FOUND})
 def pause(schedule_id: str) -> Any:
     """Pause a schedule"""
-    return views.schedule_view(_schedules().pause(schedule_id))
+    return views.schedule_view(_schedules().pause(schedule_id, triggered_by=current_actor()))
 
 
 @blp.route("/schedules/<schedule_id>/resume", methods=["POST"], parameters=[SCHEDULE_ID_PARAMETER])
@@ -111,7 +113,7 @@ def pause(schedule_id: str) -> Any:
 @blp.errors({**GUARDED, 404: NOT_FOUND})
 def resume(schedule_id: str) -> Any:
     """Resume a schedule from its next tick (ticks in the pause are not caught up)"""
-    return views.schedule_view(_schedules().resume(schedule_id))
+    return views.schedule_view(_schedules().resume(schedule_id, triggered_by=current_actor()))
 
 
 @blp.route("/schedules/<schedule_id>/trigger", methods=["POST"], parameters=[SCHEDULE_ID_PARAMETER])
@@ -120,7 +122,7 @@ def resume(schedule_id: str) -> Any:
 @blp.errors({**GUARDED, 404: NOT_FOUND})
 def trigger(schedule_id: str) -> Any:
     """Fire a schedule once now, under its overlap policy"""
-    return views.firing_view(schedule_id, _schedules().trigger(schedule_id))
+    return views.firing_view(schedule_id, _schedules().trigger(schedule_id, triggered_by=current_actor()))
 
 
 @blp.route("/schedules/<schedule_id>/backfill", methods=["POST"], parameters=[SCHEDULE_ID_PARAMETER])
@@ -130,5 +132,7 @@ def trigger(schedule_id: str) -> Any:
 @blp.errors({**GUARDED, 404: NOT_FOUND, 422: INVALID})
 def backfill(body: dict[str, Any], schedule_id: str) -> Any:
     """Fire the ticks of a past window; ticks already fired are not fired again"""
-    outcome = _schedules().backfill(schedule_id, body["start"], body["end"], body.get("overlap"))
+    outcome = _schedules().backfill(
+        schedule_id, body["start"], body["end"], body.get("overlap"), triggered_by=current_actor()
+    )
     return views.firing_view(schedule_id, outcome)

@@ -18,7 +18,7 @@ from zart.errors import (
     TaskNotRegistered,
     ZartError,
 )
-from zart.limits import MAX_LIST_LIMIT, MOMENT_RULE, in_moment_range
+from zart.limits import MAX_LIST_LIMIT, MOMENT_RULE, SCHEDULES_ONLY_TASKS, in_moment_range
 from zart.schedules import firing
 from zart.schedules.plan import decide, fire_time
 from zart.schedules.reconcile import first_tick
@@ -26,6 +26,7 @@ from zart.schedules.spec import SCHEDULE_ID_PATTERN, ScheduleSpec, validate
 from zart.schedules.ticks import ONE_MICROSECOND, ticks
 from zart.schema import validation_errors
 from zart.service import ZartService, check_storable, shown_id
+from zart.store import admin as audit
 from zart.store import db, sweeps
 from zart.store import schedules as store
 
@@ -75,7 +76,9 @@ class ScheduleService:
 
     # ------------------------------------------------------------ changing
 
-    def create(self, spec: ScheduleSpec, *, paused: bool = False, source: str = "api") -> dict[str, Any]:
+    def create(
+        self, spec: ScheduleSpec, *, paused: bool = False, source: str = "api", triggered_by: str | None = None
+    ) -> dict[str, Any]:
         with db.transaction(self._url) as conn:
             self._check_new(conn, spec)
             now = sweeps.database_now(conn)
@@ -92,9 +95,10 @@ class ScheduleService:
             )
             if row is None:
                 raise ScheduleAlreadyExists(f"a schedule with ID {spec.id} already exists")
+            _audit(conn, "create", spec.id, triggered_by)
         return self.get(spec.id)
 
-    def update(self, schedule_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    def update(self, schedule_id: str, changes: dict[str, Any], triggered_by: str | None = None) -> dict[str, Any]:
         """Change some fields; a change of timing computes the next tick afresh."""
         unknown = sorted(set(changes) - set(UPDATABLE))
         if unknown:
@@ -117,18 +121,19 @@ class ScheduleService:
                 tick = row["next_tick"]
                 fire_at = None if tick is None else fire_time(spec, tick)
             store.redefine(conn, schedule_id, spec.as_row(), next_tick=tick, next_fire_at=fire_at)
+            _audit(conn, "update", schedule_id, triggered_by, sorted(changes))
         return self.get(schedule_id)
 
-    def pause(self, schedule_id: str) -> dict[str, Any]:
+    def pause(self, schedule_id: str, triggered_by: str | None = None) -> dict[str, Any]:
         """Stop firing (a buffered tick waits too); nothing fired before is touched."""
-        return self._set_paused(schedule_id, True)
+        return self._set_paused(schedule_id, True, triggered_by)
 
-    def resume(self, schedule_id: str) -> dict[str, Any]:
+    def resume(self, schedule_id: str, triggered_by: str | None = None) -> dict[str, Any]:
         """Fire again from the next tick after now: ticks that fell in the pause are not caught up (backfill
         them if they are wanted)."""
-        return self._set_paused(schedule_id, False)
+        return self._set_paused(schedule_id, False, triggered_by)
 
-    def _set_paused(self, schedule_id: str, paused: bool) -> dict[str, Any]:
+    def _set_paused(self, schedule_id: str, paused: bool, triggered_by: str | None) -> dict[str, Any]:
         check_lookup(schedule_id)
         with db.transaction(self._url) as conn:
             row = self._locked(conn, schedule_id)
@@ -136,9 +141,10 @@ class ScheduleService:
             if row["paused"] and not paused:
                 tick, fire_at = first_tick(ScheduleSpec.from_row(row), sweeps.database_now(conn))
             store.set_paused(conn, schedule_id, paused, tick, fire_at)
+            _audit(conn, "pause" if paused else "resume", schedule_id, triggered_by)
         return self.get(schedule_id)
 
-    def delete(self, schedule_id: str) -> dict[str, Any]:
+    def delete(self, schedule_id: str, triggered_by: str | None = None) -> dict[str, Any]:
         """Remove a schedule; its executions stay (they keep their schedule id and tick)."""
         check_lookup(schedule_id)
         with db.transaction(self._url) as conn:
@@ -146,11 +152,12 @@ class ScheduleService:
             if row["enabled"]:
                 self._refuse_code(row, "delete")
             store.delete(conn, schedule_id)
+            _audit(conn, "delete", schedule_id, triggered_by)
         return {"schedule_id": schedule_id, "deleted": True}
 
     # ------------------------------------------------------------ firing
 
-    def trigger(self, schedule_id: str) -> firing.Outcome:
+    def trigger(self, schedule_id: str, triggered_by: str | None = None) -> firing.Outcome:
         """Fire once now, outside the timing, under the schedule's overlap policy (`buffer_one` and `skip` both
         decline while a run is active)."""
         check_lookup(schedule_id)
@@ -163,10 +170,18 @@ class ScheduleService:
             decision.buffered = row["buffered_tick"]  # a manual run leaves a buffered tick where it is
             plan = firing.Plan(spec, decision, row["next_tick"], ids=[firing.manual_execution_id(spec.id)])
             outcome = firing.apply(conn, [plan], now, firing.TaskLookup(conn))
+            _audit(conn, "trigger", schedule_id, triggered_by)
         firing.finish(self._url, outcome, self._publish_all)
         return outcome
 
-    def backfill(self, schedule_id: str, start: datetime, end: datetime, overlap: str | None = None) -> firing.Outcome:
+    def backfill(
+        self,
+        schedule_id: str,
+        start: datetime,
+        end: datetime,
+        overlap: str | None = None,
+        triggered_by: str | None = None,
+    ) -> firing.Outcome:
         """Fire the ticks in [start, end] (at most 10,000, none in the future) under the overlap policy (the
         schedule's unless given); ticks that already fired are not fired again."""
         check_lookup(schedule_id)
@@ -192,6 +207,7 @@ class ScheduleService:
                 raise InvalidData(f"the window holds more than {MAX_BACKFILL_TICKS:,} ticks; backfill it in parts")
             decision = decide(policy, window, bool(row["active"]), row["buffered_tick"])
             outcome = firing.apply(conn, [firing.Plan(spec, decision, row["next_tick"])], now, firing.TaskLookup(conn))
+            _audit(conn, "backfill", schedule_id, triggered_by)
         firing.finish(self._url, outcome, self._publish_all)
         return outcome
 
@@ -278,10 +294,21 @@ class ScheduleService:
         if spec.target_kind == "celery":
             check_storable("args and kwargs", [spec.args, spec.kwargs])
             return
+        if spec.task in SCHEDULES_ONLY_TASKS:  # its data would name the Celery task, unchecked as one
+            raise InvalidData(f"'{spec.task}' runs Celery targets: create the schedule with target_kind celery")
         schema, _ = self.service._task_definition(conn, spec.task)  # raises TaskNotRegistered
         problems = validation_errors(schema, spec.data)
         if problems:
             raise InvalidData("data: " + "; ".join(problems))
+
+
+def _audit(conn: Any, action: str, schedule_id: str, triggered_by: str | None, fields: list[str] | None = None) -> None:
+    """Who changed a schedule, in the audit trail: a front end that acts for a caller (the API: the bearer token's
+    name) passes its name, in the transaction that makes the change."""
+    if triggered_by is None:
+        return
+    details: dict[str, Any] = {"schedule_id": schedule_id, **({"fields": fields} if fields else {})}
+    audit.record_action(conn, action=f"schedule-{action}", triggered_by=triggered_by, details=details)
 
 
 def with_upcoming(row: dict[str, Any], count: int = UPCOMING) -> dict[str, Any]:

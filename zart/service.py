@@ -42,6 +42,8 @@ from zart.limits import (
 )
 from zart.observability import hooks
 from zart.registry import Registry, default_registry
+from zart.schedules.celery_target import CELERY_TARGET_TASK
+from zart.schedules.celery_target import input_problems as celery_target_problems
 from zart.schema import storage_problem, validation_errors
 from zart.store import admin as audit
 from zart.store import cancel as cancel_store
@@ -301,8 +303,8 @@ class ZartService:
             if created is not None:
                 break
             if existing is not None:
-                if flow.debounce is not None and existing["task"] == task:
-                    replaced = executions.replace_unstarted_input(conn, existing["execution_id"], data)
+                if flow.debounce is not None and flow.dedup_key is not None and existing["task"] == task:
+                    replaced = executions.replace_unstarted_input(conn, existing["execution_id"], data, flow.dedup_key)
                     problem = missing_key(replaced) if replaced is not None else None
                     if problem is not None:
                         raise InvalidData(problem)
@@ -328,6 +330,8 @@ class ZartService:
         problems = validation_errors(definition.schema, data)
         if task == CANVAS_TASK and not problems:
             problems = canvas_problems(data)
+        if task == CELERY_TARGET_TASK and not problems:  # a restart's new input: it names the task to send
+            problems = celery_target_problems(data)
         if problems:
             raise InvalidData("; ".join(problems))
         return definition

@@ -26,6 +26,8 @@ def json_value(form: Any, name: str, what: str) -> Any:
         return json.loads(raw)
     except ValueError as exc:
         raise InvalidData(f"{what} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # deeper than the parser goes (the API's bodies are refused the same way)
+        raise InvalidData(f"{what} is nested too deeply") from exc
 
 
 def json_object(form: Any, name: str, what: str) -> dict[str, Any] | None:

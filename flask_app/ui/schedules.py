@@ -10,7 +10,7 @@ from flask import redirect, request, url_for
 from flask_app.extension import current_service
 from flask_app.ui import nav
 from flask_app.ui.access import ADMIN
-from flask_app.ui.blueprint import blp, page, require
+from flask_app.ui.blueprint import blp, page, reader, require
 from flask_app.ui.notices import NOTICES
 from zart.schedule_service import ScheduleService
 
@@ -40,9 +40,9 @@ def change_schedule(schedule_id: str, action: str) -> Any:
     require(ADMIN)
     service = _schedules()
     if action == "trigger":
-        outcome = service.trigger(schedule_id)
+        outcome = service.trigger(schedule_id, triggered_by=reader().actor)
         notice = "schedule-triggered" if outcome.fired else "schedule-declined"
     else:
-        (service.pause if action == "pause" else service.resume)(schedule_id)
+        (service.pause if action == "pause" else service.resume)(schedule_id, triggered_by=reader().actor)
         notice = f"schedule-{action}d"
     return redirect(url_for("zart_ui.schedules", notice=notice), code=303)

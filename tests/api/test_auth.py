@@ -88,3 +88,29 @@ def test_the_spec_requires_the_bearer_scheme_when_tokens_are_set(secured, client
 def test_without_tokens_nothing_needs_one(client):
     assert client.get(f"{API}/stats").status_code == 200
     assert client.get("/metrics").status_code == 200
+
+
+def test_without_tokens_a_page_of_another_site_changes_nothing_through_a_browser(client, service):
+    """A browser posts a `text/plain` body to any site without asking it first: with no tokens configured, a page
+    elsewhere must not schedule, cancel or restart through the browser of someone who can reach the API."""
+    before = service.stats()
+    body = '{"task": "t.typed", "data": {"amount": 1}}'
+    for headers in (
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://elsewhere.example"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "https://other.localhost"},
+        {"Origin": "https://elsewhere.example"},  # a browser that sends no Sec-Fetch-Site
+        {"Origin": "null"},  # a sandboxed frame, a file:// page
+    ):
+        response = client.post(f"{API}/executions", data=body, content_type="text/plain", headers=headers)
+        assert_error(response, 403, "forbidden")
+        assert_error(client.post(f"{API}/executions/exec-1/cancel", headers=headers), 403, "forbidden")
+    assert service.stats() == before
+
+    # the same page's own requests (Swagger UI's "Try it out"), and clients that are not browsers, still act
+    for headers in ({"Sec-Fetch-Site": "same-origin"}, {"Origin": "http://localhost"}, {}):
+        response = client.post(f"{API}/executions", data=body, content_type="text/plain", headers=headers)
+        assert response.status_code == 201, (headers, response.get_json())
+    # a request carrying a bearer token cannot come from another site's page (no browser adds one by itself)
+    assert client.post(
+        f"{API}/executions/exec-1/cancel", headers={"Origin": "https://elsewhere.example", **bearer("any")}
+    ).status_code == 404

@@ -39,6 +39,18 @@ def test_same_idempotency_key_and_task_returns_the_existing_execution(client, un
     assert again.get_json()["execution_id"] == first.get_json()["execution_id"]
 
 
+def test_a_repeated_idempotency_key_never_replaces_the_input_even_with_debounce(client, service, unique):
+    key = unique("key")
+    body = {"task": "t.typed", "idempotency_key": key, "debounce": 60}
+    first = client.post(f"{API}/executions", json={**body, "data": {"amount": 1}, "dedup_key": unique("d")})
+    again = client.post(f"{API}/executions", json={**body, "data": {"amount": 2}, "dedup_key": unique("d")})
+    assert first.status_code == 201 and again.status_code == 200, again.get_json()
+    execution_id = first.get_json()["execution_id"]
+    assert again.get_json()["execution_id"] == execution_id
+    assert service.status(execution_id)["input"] == {"amount": 1}
+    service.cancel(execution_id)
+
+
 def test_same_idempotency_key_with_another_task_is_a_conflict(client, unique, journal):
     key = unique("key")
     schedule(client, "t.typed", {"amount": 1}, idempotency_key=key)

@@ -13,6 +13,8 @@ from flask_app import create_app
 from tests.harness import poll
 from tests.integration.test_core import finished, query, schedule
 from zart.celery.calls import RESULT_TASK
+from zart.schedules.celery_target import CELERY_TARGET_TASK
+from zart.store import db, executions
 
 TOKENS = "reader:read:r-secret,writer:write:w-secret,boss:admin:a-secret"
 
@@ -70,7 +72,7 @@ def test_no_canvas_or_schedule_names_zarts_or_celerys_own_tasks_or_kombus_keys(e
     for task, options in ((RESULT_TASK, {}), ("legacy.plus", {"queue": "unacked"})):
         response = client.post(
             "/api/v1/schedules",
-            json={"id": f"forge-{task}", "task": task, "target_kind": "celery", "every": 60, "data": options},
+            json={"schedule_id": f"forge-{task}", "task": task, "target_kind": "celery", "every": 60, "data": options},
             headers=bearer("a-secret"),
         )
         assert response.status_code == 422, (task, response.get_json())
@@ -99,3 +101,47 @@ def test_a_result_callback_counts_only_after_the_dispatch_it_follows(env, servic
     assert service.status(victim)["status"] in ("running", "waiting")  # holding its claim for a moment, or parked
     assert service.steps(victim)[0]["status"] == "waiting"
     service.cancel(victim)
+
+
+def test_no_input_of_the_celery_target_workflow_names_zarts_or_celerys_own_tasks(env, service, zart_worker, unique):
+    """The workflow a Celery-target schedule fires sends the task its input names: input that reaches it another
+    way than a Celery-target schedule (a zart-kind schedule of it, a restart with new data, input stored before
+    the check) is checked as that schedule is, and a worker sends none of zart's or Celery's own tasks."""
+    client = create_app(settings=env.settings(ZART_API_TOKENS=TOKENS)).test_client()
+    forge, legit_id, stored = unique("forge"), unique("legit"), unique("stored")
+    forged = {"task": RESULT_TASK, "args": [{"forged": True}], "kwargs": {"token": "zart-" + "0" * 32}, "options": {}}
+
+    as_zart_target = client.post(
+        "/api/v1/schedules",
+        json={"schedule_id": forge, "task": CELERY_TARGET_TASK, "every": 60, "data": forged},
+        headers=bearer("a-secret"),
+    )
+    assert as_zart_target.status_code == 422, as_zart_target.get_json()
+    assert client.get(f"/api/v1/schedules/{forge}", headers=bearer("a-secret")).status_code == 404
+
+    legit = client.post(
+        "/api/v1/schedules",
+        json={"schedule_id": legit_id, "task": "legacy.plus", "target_kind": "celery", "every": 3600,
+              "args": [1, 2], "queue": "legacy", "paused": True},
+        headers=bearer("a-secret"),
+    )
+    assert legit.status_code == 201, legit.get_json()
+    fired = client.post(f"/api/v1/schedules/{legit_id}/trigger", headers=bearer("a-secret")).get_json()
+    execution_id = fired["fired"][0]["execution_id"]
+    restarted = client.post(
+        f"/zart/admin/v1/executions/{execution_id}/restart",
+        json={"data": forged, "force": True},
+        headers=bearer("a-secret"),
+    )
+    assert restarted.status_code == 422, restarted.get_json()
+    assert restarted.get_json()["error"]["code"] == "invalid_data"
+    assert service.status(execution_id)["run_index"] == 0
+    service.cancel(execution_id)
+    assert client.delete(f"/api/v1/schedules/{legit_id}", headers=bearer("a-secret")).status_code == 200
+
+    with db.transaction(service.settings.database_url) as conn:
+        executions.insert_execution(conn, execution_id=stored, task=CELERY_TARGET_TASK, data=forged)
+    service.publish(stored)
+    row = finished(service, stored)
+    assert row["status"] == "failed" and row["error"]["type"] == "UnsafeCeleryTarget", row["error"]
+    assert not query(service, "SELECT token FROM remote_steps WHERE execution_id = :id", id=stored)

@@ -192,3 +192,38 @@ def test_the_audit_trail_records_the_token_and_keeps_the_claimed_name_apart(env,
     assert [(a["action"], a["triggered_by"], a["on_behalf_of"]) for a in body["actions"]] == [
         ("restart", "boss", "someone-else")
     ]
+
+
+def test_every_schedule_change_over_http_names_the_token_that_made_it(env, service, unique):
+    """A schedule decides what the workers run (a Celery target: which fleet task): creating or changing one
+    over HTTP lands in the audit trail under the token's name, as every other change does."""
+    from tests.integration.test_core import query
+
+    client = create_app(settings=env.settings(ZART_API_TOKENS=TOKENS)).test_client()
+    admin, schedule_id = bearer(BY_SCOPE["admin"]), unique("audited")
+    base = f"/api/v1/schedules/{schedule_id}"
+    created = client.post(
+        "/api/v1/schedules",
+        json={"schedule_id": schedule_id, "task": "t.typed", "every": 3600, "data": {"amount": 1}, "paused": True},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.get_json()
+    assert client.patch(base, json={"every": 7200}, headers=admin).status_code == 200
+    assert client.post(f"{base}/resume", headers=bearer("l-secret")).status_code == 200
+    assert client.post(f"{base}/pause", headers=admin).status_code == 200
+    assert client.post(f"{base}/trigger", headers=admin).status_code == 200
+    assert client.delete(base, headers=admin).status_code == 200
+
+    rows = query(
+        service,
+        "SELECT action, triggered_by FROM admin_actions WHERE details->>'schedule_id' = :id ORDER BY id",
+        id=schedule_id,
+    )
+    assert [(row["action"], row["triggered_by"]) for row in rows] == [
+        ("schedule-create", "boss"),
+        ("schedule-update", "boss"),
+        ("schedule-resume", "legacy"),
+        ("schedule-pause", "boss"),
+        ("schedule-trigger", "boss"),
+        ("schedule-delete", "boss"),
+    ]

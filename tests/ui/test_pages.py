@@ -251,6 +251,26 @@ def test_an_event_with_invalid_json_is_refused_with_the_reason(open_client, serv
     assert response.status_code == 422 and "not valid JSON" in response.text
 
 
+def test_json_nested_too_deeply_for_the_parser_is_refused_with_the_reason(open_client, service, unique):
+    """The API refuses such a body as invalid_data; the dashboard's forms did not catch the parser's
+    RecursionError and answered with the 500 page."""
+    execution_id = schedule(service, unique)
+    deep = "[" * 100_000 + "]" * 100_000
+    form = open_client.get(f"/ui/executions/{execution_id}/event")
+    response = open_client.post(
+        f"/ui/executions/{execution_id}/event",
+        data={"csrf": csrf_of(form.text), "event_name": "approval", "payload": deep},
+    )
+    assert response.status_code == 422 and "nested too deeply" in response.text, response.text[:300]
+    form = open_client.get(f"/ui/executions/{execution_id}/restart")
+    response = open_client.post(
+        f"/ui/executions/{execution_id}/restart",
+        data={"csrf": csrf_of(form.text), "data": "{\"a\": " + deep + "}", "force": "1"},
+    )
+    assert response.status_code == 422 and "nested too deeply" in response.text, response.text[:300]
+    assert AdminService(service).runs(execution_id)[-1]["run_index"] == 0
+
+
 def test_the_prefix_is_configurable(env):
     client = create_app(settings=env.settings(ZART_UI_PREFIX="/dash")).test_client()
     assert client.get("/dash/").status_code == 200

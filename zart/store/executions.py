@@ -227,7 +227,7 @@ _REPLACE_INPUT = text(
                CASE WHEN l.key_path IS NULL THEN e.flow_key
                     ELSE CAST(:input AS jsonb) #>> string_to_array(l.key_path, '.') END AS new_key
         FROM executions e LEFT JOIN flow_limits l ON l.name = e.flow_limit
-        WHERE e.id = :id AND e.status = 'pending' AND e.started_at IS NULL
+        WHERE e.id = :id AND e.dedup_key = :dedup_key AND e.status = 'pending' AND e.started_at IS NULL
         FOR UPDATE OF e
     ), replaced AS (
         UPDATE executions e SET input = CAST(:input AS jsonb), flow_key = t.new_key, updated_at = now()
@@ -242,10 +242,12 @@ _REPLACE_INPUT = text(
 )
 
 
-def replace_unstarted_input(conn: Connection, execution_id: str, data: Any) -> dict[str, Any] | None:
-    """Replace the input of an execution that has not started; None when it has. The row says whether it was
-    `replaced` (not when the new input lacks the key its limit reads: see `flow.definitions.missing_key`)."""
-    return one(conn, _REPLACE_INPUT, id=execution_id, input=to_json(data))
+def replace_unstarted_input(conn: Connection, execution_id: str, data: Any, dedup_key: str) -> dict[str, Any] | None:
+    """Replace the input of an execution that holds `dedup_key` and has not started; None when it has started or
+    holds another key (an execution found by its id or idempotency key is returned as it is, never changed). The
+    row says whether it was `replaced` (not when the new input lacks the key its limit reads: see
+    `flow.definitions.missing_key`)."""
+    return one(conn, _REPLACE_INPUT, id=execution_id, input=to_json(data), dedup_key=dedup_key)
 
 
 def list_executions(
