@@ -238,7 +238,10 @@ def test_a_task_the_worker_holds_back_for_its_celery_rate_limit_is_reported_held
         ("nan", "UnstorableValue", "NaN"),
         ("nul", "UnstorableValue", "U+0000"),
         ("set", "UnstorableValue", "not JSON"),
-        ("raise-nul", "ValueError", "bad\ufffdbyte"),
+        # recorded as a failing local step's message is (escaped, not replaced), and a message that cannot
+        # be had at all is named as such rather than losing the outcome (the task then ran again)
+        ("raise-nul", "ValueError", "bad\\x00byte"),
+        ("raise-unprintable", "Unprintable", "<str() of this Unprintable raised RuntimeError>"),
     ],
 )
 def test_a_result_the_store_cannot_hold_fails_the_step_once_and_clearly(

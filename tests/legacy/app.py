@@ -86,12 +86,21 @@ def rate_limited(journal: str, n: int) -> int:
     return n
 
 
+class Unprintable(ValueError):
+    """An exception whose own __str__ raises (a bug in a library's exception class)."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no text for this one")
+
+
 @app.task(name="legacy.returns")
 def returns(journal: str, kind: str) -> object:
-    """A value Postgres's jsonb refuses (or an exception whose message it refuses)."""
+    """A value Postgres's jsonb refuses (or an exception whose message it refuses, or has none)."""
     note(journal, "returns")
     if kind == "raise-nul":
         raise ValueError("bad\x00byte")
+    if kind == "raise-unprintable":
+        raise Unprintable("never shown")
     return {"nan": float("nan"), "nul": "a\x00b", "set": {1, 2}}[kind]
 
 

@@ -55,3 +55,33 @@ print("ok")
         timeout=60,
     )
     assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
+
+
+def test_while_tracing_is_off_a_call_does_not_read_the_configuration_again():
+    """No provider and no exporter named (the default): every span of the step path (a run's, each step's, each
+    park's event) re-read the whole configuration under a lock, three environment reads each (about 5 µs a call
+    on the review machine); only whether a provider has been set since is asked again now, and one set late is
+    still taken up."""
+    script = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from zart.observability import tracing
+calls = []
+configure = tracing._configure
+tracing._configure = lambda: (calls.append(1), configure())[1]
+for _ in range(100):
+    assert not tracing.active()
+assert len(calls) == 1, len(calls)
+trace.set_tracer_provider(TracerProvider())
+assert tracing.active()
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr

@@ -263,3 +263,22 @@ def test_an_execution_of_a_task_no_worker_registers_is_offered_again_less_often_
 def test_a_duration_no_timer_can_hold_is_refused_with_a_sentence(duration):
     with pytest.raises(ValueError, match="finite number of seconds"):
         seconds(duration)
+
+
+def test_a_step_result_that_reads_back_as_it_is_costs_no_json_round_trip():
+    """Every step's result is turned into what its replays read back; one that already is (the usual case) is
+    returned as it is, instead of being encoded and decoded once more on top of the storage check."""
+    from enum import IntEnum
+
+    from zart.engine.storable import as_replayed
+
+    value = {"rows": [{"id": 1, "name": "a", "v": 1.5, "ok": True, "note": None}], "total": 1}
+    assert as_replayed(value) is value
+    assert as_replayed({1: (9.5, "EUR")}) == {"1": [9.5, "EUR"]}
+
+    class Level(IntEnum):
+        HIGH = 3
+
+    read = as_replayed({"level": Level.HIGH, "top": [Level.HIGH]})
+    assert read == {"level": 3, "top": [3]} and type(read["level"]) is int
+    assert type(as_replayed(Level.HIGH)) is int

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from zart.engine.failures import error_message, storable_text
 from zart.errors import UnstorableValue
 from zart.schema import storage_problem
 from zart.store import db
@@ -16,7 +17,9 @@ from zart.store import remote as remote_store
 
 
 def error_of(exc: BaseException) -> dict[str, Any]:
-    return {"type": type(exc).__name__, "message": str(exc)}
+    """The task's exception as a local step's is recorded: a message its own `__str__` cannot give is named as
+    such (raising here, inside Celery's signal, would lose the outcome and have the task run again)."""
+    return {"type": type(exc).__name__, "message": error_message(exc)}
 
 
 def succeeded(database_url: str, token: str, result: Any, worker: str | None = None) -> str | None:
@@ -39,12 +42,9 @@ def failed(database_url: str, token: str, error: dict[str, Any], worker: str | N
 
 
 def _storable_error(error: dict[str, Any]) -> dict[str, Any]:
-    """An exception's message may hold what jsonb refuses (U+0000, a lone surrogate): replaced, not lost."""
-    return {
-        key: value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
-        if isinstance(value, str) else value
-        for key, value in error.items()
-    }
+    """An exception's message may hold what jsonb refuses (U+0000, a lone surrogate): escaped as a local step's
+    error is, not lost."""
+    return {key: storable_text(value) if isinstance(value, str) else value for key, value in error.items()}
 
 
 def held(database_url: str, tokens: list[str], running: list[str], worker: str, silence: float) -> set[str]:

@@ -35,21 +35,38 @@ TRACER_NAME = "zart"
 FILE_EXPORTER = "zart_jsonl"
 FILE_ENV = "ZART_TRACES_FILE"
 _lock = threading.Lock()
-_state: dict[str, Any] = {"checked": False, "tracer": None}
+_state: dict[str, Any] = {"checked": False, "tracer": None, "awaiting_provider": False}
 
 
 def _tracer() -> Any:
     """The tracer, or None when tracing is off; decided once per process, except that "no provider yet and no
     exporter named" is asked again each time: an application may set its provider after zart's first call
-    (after `init_zart`, in a worker's process-init hook), and its spans must then include zart's."""
+    (after `init_zart`, in a worker's process-init hook), and its spans must then include zart's. Asked again is
+    only whether a provider has been set since (this runs for every step): the rest of the configuration, read
+    from the environment, stays as it was."""
     if _state["checked"]:
         return _state["tracer"]
+    if _state.get("awaiting_provider") and not _provider_set(fast=True):
+        return None
     with _lock:
         if not _state["checked"]:
             tracer, settled = _configure()
             _state["tracer"] = tracer
             _state["checked"] = settled
+            _state["awaiting_provider"] = not settled
     return _state["tracer"]
+
+
+def _provider_set(fast: bool = False) -> bool:
+    """Whether the application has set a tracer provider of its own. `fast`, once the full question was asked:
+    opentelemetry-api's global still unset answers no without its `OTEL_PYTHON_TRACER_PROVIDER` look-up in the
+    environment (a missing key there costs microseconds, on every step); any other answer takes the full path."""
+    if fast and getattr(trace, "_TRACER_PROVIDER", _UNKNOWN) is None:
+        return False
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
+_UNKNOWN = object()  # opentelemetry-api without the global the fast path reads: always ask in full
 
 
 def active() -> bool:
@@ -60,9 +77,8 @@ def _configure() -> tuple[Any, bool]:
     """The tracer (or None), and whether that answer is final."""
     if trace is None or os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return None, True
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
-        return provider.get_tracer(TRACER_NAME), True  # the application configured its own
+    if _provider_set():
+        return trace.get_tracer_provider().get_tracer(TRACER_NAME), True  # the application configured its own
     names = [n.strip() for n in os.environ.get("OTEL_TRACES_EXPORTER", "").split(",") if n.strip()]
     names = [n for n in names if n != "none"]
     if not names:
