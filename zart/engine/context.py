@@ -217,9 +217,6 @@ class Context:
         timeout: float | timedelta | None,
         rate_limit: str | None = None,
     ) -> Any:
-        limit = seconds(timeout)
-        if limit is not None and not limit > 0:  # SIGALRM's timer reads 0 as "no timer" and refuses less
-            raise ValueError(f"a step timeout must be positive, got {timeout!r}")
         position, checkpoint = self._enter(name, kind)
         policy = retry or RetryPolicy.none()
         attempts = failures = 0
@@ -240,6 +237,10 @@ class Context:
                 self._park(checkpoint["wake_at"], {**waiting_for, "step": name})
             if bucket is not None and reserved:
                 bucket.reserved = True
+        # checked only when the body is to run: a step recorded before this check existed still replays
+        limit = seconds(timeout)
+        if limit is not None and not limit > 0:  # SIGALRM's timer reads 0 as "no timer" and refuses less
+            raise ValueError(f"a step timeout must be positive, got {timeout!r}")
         return self._run_attempts(name, position, kind, fn, args, kwargs, policy, limit, attempts, failures, bucket)
 
     def _run_attempts(

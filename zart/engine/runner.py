@@ -43,9 +43,11 @@ log = logging.getLogger(__name__)
 
 # An execution of a task this worker does not register waits for a worker that does: a tenth of its age, within
 # these bounds, so a new task's first executions during a rolling deploy come back within seconds while one no
-# worker has been able to run for an hour is looked at every five minutes, not every few seconds forever.
+# worker has been able to run for ten minutes is looked at once a minute, not every few seconds forever. The cap
+# stays short because age is only a proxy: an old execution (a long sleep) whose doorbell reached a worker left out
+# of a deploy may have a worker with its task running already.
 UNKNOWN_TASK_BACKOFF = 5.0
-UNKNOWN_TASK_BACKOFF_CAP = 300.0
+UNKNOWN_TASK_BACKOFF_CAP = 60.0
 
 
 def unregistered_task_delay(age_seconds: float) -> float:
