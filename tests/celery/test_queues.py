@@ -38,6 +38,14 @@ def test_a_worker_takes_ready_executions_of_its_own_queues_only(env, service, st
     assert finished(service, etl)["output"] == "etl"
 
 
+def test_a_function_child_runs_on_its_parents_queue(service, start_pool, log_dir):
+    """A plain function a routed workflow schedules runs in that workflow's pool (which imports its module):
+    with no pool on the default queue, its doorbell sent there would never be taken."""
+    start_pool("etl", TEST_POOL="etl")
+    execution_id = service.schedule("c.etl-function-child", {}).execution["execution_id"]
+    assert finished(service, execution_id)["output"] == ["etl"]
+
+
 def test_the_task_list_shows_each_tasks_queue(service, env, tmp_path):
     from flask_app import create_app
     from tests.cli.cli import Cli
