@@ -106,6 +106,12 @@ def default_pool(ctx: zart.Context, data: dict) -> str:
     return str(ctx.step("where", pool_name))
 
 
+@zart.task("c.etl-function-child", queue="etl")
+def etl_function_child(ctx: zart.Context, data: dict) -> list[Any]:
+    """A workflow on its own queue whose child runs a plain function of the workflow's module."""
+    return ctx.wait_all([ctx.schedule("child", pool_name)])
+
+
 @zart.task("c.silent-not-awaited")
 def silent_not_awaited(ctx: zart.Context, data: dict) -> str:
     """A step scheduled and never awaited goes silent (nobody serves its queue) while the run awaits another."""

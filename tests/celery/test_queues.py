@@ -38,6 +38,35 @@ def test_a_worker_takes_ready_executions_of_its_own_queues_only(env, service, st
     assert finished(service, etl)["output"] == "etl"
 
 
+def test_a_function_child_runs_on_its_parents_queue(service, start_pool, log_dir):
+    """A plain function a routed workflow schedules runs in that workflow's pool (which imports its module):
+    with no pool on the default queue, its doorbell sent there would never be taken."""
+    start_pool("etl", TEST_POOL="etl")
+    execution_id = service.schedule("c.etl-function-child", {}).execution["execution_id"]
+    assert finished(service, execution_id)["output"] == ["etl"]
+
+
+def test_a_backlog_left_on_the_default_queue_never_holds_back_another_queues_lost_doorbells(
+    env, start_pool, log_dir
+):
+    """The sweeper weighs each queue's messages against the ready rows routed to that queue: doorbells left on
+    the default queue (its pool stopped) never keep it from ringing again a lost doorbell of a running pool's."""
+    import redis
+
+    from zart.celery.doorbell import Publisher, doorbell_app
+
+    broker = redis.Redis.from_url(env.broker_url)
+    silent = ZartService(env.settings(), publish=lambda *_: True, registry=Registry())  # rings nothing
+    backlog = [f"gone-{n}" for n in range(100)]  # more messages than ready rows: nobody serves that queue now
+    assert Publisher(doorbell_app(env.broker_url, "zart", env.database_url)).publish_many(backlog)
+    try:
+        start_pool("etl", TEST_POOL="etl")
+        execution_id, _ = schedule(silent, "c.etl", log_dir)
+        assert finished(silent, execution_id)["output"] == "etl"
+    finally:
+        broker.delete("zart")
+
+
 def test_the_task_list_shows_each_tasks_queue(service, env, tmp_path):
     from flask_app import create_app
     from tests.cli.cli import Cli

@@ -316,3 +316,50 @@ def _waiting_for_a_release(url: str) -> bool:
     with db.autocommit(url) as conn:
         query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
         return bool(conn.execute(text(query)).scalar())
+
+
+
+def test_executions_a_limit_lets_go_get_their_doorbells_again_soon_if_the_first_is_lost(env, unique):
+    """Rows held for a long time and then let go (their limit deleted, or found gone by the stranded check) are
+    newly ready: a lost doorbell is published again after ZART_REDISPATCH_AFTER, not after the back-off of a row
+    that has gone unclaimed for as long as it was held."""
+    from zart.store import liveness, sweeps
+
+    url = env.database_url
+    deleted, gone = (_held_for_an_hour(url, unique("flow.let-go")) for _ in range(2))
+    try:
+        with db.autocommit(url) as conn:
+            assert flow_store.delete_limit(conn, deleted[0], 100) == [deleted[1]]  # its publication is lost
+            conn.execute(text("DELETE FROM flow_limits WHERE name = :name"), {"name": gone[0]})
+            assert liveness.release_from_missing_limit(conn, gone[1]) is True  # so is this one's
+        found: set[str] = set()
+
+        def republished() -> bool:
+            with db.autocommit(url) as conn:
+                found.update(set(sweeps.redispatch_stale(conn, 0.5, 10_000)) & {deleted[1], gone[1]})
+            return found == {deleted[1], gone[1]}
+
+        poll(republished, timeout=10, what="both let-go rows to be published again")
+    finally:
+        silent = ZartService(env.settings(), publish=lambda *_: True)
+        for limit, _ in (deleted, gone):
+            for execution_id in (f"{limit}-first", f"{limit}-held"):
+                silent.cancel(execution_id)
+
+
+def _held_for_an_hour(url: str, limit: str) -> tuple[str, str]:
+    """A limit of one slot, taken, and an execution it has held (unclaimed) for an hour: (the limit, the id)."""
+    with db.autocommit(url) as conn:
+        spec = {"name": limit, "concurrency": 1, "rate": None, "period_seconds": None, "burst": None, "key_path": None,
+                "key_concurrency": None, "key_strategy": "wait"}
+        flow_store.set_limit(conn, spec, "test")
+        for execution_id in (f"{limit}-first", f"{limit}-held"):
+            executions.insert_execution(conn, execution_id=execution_id, task=limit, data={}, limit_name=limit)
+        assert flow_store.claim(conn, f"{limit}-first", "token", "test", 30)["verdict"] == "claimed"
+        assert flow_store.claim(conn, f"{limit}-held", "token-2", "test", 30)["verdict"] == "held"
+        conn.execute(
+            text("UPDATE executions SET created_at = created_at - interval '1 hour', updated_at = updated_at - "
+                 "interval '1 hour', dispatched_at = dispatched_at - interval '1 hour' WHERE id = :id"),
+            {"id": f"{limit}-held"},
+        )
+    return limit, f"{limit}-held"

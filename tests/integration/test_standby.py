@@ -186,3 +186,31 @@ def test_a_standby_taken_by_an_execution_its_worker_cannot_run_rings_for_it(
     assert finished(service, blocker)["status"] == "completed"
     # the older worker's looks skip a task it lacks: only the doorbell it rings on leaving gets this run
     assert finished(service, scheduled.execution["execution_id"], timeout=5)["status"] == "completed"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a new execution left to a queued doorbell (no doorbell of its own) is skipped by that doorbell's "
+    "taker when it lacks the task, and nothing rings for it: it waits for the sweeper's re-publication",
+)
+def test_a_queued_doorbell_taken_by_a_worker_lacking_the_new_executions_task_rings_for_it(
+    env, idle_queue, service, start_worker, log_dir
+):
+    """A rolling deploy without standbys: the new execution rings no doorbell because one waits in the queue,
+    but the worker that takes that doorbell lacks the new task, so its looks never find it."""
+    broker = idle_queue
+    start_worker(concurrency=1, ZART_IMPORTS="tests.workflows", **NO_RESCUE)  # an older worker: no r.steps
+    poll(lambda: broker.exists(self_claim_marker("zart")), what="the worker to say it takes ready executions")
+    release = log_dir / "release"
+    blocker, _ = schedule(service, "t.blocking", log_dir, release=str(release))
+    poll(lambda: service.status(blocker)["current_step"] == "b", what="the older worker's one process to be busy")
+    queued, _ = schedule(service, "t.scheduled", log_dir)
+    assert broker.llen("zart") == 1  # its doorbell waits for the busy worker
+    scheduled: Any = service.schedule("r.steps", {"journal": str(log_dir / "new.journal"), "steps": 2})
+    assert scheduled.published and broker.llen("zart") == 1  # left to the queued doorbell's taker
+    release.touch()
+    assert finished(service, blocker)["status"] == "completed"
+    assert finished(service, queued)["status"] == "completed"
+    poll(lambda: broker.llen("zart") == 0, what="the older worker to take the queued doorbell")
+    start_worker(concurrency=1, **NO_RESCUE)  # a newer worker, idle: only a doorbell wakes it
+    assert finished(service, scheduled.execution["execution_id"], timeout=10)["status"] == "completed"

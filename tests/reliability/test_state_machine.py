@@ -78,7 +78,7 @@ class _Doorbells:
 
 
 class _NoBroker:
-    def inspect(self, now: Any) -> None:
+    def inspect(self, now: Any, routed: Any = ()) -> None:
         return None  # an unreachable broker: the sweeper re-publishes nothing, everything else runs
 
     def close(self) -> None:

@@ -6,7 +6,7 @@ Nothing here is ever the truth about an execution; a failure is logged and the s
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,8 @@ class BrokerState:
     forgotten_before: datetime | None
     # the queue's workers take ready executions themselves (so one queued doorbell drains many rows)
     self_claiming: bool = False
+    # the messages of each queue tasks are routed to besides the default one (`queued`)
+    routed: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,12 +74,16 @@ class BrokerProbe:
     def marker_key(self) -> str:
         return f"zart:{self._queue}:broker-since"
 
-    def inspect(self, now: datetime) -> BrokerState | None:
-        """The broker's state, or None when it is unreachable (so nothing could be published either)."""
+    def inspect(self, now: datetime, routed: tuple[str, ...] = ()) -> BrokerState | None:
+        """The broker's state, with the messages of each of the `routed` queues, or None when it is unreachable
+        (so nothing could be published either)."""
         try:
             channel = self._channel()
             return BrokerState(
-                self._queued(channel), self._forgotten_before(channel, now), self._self_claiming(channel)[0]
+                self._queued(channel),
+                self._forgotten_before(channel, now),
+                self._self_claiming(channel)[0],
+                {queue: self._queued(channel, queue) for queue in routed if queue != self._queue},
             )
         except Exception as exc:
             log.info("broker unreachable from the sweeper: %s", exc)
@@ -141,9 +147,9 @@ class BrokerProbe:
             self._connection.release()
             self._connection = None
 
-    def _queued(self, channel: Any) -> int:
+    def _queued(self, channel: Any, queue: str | None = None) -> int:
         try:
-            return int(channel.queue_declare(queue=self._queue, passive=True).message_count)
+            return int(channel.queue_declare(queue=queue or self._queue, passive=True).message_count)
         except self._connection.channel_errors:  # no such queue: a Redis list disappears when emptied
             return 0
 

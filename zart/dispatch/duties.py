@@ -7,7 +7,7 @@ the others open their own short transactions (and take the lock again where only
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection
@@ -39,18 +39,29 @@ class Round:
 
 
 def redispatch_lost(conn: Connection, round_: Round) -> list[str]:
-    """Re-publish pending rows whose message was probably lost (measured before any wake-up of this sweep)."""
+    """Re-publish pending rows whose message was probably lost (measured before any wake-up of this sweep).
+
+    Queue by queue: a queue's messages are weighed against the ready rows routed to it only, so a backlog on one
+    queue (its pool stopped, say) never keeps another queue's lost doorbells from being rung again. Rows of a
+    queue the broker was not asked about (a task routed since) are weighed against no messages."""
     broker = round_.broker
     if broker is None:
         return []
-    unclaimed = sweeps.count_ready_pending(conn, SWEEP_BATCH + broker.queued)
-    budget = redispatch_budget(unclaimed, broker)
-    if not budget:
-        return []
-    return hooks.repaired(
-        "messages",
-        sweeps.redispatch_stale(conn, round_.settings.redispatch_after, budget, broker.forgotten_before),
-    )
+    groups: list[tuple[sweeps.QueueSet | None, int]] = [(None, broker.queued)]  # no task routed: every row
+    if broker.routed:
+        default = round_.settings.queue
+        measured = {default: broker.queued, **broker.routed}
+        groups = [(sweeps.QueueSet((queue,), with_default=queue == default), n) for queue, n in measured.items()]
+        groups.append((sweeps.QueueSet(tuple(measured), with_default=True, others=True), 0))
+    ready: list[str] = []
+    for of, queued in groups:
+        unclaimed = sweeps.count_ready_pending(conn, SWEEP_BATCH + queued, of)
+        budget = redispatch_budget(unclaimed, replace(broker, queued=queued))
+        if budget:
+            ready += sweeps.redispatch_stale(
+                conn, round_.settings.redispatch_after, budget, broker.forgotten_before, of
+            )
+    return hooks.repaired("messages", ready)
 
 
 def wake_timers(conn: Connection, round_: Round) -> list[str]:

@@ -31,7 +31,7 @@ from zart.dispatch.broker import BrokerProbe, SweepLead
 from zart.dispatch.duties import LOCKED_DUTIES, OWN_TRANSACTION_DUTIES, SWEEP_BATCH, Round, redispatch_budget
 from zart.observability import hooks
 from zart.schedules import firing
-from zart.store import db, sweeps
+from zart.store import catalog, db, sweeps
 from zart.store.identity import database_identity
 
 log = logging.getLogger(__name__)
@@ -117,11 +117,12 @@ class Sweeper:
         """Every duty once (`now`: the database's clock as the sweep began, when the caller has it); returns
         the executions whose doorbells were rung."""
         url = self._settings.database_url
-        if now is None:
-            with db.autocommit(url) as conn:
+        with db.autocommit(url) as conn:
+            if now is None:
                 now = sweeps.database_now(conn)
+            routed = tuple(catalog.routed_queues(conn))  # each queue's messages are weighed on their own
         # the broker is asked before the transaction opens, so a slow broker never holds row locks or the lock
-        round_ = Round(self._settings, self._probe.inspect(now))
+        round_ = Round(self._settings, self._probe.inspect(now, routed))
         ready: list[str] = []
         with db.transaction(url) as conn:
             if not sweeps.try_lock(conn):

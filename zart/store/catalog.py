@@ -57,3 +57,11 @@ _ANY_ROUTED = text("SELECT EXISTS (SELECT 1 FROM task_catalog WHERE queue IS NOT
 def any_routed(conn: Connection) -> bool:
     """Whether any registered task sends its executions to a queue of its own."""
     return bool(conn.execute(_ANY_ROUTED).scalar())
+
+
+_ROUTED_QUEUES = text("SELECT DISTINCT queue FROM task_catalog WHERE queue IS NOT NULL ORDER BY queue")
+
+
+def routed_queues(conn: Connection) -> list[str]:
+    """The queues registered tasks send their executions to, besides the default one."""
+    return [row[0] for row in conn.execute(_ROUTED_QUEUES)]

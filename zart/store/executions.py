@@ -37,7 +37,9 @@ _INSERT = hot_statement(
                     ELSE now() + make_interval(secs => CAST(:timeout AS double precision)) END,
                :parent_id, :parent_run, :parent_step, :function_ref, :schedule_id,
                CAST(:scheduled_for AS timestamptz), CAST(:trace_context AS jsonb),
-               (SELECT queue FROM task_catalog WHERE name = :task), now(), now(), now(),
+               -- a function child runs code of its parent's modules: its parent's queue (that pool imports them)
+               CASE WHEN CAST(:function_ref AS text) IS NULL THEN (SELECT queue FROM task_catalog WHERE name = :task)
+                    ELSE (SELECT p.queue FROM executions p WHERE p.id = :parent_id) END, now(), now(), now(),
                (SELECT name FROM lim), (SELECT CAST(:input AS jsonb) #>> string_to_array(key_path, '.') FROM lim),
                :priority, :dedup_key,
                CASE WHEN CAST(:delay AS double precision) IS NULL THEN NULL

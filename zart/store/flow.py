@@ -207,10 +207,11 @@ def set_paused(conn: Connection, name: str, paused: bool, set_by: str) -> bool:
 
 _DELETE = text("DELETE FROM flow_limits WHERE name = :name RETURNING name")
 
-# Executions held by a limit that no longer exists: nothing holds them any more.
+# Executions held by a limit that no longer exists: nothing holds them any more. Newly ready, like a woken row:
+# `updated_at` moves too, so the sweeper's re-publication back-off starts over (it measures from `updated_at`).
 _UNHOLD = text(
     """
-    UPDATE executions SET held_by = NULL, flow_limit = NULL, dispatched_at = now()
+    UPDATE executions SET held_by = NULL, flow_limit = NULL, dispatched_at = now(), updated_at = now()
     WHERE id IN (SELECT id FROM executions WHERE flow_limit = :name AND status = 'pending' AND held_by IS NOT NULL
                  LIMIT :limit FOR UPDATE SKIP LOCKED)
     RETURNING id

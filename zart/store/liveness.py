@@ -145,7 +145,7 @@ def release_from_inactive_rule(conn: Connection, execution_id: str) -> bool:
 
 _RELEASE_FROM_MISSING_LIMIT = text(
     f"""
-    UPDATE executions e SET held_by = NULL, flow_limit = NULL, dispatched_at = now()
+    UPDATE executions e SET held_by = NULL, flow_limit = NULL, dispatched_at = now(), updated_at = now()
     WHERE e.id = :id AND {STRANDED_CONDITION} AND e.held_by IS NOT NULL
     RETURNING e.id
     """

@@ -5,7 +5,9 @@ Each runs under a transaction-scoped advisory lock so that many workers sweeping
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -35,14 +37,21 @@ _RECOVER_EXPIRED = text(
     """
 )
 
+# Rows whose doorbells go to `queues` (`with_default`: also the default queue's, stored as no queue), or with
+# `others` every row but those; no restriction when `queues` is NULL.
+_OF_QUEUES = """(CAST(:queues AS text[]) IS NULL
+                   OR (coalesce(queue = ANY(CAST(:queues AS text[])), false) OR (queue IS NULL AND :with_default))
+                      <> :others)"""
+
 # The interval between re-publications doubles (from `older_than`, up to five minutes): `updated_at` marks
 # when the row became pending and only the first publication moves both, so `dispatched_at - updated_at` is
 # how long it has already gone unclaimed. A row last published before the broker lost its data skips the wait.
 _REDISPATCH = text(
-    """
+    f"""
     UPDATE executions SET dispatched_at = now()
     WHERE id IN (SELECT id FROM executions
                  WHERE status = 'pending' AND (wake_at IS NULL OR wake_at <= now()) AND held_by IS NULL
+                   AND {_OF_QUEUES}
                    AND (dispatched_at < now() - greatest(make_interval(secs => :older_than),
                                                          least(dispatched_at - updated_at, interval '5 minutes'))
                         OR dispatched_at < CAST(:forgotten_before AS timestamptz))
@@ -74,9 +83,9 @@ _TAKE_TURN = text(
 
 # counted up to a cap: the sweeper only needs to know whether more rows are unclaimed than the queue holds
 _READY_PENDING = text(
-    """
+    f"""
     SELECT count(*) FROM (SELECT 1 FROM executions WHERE status = 'pending' AND (wake_at IS NULL OR wake_at <= now())
-                          AND held_by IS NULL LIMIT :cap) ready
+                          AND held_by IS NULL AND {_OF_QUEUES} LIMIT :cap) ready
     """
 )
 
@@ -101,10 +110,33 @@ def recover_expired_leases(conn: Connection, limit: int) -> list[str]:
     return [r["id"] for r in rows(conn, _RECOVER_EXPIRED, limit=limit)]
 
 
+@dataclass(frozen=True)
+class QueueSet:
+    """Rows whose doorbells go to `queues` (`with_default`: also those of the default queue, stored as no
+    queue); `others`: every row but those."""
+
+    queues: tuple[str, ...]
+    with_default: bool = False
+    others: bool = False
+
+    def params(self) -> dict[str, Any]:
+        return {"queues": list(self.queues), "with_default": self.with_default, "others": self.others}
+
+
+EVERY_QUEUE: dict[str, Any] = {"queues": None, "with_default": True, "others": False}
+
+
 def redispatch_stale(
-    conn: Connection, older_than: float, limit: int, forgotten_before: datetime | None = None
+    conn: Connection,
+    older_than: float,
+    limit: int,
+    forgotten_before: datetime | None = None,
+    of: QueueSet | None = None,
 ) -> list[str]:
-    statement_rows = rows(conn, _REDISPATCH, older_than=older_than, limit=limit, forgotten_before=forgotten_before)
+    statement_rows = rows(
+        conn, _REDISPATCH, older_than=older_than, limit=limit, forgotten_before=forgotten_before,
+        **(of.params() if of is not None else EVERY_QUEUE),
+    )
     return [r["id"] for r in statement_rows]
 
 
@@ -119,9 +151,10 @@ def take_turn(conn: Connection, interval: float) -> datetime | None:
     return scalar(conn, _TAKE_TURN, interval=interval)
 
 
-def count_ready_pending(conn: Connection, cap: int) -> int:
-    """Ready pending rows, counted up to `cap` (so a large backlog costs no more than a small one)."""
-    return int(scalar(conn, _READY_PENDING, cap=cap))
+def count_ready_pending(conn: Connection, cap: int, of: QueueSet | None = None) -> int:
+    """Ready pending rows (of those queues), counted up to `cap` (so a large backlog costs no more than a small
+    one)."""
+    return int(scalar(conn, _READY_PENDING, cap=cap, **(of.params() if of is not None else EVERY_QUEUE)))
 
 
 def overdue(conn: Connection, limit: int) -> list[str]:
