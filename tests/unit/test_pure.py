@@ -9,8 +9,8 @@ import pytest
 
 from zart.config import load_settings, normalise_database_url
 from zart.engine.context import _child_id
-from zart.engine.failures import error_json
 from zart.errors import StepFailed
+from zart.failures import error_json
 from zart.registry import Registry, seconds, task
 from zart.retry import RetryPolicy
 from zart.schema import validation_errors

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from zart.engine.failures import error_message, storable_text
 from zart.errors import UnstorableValue
+from zart.failures import error_message, storable_text
 from zart.schema import storage_problem
 from zart.store import db
 from zart.store import remote as remote_store

@@ -29,7 +29,6 @@ from sqlalchemy import Connection
 from zart.celery.calls import RemoteHandle, is_celery_target
 from zart.engine import guards, pausing, transactions, versioning
 from zart.engine.clock import utcnow
-from zart.engine.failures import error_json, error_message
 from zart.engine.lease import LeaseKeeper, RunningAttempt
 from zart.engine.remote import RemoteSteps
 from zart.engine.storable import as_replayed, ensure_storable
@@ -47,6 +46,7 @@ from zart.errors import (
     Suspend,
     WorkflowDefinitionError,
 )
+from zart.failures import error_json, error_message
 from zart.limits import MAX_ID_LENGTH
 from zart.observability import hooks
 from zart.registry import Task, function_reference, seconds

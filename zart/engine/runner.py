@@ -19,7 +19,6 @@ from sqlalchemy import Connection
 
 from zart.engine import clock
 from zart.engine.context import CHILD_FUNCTION_TASK, Context, Publish, current_context, ensure_storable, utcnow
-from zart.engine.failures import error_json
 from zart.engine.lease import LeaseKeeper
 from zart.errors import (
     ExecutionTimeout,
@@ -32,6 +31,7 @@ from zart.errors import (
     UnstorableValue,
     WorkflowDefinitionError,
 )
+from zart.failures import error_json
 from zart.flow.handoff import dispatch_held
 from zart.observability import hooks
 from zart.registry import Registry, Task, default_registry, resolve_function
