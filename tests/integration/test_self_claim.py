@@ -17,6 +17,7 @@ from tests.integration.test_core import finished
 from tests.integration.test_flow import limit_running
 from tests.reliability.journal import audit
 from zart.celery.doorbell import self_claim_marker
+from zart.dispatch.broker import broker_marker
 from zart.engine import runner
 from zart.errors import StoreUnavailable
 from zart.registry import Registry, default_registry
@@ -55,6 +56,8 @@ def test_without_self_claim_an_unrung_execution_waits_for_the_sweeper(env, servi
     start_worker(concurrency=1, ZART_SELF_CLAIM="off", **NO_RESCUE)
     broker = redis.Redis.from_url(env.broker_url)
     poll(lambda: not broker.exists(self_claim_marker("zart")), what="no worker to claim that it drains the queue")
+    # on a fresh broker the first sweep re-publishes whatever was pending before it: schedule after it
+    poll(lambda: broker.exists(broker_marker("zart")), what="the first sweep to mark the broker")
     unrung = silent(env).schedule("r.steps", steps_input(log_dir, "unrung")).execution["execution_id"]
     rung = service.schedule("r.steps", steps_input(log_dir, "rung")).execution["execution_id"]
     finished(service, rung)

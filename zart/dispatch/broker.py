@@ -46,6 +46,12 @@ class SweepLead:
     seconds: float  # how long the mirror stands without being renewed
 
 
+
+def broker_marker(queue: str) -> str:
+    """The Redis key whose absence tells the sweeper that the broker lost every message published before."""
+    return f"zart:{queue}:broker-since"
+
+
 class BrokerProbe:
     """Asked at each of the sweeper's wakes; keeps one connection between calls and replaces it only when it
     fails.
@@ -72,7 +78,7 @@ class BrokerProbe:
 
     @property
     def marker_key(self) -> str:
-        return f"zart:{self._queue}:broker-since"
+        return broker_marker(self._queue)
 
     def inspect(self, now: datetime, routed: tuple[str, ...] = ()) -> BrokerState | None:
         """The broker's state, with the messages of each of the `routed` queues, or None when it is unreachable
