@@ -82,8 +82,11 @@ def plans_url(postgres: LocalPostgres) -> Iterator[str]:
 SWEEP_QUERIES: dict[str, tuple[TextClause, dict[str, Any]]] = {
     "wake due timers": (sweeps._WAKE_DUE, {"limit": 500}),
     "recover expired leases": (sweeps._RECOVER_EXPIRED, {"limit": 500}),
-    "re-publish lost messages": (sweeps._REDISPATCH, {"older_than": 10.0, "limit": 500, "forgotten_before": None}),
-    "count ready pending": (sweeps._READY_PENDING, {"cap": 500}),
+    "re-publish lost messages": (
+        sweeps._REDISPATCH,
+        {"older_than": 10.0, "limit": 500, "forgotten_before": None, **sweeps.EVERY_QUEUE},
+    ),
+    "count ready pending": (sweeps._READY_PENDING, {"cap": 500, **sweeps.EVERY_QUEUE}),
     "find overdue": (sweeps._OVERDUE, {"limit": 500}),
     "release lifted pause rules": (pause._RELEASE, {"limit": 500}),
     "release orphaned pauses": (pause._ORPHANED, {}),
