@@ -168,6 +168,9 @@ class Settings:
     pooler: str | None = None
     # a URL straight to PostgreSQL, for what needs a session: LISTEN and migrations (ZART_DIRECT_DATABASE_URL)
     direct_database_url: str | None = None
+    # the deployed code's release (ZART_CODE_VERSION): a set of schedule declarations with a version not seen
+    # before is applied even when it repeats an older one (a rollback); see zart.schedules.reconcile
+    code_version: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_database_url(self, url: str | None) -> Settings:
@@ -257,6 +260,7 @@ def load_settings(
         metrics_port=_port("ZART_METRICS_PORT", env.get("ZART_METRICS_PORT")),
         self_claim=(env.get("ZART_SELF_CLAIM") or "on").strip().lower() not in ("0", "false", "no", "off"),
         standby_seconds=number("ZART_STANDBY_SECONDS", 0.0),
+        code_version=(env.get("ZART_CODE_VERSION") or "").strip() or None,
     )
 
 

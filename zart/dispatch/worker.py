@@ -196,7 +196,7 @@ def reconcile_schedules(settings: Settings) -> None:
     tasks = default_registry.tasks()
     modules = [*settings.imports, *sorted({task.handler.__module__ for task in tasks})]
     try:
-        reconcile(settings.database_url, declared(tasks), modules)
+        reconcile(settings.database_url, declared(tasks), modules, settings.code_version)
     except Exception:
         log.exception("could not reconcile the schedules declared in code; they keep their previous definitions")
 

@@ -5,12 +5,22 @@ timing changed, so a restart never skips or repeats a tick); a code-declared sch
 imports but which is no longer declared there is disabled (kept, with its history, until declared again). A
 row of the same id created at runtime (CLI, API, beat import) is left alone, with a warning. Workers that
 start together reconcile one after another.
+
+Older code never undoes newer code. Each module's declaration set is recorded with a fingerprint (the code's
+version, ZART_CODE_VERSION, the module's source and its declarations) and a generation from one counter: a
+worker applies a module's declarations only when its set is new or is the latest one recorded. In a rolling
+deploy an old worker that restarts after a new one presents a set seen before and superseded, so it leaves the
+module's schedules as the newer code declared them. A rollback that means to re-apply an older set gives the
+code a ZART_CODE_VERSION not used before.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,6 +43,7 @@ class Reconciled:
     unchanged: list[str] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)  # modules whose declarations newer code replaced
 
 
 def declared(tasks: Iterable[Any]) -> list[tuple[ScheduleSpec, str]]:
@@ -40,17 +51,59 @@ def declared(tasks: Iterable[Any]) -> list[tuple[ScheduleSpec, str]]:
     return [(spec, task.handler.__module__) for task in tasks for spec in task.schedules]
 
 
-def reconcile(database_url: str, declarations: list[tuple[ScheduleSpec, str]], modules: Iterable[str]) -> Reconciled:
+def module_source(name: str) -> bytes:
+    """The source of an imported module (empty when it has no readable file): two releases whose declarations
+    of a module are alike but whose code differs still count as two sets."""
+    path = getattr(sys.modules.get(name), "__file__", None)
+    if not path:
+        return b""
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError:
+        return b""
+
+
+def fingerprint(specs: Sequence[ScheduleSpec], source: bytes, code_version: str | None) -> str:
+    """What identifies one release's declarations in a module."""
+    payload = {
+        "code_version": code_version or "",
+        "source": hashlib.sha256(source).hexdigest(),
+        "schedules": sorted((spec.as_row() for spec in specs), key=lambda row: row["id"]),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def reconcile(
+    database_url: str,
+    declarations: list[tuple[ScheduleSpec, str]],
+    modules: Iterable[str],
+    code_version: str | None = None,
+) -> Reconciled:
     result = Reconciled()
+    by_module: dict[str, list[ScheduleSpec]] = {module: [] for module in modules}
+    for spec, module in declarations:
+        by_module.setdefault(module, []).append(spec)
     with db.transaction(database_url) as conn:
         store.serialise_reconciliation(conn)
         now = sweeps.database_now(conn)
+        generation = store.next_declaration_generation(conn)
+        current: dict[str, int] = {}  # module → the generation of its latest set, which is this worker's
+        for module, specs in sorted(by_module.items()):
+            found = fingerprint(specs, module_source(module), code_version)
+            latest = store.record_declarations(conn, module, found, code_version, generation)
+            if latest["fingerprint"] == found:
+                current[module] = latest["generation"]
+            else:
+                _superseded(module, code_version, latest, result)
         for spec, module in declarations:
-            _reconcile_one(conn, spec, module, now, result)
+            if module in current:
+                _reconcile_one(conn, spec, module, current[module], now, result)
         names = {spec.id for spec, _ in declarations}
-        scope = sorted(set(modules) | {module for _, module in declarations})
         stale = [
-            row["id"] for row in store.declared_in_modules(conn, scope) if row["id"] not in names and row["enabled"]
+            row["id"]
+            for row in store.declared_in_modules(conn, sorted(current))
+            if row["id"] not in names and row["enabled"]
         ]
         if stale:
             store.disable(conn, stale)
@@ -67,13 +120,36 @@ def reconcile(database_url: str, declarations: list[tuple[ScheduleSpec, str]], m
     return result
 
 
+def _superseded(module: str, code_version: str | None, latest: dict[str, Any], result: Reconciled) -> None:
+    log.warning(
+        "the schedules this worker's code declares in %s were superseded by newer code, which is left as it "
+        "declared them; to roll back to this code's schedules, start it with a ZART_CODE_VERSION not used before",
+        module,
+        extra={
+            "declaring_module": module,
+            "code_version": code_version,
+            "latest_code_version": latest["code_version"],
+            "latest_first_seen_at": latest["first_seen_at"].isoformat(),
+        },
+    )
+    result.superseded.append(module)
+
+
+def _newer(conn: Connection, module: str, generation: int) -> bool:
+    """Whether `module`'s latest declaration set is newer than a set of that generation."""
+    latest = store.latest_declarations(conn, module)
+    return latest is not None and latest["generation"] > generation
+
+
 def first_tick(spec: ScheduleSpec, now: datetime) -> tuple[datetime | None, datetime | None]:
     """A new (or re-timed, or resumed) schedule's first tick after now, and when it fires."""
     tick = next_tick(spec, now)
     return tick, None if tick is None else fire_time(spec, tick)
 
 
-def _reconcile_one(conn: Connection, spec: ScheduleSpec, module: str, now: datetime, result: Reconciled) -> None:
+def _reconcile_one(
+    conn: Connection, spec: ScheduleSpec, module: str, generation: int, now: datetime, result: Reconciled
+) -> None:
     existing = store.lock(conn, spec.id)
     if existing is None:
         tick, fire_at = first_tick(spec, now)
@@ -95,6 +171,15 @@ def _reconcile_one(conn: Connection, spec: ScheduleSpec, module: str, now: datet
             extra={"schedule_id": spec.id, "source": existing["source"]},
         )
         result.conflicts.append(spec.id)
+        return
+    owner = existing["declared_in"]
+    if owner not in (None, module) and _newer(conn, owner, generation):
+        # newer code declares it in another module (it moved, and this worker's module is gone from newer code)
+        log.warning(
+            "a schedule declared in code was moved by newer code to another module; it is left as declared there",
+            extra={"schedule_id": spec.id, "declaring_module": module, "declared_in": owner},
+        )
+        result.superseded.append(module)
         return
     stored = ScheduleSpec.from_row(existing)
     if stored == spec and existing["enabled"] and existing["declared_in"] == module:

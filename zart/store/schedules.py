@@ -303,6 +303,48 @@ def serialise_reconciliation(conn: Connection) -> None:
     conn.execute(_RECONCILE_LOCK, {"key": RECONCILE_LOCK_KEY})
 
 
+# The sets a worker sees for the first time take one generation, the next of one counter for all modules; the
+# reconciliation lock (held by the caller) serialises the workers taking it, and no host's clock is consulted.
+_NEXT_GENERATION = text("SELECT coalesce(max(generation), 0) + 1 FROM schedule_declarations")
+_RECORD_DECLARATIONS = text(
+    """
+    INSERT INTO schedule_declarations (module, fingerprint, generation, code_version, first_seen_at)
+    VALUES (:module, :fingerprint, :generation, :code_version, now())
+    ON CONFLICT (module, fingerprint) DO NOTHING
+    """
+)
+_LATEST_DECLARATIONS = text(
+    """
+    SELECT fingerprint, generation, code_version, first_seen_at FROM schedule_declarations
+    WHERE module = :module ORDER BY generation DESC LIMIT 1
+    """
+)
+
+
+def next_declaration_generation(conn: Connection) -> int:
+    """The generation of the declaration sets this reconciliation sees first. Call it, and `record_declarations`,
+    under `serialise_reconciliation`."""
+    return int(scalar(conn, _NEXT_GENERATION))
+
+
+def record_declarations(
+    conn: Connection, module: str, fingerprint: str, code_version: str | None, generation: int
+) -> dict[str, Any]:
+    """Record a module's declaration set if it was never seen, and return the module's latest set."""
+    conn.execute(
+        _RECORD_DECLARATIONS,
+        {"module": module, "fingerprint": fingerprint, "code_version": code_version, "generation": generation},
+    )
+    latest = latest_declarations(conn, module)
+    assert latest is not None
+    return latest
+
+
+def latest_declarations(conn: Connection, module: str) -> dict[str, Any] | None:
+    """The newest declaration set recorded for a module (None when none was)."""
+    return one(conn, _LATEST_DECLARATIONS, module=module)
+
+
 _FIRING_FIGURES = text(
     """
     SELECT coalesce(EXTRACT(EPOCH FROM now() - min(next_fire_at)), 0) AS overdue,

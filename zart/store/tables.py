@@ -368,6 +368,20 @@ schedules = Table(
     ),
 )
 
+# Each module's declaration sets in the order first seen: a worker whose set was superseded leaves the module's
+# schedules alone (migration 0023, zart.schedules.reconcile).
+schedule_declarations = Table(
+    "schedule_declarations",
+    metadata,
+    Column("module", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("generation", BigInteger, nullable=False),
+    Column("code_version", Text),
+    _ts("first_seen_at", nullable=False),
+    PrimaryKeyConstraint("module", "fingerprint", name="schedule_declarations_pkey"),
+    Index("schedule_declarations_latest_idx", "module", "generation"),
+)
+
 # A limit (a zart queue, or a named token bucket for steps): declared by tasks, changed at runtime.
 flow_limits = Table(
     "flow_limits",
