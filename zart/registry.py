@@ -137,7 +137,7 @@ def task(
     if queue is not None and not is_queue(queue):
         raise ValueError(f"queue name {queue!r} of task {name!r} is not valid: {QUEUE_RULE}")
     check_priority(priority)
-    schedules = bind_all(name, schedule)
+    schedules = bind_all(name, schedule, schema)
     target = registry or default_registry
     declares = any(v is not None for v in (concurrency, rate_limit, concurrency_key, key_concurrency))
     if declares:

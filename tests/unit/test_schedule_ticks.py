@@ -284,3 +284,32 @@ def test_two_tasks_declaring_one_schedule_id_are_refused():
     with pytest.raises(ValueError, match="t.daily"):  # a default id (the task's name) counts too
         zart.task("t.third", schedule=zart.every(60, id="t.daily"), registry=registry)(second)
     zart.task("t.first", schedule=zart.every(60, id="nightly"), registry=registry)(first)  # re-registering is fine
+
+
+def test_a_declared_schedule_whose_data_the_task_would_refuse_is_refused_at_import():
+    """A schedule's data is the input of every execution it fires. Created over the API, data that breaks the
+    task's schema or cannot be stored is refused; declared in code it was taken as it was: every tick ran the
+    workflow on input its schema forbids, and data that is not JSON failed the worker's whole reconciliation,
+    leaving every other schedule it declares unapplied."""
+    from datetime import date
+
+    import zart
+    from zart.errors import InvalidData
+    from zart.registry import Registry
+
+    registry = Registry()
+    schema = {"type": "object", "properties": {"kind": {"enum": ["full", "delta"]}}, "required": ["kind"]}
+
+    def report(ctx, data):
+        return data
+
+    with pytest.raises(InvalidData, match=r"data\.kind is required"):
+        zart.task("t.report", schema=schema, schedule=zart.cron("0 2 * * *"), registry=registry)(report)
+    with pytest.raises(InvalidData, match="must be one of"):
+        zart.task("t.report", schema=schema, schedule=zart.every(60, data={"kind": "all"}), registry=registry)(report)
+    with pytest.raises(InvalidData, match="cannot be stored"):
+        zart.task("t.other", schedule=zart.every(60, data={"since": date(2026, 1, 1)}), registry=registry)(report)
+    assert registry.names() == []
+    zart.task("t.report", schema=schema, schedule=zart.cron("0 2 * * *", data={"kind": "full"}), registry=registry)(
+        report
+    )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from zart.errors import InvalidData
 from zart.schedules.spec import (
     DEFAULT_CATCH_UP,
     DEFAULT_CATCH_UP_WINDOW,
@@ -18,6 +19,7 @@ from zart.schedules.spec import (
     seconds_of,
     validate,
 )
+from zart.schema import storage_problem, validation_errors
 
 
 @dataclass(frozen=True)
@@ -75,14 +77,30 @@ def every(interval: float | timedelta, **options: Any) -> Declaration:
 
 
 def bind_all(
-    task_name: str, schedule: Declaration | list[Declaration] | tuple[Declaration, ...] | None
+    task_name: str,
+    schedule: Declaration | list[Declaration] | tuple[Declaration, ...] | None,
+    schema: dict[str, Any] | None = None,
 ) -> tuple[ScheduleSpec, ...]:
     """The task's schedules, validated; two with one id are refused (give each its own `id=`)."""
     if schedule is None:
         return ()
     declarations = list(schedule) if isinstance(schedule, list | tuple) else [schedule]
     specs = tuple(declaration.bind(task_name) for declaration in declarations)
+    for spec in specs:
+        check_data(spec, schema)
     ids = [spec.id for spec in specs]
     if len(set(ids)) != len(ids):
         raise ValueError(f"task '{task_name}' declares several schedules with one id; give each its own id=")
     return specs
+
+
+def check_data(spec: ScheduleSpec, schema: dict[str, Any] | None) -> None:
+    """A schedule's data is the input of each execution it fires: it must be storable and conform to the task's
+    schema, as the API requires of a schedule it creates. Checked as the code is imported, so a bad declaration
+    neither fires input the task refuses nor fails the reconciliation of the worker's other schedules."""
+    problem = storage_problem(spec.data)
+    if problem is not None:
+        raise InvalidData(f"schedule {spec.id}: its data cannot be stored: {problem}")
+    problems = validation_errors(schema, spec.data)
+    if problems:
+        raise InvalidData(f"schedule {spec.id}: " + "; ".join(problems))
