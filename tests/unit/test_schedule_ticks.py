@@ -87,6 +87,20 @@ def test_bounds_and_latest_tick():
     assert latest_tick(spec, T0 + timedelta(seconds=25), T0 + timedelta(seconds=21)) is None
 
 
+def test_the_newest_missed_tick_of_a_per_second_cron_is_found_without_walking_the_outage():
+    """Catch-up looks back from an instant with a fraction of a second (the database's clock always has one): the
+    backward look missed a tick lying in the second after that instant, and fell back to walking every tick
+    from the start of the outage, so the first sweep after three days without workers spent long seconds on a
+    per-second cron (a week: minutes), holding the locks of its whole batch of due schedules."""
+    import time
+
+    spec = ScheduleSpec(id="s", task="t", cron="* * * * * *")
+    started = time.perf_counter()
+    assert latest_tick(spec, T0 + timedelta(days=3, microseconds=500_000), T0) == T0 + timedelta(days=3)
+    assert latest_tick(spec, T0 + timedelta(days=3, microseconds=-1), T0) == T0 + timedelta(days=3, seconds=-1)
+    assert time.perf_counter() - started < 2
+
+
 def test_jitter_is_deterministic_and_bounded():
     offsets = {jitter_offset("s", T0 + timedelta(seconds=i), 5.0) for i in range(50)}
     assert all(0 <= o < 5 for o in offsets) and len(offsets) > 40

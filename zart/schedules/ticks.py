@@ -116,12 +116,16 @@ def _next_cron(spec: ScheduleSpec, after: datetime) -> datetime | None:
 
 
 def _previous_cron(spec: ScheduleSpec, at_or_before: datetime) -> datetime | None:
+    """The last match at or before the instant. cronsim's reverse search yields matches strictly before its start,
+    fractions of a second included: starting one microsecond later makes it inclusive (starting a whole second
+    later, an instant with a fraction found the tick in the following second, too late, and the caller walked
+    every tick of the stretch instead)."""
     from cronsim import CronSim
 
     assert spec.cron is not None
     tz = zone(spec.timezone)
     try:
-        candidate = next(CronSim(spec.cron, (at_or_before + timedelta(seconds=1)).astimezone(tz), reverse=True))
+        candidate = next(CronSim(spec.cron, (at_or_before + ONE_MICROSECOND).astimezone(tz), reverse=True))
     except StopIteration:
         return None
     tick = candidate.astimezone(UTC)
