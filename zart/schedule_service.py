@@ -215,7 +215,8 @@ class ScheduleService:
 
     def import_beat(self, app_path: str, *, dry_run: bool = False, prefix: str = "") -> list[dict[str, Any]]:
         """Create a schedule per entry of a Celery app's beat_schedule (or, with `dry_run`, say what would be
-        created). Entries zart cannot express are refused with the reason; importing again changes nothing."""
+        created). Entries zart cannot express are refused with the reason; importing again changes nothing.
+        Each result names the entry's `dropped_options`: send options its schedule cannot carry."""
         from zart.schedules import beat
 
         results = []
@@ -225,8 +226,9 @@ class ScheduleService:
             try:
                 spec = self._beat_target(entry, app)
                 result["result"] = self._import_one(spec, dry_run)
+                result["dropped_options"] = entry.dropped_options(spec.target_kind)
             except ZartError as exc:
-                result.update(result="refused", reason=exc.message)
+                result.update(result="refused", reason=exc.message, dropped_options=[])
             results.append(result)
         return results
 

@@ -52,6 +52,64 @@ def test_import_beat_dry_run_refuses_what_the_import_would_refuse(zart, unique, 
     assert zart("schedules", "show", f"{prefix}typed-bad").returncode == 3
 
 
+BEAT_APP_WITH_OPTIONS = """
+from celery import Celery
+app = Celery("optbeat", broker="memory://")
+app.conf.beat_schedule = {
+    "expiring": {"task": "optbeat.ping", "schedule": 60.0,
+                 "options": {"queue": "optbeat", "expires": 30, "priority": 5}},
+    "routed": {"task": "optbeat.ping", "schedule": 60.0,
+               "options": {"exchange": "pings", "routing_key": "ping.high", "headers": {"team": "ops"}}},
+    "plain": {"task": "optbeat.ping", "schedule": 60.0, "options": {"queue": "optbeat"}},
+    "zart-task": {"task": "t.scheduled", "schedule": 60.0, "kwargs": {"seconds": 0}, "options": {"queue": "fast"}},
+}
+
+@app.task(name="optbeat.ping")
+def ping():
+    return "pong"
+"""
+
+
+def test_import_beat_names_the_entry_options_a_schedule_cannot_carry(zart, unique, tmp_path):
+    """An entry's `expires`, `priority`, routing (`exchange`, `routing_key`), `headers` ... were dropped without
+    a word (and a zart task's queue too): the schedule then sends the task differently from beat. Each is now
+    named, in a warning per entry and in the entry's `dropped_options`."""
+    (tmp_path / "optbeat.py").write_text(BEAT_APP_WITH_OPTIONS)
+    path, prefix = f"{REPO}{os.pathsep}{tmp_path}", unique("ob") + "-"
+    dry = zart("schedules", "import-beat", "-A", "optbeat", "--prefix", prefix, "--dry-run", "--json", PYTHONPATH=path)
+    assert dry.returncode == 0, dry
+    entries = {e["name"]: e for e in dry.json()["entries"]}
+    assert {name: (e["result"], e["dropped_options"]) for name, e in entries.items()} == {
+        "expiring": ("would create", ["expires", "priority"]),
+        "routed": ("would create", ["exchange", "headers", "routing_key"]),
+        "plain": ("would create", []),
+        "zart-task": ("would create", ["queue"]),
+    }
+    warnings = [line for line in dry.stderr.splitlines() if line.startswith("Warning: ")]
+    assert len(warnings) == 3, dry.stderr
+    assert "'expiring'" in warnings[0] and "expires, priority" in warnings[0]
+    text = zart("schedules", "import-beat", "-A", "optbeat", "--prefix", prefix, "--dry-run", PYTHONPATH=path)
+    assert text.returncode == 0 and "exchange, headers, routing_key" in text.stderr
+
+
+def test_import_beat_refuses_an_entry_whose_options_are_not_a_mapping(zart, unique, tmp_path):
+    """`options` given as a list stopped the whole import with Python's own error (`dictionary update sequence
+    element #0 ...`), naming no entry and importing none of the others; the entry is refused instead."""
+    (tmp_path / "listbeat.py").write_text(
+        "from celery import Celery\n"
+        "app = Celery('listbeat', broker='memory://')\n"
+        "app.conf.beat_schedule = {'odd': {'task': 'listbeat.ping', 'schedule': 60.0, 'options': ['queue']}}\n"
+        "@app.task(name='listbeat.ping')\n"
+        "def ping():\n"
+        "    return 'pong'\n"
+    )
+    path, prefix = f"{REPO}{os.pathsep}{tmp_path}", unique("lb") + "-"
+    dry = zart("schedules", "import-beat", "-A", "listbeat", "--prefix", prefix, "--dry-run", "--json", PYTHONPATH=path)
+    assert dry.returncode == 1 and "Traceback" not in dry.stderr, dry
+    [entry] = dry.json()["entries"]
+    assert entry["result"] == "refused" and "options must be a mapping" in entry["reason"]
+
+
 def test_unknown_target_exits_1(zart, unique):
     schedule_id = unique("orphan")
     result = zart("schedules", "create", schedule_id, "--task", "no.such-task", "--every", "60")

@@ -27,6 +27,15 @@ class BeatEntry:
     task: str
     spec: ScheduleSpec | None
     refused: str | None = None
+    # the entry's `options` (sorted): a Celery target honours only `queue`; a zart target none of them
+    options: tuple[str, ...] = ()
+
+    def dropped_options(self, target_kind: str) -> list[str]:
+        """The entry's send options a schedule of `target_kind` cannot carry (expires, priority, exchange,
+        routing_key, headers, ...): a Celery target is sent to its queue with nothing more, a zart task goes
+        where its own routing sends it. Named to the user rather than lost silently."""
+        honoured = ("queue",) if target_kind == "celery" else ()
+        return [name for name in self.options if name not in honoured]
 
     @property
     def timing(self) -> str:
@@ -73,10 +82,13 @@ def _entry(app: Any, name: str, entry: Any, timezone: str, prefix: str) -> BeatE
     task = entry.get("task") if isinstance(entry, Mapping) else None
     if not isinstance(task, str) or not task:
         return BeatEntry(name, schedule_id, str(task), None, "the entry names no task")
+    entry_options = entry.get("options") or {}
     try:
+        if not isinstance(entry_options, Mapping):
+            raise InvalidData("options must be a mapping")
         timing = _timing(entry.get("schedule"), timezone)
         args, kwargs = _arguments(entry)
-        options = {"queue": _queue(app, task, args, kwargs, entry.get("options") or {})}
+        options = {"queue": _queue(app, task, args, kwargs, entry_options)}
         spec = validate(
             ScheduleSpec(
                 id=schedule_id, task=task, target_kind="celery", args=args, kwargs=kwargs, data=options, **timing
@@ -84,7 +96,7 @@ def _entry(app: Any, name: str, entry: Any, timezone: str, prefix: str) -> BeatE
         )
     except InvalidData as exc:
         return BeatEntry(name, schedule_id, task, None, exc.message)
-    return BeatEntry(name, schedule_id, task, spec)
+    return BeatEntry(name, schedule_id, task, spec, options=tuple(sorted(str(key) for key in entry_options)))
 
 
 def _arguments(entry: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
