@@ -110,6 +110,69 @@ def test_import_beat_refuses_an_entry_whose_options_are_not_a_mapping(zart, uniq
     assert entry["result"] == "refused" and "options must be a mapping" in entry["reason"]
 
 
+def _beat_app(name: str, entries: dict[str, str]) -> str:
+    lines = "".join(f"    {entry!r}: {{'task': 't.scheduled', 'schedule': {every}, 'kwargs': {{'seconds': 0}}}},\n"
+                    for entry, every in entries.items())
+    head = f"from celery import Celery\napp = Celery({name!r}, broker='memory://')\n"
+    return f"{head}app.conf.beat_schedule = {{\n{lines}}}\n"
+
+
+def test_import_beat_disables_the_schedule_of_an_entry_removed_since_the_last_import(zart, unique, tmp_path):
+    """An entry removed from beat_schedule stops firing under beat; its imported schedule went on firing
+    after every later import. A re-import now disables it (kept, with its history), and enables it again if
+    the entry comes back; a dry run says so and changes nothing; another app's imports are left alone."""
+    path, prefix = f"{REPO}{os.pathsep}{tmp_path}", unique("gb") + "-"
+    (tmp_path / "gonebeat.py").write_text(_beat_app("gonebeat", {"daily": "86400.0", "hourly": "3600.0"}))
+    (tmp_path / "otherbeat.py").write_text(_beat_app("otherbeat", {"weekly": "604800.0"}))
+
+    def imported(app: str, *extra: str) -> dict[str, tuple[str, str]]:
+        result = zart("schedules", "import-beat", "-A", app, "--prefix", prefix, "--json", *extra, PYTHONPATH=path)
+        assert result.returncode == 0, result
+        return {e["schedule_id"]: e["result"] for e in result.json()["entries"]}
+
+    def enabled(name: str) -> bool:
+        return zart("schedules", "show", f"{prefix}{name}", "--json").json()["enabled"]
+
+    assert imported("gonebeat") == {f"{prefix}daily": "created", f"{prefix}hourly": "created"}
+    assert imported("otherbeat") == {f"{prefix}weekly": "created"}
+    (tmp_path / "gonebeat.py").write_text(_beat_app("gonebeat", {"daily": "86400.0"}))
+    assert imported("gonebeat", "--dry-run") == {f"{prefix}daily": "unchanged", f"{prefix}hourly": "would disable"}
+    assert enabled("hourly")
+    assert imported("gonebeat") == {f"{prefix}daily": "unchanged", f"{prefix}hourly": "disabled"}
+    assert not enabled("hourly") and enabled("daily") and enabled("weekly")
+    assert imported("gonebeat") == {f"{prefix}daily": "unchanged"}  # already disabled: nothing more to say
+    (tmp_path / "gonebeat.py").write_text(_beat_app("gonebeat", {"daily": "86400.0", "hourly": "3600.0"}))
+    assert imported("gonebeat") == {f"{prefix}daily": "unchanged", f"{prefix}hourly": "enabled"}
+    shown = zart("schedules", "show", f"{prefix}hourly", "--json").json()
+    assert shown["enabled"] and shown["next_tick"] is not None
+    for name in ("daily", "hourly", "weekly"):
+        assert zart("schedules", "delete", f"{prefix}{name}").returncode == 0
+
+
+def test_import_beat_claims_the_schedules_an_import_made_before_it_recorded_the_app(zart, service, unique, tmp_path):
+    """Schedules imported before imports recorded their app are claimed by the first import that finds their
+    entry, so a later removal of the entry disables them too."""
+    from zart.schedule_service import ScheduleService
+    from zart.schedules.spec import ScheduleSpec
+
+    path, prefix = f"{REPO}{os.pathsep}{tmp_path}", unique("ob") + "-"
+    (tmp_path / "oldbeat.py").write_text(_beat_app("oldbeat", {"daily": "86400.0", "hourly": "3600.0"}))
+    for name, every in (("daily", 86400), ("hourly", 3600)):  # as an earlier import left them: no app recorded
+        spec = ScheduleSpec(id=f"{prefix}{name}", task="t.scheduled", every=every, data={"seconds": 0})
+        ScheduleService(service).create(spec, source="beat")
+
+    def imported() -> dict[str, str]:
+        result = zart("schedules", "import-beat", "-A", "oldbeat", "--prefix", prefix, "--json", PYTHONPATH=path)
+        assert result.returncode == 0, result
+        return {e["schedule_id"]: e["result"] for e in result.json()["entries"]}
+
+    assert imported() == {f"{prefix}daily": "unchanged", f"{prefix}hourly": "unchanged"}
+    (tmp_path / "oldbeat.py").write_text(_beat_app("oldbeat", {"daily": "86400.0"}))
+    assert imported() == {f"{prefix}daily": "unchanged", f"{prefix}hourly": "disabled"}
+    for name in ("daily", "hourly"):
+        assert zart("schedules", "delete", f"{prefix}{name}").returncode == 0
+
+
 def test_unknown_target_exits_1(zart, unique):
     schedule_id = unique("orphan")
     result = zart("schedules", "create", schedule_id, "--task", "no.such-task", "--every", "60")

@@ -39,9 +39,11 @@ class BeatEntry:
 
     @property
     def timing(self) -> str:
-        if self.spec is None:
-            return "-"
-        return f"cron {self.spec.cron} ({self.spec.timezone})" if self.spec.cron else f"every {self.spec.every}s"
+        return "-" if self.spec is None else timing_of(self.spec)
+
+
+def timing_of(spec: ScheduleSpec) -> str:
+    return f"cron {spec.cron} ({spec.timezone})" if spec.cron else f"every {spec.every}s"
 
 
 def load_app(app_path: str) -> Any:
