@@ -173,6 +173,29 @@ def test_import_beat_claims_the_schedules_an_import_made_before_it_recorded_the_
         assert zart("schedules", "delete", f"{prefix}{name}").returncode == 0
 
 
+def test_import_beat_refuses_crontabs_read_in_the_beat_hosts_local_time(zart, unique, tmp_path):
+    """With `enable_utc` off and no `timezone`, Celery reads crontabs in the local time of the host beat runs on;
+    the import took them for UTC, so every such schedule fired hours off without a word. zart cannot know that
+    host's zone: the crontab entries are refused with the fix (name the zone); intervals are unaffected."""
+    (tmp_path / "localbeat.py").write_text(
+        "from celery import Celery\n"
+        "from celery.schedules import crontab\n"
+        "app = Celery('localbeat', broker='memory://')\n"
+        "app.conf.enable_utc = False\n"
+        "app.conf.beat_schedule = {\n"
+        "    'morning': {'task': 't.scheduled', 'schedule': crontab(minute=0, hour=7), 'kwargs': {'seconds': 0}},\n"
+        "    'often': {'task': 't.scheduled', 'schedule': 300.0, 'kwargs': {'seconds': 0}},\n"
+        "}\n"
+    )
+    path, prefix = f"{REPO}{os.pathsep}{tmp_path}", unique("lt") + "-"
+    dry = zart("schedules", "import-beat", "-A", "localbeat", "--prefix", prefix, "--dry-run", "--json",
+               PYTHONPATH=path)
+    assert dry.returncode == 1, dry
+    entries = {e["name"]: e for e in dry.json()["entries"]}
+    assert entries["often"]["result"] == "would create"
+    assert entries["morning"]["result"] == "refused" and "timezone" in entries["morning"]["reason"]
+
+
 def test_unknown_target_exits_1(zart, unique):
     schedule_id = unique("orphan")
     result = zart("schedules", "create", schedule_id, "--task", "no.such-task", "--every", "60")

@@ -66,7 +66,8 @@ def read_entries(app: Any, prefix: str = "") -> list[BeatEntry]:
     beat_schedule = app.conf.beat_schedule or {}
     if not isinstance(beat_schedule, Mapping):
         raise InvalidData("the app's beat_schedule is not a mapping of entry names to entries")
-    timezone = str(app.conf.timezone or "UTC")
+    # with enable_utc off and no timezone, Celery reads crontabs in the beat host's local time: unknown here
+    timezone = str(app.conf.timezone) if app.conf.timezone else "UTC" if app.conf.enable_utc else None
     entries: list[BeatEntry] = []
     named: dict[str, str] = {}  # schedule id -> the entry that took it
     for name, entry in beat_schedule.items():
@@ -79,7 +80,7 @@ def read_entries(app: Any, prefix: str = "") -> list[BeatEntry]:
     return entries
 
 
-def _entry(app: Any, name: str, entry: Any, timezone: str, prefix: str) -> BeatEntry:
+def _entry(app: Any, name: str, entry: Any, timezone: str | None, prefix: str) -> BeatEntry:
     schedule_id = schedule_id_for(name, prefix)
     task = entry.get("task") if isinstance(entry, Mapping) else None
     if not isinstance(task, str) or not task:
@@ -124,13 +125,21 @@ def _queue(app: Any, task: str, args: list[Any], kwargs: dict[str, Any], options
     return str(getattr(queue, "name", queue) or app.conf.task_default_queue)
 
 
-def _timing(schedule: Any, timezone: str) -> dict[str, Any]:
+def _timing(schedule: Any, timezone: str | None) -> dict[str, Any]:
+    """The schedule's cron (in `timezone`, None when the app's crontabs follow the beat host's local time) or
+    interval."""
     from celery.schedules import crontab, solar
     from celery.schedules import schedule as interval
 
     if isinstance(schedule, solar):
         raise InvalidData(f"solar schedules ({schedule.event}) follow the sun; no cron or interval expresses them")
     if isinstance(schedule, crontab):
+        if timezone is None:
+            raise InvalidData(
+                "the app has enable_utc off and no timezone, so Celery reads its crontabs in the local time of the "
+                "host beat runs on, which zart cannot know: set the app's timezone (e.g. Europe/Berlin) and import "
+                "again"
+            )
         fields = ("_orig_minute", "_orig_hour", "_orig_day_of_month", "_orig_month_of_year", "_orig_day_of_week")
         cron = [_cron_field(getattr(schedule, f)) for f in fields]
         if cron[2] != "*" and cron[4] != "*":
