@@ -361,6 +361,26 @@ def test_a_python_canvas_routed_to_a_queue_name_zart_cannot_use_is_refused_as_ba
         canvas_input(group(plus.s(1, str(log_dir), 1), plus.s(2, str(log_dir), 1).set(queue="zart:ready")))
 
 
+def test_a_queue_set_on_a_group_chord_or_chain_routes_its_tasks_as_celery_does():
+    """Celery sends a group's options with each member (over the member's own queue), a chord's with its header
+    and its body, and a chain's with its first task; zart kept only each task's own route, so a group set to a
+    queue of its own had its tasks sent where the task routes put them instead."""
+    from zart.celery.canvas import parse
+
+    def queues(canvas: Any) -> list[tuple[str, str | None]]:
+        return [(task.path, task.queue) for task in parse(canvas_input(canvas)["canvas"]).tasks()]
+
+    members = (plus.s(1, "-", 1).set(queue="own"), chain(plus.s(2, "-", 1), plus.s("-", 1)))
+    assert queues(group(*members).set(queue="gpu")) == [("0.0", "gpu"), ("0.1.0", "gpu"), ("0.1.1", "legacy")]
+    assert queues(group(*members)) == [("0.0", "own"), ("0.1.0", "legacy"), ("0.1.1", "legacy")]
+    header = [plus.s(1, "-", 1), group(plus.s(2, "-", 1), plus.s(3, "-", 1)).set(queue="inner")]
+    body = total.s("-").set(queue="own")
+    tasks = ("0.0", "0.1.0", "0.1.1", "0.body")
+    assert queues(chord(header, body).set(queue="gpu")) == [(path, "gpu") for path in tasks]
+    assert queues(chord(header, body)) == list(zip(tasks, ("legacy", "inner", "inner", "own"), strict=True))
+    assert queues(chain(plus.s(1, "-", 1), plus.s("-", 1)).set(queue="gpu")) == [("0.0", "gpu"), ("0.1", "legacy")]
+
+
 def test_the_cli_refuses_a_bad_canvas_with_exit_1(env, service, log_dir):
     from tests.cli.cli import Cli
 
