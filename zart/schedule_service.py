@@ -77,7 +77,13 @@ class ScheduleService:
     # ------------------------------------------------------------ changing
 
     def create(
-        self, spec: ScheduleSpec, *, paused: bool = False, source: str = "api", triggered_by: str | None = None
+        self,
+        spec: ScheduleSpec,
+        *,
+        paused: bool = False,
+        source: str = "api",
+        triggered_by: str | None = None,
+        declared_in: str | None = None,
     ) -> dict[str, Any]:
         with db.transaction(self._url) as conn:
             self._check_new(conn, spec)
@@ -88,7 +94,7 @@ class ScheduleService:
                 spec.id,
                 spec.as_row(),
                 source=source,
-                declared_in=None,
+                declared_in=declared_in,
                 paused=paused,
                 next_tick=tick,
                 next_fire_at=fire_at,
@@ -215,20 +221,51 @@ class ScheduleService:
 
     def import_beat(self, app_path: str, *, dry_run: bool = False, prefix: str = "") -> list[dict[str, Any]]:
         """Create a schedule per entry of a Celery app's beat_schedule (or, with `dry_run`, say what would be
-        created). Entries zart cannot express are refused with the reason; importing again changes nothing."""
+        created). Entries zart cannot express are refused with the reason; importing again changes nothing.
+        Each result names the entry's `dropped_options`: send options its schedule cannot carry.
+
+        As beat itself does when an entry leaves its config, a schedule an earlier import of this app (named as
+        here, with this prefix) created whose entry is gone is disabled, kept with its history (result
+        `disabled`), and enabled again if the entry comes back. An app with no entries at all disables nothing:
+        that is more likely a config beat loads elsewhere than a wish to stop everything."""
         from zart.schedules import beat
 
         results = []
         app = beat.load_app(app_path)
-        for entry in beat.read_entries(app, prefix):
+        entries = beat.read_entries(app, prefix)
+        for entry in entries:
             result = {"name": entry.name, "schedule_id": entry.schedule_id, "task": entry.task, "timing": entry.timing}
             try:
                 spec = self._beat_target(entry, app)
-                result["result"] = self._import_one(spec, dry_run)
+                result["result"] = self._import_one(spec, dry_run, app_path)
+                result["dropped_options"] = entry.dropped_options(spec.target_kind)
             except ZartError as exc:
-                result.update(result="refused", reason=exc.message)
+                result.update(result="refused", reason=exc.message, dropped_options=[])
             results.append(result)
+        if entries:
+            results += self._disable_removed(app_path, prefix, {entry.schedule_id for entry in entries}, dry_run)
         return results
+
+    def _disable_removed(self, app_path: str, prefix: str, kept: set[str], dry_run: bool) -> list[dict[str, Any]]:
+        """Disable the schedules imported from this app whose entries are gone; one result each."""
+        from zart.schedules import beat
+
+        with db.transaction(self._url) as conn:
+            gone = [row for row in store.imported_from(conn, app_path, prefix) if row["id"] not in kept]
+            if gone and not dry_run:
+                store.disable(conn, [row["id"] for row in gone])
+        return [
+            {
+                "name": None,
+                "schedule_id": row["id"],
+                "task": row["task"],
+                "timing": beat.timing_of(ScheduleSpec.from_row(row)),
+                "result": "would disable" if dry_run else "disabled",
+                "reason": "its entry is no longer in the app's beat_schedule",
+                "dropped_options": [],
+            }
+            for row in gone
+        ]
 
     def _beat_target(self, entry: Any, app: Any) -> ScheduleSpec:
         """A zart task by that name becomes a zart target (kwargs as its data); a task of the Celery app stays a
@@ -247,19 +284,40 @@ class ScheduleService:
             raise InvalidData("a zart task takes one JSON object (the entry's kwargs), not positional args")
         return replace(spec, target_kind="zart", data=spec.kwargs, kwargs={})
 
-    def _import_one(self, spec: ScheduleSpec, dry_run: bool) -> str:
+    def _import_one(self, spec: ScheduleSpec, dry_run: bool, app_path: str) -> str:
+        """`app_path` is kept with the schedule (as `declared_in`), so a later import of that app can tell which
+        schedules it made."""
         with db.autocommit(self._url) as conn:
             existing = store.get(conn, spec.id)
         if existing is not None:
+            ours = existing["source"] == "beat" and existing["declared_in"] in (None, app_path)
+            if ours and not existing["enabled"]:  # disabled when its entry left, and back now
+                return self._enable_again(spec, dry_run, app_path)
             if ScheduleSpec.from_row(existing) == spec:
+                if ours and existing["declared_in"] is None and not dry_run:
+                    with db.autocommit(self._url) as conn:
+                        store.adopt_import(conn, spec.id, app_path)
                 return "unchanged"
             raise ScheduleAlreadyExists(f"a different schedule already has the id {spec.id}")
         if dry_run:
             with db.autocommit(self._url) as conn:
                 self._check_new(conn, spec)
             return "would create"
-        self.create(spec, source="beat")
+        self.create(spec, source="beat", declared_in=app_path)
         return "created"
+
+    def _enable_again(self, spec: ScheduleSpec, dry_run: bool, app_path: str) -> str:
+        """An imported schedule disabled when its entry left: the entry's definition, from the next tick."""
+        with db.transaction(self._url) as conn:
+            self._check_new(conn, spec)
+            if dry_run:
+                return "would enable"
+            row = store.lock(conn, spec.id)
+            if row is None or row["enabled"]:  # deleted or enabled meanwhile: the next import sees which
+                raise ScheduleAlreadyExists(f"schedule {spec.id} changed while it was imported; import again")
+            tick, fire_at = first_tick(spec, sweeps.database_now(conn))
+            store.redefine(conn, spec.id, spec.as_row(), next_tick=tick, next_fire_at=fire_at, declared_in=app_path)
+        return "enabled"
 
     # ------------------------------------------------------------ helpers
 

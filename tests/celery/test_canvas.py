@@ -230,6 +230,33 @@ def test_a_worker_killed_mid_task_in_a_chords_header_is_replaced_and_the_body_ru
     assert entries(journal, "slow") == 2 and entries(journal, "body") == 1
 
 
+def test_cancelling_a_canvas_revokes_its_celery_tasks_still_queued(
+    env, service, zart_worker, start_legacy, run, log_dir
+):
+    """A cancelled canvas left the tasks it had sent in the fleet's queue: each still ran on the fleet when its
+    turn came (its result ignored). The sweeper now revokes the in-flight tasks of a cancelled run, so a task
+    not started yet never runs; the cancel itself stays a write to the store, made here with no broker at hand."""
+    from tests.cli.cli import Cli
+
+    start_legacy("tests.legacy.integrated", 1)  # one task at a time: the other one waits in the queue
+    release = str(log_dir / f"release-{time.monotonic_ns()}")
+    execution_id, journal = run(
+        lambda j: group(wait_for_file.si(j, "a", release, "a"), wait_for_file.si(j, "b", release, "b"))
+    )
+    poll(lambda: entries(journal, "a") + entries(journal, "b") == 1, what="one of the two tasks to start")
+    cancelled = Cli(env, log_dir)("cancel", execution_id, ZART_BROKER_URL="redis://127.0.0.1:9/0")  # no broker
+    assert cancelled.returncode == 0, cancelled
+    in_flight = ("sent", "started", "retry")
+    poll(lambda: not [r for r in remote_rows(service, execution_id) if r["state"] in in_flight],
+         what="the cancelled run's tasks to be revoked")
+    open(release, "w").close()
+    # FIFO on one worker process: once a task sent after the revoked one has run, the revoked one had its turn
+    marker_id, _ = run(lambda _: plus.s(0, journal, 1))
+    assert finished(service, marker_id)["output"] == 1
+    assert entries(journal, "a") + entries(journal, "b") == 1, "a revoked task ran"
+    assert service.status(execution_id)["status"] == "cancelled"
+
+
 def test_a_countdown_is_held_in_postgres_while_redis_is_flushed_and_workers_restart(
     service, env, start_zart, start_legacy, run
 ):
@@ -332,6 +359,26 @@ def test_a_python_canvas_routed_to_a_queue_name_zart_cannot_use_is_refused_as_ba
     """The route's ValueError escaped as it was, not as the CanvasError `zart.canvas.apply` documents."""
     with pytest.raises(zart.canvas.CanvasError, match="queue name 'zart:ready'"):
         canvas_input(group(plus.s(1, str(log_dir), 1), plus.s(2, str(log_dir), 1).set(queue="zart:ready")))
+
+
+def test_a_queue_set_on_a_group_chord_or_chain_routes_its_tasks_as_celery_does():
+    """Celery sends a group's options with each member (over the member's own queue), a chord's with its header
+    and its body, and a chain's with its first task; zart kept only each task's own route, so a group set to a
+    queue of its own had its tasks sent where the task routes put them instead."""
+    from zart.celery.canvas import parse
+
+    def queues(canvas: Any) -> list[tuple[str, str | None]]:
+        return [(task.path, task.queue) for task in parse(canvas_input(canvas)["canvas"]).tasks()]
+
+    members = (plus.s(1, "-", 1).set(queue="own"), chain(plus.s(2, "-", 1), plus.s("-", 1)))
+    assert queues(group(*members).set(queue="gpu")) == [("0.0", "gpu"), ("0.1.0", "gpu"), ("0.1.1", "legacy")]
+    assert queues(group(*members)) == [("0.0", "own"), ("0.1.0", "legacy"), ("0.1.1", "legacy")]
+    header = [plus.s(1, "-", 1), group(plus.s(2, "-", 1), plus.s(3, "-", 1)).set(queue="inner")]
+    body = total.s("-").set(queue="own")
+    tasks = ("0.0", "0.1.0", "0.1.1", "0.body")
+    assert queues(chord(header, body).set(queue="gpu")) == [(path, "gpu") for path in tasks]
+    assert queues(chord(header, body)) == list(zip(tasks, ("legacy", "inner", "inner", "own"), strict=True))
+    assert queues(chain(plus.s(1, "-", 1), plus.s("-", 1)).set(queue="gpu")) == [("0.0", "gpu"), ("0.1", "legacy")]
 
 
 def test_the_cli_refuses_a_bad_canvas_with_exit_1(env, service, log_dir):

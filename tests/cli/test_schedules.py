@@ -52,6 +52,150 @@ def test_import_beat_dry_run_refuses_what_the_import_would_refuse(zart, unique, 
     assert zart("schedules", "show", f"{prefix}typed-bad").returncode == 3
 
 
+BEAT_APP_WITH_OPTIONS = """
+from celery import Celery
+app = Celery("optbeat", broker="memory://")
+app.conf.beat_schedule = {
+    "expiring": {"task": "optbeat.ping", "schedule": 60.0,
+                 "options": {"queue": "optbeat", "expires": 30, "priority": 5}},
+    "routed": {"task": "optbeat.ping", "schedule": 60.0,
+               "options": {"exchange": "pings", "routing_key": "ping.high", "headers": {"team": "ops"}}},
+    "plain": {"task": "optbeat.ping", "schedule": 60.0, "options": {"queue": "optbeat"}},
+    "zart-task": {"task": "t.scheduled", "schedule": 60.0, "kwargs": {"seconds": 0}, "options": {"queue": "fast"}},
+}
+
+@app.task(name="optbeat.ping")
+def ping():
+    return "pong"
+"""
+
+
+def test_import_beat_names_the_entry_options_a_schedule_cannot_carry(zart, unique, tmp_path):
+    """An entry's `expires`, `priority`, routing (`exchange`, `routing_key`), `headers` ... were dropped without
+    a word (and a zart task's queue too): the schedule then sends the task differently from beat. Each is now
+    named, in a warning per entry and in the entry's `dropped_options`."""
+    (tmp_path / "optbeat.py").write_text(BEAT_APP_WITH_OPTIONS)
+    path, prefix = f"{REPO}{os.pathsep}{tmp_path}", unique("ob") + "-"
+    dry = zart("schedules", "import-beat", "-A", "optbeat", "--prefix", prefix, "--dry-run", "--json", PYTHONPATH=path)
+    assert dry.returncode == 0, dry
+    entries = {e["name"]: e for e in dry.json()["entries"]}
+    assert {name: (e["result"], e["dropped_options"]) for name, e in entries.items()} == {
+        "expiring": ("would create", ["expires", "priority"]),
+        "routed": ("would create", ["exchange", "headers", "routing_key"]),
+        "plain": ("would create", []),
+        "zart-task": ("would create", ["queue"]),
+    }
+    warnings = [line for line in dry.stderr.splitlines() if line.startswith("Warning: ")]
+    assert len(warnings) == 3, dry.stderr
+    assert "'expiring'" in warnings[0] and "expires, priority" in warnings[0]
+    text = zart("schedules", "import-beat", "-A", "optbeat", "--prefix", prefix, "--dry-run", PYTHONPATH=path)
+    assert text.returncode == 0 and "exchange, headers, routing_key" in text.stderr
+
+
+def test_import_beat_refuses_an_entry_whose_options_are_not_a_mapping(zart, unique, tmp_path):
+    """`options` given as a list stopped the whole import with Python's own error (`dictionary update sequence
+    element #0 ...`), naming no entry and importing none of the others; the entry is refused instead."""
+    (tmp_path / "listbeat.py").write_text(
+        "from celery import Celery\n"
+        "app = Celery('listbeat', broker='memory://')\n"
+        "app.conf.beat_schedule = {'odd': {'task': 'listbeat.ping', 'schedule': 60.0, 'options': ['queue']}}\n"
+        "@app.task(name='listbeat.ping')\n"
+        "def ping():\n"
+        "    return 'pong'\n"
+    )
+    path, prefix = f"{REPO}{os.pathsep}{tmp_path}", unique("lb") + "-"
+    dry = zart("schedules", "import-beat", "-A", "listbeat", "--prefix", prefix, "--dry-run", "--json", PYTHONPATH=path)
+    assert dry.returncode == 1 and "Traceback" not in dry.stderr, dry
+    [entry] = dry.json()["entries"]
+    assert entry["result"] == "refused" and "options must be a mapping" in entry["reason"]
+
+
+def _beat_app(name: str, entries: dict[str, str]) -> str:
+    lines = "".join(f"    {entry!r}: {{'task': 't.scheduled', 'schedule': {every}, 'kwargs': {{'seconds': 0}}}},\n"
+                    for entry, every in entries.items())
+    head = f"from celery import Celery\napp = Celery({name!r}, broker='memory://')\n"
+    return f"{head}app.conf.beat_schedule = {{\n{lines}}}\n"
+
+
+def test_import_beat_disables_the_schedule_of_an_entry_removed_since_the_last_import(zart, unique, tmp_path):
+    """An entry removed from beat_schedule stops firing under beat; its imported schedule went on firing
+    after every later import. A re-import now disables it (kept, with its history), and enables it again if
+    the entry comes back; a dry run says so and changes nothing; another app's imports are left alone."""
+    path, prefix = f"{REPO}{os.pathsep}{tmp_path}", unique("gb") + "-"
+    (tmp_path / "gonebeat.py").write_text(_beat_app("gonebeat", {"daily": "86400.0", "hourly": "3600.0"}))
+    (tmp_path / "otherbeat.py").write_text(_beat_app("otherbeat", {"weekly": "604800.0"}))
+
+    def imported(app: str, *extra: str) -> dict[str, tuple[str, str]]:
+        result = zart("schedules", "import-beat", "-A", app, "--prefix", prefix, "--json", *extra, PYTHONPATH=path)
+        assert result.returncode == 0, result
+        return {e["schedule_id"]: e["result"] for e in result.json()["entries"]}
+
+    def enabled(name: str) -> bool:
+        return zart("schedules", "show", f"{prefix}{name}", "--json").json()["enabled"]
+
+    assert imported("gonebeat") == {f"{prefix}daily": "created", f"{prefix}hourly": "created"}
+    assert imported("otherbeat") == {f"{prefix}weekly": "created"}
+    (tmp_path / "gonebeat.py").write_text(_beat_app("gonebeat", {"daily": "86400.0"}))
+    assert imported("gonebeat", "--dry-run") == {f"{prefix}daily": "unchanged", f"{prefix}hourly": "would disable"}
+    assert enabled("hourly")
+    assert imported("gonebeat") == {f"{prefix}daily": "unchanged", f"{prefix}hourly": "disabled"}
+    assert not enabled("hourly") and enabled("daily") and enabled("weekly")
+    assert imported("gonebeat") == {f"{prefix}daily": "unchanged"}  # already disabled: nothing more to say
+    (tmp_path / "gonebeat.py").write_text(_beat_app("gonebeat", {"daily": "86400.0", "hourly": "3600.0"}))
+    assert imported("gonebeat") == {f"{prefix}daily": "unchanged", f"{prefix}hourly": "enabled"}
+    shown = zart("schedules", "show", f"{prefix}hourly", "--json").json()
+    assert shown["enabled"] and shown["next_tick"] is not None
+    for name in ("daily", "hourly", "weekly"):
+        assert zart("schedules", "delete", f"{prefix}{name}").returncode == 0
+
+
+def test_import_beat_claims_the_schedules_an_import_made_before_it_recorded_the_app(zart, service, unique, tmp_path):
+    """Schedules imported before imports recorded their app are claimed by the first import that finds their
+    entry, so a later removal of the entry disables them too."""
+    from zart.schedule_service import ScheduleService
+    from zart.schedules.spec import ScheduleSpec
+
+    path, prefix = f"{REPO}{os.pathsep}{tmp_path}", unique("ob") + "-"
+    (tmp_path / "oldbeat.py").write_text(_beat_app("oldbeat", {"daily": "86400.0", "hourly": "3600.0"}))
+    for name, every in (("daily", 86400), ("hourly", 3600)):  # as an earlier import left them: no app recorded
+        spec = ScheduleSpec(id=f"{prefix}{name}", task="t.scheduled", every=every, data={"seconds": 0})
+        ScheduleService(service).create(spec, source="beat")
+
+    def imported() -> dict[str, str]:
+        result = zart("schedules", "import-beat", "-A", "oldbeat", "--prefix", prefix, "--json", PYTHONPATH=path)
+        assert result.returncode == 0, result
+        return {e["schedule_id"]: e["result"] for e in result.json()["entries"]}
+
+    assert imported() == {f"{prefix}daily": "unchanged", f"{prefix}hourly": "unchanged"}
+    (tmp_path / "oldbeat.py").write_text(_beat_app("oldbeat", {"daily": "86400.0"}))
+    assert imported() == {f"{prefix}daily": "unchanged", f"{prefix}hourly": "disabled"}
+    for name in ("daily", "hourly"):
+        assert zart("schedules", "delete", f"{prefix}{name}").returncode == 0
+
+
+def test_import_beat_refuses_crontabs_read_in_the_beat_hosts_local_time(zart, unique, tmp_path):
+    """With `enable_utc` off and no `timezone`, Celery reads crontabs in the local time of the host beat runs on;
+    the import took them for UTC, so every such schedule fired hours off without a word. zart cannot know that
+    host's zone: the crontab entries are refused with the fix (name the zone); intervals are unaffected."""
+    (tmp_path / "localbeat.py").write_text(
+        "from celery import Celery\n"
+        "from celery.schedules import crontab\n"
+        "app = Celery('localbeat', broker='memory://')\n"
+        "app.conf.enable_utc = False\n"
+        "app.conf.beat_schedule = {\n"
+        "    'morning': {'task': 't.scheduled', 'schedule': crontab(minute=0, hour=7), 'kwargs': {'seconds': 0}},\n"
+        "    'often': {'task': 't.scheduled', 'schedule': 300.0, 'kwargs': {'seconds': 0}},\n"
+        "}\n"
+    )
+    path, prefix = f"{REPO}{os.pathsep}{tmp_path}", unique("lt") + "-"
+    dry = zart("schedules", "import-beat", "-A", "localbeat", "--prefix", prefix, "--dry-run", "--json",
+               PYTHONPATH=path)
+    assert dry.returncode == 1, dry
+    entries = {e["name"]: e for e in dry.json()["entries"]}
+    assert entries["often"]["result"] == "would create"
+    assert entries["morning"]["result"] == "refused" and "timezone" in entries["morning"]["reason"]
+
+
 def test_unknown_target_exits_1(zart, unique):
     schedule_id = unique("orphan")
     result = zart("schedules", "create", schedule_id, "--task", "no.such-task", "--every", "60")

@@ -45,23 +45,38 @@ def _start_at(countdown: float | timedelta | None, eta: datetime | None) -> str 
     return None
 
 
-def _serialise(sig: Any) -> dict[str, Any]:
+def _serialise(sig: Any, queue: Any = None) -> dict[str, Any]:
+    """`sig` in Celery's dict form, each task with the queue it is sent to.
+
+    `queue` is the one an enclosing container's options send this node to. Celery's apply_async passes a
+    container's options down over the node's own: a group's to each member, a chord's to its header and its
+    body, a chain's to its first task only (callbacks keep their own)."""
     if not isinstance(sig, Signature):
         sig = signature(sig)
     options = {key: [_serialise(cb) for cb in _listed(sig.options.get(key))] for key in ("link", "link_error")}
+    if isinstance(sig, (_chain, group, chord)):
+        queue = queue if queue is not None else sig.options.get("queue")
     if isinstance(sig, chord):
+        header = sig.kwargs.get("header")
+        header_queue = queue if queue is not None else getattr(header, "options", {}).get("queue")
         return {
             "task": "celery.chord",
             "subtask_type": "chord",
-            "kwargs": {"header": [_serialise(t) for t in sig.tasks], "body": _serialise(sig.body)},
+            "kwargs": {
+                "header": [_serialise(t, header_queue) for t in sig.tasks],
+                "body": _serialise(sig.body, queue),
+            },
             "options": options,
         }
     if isinstance(sig, (_chain, group)):
         kind = "chain" if isinstance(sig, _chain) else "group"
-        return {"task": f"celery.{kind}", "subtask_type": kind, "kwargs": {"tasks": [_serialise(t) for t in sig.tasks]},
-                "options": options}
+        tasks = [_serialise(t, queue if kind == "group" or i == 0 else None) for i, t in enumerate(sig.tasks)]
+        return {"task": f"celery.{kind}", "subtask_type": kind, "kwargs": {"tasks": tasks}, "options": options}
     if sig.subtask_type:
         raise CanvasError(f"{sig.subtask_type!r} is not a canvas type zart runs (task, chain, group, chord)")
+    if queue is not None:
+        sig = sig.clone()
+        sig.set(queue=queue)
     try:
         queue = route(sig.app, sig)
     except ValueError as exc:  # a queue name zart cannot send to: bad input, refused as the rest is

@@ -8,6 +8,7 @@ a queue name no broker accepts) is refused here, at the call, before anything is
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from zart.celery import wire
 from zart.limits import QUEUE_RULE, is_queue
 from zart.observability import hooks
 from zart.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
 
 TASK_ID_PREFIX = "zart-"
 RESULT_TASK = "zart.remote_result"
@@ -168,3 +171,34 @@ def send(call: RemoteCall, token: str) -> None:
             ignore_result=True,
             **trace_headers,
         )
+
+
+def revoke(app: Celery, task_ids: list[str]) -> bool:
+    """Tell every worker listening on `app`'s broker not to start these tasks (Celery's `revoke` by task id; a
+    task already running is left to finish). Best effort: returns whether the broadcast was sent.
+
+    Sent as Celery's own control message, but with one connection attempt and no retries: `control.revoke`
+    retries its publish for as long as the broker is down, which would stall the sweeper that calls this."""
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=0)
+            mailbox = app.control.mailbox(connection)
+            with connection.Producer() as producer:
+                producer.publish(
+                    {
+                        "method": "revoke",
+                        "arguments": {"task_id": list(task_ids), "terminate": False, "signal": None},
+                        "destination": None,
+                        "pattern": None,
+                        "matcher": None,
+                    },
+                    exchange=mailbox.exchange.name,
+                    declare=[mailbox.exchange],
+                    headers={"clock": mailbox.clock.forward(), "expires": 0},
+                    serializer=mailbox.serializer,
+                    retry=False,
+                )
+        return True
+    except Exception as exc:  # the broker is down: the caller tries again later
+        log.warning("could not revoke %d celery task(s): %s", len(task_ids), exc)
+        return False

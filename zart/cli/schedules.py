@@ -254,17 +254,26 @@ def delete(state: CliState, schedule_id: str) -> None:
 @with_state
 def import_beat(state: CliState, app_path: str, dry_run: bool, prefix: str) -> None:
     """Create schedules from a Celery app's beat_schedule, so beat can be stopped. Exits 1 when an entry is
-    refused (the others are still imported)."""
+    refused (the others are still imported); an entry's options a schedule cannot carry (expires, priority,
+    routing_key, ...) are named in a warning and in its `dropped_options`. A schedule an earlier import of this
+    app (and prefix) created whose entry is gone is disabled, as beat stops firing it."""
     import sys
 
     results = _schedules(state).import_beat(app_path, dry_run=dry_run, prefix=prefix)
     rows = [(r["name"], r["schedule_id"], r["task"], r["timing"], r["result"], r.get("reason", "")) for r in results]
     lines = render.table(("ENTRY", "SCHEDULE", "TASK", "TIMING", "RESULT", "REASON"), rows) if rows else []
     render.emit(state, {"app": app_path, "dry_run": dry_run, "entries": results}, lines or ["no beat_schedule entries"])
+    for r in results:
+        if r.get("dropped_options"):
+            render.warn(
+                f"entry {r['name']!r}: its options {', '.join(r['dropped_options'])} are not carried over (the "
+                "schedule sends the task to its queue and nothing more); keep beat for it if they matter"
+            )
     refused = [r for r in results if r["result"] == "refused"]
     if refused:
+        entries = [r for r in results if r["name"] is not None]  # not the schedules of entries that are gone
         click.echo(
-            f"Error: {len(refused)} of {len(results)} entries refused; keep beat for them or rewrite them", err=True
+            f"Error: {len(refused)} of {len(entries)} entries refused; keep beat for them or rewrite them", err=True
         )
         sys.exit(1)
 

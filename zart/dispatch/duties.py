@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from zart import pruning
+from zart.celery.calls import home, revoke
 from zart.config import Settings
 from zart.dispatch.broker import BrokerState
 from zart.engine.runner import finish_with_parent
@@ -119,6 +120,25 @@ def fail_overdue(url: str, round_: Round) -> list[str]:
     return parents
 
 
+def revoke_cancelled_remote_steps(url: str, round_: Round) -> list[str]:
+    """Revoke the Celery tasks a cancelled run sent that are still in flight, so one still queued never starts
+    (one already running finishes; its result is ignored, as before).
+
+    Done here rather than by the cancel: a cancel is a write to the store from wherever it is made (the CLI and
+    the API need no broker), and the sweeper has zart's broker at hand, which the tasks were sent through
+    (a team's app with a broker of its own is not reached). Best effort: while the broker cannot be reached the
+    dispatches stay in flight and a later sweep tries again, until they are given up as any stale dispatch is."""
+    app = home().app
+    if round_.broker is None or app is None:
+        return []
+    with db.autocommit(url) as conn:
+        tokens = remote.in_flight_of_cancelled_runs(conn, SWEEP_BATCH)
+    if tokens and revoke(app, tokens):  # two sweeps revoking the same task at once send it twice: harmless
+        with db.autocommit(url) as conn:
+            remote.mark_revoked(conn, tokens)
+    return []
+
+
 def repair_stranded(url: str, round_: Round) -> list[str]:
     """The liveness check: log every stranded execution loudly, and repair those whose cause is known."""
     with db.transaction(url) as conn:
@@ -178,4 +198,11 @@ def apply_retention(url: str, round_: Round) -> list[str]:
 
 
 # Housekeeping last: a failure in one is logged and never holds up the others or recovery.
-OWN_TRANSACTION_DUTIES = (fail_overdue, dispatch_held_executions, repair_stranded, fold_counts, apply_retention)
+OWN_TRANSACTION_DUTIES = (
+    fail_overdue,
+    revoke_cancelled_remote_steps,
+    dispatch_held_executions,
+    repair_stranded,
+    fold_counts,
+    apply_retention,
+)

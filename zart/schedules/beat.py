@@ -27,12 +27,23 @@ class BeatEntry:
     task: str
     spec: ScheduleSpec | None
     refused: str | None = None
+    # the entry's `options` (sorted): a Celery target honours only `queue`; a zart target none of them
+    options: tuple[str, ...] = ()
+
+    def dropped_options(self, target_kind: str) -> list[str]:
+        """The entry's send options a schedule of `target_kind` cannot carry (expires, priority, exchange,
+        routing_key, headers, ...): a Celery target is sent to its queue with nothing more, a zart task goes
+        where its own routing sends it. Named to the user rather than lost silently."""
+        honoured = ("queue",) if target_kind == "celery" else ()
+        return [name for name in self.options if name not in honoured]
 
     @property
     def timing(self) -> str:
-        if self.spec is None:
-            return "-"
-        return f"cron {self.spec.cron} ({self.spec.timezone})" if self.spec.cron else f"every {self.spec.every}s"
+        return "-" if self.spec is None else timing_of(self.spec)
+
+
+def timing_of(spec: ScheduleSpec) -> str:
+    return f"cron {spec.cron} ({spec.timezone})" if spec.cron else f"every {spec.every}s"
 
 
 def load_app(app_path: str) -> Any:
@@ -55,7 +66,8 @@ def read_entries(app: Any, prefix: str = "") -> list[BeatEntry]:
     beat_schedule = app.conf.beat_schedule or {}
     if not isinstance(beat_schedule, Mapping):
         raise InvalidData("the app's beat_schedule is not a mapping of entry names to entries")
-    timezone = str(app.conf.timezone or "UTC")
+    # with enable_utc off and no timezone, Celery reads crontabs in the beat host's local time: unknown here
+    timezone = str(app.conf.timezone) if app.conf.timezone else "UTC" if app.conf.enable_utc else None
     entries: list[BeatEntry] = []
     named: dict[str, str] = {}  # schedule id -> the entry that took it
     for name, entry in beat_schedule.items():
@@ -68,15 +80,18 @@ def read_entries(app: Any, prefix: str = "") -> list[BeatEntry]:
     return entries
 
 
-def _entry(app: Any, name: str, entry: Any, timezone: str, prefix: str) -> BeatEntry:
+def _entry(app: Any, name: str, entry: Any, timezone: str | None, prefix: str) -> BeatEntry:
     schedule_id = schedule_id_for(name, prefix)
     task = entry.get("task") if isinstance(entry, Mapping) else None
     if not isinstance(task, str) or not task:
         return BeatEntry(name, schedule_id, str(task), None, "the entry names no task")
+    entry_options = entry.get("options") or {}
     try:
+        if not isinstance(entry_options, Mapping):
+            raise InvalidData("options must be a mapping")
         timing = _timing(entry.get("schedule"), timezone)
         args, kwargs = _arguments(entry)
-        options = {"queue": _queue(app, task, args, kwargs, entry.get("options") or {})}
+        options = {"queue": _queue(app, task, args, kwargs, entry_options)}
         spec = validate(
             ScheduleSpec(
                 id=schedule_id, task=task, target_kind="celery", args=args, kwargs=kwargs, data=options, **timing
@@ -84,7 +99,7 @@ def _entry(app: Any, name: str, entry: Any, timezone: str, prefix: str) -> BeatE
         )
     except InvalidData as exc:
         return BeatEntry(name, schedule_id, task, None, exc.message)
-    return BeatEntry(name, schedule_id, task, spec)
+    return BeatEntry(name, schedule_id, task, spec, options=tuple(sorted(str(key) for key in entry_options)))
 
 
 def _arguments(entry: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
@@ -110,13 +125,21 @@ def _queue(app: Any, task: str, args: list[Any], kwargs: dict[str, Any], options
     return str(getattr(queue, "name", queue) or app.conf.task_default_queue)
 
 
-def _timing(schedule: Any, timezone: str) -> dict[str, Any]:
+def _timing(schedule: Any, timezone: str | None) -> dict[str, Any]:
+    """The schedule's cron (in `timezone`, None when the app's crontabs follow the beat host's local time) or
+    interval."""
     from celery.schedules import crontab, solar
     from celery.schedules import schedule as interval
 
     if isinstance(schedule, solar):
         raise InvalidData(f"solar schedules ({schedule.event}) follow the sun; no cron or interval expresses them")
     if isinstance(schedule, crontab):
+        if timezone is None:
+            raise InvalidData(
+                "the app has enable_utc off and no timezone, so Celery reads its crontabs in the local time of the "
+                "host beat runs on, which zart cannot know: set the app's timezone (e.g. Europe/Berlin) and import "
+                "again"
+            )
         fields = ("_orig_minute", "_orig_hour", "_orig_day_of_month", "_orig_month_of_year", "_orig_day_of_week")
         cron = [_cron_field(getattr(schedule, f)) for f in fields]
         if cron[2] != "*" and cron[4] != "*":

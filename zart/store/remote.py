@@ -308,3 +308,33 @@ def relax_commit(conn: Connection) -> None:
     """Let this transaction commit without waiting for its flush: for a park on remote steps, which a crash
     may undo (the run is then recovered and replayed), and which the result's synchronous commit flushes."""
     conn.execute(_RELAX)
+
+
+# The dispatches still in flight of runs that were cancelled (by a cancel, or by a forced restart): the fleet has
+# yet to be told not to start them. Read through the in-flight index; a cancelled run's rows leave it once revoked.
+_OF_CANCELLED_RUNS = text(
+    f"""
+    SELECT r.token FROM remote_steps r
+    JOIN runs u ON u.execution_id = r.execution_id AND u.run_index = r.run_index
+    WHERE r.state IN {_IN_FLIGHT_SQL} AND u.status = 'cancelled'
+    ORDER BY r.alive_until LIMIT :limit
+    """
+)
+
+
+def in_flight_of_cancelled_runs(conn: Connection, limit: int) -> list[str]:
+    """The dispatch tokens (Celery task ids) still in flight for runs that were cancelled."""
+    return [r["token"] for r in rows(conn, _OF_CANCELLED_RUNS, limit=limit)]
+
+
+_REVOKED = text(
+    f"""
+    UPDATE remote_steps SET state = 'abandoned', finished_at = now()
+    WHERE token = ANY(:tokens) AND state IN {_IN_FLIGHT_SQL}
+    """
+)
+
+
+def mark_revoked(conn: Connection, tokens: list[str]) -> None:
+    """The fleet was told not to start these dispatches: nothing will look at them again."""
+    conn.execute(_REVOKED, {"tokens": tokens})

@@ -287,6 +287,29 @@ def declared_in_modules(conn: Connection, modules: list[str]) -> list[dict[str, 
     return rows(conn, _CODE_DECLARED, modules=modules)
 
 
+# Schedules an earlier `import-beat` of one Celery app (as named to `-A`) created under one id prefix.
+_IMPORTED_FROM = text(
+    f"""
+    SELECT {_COLUMNS} FROM schedules s
+    WHERE s.source = 'beat' AND s.declared_in = :app AND s.enabled AND left(s.id, length(:prefix)) = :prefix
+    ORDER BY s.id
+    """
+)
+
+
+def imported_from(conn: Connection, app: str, prefix: str) -> list[dict[str, Any]]:
+    """The enabled schedules imported from the beat_schedule of `app` with ids starting with `prefix`."""
+    return rows(conn, _IMPORTED_FROM, app=app, prefix=prefix)
+
+
+_ADOPT = text("UPDATE schedules SET declared_in = :app WHERE id = :id AND source = 'beat' AND declared_in IS NULL")
+
+
+def adopt_import(conn: Connection, schedule_id: str, app: str) -> None:
+    """Record which app a schedule imported before imports recorded it came from (its entry is still there)."""
+    conn.execute(_ADOPT, {"id": schedule_id, "app": app})
+
+
 _DISABLE = text("UPDATE schedules SET enabled = false, updated_at = now() WHERE id = ANY(:ids) AND enabled")
 
 
