@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,6 +59,9 @@ class DevStack:
             "ZART_BROKER_URL": broker_url,
             "ZART_IMPORTS": ",".join(dict.fromkeys([*imports, SAMPLE_MODULE])),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(Path.cwd()), os.environ.get("PYTHONPATH")])),
+            # each start is the newest code: declarations edited back to an earlier state (a branch switched
+            # back, a schedule commented out and restored) apply again instead of counting as superseded
+            "ZART_CODE_VERSION": configured.get("ZART_CODE_VERSION") or f"dev-{uuid.uuid4().hex[:12]}",
         }
         self.root.mkdir(parents=True, exist_ok=True)
         self._spawn([sys.executable, "-m", "zart", "worker", "--concurrency", "2"], env, "worker.log")
