@@ -14,7 +14,8 @@ from sqlalchemy import text
 import tests.workflows  # noqa: F401  (registers the workflows scheduled here)
 from tests.harness import poll
 from tests.integration.test_core import finished, schedule
-from zart.celery.doorbell import ANY_READY, doorbell_app, self_claim_marker
+from zart.celery.calls import RESULT_TASK
+from zart.celery.doorbell import ANY_READY, Publisher, doorbell_app, self_claim_marker
 from zart.celery.standby import TAKERS_GRACE_SECONDS, Standby, kinds_key, standby_key, take, takers_key
 from zart.errors import ExecutionAlreadyFinished
 from zart.service import ZartService
@@ -41,7 +42,7 @@ def test_a_standby_is_taken_once_and_its_worker_then_looks_again(env, unique):
         assert not broker.exists(takers_key(standby._token))  # its takers are read once
         standby.offer()
         assert standby.withdraw() is True  # not taken: it may leave
-        broker.lpush(queue, "a doorbell")
+        assert Publisher(app).ring_queue(queue)  # a doorbell waits in the queue
         assert take(app, queue, marker, "e3") == "queued"
         standby.offer()
         assert take(app, queue, marker, "e4") == "standby"
@@ -214,3 +215,23 @@ def test_a_queued_doorbell_taken_by_a_worker_lacking_the_new_executions_task_rin
     poll(lambda: broker.llen("zart") == 0, what="the older worker to take the queued doorbell")
     start_worker(concurrency=1, **NO_RESCUE)  # a newer worker, idle: only a doorbell wakes it
     assert finished(service, scheduled.execution["execution_id"], timeout=10)["status"] == "completed"
+
+
+def test_a_queued_message_that_is_not_a_doorbell_to_run_now_leaves_no_new_execution_unrung(
+    env, idle_queue, service, start_worker, log_dir
+):
+    """Zart's queue also carries the callbacks of remote steps reported by a fleet without the integration, and
+    doorbells with a countdown, which their taker holds until their time: the worker that takes one of those
+    makes no look then, so a new execution is left only to a doorbell that is run as soon as it is taken."""
+    broker = idle_queue
+    broker.set(self_claim_marker("zart"), "1", ex=60)  # the queue's workers take ready executions themselves
+    app = doorbell_app(env.broker_url, "zart", env.database_url)
+    app.send_task(RESULT_TASK, kwargs={"token": "a dispatch"}, queue="zart")  # a fleet's callback
+    behind_callback: Any = service.schedule("r.steps", {"journal": str(log_dir / "one.journal"), "steps": 2})
+    assert broker.llen("zart") == 2  # it rang its own doorbell
+    assert Publisher(app).publish(ANY_READY, countdown=60)
+    behind_countdown: Any = service.schedule("r.steps", {"journal": str(log_dir / "two.journal"), "steps": 2})
+    assert broker.llen("zart") == 4
+    start_worker(concurrency=1, **NO_RESCUE)
+    for scheduled in (behind_callback, behind_countdown):
+        assert finished(service, scheduled.execution["execution_id"], timeout=10)["status"] == "completed"

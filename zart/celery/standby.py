@@ -71,7 +71,10 @@ return takers
 # task ('' when unknown). 'standby' (a worker will look for the execution, or ring its doorbell when it leaves:
 # the execution is recorded among the standby's takers until the standby would have lapsed, and a little
 # longer), 'queued' (a doorbell waits in the queue, and every kind of worker consuming the queue runs the task:
-# its taker looks), or 'ring'. A kind whose key lapsed (no worker of it said so lately) is forgotten.
+# its taker looks), or 'ring'. A kind whose key lapsed (no worker of it said so lately) is forgotten. ARGV[6]:
+# the doorbell's task name. The newest message, taken last, must be a doorbell to run at once: a remote step's
+# callback (also sent to zart's queue) or a doorbell with a countdown (held by its taker until its time) makes no
+# look when it is taken, and neither does anything else a team routes there.
 _TAKE = f"""{_NOW}
 if redis.call('EXISTS', KEYS[2]) == 0 then return 'ring' end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -83,7 +86,11 @@ if standing[1] then
     redis.call('EXPIRE', takers, math.ceil(tonumber(standing[2]) - now) + tonumber(ARGV[3]))
     return 'standby'
 end
-if redis.call('LLEN', KEYS[3]) == 0 then return 'ring' end
+local ok, newest = pcall(cjson.decode, redis.call('LINDEX', KEYS[3], 0) or '')
+if not ok or type(newest) ~= 'table' or type(newest.headers) ~= 'table' or newest.headers.task ~= ARGV[6]
+        or (newest.headers.eta ~= nil and newest.headers.eta ~= cjson.null) then
+    return 'ring'
+end
 if ARGV[5] ~= '' then
     for _, kind in ipairs(redis.call('SMEMBERS', KEYS[4])) do
         local tasks = ARGV[4] .. kind
@@ -354,15 +361,18 @@ def _lapses() -> _Lapses:
 def take(app: Celery, queue: str, marker: str, execution_id: str, task: str | None = None) -> str:
     """For a new, ready `execution_id` of `queue`: 'standby' (a running worker will take it, or ring its doorbell
     when it leaves), 'queued' (a doorbell waits in the queue) or 'ring'. Only when the queue's self-claim `marker`
-    says its workers look themselves. A queued doorbell counts only when every kind of worker consuming the queue
-    runs `task`: the look of a worker lacking it skips the execution, and nothing would ring for it (a rolling
-    deploy's older workers)."""
+    says its workers look themselves. A queued doorbell counts only when it is run as soon as it is taken (the
+    newest message in the queue; a callback or a countdown is not one) and every kind of worker consuming the
+    queue runs `task`: the look of a worker lacking it skips the execution, and nothing would ring for it (a
+    rolling deploy's older workers)."""
     scripts = _scripts_for(app)
     if scripts is None:
         return "ring"
+    from zart.celery.doorbell import RUN_TASK  # (doorbell imports this module)
+
     answer = scripts.take(
         keys=[standby_key(queue), marker, queue, kinds_key(queue)],
-        args=[execution_id, TAKERS_PREFIX, TAKERS_GRACE_SECONDS, kind_prefix(queue), task or ""],
+        args=[execution_id, TAKERS_PREFIX, TAKERS_GRACE_SECONDS, kind_prefix(queue), task or "", RUN_TASK],
     )
     return as_text(answer)
 
