@@ -60,9 +60,9 @@ class Publisher:
         or a doorbell waits in the queue, whose taker claims every ready execution of the queue (this one
         included, committed before; one under a limit is admitted or held by flow control as its doorbell would
         have it) before it goes back to its doorbells. A second doorbell would only cost a claim that takes
-        nothing. If that worker dies first, the sweeper re-publishes what is left, as for any lost message. A
-        queued doorbell is relied on only when every kind of worker on the queue runs `task` (a taker lacking
-        it, in a rolling deploy, would skip the execution and nothing would ring for it)."""
+        nothing. If that worker dies first, the sweeper re-publishes what is left, as for any lost message.
+        Neither is relied on unless every kind of worker on the queue runs `task` (a worker lacking it, in a
+        rolling deploy, would skip the execution and ring for it late or never)."""
         queue = (self._router.queue_for(execution_id) if self._router is not None else None) or str(
             self._app.conf.task_default_queue
         )

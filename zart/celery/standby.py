@@ -16,9 +16,9 @@ execution from an idle worker. A worker killed while standing by leaves its stan
 Redis: an execution that takes it meanwhile waits for the sweeper to ring it, as for a lost message.
 
 Each worker also says which tasks it runs, as its kind on each queue it consumes (a digest naming a set of
-tasks, renewed while it sweeps): a rolling deploy has two kinds on a queue. A new execution is left to a queued
-doorbell only when every kind runs its task, and a worker lacking a task hands its execution on to a running one
-that has it (see `pass_on`) instead of parking it for a worker that may already be idle.
+tasks, renewed while it sweeps): a rolling deploy has two kinds on a queue. A new execution takes a standby or
+is left to a queued doorbell only when every kind runs its task, and a worker lacking a task hands its execution
+on to a running one that has it (see `pass_on`) instead of parking it for a worker that may already be idle.
 Nothing here is ever the truth: Postgres is.
 """
 
@@ -68,15 +68,27 @@ return takers
 
 # KEYS: the queue's standbys, its self-claim marker, the queue, its kinds. ARGV: the execution, the prefix of a
 # standby's takers key, how long those outlive the standby, the prefix of the queue's kind keys, the execution's
-# task ('' when unknown). 'standby' (a worker will look for the execution, or ring its doorbell when it leaves:
-# the execution is recorded among the standby's takers until the standby would have lapsed, and a little
-# longer), 'queued' (a doorbell waits in the queue, and every kind of worker consuming the queue runs the task:
-# its taker looks), or 'ring'. A kind whose key lapsed (no worker of it said so lately) is forgotten. ARGV[6]:
+# task ('' when unknown). 'ring' at once unless every kind of worker consuming the queue runs the task: a worker
+# lacking it would stand by or take a queued doorbell, skip the execution in its looks, and ring for it late or
+# never (a kind whose key lapsed, no worker of it having said so lately, is forgotten). Then 'standby' (a worker
+# will look for the execution, or ring its doorbell when it leaves: the execution is recorded among the
+# standby's takers until the standby would have lapsed, and a little longer), 'queued' (a doorbell waits in the
+# queue: its taker looks), or 'ring'. ARGV[6]:
 # the doorbell's task name. The newest message, taken last, must be a doorbell to run at once: a remote step's
 # callback (also sent to zart's queue) or a doorbell with a countdown (held by its taker until its time) makes no
 # look when it is taken, and neither does anything else a team routes there.
 _TAKE = f"""{_NOW}
 if redis.call('EXISTS', KEYS[2]) == 0 then return 'ring' end
+if ARGV[5] ~= '' then
+    for _, kind in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+        local tasks = ARGV[4] .. kind
+        if redis.call('EXISTS', tasks) == 0 then
+            redis.call('SREM', KEYS[4], kind)
+        elseif redis.call('SISMEMBER', tasks, ARGV[5]) == 0 then
+            return 'ring'
+        end
+    end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local standing = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if standing[1] then
@@ -90,16 +102,6 @@ local ok, newest = pcall(cjson.decode, redis.call('LINDEX', KEYS[3], 0) or '')
 if not ok or type(newest) ~= 'table' or type(newest.headers) ~= 'table' or newest.headers.task ~= ARGV[6]
         or (newest.headers.eta ~= nil and newest.headers.eta ~= cjson.null) then
     return 'ring'
-end
-if ARGV[5] ~= '' then
-    for _, kind in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-        local tasks = ARGV[4] .. kind
-        if redis.call('EXISTS', tasks) == 0 then
-            redis.call('SREM', KEYS[4], kind)
-        elseif redis.call('SISMEMBER', tasks, ARGV[5]) == 0 then
-            return 'ring'
-        end
-    end
 end
 return 'queued'
 """
@@ -361,10 +363,10 @@ def _lapses() -> _Lapses:
 def take(app: Celery, queue: str, marker: str, execution_id: str, task: str | None = None) -> str:
     """For a new, ready `execution_id` of `queue`: 'standby' (a running worker will take it, or ring its doorbell
     when it leaves), 'queued' (a doorbell waits in the queue) or 'ring'. Only when the queue's self-claim `marker`
-    says its workers look themselves. A queued doorbell counts only when it is run as soon as it is taken (the
-    newest message in the queue; a callback or a countdown is not one) and every kind of worker consuming the
-    queue runs `task`: the look of a worker lacking it skips the execution, and nothing would ring for it (a
-    rolling deploy's older workers)."""
+    says its workers look themselves, and every kind of worker consuming the queue runs `task` (the look of a
+    worker lacking it skips the execution: a rolling deploy's older workers). A queued doorbell counts only
+    when it is run as soon as it is taken (the newest message in the queue; a callback or a countdown is not
+    one)."""
     scripts = _scripts_for(app)
     if scripts is None:
         return "ring"
