@@ -73,10 +73,9 @@ return takers
 # never (a kind whose key lapsed, no worker of it having said so lately, is forgotten). Then 'standby' (a worker
 # will look for the execution, or ring its doorbell when it leaves: the execution is recorded among the
 # standby's takers until the standby would have lapsed, and a little longer), 'queued' (a doorbell waits in the
-# queue: its taker looks), or 'ring'. ARGV[6]:
-# the doorbell's task name. The newest message, taken last, must be a doorbell to run at once: a remote step's
-# callback (also sent to zart's queue) or a doorbell with a countdown (held by its taker until its time) makes no
-# look when it is taken, and neither does anything else a team routes there.
+# queue: its taker looks), or 'ring'. ARGV[6], the doorbell's task name: the newest message, taken last, must be
+# a doorbell to run at once; a remote step's callback (also sent to zart's queue) or a doorbell with a countdown
+# (held by its taker until its time) makes no look when it is taken, and neither does anything else routed there.
 _TAKE = f"""{_NOW}
 if redis.call('EXISTS', KEYS[2]) == 0 then return 'ring' end
 if ARGV[5] ~= '' then
