@@ -244,7 +244,7 @@ class ZartService:
                     joined.conn, task, data, new_id, execution_id, idempotency_key, triggered_by, flow
                 )
             if scheduled.created:
-                joined.after_commit(lambda: self._after_insert(new_id, superseded, debounce))
+                joined.after_commit(lambda: self._after_insert(new_id, task, superseded, debounce))
             return scheduled
         with db.transaction(self.settings.database_url) as conn:
             scheduled, superseded = self._insert(
@@ -252,17 +252,17 @@ class ZartService:
             )
         if not scheduled.created:
             return scheduled
-        published = self._after_insert(new_id, superseded, debounce)
+        published = self._after_insert(new_id, task, superseded, debounce)
         return Scheduled(scheduled.execution, created=True, published=published)
 
-    def _after_insert(self, execution_id: str, superseded: list[str], debounce: float | None) -> bool:
+    def _after_insert(self, execution_id: str, task: str, superseded: list[str], debounce: float | None) -> bool:
         """After commit: the superseded executions' children are cancelled, woken parents rung, then the new one
         (whose doorbell may be left out when a worker will look for it anyway: see Publisher.ring_unless_queued)."""
         for older in superseded:
             self.cancel_descendants(older)
             self.publish(older)  # a cancelled one claims nothing; a parent its cancelled child woke runs on
         if debounce is None and self._publish_fn is None:
-            return self._publisher().ring_unless_queued(execution_id)
+            return self._publisher().ring_unless_queued(execution_id, task)
         return self.publish(execution_id, debounce)
 
     def _insert(

@@ -16,8 +16,9 @@ from tests.harness import poll
 from tests.integration.test_core import finished
 from tests.integration.test_flow import limit_running
 from tests.reliability.journal import audit
-from zart.celery.doorbell import self_claim_marker
-from zart.dispatch.broker import broker_marker
+from zart.celery.doorbell import Publisher, doorbell_app, self_claim_marker
+from zart.celery.standby import PASSED_ON_PREFIX, kind_digest, kind_key, kinds_key, pass_on, take
+from zart.dispatch.broker import BrokerProbe, broker_marker
 from zart.engine import runner
 from zart.errors import StoreUnavailable
 from zart.registry import Registry, default_registry
@@ -239,3 +240,39 @@ def test_a_new_execution_rings_no_doorbell_while_its_queue_holds_one_for_a_self_
         broker.delete(queue, self_claim_marker(queue))
         for execution_id in scheduled:
             client.cancel(execution_id)
+
+
+def test_a_queued_doorbell_is_relied_on_only_when_every_kind_of_worker_on_its_queue_runs_the_task(env, unique):
+    """A rolling deploy: an older worker lacking a new execution's task would take the queued doorbell and skip
+    the execution. Each worker announces the tasks it runs on its queues (its kind); a kind no worker renews
+    lapses. A worker lacking a task hands an execution of it on only while a worker with the task runs, and not
+    again for a while (two workers lacking it never toss it back and forth)."""
+    queue = unique("q")
+    app = doorbell_app(env.broker_url, queue, env.database_url)
+    broker = redis.Redis.from_url(env.broker_url)
+    marker = self_claim_marker(queue)
+    newer = BrokerProbe(app, (queue,), True, tasks=("t.a", "t.b"))
+    older = BrokerProbe(app, (queue,), True, tasks=("t.a",))
+    try:
+        assert Publisher(app).ring_queue(queue)  # a doorbell waits in the queue
+        newer.announce()
+        assert take(app, queue, marker, "e1", "t.b") == "queued"  # every kind runs it
+        older.announce()
+        assert take(app, queue, marker, "e2", "t.a") == "queued"
+        assert take(app, queue, marker, "e3", "t.b") == "ring"  # the older kind would skip it
+        assert take(app, queue, marker, "e4") == "queued"  # a client that does not say the task: as before
+        assert pass_on(app, queue, "t.b", "e3") is True
+        assert pass_on(app, queue, "t.b", "e3") is False
+        assert pass_on(app, queue, "t.c", "e5") is False  # no running worker has it: it waits, as before
+        broker.delete(kind_key(queue, kind_digest(["t.a"])))  # the older workers are gone: their kind lapsed
+        assert take(app, queue, marker, "e6", "t.b") == "queued"
+        assert not broker.sismember(kinds_key(queue), kind_digest(["t.a"]))
+        broker.delete(kind_key(queue, kind_digest(["t.a", "t.b"])))
+        assert pass_on(app, queue, "t.b", "e7") is False
+    finally:
+        newer.close()
+        older.close()
+        broker.delete(
+            queue, marker, kinds_key(queue), kind_key(queue, kind_digest(["t.a"])),
+            kind_key(queue, kind_digest(["t.a", "t.b"])), *(PASSED_ON_PREFIX + e for e in ("e3", "e5", "e7")),
+        )

@@ -54,18 +54,20 @@ class Publisher:
     def publish(self, execution_id: str, countdown: float | None = None) -> bool:
         return self.publish_many([execution_id], countdown)
 
-    def ring_unless_queued(self, execution_id: str) -> bool:
+    def ring_unless_queued(self, execution_id: str, task: str | None = None) -> bool:
         """The doorbell of a new, ready execution, left out when the queue's workers take ready executions
         themselves and one of them will look for it anyway: a running worker stands by (see zart.celery.standby),
         or a doorbell waits in the queue, whose taker claims every ready execution of the queue (this one
         included, committed before; one under a limit is admitted or held by flow control as its doorbell would
         have it) before it goes back to its doorbells. A second doorbell would only cost a claim that takes
-        nothing. If that worker dies first, the sweeper re-publishes what is left, as for any lost message."""
+        nothing. If that worker dies first, the sweeper re-publishes what is left, as for any lost message.
+        Neither is relied on unless every kind of worker on the queue runs `task` (a worker lacking it, in a
+        rolling deploy, would skip the execution and ring for it late or never)."""
         queue = (self._router.queue_for(execution_id) if self._router is not None else None) or str(
             self._app.conf.task_default_queue
         )
         try:
-            if standby.take(self._app, queue, self_claim_marker(queue), execution_id) != "ring":
+            if standby.take(self._app, queue, self_claim_marker(queue), execution_id, task) != "ring":
                 return True
         except Exception as exc:  # the broker is down: one attempt, as a publish makes, is enough
             log.warning("could not publish %s: %s", execution_id, exc)

@@ -14,11 +14,17 @@ lacks, in a rolling deploy) or had no time left to reach still goes to a worker 
 ZART_STANDBY_SECONDS: a longer run withdraws it (and rings for its takers), so a long run never keeps a new
 execution from an idle worker. A worker killed while standing by leaves its standby behind until it lapses in
 Redis: an execution that takes it meanwhile waits for the sweeper to ring it, as for a lost message.
+
+Each worker also says which tasks it runs, as its kind on each queue it consumes (a digest naming a set of
+tasks, renewed while it sweeps): a rolling deploy has two kinds on a queue. A new execution takes a standby or
+is left to a queued doorbell only when every kind runs its task, and a worker lacking a task hands its execution
+on to a running one that has it (see `pass_on`) instead of parking it for a worker that may already be idle.
 Nothing here is ever the truth: Postgres is.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 import logging
@@ -26,7 +32,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from celery import Celery
 
@@ -60,12 +66,28 @@ table.insert(takers, 1, all)
 return takers
 """
 
-# KEYS: the queue's standbys, its self-claim marker, the queue. ARGV: the execution, the prefix of a standby's
-# takers key, how long those outlive the standby. 'standby' (a worker will look for the execution, or ring its
-# doorbell when it leaves: the execution is recorded among the standby's takers until the standby would have
-# lapsed, and a little longer), 'queued' (a doorbell waits in the queue: its taker looks), or 'ring'.
+# KEYS: the queue's standbys, its self-claim marker, the queue, its kinds. ARGV: the execution, the prefix of a
+# standby's takers key, how long those outlive the standby, the prefix of the queue's kind keys, the execution's
+# task ('' when unknown). 'ring' at once unless every kind of worker consuming the queue runs the task: a worker
+# lacking it would stand by or take a queued doorbell, skip the execution in its looks, and ring for it late or
+# never (a kind whose key lapsed, no worker of it having said so lately, is forgotten). Then 'standby' (a worker
+# will look for the execution, or ring its doorbell when it leaves: the execution is recorded among the
+# standby's takers until the standby would have lapsed, and a little longer), 'queued' (a doorbell waits in the
+# queue: its taker looks), or 'ring'. ARGV[6], the doorbell's task name: the newest message, taken last, must be
+# a doorbell to run at once; a remote step's callback (also sent to zart's queue) or a doorbell with a countdown
+# (held by its taker until its time) makes no look when it is taken, and neither does anything else routed there.
 _TAKE = f"""{_NOW}
 if redis.call('EXISTS', KEYS[2]) == 0 then return 'ring' end
+if ARGV[5] ~= '' then
+    for _, kind in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+        local tasks = ARGV[4] .. kind
+        if redis.call('EXISTS', tasks) == 0 then
+            redis.call('SREM', KEYS[4], kind)
+        elseif redis.call('SISMEMBER', tasks, ARGV[5]) == 0 then
+            return 'ring'
+        end
+    end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local standing = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if standing[1] then
@@ -75,8 +97,25 @@ if standing[1] then
     redis.call('EXPIRE', takers, math.ceil(tonumber(standing[2]) - now) + tonumber(ARGV[3]))
     return 'standby'
 end
-if redis.call('LLEN', KEYS[3]) > 0 then return 'queued' end
-return 'ring'
+local ok, newest = pcall(cjson.decode, redis.call('LINDEX', KEYS[3], 0) or '')
+if not ok or type(newest) ~= 'table' or type(newest.headers) ~= 'table' or newest.headers.task ~= ARGV[6]
+        or (newest.headers.eta ~= nil and newest.headers.eta ~= cjson.null) then
+    return 'ring'
+end
+return 'queued'
+"""
+
+# KEYS: the queue's kinds, the execution's pass-on mark. ARGV: the prefix of the queue's kind keys, the task, how
+# long the mark lasts. 1 when a worker consuming the queue said lately that it runs the task and the execution
+# was not passed on within the mark's life (the mark is set), else 0.
+_PASS_ON = """
+for _, kind in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+    if redis.call('SISMEMBER', ARGV[1] .. kind, ARGV[2]) == 1 then
+        if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then return 1 end
+        return 0
+    end
+end
+return 0
 """
 
 
@@ -95,6 +134,32 @@ def takers_key(token: str) -> str:
     return TAKERS_PREFIX + token
 
 
+def kinds_key(queue: str) -> str:
+    """The kinds of worker consuming `queue`: a set of digests, each naming the set of tasks such a worker runs
+    (see `kind_key`). A rolling deploy has two kinds; a fleet running one version of the code, one."""
+    return f"zart:{queue}:kinds"
+
+
+def kind_prefix(queue: str) -> str:
+    return f"zart:{queue}:kind:"
+
+
+def kind_key(queue: str, digest: str) -> str:
+    """The tasks a kind of worker consuming `queue` runs; it lapses unless a worker of that kind renews it."""
+    return kind_prefix(queue) + digest
+
+
+def kind_digest(tasks: Iterable[str]) -> str:
+    """The name of a kind of worker: a digest of the tasks it runs."""
+    return hashlib.sha1("\n".join(sorted(set(tasks))).encode()).hexdigest()[:16]
+
+
+PASSED_ON_PREFIX = "zart:passed-on:"
+# how long an execution passed on by a worker lacking its task is not passed on again (another such worker then
+# gives it back to wait, as before): the shortest such wait, so it costs at most two claims per wait
+PASS_ON_SECONDS = 5
+
+
 class _Scripts:
     """One process's Redis client on the app's broker, with the scripts registered on it."""
 
@@ -105,6 +170,7 @@ class _Scripts:
         self.offer = client.register_script(_OFFER)
         self.withdraw = client.register_script(_WITHDRAW)
         self.take = client.register_script(_TAKE)
+        self.pass_on = client.register_script(_PASS_ON)
 
 
 _scripts: dict[tuple[int, int], _Scripts | None] = {}
@@ -293,14 +359,33 @@ def _lapses() -> _Lapses:
     return _lapse_threads[pid]
 
 
-def take(app: Celery, queue: str, marker: str, execution_id: str) -> str:
+def take(app: Celery, queue: str, marker: str, execution_id: str, task: str | None = None) -> str:
     """For a new, ready `execution_id` of `queue`: 'standby' (a running worker will take it, or ring its doorbell
     when it leaves), 'queued' (a doorbell waits in the queue) or 'ring'. Only when the queue's self-claim `marker`
-    says its workers look themselves."""
+    says its workers look themselves, and every kind of worker consuming the queue runs `task` (the look of a
+    worker lacking it skips the execution: a rolling deploy's older workers). A queued doorbell counts only
+    when it is run as soon as it is taken (the newest message in the queue; a callback or a countdown is not
+    one)."""
     scripts = _scripts_for(app)
     if scripts is None:
         return "ring"
+    from zart.celery.doorbell import RUN_TASK  # (doorbell imports this module)
+
     answer = scripts.take(
-        keys=[standby_key(queue), marker, queue], args=[execution_id, TAKERS_PREFIX, TAKERS_GRACE_SECONDS]
+        keys=[standby_key(queue), marker, queue, kinds_key(queue)],
+        args=[execution_id, TAKERS_PREFIX, TAKERS_GRACE_SECONDS, kind_prefix(queue), task or "", RUN_TASK],
     )
     return as_text(answer)
+
+
+def pass_on(app: Celery, queue: str, task: str, execution_id: str) -> bool:
+    """Whether a worker that lacks `task` should hand `execution_id` back as ready and ring its doorbell again:
+    a worker consuming `queue` said lately that it runs the task, and the execution was not passed on in the
+    last PASS_ON_SECONDS (so two workers lacking it never toss it back and forth). False on another broker."""
+    scripts = _scripts_for(app)
+    if scripts is None:
+        return False
+    answer = scripts.pass_on(
+        keys=[kinds_key(queue), PASSED_ON_PREFIX + execution_id], args=[kind_prefix(queue), task, PASS_ON_SECONDS]
+    )
+    return bool(int(answer))

@@ -13,7 +13,7 @@ from typing import Any
 from celery import Celery
 
 from zart.celery.doorbell import self_claim_marker
-from zart.celery.standby import as_text, standby_key
+from zart.celery.standby import as_text, kind_digest, kind_key, kinds_key, standby_key
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,12 @@ class BrokerProbe:
     """
 
     def __init__(
-        self, app: Celery, queues: tuple[str, ...] = (), self_claim: bool = False, announce_seconds: float = 10.0
+        self,
+        app: Celery,
+        queues: tuple[str, ...] = (),
+        self_claim: bool = False,
+        announce_seconds: float = 10.0,
+        tasks: tuple[str, ...] = (),
     ) -> None:
         self._app = app
         self._queue: str = app.conf.task_default_queue
@@ -70,6 +75,8 @@ class BrokerProbe:
         self._queues = queues
         self._self_claim = self_claim
         self._announce_seconds = max(int(announce_seconds), 1)
+        self._tasks = tuple(sorted(set(tasks)))  # what this worker runs: announced as its kind on its queues
+        self._kind = kind_digest(self._tasks)
 
     @property
     def queue(self) -> str:
@@ -163,7 +170,11 @@ class BrokerProbe:
         """Renew this worker's self-claim markers (they lapse soon after it stops sweeping), or remove them from
         its queues when it does not take ready executions itself (a fleet of both kinds leaves the doorbells
         on), and say whether the default queue's workers take ready executions themselves; with `read`, also
-        that key's value, in the same round trip. (False, None) on a broker other than Redis."""
+        that key's value, in the same round trip. (False, None) on a broker other than Redis.
+
+        It also renews this worker's kind on its queues (the tasks it runs; see zart.celery.standby.kinds_key):
+        a new execution is then left to a queued doorbell only if whoever takes it runs its task, and a worker
+        lacking a task hands an execution on to a running worker that has it."""
         if self._connection.transport.driver_type != "redis":
             return False, None
         client = channel.client
@@ -173,11 +184,38 @@ class BrokerProbe:
                     pipe.set(self_claim_marker(queue), "1", ex=self._announce_seconds)
                 else:
                     pipe.delete(self_claim_marker(queue))
+            self._renew_kind(pipe)
+            exists_at = len(pipe)
             pipe.exists(self_claim_marker(self._queue))
             if read is not None:
                 pipe.get(read)
             replies = pipe.execute()
-        return bool(replies[len(self._queues)]), replies[-1] if read is not None else None
+        return bool(replies[exists_at]), replies[-1] if read is not None else None
+
+    def announce_kind(self) -> None:
+        """Say at once which tasks this worker runs (each wake renews it with the markers): a worker starting
+        does so before it wakes the executions waiting for its tasks, so a worker lacking one that takes such
+        a doorbell hands it on to this one."""
+        try:
+            channel = self._channel()
+            if self._connection.transport.driver_type != "redis":
+                return
+            with channel.client.pipeline(transaction=False) as pipe:
+                self._renew_kind(pipe)
+                pipe.execute()
+        except Exception as exc:  # the first wake renews it
+            log.info("broker unreachable from the sweeper: %s", exc)
+            self.close()
+
+    def _renew_kind(self, pipe: Any) -> None:
+        """Queue the commands that renew this worker's kind on each of its queues (see kinds_key)."""
+        if not self._tasks:
+            return
+        for queue in self._queues:
+            pipe.sadd(kind_key(queue, self._kind), *self._tasks)
+            pipe.expire(kind_key(queue, self._kind), self._announce_seconds)
+            pipe.sadd(kinds_key(queue), self._kind)
+            pipe.expire(kinds_key(queue), self._announce_seconds)
 
     def _forgotten_before(self, channel: Any, now: datetime) -> datetime | None:
         if self._connection.transport.driver_type != "redis":

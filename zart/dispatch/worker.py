@@ -21,7 +21,7 @@ from zart.celery.calls import configure_home
 from zart.celery.doorbell import BROKER_SOCKET_TIMEOUT, RUN_TASK, Publisher
 from zart.celery.recorder import register_fallback_tasks
 from zart.celery.routing import QueueRouter
-from zart.celery.standby import Standby
+from zart.celery.standby import Standby, pass_on
 from zart.config import Settings, is_pooled
 from zart.dispatch.broker import BrokerProbe
 from zart.dispatch.budget import budget_for
@@ -79,6 +79,7 @@ def create_celery_app(settings: Settings, main: str = "zart") -> Celery:
         worker_name=socket.gethostname(),
         max_recoveries=settings.max_recoveries,
         workflow_modules=settings.imports,
+        pass_on=functools.partial(_pass_on, app, settings.queue),
     )
     publisher = Publisher(app)
     selection: list[ReadySelection] = []
@@ -109,9 +110,8 @@ def ready_selection(
     (`-Q`, selected before the pool forks, so a child sees the same). Executions with no queue of their own
     are routed to the deployment's default queue (ZART_QUEUE)."""
     queues = tuple(sorted(app.amqp.queues.consume_from))
-    tasks = (*sorted(task.name for task in default_registry.tasks()), CHILD_FUNCTION_TASK)
     return ReadySelection(
-        tasks=tasks,
+        tasks=own_tasks(),
         queues=queues,
         default_queue=default_queue in queues,
         stand_by=functools.partial(
@@ -126,6 +126,16 @@ def ready_selection(
         if standby_seconds > 0
         else None,
     )
+
+
+def own_tasks() -> tuple[str, ...]:
+    """The tasks this process runs (once its workflow modules are imported)."""
+    return (*sorted(task.name for task in default_registry.tasks()), CHILD_FUNCTION_TASK)
+
+
+def _pass_on(app: Celery, default_queue: str, queue: str | None, task: str, execution_id: str) -> bool:
+    """See zart.celery.standby.pass_on; an execution with no queue of its own is on the default queue."""
+    return pass_on(app, queue or default_queue, task, execution_id)
 
 
 def _pending_among(database_url: str, execution_ids: list[str]) -> list[str]:
@@ -209,6 +219,17 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
             return
         fields_on_root_handlers()
         import_modules((BUILT_IN_WORKFLOWS, *settings.imports))
+        queues = tuple(sorted(app.amqp.queues.consume_from))
+        probe = BrokerProbe(
+            app,
+            queues,
+            settings.self_claim,
+            announce_seconds=max(10.0, 3 * settings.sweep_interval),
+            tasks=own_tasks(),
+        )
+        # the tasks it runs are announced before its start-up wakes the executions waiting for them: a worker
+        # lacking one that takes such a doorbell then hands it on to this one (see zart.celery.standby.pass_on)
+        probe.announce_kind()
         pending_start = None
         try:
             start_up(settings)
@@ -216,8 +237,6 @@ def _connect_worker_signals(app: Celery, settings: Settings, publisher: Publishe
             log.warning("could not record this worker's tasks; its sweeper tries again every %ss",
                         settings.sweep_interval, exc_info=True)
             pending_start = functools.partial(start_up, settings)
-        queues = tuple(sorted(app.amqp.queues.consume_from))
-        probe = BrokerProbe(app, queues, settings.self_claim, announce_seconds=max(10.0, 3 * settings.sweep_interval))
         sweeper = Sweeper(settings, publisher, probe, pending_start)
         sweeper.start()
         state["sweeper"] = sweeper

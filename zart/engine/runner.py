@@ -64,6 +64,10 @@ class RunnerConfig:
     max_recoveries: int = 5
     # modules a function child may name (ZART_IMPORTS); nothing else is ever resolved or imported
     workflow_modules: tuple[str, ...] = ()
+    # (queue or None for the default one, task, execution id) -> whether a worker lacking the task should hand the
+    # execution back as ready and ring it again, rather than leave it waiting for a worker with the task: one
+    # with it is running (see zart.celery.standby.pass_on)
+    pass_on: Callable[[str | None, str, str], bool] | None = None
 
 
 class Standby(Protocol):
@@ -390,6 +394,10 @@ class _ClaimedRun:
             return self._finish("failed", None, error_json(exhausted(self.config.max_recoveries)))
         task = _resolve_task(self.claimed, registry, self.config.workflow_modules)
         if task is None:
+            if self._pass_on():
+                log.info("task %r is not registered in this worker; %s goes to one that has it",
+                         self.claimed["task"], self.execution_id)
+                return "passed-on"
             log.warning(
                 "task %r is not registered in this worker; releasing %s", self.claimed["task"], self.execution_id
             )
@@ -449,6 +457,30 @@ class _ClaimedRun:
         self._release(attempt + 1, delay)
         self.publish(self.execution_id, delay if delay <= self.config.short_wait_hint else None)
         return "retrying"
+
+    def _pass_on(self) -> bool:
+        """Give an execution whose task this worker lacks back as ready, and ring its doorbell again, when a
+        running worker of its queue has the task (a rolling deploy: the doorbell reached an older worker while a
+        newer one was idle). Parking it to wait out a back-off would keep it from that worker for seconds. At
+        most once in a while per execution, so workers lacking it never toss it back and forth; a function
+        child is never passed on (which functions a worker may run is not announced)."""
+        task = self.claimed["task"]
+        if self.config.pass_on is None or task == CHILD_FUNCTION_TASK:
+            return False
+        queue = executions.queue_of(self.conn, self.execution_id)
+        try:
+            if not self.config.pass_on(queue, task, self.execution_id):
+                return False
+        except Exception as exc:  # the broker cannot say: wait for a worker with the task, as without it
+            log.info("could not ask the broker which workers run %r: %s", task, exc)
+            return False
+        if not executions.park(
+            self.conn, self.execution_id, self.token, wake_at=None, waiting_for=None,
+            attempt=self.claimed["attempt"], status="pending",
+        ):
+            return True  # the lease was lost: its new owner has it
+        self.publish(self.execution_id, None)
+        return True
 
     def _wait_for_a_worker_with_the_task(self) -> None:
         """Give the execution back to wait for a worker that registers its task (one starting wakes it)."""
