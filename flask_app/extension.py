@@ -29,6 +29,8 @@ class ZartExtension:
     ui_prefix: str
     ui_sessions: SessionCodec  # signs the dashboard's session cookies
     public_docs: bool = False
+    # host names answered without tokens (flask_app.hosts); None: no check (a host app that mounts zart)
+    allowed_hosts: frozenset[str] | None = None
 
 
 def current_zart() -> ZartExtension:

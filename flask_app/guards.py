@@ -16,6 +16,7 @@ from flask_app.auth import Forbidden, check_request, enforce_scope, presented_to
 from flask_app.errors import register_error_handlers
 from flask_app.extension import current_zart
 from flask_app.headers import add_security_headers
+from flask_app.hosts import check_host
 
 B = TypeVar("B", bound=Blueprint)
 
@@ -61,7 +62,9 @@ def _authenticate_docs() -> None:
 
 
 def protected(blueprint: B) -> B:
-    """Bearer token (when configured) and its scope, no change from another site's page, then the body limit."""
+    """An allowed host or a bearer token (when configured) and its scope, no change from another site's page, then
+    the body limit."""
+    blueprint.before_request(check_host)
     blueprint.before_request(_authenticate)
     blueprint.before_request(_refuse_cross_site)
     blueprint.before_request(enforce_scope)
@@ -79,7 +82,8 @@ def public(blueprint: B) -> B:
 
 
 def documentation(blueprint: B) -> B:
-    """The OpenAPI document and Swagger UI: public unless the app says otherwise."""
+    """The OpenAPI document and Swagger UI: public unless the app says otherwise (an allowed host, without tokens)."""
+    blueprint.before_request(check_host)
     blueprint.before_request(_authenticate_docs)
     blueprint.after_request(add_security_headers)
     register_error_handlers(blueprint)

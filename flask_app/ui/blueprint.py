@@ -11,6 +11,7 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from werkzeug.exceptions import Forbidden, HTTPException
 
 from flask_app.extension import current_zart
+from flask_app.hosts import check_host
 from flask_app.ui import format as fmt
 from flask_app.ui import nav
 from flask_app.ui.access import Reader
@@ -80,6 +81,9 @@ def _load_session() -> Response | None:
             return redirect(url_for("zart_ui.sign_in", next=asked))  # type: ignore[return-value]
         raise Forbidden("Sign in first.")
     return None
+
+
+blp.before_request(check_host)  # after the session is loaded: the refusal's page is rendered with it
 
 
 @blp.after_request
