@@ -91,6 +91,7 @@ def init_zart(
         ui_sessions=SessionCodec(tokens, f"{settings.database_url}\0{settings.broker_url}"),
         public_docs=settings.public_docs if public_docs is None else public_docs,
         allowed_hosts=_allowed(allowed_hosts, settings.allowed_hosts),
+        database_timeout=settings.api_database_timeout,
     )
     app.extensions[EXTENSION_KEY] = extension
     for blueprint in (executions.blp, events.blp, catalog.blp, schedules.blp):

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from werkzeug.exceptions import Forbidden, HTTPException
 
 from flask_app.extension import current_zart
+from flask_app.guards import bound_database_waits, end_database_bound
 from flask_app.hosts import check_host
 from flask_app.ui import format as fmt
 from flask_app.ui import nav
@@ -59,6 +60,10 @@ def start_session(session: Session) -> None:
     """Replace the session (sign-in, sign-out); the cookie is written on the way out."""
     g.zart_ui_session = session
     g.zart_ui_new_cookie = True
+
+
+blp.before_request(bound_database_waits)
+blp.teardown_request(end_database_bound)
 
 
 @blp.before_request
