@@ -9,7 +9,8 @@ connection it checks out of a zart pool is watched, and one still out when its t
 down. The statement waiting on it then fails as on a lost connection (StoreUnavailable: the API's 503), and the
 pool replaces the connection.
 
-Workers and the CLI open no scope, and nothing of theirs is watched.
+`watching` bounds one call on a connection no pool hands out: the LISTEN connection's check that it is alive.
+Otherwise workers and the CLI open no scope, and nothing of theirs is watched.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,19 +66,34 @@ def cut_in_this_scope() -> float | None:
 
 
 def arm(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-    """Pool checkout: watch the connection if a scope is open. Its socket is duplicated, so that the watcher
-    shuts down this very socket even if libpq has closed (and the process reused) its descriptor since."""
+    """Pool checkout: watch the connection if a scope is open."""
     scope = _current.get()
-    if scope is None:
-        return
+    if scope is not None:
+        _watch_connection(dbapi_connection, record, scope)
+
+
+@contextlib.contextmanager
+def watching(connection: Any, seconds: float) -> Iterator[None]:
+    """Watch one connection that no pool hands out (the LISTEN connection's check) for `seconds`."""
+    key = object()
+    _watch_connection(connection, key, Scope(seconds))
     try:
-        fd = os.dup(dbapi_connection.fileno())
-    except Exception:  # a connection closed on our side: its ping fails and the pool replaces it, unwatched
+        yield
+    finally:
+        disarm(connection, key)
+
+
+def _watch_connection(connection: Any, key: object, scope: Scope) -> None:
+    """Watch `connection` under `key` until the scope's time is up. Its socket is duplicated, so that the watcher
+    shuts down this very socket even if libpq has closed (and the process reused) its descriptor since."""
+    try:
+        fd = os.dup(connection.fileno())
+    except Exception:  # a connection closed on our side: its next use fails at once, unwatched
         return
     watch = _Watch(time.monotonic() + scope.seconds, fd, scope)
     with _condition:
-        previous = _watched.pop(id(record), None)
-        _watched[id(record)] = watch
+        previous = _watched.pop(id(key), None)
+        _watched[id(key)] = watch
         _start_watcher()
         if watch.until < _wakes_at:
             _condition.notify()
