@@ -29,6 +29,10 @@ class ZartExtension:
     ui_prefix: str
     ui_sessions: SessionCodec  # signs the dashboard's session cookies
     public_docs: bool = False
+    # host names answered without tokens (flask_app.hosts); None: no check (a host app that mounts zart)
+    allowed_hosts: frozenset[str] | None = None
+    # seconds a request may wait on one database connection (zart.store.deadline); 0: no bound
+    database_timeout: float = 0.0
 
 
 def current_zart() -> ZartExtension:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask
@@ -13,6 +14,7 @@ from flask_app.auth import SCHEME_NAME, SECURITY_SCHEME, encode_tokens
 from flask_app.errors import register_error_handlers
 from flask_app.extension import EXTENSION_KEY, ZartExtension
 from flask_app.headers import add_security_headers
+from flask_app.hosts import LOOPBACK, allowed_names
 from flask_app.metrics import init_metrics
 from flask_app.tracing import init_tracing
 from flask_app.ui import mount as dashboard
@@ -45,6 +47,7 @@ def init_zart(
     max_waiters: int | None = None,
     public_docs: bool | None = None,
     service: ZartService | None = None,
+    allowed_hosts: Iterable[str] | None = None,
 ) -> ZartExtension:
     """Mount zart's blueprints on `app`: the API and the dashboard under their prefixes, probes, metrics and
     docs at the root.
@@ -52,6 +55,9 @@ def init_zart(
     Error handling is attached to zart's own blueprints only, so the host app keeps its handlers.
     `max_waiters` caps concurrent /wait long-polls (keep it below the WSGI server's thread count).
     `public_docs` (default: ZART_PUBLIC_DOCS) serves /openapi.json and /docs without a token when tokens are set.
+    `allowed_hosts` (default: ZART_ALLOWED_HOSTS) are the only `Host` names zart's routes answer without tokens; when
+    neither is given they answer any, as the host app does: its own host handling (Flask's TRUSTED_HOSTS, a proxy)
+    applies to them.
     """
     if EXTENSION_KEY in app.extensions:  # a second mount would half-replace the first before failing
         raise ConfigurationError("init_zart was already called on this app: zart is mounted once per app")
@@ -84,6 +90,8 @@ def init_zart(
         ui_prefix=ui_at,
         ui_sessions=SessionCodec(tokens, f"{settings.database_url}\0{settings.broker_url}"),
         public_docs=settings.public_docs if public_docs is None else public_docs,
+        allowed_hosts=_allowed(allowed_hosts, settings.allowed_hosts),
+        database_timeout=settings.api_database_timeout,
     )
     app.extensions[EXTENSION_KEY] = extension
     for blueprint in (executions.blp, events.blp, catalog.blp, schedules.blp):
@@ -98,6 +106,12 @@ def init_zart(
     return extension
 
 
+def _allowed(*choices: Iterable[str] | None) -> frozenset[str] | None:
+    """The first host list given, normalised; None when none is."""
+    chosen = next((choice for choice in choices if choice is not None), None)
+    return None if chosen is None else allowed_names(chosen)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -106,8 +120,14 @@ def create_app(
     ui_prefix: str | None = None,
     max_waiters: int | None = None,
     public_docs: bool | None = None,
+    allowed_hosts: Iterable[str] | None = None,
 ) -> Flask:
-    """zart's own app: everything `init_zart` mounts, plus the error shape for unmatched URLs and methods."""
+    """zart's own app: everything `init_zart` mounts, plus the error shape for unmatched URLs and methods.
+
+    Without tokens it answers only the `Host` names `allowed_hosts`, else ZART_ALLOWED_HOSTS, else the loopback
+    names (`zart server` adds the address it is bound to).
+    """
+    settings = settings or load_settings()
     app = Flask("zart", static_folder=None)
     app.url_map.merge_slashes = False  # `//` is a 404 in the error shape, not an HTML redirect page
     if isinstance(app.json, DefaultJSONProvider):
@@ -120,6 +140,7 @@ def create_app(
         ui_prefix=ui_prefix,
         max_waiters=max_waiters,
         public_docs=public_docs,
+        allowed_hosts=_allowed(allowed_hosts, settings.allowed_hosts, LOOPBACK),
     )
     register_error_handlers(app)
     app.after_request(add_security_headers)  # unmatched URLs and methods too

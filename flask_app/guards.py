@@ -9,13 +9,15 @@ from __future__ import annotations
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Request, request
+from flask import Blueprint, Request, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from flask_app.auth import Forbidden, check_request, enforce_scope, presented_token
 from flask_app.errors import register_error_handlers
 from flask_app.extension import current_zart
 from flask_app.headers import add_security_headers
+from flask_app.hosts import check_host
+from zart.store import deadline
 
 B = TypeVar("B", bound=Blueprint)
 
@@ -55,13 +57,36 @@ def _refuse_cross_site() -> None:
         raise Forbidden("A browser's request from another site may change nothing here; send a bearer token.")
 
 
+def bound_database_waits() -> None:
+    """A database that stopped answering (frozen, partitioned) fails the request with a 503 after
+    ZART_API_DATABASE_TIMEOUT instead of holding its thread forever: psycopg has no read timeout of its own."""
+    seconds = current_zart().database_timeout
+    if seconds > 0:
+        g.zart_database_deadline = deadline.enter(seconds)
+
+
+def end_database_bound(_error: BaseException | None = None) -> None:
+    token = g.pop("zart_database_deadline", None)
+    if token is not None:
+        deadline.leave(token)
+
+
+def _bounded(blueprint: B) -> B:
+    blueprint.before_request(bound_database_waits)
+    blueprint.teardown_request(end_database_bound)
+    return blueprint
+
+
 def _authenticate_docs() -> None:
     if not current_zart().public_docs:
         _authenticate()
 
 
 def protected(blueprint: B) -> B:
-    """Bearer token (when configured) and its scope, no change from another site's page, then the body limit."""
+    """An allowed host or a bearer token (when configured) and its scope, no change from another site's page, then
+    the body limit."""
+    _bounded(blueprint)
+    blueprint.before_request(check_host)
     blueprint.before_request(_authenticate)
     blueprint.before_request(_refuse_cross_site)
     blueprint.before_request(enforce_scope)
@@ -73,13 +98,15 @@ def protected(blueprint: B) -> B:
 
 def public(blueprint: B) -> B:
     """Probes: never authenticated, never read a body."""
+    _bounded(blueprint)
     blueprint.after_request(add_security_headers)
     register_error_handlers(blueprint)
     return blueprint
 
 
 def documentation(blueprint: B) -> B:
-    """The OpenAPI document and Swagger UI: public unless the app says otherwise."""
+    """The OpenAPI document and Swagger UI: public unless the app says otherwise (an allowed host, without tokens)."""
+    blueprint.before_request(check_host)
     blueprint.before_request(_authenticate_docs)
     blueprint.after_request(add_security_headers)
     register_error_handlers(blueprint)

@@ -147,6 +147,10 @@ class Settings:
     api_tokens: tuple[str, ...] = ()
     # with tokens set, /openapi.json and /docs need one too, unless this says they may be read without
     public_docs: bool = False
+    # host names a token-less API answers to (ZART_ALLOWED_HOSTS); None: zart's defaults (see flask_app.hosts)
+    allowed_hosts: tuple[str, ...] | None = None
+    # seconds an API request may wait on one database connection before it is cut (503); 0: no bound
+    api_database_timeout: float = 30.0
     api_prefix: str = "/api/v1"
     admin_prefix: str = "/zart/admin/v1"
     ui_prefix: str = "/ui"
@@ -251,6 +255,8 @@ def load_settings(
         remote_hold=_non_negative("ZART_REMOTE_HOLD", number("ZART_REMOTE_HOLD", 2.0)),
         api_tokens=_split_list(env.get("ZART_API_TOKENS")),
         public_docs=(env.get("ZART_PUBLIC_DOCS") or "").strip().lower() in ("1", "true", "yes", "on"),
+        allowed_hosts=_split_list(env.get("ZART_ALLOWED_HOSTS")) or None,
+        api_database_timeout=_non_negative("ZART_API_DATABASE_TIMEOUT", number("ZART_API_DATABASE_TIMEOUT", 30.0)),
         api_prefix=env.get("ZART_API_PREFIX") or "/api/v1",
         admin_prefix=env.get("ZART_ADMIN_PREFIX") or "/zart/admin/v1",
         ui_prefix=env.get("ZART_UI_PREFIX") or "/ui",

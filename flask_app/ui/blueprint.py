@@ -11,6 +11,8 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from werkzeug.exceptions import Forbidden, HTTPException
 
 from flask_app.extension import current_zart
+from flask_app.guards import bound_database_waits, end_database_bound
+from flask_app.hosts import check_host
 from flask_app.ui import format as fmt
 from flask_app.ui import nav
 from flask_app.ui.access import Reader
@@ -60,6 +62,10 @@ def start_session(session: Session) -> None:
     g.zart_ui_new_cookie = True
 
 
+blp.before_request(bound_database_waits)
+blp.teardown_request(end_database_bound)
+
+
 @blp.before_request
 def _load_session() -> Response | None:
     tokens = current_zart().tokens
@@ -80,6 +86,9 @@ def _load_session() -> Response | None:
             return redirect(url_for("zart_ui.sign_in", next=asked))  # type: ignore[return-value]
         raise Forbidden("Sign in first.")
     return None
+
+
+blp.before_request(check_host)  # after the session is loaded: the refusal's page is rendered with it
 
 
 @blp.after_request

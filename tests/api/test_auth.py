@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 
-from flask_app import create_app
+from flask_app import create_app, init_zart
 from tests.api.conftest import API, assert_error
 
 TOKENS = "old-token,new-token"
@@ -88,6 +89,56 @@ def test_the_spec_requires_the_bearer_scheme_when_tokens_are_set(secured, client
 def test_without_tokens_nothing_needs_one(client):
     assert client.get(f"{API}/stats").status_code == 200
     assert client.get("/metrics").status_code == 200
+
+
+REBOUND = {"base_url": "http://attacker.example:7700"}  # a page whose name now resolves to 127.0.0.1
+
+
+def test_without_tokens_a_rebinding_page_can_neither_read_nor_act(client, service):
+    """DNS rebinding: a page on another domain that resolves to 127.0.0.1 once loaded is same-origin to the
+    browser, so neither Sec-Fetch-Site nor Origin tells; only the name it sends in `Host` does."""
+    before = service.stats()
+    body = '{"task": "t.typed", "data": {"amount": 1}}'
+    same_origin = {"Sec-Fetch-Site": "same-origin", "Origin": "http://attacker.example:7700"}
+    reads = [f"{API}/stats", f"{API}/executions", "/metrics", "/openapi.json"]
+    for method, url in [*(("get", url) for url in reads), ("post", f"{API}/executions")]:
+        response = getattr(client, method)(url, data=body, headers=same_origin, **REBOUND)
+        error = assert_error(response, 403, "forbidden")
+        assert "ZART_ALLOWED_HOSTS" in error["message"]
+    page = client.get("/ui/", **REBOUND)
+    assert page.status_code == 403 and "ZART_ALLOWED_HOSTS" in page.text
+    assert service.stats() == before
+    # the probes stay open to whatever name an orchestrator uses
+    assert client.get("/healthz", **REBOUND).status_code == 200
+
+    for name in ("localhost", "LOCALHOST.", "127.0.0.1:7700", "[::1]:7700"):
+        assert client.get(f"{API}/stats", base_url=f"http://{name}").status_code == 200, name
+
+
+def test_the_allowed_host_names_are_configurable_and_tokens_turn_the_check_off(env):
+    named = create_app(settings=env.settings(ZART_ALLOWED_HOSTS="zart.internal, ::1")).test_client()
+    assert named.get(f"{API}/stats", base_url="http://zart.internal:7700").status_code == 200
+    assert named.get(f"{API}/stats", base_url="http://[::1]:7700").status_code == 200
+    assert_error(named.get(f"{API}/stats"), 403, "forbidden")  # the list replaces the default one
+    anyone = create_app(settings=env.settings(ZART_ALLOWED_HOSTS="*")).test_client()
+    assert anyone.get(f"{API}/stats", **REBOUND).status_code == 200
+    secured = create_app(settings=env.settings(ZART_API_TOKENS=TOKENS)).test_client()
+    assert secured.get(f"{API}/stats", headers=bearer("old-token"), **REBOUND).status_code == 200
+
+
+def test_a_host_app_keeps_its_own_host_handling_unless_zart_is_given_names(env):
+    """Mounted in a team's app, zart's routes answer whatever names the app does (its TRUSTED_HOSTS, its proxy):
+    a default list would refuse the app's own domain. Names given to init_zart (or ZART_ALLOWED_HOSTS) apply."""
+    host = Flask("host")
+    init_zart(host, env.settings())
+    assert host.test_client().get(f"{API}/stats", base_url="http://app.example").status_code == 200
+    guarded = Flask("guarded")
+    init_zart(guarded, env.settings(), allowed_hosts=["app.example"])
+    assert guarded.test_client().get(f"{API}/stats", base_url="http://app.example").status_code == 200
+    assert_error(guarded.test_client().get(f"{API}/stats", **REBOUND), 403, "forbidden")
+    configured = Flask("configured")
+    init_zart(configured, env.settings(ZART_ALLOWED_HOSTS="app.example"))
+    assert_error(configured.test_client().get(f"{API}/stats", **REBOUND), 403, "forbidden")
 
 
 def test_without_tokens_a_page_of_another_site_changes_nothing_through_a_browser(client, service):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import statistics
 import threading
@@ -133,3 +135,48 @@ def test_a_waiter_whose_client_hangs_up_lets_go_of_its_thread(live, service, api
     connection.close()
     poll(lambda: slots.in_flight == 0, 10, what="the abandoned long-poll to let go")
     assert service.status(execution_id)["status"] == "waiting"  # the execution itself is untouched
+
+
+def test_a_wait_hears_a_finish_soon_after_the_listening_connection_went_silent(env, unique, postgres):
+    """A LISTEN connection that dies without a word (a NAT or load balancer dropping an idle connection, a
+    failover): the listener kept waiting on it for notifications that never came, so each /wait learnt of a finish
+    only from its half-minute re-read. Here its backend is stopped, which silences it the same way."""
+    from sqlalchemy import text
+
+    from zart.registry import Registry
+    from zart.service import ZartService
+    from zart.store import db, notifications
+
+    with db.autocommit(env.database_url) as conn:
+        began = conn.execute(text("SELECT now()")).scalar_one()
+    url = f"{env.database_url}?connect_timeout=4"  # a listener of its own, not shared with the other tests
+    settings = env.settings(DATABASE_URL=url)
+    client = create_app(settings=settings).test_client()
+    silent = ZartService(settings, publish=lambda _id: True, registry=Registry())  # no worker takes it
+    execution_id = unique("silenced")
+    silent.schedule("t.event", {"journal": "unused"}, execution_id=execution_id)
+    assert client.get(f"{API}/executions/{execution_id}/wait?timeout=0").status_code == 202  # now listening
+    with db.autocommit(env.database_url) as conn:
+        listener = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND backend_start >= :began"),
+            {"began": began},
+        ).scalar_one()
+    answers: list[Any] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(client.get(f"{API}/executions/{execution_id}/wait?timeout=60")), daemon=True
+    )
+    os.kill(listener, signal.SIGSTOP)
+    try:
+        waiting.start()
+        poll(lambda: notifications.for_url(settings.libpq_url).waiter_count() == 1, 10, what="the waiter")
+        started = time.monotonic()
+        silent.cancel(execution_id)
+        waiting.join(60)
+        heard_after = time.monotonic() - started
+    finally:
+        os.kill(listener, signal.SIGCONT)
+    assert answers and answers[0].status_code == 200, answers
+    assert answers[0].get_json()["status"] == "cancelled"
+    # a re-read alone comes 22 to 38 s later; a listener that checks its silent connection hears it sooner
+    assert heard_after < 18, heard_after
+    print(f"\nthe wait heard the finish after {heard_after:.1f}s")

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+from typing import Any
+
 import psycopg
 
 from flask_app import create_app
 from tests.api.conftest import API, assert_error, schedule
+from tests.harness import poll
 from zart.localservices import free_port
 
 
@@ -120,3 +127,37 @@ def test_api_routes_report_every_pooled_connection_in_use_as_503(env):
         for conn in held:
             conn.close()
     assert client.get(f"{API}/stats").status_code == 200
+
+
+def test_a_frozen_database_fails_api_requests_within_the_bound_instead_of_hanging(env, postgres):
+    """A database that stops answering without closing its connections (a stopped process or VM, a partition)
+    held an API request forever: psycopg has no read timeout, and the kernel keeps acknowledging for a stopped
+    process. Here the backend serving the API's pooled connection and the postmaster are stopped."""
+    from sqlalchemy import text
+
+    from zart.store import db
+
+    url = f"{env.database_url}?connect_timeout=3"  # an engine of its own, not shared with the other tests
+    client = create_app(settings=env.settings(DATABASE_URL=url, ZART_API_DATABASE_TIMEOUT="2")).test_client()
+    assert client.get(f"{API}/stats").status_code == 200  # the pool keeps that connection for the next request
+    with db.autocommit(client.application.extensions["zart"].service.settings.database_url) as conn:
+        backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    postmaster = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
+    answers: list[Any] = []
+    caller = threading.Thread(target=lambda: answers.append(client.get(f"{API}/stats")), daemon=True)
+    for pid in (postmaster, backend):
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        caller.start()
+        caller.join(30)
+        elapsed = time.monotonic() - started
+        assert answers, "the request was still waiting on the stopped database after 30 s"
+    finally:
+        for pid in (backend, postmaster):
+            os.kill(pid, signal.SIGCONT)
+    error = assert_error(answers[0], 503, "database_unavailable")
+    assert "no answer within 2s" in error["message"], error
+    assert elapsed < 15, elapsed  # the bound, then at most the connection attempt that replaces the cut one
+    print(f"\nanswered {answers[0].status_code} after {elapsed:.1f}s: {error['message']}")
+    poll(lambda: client.get(f"{API}/stats").status_code == 200, 15, what="the API to answer again")

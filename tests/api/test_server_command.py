@@ -30,10 +30,10 @@ def get(url: str) -> tuple[int, dict]:
 
 
 @contextmanager
-def running(argv: list[str], env: dict[str, str], log: Path, port: int) -> Iterator[str]:
+def running(argv: list[str], env: dict[str, str], log: Path, port: int, host: str = "127.0.0.1") -> Iterator[str]:
     with open(log, "wb") as output:
         process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{host}:{port}"
     try:
         poll(lambda: get(f"{base}/healthz")[0] == 200 or process.poll() is not None, 30, what="the server")
         assert process.poll() is None, log.read_text()
@@ -85,3 +85,24 @@ def test_a_dashboard_form_from_one_server_process_is_accepted_by_another(env, tm
         with urllib.request.urlopen(request, timeout=5) as response:  # the redirect to the detail page is followed
             assert response.status == 200
     assert service.status(execution_id)["status"] == "cancelled"
+
+
+def test_without_tokens_the_server_answers_its_own_address_and_loopback_names_only(env, tmp_path):
+    """Bound to 127.0.0.2 (any loopback address works on Linux), it answers that address and the loopback
+    names; a page whose own domain was made to resolve to the server (DNS rebinding) is refused."""
+    port = free_port()
+    argv = [sys.executable, "-m", "zart", "server", "--host", "127.0.0.2", "--port", str(port), "--threads", "8"]
+    with running(argv, env.variables(), tmp_path / "server.log", port, host="127.0.0.2") as base:
+
+        def stats_as(host: str) -> tuple[int, dict]:
+            request = urllib.request.Request(f"{base}/api/v1/stats", headers={"Host": host})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                return error.code, json.loads(error.read())
+
+        assert stats_as(f"127.0.0.2:{port}")[0] == 200
+        assert stats_as(f"localhost:{port}")[0] == 200
+        status, body = stats_as(f"rebound.example:{port}")
+        assert status == 403 and body["error"]["code"] == "forbidden", body

@@ -50,7 +50,7 @@ def content_length(data: bytes) -> int:
 
 def post_headers(length: int) -> bytes:
     return (
-        f"POST /api/v1/executions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"POST /api/v1/executions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         f"Content-Length: {length}\r\n\r\n"
     ).encode()
 
@@ -90,13 +90,13 @@ def test_a_client_trickling_its_headers_is_disconnected(live):
     poll(closed, timeout=10, interval=0.3, what="the server to drop the trickling client")
     assert time.monotonic() - started < 6
     fresh = connect(live.url)
-    fresh.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    fresh.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert read_response(fresh)[0] == 200
 
 
 def metrics_text(url: str) -> str:
     conn = connect(url)
-    conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
     data = b""
     while chunk := conn.recv(65536):
         data += chunk
@@ -108,7 +108,7 @@ def test_made_up_methods_and_paths_add_no_time_series(live):
         for index in range(offset, offset + 150):
             conn = connect(live.url)
             method, path = f"M{index:03d}{'X' * 10_000}", f"/no/such/{index}/{'p' * 1000}"
-            conn.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            conn.sendall(f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
             assert read_response(conn)[0] in (404, 405)
             conn.close()
 

@@ -38,6 +38,7 @@ def reserved_threads(threads: int) -> int:
 def server(state: CliState, host: str, port: int, threads: int, connection_limit: int | None) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, Swagger UI at /docs) and the dashboard (at /ui)."""
     from flask_app import create_app
+    from flask_app.hosts import default_allowed_hosts
     from zart.cli.serving import create_server, waitress_options
     from zart.heap import freeze_startup_heap
 
@@ -46,7 +47,8 @@ def server(state: CliState, host: str, port: int, threads: int, connection_limit
 
         install_on_root("json")
     max_waiters = threads - reserved_threads(threads)
-    app = create_app(state.settings, max_waiters=max_waiters)
+    allowed_hosts = state.settings.allowed_hosts or default_allowed_hosts(host)
+    app = create_app(state.settings, max_waiters=max_waiters, allowed_hosts=allowed_hosts)
     freeze_startup_heap()
     if not state.quiet:
         click.echo(f"zart API on http://{host}:{port} ({threads} threads, up to {max_waiters} long-polls)")

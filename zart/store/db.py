@@ -18,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from zart.config import is_pooled, schema_of, without_pooler_mark
 from zart.errors import StoreUnavailable
+from zart.store import deadline
 
 IDLE_IN_TRANSACTION_MS = 10_000
 # seconds a new connection may take to be established: a server that accepts it and never answers (frozen, or
@@ -76,6 +77,9 @@ def get_engine(database_url: str) -> Engine:
                     connect_args=_connect_args(database_url),
                 )
                 event.listen(engine, "checkin", _note_checkin)
+                event.listen(engine, "checkin", deadline.disarm)
+                event.listen(engine, "invalidate", deadline.disarm)
+                event.listen(engine, "checkout", deadline.arm)  # before the ping, which may be what hangs
                 event.listen(engine, "checkout", functools.partial(_ping_if_idle, engine.dialect))
                 _engines[database_url] = engine
     return engine
@@ -168,7 +172,7 @@ def translated_errors() -> Iterator[None]:
     try:
         yield
     except OperationalError as exc:
-        raise StoreUnavailable(f"database unavailable: {_first_line(exc)}{_pooler_hint(exc)}") from exc
+        raise StoreUnavailable(_unavailable(f"database unavailable: {_first_line(exc)}{_pooler_hint(exc)}")) from exc
     except PoolTimeout as exc:  # every connection of the pool is held by a statement the database is slow to answer
         raise StoreUnavailable("database unavailable: every connection of this process's pool is in use") from exc
     except psycopg.errors.InvalidSqlStatementName as exc:  # raised outside SQLAlchemy by the per-step path
@@ -177,12 +181,18 @@ def translated_errors() -> Iterator[None]:
         if isinstance(exc.orig, PREPARED_ELSEWHERE):
             raise StoreUnavailable(f"database error: {_first_line(exc)}{_pooler_hint(exc)}") from exc
         if exc.connection_invalidated:
-            raise StoreUnavailable(f"database connection lost: {_first_line(exc)}") from exc
+            raise StoreUnavailable(_unavailable(f"database connection lost: {_first_line(exc)}")) from exc
         if isinstance(exc.orig, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)):
             raise StoreUnavailable(
                 f"the database lacks zart's schema ({_first_line(exc)}); run `zart migrate`"
             ) from exc
         raise
+
+
+def _unavailable(message: str) -> str:
+    """The message, unless the connection was lost because the deadline shut it down: then say so."""
+    bound = deadline.cut_in_this_scope()
+    return message if bound is None else f"database unavailable: no answer within {bound:g}s"
 
 
 @contextlib.contextmanager

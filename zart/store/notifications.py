@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from zart.store import deadline
 from zart.store.sql import FINISHED_CHANNEL, REMOTE_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -100,13 +101,17 @@ class FinishedNotifications:
                     self._listening.set()
                     self._wake_all()  # anything finished while we were not listening
                     while True:
-                        for note in conn.notifies(timeout=5.0):
+                        heard = False
+                        for note in conn.notifies(timeout=SILENCE_CHECK_SECONDS):
+                            heard = True
                             self._wake(note.payload)
                         with self._lock:
                             if not self._waiters:
                                 self._listening.clear()
                                 self._thread = None
                                 return
+                        if not heard:
+                            self._check_alive(conn)
             except Exception as exc:
                 self._listening.clear()
                 self._wake_all()
@@ -116,6 +121,24 @@ class FinishedNotifications:
                         return
                 log.warning("completion listener lost its connection: %s", exc)
                 threading.Event().wait(1.0)
+
+    def _check_alive(self, conn: psycopg.Connection[Any]) -> None:
+        """A connection that died without a word (a NAT or load balancer dropping an idle connection, a failover, a
+        stopped server) delivers no notification and reports no error: the listener would wait on it for hours,
+        and every waiter would learn of a finish only from its slow re-read. A round trip that does not come back
+        in time cuts it (zart.store.deadline), so the listener reconnects and wakes its waiters to re-read. A
+        notification that arrives during the round trip reaches its waiters through the handler (older psycopg
+        releases, 3.1 and 3.2.0 among them, hand such a notification to handlers only)."""
+
+        def wake(note: psycopg.Notify) -> None:
+            self._wake(note.payload)
+
+        conn.add_notify_handler(wake)
+        try:
+            with deadline.watching(conn, ALIVE_BOUND_SECONDS):
+                conn.execute("SELECT 1")
+        finally:
+            conn.remove_notify_handler(wake)
 
     def _stop_listening(self) -> None:
         """Waiters fall back to polling the table."""
@@ -147,6 +170,9 @@ NOT_HEARD = (
     "the table meanwhile"
 )
 PROBE_SECONDS = 3.0
+# a listening connection silent this long is asked for an answer, which must come within ALIVE_BOUND_SECONDS
+SILENCE_CHECK_SECONDS = 5.0
+ALIVE_BOUND_SECONDS = 5.0
 DEAF_RETRY_SECONDS = 60.0
 
 
