@@ -26,7 +26,7 @@ dev: system-deps venv
 
 ## test: the same set-up, then every test against real Postgres, Redis and worker processes
 test: system-deps-test venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## bench: the benchmark suite against its own Postgres (fsync on) and Redis; writes bench/RESULTS.md
 bench: system-deps venv
