@@ -13,11 +13,11 @@ from contextlib import nullcontext
 from celery import Celery
 
 from zart.celery import standby
+from zart.celery.names import RUN_TASK
 from zart.celery.routing import QueueRouter
 
 log = logging.getLogger(__name__)
 
-RUN_TASK = "zart.run_execution"
 # A broker that keeps its connections open but stops answering (a frozen process, a partition that drops packets)
 # would otherwise hold a publish, and the request or command behind it, forever; a worker's BRPOP waits 1 s
 BROKER_SOCKET_TIMEOUT = 5.0

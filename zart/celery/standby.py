@@ -36,6 +36,8 @@ from collections.abc import Callable, Iterable
 
 from celery import Celery
 
+from zart.celery.names import RUN_TASK
+
 log = logging.getLogger(__name__)
 
 _NOW = """
@@ -369,8 +371,6 @@ def take(app: Celery, queue: str, marker: str, execution_id: str, task: str | No
     scripts = _scripts_for(app)
     if scripts is None:
         return "ring"
-    from zart.celery.doorbell import RUN_TASK  # (doorbell imports this module)
-
     answer = scripts.take(
         keys=[standby_key(queue), marker, queue, kinds_key(queue)],
         args=[execution_id, TAKERS_PREFIX, TAKERS_GRACE_SECONDS, kind_prefix(queue), task or "", RUN_TASK],
