@@ -153,3 +153,9 @@ def hands_over(ctx: zart.Context, data: dict) -> object:
 def reject_when_released(ctx: zart.Context, data: dict) -> object:
     return ctx.step("refuses", legacy.reject_when_released, data["journal"], data["release"])
 
+
+@zart.task("c.retries-off-integrated")
+def retries_off_integrated(ctx: zart.Context, data: dict) -> object:
+    return ctx.step("flaky", legacy.retries_off_integrated, data["journal"], data["release"], data["how"],
+                    retry=RetryPolicy.none(), dispatch_timeout=120.0)
+

@@ -331,3 +331,36 @@ def test_a_task_that_replaces_itself_completes_the_step_with_its_replacements_re
     row = finished(service, execution_id)
     assert row["status"] == "completed" and row["output"] == 5
     assert entries(journal, "hands-over") == 1 and entries(journal, "add") == 1
+
+
+@pytest.mark.parametrize(
+    ("how", "outcome"),
+    [
+        ("retry", ("completed", "plain after 1 retries")),  # self.retry()
+        ("autoretry", ("completed", "plain after 1 retries")),  # autoretry_for
+        ("lost", ("completed", "plain after 1 retries")),  # retry_on_worker_lost, sent by the main process
+        ("replace", ("completed", "plain after 0 retries")),  # self.replace(): the replacement has the same id
+        # the chain's last task has the task's id; whichever worker runs the chain's first task sends it
+        ("replace-by-chain", ("completed", "plain after")),
+        ("exhaust", ("failed", "TaskFailed")),  # autoretry_for, max_retries spent on the worker without it
+    ],
+)
+def test_a_retry_taken_by_a_worker_without_the_integration_still_reports_its_outcome(
+    service, zart_worker, start_legacy, log_dir, how, outcome
+):
+    """A mixed fleet: the task retries on a worker with the integration, and its retried message is taken by one
+    without it. That message must still carry the fallback callbacks, or its outcome is never reported and the
+    step waits out its two-minute dispatch timeout."""
+    start_legacy("tests.legacy.integrated", 1)  # one pool process: it cannot take its own retry while it runs
+    release = log_dir / f"release-{how}"
+    execution_id, journal = schedule(service, "c.retries-off-integrated", log_dir, release=str(release), how=how)
+    poll(lambda: entries(journal, "integrated") == 1, what="the task to begin on the integrated worker")
+    start_legacy("tests.legacy.app", 1)
+    release.touch()
+    row = finished(service, execution_id, timeout=30)
+    status, shown = row["status"], row["output"] if row["status"] == "completed" else row["error"]["cause"]
+    assert (status, shown[: len(outcome[1])]) == outcome, row.get("error")
+    assert entries(journal, "plain") == 1
+    # the chain's last task may be taken by the worker with the integration first: it retries that one
+    assert entries(journal, "integrated") == 1 or how == "replace-by-chain"
+
