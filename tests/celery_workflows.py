@@ -159,3 +159,8 @@ def retries_off_integrated(ctx: zart.Context, data: dict) -> object:
     return ctx.step("flaky", legacy.retries_off_integrated, data["journal"], data["release"], data["how"],
                     retry=RetryPolicy.none(), dispatch_timeout=120.0)
 
+
+@zart.task("c.retry-later")
+def retry_later(ctx: zart.Context, data: dict) -> object:
+    return ctx.step("later", legacy.retry_later, data["journal"], data["countdown"], dispatch_timeout=60.0)
+

@@ -364,3 +364,30 @@ def test_a_retry_taken_by_a_worker_without_the_integration_still_reports_its_out
     # the chain's last task may be taken by the worker with the integration first: it retries that one
     assert entries(journal, "integrated") == 1 or how == "replace-by-chain"
 
+
+def test_a_retry_waiting_for_its_countdown_on_a_killed_worker_is_sent_again_within_about_a_lease(
+    service, zart_worker, start_legacy, log_dir
+):
+    """`self.retry(countdown=120)`: the worker holds the retried message in memory until then (unacknowledged in
+    Redis, redelivered only after the visibility timeout). Killed, it must be noticed within about a lease, as
+    a killed worker holding any other task is, not after the countdown and the dispatch timeout."""
+    legacy = start_legacy("tests.legacy.integrated", 1)
+    execution_id, journal = schedule(service, "c.retry-later", log_dir, countdown=120)
+    poll(lambda: entries(journal, "retry_later") == 1, what="the first run")
+    (token,) = [r["token"] for r in query(service, "SELECT token FROM remote_steps WHERE execution_id = :id",
+                                          id=execution_id)]
+    received = f"legacy.retry_later[{token}] received".encode()
+    poll(lambda: legacy.log_path.read_bytes().count(received) == 2, what="the worker to take the retried message")
+    (seen,) = query(service, "SELECT now() AS at")
+
+    def reported_held() -> bool:
+        (row,) = query(service, "SELECT state, heartbeat_at FROM remote_steps WHERE token = :token", token=token)
+        return row["state"] == "retry" and row["heartbeat_at"] > seen["at"]
+
+    poll(reported_held, what="the worker to report that it holds the retried message")
+    legacy.kill()
+    start_legacy("tests.legacy.integrated", 1)
+    row = finished(service, execution_id, timeout=30)
+    assert (row["status"], row.get("output")) == ("completed", "ran after 0 retries")
+    assert entries(journal, "retry_later") == 2  # the killed worker's retry never ran; the new dispatch did
+

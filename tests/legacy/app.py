@@ -159,3 +159,12 @@ def retries_off_integrated(self, journal: str, release: str, how: str) -> str:  
         raise ConnectionError("still unreachable")
     return f"plain after {self.request.retries} retries"
 
+
+@app.task(name="legacy.retry_later", bind=True, max_retries=3)
+def retry_later(self, journal: str, countdown: float) -> str:  # noqa: ANN001
+    """Retry once with `countdown` (the worker holds the retried message until then), then return."""
+    note(journal, "retry_later")
+    if entries(journal, "retry_later") == 1:
+        raise self.retry(countdown=countdown)
+    return f"ran after {self.request.retries} retries"
+
