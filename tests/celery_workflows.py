@@ -164,3 +164,7 @@ def retries_off_integrated(ctx: zart.Context, data: dict) -> object:
 def retry_later(ctx: zart.Context, data: dict) -> object:
     return ctx.step("later", legacy.retry_later, data["journal"], data["countdown"], dispatch_timeout=60.0)
 
+
+@zart.task("c.hops-away")
+def hops_away(ctx: zart.Context, data: dict) -> object:
+    return ctx.step("hops", legacy.hops_away, data["journal"], dispatch_timeout=2.0, retry=RetryPolicy.none())

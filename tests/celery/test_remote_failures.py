@@ -391,3 +391,15 @@ def test_a_retry_waiting_for_its_countdown_on_a_killed_worker_is_sent_again_with
     assert (row["status"], row.get("output")) == ("completed", "ran after 0 retries")
     assert entries(journal, "retry_later") == 2  # the killed worker's retry never ran; the new dispatch did
 
+
+def test_a_retry_that_ran_between_two_looks_of_its_worker_does_not_keep_the_step_alive(
+    service, zart_worker, start_legacy, log_dir
+):
+    """The worker held the retried message for its countdown, then ran it (it retried once more, to a queue
+    nobody serves) while its reporter was not looking. That message is done: reporting it held ever after would
+    keep the lost retry's step waiting for as long as the worker lives, instead of its dispatch timeout."""
+    start_legacy("tests.legacy.integrated_slow_reports", 1)
+    execution_id, journal = schedule(service, "c.hops-away", log_dir)
+    row = finished(service, execution_id, timeout=45)
+    assert row["status"] == "failed" and row["error"]["cause"] in ("DispatchTimeout", "WorkerLost"), row["error"]
+    assert entries(journal, "hops_away-0") >= 2  # sent again once its last message was lost

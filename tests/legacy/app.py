@@ -168,3 +168,12 @@ def retry_later(self, journal: str, countdown: float) -> str:  # noqa: ANN001
         raise self.retry(countdown=countdown)
     return f"ran after {self.request.retries} retries"
 
+
+@app.task(name="legacy.hops_away", bind=True, max_retries=5)
+def hops_away(self, journal: str) -> None:  # noqa: ANN001
+    """Retry with a short countdown (the worker that ran it takes the retry), then once more, to a queue nobody
+    serves: that last message is lost."""
+    note(journal, f"hops_away-{self.request.retries}")
+    if self.request.retries == 0:
+        raise self.retry(countdown=0.3)
+    raise self.retry(countdown=0.1, queue="nobody-serves-this")

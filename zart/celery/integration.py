@@ -292,7 +292,7 @@ class Integration:
             if active or task.request in worker_state.reserved_requests:
                 task.seen_reserved = True
             elif task.seen_reserved or not (
-                young or getattr(task.request, "eta", None) or self._rate_limited(task.request)
+                young or _counting_down(task.request) or self._rate_limited(task.request)
             ):
                 # finished (or lost with its pool process): no longer ours to vouch for. A task waiting for
                 # its countdown, or for its Celery rate limit, is held without being reserved.
@@ -381,6 +381,13 @@ def _put_back(options: dict[str, Any], keys: tuple[str, str], taken: tuple[list[
         attached += [c for c in fallbacks if _task_of(c) not in present]
         if attached:
             options[key] = attached
+
+
+def _counting_down(request: Any) -> bool:
+    """Whether the worker holds `request` until its countdown (ETA). A quick one may run and finish between two
+    looks of the reporter, never seen reserved or running: it was acknowledged when it started (or, acks_late,
+    when it ended), and vouching for it ever after would keep alive a dispatch whose next message is elsewhere."""
+    return bool(getattr(request, "eta", None)) and not getattr(request, "acknowledged", False)
 
 
 def _task_of(callback: Any) -> Any:
