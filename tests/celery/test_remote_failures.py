@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -403,3 +404,58 @@ def test_a_retry_that_ran_between_two_looks_of_its_worker_does_not_keep_the_step
     row = finished(service, execution_id, timeout=45)
     assert row["status"] == "failed" and row["error"]["cause"] in ("DispatchTimeout", "WorkerLost"), row["error"]
     assert entries(journal, "hops_away-0") >= 2  # sent again once its last message was lost
+
+
+def test_a_retry_reported_while_postgres_is_down_is_recorded_once_it_is_back(
+    env, services_dir, log_dir, unique
+):
+    """The task retries (a 20 s countdown) during a database outage, and a worker without the integration takes
+    the retry: nobody else will report on it before it runs. The retry must be recorded when Postgres is back,
+    not lost, or the step looks silent after a lease and the task is sent again while its retry waits."""
+    postgres = LocalPostgres(services_dir / unique("pg-retry"), free_port())
+    postgres.start(fsync=False)
+    private = Environment(postgres.url, env.broker_url.rsplit("/", 1)[0] + "/10", IMPORTS,
+                          extra={"ZART_LEASE_SECONDS": "10"})
+    upgrade(postgres.url)
+    record_catalog(private.settings())
+    zart = Worker(private, log_dir, ZART_IMPORTS=IMPORTS)
+    argv = celery_worker_argv("tests.legacy.integrated", "legacy", 1)
+    integrated = Process(private.variables(), log_dir, "legacy", argv)
+    started: list[Process] = [zart, integrated]
+    try:
+        zart.wait_ready(60)
+        integrated.wait_for(b" ready.")
+        service = ZartService(private.settings(), registry=Registry())
+        release = log_dir / "release"
+        execution_id, journal = schedule(
+            service, "c.retries-off-integrated", log_dir, release=str(release), how="retry-later"
+        )
+        poll(lambda: entries(journal, "integrated") == 1, 30, what="the task to begin on the integrated worker")
+        plain = Process(private.variables(), log_dir, "plain", celery_worker_argv("tests.legacy.app", "legacy", 1))
+        started.append(plain)
+        plain.wait_for(b" ready.")
+        postgres.stop()
+        poll(lambda: not _accepts(postgres.port), 30, what="PostgreSQL to be down")
+        release.touch()
+        poll(lambda: b"] received" in plain.log_path.read_bytes(), 30, what="the worker without it to take the retry")
+        postgres.start(fsync=False)
+
+        def retry_recorded() -> bool:
+            return [r["state"] for r in query(service, "SELECT state FROM remote_steps WHERE execution_id = :id",
+                                              id=execution_id)] == ["retry"]
+
+        poll(retry_recorded, 30, what="the retry to be recorded")
+        row = finished(service, execution_id, 60)
+        assert (row["status"], row.get("output")) == ("completed", "plain after 1 retries"), row.get("error")
+        assert (entries(journal, "integrated"), entries(journal, "plain")) == (1, 1)  # not sent again
+    finally:
+        stop_together(reversed(started))
+        db.dispose_all()
+        postgres.stop(mode="immediate")
+
+
+def _accepts(port: int) -> bool:
+    """Whether something listens on `port`: the outage is under way only once nothing does."""
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0

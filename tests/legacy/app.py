@@ -139,14 +139,16 @@ def _integrated() -> bool:
 )
 def retries_off_integrated(self, journal: str, release: str, how: str) -> str:  # noqa: ANN001
     """On a worker with the integration: wait for `release` (the test starts one without it meanwhile), then
-    hand the task on under its own id: how="retry" `self.retry()`, "lost" its pool process dies (Celery's
-    `retry_on_worker_lost` has the worker's main process send it again), "replace" `self.replace()`,
-    "replace-by-chain" the same by a chain (whose last task gets the id), else `autoretry_for`. On a worker
-    without it: return, or (how="exhaust") raise until its retries are spent."""
+    hand the task on under its own id: how="retry" `self.retry()` ("retry-later": a 20 s countdown), "lost"
+    its pool process dies (Celery's `retry_on_worker_lost` has the worker's main process send it again),
+    "replace" `self.replace()`, "replace-by-chain" the same by a chain (whose last task gets the id), else
+    `autoretry_for`. On a worker without it: return, or (how="exhaust") raise until its retries are spent."""
     if _integrated():
         wait_for_file(journal, "integrated", release, "")
         if how == "retry":
             raise self.retry(countdown=0.1)
+        if how == "retry-later":
+            raise self.retry(countdown=20)
         if how == "lost":
             os._exit(1)
         if how == "replace":

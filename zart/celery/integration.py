@@ -174,9 +174,16 @@ class Integration:
         self._ring(self._outcome(lambda: results.failed(url, task_id, error, host)))
 
     def on_retry(self, request: Any = None, reason: Any = None, **_: Any) -> None:
+        """The task is to run again later: recorded like an outcome (waiting out a store outage), or a worker
+        without the integration that takes the retry leaves the step looking silent and it is sent again."""
         token = getattr(request, "id", None)
         if is_dispatch_token(token):
-            results.retrying(self.settings.database_url, token, _eta(getattr(reason, "when", None)))
+            url, eta = self.settings.database_url, _eta(getattr(reason, "when", None))
+
+            def mark() -> None:
+                results.retrying(url, token, eta)
+
+            self._outcome(mark)
 
     def on_unknown(self, name: str | None = None, id: str | None = None, **_: Any) -> None:  # noqa: A002
         if is_dispatch_token(id):
