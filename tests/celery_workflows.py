@@ -153,3 +153,18 @@ def hands_over(ctx: zart.Context, data: dict) -> object:
 def reject_when_released(ctx: zart.Context, data: dict) -> object:
     return ctx.step("refuses", legacy.reject_when_released, data["journal"], data["release"])
 
+
+@zart.task("c.retries-off-integrated")
+def retries_off_integrated(ctx: zart.Context, data: dict) -> object:
+    return ctx.step("flaky", legacy.retries_off_integrated, data["journal"], data["release"], data["how"],
+                    retry=RetryPolicy.none(), dispatch_timeout=120.0)
+
+
+@zart.task("c.retry-later")
+def retry_later(ctx: zart.Context, data: dict) -> object:
+    return ctx.step("later", legacy.retry_later, data["journal"], data["countdown"], dispatch_timeout=60.0)
+
+
+@zart.task("c.hops-away")
+def hops_away(ctx: zart.Context, data: dict) -> object:
+    return ctx.step("hops", legacy.hops_away, data["journal"], dispatch_timeout=2.0, retry=RetryPolicy.none())

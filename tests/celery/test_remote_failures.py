@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -331,3 +332,130 @@ def test_a_task_that_replaces_itself_completes_the_step_with_its_replacements_re
     row = finished(service, execution_id)
     assert row["status"] == "completed" and row["output"] == 5
     assert entries(journal, "hands-over") == 1 and entries(journal, "add") == 1
+
+
+@pytest.mark.parametrize(
+    ("how", "outcome"),
+    [
+        ("retry", ("completed", "plain after 1 retries")),  # self.retry()
+        ("autoretry", ("completed", "plain after 1 retries")),  # autoretry_for
+        ("lost", ("completed", "plain after 1 retries")),  # retry_on_worker_lost, sent by the main process
+        ("replace", ("completed", "plain after 0 retries")),  # self.replace(): the replacement has the same id
+        # the chain's last task has the task's id; whichever worker runs the chain's first task sends it
+        ("replace-by-chain", ("completed", "plain after")),
+        ("exhaust", ("failed", "TaskFailed")),  # autoretry_for, max_retries spent on the worker without it
+    ],
+)
+def test_a_retry_taken_by_a_worker_without_the_integration_still_reports_its_outcome(
+    service, zart_worker, start_legacy, log_dir, how, outcome
+):
+    """A mixed fleet: the task retries on a worker with the integration, and its retried message is taken by one
+    without it. That message must still carry the fallback callbacks, or its outcome is never reported and the
+    step waits out its two-minute dispatch timeout."""
+    start_legacy("tests.legacy.integrated", 1)  # one pool process: it cannot take its own retry while it runs
+    release = log_dir / f"release-{how}"
+    execution_id, journal = schedule(service, "c.retries-off-integrated", log_dir, release=str(release), how=how)
+    poll(lambda: entries(journal, "integrated") == 1, what="the task to begin on the integrated worker")
+    start_legacy("tests.legacy.app", 1)
+    release.touch()
+    row = finished(service, execution_id, timeout=30)
+    status, shown = row["status"], row["output"] if row["status"] == "completed" else row["error"]["cause"]
+    assert (status, shown[: len(outcome[1])]) == outcome, row.get("error")
+    assert entries(journal, "plain") == 1
+    # the chain's last task may be taken by the worker with the integration first: it retries that one
+    assert entries(journal, "integrated") == 1 or how == "replace-by-chain"
+
+
+def test_a_retry_waiting_for_its_countdown_on_a_killed_worker_is_sent_again_within_about_a_lease(
+    service, zart_worker, start_legacy, log_dir
+):
+    """`self.retry(countdown=120)`: the worker holds the retried message in memory until then (unacknowledged in
+    Redis, redelivered only after the visibility timeout). Killed, it must be noticed within about a lease, as
+    a killed worker holding any other task is, not after the countdown and the dispatch timeout."""
+    legacy = start_legacy("tests.legacy.integrated", 1)
+    execution_id, journal = schedule(service, "c.retry-later", log_dir, countdown=120)
+    poll(lambda: entries(journal, "retry_later") == 1, what="the first run")
+    (token,) = [r["token"] for r in query(service, "SELECT token FROM remote_steps WHERE execution_id = :id",
+                                          id=execution_id)]
+    received = f"legacy.retry_later[{token}] received".encode()
+    poll(lambda: legacy.log_path.read_bytes().count(received) == 2, what="the worker to take the retried message")
+    (seen,) = query(service, "SELECT now() AS at")
+
+    def reported_held() -> bool:
+        (row,) = query(service, "SELECT state, heartbeat_at FROM remote_steps WHERE token = :token", token=token)
+        return row["state"] == "retry" and row["heartbeat_at"] > seen["at"]
+
+    poll(reported_held, what="the worker to report that it holds the retried message")
+    legacy.kill()
+    start_legacy("tests.legacy.integrated", 1)
+    row = finished(service, execution_id, timeout=30)
+    assert (row["status"], row.get("output")) == ("completed", "ran after 0 retries")
+    assert entries(journal, "retry_later") == 2  # the killed worker's retry never ran; the new dispatch did
+
+
+def test_a_retry_that_ran_between_two_looks_of_its_worker_does_not_keep_the_step_alive(
+    service, zart_worker, start_legacy, log_dir
+):
+    """The worker held the retried message for its countdown, then ran it (it retried once more, to a queue
+    nobody serves) while its reporter was not looking. That message is done: reporting it held ever after would
+    keep the lost retry's step waiting for as long as the worker lives, instead of its dispatch timeout."""
+    start_legacy("tests.legacy.integrated_slow_reports", 1)
+    execution_id, journal = schedule(service, "c.hops-away", log_dir)
+    row = finished(service, execution_id, timeout=45)
+    assert row["status"] == "failed" and row["error"]["cause"] in ("DispatchTimeout", "WorkerLost"), row["error"]
+    assert entries(journal, "hops_away-0") >= 2  # sent again once its last message was lost
+
+
+def test_a_retry_reported_while_postgres_is_down_is_recorded_once_it_is_back(
+    env, services_dir, log_dir, unique
+):
+    """The task retries (a 20 s countdown) during a database outage, and a worker without the integration takes
+    the retry: nobody else will report on it before it runs. The retry must be recorded when Postgres is back,
+    not lost, or the step looks silent after a lease and the task is sent again while its retry waits."""
+    postgres = LocalPostgres(services_dir / unique("pg-retry"), free_port())
+    postgres.start(fsync=False)
+    private = Environment(postgres.url, env.broker_url.rsplit("/", 1)[0] + "/10", IMPORTS,
+                          extra={"ZART_LEASE_SECONDS": "10"})
+    upgrade(postgres.url)
+    record_catalog(private.settings())
+    zart = Worker(private, log_dir, ZART_IMPORTS=IMPORTS)
+    argv = celery_worker_argv("tests.legacy.integrated", "legacy", 1)
+    integrated = Process(private.variables(), log_dir, "legacy", argv)
+    started: list[Process] = [zart, integrated]
+    try:
+        zart.wait_ready(60)
+        integrated.wait_for(b" ready.")
+        service = ZartService(private.settings(), registry=Registry())
+        release = log_dir / "release"
+        execution_id, journal = schedule(
+            service, "c.retries-off-integrated", log_dir, release=str(release), how="retry-later"
+        )
+        poll(lambda: entries(journal, "integrated") == 1, 30, what="the task to begin on the integrated worker")
+        plain = Process(private.variables(), log_dir, "plain", celery_worker_argv("tests.legacy.app", "legacy", 1))
+        started.append(plain)
+        plain.wait_for(b" ready.")
+        postgres.stop()
+        poll(lambda: not _accepts(postgres.port), 30, what="PostgreSQL to be down")
+        release.touch()
+        poll(lambda: b"] received" in plain.log_path.read_bytes(), 30, what="the worker without it to take the retry")
+        postgres.start(fsync=False)
+
+        def retry_recorded() -> bool:
+            return [r["state"] for r in query(service, "SELECT state FROM remote_steps WHERE execution_id = :id",
+                                              id=execution_id)] == ["retry"]
+
+        poll(retry_recorded, 30, what="the retry to be recorded")
+        row = finished(service, execution_id, 60)
+        assert (row["status"], row.get("output")) == ("completed", "plain after 1 retries"), row.get("error")
+        assert (entries(journal, "integrated"), entries(journal, "plain")) == (1, 1)  # not sent again
+    finally:
+        stop_together(reversed(started))
+        db.dispose_all()
+        postgres.stop(mode="immediate")
+
+
+def _accepts(port: int) -> bool:
+    """Whether something listens on `port`: the outage is under way only once nothing does."""
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0

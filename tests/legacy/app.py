@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
-from celery import Celery
+from celery import Celery, chain
 from celery.exceptions import Ignore, Reject
 
 from tests.workflows import entries, note
@@ -125,3 +126,56 @@ def reject_when_released(journal: str, release: str) -> None:
     """Block like wait_for_file, then Reject: the worker's main process fails it."""
     wait_for_file(journal, "wait", release, "")
     raise Reject("not for us", requeue=False)
+
+
+def _integrated() -> bool:
+    """Whether this worker loaded the app with zart's integration line (`celery -A tests.legacy.integrated`)."""
+    return "tests.legacy.integrated" in sys.modules
+
+
+@app.task(
+    name="legacy.retries_off_integrated", bind=True, autoretry_for=(ConnectionError,), max_retries=1,
+    default_retry_delay=0.1, retry_on_worker_lost=True,
+)
+def retries_off_integrated(self, journal: str, release: str, how: str) -> str:  # noqa: ANN001
+    """On a worker with the integration: wait for `release` (the test starts one without it meanwhile), then
+    hand the task on under its own id: how="retry" `self.retry()` ("retry-later": a 20 s countdown), "lost"
+    its pool process dies (Celery's `retry_on_worker_lost` has the worker's main process send it again),
+    "replace" `self.replace()`, "replace-by-chain" the same by a chain (whose last task gets the id), else
+    `autoretry_for`. On a worker without it: return, or (how="exhaust") raise until its retries are spent."""
+    if _integrated():
+        wait_for_file(journal, "integrated", release, "")
+        if how == "retry":
+            raise self.retry(countdown=0.1)
+        if how == "retry-later":
+            raise self.retry(countdown=20)
+        if how == "lost":
+            os._exit(1)
+        if how == "replace":
+            raise self.replace(retries_off_integrated.s(journal, release, "replaced"))
+        if how == "replace-by-chain":
+            raise self.replace(chain(multiply.si(journal, 1, 1), retries_off_integrated.si(journal, release, "last")))
+        raise ConnectionError("gateway unreachable")
+    note(journal, "plain")
+    if how == "exhaust":
+        raise ConnectionError("still unreachable")
+    return f"plain after {self.request.retries} retries"
+
+
+@app.task(name="legacy.retry_later", bind=True, max_retries=3)
+def retry_later(self, journal: str, countdown: float) -> str:  # noqa: ANN001
+    """Retry once with `countdown` (the worker holds the retried message until then), then return."""
+    note(journal, "retry_later")
+    if entries(journal, "retry_later") == 1:
+        raise self.retry(countdown=countdown)
+    return f"ran after {self.request.retries} retries"
+
+
+@app.task(name="legacy.hops_away", bind=True, max_retries=5)
+def hops_away(self, journal: str) -> None:  # noqa: ANN001
+    """Retry with a short countdown (the worker that ran it takes the retry), then once more, to a queue nobody
+    serves: that last message is lost."""
+    note(journal, f"hops_away-{self.request.retries}")
+    if self.request.retries == 0:
+        raise self.retry(countdown=0.3)
+    raise self.retry(countdown=0.1, queue="nobody-serves-this")

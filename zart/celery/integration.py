@@ -11,7 +11,8 @@ The worker needs zart's settings (DATABASE_URL, ZART_BROKER_URL, ZART_QUEUE) in 
 as `settings=`.
 
 Because it reports the outcome itself, it drops the fallback callbacks zart attached to the message, so a
-result is not reported twice (the second report would change nothing anyway).
+result is not reported twice (the second report would change nothing anyway). A message the task sends on under
+its own id (its retry, its replacement) gets them back: the worker that takes it may lack the integration.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,6 +49,8 @@ TICK_SECONDS = 0.05
 FIRST_REPORT_AFTER = 0.05
 # How long a pool process keeps trying to record its task's outcome while zart's database is unreachable.
 REPORT_RETRY_SECONDS = 60.0
+# How many tasks' fallback callbacks the worker's main process keeps to put back on a message it sends again
+REMEMBERED_FALLBACKS = 10_000
 
 
 @dataclass
@@ -74,6 +78,12 @@ class Integration:
         self._consumer: Any = None  # the worker's consumer, which holds rate-limited tasks in its buckets
         self._main_pid = os.getpid()  # integrate() runs as the worker loads its app, before the pool forks
         self._unrecorded: list[tuple[float, Callable[[], str | None]]] = []  # the main process's, to try again
+        # the fallback callbacks and errbacks taken off the zart tasks this process received or is running
+        self._taken: OrderedDict[str, tuple[list[Any], list[Any]]] = OrderedDict()
+        # its own lock, never taken by the reporter thread: a pool process forked while that thread held
+        # `_lock` would inherit it held
+        self._taken_lock = threading.Lock()
+        self._restoring = False
 
     # --------------------------------------------------------------- signals
 
@@ -82,7 +92,7 @@ class Integration:
         token = getattr(request, "id", None)
         if not is_dispatch_token(token):
             return
-        _drop_fallbacks(request)
+        self._keep_taken(token, _drop_fallbacks(request))
         worker = str(getattr(request, "hostname", None) or f"pid-{os.getpid()}")
         with self._lock:
             self._held[token] = _Held(request, worker, time.monotonic())
@@ -103,11 +113,35 @@ class Integration:
         if not is_dispatch_token(task_id) or task is None:
             return
         request = task.request
+        taken: list[list[Any]] = []
         for attribute in ("callbacks", "errbacks"):
-            attached = getattr(request, attribute, None)
+            attached = getattr(request, attribute, None) or []
+            taken.append([c for c in attached if _task_of(c) in _FALLBACK_TASKS])
             if attached:
                 kept = [c for c in attached if _task_of(c) not in _FALLBACK_TASKS]
                 setattr(request, attribute, kept or None)
+        self._keep_taken(task_id, (taken[0], taken[1]))
+
+    def on_publish(self, body: Any = None, headers: Any = None, **_: Any) -> None:
+        """A message sent under a zart task's own id (its `self.retry()`, `autoretry_for` or `self.replace()`, or
+        the main process's retry of a task whose pool process was lost), or a chain whose last task has it (a
+        replacement by a chain), gets back the fallback callbacks taken off that task: Celery copies them from
+        the request, and the worker that takes the message may lack the integration, which then reports
+        nothing and leaves the step to wait out its dispatch timeout."""
+        if not self._taken:
+            return
+        token = (headers or {}).get("id") or (body.get("id") if isinstance(body, dict) else None)
+        embed = body if isinstance(body, dict) else body[2] if isinstance(body, tuple) and len(body) == 3 else None
+        if not isinstance(embed, dict):
+            return
+        taken = self._taken.get(token) if is_dispatch_token(token) else None
+        if taken is not None:
+            _put_back(embed, ("callbacks", "errbacks"), taken)
+        for later in embed.get("chain") or ():  # a chain replacing the task: its last task has the task's id
+            options = later.get("options") if isinstance(later, dict) else None
+            taken = self._taken.get(options.get("task_id")) if isinstance(options, dict) else None
+            if taken is not None:
+                _put_back(options, ("link", "link_error"), taken)
 
     def on_success(self, sender: Any = None, result: Any = None, **_: Any) -> None:
         token = getattr(getattr(sender, "request", None), "id", None)
@@ -127,7 +161,11 @@ class Integration:
         """A task that raised Ignore records no outcome: without this its dispatch would look lost, be sent again
         and end in a DispatchTimeout that blames the fleet. `self.replace()` raises Ignore too, but its
         replacement carries the same task id and reports for it later."""
-        if state != states.IGNORED or not is_dispatch_token(task_id):
+        if not is_dispatch_token(task_id):
+            return
+        with self._taken_lock:
+            self._taken.pop(task_id, None)
+        if state != states.IGNORED:
             return
         if isinstance(retval, Ignore) and str(retval) == REPLACED_BY_NEW_TASK:
             return
@@ -136,9 +174,16 @@ class Integration:
         self._ring(self._outcome(lambda: results.failed(url, task_id, error, host)))
 
     def on_retry(self, request: Any = None, reason: Any = None, **_: Any) -> None:
+        """The task is to run again later: recorded like an outcome (waiting out a store outage), or a worker
+        without the integration that takes the retry leaves the step looking silent and it is sent again."""
         token = getattr(request, "id", None)
         if is_dispatch_token(token):
-            results.retrying(self.settings.database_url, token, _eta(getattr(reason, "when", None)))
+            url, eta = self.settings.database_url, _eta(getattr(reason, "when", None))
+
+            def mark() -> None:
+                results.retrying(url, token, eta)
+
+            self._outcome(mark)
 
     def on_unknown(self, name: str | None = None, id: str | None = None, **_: Any) -> None:  # noqa: A002
         if is_dispatch_token(id):
@@ -204,6 +249,20 @@ class Integration:
             publisher = self._publishers.setdefault(pid, Publisher(app))
         publisher.publish(execution_id)
 
+    def _keep_taken(self, token: str, taken: tuple[list[Any], list[Any]]) -> None:
+        """Keep the fallback callbacks taken off task `token`, to put back on a message sent again under its id.
+        Publishes are listened to only in a process that handles zart tasks: a receiver makes zart's own sends
+        (in a zart worker that imports this app) take Celery's slower path (`zart.celery.wire`)."""
+        if not any(taken):
+            return
+        with self._taken_lock:
+            self._taken[token] = taken
+            while len(self._taken) > REMEMBERED_FALLBACKS:  # the main process never learns when to let go
+                self._taken.popitem(last=False)
+        if not self._restoring:
+            self._restoring = True
+            signals.before_task_publish.connect(self.on_publish, weak=False)
+
     def _ensure_reporter(self) -> None:
         """One thread per process that receives tasks (the worker's main process)."""
         pid = os.getpid()
@@ -240,7 +299,7 @@ class Integration:
             if active or task.request in worker_state.reserved_requests:
                 task.seen_reserved = True
             elif task.seen_reserved or not (
-                young or getattr(task.request, "eta", None) or self._rate_limited(task.request)
+                young or _counting_down(task.request) or self._rate_limited(task.request)
             ):
                 # finished (or lost with its pool process): no longer ours to vouch for. A task waiting for
                 # its countdown, or for its Celery rate limit, is held without being reserved.
@@ -301,20 +360,41 @@ def integrate(app: Celery | None = None, settings: Settings | None = None) -> In
     return _integration
 
 
-def _drop_fallbacks(request: Any) -> None:
+def _drop_fallbacks(request: Any) -> tuple[list[Any], list[Any]]:
     """The worker's main process fails a task itself (a Reject, a hard time limit, a lost pool process) and then
     sends the message's error callbacks: drop the fallback ones from the message it decoded, or they race this
-    worker's own report and may record the failure without its exception."""
+    worker's own report and may record the failure without its exception. Returns the callbacks and errbacks
+    dropped."""
+    taken: tuple[list[Any], list[Any]] = ([], [])
     try:
         _, _, embed = request._payload
     except (AttributeError, TypeError, ValueError):  # not a protocol 2 message: nothing of ours to drop
-        return
+        return taken
     if not isinstance(embed, dict):
-        return
-    for key in ("callbacks", "errbacks"):
+        return taken
+    for key, dropped in zip(("callbacks", "errbacks"), taken, strict=True):
         attached = embed.get(key)
         if isinstance(attached, list):
+            dropped.extend(c for c in attached if _task_of(c) in _FALLBACK_TASKS)
             attached[:] = [c for c in attached if _task_of(c) not in _FALLBACK_TASKS]
+    return taken
+
+
+def _put_back(options: dict[str, Any], keys: tuple[str, str], taken: tuple[list[Any], list[Any]]) -> None:
+    """Add the fallback callbacks and errbacks `taken` to a message's (or a signature's) own, once."""
+    for key, fallbacks in zip(keys, taken, strict=True):
+        attached = list(options.get(key) or [])
+        present = {_task_of(c) for c in attached}
+        attached += [c for c in fallbacks if _task_of(c) not in present]
+        if attached:
+            options[key] = attached
+
+
+def _counting_down(request: Any) -> bool:
+    """Whether the worker holds `request` until its countdown (ETA). A quick one may run and finish between two
+    looks of the reporter, never seen reserved or running: it was acknowledged when it started (or, acks_late,
+    when it ended), and vouching for it ever after would keep alive a dispatch whose next message is elsewhere."""
+    return bool(getattr(request, "eta", None)) and not getattr(request, "acknowledged", False)
 
 
 def _task_of(callback: Any) -> Any:

@@ -216,8 +216,11 @@ def _record(conn: Connection, token: str, statement: Any, **params: Any) -> str 
 # What a fleet worker's main process reports, off the task's path, about the zart tasks it holds: received
 # (prefetched, maybe waiting for a free pool process) or running. Either way the dispatch is alive for `silence`
 # more seconds, so a worker killed with a task in hand is noticed within about a lease whether or not the task
-# had started. A received task keeps the state `sent` (with its worker named); a task retrying with a countdown
-# keeps its later deadline. A liveness report only: a crash that loses it costs a re-dispatch, never a result.
+# had started. A received task keeps the state `sent` (with its worker named). A retried task waiting for its
+# countdown is held like any other (in the worker's memory: lost with it), so it is alive for `silence` from its
+# worker's last report, not until its countdown ends (that later deadline, set by `mark_retrying`, is for a retry
+# taken by a worker without the integration, which reports nothing). A liveness report only: a crash that loses
+# it costs a re-dispatch, never a result.
 _HELD = text(
     f"""
     WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS value)
@@ -225,9 +228,7 @@ _HELD = text(
         state = CASE WHEN token = ANY(:running) THEN 'started' ELSE state END,
         started_at = CASE WHEN token = ANY(:running) THEN coalesce(started_at, now()) ELSE started_at END,
         worker = :worker, heartbeat_at = now(),
-        alive_until = CASE WHEN state = 'retry' AND NOT token = ANY(:running)
-                           THEN greatest(alive_until, now() + make_interval(secs => :silence))
-                           ELSE now() + make_interval(secs => :silence) END
+        alive_until = now() + make_interval(secs => :silence)
     FROM relaxed
     WHERE token = ANY(:tokens) AND state IN {_IN_FLIGHT_SQL} AND relaxed.value = 'off'
     RETURNING token
