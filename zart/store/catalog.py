@@ -38,6 +38,15 @@ def record_tasks(conn: Connection, tasks: list[dict[str, Any]], registered_by: s
         )
 
 
+_SEEN = text("UPDATE task_catalog SET registered_by = :by, last_seen_at = now() WHERE name = ANY(:names)")
+
+
+def record_seen(conn: Connection, names: list[str], registered_by: str) -> None:
+    """Note that a worker runs these tasks without rewriting their entries (newer code declared them)."""
+    if names:
+        conn.execute(_SEEN, {"names": names, "by": registered_by})
+
+
 _COLUMNS = "name, schema, timeout_seconds, queue, flow_limit, priority, registered_by, first_seen_at, last_seen_at"
 _GET = text(f"SELECT {_COLUMNS} FROM task_catalog WHERE name = :name")
 _ALL = text(f"SELECT {_COLUMNS} FROM task_catalog ORDER BY name")
