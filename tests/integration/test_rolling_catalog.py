@@ -3,8 +3,6 @@ back to an older release's by an old worker restarting during a rolling deploy."
 
 from __future__ import annotations
 
-import pytest
-
 from zart.store import catalog, db, flow
 
 IMPORTS = "tests.workflows,tests.catalog_declarations"
@@ -46,11 +44,6 @@ def test_rolling_deploy_an_older_worker_keeps_the_newer_queue_and_limits(env, st
     assert recorded(env) == ("catalog-old", 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="catalog rows and limits do not record which generation wrote them, so a "
-    "module that newer code no longer imports is never superseded and its old worker rewrites them",
-)
 def test_rolling_deploy_an_older_worker_does_not_take_back_a_task_moved_to_another_module(env, start_worker, unique):
     """A release moved a task (with a new queue and limit) to another module, which its workers import instead of
     the old one: no newer set of the old module is ever recorded, and an old worker restarting put back the task's

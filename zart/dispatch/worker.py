@@ -206,16 +206,24 @@ def record_catalog(settings: Settings) -> None:
         current, superseded = latest_sets(conn, found, settings.code_version)
         for unit, latest in superseded.items():
             warn_superseded("tasks and limits", unit.removeprefix(CATALOG_UNIT), settings.code_version, latest)
-        newest_tasks = {task.name for task in tasks if CATALOG_UNIT + task.handler.__module__ in current}
-        catalog.record_tasks(conn, [rows[name] for name in sorted(newest_tasks)], recorder)
+        generations = {
+            task.name: current[CATALOG_UNIT + task.handler.__module__]
+            for task in tasks
+            if CATALOG_UNIT + task.handler.__module__ in current
+        }
+        newest_tasks = set(generations)
+        catalog.record_tasks(
+            conn, [{**rows[name], "generation": generations[name]} for name in sorted(newest_tasks)], recorder
+        )
         catalog.record_seen(conn, sorted(set(rows) - newest_tasks), recorder)
         # executions given back by workers that lacked these tasks need not wait out their back-off
         unregistered.wake_for_tasks(conn, [task.name for task in tasks])
-        newest = [
-            spec.columns()
-            for spec in limits
-            if all(CATALOG_UNIT + module in current for module in default_registry.limit_modules(spec.name))
-        ]
+        newest = []
+        for spec in limits:
+            units = [CATALOG_UNIT + module for module in default_registry.limit_modules(spec.name)]
+            if all(unit in current for unit in units):
+                generation = max((current[unit] for unit in units), default=None)
+                newest.append({**spec.columns(), "generation": generation})
         flow.declare(conn, newest, recorder)
 
 
