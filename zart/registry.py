@@ -47,6 +47,7 @@ class Registry:
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}
         self._limits: dict[str, LimitSpec] = {}
+        self._limit_modules: dict[str, set[str]] = {}  # limit → the modules declaring it
 
     def register(self, task: Task) -> Task:
         existing = self._tasks.get(task.name)
@@ -68,13 +69,20 @@ class Registry:
                     "already declares; give one of them another id="
                 )
 
-    def register_limit(self, spec: LimitSpec) -> LimitSpec:
-        """Declare a limit once; declaring the same name again must say the same thing."""
+    def register_limit(self, spec: LimitSpec, module: str | None = None) -> LimitSpec:
+        """Declare a limit once; declaring the same name again must say the same thing. `module` declares it
+        (a worker records a module's limits only while that module's code is the newest seen)."""
         existing = self._limits.get(spec.name)
         if existing is not None and existing != spec:
             raise ValueError(f"limit '{spec.name}' is already declared differently: {existing} vs {spec}")
         self._limits[spec.name] = spec
+        if module is not None:
+            self._limit_modules.setdefault(spec.name, set()).add(module)
         return spec
+
+    def limit_modules(self, name: str) -> set[str]:
+        """The modules known to declare limit `name` (empty when it was registered without one)."""
+        return set(self._limit_modules.get(name, ()))
 
     def limits(self) -> list[LimitSpec]:
         return [self._limits[name] for name in sorted(self._limits)]
@@ -150,7 +158,8 @@ def task(
                 concurrency_key=concurrency_key,
                 key_concurrency=key_concurrency,
                 on_key_busy=on_key_busy,
-            )
+            ),
+            _caller_module(),
         )
 
     def decorate(fn: Handler) -> Task:
@@ -219,8 +228,14 @@ def limit(
             concurrency_key=concurrency_key,
             key_concurrency=key_concurrency,
             on_key_busy=on_key_busy,
-        )
+        ),
+        _caller_module(),
     )
+
+
+def _caller_module() -> str | None:
+    """The module calling `task` or `limit` (its declarations are recorded under it)."""
+    return sys._getframe(2).f_globals.get("__name__")
 
 
 def import_modules(modules: Iterable[str]) -> None:

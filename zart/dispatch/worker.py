@@ -23,6 +23,7 @@ from zart.celery.recorder import register_fallback_tasks
 from zart.celery.routing import QueueRouter
 from zart.celery.standby import Standby, pass_on
 from zart.config import Settings, is_pooled
+from zart.declarations import fingerprint, latest_sets, module_source, warn_superseded
 from zart.dispatch.broker import BrokerProbe
 from zart.dispatch.budget import budget_for
 from zart.dispatch.sweeper import Sweeper
@@ -32,6 +33,7 @@ from zart.heap import freeze_startup_heap
 from zart.observability import logs, metrics, tracing
 from zart.registry import default_registry, import_modules
 from zart.store import catalog, db, executions, flow, unregistered
+from zart.store import schedules as schedule_store
 
 log = logging.getLogger(__name__)
 
@@ -164,29 +166,65 @@ def _pool_name(pool_cls: Any) -> str:
     return {"celery.concurrency.thread": "threads", "celery.concurrency.solo": "solo"}.get(module, "prefork")
 
 
+# the declaration sets of a module's tasks and limits are recorded apart from its schedules, under this prefix
+CATALOG_UNIT = "catalog:"
+
+
 def record_catalog(settings: Settings) -> None:
     """Tell the store which task names this process can run (so others can refuse unknown ones) and which
-    limits its code declares."""
+    limits its code declares.
+
+    Each module's tasks and limits are written only while its set of them is the newest seen (see
+    zart.declarations): in a rolling deploy an old worker restarting after a new one would otherwise put back
+    a task's old queue (routing its new executions to a queue the new workers may not serve) or old limits."""
     recorder = f"{socket.gethostname()}:{os.getpid()}"
+    tasks = default_registry.tasks()
+    limits = default_registry.limits()
+    rows = {
+        task.name: {
+            "name": task.name,
+            "schema": task.schema,
+            "timeout_seconds": task.timeout,
+            "queue": task.queue,
+            "flow_limit": task.flow_limit,
+            "priority": task.priority,
+        }
+        for task in tasks
+    }
+    by_module: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for task in tasks:
+        by_module.setdefault(task.handler.__module__, {"tasks": [], "limits": []})["tasks"].append(rows[task.name])
+    for spec in limits:
+        for module in sorted(default_registry.limit_modules(spec.name)):
+            by_module.setdefault(module, {"tasks": [], "limits": []})["limits"].append(spec.columns())
+    found = {
+        CATALOG_UNIT + module: fingerprint(declared, module_source(module), settings.code_version, "catalog")
+        for module, declared in by_module.items()
+    }
     with db.transaction(settings.database_url) as conn:
+        schedule_store.serialise_reconciliation(conn)
+        current, superseded = latest_sets(conn, found, settings.code_version)
+        for unit, latest in superseded.items():
+            warn_superseded("tasks and limits", unit.removeprefix(CATALOG_UNIT), settings.code_version, latest)
+        generations = {
+            task.name: current[CATALOG_UNIT + task.handler.__module__]
+            for task in tasks
+            if CATALOG_UNIT + task.handler.__module__ in current
+        }
+        newest_tasks = set(generations)
         catalog.record_tasks(
-            conn,
-            [
-                {
-                    "name": task.name,
-                    "schema": task.schema,
-                    "timeout_seconds": task.timeout,
-                    "queue": task.queue,
-                    "flow_limit": task.flow_limit,
-                    "priority": task.priority,
-                }
-                for task in default_registry.tasks()
-            ],
-            recorder,
+            conn, [{**rows[name], "generation": generations[name]} for name in sorted(newest_tasks)], recorder
         )
+        catalog.record_seen(conn, sorted(set(rows) - newest_tasks), recorder)
         # executions given back by workers that lacked these tasks need not wait out their back-off
-        unregistered.wake_for_tasks(conn, [task.name for task in default_registry.tasks()])
-        flow.declare(conn, [spec.columns() for spec in default_registry.limits()], recorder)
+        unregistered.wake_for_tasks(conn, [task.name for task in tasks])
+        newest = []
+        for spec in limits:
+            units = [CATALOG_UNIT + module for module in default_registry.limit_modules(spec.name)]
+            if all(unit in current for unit in units):
+                generation = max((current[unit] for unit in units), default=None)
+                newest.append({**spec.columns(), "generation": generation})
+        flow.declare(conn, newest, recorder)
 
 
 def start_up(settings: Settings) -> None:

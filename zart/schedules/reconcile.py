@@ -16,10 +16,7 @@ code a ZART_CODE_VERSION not used before.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +24,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from zart.declarations import fingerprint as fingerprint_of
+from zart.declarations import latest_sets, module_source, warn_superseded
 from zart.schedules.plan import fire_time
 from zart.schedules.spec import ScheduleSpec
 from zart.schedules.ticks import next_tick
@@ -51,27 +50,10 @@ def declared(tasks: Iterable[Any]) -> list[tuple[ScheduleSpec, str]]:
     return [(spec, task.handler.__module__) for task in tasks for spec in task.schedules]
 
 
-def module_source(name: str) -> bytes:
-    """The source of an imported module (empty when it has no readable file): two releases whose declarations
-    of a module are alike but whose code differs still count as two sets."""
-    path = getattr(sys.modules.get(name), "__file__", None)
-    if not path:
-        return b""
-    try:
-        with open(path, "rb") as file:
-            return file.read()
-    except OSError:
-        return b""
-
-
 def fingerprint(specs: Sequence[ScheduleSpec], source: bytes, code_version: str | None) -> str:
     """What identifies one release's declarations in a module."""
-    payload = {
-        "code_version": code_version or "",
-        "source": hashlib.sha256(source).hexdigest(),
-        "schedules": sorted((spec.as_row() for spec in specs), key=lambda row: row["id"]),
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    rows = sorted((spec.as_row() for spec in specs), key=lambda row: row["id"])
+    return fingerprint_of(rows, source, code_version)
 
 
 def reconcile(
@@ -87,15 +69,12 @@ def reconcile(
     with db.transaction(database_url) as conn:
         store.serialise_reconciliation(conn)
         now = sweeps.database_now(conn)
-        generation = store.next_declaration_generation(conn)
-        current: dict[str, int] = {}  # module → the generation of its latest set, which is this worker's
-        for module, specs in sorted(by_module.items()):
-            found = fingerprint(specs, module_source(module), code_version)
-            latest = store.record_declarations(conn, module, found, code_version, generation)
-            if latest["fingerprint"] == found:
-                current[module] = latest["generation"]
-            else:
-                _superseded(module, code_version, latest, result)
+        found = {module: fingerprint(specs, module_source(module), code_version) for module, specs in by_module.items()}
+        # module → the generation of its latest set, which is this worker's
+        current, superseded = latest_sets(conn, found, code_version)
+        for module, latest in superseded.items():
+            warn_superseded("schedules", module, code_version, latest)
+            result.superseded.append(module)
         for spec, module in declarations:
             if module in current:
                 _reconcile_one(conn, spec, module, current[module], now, result)
@@ -118,21 +97,6 @@ def reconcile(
             },
         )
     return result
-
-
-def _superseded(module: str, code_version: str | None, latest: dict[str, Any], result: Reconciled) -> None:
-    log.warning(
-        "the schedules this worker's code declares in %s were superseded by newer code, which is left as it "
-        "declared them; to roll back to this code's schedules, start it with a ZART_CODE_VERSION not used before",
-        module,
-        extra={
-            "declaring_module": module,
-            "code_version": code_version,
-            "latest_code_version": latest["code_version"],
-            "latest_first_seen_at": latest["first_seen_at"].isoformat(),
-        },
-    )
-    result.superseded.append(module)
 
 
 def _newer(conn: Connection, module: str, generation: int) -> bool:

@@ -10,19 +10,23 @@ from zart.store.sql import one, rows, to_json
 
 _UPSERT = text(
     """
-    INSERT INTO task_catalog (name, schema, timeout_seconds, queue, flow_limit, priority, registered_by,
-                              first_seen_at, last_seen_at)
-    VALUES (:name, CAST(:schema AS jsonb), :timeout, :queue, :flow_limit, :priority, :by, now(), now())
+    INSERT INTO task_catalog AS t (name, schema, timeout_seconds, queue, flow_limit, priority, registered_by,
+                                   first_seen_at, last_seen_at, declared_generation)
+    VALUES (:name, CAST(:schema AS jsonb), :timeout, :queue, :flow_limit, :priority, :by, now(), now(), :generation)
     ON CONFLICT (name) DO UPDATE
         SET schema = EXCLUDED.schema, timeout_seconds = EXCLUDED.timeout_seconds, queue = EXCLUDED.queue,
             flow_limit = EXCLUDED.flow_limit, priority = EXCLUDED.priority, registered_by = EXCLUDED.registered_by,
-            last_seen_at = now()
+            last_seen_at = now(), declared_generation = EXCLUDED.declared_generation
+        -- an entry written by a newer declaration set (the task moved to another module) is left as it is
+        WHERE EXCLUDED.declared_generation IS NULL OR t.declared_generation IS NULL
+              OR t.declared_generation <= EXCLUDED.declared_generation
     """
 )
 
 
 def record_tasks(conn: Connection, tasks: list[dict[str, Any]], registered_by: str) -> None:
-    """Each task as {name, schema, timeout_seconds, queue, flow_limit?, priority?}."""
+    """Each task as {name, schema, timeout_seconds, queue, flow_limit?, priority?, generation?} (the generation
+    of the declaration set it comes from: an entry a newer set wrote is not rewritten)."""
     for task in tasks:
         conn.execute(
             _UPSERT,
@@ -34,8 +38,18 @@ def record_tasks(conn: Connection, tasks: list[dict[str, Any]], registered_by: s
                 "flow_limit": task.get("flow_limit"),
                 "priority": task.get("priority"),
                 "by": registered_by,
+                "generation": task.get("generation"),
             },
         )
+
+
+_SEEN = text("UPDATE task_catalog SET registered_by = :by, last_seen_at = now() WHERE name = ANY(:names)")
+
+
+def record_seen(conn: Connection, names: list[str], registered_by: str) -> None:
+    """Note that a worker runs these tasks without rewriting their entries (newer code declared them)."""
+    if names:
+        conn.execute(_SEEN, {"names": names, "by": registered_by})
 
 
 _COLUMNS = "name, schema, timeout_seconds, queue, flow_limit, priority, registered_by, first_seen_at, last_seen_at"

@@ -118,25 +118,32 @@ _SPEC_COLUMNS = ("concurrency", "rate", "period_seconds", "burst", "key_path", "
 _DECLARE = text(
     """
     INSERT INTO flow_limits AS f (name, concurrency, rate, period_seconds, burst, key_path, key_concurrency,
-                                  key_strategy, source, updated_by, updated_at)
+                                  key_strategy, source, updated_by, updated_at, declared_generation)
     VALUES (:name, :concurrency, :rate, :period_seconds, :burst, :key_path, :key_concurrency, :key_strategy,
-            'code', :by, now())
+            'code', :by, now(), :generation)
     ON CONFLICT (name) DO UPDATE
         SET concurrency = EXCLUDED.concurrency, rate = EXCLUDED.rate, period_seconds = EXCLUDED.period_seconds,
             burst = EXCLUDED.burst, key_path = EXCLUDED.key_path, key_concurrency = EXCLUDED.key_concurrency,
-            key_strategy = EXCLUDED.key_strategy, updated_by = EXCLUDED.updated_by, updated_at = now()
-        WHERE f.source = 'code' AND (f.concurrency, f.rate, f.period_seconds, f.burst, f.key_path,
-                                     f.key_concurrency, f.key_strategy)
+            key_strategy = EXCLUDED.key_strategy, updated_by = EXCLUDED.updated_by, updated_at = now(),
+            declared_generation = coalesce(EXCLUDED.declared_generation, f.declared_generation)
+        -- a limit a newer declaration set wrote (declared in another module now) is left as it is
+        WHERE f.source = 'code'
+          AND (EXCLUDED.declared_generation IS NULL OR f.declared_generation IS NULL
+               OR f.declared_generation <= EXCLUDED.declared_generation)
+          AND (f.concurrency, f.rate, f.period_seconds, f.burst, f.key_path, f.key_concurrency, f.key_strategy,
+               f.declared_generation)
               IS DISTINCT FROM (EXCLUDED.concurrency, EXCLUDED.rate, EXCLUDED.period_seconds, EXCLUDED.burst,
-                                EXCLUDED.key_path, EXCLUDED.key_concurrency, EXCLUDED.key_strategy)
+                                EXCLUDED.key_path, EXCLUDED.key_concurrency, EXCLUDED.key_strategy,
+                                coalesce(EXCLUDED.declared_generation, f.declared_generation))
     """
 )
 
 
 def declare(conn: Connection, limits: list[dict[str, Any]], declared_by: str) -> None:
-    """Limits declared in code: created, or updated unless an operator has set them at runtime."""
+    """Limits declared in code: created, or updated unless an operator has set them at runtime or a newer
+    declaration set (its `generation`, when given) wrote them."""
     for columns in limits:
-        conn.execute(_DECLARE, {**columns, "by": declared_by})
+        conn.execute(_DECLARE, {"generation": None, **columns, "by": declared_by})
 
 
 _COLUMNS = f"""

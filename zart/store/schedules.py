@@ -328,6 +328,8 @@ def serialise_reconciliation(conn: Connection) -> None:
 
 # The sets a worker sees for the first time take one generation, the next of one counter for all modules; the
 # reconciliation lock (held by the caller) serialises the workers taking it, and no host's clock is consulted.
+# A module's schedules are recorded under its name; its tasks and limits under "catalog:" and its name
+# (zart.dispatch.worker.record_catalog), so both share the one counter (see zart.declarations).
 _NEXT_GENERATION = text("SELECT coalesce(max(generation), 0) + 1 FROM schedule_declarations")
 _RECORD_DECLARATIONS = text(
     """

@@ -299,6 +299,7 @@ task_catalog = Table(
     _ts("last_seen_at", nullable=False),
     Column("flow_limit", Text),
     Column("priority", Integer),
+    Column("declared_generation", BigInteger),  # of the declaration set that wrote it (migration 0024)
 )
 
 execution_counts = Table(
@@ -400,6 +401,7 @@ flow_limits = Table(
     Column("source", Text, nullable=False, server_default=text("'code'")),
     Column("updated_by", Text),
     _ts("updated_at", nullable=False),
+    Column("declared_generation", BigInteger),  # of the declaration set that wrote it (migration 0024)
     CheckConstraint(
         "key_strategy IN ('wait', 'cancel_newest', 'cancel_in_progress')", name="flow_limits_key_strategy_check"
     ),
