@@ -153,3 +153,13 @@ def hands_over(ctx: zart.Context, data: dict) -> object:
 def reject_when_released(ctx: zart.Context, data: dict) -> object:
     return ctx.step("refuses", legacy.reject_when_released, data["journal"], data["release"])
 
+
+
+@zart.task("c.add-within")
+def add_within(ctx: zart.Context, data: dict) -> int:
+    return ctx.step("add", legacy.add, data["journal"], 1, 2, dispatch_timeout=data["dispatch_timeout"])
+
+
+@zart.task("c.add-bounded", timeout=5.0)
+def add_bounded(ctx: zart.Context, data: dict) -> int:
+    return ctx.step("add", legacy.add, data["journal"], 1, 2, dispatch_timeout=300.0)

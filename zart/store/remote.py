@@ -310,31 +310,36 @@ def relax_commit(conn: Connection) -> None:
     conn.execute(_RELAX)
 
 
-# The dispatches still in flight of runs that were cancelled (by a cancel, or by a forced restart): the fleet has
-# yet to be told not to start them. Read through the in-flight index; a cancelled run's rows leave it once revoked.
+# The dispatches still in flight of runs that were cancelled (by a cancel, or by a forced restart) or failed (by
+# the execution's own timeout, or with scheduled steps never awaited): the fleet has yet to be told not to start
+# them. Read through the in-flight index; such a run's rows leave it once revoked. A failed run an operator
+# revives finds its step abandoned and sends it again.
 _OF_CANCELLED_RUNS = text(
     f"""
     SELECT r.token FROM remote_steps r
     JOIN runs u ON u.execution_id = r.execution_id AND u.run_index = r.run_index
-    WHERE r.state IN {_IN_FLIGHT_SQL} AND u.status = 'cancelled'
+    WHERE r.state IN {_IN_FLIGHT_SQL} AND u.status IN ('cancelled', 'failed')
     ORDER BY r.alive_until LIMIT :limit
     """
 )
 
 
 def in_flight_of_cancelled_runs(conn: Connection, limit: int) -> list[str]:
-    """The dispatch tokens (Celery task ids) still in flight for runs that were cancelled."""
+    """The dispatch tokens (Celery task ids) still in flight for runs that were cancelled or failed."""
     return [r["token"] for r in rows(conn, _OF_CANCELLED_RUNS, limit=limit)]
 
 
 _REVOKED = text(
     f"""
-    UPDATE remote_steps SET state = 'abandoned', finished_at = now()
-    WHERE token = ANY(:tokens) AND state IN {_IN_FLIGHT_SQL}
+    UPDATE remote_steps r SET state = 'abandoned', finished_at = now()
+    FROM runs u
+    WHERE r.token = ANY(:tokens) AND r.state IN {_IN_FLIGHT_SQL}
+      AND u.execution_id = r.execution_id AND u.run_index = r.run_index AND u.status IN ('cancelled', 'failed')
     """
 )
 
 
 def mark_revoked(conn: Connection, tokens: list[str]) -> None:
-    """The fleet was told not to start these dispatches: nothing will look at them again."""
+    """The fleet was told not to start these dispatches: nothing will look at them again. A failed run an operator
+    revived meanwhile keeps its dispatch in flight (its replay waits on it; the dispatch timeout sends it again)."""
     conn.execute(_REVOKED, {"tokens": tokens})
