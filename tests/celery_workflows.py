@@ -163,3 +163,9 @@ def add_within(ctx: zart.Context, data: dict) -> int:
 @zart.task("c.add-bounded", timeout=5.0)
 def add_bounded(ctx: zart.Context, data: dict) -> int:
     return ctx.step("add", legacy.add, data["journal"], 1, 2, dispatch_timeout=300.0)
+
+
+@zart.task("c.add-later")
+def add_later(ctx: zart.Context, data: dict) -> int:
+    later = legacy.add.s(data["journal"], 1, 2).set(countdown=data["countdown"])
+    return ctx.step("add", later, dispatch_timeout=data["dispatch_timeout"])

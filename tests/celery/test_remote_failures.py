@@ -378,3 +378,17 @@ def test_an_execution_that_times_out_revokes_its_celery_tasks_still_queued(
     marker_id, _ = schedule(service, "c.sequence", log_dir)
     assert finished(service, marker_id)["status"] == "completed"
     assert entries(journal, "add") == 0, "a revoked task ran"
+
+
+def test_a_countdown_longer_than_the_dispatch_timeout_is_waited_for_on_a_plain_worker(
+    service, zart_worker, start_legacy, log_dir
+):
+    """A step's signature set with a countdown: a plain worker holds the message until it is due and says
+    nothing meanwhile, so the dispatch timeout, counted from the send, took it for lost, sent it again and
+    failed the step with DispatchTimeout before the task was even due. It is now counted from when it is due."""
+    start_legacy("tests.legacy.app")
+    execution_id, journal = schedule(service, "c.add-later", log_dir, countdown=4.0, dispatch_timeout=1.5)
+    row = finished(service, execution_id)
+    assert (row["status"], row["output"]) == ("completed", 3), row["error"]
+    assert entries(journal, "add") == 1
+    assert [r["sends"] for r in remote_rows(service, execution_id)] == [1]

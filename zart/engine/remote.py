@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from zart.celery.calls import RemoteHandle, build_call, home, new_token, revoke, send
+from zart.celery.calls import RemoteHandle, build_call, due_in, home, new_token, revoke, send
 from zart.errors import DispatchTimeout, LeaseLost, StepFailed, StepTimeout, WorkerLost
 from zart.retry import RetryPolicy
 from zart.store import db, notifications, steps
@@ -294,6 +294,7 @@ class RemoteSteps:
             sends=sends,
             losses=losses,
             dispatch_timeout=handle.dispatch_timeout,
+            due_in=due_in(handle.call),
         )
         if not written:  # completed by a report that came in meanwhile
             return self._recorded_meanwhile(handle)

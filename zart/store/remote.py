@@ -43,7 +43,7 @@ _DISPATCH = hot_statement(
         INSERT INTO remote_steps (execution_id, run_index, step_name, token, task_name, queue, attempt, sends,
                                   losses, state, dispatch_timeout, attempt_started_at, dispatched_at, alive_until)
         SELECT :id, :run, :name, :token, :task_name, :queue, :attempt, :sends, :losses, 'sent', :dispatch_timeout,
-               now(), now(), now() + make_interval(secs => :dispatch_timeout)
+               now(), now(), now() + make_interval(secs => :alive_for)
         FROM step
         ON CONFLICT (execution_id, run_index, step_name) DO UPDATE
             SET token = EXCLUDED.token, task_name = EXCLUDED.task_name, queue = EXCLUDED.queue,
@@ -78,9 +78,12 @@ def record_dispatch(
     sends: int,
     losses: int,
     dispatch_timeout: float,
+    due_in: float = 0.0,
 ) -> tuple[bool, bool]:
     """Record, before the message is sent, that the step waits for the dispatch `dispatch_token`.
 
+    A task sent with a countdown or eta (due `due_in` seconds from now) is held by a worker until then, which
+    says nothing about it if it lacks the integration: its dispatch timeout counts from when it is due.
     Returns (fenced, written): written is False when the step had already completed."""
     row = hot_one(  # once per step: prepared, past SQLAlchemy's statement handling
         conn,
@@ -100,6 +103,7 @@ def record_dispatch(
         sends=sends,
         losses=losses,
         dispatch_timeout=dispatch_timeout,
+        alive_for=max(0.0, due_in) + dispatch_timeout,
     )
     assert row is not None
     return bool(row["fenced"]), bool(row["written"])
