@@ -168,3 +168,18 @@ def retry_later(ctx: zart.Context, data: dict) -> object:
 @zart.task("c.hops-away")
 def hops_away(ctx: zart.Context, data: dict) -> object:
     return ctx.step("hops", legacy.hops_away, data["journal"], dispatch_timeout=2.0, retry=RetryPolicy.none())
+
+@zart.task("c.add-within")
+def add_within(ctx: zart.Context, data: dict) -> int:
+    return ctx.step("add", legacy.add, data["journal"], 1, 2, dispatch_timeout=data["dispatch_timeout"])
+
+
+@zart.task("c.add-bounded", timeout=5.0)
+def add_bounded(ctx: zart.Context, data: dict) -> int:
+    return ctx.step("add", legacy.add, data["journal"], 1, 2, dispatch_timeout=300.0)
+
+
+@zart.task("c.add-later")
+def add_later(ctx: zart.Context, data: dict) -> int:
+    later = legacy.add.s(data["journal"], 1, 2).set(countdown=data["countdown"])
+    return ctx.step("add", later, dispatch_timeout=data["dispatch_timeout"])

@@ -4,6 +4,7 @@ own workers, with Postgres as the join: the Celery canvas failures users know, b
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -359,6 +360,26 @@ def test_a_python_canvas_routed_to_a_queue_name_zart_cannot_use_is_refused_as_ba
     """The route's ValueError escaped as it was, not as the CanvasError `zart.canvas.apply` documents."""
     with pytest.raises(zart.canvas.CanvasError, match="queue name 'zart:ready'"):
         canvas_input(group(plus.s(1, str(log_dir), 1), plus.s(2, str(log_dir), 1).set(queue="zart:ready")))
+
+
+@pytest.mark.parametrize("option", ["countdown", "eta", "expires", "priority"])
+def test_a_countdown_eta_expires_or_priority_inside_a_canvas_is_refused_by_name(service, option):
+    """`.set(countdown=60)` on a task of a canvas was silently dropped: the task ran at once (and eta, expires and
+    priority likewise). Inside the round-by-round walk a per-task delay would hold up its whole round, and a
+    Celery ETA or expiry would live in Redis and in worker memory, where the dispatch timeout mistakes it for a
+    lost message; so they are refused when the canvas is started, naming the option (a whole canvas is delayed
+    durably by `zart.canvas.apply(countdown=..., eta=...)`)."""
+    value = {"countdown": 60, "eta": datetime.now(UTC) + timedelta(minutes=1), "expires": 60, "priority": 5}[option]
+    inner = chain(plus.s(1, "-", 1), group(plus.s("-", 1).set(**{option: value}), plus.s("-", 2)))
+    with pytest.raises(zart.canvas.CanvasError, match=f"'{option}'.*0.1.0 legacy.plus"):
+        canvas_input(inner)
+    with pytest.raises(zart.canvas.CanvasError, match=f"'{option}' of the chain at 0 "):
+        canvas_input(chain(plus.s(1, "-", 1), plus.s("-", 1)).set(**{option: value}))
+    _, before = service.list_executions(task=zart.canvas.CANVAS_TASK)
+    data = {"canvas": {"task": "legacy.add", "args": [1, 2], "options": {option: 60}}}
+    with pytest.raises(InvalidData, match=f"'{option}'"):
+        service.schedule(zart.canvas.CANVAS_TASK, data)
+    assert service.list_executions(task=zart.canvas.CANVAS_TASK)[1] == before
 
 
 def test_a_queue_set_on_a_group_chord_or_chain_routes_its_tasks_as_celery_does():

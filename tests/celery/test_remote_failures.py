@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from celery import Celery
@@ -459,3 +460,62 @@ def _accepts(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+def _block_the_legacy_worker(env: Environment, log_dir: Path) -> str:
+    """Occupy a one-process legacy worker with a task sent straight to its queue (no zart step); returns the
+    file that releases it."""
+    journal, release = (str(log_dir / f"blocker-{time.monotonic_ns()}.{kind}") for kind in ("journal", "release"))
+    app = Celery("blocker", broker=env.broker_url)
+    app.send_task("legacy.wait_for_file", args=[journal, "blocker", release, "x"], queue="legacy")
+    poll(lambda: entries(journal, "blocker") == 1, what="the legacy worker to be busy")
+    return release
+
+
+def test_a_dispatch_sent_again_behind_a_backlog_revokes_the_first_so_the_task_runs_once(
+    env, service, zart_worker, start_legacy, log_dir
+):
+    """A plain worker says nothing until the result: behind a backlog longer than the dispatch timeout the task
+    is sent again under a new id. The first message stayed queued and ran too (its result thrown away); it is
+    now revoked when the second is sent, so the worker discards it."""
+    legacy = start_legacy("tests.legacy.app", 1)
+    release = _block_the_legacy_worker(env, log_dir)
+    execution_id, journal = schedule(service, "c.add-within", log_dir, dispatch_timeout=4.0)
+    poll(lambda: [r["sends"] for r in remote_rows(service, execution_id)] == [2],
+         what="the task to be sent again", timeout=30)
+    legacy.wait_for(b"Tasks flagged as revoked", timeout=10)  # the revoke follows the second send
+    open(release, "w").close()
+    assert finished(service, execution_id)["output"] == 3
+    # FIFO on one worker process: once a task sent after both messages has run, both had their turn
+    marker_id, _ = schedule(service, "c.sequence", log_dir)
+    assert finished(service, marker_id)["status"] == "completed"
+    assert entries(journal, "add") == 1, "the superseded message ran too"
+
+
+def test_an_execution_that_times_out_revokes_its_celery_tasks_still_queued(
+    env, service, zart_worker, start_legacy, log_dir
+):
+    start_legacy("tests.legacy.integrated", 1)
+    release = _block_the_legacy_worker(env, log_dir)
+    execution_id, journal = schedule(service, "c.add-bounded", log_dir)
+    row = finished(service, execution_id)
+    assert row["status"] == "failed" and row["error"]["type"] == "ExecutionTimeout"
+    poll(lambda: [r["state"] for r in remote_rows(service, execution_id)] == ["abandoned"],
+         what="the timed-out run's task to be revoked")
+    open(release, "w").close()
+    marker_id, _ = schedule(service, "c.sequence", log_dir)
+    assert finished(service, marker_id)["status"] == "completed"
+    assert entries(journal, "add") == 0, "a revoked task ran"
+
+
+def test_a_countdown_longer_than_the_dispatch_timeout_is_waited_for_on_a_plain_worker(
+    service, zart_worker, start_legacy, log_dir
+):
+    """A step's signature set with a countdown: a plain worker holds the message until it is due and says
+    nothing meanwhile, so the dispatch timeout, counted from the send, took it for lost, sent it again and
+    failed the step with DispatchTimeout before the task was even due. It is now counted from when it is due."""
+    start_legacy("tests.legacy.app")
+    execution_id, journal = schedule(service, "c.add-later", log_dir, countdown=4.0, dispatch_timeout=1.5)
+    row = finished(service, execution_id)
+    assert (row["status"], row["output"]) == ("completed", 3), row["error"]
+    assert entries(journal, "add") == 1
+    assert [r["sends"] for r in remote_rows(service, execution_id)] == [1]

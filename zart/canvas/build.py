@@ -14,7 +14,7 @@ from celery import Signature
 from celery.canvas import _chain, chord, group, signature
 
 from zart.celery.calls import route
-from zart.celery.canvas import CanvasError, parse
+from zart.celery.canvas import REFUSED_OPTIONS, CanvasError, parse, refusals
 
 
 def canvas_input(canvas: Any, countdown: float | timedelta | None = None, eta: datetime | None = None) -> dict:
@@ -28,7 +28,9 @@ def canvas_input(canvas: Any, countdown: float | timedelta | None = None, eta: d
         tree = json.loads(json.dumps(tree))
     except (TypeError, ValueError) as exc:
         raise CanvasError(f"the canvas's arguments must be JSON-serialisable: {exc}") from exc
-    parse(tree)
+    refused = refusals(parse(tree))
+    if refused:
+        raise CanvasError("; ".join(refused[:20]))
     return {"canvas": tree, "start_at": _start_at(countdown, eta)}
 
 
@@ -53,7 +55,11 @@ def _serialise(sig: Any, queue: Any = None) -> dict[str, Any]:
     body, a chain's to its first task only (callbacks keep their own)."""
     if not isinstance(sig, Signature):
         sig = signature(sig)
-    options = {key: [_serialise(cb) for cb in _listed(sig.options.get(key))] for key in ("link", "link_error")}
+    options: dict[str, Any] = {
+        key: [_serialise(cb) for cb in _listed(sig.options.get(key))] for key in ("link", "link_error")
+    }
+    # kept so that `parse` refuses them by name (dropped, a `.set(countdown=60)` task ran at once)
+    options.update({key: _plain(sig.options[key]) for key in REFUSED_OPTIONS if sig.options.get(key) is not None})
     if isinstance(sig, (_chain, group, chord)):
         queue = queue if queue is not None else sig.options.get("queue")
     if isinstance(sig, chord):
@@ -89,6 +95,10 @@ def _serialise(sig: Any, queue: Any = None) -> dict[str, Any]:
         "subtask_type": None,
         "options": {**options, "queue": queue},
     }
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _listed(value: Any) -> list[Any]:

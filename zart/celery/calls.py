@@ -11,6 +11,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery, Signature
@@ -143,6 +144,23 @@ def _check_json(task_name: str, args: Any, kwargs: Any) -> None:
         json.dumps([list(args), dict(kwargs)])
     except (TypeError, ValueError) as exc:
         raise TypeError(f"the arguments of {task_name!r} must be JSON-serialisable: {exc}") from exc
+
+
+def due_in(call: RemoteCall) -> float:
+    """Seconds until the task is due by its own `countdown` or `eta` option (0 when it has none): a worker
+    holds such a message until then, so nobody hears of it before."""
+    options = call.signature.options
+    countdown = options.get("countdown")
+    if countdown is not None:  # as Celery: a countdown wins over an eta
+        return max(0.0, float(countdown))
+    eta = options.get("eta")
+    if isinstance(eta, str):
+        eta = datetime.fromisoformat(eta)
+    if isinstance(eta, datetime):
+        if eta.tzinfo is None:
+            eta = eta.replace(tzinfo=UTC)
+        return max(0.0, (eta - datetime.now(UTC)).total_seconds())
+    return 0.0
 
 
 def send(call: RemoteCall, token: str) -> None:

@@ -9,7 +9,7 @@ bad canvas is refused at the door (HTTP 422 / exit 1) and nothing starts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from zart.limits import CALLER_NAMED_TASKS, NAME_MAX, QUEUE_RULE, is_queue, is_reserved_task
@@ -18,6 +18,16 @@ CANVAS_TASK = CALLER_NAMED_TASKS[0]
 KINDS = ("task", "chain", "group", "chord")
 MAX_TASKS = 10_000
 _CELERY_NAMES = {"celery.chain": "chain", "celery.group": "group", "celery.chord": "chord"}
+
+
+# Celery options a canvas's tasks and containers may not carry: they would be dropped, so they are refused. A per-
+# task delay would hold up its whole round of the walk, and a Celery ETA or expiry lives in Redis and in worker
+# memory (the dispatch timeout takes an ETA'd message for a lost one; an expired one is discarded unreported).
+REFUSED_OPTIONS = ("countdown", "eta", "expires", "priority")
+_REFUSED_WHY = (
+    "is not supported inside a canvas (each task is sent as soon as its input is known); delay the whole "
+    "canvas durably with zart.canvas.apply(countdown=... or eta=...), or make the task a step of a workflow"
+)
 
 
 class CanvasError(ValueError):
@@ -39,6 +49,7 @@ class Node:
     body: Node | None = None
     link: tuple[Node, ...] = ()
     link_error: tuple[Node, ...] = ()
+    refused: tuple[str, ...] = ()  # REFUSED_OPTIONS it carries: refused when a canvas starts (see `refusals`)
 
     def tasks(self) -> list[Node]:
         """Every task node below (and including) this one, callbacks included, in tree order."""
@@ -64,6 +75,19 @@ def parse(value: Any) -> Node:
     return node
 
 
+def refusals(root: Node) -> list[str]:
+    """What a canvas about to start may not carry, named; empty when fine. Checked when a canvas is started, not
+    by `parse`, so a canvas already running keeps running as it was admitted."""
+    found: list[str] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        what = step_name(node) if node.kind == "task" else f"the {node.kind} at {node.path}"
+        found += [f"option {key!r} of {what} {_REFUSED_WHY}" for key in node.refused]
+        stack.extend(reversed((*node.members, *((node.body,) if node.body else ()), *node.link, *node.link_error)))
+    return found
+
+
 def problems_of(data: Any) -> list[str]:
     """What is wrong with the input of the canvas task (`{"canvas": ..., "start_at": ...}`); empty when fine."""
     if not isinstance(data, dict):
@@ -74,7 +98,7 @@ def problems_of(data: Any) -> list[str]:
         problems.append("data.canvas is required")
     else:
         try:
-            parse(data["canvas"])
+            problems += refusals(parse(data["canvas"]))
         except CanvasError as exc:
             problems.append(str(exc))
     start_at = data.get("start_at")
@@ -108,10 +132,12 @@ def _node(value: Any, path: str, where: str, problems: list[str]) -> Node | None
     if not isinstance(options, dict) or not isinstance(kwargs, dict):
         problems.append(f"{where}: options and kwargs must be objects")
         return None
+    refused = tuple(key for key in REFUSED_OPTIONS if options.get(key) is not None)
     link = _callbacks(options.get("link"), f"{path}.link", f"{where}.link", problems)
     link_error = _callbacks(options.get("link_error"), f"{path}.error", f"{where}.link_error", problems)
     if kind == "task":
-        return _task(value, path, where, options, kwargs, link, link_error, problems)
+        task = _task(value, path, where, options, kwargs, link, link_error, problems)
+        return None if task is None else replace(task, refused=refused)
     if kind == "chord":
         header = kwargs.get("header")
         if isinstance(header, dict):  # a group
@@ -121,11 +147,14 @@ def _node(value: Any, path: str, where: str, problems: list[str]) -> Node | None
         if body is None:
             return None
         # Celery's chord error callback is the body's link_error: it runs on a failure anywhere in the chord
-        return Node("chord", path, members=members, body=body, link=link, link_error=(*link_error, *body.link_error))
+        return Node(
+            "chord", path, members=members, body=body, link=link, link_error=(*link_error, *body.link_error),
+            refused=refused,
+        )
     members = _members(kwargs.get("tasks"), path, where, problems)
     if kind == "chain" and not members:
         problems.append(f"{where}: a chain needs at least one task")
-    return Node(kind, path, members=members, link=link, link_error=link_error)
+    return Node(kind, path, members=members, link=link, link_error=link_error, refused=refused)
 
 
 def _task(

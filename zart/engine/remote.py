@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from zart.celery.calls import RemoteHandle, build_call, home, new_token, send
+from zart.celery.calls import RemoteHandle, build_call, due_in, home, new_token, revoke, send
 from zart.errors import DispatchTimeout, LeaseLost, StepFailed, StepTimeout, WorkerLost
 from zart.retry import RetryPolicy
 from zart.store import db, notifications, steps
@@ -244,7 +244,10 @@ class RemoteSteps:
         if row["state"] == "sent" and not row.get("worker"):  # no worker ever said it holds the task
             if row["sends"] < MAX_SENDS:
                 log.info("no worker reported on %s (%s); sending it again", row["token"], row["task_name"])
-                return self._dispatch(handle, row["attempt"], failures, sends=row["sends"] + 1, losses=row["losses"])
+                return self._dispatch(
+                    handle, row["attempt"], failures, sends=row["sends"] + 1, losses=row["losses"],
+                    supersedes=row["token"],
+                )
             silent = DispatchTimeout(
                 f"celery task {row['task_name']!r} was sent to queue {row['queue']!r} {row['sends']} times and no "
                 f"worker started it within {row['dispatch_timeout']:g}s: is a worker serving that queue, with the "
@@ -253,16 +256,27 @@ class RemoteSteps:
             return self._fail(handle, row, _error(silent), failures)
         if row["losses"] < MAX_LOSSES:
             log.info("worker %s went silent running %s; sending it again", row["worker"], row["token"])
-            return self._dispatch(handle, row["attempt"], failures, sends=1, losses=row["losses"] + 1)
+            return self._dispatch(
+                handle, row["attempt"], failures, sends=1, losses=row["losses"] + 1, supersedes=row["token"]
+            )
         lost = WorkerLost(f"the workers running celery task {row['task_name']!r} went silent {row['losses'] + 1} times")
         return self._fail(handle, row, _error(lost), failures)
 
     # ------------------------------------------------------------- writes
 
     def _dispatch(
-        self, handle: RemoteHandle, attempt: int, failures: int, sends: int = 1, losses: int = 0
+        self,
+        handle: RemoteHandle,
+        attempt: int,
+        failures: int,
+        sends: int = 1,
+        losses: int = 0,
+        supersedes: str | None = None,
     ) -> _Outcome:
-        """Record a new dispatch (a new token) and then send the task; the step waits for its result."""
+        """Record a new dispatch (a new token) and then send the task; the step waits for its result.
+
+        `supersedes` is the dispatch this one replaces (nobody reported on it in time): it is revoked, or its
+        message, still queued behind a backlog, would run the task body a second time for nothing."""
         assert handle.call is not None
         ctx = self._ctx
         token = new_token()
@@ -280,6 +294,7 @@ class RemoteSteps:
             sends=sends,
             losses=losses,
             dispatch_timeout=handle.dispatch_timeout,
+            due_in=due_in(handle.call),
         )
         if not written:  # completed by a report that came in meanwhile
             return self._recorded_meanwhile(handle)
@@ -312,6 +327,8 @@ class RemoteSteps:
             send(handle.call, token)
         except Exception as exc:  # the broker is unreachable: the dispatch timeout sends it again
             log.warning("could not send %s (%s): %s", token, handle.call.task_name, exc)
+        if supersedes is not None:
+            self._revoke(handle, supersedes)
         deadline = None if handle.timeout is None else now + timedelta(seconds=handle.timeout)
         return _Outcome("waiting", wake_at=deadline)
 
@@ -345,6 +362,8 @@ class RemoteSteps:
                 remote_store.close(conn, ctx.execution_id, ctx.run_index, handle.name, row["token"])
         if not written:  # the task's result was recorded as this failure was judged: it is the step's outcome
             return self._recorded_meanwhile(handle)
+        if row["state"] in remote_store.IN_FLIGHT:  # given up on (a timeout): a message still queued must not run
+            self._revoke(handle, row["token"])
         checkpoint = ctx._checkpoints[handle.name]
         checkpoint.update(
             status="failed" if retry_at is None else "waiting",
@@ -359,6 +378,13 @@ class RemoteSteps:
         if retry_at <= _now():
             return self._dispatch(handle, attempt=row["attempt"] + 1, failures=failures)
         return _Outcome("waiting", wake_at=retry_at)
+
+    def _revoke(self, handle: RemoteHandle, token: str) -> None:
+        """Tell the workers not to start a dispatch the step no longer waits for, through the app it was sent
+        with. Best effort: a worker that never hears of it runs the task, and its report is fenced out."""
+        app = handle.call.signature._app if handle.call is not None else home().app
+        if app is not None:
+            revoke(app, [token])
 
     def _recorded_meanwhile(self, handle: RemoteHandle) -> _Outcome:
         """A write found the step completed by a report that came in meanwhile: its checkpoint is the truth."""

@@ -43,7 +43,7 @@ _DISPATCH = hot_statement(
         INSERT INTO remote_steps (execution_id, run_index, step_name, token, task_name, queue, attempt, sends,
                                   losses, state, dispatch_timeout, attempt_started_at, dispatched_at, alive_until)
         SELECT :id, :run, :name, :token, :task_name, :queue, :attempt, :sends, :losses, 'sent', :dispatch_timeout,
-               now(), now(), now() + make_interval(secs => :dispatch_timeout)
+               now(), now(), now() + make_interval(secs => :alive_for)
         FROM step
         ON CONFLICT (execution_id, run_index, step_name) DO UPDATE
             SET token = EXCLUDED.token, task_name = EXCLUDED.task_name, queue = EXCLUDED.queue,
@@ -78,9 +78,12 @@ def record_dispatch(
     sends: int,
     losses: int,
     dispatch_timeout: float,
+    due_in: float = 0.0,
 ) -> tuple[bool, bool]:
     """Record, before the message is sent, that the step waits for the dispatch `dispatch_token`.
 
+    A task sent with a countdown or eta (due `due_in` seconds from now) is held by a worker until then, which
+    says nothing about it if it lacks the integration: its dispatch timeout counts from when it is due.
     Returns (fenced, written): written is False when the step had already completed."""
     row = hot_one(  # once per step: prepared, past SQLAlchemy's statement handling
         conn,
@@ -100,6 +103,7 @@ def record_dispatch(
         sends=sends,
         losses=losses,
         dispatch_timeout=dispatch_timeout,
+        alive_for=max(0.0, due_in) + dispatch_timeout,
     )
     assert row is not None
     return bool(row["fenced"]), bool(row["written"])
@@ -311,31 +315,36 @@ def relax_commit(conn: Connection) -> None:
     conn.execute(_RELAX)
 
 
-# The dispatches still in flight of runs that were cancelled (by a cancel, or by a forced restart): the fleet has
-# yet to be told not to start them. Read through the in-flight index; a cancelled run's rows leave it once revoked.
+# The dispatches still in flight of runs that were cancelled (by a cancel, or by a forced restart) or failed (by
+# the execution's own timeout, or with scheduled steps never awaited): the fleet has yet to be told not to start
+# them. Read through the in-flight index; such a run's rows leave it once revoked. A failed run an operator
+# revives finds its step abandoned and sends it again.
 _OF_CANCELLED_RUNS = text(
     f"""
     SELECT r.token FROM remote_steps r
     JOIN runs u ON u.execution_id = r.execution_id AND u.run_index = r.run_index
-    WHERE r.state IN {_IN_FLIGHT_SQL} AND u.status = 'cancelled'
+    WHERE r.state IN {_IN_FLIGHT_SQL} AND u.status IN ('cancelled', 'failed')
     ORDER BY r.alive_until LIMIT :limit
     """
 )
 
 
 def in_flight_of_cancelled_runs(conn: Connection, limit: int) -> list[str]:
-    """The dispatch tokens (Celery task ids) still in flight for runs that were cancelled."""
+    """The dispatch tokens (Celery task ids) still in flight for runs that were cancelled or failed."""
     return [r["token"] for r in rows(conn, _OF_CANCELLED_RUNS, limit=limit)]
 
 
 _REVOKED = text(
     f"""
-    UPDATE remote_steps SET state = 'abandoned', finished_at = now()
-    WHERE token = ANY(:tokens) AND state IN {_IN_FLIGHT_SQL}
+    UPDATE remote_steps r SET state = 'abandoned', finished_at = now()
+    FROM runs u
+    WHERE r.token = ANY(:tokens) AND r.state IN {_IN_FLIGHT_SQL}
+      AND u.execution_id = r.execution_id AND u.run_index = r.run_index AND u.status IN ('cancelled', 'failed')
     """
 )
 
 
 def mark_revoked(conn: Connection, tokens: list[str]) -> None:
-    """The fleet was told not to start these dispatches: nothing will look at them again."""
+    """The fleet was told not to start these dispatches: nothing will look at them again. A failed run an operator
+    revived meanwhile keeps its dispatch in flight (its replay waits on it; the dispatch timeout sends it again)."""
     conn.execute(_REVOKED, {"tokens": tokens})
