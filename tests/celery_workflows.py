@@ -143,7 +143,6 @@ def refuses(ctx: zart.Context, data: dict) -> object:
     return ctx.step("refuses", legacy.refuses, data["journal"], data["how"], dispatch_timeout=data["dispatch_timeout"])
 
 
-
 @zart.task("c.hands-over")
 def hands_over(ctx: zart.Context, data: dict) -> object:
     return ctx.step("sum", legacy.hands_over, data["journal"], 2, 3)
@@ -168,6 +167,7 @@ def retry_later(ctx: zart.Context, data: dict) -> object:
 @zart.task("c.hops-away")
 def hops_away(ctx: zart.Context, data: dict) -> object:
     return ctx.step("hops", legacy.hops_away, data["journal"], dispatch_timeout=2.0, retry=RetryPolicy.none())
+
 
 @zart.task("c.add-within")
 def add_within(ctx: zart.Context, data: dict) -> int:

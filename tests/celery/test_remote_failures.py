@@ -461,6 +461,7 @@ def _accepts(port: int) -> bool:
         probe.settimeout(1)
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
+
 def _block_the_legacy_worker(env: Environment, log_dir: Path) -> str:
     """Occupy a one-process legacy worker with a task sent straight to its queue (no zart step); returns the
     file that releases it."""
