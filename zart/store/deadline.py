@@ -10,7 +10,8 @@ down. The statement waiting on it then fails as on a lost connection (StoreUnava
 pool replaces the connection.
 
 `watching` bounds one call on a connection no pool hands out: the LISTEN connection's check that it is alive.
-Otherwise workers and the CLI open no scope, and nothing of theirs is watched.
+A CLI command that talks to the database opens a scope too (zart.cli.connect). Workers open none, and nothing of
+theirs is watched.
 """
 
 from __future__ import annotations
