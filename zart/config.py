@@ -151,6 +151,8 @@ class Settings:
     allowed_hosts: tuple[str, ...] | None = None
     # seconds an API request may wait on one database connection before it is cut (503); 0: no bound
     api_database_timeout: float = 30.0
+    # seconds a CLI command may wait on one database connection before it is cut (exit 1); 0: no bound
+    cli_database_timeout: float = 30.0
     api_prefix: str = "/api/v1"
     admin_prefix: str = "/zart/admin/v1"
     ui_prefix: str = "/ui"
@@ -257,6 +259,7 @@ def load_settings(
         public_docs=(env.get("ZART_PUBLIC_DOCS") or "").strip().lower() in ("1", "true", "yes", "on"),
         allowed_hosts=_split_list(env.get("ZART_ALLOWED_HOSTS")) or None,
         api_database_timeout=_non_negative("ZART_API_DATABASE_TIMEOUT", number("ZART_API_DATABASE_TIMEOUT", 30.0)),
+        cli_database_timeout=_non_negative("ZART_CLI_DATABASE_TIMEOUT", number("ZART_CLI_DATABASE_TIMEOUT", 30.0)),
         api_prefix=env.get("ZART_API_PREFIX") or "/api/v1",
         admin_prefix=env.get("ZART_ADMIN_PREFIX") or "/zart/admin/v1",
         ui_prefix=env.get("ZART_UI_PREFIX") or "/ui",

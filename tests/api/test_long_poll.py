@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -180,3 +181,65 @@ def test_a_wait_hears_a_finish_soon_after_the_listening_connection_went_silent(e
     # a re-read alone comes 22 to 38 s later; a listener that checks its silent connection hears it sooner
     assert heard_after < 18, heard_after
     print(f"\nthe wait heard the finish after {heard_after:.1f}s")
+
+
+class SwallowingProxy:
+    """A TCP proxy to Postgres that, on the first connection to send `marker`, stops passing anything on while
+    keeping the connection open: the database froze (or a partition fell) while the listener was setting up."""
+
+    def __init__(self, upstream_port: int, marker: bytes) -> None:
+        self._upstream = upstream_port
+        self._marker = marker
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self.swallowed = threading.Event()
+        self._sockets: list[socket.socket] = [self._server]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self._server.accept()
+                upstream = socket.create_connection(("127.0.0.1", self._upstream))
+                self._sockets += [client, upstream]
+                threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+                threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, from_client: bool) -> None:
+        swallowing = False
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                if from_client and not self.swallowed.is_set() and self._marker in chunk:
+                    self.swallowed.set()
+                    swallowing = True
+                if not swallowing:
+                    target.sendall(chunk)
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+@pytest.mark.parametrize("marker", [b"LISTEN", b"pg_notify"])
+def test_the_listener_recovers_when_the_database_stops_answering_while_it_sets_up(env, postgres, marker):
+    """The listener's LISTEN, and its probe's notification that checks it hears itself, waited forever on a
+    database that stopped answering right after the connection was made: every later wait then learnt of finishes
+    only from its half-minute re-reads, for as long as the connection seemed open. Each round trip of the set-up is
+    now bounded, so the listener gives up on that connection and listens on a new one."""
+    from zart.store import notifications
+
+    proxy = SwallowingProxy(postgres.port, marker)
+    try:
+        database = env.database_url.rsplit("/", 1)[1]
+        listener = notifications.FinishedNotifications(f"postgresql://postgres@127.0.0.1:{proxy.port}/{database}")
+        waiter = listener.watch("exec-never-finishes", ready_timeout=0)
+        try:
+            assert proxy.swallowed.wait(10), f"the listener never sent {marker!r}"
+            started = time.monotonic()
+            poll(lambda: listener.listening, 30, what="the listener to listen on a new connection")
+            print(f"\nlistening {time.monotonic() - started:.1f}s after {marker!r} went unanswered")
+        finally:
+            listener.unwatch("exec-never-finishes", waiter)
+    finally:
+        proxy.close()

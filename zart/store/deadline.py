@@ -9,8 +9,10 @@ connection it checks out of a zart pool is watched, and one still out when its t
 down. The statement waiting on it then fails as on a lost connection (StoreUnavailable: the API's 503), and the
 pool replaces the connection.
 
-`watching` bounds one call on a connection no pool hands out: the LISTEN connection's check that it is alive.
-Otherwise workers and the CLI open no scope, and nothing of theirs is watched.
+`watching` bounds one call on a connection no pool hands out: the LISTEN connection's set-up and its check that it
+is alive.
+A CLI command that talks to the database opens a scope too (zart.cli.connect). Workers open none, and nothing of
+theirs is watched.
 """
 
 from __future__ import annotations

@@ -93,7 +93,10 @@ class FinishedNotifications:
         while True:
             try:
                 with psycopg.connect(self._url, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(f"LISTEN {self.channel}")
+                    # a database that stops answering now would hold the set-up, and so every waiter's wake-ups,
+                    # for as long as the connection seems open: each round trip is bounded like the alive check
+                    with deadline.watching(conn, ALIVE_BOUND_SECONDS):
+                        conn.execute(f"LISTEN {self.channel}")
                     if not _hears_itself(conn, self._url, self.channel):
                         log.error(NOT_HEARD)
                         self._stop_listening()
@@ -182,7 +185,8 @@ def _hears_itself(conn: psycopg.Connection[Any], url: str, channel: str) -> bool
     listened), so the notification never reaches us."""
     probe = f"probe-{uuid.uuid4().hex}"
     with psycopg.connect(url, autocommit=True, connect_timeout=5, prepare_threshold=None) as other:
-        other.execute("SELECT pg_notify(%s, %s)", (channel, probe))
+        with deadline.watching(other, ALIVE_BOUND_SECONDS):
+            other.execute("SELECT pg_notify(%s, %s)", (channel, probe))
     return any(note.payload == probe for note in conn.notifies(timeout=PROBE_SECONDS))
 
 
