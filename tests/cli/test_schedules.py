@@ -117,7 +117,7 @@ def _beat_app(name: str, entries: dict[str, str]) -> str:
     return f"{head}app.conf.beat_schedule = {{\n{lines}}}\n"
 
 
-def test_import_beat_disables_the_schedule_of_an_entry_removed_since_the_last_import(zart, unique, tmp_path):
+def test_import_beat_disables_the_schedule_of_an_entry_removed_since_the_last_import(zart, service, unique, tmp_path):
     """An entry removed from beat_schedule stops firing under beat; its imported schedule went on firing
     after every later import. A re-import now disables it (kept, with its history), and enables it again if
     the entry comes back; a dry run says so and changes nothing; another app's imports are left alone."""
@@ -130,8 +130,12 @@ def test_import_beat_disables_the_schedule_of_an_entry_removed_since_the_last_im
         assert result.returncode == 0, result
         return {e["schedule_id"]: e["result"] for e in result.json()["entries"]}
 
+    from zart.schedule_service import ScheduleService
+
+    schedules = ScheduleService(service)  # reads and clean-up in process: the command under test is the import
+
     def enabled(name: str) -> bool:
-        return zart("schedules", "show", f"{prefix}{name}", "--json").json()["enabled"]
+        return schedules.get(f"{prefix}{name}")["enabled"]
 
     assert imported("gonebeat") == {f"{prefix}daily": "created", f"{prefix}hourly": "created"}
     assert imported("otherbeat") == {f"{prefix}weekly": "created"}
@@ -143,10 +147,10 @@ def test_import_beat_disables_the_schedule_of_an_entry_removed_since_the_last_im
     assert imported("gonebeat") == {f"{prefix}daily": "unchanged"}  # already disabled: nothing more to say
     (tmp_path / "gonebeat.py").write_text(_beat_app("gonebeat", {"daily": "86400.0", "hourly": "3600.0"}))
     assert imported("gonebeat") == {f"{prefix}daily": "unchanged", f"{prefix}hourly": "enabled"}
-    shown = zart("schedules", "show", f"{prefix}hourly", "--json").json()
+    shown = schedules.get(f"{prefix}hourly")
     assert shown["enabled"] and shown["next_tick"] is not None
     for name in ("daily", "hourly", "weekly"):
-        assert zart("schedules", "delete", f"{prefix}{name}").returncode == 0
+        schedules.delete(f"{prefix}{name}")
 
 
 def test_import_beat_claims_the_schedules_an_import_made_before_it_recorded_the_app(zart, service, unique, tmp_path):

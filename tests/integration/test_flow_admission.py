@@ -35,8 +35,9 @@ def test_a_paused_execution_at_the_head_of_a_limit_does_not_keep_the_others_from
         assert flow_store.claim(conn, holder, "t0", "test", 30)["verdict"] == "claimed"
         assert flow_store.claim(conn, x, "t1", "test", 30)["held_reason"] == "concurrency"
         assert flow_store.claim(conn, y, "t2", "test", 30)["verdict"] == "held"
+    rule_id = unique("rule")
     with db.transaction(url) as conn:
-        pause.create_rule(conn, rule_id=unique("rule"), execution_id=x, task=None, step_pattern=None,
+        pause.create_rule(conn, rule_id=rule_id, execution_id=x, task=None, step_pattern=None,
                           applies_to_all=False, reason="look at x", expires_at=None, created_by="test")
     with db.autocommit(url) as conn:
         assert executions.finish(conn, holder, status="completed", token="t0", output=1) is not None
@@ -48,6 +49,8 @@ def test_a_paused_execution_at_the_head_of_a_limit_does_not_keep_the_others_from
     with db.autocommit(url) as conn:
         admitted = flow_store.claim(conn, y, "t4", "test", 30)
     assert admitted["verdict"] == "claimed", f"Y is held ({admitted['held_reason']}) with a free slot"
+    with db.transaction(url) as conn:  # a rule left active would show in other tests' listings
+        pause.delete_rule(conn, rule_id)
 
 
 def test_cancel_newest_holds_an_older_execution_back_from_a_park_instead_of_cancelling_it(env, unique):
