@@ -287,13 +287,7 @@ def test_a_result_reported_while_postgres_is_down_is_recorded_once_it_is_back(
 ):
     """The task finished during a database outage: its integrated worker keeps the outcome and reports it when
     Postgres is back, instead of losing it and having the task run again as if its worker had gone silent."""
-    postgres = LocalPostgres(services_dir / unique("pg-remote"), free_port())
-    postgres.start(fsync=False)
-    # a lease longer than the outage: the zart worker would otherwise take the task for lost as Postgres returns
-    private = Environment(postgres.url, env.broker_url.rsplit("/", 1)[0] + "/9", IMPORTS,
-                          extra={"ZART_LEASE_SECONDS": "10"})
-    upgrade(postgres.url)
-    record_catalog(private.settings())
+    postgres, private = _outage_database(env, services_dir / unique("pg-remote"), redis_db=9)
     zart = Worker(private, log_dir, ZART_IMPORTS=IMPORTS)
     legacy = Process(private.variables(), log_dir, "legacy", celery_worker_argv("tests.legacy.integrated", "legacy", 1))
     try:
@@ -413,12 +407,7 @@ def test_a_retry_reported_while_postgres_is_down_is_recorded_once_it_is_back(
     """The task retries (a 20 s countdown) during a database outage, and a worker without the integration takes
     the retry: nobody else will report on it before it runs. The retry must be recorded when Postgres is back,
     not lost, or the step looks silent after a lease and the task is sent again while its retry waits."""
-    postgres = LocalPostgres(services_dir / unique("pg-retry"), free_port())
-    postgres.start(fsync=False)
-    private = Environment(postgres.url, env.broker_url.rsplit("/", 1)[0] + "/10", IMPORTS,
-                          extra={"ZART_LEASE_SECONDS": "10"})
-    upgrade(postgres.url)
-    record_catalog(private.settings())
+    postgres, private = _outage_database(env, services_dir / unique("pg-retry"), redis_db=10)
     zart = Worker(private, log_dir, ZART_IMPORTS=IMPORTS)
     argv = celery_worker_argv("tests.legacy.integrated", "legacy", 1)
     integrated = Process(private.variables(), log_dir, "legacy", argv)
@@ -520,3 +509,17 @@ def test_a_countdown_longer_than_the_dispatch_timeout_is_waited_for_on_a_plain_w
     assert (row["status"], row["output"]) == ("completed", 3), row["error"]
     assert entries(journal, "add") == 1
     assert [r["sends"] for r in remote_rows(service, execution_id)] == [1]
+
+
+def _outage_database(env: Environment, directory: Path, redis_db: int) -> tuple[LocalPostgres, Environment]:
+    """A private, migrated Postgres a test may stop (and its own Redis database), for an outage the session's
+    other tests must not see. The lease is longer than the outage: the zart worker would otherwise take the
+    task for lost as Postgres returns."""
+    postgres = LocalPostgres(directory, free_port())
+    postgres.start(fsync=False)
+    private = Environment(
+        postgres.url, env.broker_url.rsplit("/", 1)[0] + f"/{redis_db}", IMPORTS, extra={"ZART_LEASE_SECONDS": "10"}
+    )
+    upgrade(postgres.url)
+    record_catalog(private.settings())
+    return postgres, private
